@@ -1,0 +1,36 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Each creates .venv when it is missing. torch is installed first, as the CPU
+# build 2.13.0, unless the environment already has a torch (GPU users: create
+# .venv yourself and install the torch build for your CUDA first).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.getsei-installed
+
+.PHONY: demo test test-all bench install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/make_example_counts.py out/example_counts.npy
+	$(VENV)/bin/getsei-live analyze-counts out/example_counts.npy --lag-ps 80
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m "slow or not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_graphs.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

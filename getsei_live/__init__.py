@@ -1,0 +1,37 @@
+"""getsei-live: GET-SEI analysis of lithium transport while an ASE molecular-dynamics run is going.
+
+The kinetics core (``getsei_live.analysis``) needs only numpy and scipy; the
+names that need torch (``LiGraphBuilder`` and what builds on it) are imported
+on first use, so ``import getsei_live.analysis`` stays light.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from .errors import FeatureSchemaError, GetseiError, ParameterError, StructureError
+
+try:
+    __version__ = version("getsei-live")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"
+
+_LAZY = {
+    "LiGraphBuilder": "getsei_live.graphs",
+    "FeatureSchema": "getsei_live.graphs",
+    "TransitionCounter": "getsei_live.observers.counting",
+}
+
+__all__ = ["FeatureSchemaError", "GetseiError", "ParameterError", "StructureError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'getsei_live' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,33 @@
+"""Kinetics of discrete Li states: Koopman matrix, spectrum, rates, TPT fluxes and pathways.
+
+Pure numpy and scipy: importing this package never imports torch.
+
+>>> from getsei_live import analysis
+>>> tm = analysis.transition_matrix(counts)                        # doctest: +SKIP
+>>> rates = analysis.rate_matrix(tm.transition_matrix, lag=80.0)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .koopman import TransitionMatrix, largest_connected_set, stationary_distribution, transition_matrix
+from .pathways import Pathway, pathways
+from .rates import RateMatrix, nearest_generator, rate_matrix
+from .spectral import ImpliedTimescales, implied_timescales
+from .tpt import ReactiveFlux, committor, reactive_flux
+
+__all__ = [
+    "ImpliedTimescales",
+    "Pathway",
+    "RateMatrix",
+    "ReactiveFlux",
+    "TransitionMatrix",
+    "committor",
+    "implied_timescales",
+    "largest_connected_set",
+    "nearest_generator",
+    "pathways",
+    "rate_matrix",
+    "reactive_flux",
+    "stationary_distribution",
+    "transition_matrix",
+]

@@ -1,0 +1,52 @@
+"""Shared behaviour of the analysis results: read-only arrays and JSON-ready dictionaries."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+
+class Result:
+    """Mixin for ``@dataclass(frozen=True, slots=True)`` results.
+
+    Arrays are made read-only after construction, so that nothing changes a
+    result once it has been built, and ``to_dict`` gives plain Python types
+    (complex numbers as ``[real, imag]`` pairs) for storage and ``--json``.
+    """
+
+    __slots__ = ()
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: to_jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert arrays, numpy scalars, tuples and nested results to JSON-ready Python types."""
+    if isinstance(value, Result):
+        return value.to_dict()
+    if isinstance(value, np.ndarray):
+        if np.iscomplexobj(value):
+            return np.stack([value.real, value.imag], axis=-1).tolist()
+        return value.tolist()
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def frozen_array(values: Any, dtype: Any = float) -> np.ndarray:
+    """A private, read-only copy of ``values``."""
+    array = np.array(values, dtype=dtype, copy=True)
+    array.flags.writeable = False
+    return array

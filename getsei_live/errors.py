@@ -1,0 +1,30 @@
+"""Error classes: everything the package raises on bad input derives from GetseiError.
+
+The CLI turns a ``GetseiError`` into a one-line message and a non-zero exit;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GetseiError",
+    "ParameterError",
+    "StructureError",
+    "FeatureSchemaError",
+]
+
+
+class GetseiError(Exception):
+    """Base class of the errors a user can cause and fix."""
+
+
+class ParameterError(GetseiError, ValueError):
+    """An argument has the wrong value, shape or type."""
+
+
+class StructureError(GetseiError, ValueError):
+    """An atomic structure cannot be analysed (no Li, bad cell, non-finite positions)."""
+
+
+class FeatureSchemaError(GetseiError, ValueError):
+    """A structure does not fit the feature schema (for example an unknown element)."""
