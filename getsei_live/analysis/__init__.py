@@ -10,6 +10,7 @@ Pure numpy and scipy: importing this package never imports torch.
 from __future__ import annotations
 
 from .koopman import TransitionMatrix, largest_connected_set, stationary_distribution, transition_matrix
+from .model import KineticModel, kinetic_model
 from .pathways import Pathway, pathways
 from .rates import RateMatrix, nearest_generator, rate_matrix
 from .spectral import ImpliedTimescales, implied_timescales
@@ -17,12 +18,14 @@ from .tpt import ReactiveFlux, committor, reactive_flux
 
 __all__ = [
     "ImpliedTimescales",
+    "KineticModel",
     "Pathway",
     "RateMatrix",
     "ReactiveFlux",
     "TransitionMatrix",
     "committor",
     "implied_timescales",
+    "kinetic_model",
     "largest_connected_set",
     "nearest_generator",
     "pathways",

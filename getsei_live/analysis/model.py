@@ -1,0 +1,102 @@
+"""One call from counts to the whole kinetic picture: Koopman matrix, timescales, rates, TPT and pathways."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import as_lag, as_state_set
+from ._result import Result
+from .koopman import TransitionMatrix, transition_matrix
+from .pathways import Pathway, pathways
+from .rates import RateMatrix, rate_matrix
+from .spectral import ImpliedTimescales, implied_timescales
+from .tpt import ReactiveFlux, reactive_flux
+
+__all__ = ["KineticModel", "kinetic_model"]
+
+
+@dataclass(frozen=True, slots=True)
+class KineticModel(Result):
+    """Everything estimated from one count matrix at one lag.
+
+    ``transition``, ``timescales``, ``rates`` and ``flux`` index the active
+    states (``transition.active_set`` maps them back); ``source``, ``target``
+    and the states of ``pathways`` use the original state numbering (S0..Sn).
+
+    Attributes
+    ----------
+    lag : float
+        Lag time in ps.
+    transition : TransitionMatrix
+    timescales : ImpliedTimescales
+    rates : RateMatrix
+    flux : ReactiveFlux or None
+        None when fewer than two states are active.
+    pathways : tuple of Pathway
+    source, target : tuple of int
+    """
+
+    lag: float
+    transition: TransitionMatrix
+    timescales: ImpliedTimescales
+    rates: RateMatrix
+    flux: ReactiveFlux | None
+    pathways: tuple[Pathway, ...]
+    source: tuple[int, ...]
+    target: tuple[int, ...]
+
+    @property
+    def mobility_ranking(self) -> tuple[int, ...]:
+        """States (original numbering) from most to least mobile."""
+        return tuple(int(self.transition.active_set[k]) for k in self.rates.mobility_ranking)
+
+
+def kinetic_model(
+    counts: np.ndarray,
+    lag: float,
+    *,
+    source: int | Iterable[int] | None = None,
+    target: int | Iterable[int] | None = None,
+    reversible: bool = False,
+    n_pathways: int | None = 5,
+) -> KineticModel:
+    """Estimate the Koopman model and read rates, timescales, fluxes and pathways from it.
+
+    Parameters
+    ----------
+    counts : (n_states, n_states) array_like
+        Transition counts at lag ``lag``.
+    lag : float
+        Lag time in ps.
+    source, target : int or iterable of int, optional
+        TPT sets in the original state numbering. By default the least mobile
+        and the most mobile active state, as in the paper.
+    reversible : bool, default False
+        Detailed-balance estimate instead of the paper's row-normalised counts.
+    n_pathways : int or None, default 5
+        How many pathways to extract; None for the full decomposition.
+
+    Returns
+    -------
+    KineticModel
+    """
+    lag = as_lag(lag)
+    tm = transition_matrix(counts, reversible=reversible)
+    K = tm.transition_matrix
+    its = implied_timescales(K, lag)
+    rates = rate_matrix(K, lag)
+    n = tm.n_states
+    active = tm.active_set
+    src = as_state_set(source, n, "source") if source is not None else (int(active[rates.mobility_ranking[-1]]),)
+    dst = as_state_set(target, n, "target") if target is not None else (int(active[rates.mobility_ranking[0]]),)
+    if active.size < 2:
+        return KineticModel(lag, tm, its, rates, None, (), src, dst)
+    flux = reactive_flux(K, tm.to_active(src, "source"), tm.to_active(dst, "target"), lag=lag)
+    routes = tuple(
+        Pathway(states=tuple(int(active[s]) for s in p.states), flux=p.flux, fraction=p.fraction)
+        for p in pathways(flux, k=n_pathways)
+    )
+    return KineticModel(lag, tm, its, rates, flux, routes, src, dst)

@@ -1,0 +1,76 @@
+"""The command line: tables, JSON checked against deeptime, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from deeptime.markov import reactive_flux as deeptime_reactive_flux
+from deeptime.markov.msm import MarkovStateModel
+
+from getsei_live import __version__
+from getsei_live.cli import main
+
+
+@pytest.fixture
+def counts_file(tmp_path, fixed_seed):
+    counts = fixed_seed.integers(5, 60, size=(5, 5)) + np.diag([400, 300, 500, 200, 350])
+    path = tmp_path / "counts.npy"
+    np.save(path, counts)
+    return path, counts
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_analyze_counts_json_matches_deeptime(counts_file):
+    path, counts = counts_file
+    result = CliRunner().invoke(main, ["analyze-counts", str(path), "--lag-ps", "80", "--source", "S1",
+                                       "--target", "3,4", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    K = counts / counts.sum(axis=1, keepdims=True)
+    msm = MarkovStateModel(K, lagtime=80.0)
+    np.testing.assert_allclose(out["transition"]["stationary_distribution"], msm.stationary_distribution, atol=1e-12)
+    np.testing.assert_allclose(out["timescales"]["timescales"], msm.timescales(), rtol=1e-10)
+    reference = deeptime_reactive_flux(K, [1], [3, 4])
+    np.testing.assert_allclose(out["flux"]["net_flux"], reference.net_flux, atol=1e-12)
+    np.testing.assert_allclose(out["flux"]["rate"], reference.rate / 80.0, rtol=1e-10)
+    _, capacities = reference.pathways(fraction=1.0)
+    np.testing.assert_allclose([p["flux"] for p in out["pathways"]], capacities[:5], rtol=1e-9)
+    assert out["source"] == [1] and out["target"] == [3, 4]
+
+
+def test_analyze_counts_tables(counts_file):
+    path, _ = counts_file
+    result = CliRunner().invoke(main, ["analyze-counts", str(path), "--lag-ps", "80"])
+    assert result.exit_code == 0, result.output
+    for heading in ("population", "Implied timescales (ps)", "Rate matrix", "Mobility ranking", "pathways"):
+        assert heading in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "1", "--target", "1"], "overlap in states [1]"),
+        (["--source", "x"], "'--source' option takes state numbers"),
+        (["--source", "9"], "between 0 and 4"),
+    ],
+)
+def test_errors_are_one_line(counts_file, args, message):
+    path, _ = counts_file
+    result = CliRunner().invoke(main, ["analyze-counts", str(path), "--lag-ps", "80", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_unreadable_counts_file(tmp_path):
+    bad = tmp_path / "counts.npy"
+    bad.write_text("not numpy")
+    result = CliRunner().invoke(main, ["analyze-counts", str(bad), "--lag-ps", "80"])
+    assert result.exit_code == 2 and "Cannot read a count matrix" in result.output
