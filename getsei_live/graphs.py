@@ -141,17 +141,21 @@ def _pairs_within_groups(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, second
 
 
-def _group_median(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """Median of ``values`` per group (0 for empty groups), without a Python loop."""
-    order = np.lexsort((values, groups))
-    ordered = values[order]
+def _group_median(values: np.ndarray, groups: np.ndarray, n_groups: int, span: float = 256.0) -> np.ndarray:
+    """Median of ``values`` (all in ``[0, span)``) per group, 0 for empty groups, without a Python loop.
+
+    ``groups`` must be non-decreasing. Sorting ``group * span + value`` orders
+    values within each group in one pass (the keys are nearly sorted already,
+    which the stable sort exploits); the value is recovered to ~1e-10.
+    """
+    ordered = np.sort(groups * span + values, kind="stable")
     sizes = np.bincount(groups, minlength=n_groups)
     starts = np.cumsum(sizes) - sizes
     median = np.zeros(n_groups)
     has = sizes > 0
     lo = starts[has] + (sizes[has] - 1) // 2
     hi = starts[has] + sizes[has] // 2
-    median[has] = 0.5 * (ordered[lo] + ordered[hi])
+    median[has] = 0.5 * (ordered[lo] + ordered[hi]) - np.flatnonzero(has) * span
     return median
 
 

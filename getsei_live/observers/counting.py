@@ -1,0 +1,108 @@
+"""Sliding-window transition counts at several lags at once, per Li atom, from a ring buffer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import ParameterError
+
+__all__ = ["TransitionCounter"]
+
+
+class TransitionCounter:
+    """Count state transitions of every Li atom at several lags while frames arrive.
+
+    Each Li atom is its own state trajectory. When frame t arrives, the pair
+    (s_i(t - tau), s_i(t)) is counted for every Li atom i and every lag tau
+    (in frames) that the history allows: sliding-window counts, as deeptime's
+    ``TransitionCountEstimator(count_mode="sliding")`` makes them. Only the
+    last ``max(lags)`` frames are kept, so memory does not grow with the run.
+
+    Parameters
+    ----------
+    n_states : int
+        Number of states; labels must lie in ``range(n_states)``.
+    lags : sequence of int
+        Lags in frames, each >= 1.
+    n_li : int
+        Number of Li atoms (labels per frame).
+
+    Attributes
+    ----------
+    n_frames : int
+        Frames seen so far.
+    """
+
+    def __init__(self, n_states: int, lags: Sequence[int], n_li: int) -> None:
+        lags = tuple(int(lag) for lag in lags)
+        if not lags or min(lags) < 1 or len(set(lags)) != len(lags):
+            raise ParameterError(f"The 'lags' parameter must be distinct whole numbers of frames >= 1. Got {lags!r}.")
+        if int(n_states) < 1 or int(n_li) < 1:
+            raise ParameterError(f"'n_states' and 'n_li' must be positive. Got {n_states!r} and {n_li!r}.")
+        self.n_states = int(n_states)
+        self.lags = lags
+        self.n_li = int(n_li)
+        self.n_frames = 0
+        self._history = np.zeros((max(lags), self.n_li), dtype=np.int8)
+        self._counts = np.zeros((len(lags), self.n_states, self.n_states), dtype=np.int64)
+        self._per_li = np.zeros((self.n_li, len(lags), self.n_states, self.n_states), dtype=np.int64)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(n_states={self.n_states}, lags={self.lags}, n_li={self.n_li}, "
+                f"n_frames={self.n_frames})")
+
+    def counts(self) -> np.ndarray:
+        """(n_lags, n_states, n_states) int64: counts summed over Li atoms (a copy)."""
+        return self._counts.copy()
+
+    def per_li_counts(self) -> np.ndarray:
+        """(n_li, n_lags, n_states, n_states) int64: counts of each Li atom (a copy)."""
+        return self._per_li.copy()
+
+    def recent_frames(self) -> np.ndarray:
+        """(min(n_frames, max(lags)), n_li) int8: the buffered frames, oldest first."""
+        return self._history[max(0, self._history.shape[0] - self.n_frames):].copy()
+
+    def update(self, labels: np.ndarray) -> None:
+        """Add one frame of labels, (n_li,) ints in ``range(n_states)``."""
+        self.update_many(np.asarray(labels)[None, :])
+
+    def update_many(self, frames: np.ndarray) -> None:
+        """Add consecutive frames, (n_frames, n_li); the same as calling ``update`` on each row."""
+        frames = np.asarray(frames)
+        if frames.ndim != 2 or frames.shape[1] != self.n_li:
+            raise ParameterError(f"Expected labels of shape (n_frames, {self.n_li}). Got {frames.shape}.")
+        if frames.shape[0] == 0:
+            return
+        known = min(self.n_frames, self._history.shape[0])
+        joined = np.concatenate([self._history[self._history.shape[0] - known:], frames.astype(np.int8)])
+        n, new = self.n_states, frames.shape[0]
+        li = np.arange(self.n_li)
+        for k, lag in enumerate(self.lags):
+            first_end = joined.shape[0] - lag
+            if first_end <= 0:
+                continue
+            start = max(0, known - lag)  # the first pair whose later frame is new
+            before = joined[start:first_end].astype(np.int64)
+            after = joined[start + lag:].astype(np.int64)
+            pair = before * n + after
+            self._counts[k] += np.bincount(pair.ravel(), minlength=n * n).reshape(n, n)
+            per_li = np.bincount((li[None, :] * (n * n) + pair).ravel(), minlength=self.n_li * n * n)
+            self._per_li[:, k] += per_li.reshape(self.n_li, n, n)
+        keep = self._history.shape[0]
+        tail = joined[-keep:]
+        self._history[keep - tail.shape[0]:] = tail
+        self.n_frames += new
+
+    def restore(self, recent: np.ndarray, counts: np.ndarray, per_li_counts: np.ndarray, n_frames: int) -> None:
+        """Continue from saved state: the last frames (oldest first), the counts and the frame count."""
+        recent = np.asarray(recent)
+        expected = min(n_frames, self._history.shape[0])
+        if recent.shape != (expected, self.n_li):
+            raise ParameterError(f"Expected the last {expected} frames of {self.n_li} labels. Got {recent.shape}.")
+        self._counts[...] = counts
+        self._per_li[...] = per_li_counts
+        self._history[self._history.shape[0] - expected:] = recent
+        self.n_frames = int(n_frames)

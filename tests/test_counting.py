@@ -1,0 +1,98 @@
+"""TransitionCounter against deeptime's sliding-window counts and a plain loop; chunking never matters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from deeptime.markov import TransitionCountEstimator
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from getsei_live import ParameterError
+from getsei_live.observers import TransitionCounter
+
+LAGS = (1, 3, 7)
+
+
+def sample_labels(rng, n_frames, n_li, n_states):
+    K = rng.random((n_states, n_states)) + 3 * np.eye(n_states)
+    cumulative = np.cumsum(K / K.sum(axis=1, keepdims=True), axis=1)
+    labels = np.empty((n_frames, n_li), dtype=np.int64)
+    labels[0] = rng.integers(0, n_states, n_li)
+    for t in range(1, n_frames):
+        labels[t] = (rng.random(n_li)[:, None] > cumulative[labels[t - 1]]).sum(axis=1).clip(max=n_states - 1)
+    return labels
+
+
+def test_equals_deeptime_sliding_counts(fixed_seed):
+    labels = sample_labels(fixed_seed, 120, 9, 5)
+    counter = TransitionCounter(5, LAGS, 9)
+    for frame in labels:
+        counter.update(frame)
+    for k, lag in enumerate(LAGS):
+        dtrajs = [np.ascontiguousarray(labels[:, i]) for i in range(9)]
+        model = TransitionCountEstimator(lagtime=lag, count_mode="sliding", n_states=5).fit(dtrajs).fetch_model()
+        np.testing.assert_array_equal(counter.counts()[k], model.count_matrix)
+        for i in range(9):
+            single = TransitionCountEstimator(lagtime=lag, count_mode="sliding", n_states=5).fit(dtrajs[i])
+            np.testing.assert_array_equal(counter.per_li_counts()[i, k], single.fetch_model().count_matrix)
+    assert counter.n_frames == 120
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_frames=st.integers(0, 40),
+    cuts=st.lists(st.integers(0, 40), max_size=6),
+)
+def test_counting_in_chunks_equals_counting_at_once(seed, n_frames, cuts):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, size=(n_frames, 3))
+    whole = TransitionCounter(4, LAGS, 3)
+    whole.update_many(labels)
+    chunked = TransitionCounter(4, LAGS, 3)
+    for block in np.split(labels, sorted(c for c in cuts if c <= n_frames)):
+        chunked.update_many(block)
+    expected = np.zeros((len(LAGS), 4, 4), dtype=np.int64)
+    for k, lag in enumerate(LAGS):  # the definition, written out
+        for t in range(lag, n_frames):
+            for i in range(3):
+                expected[k, labels[t - lag, i], labels[t, i]] += 1
+    np.testing.assert_array_equal(chunked.counts(), expected)
+    np.testing.assert_array_equal(whole.counts(), expected)
+    np.testing.assert_array_equal(chunked.per_li_counts(), whole.per_li_counts())
+    np.testing.assert_array_equal(chunked.per_li_counts().sum(axis=0), expected)
+    np.testing.assert_array_equal(chunked.recent_frames(), labels[max(0, n_frames - max(LAGS)):])
+
+
+def test_restore_continues_without_double_counting(fixed_seed):
+    labels = sample_labels(fixed_seed, 50, 4, 3)
+    straight = TransitionCounter(3, LAGS, 4)
+    straight.update_many(labels)
+    first = TransitionCounter(3, LAGS, 4)
+    first.update_many(labels[:23])
+    resumed = TransitionCounter(3, LAGS, 4)
+    resumed.restore(labels[23 - max(LAGS):23], first.counts(), first.per_li_counts(), 23)
+    resumed.update_many(labels[23:])
+    np.testing.assert_array_equal(resumed.counts(), straight.counts())
+    np.testing.assert_array_equal(resumed.per_li_counts(), straight.per_li_counts())
+
+
+def test_memory_does_not_grow():
+    counter = TransitionCounter(6, (1, 10, 100), 50)
+    counter.update_many(np.zeros((1000, 50), dtype=int))
+    assert counter.recent_frames().shape == (100, 50)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"lags": ()}, "'lags' parameter"), ({"lags": (0, 2)}, "'lags' parameter"), ({"n_li": 0}, "must be positive")],
+)
+def test_bad_parameters(kwargs, message):
+    with pytest.raises(ParameterError, match=message):
+        TransitionCounter(**{"n_states": 3, "lags": (1,), "n_li": 2, **kwargs})
+
+
+def test_wrong_frame_shape():
+    with pytest.raises(ParameterError, match=r"shape \(n_frames, 2\)"):
+        TransitionCounter(3, (1,), 2).update(np.zeros(3, dtype=int))
