@@ -11,6 +11,7 @@ __all__ = [
     "ParameterError",
     "StructureError",
     "FeatureSchemaError",
+    "ModelFileError",
 ]
 
 
@@ -28,3 +29,7 @@ class StructureError(GetseiError, ValueError):
 
 class FeatureSchemaError(GetseiError, ValueError):
     """A structure does not fit the feature schema (for example an unknown element)."""
+
+
+class ModelFileError(GetseiError):
+    """A state-model file cannot be used: not one, unsafe (pickled objects) or from a newer schema."""

@@ -1,0 +1,333 @@
+"""StateModel: feature scaler + GAT encoder + Gaussian mixture, in a physical state order; train, save, load, assign."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pickle
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+from sklearn.metrics import silhouette_score
+from sklearn.mixture import GaussianMixture
+
+from . import __version__
+from .errors import ModelFileError, ParameterError
+from .gcl import GATEncoder, GraphSet, TrainingConfig, train_encoder
+from .graphs import FeatureSchema, LiGraphArrays, LiGraphBuilder
+
+__all__ = ["StateModel", "StateDescription", "SCHEMA_VERSION"]
+
+log = logging.getLogger(__name__)
+
+#: Version of the saved-file layout; files from a newer version are refused.
+SCHEMA_VERSION = 1
+FILE_KIND = "getsei-live state model"
+SILHOUETTE_SAMPLE = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class StateDescription:
+    """The mean environment of the central Li in one state, for tables and reports.
+
+    Attributes
+    ----------
+    index : int
+        State number (S0..Sn), in physical order.
+    population : float
+        Fraction of the training environments in this state.
+    mean_counts : dict of str to float
+        Mean number of atoms of each element within the shell.
+    mean_neighbour_distance_A : float
+    """
+
+    index: int
+    population: float
+    mean_counts: dict[str, float]
+    mean_neighbour_distance_A: float
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "population": self.population, "mean_counts": dict(self.mean_counts),
+                "mean_neighbour_distance_A": self.mean_neighbour_distance_A}
+
+    @property
+    def summary(self) -> str:
+        counts = ", ".join(f"{e} {c:.1f}" for e, c in self.mean_counts.items() if c >= 0.05)
+        return f"{counts}; mean distance {self.mean_neighbour_distance_A:.2f} A"
+
+
+def _centre_descriptors(graphs: LiGraphArrays, schema: FeatureSchema) -> np.ndarray:
+    """(n_graphs, n_descriptors) descriptors of the central Li of each graph, unscaled."""
+    first = len(schema.elements) + 1  # after the one-hot and the distance to the centre
+    return graphs.x[graphs.ptr[:-1], first:].astype(float)
+
+
+def _physical_order(labels: np.ndarray, centre: np.ndarray, schema: FeatureSchema, n_states: int) -> np.ndarray:
+    """Raw mixture components sorted by mean Li count in the shell, then mean neighbour distance, then
+    the mean count of each other element: the same environments get the same numbers whatever the seed."""
+    n_el = len(schema.elements)
+    li = schema.elements.index("Li")
+    means = np.array([centre[labels == k].mean(axis=0) if np.any(labels == k) else np.full(centre.shape[1], np.inf)
+                      for k in range(n_states)])
+    keys = [means[:, li], means[:, n_el]] + [means[:, e] for e in range(n_el) if e != li]
+    return np.lexsort(tuple(reversed(keys)))
+
+
+class StateModel:
+    """Labels Li environments with states S0..Sn: standardise -> GAT encoder -> Gaussian mixture.
+
+    Build one with ``StateModel.train`` or ``StateModel.load``; use ``assign``
+    in the observers. See ``train`` for the parameters.
+    """
+
+    def __init__(self, schema: FeatureSchema, encoder: GATEncoder, scaler_mean: np.ndarray, scaler_scale: np.ndarray,
+                 mixture: GaussianMixture, order: np.ndarray, *, training: dict, states: Sequence[StateDescription],
+                 silhouette: float, silhouette_by_k: dict[int, float]) -> None:
+        self.schema = schema
+        self.builder = LiGraphBuilder.from_schema(schema)
+        self.encoder = encoder.eval()
+        self.scaler_mean = np.asarray(scaler_mean, dtype=np.float32)
+        self.scaler_scale = np.asarray(scaler_scale, dtype=np.float32)
+        self.mixture = mixture
+        self.order = np.asarray(order, dtype=np.int64)
+        self._rank = np.argsort(self.order)  # raw component -> physical state number
+        self.training = training
+        self.states = tuple(states)
+        self.silhouette = float(silhouette)
+        self.silhouette_by_k = {int(k): float(v) for k, v in silhouette_by_k.items()}
+
+    @property
+    def n_states(self) -> int:
+        return int(self.order.size)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(n_states={self.n_states}, elements={self.schema.elements}, "
+                f"silhouette={self.silhouette:.3f}, fingerprint={self.fingerprint[:12]})")
+
+    # ---------------------------------------------------------------- inference
+    def _embed_arrays(self, x: np.ndarray, edge_index: np.ndarray, batch: np.ndarray,
+                      centre: np.ndarray) -> np.ndarray:
+        x = (x - self.scaler_mean) / self.scaler_scale
+        with torch.inference_mode():
+            z = self.encoder(torch.from_numpy(x), torch.from_numpy(edge_index), torch.from_numpy(batch),
+                             torch.from_numpy(centre))
+        return z.numpy()
+
+    def _embed_graphs(self, graphs: GraphSet, batch_graphs: int = 4096) -> np.ndarray:
+        n = len(graphs)
+        return np.concatenate([self._embed_arrays(*graphs.select(np.arange(start, min(n, start + batch_graphs))))
+                               for start in range(0, n, batch_graphs)])
+
+    def embed(self, atoms: Atoms) -> np.ndarray:
+        """(n_Li, embedding_dim) float32 embeddings of the Li atoms of a frame, in atom-index order."""
+        g = self.builder.arrays(atoms)
+        return self._embed_arrays(g.x, g.edge_index, g.batch, g.ptr[:-1])
+
+    def label_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        """(n,) int8 physical state numbers of embeddings."""
+        if embeddings.shape[0] == 0:
+            return np.zeros(0, dtype=np.int8)
+        return self._rank[self.mixture.predict(embeddings.astype(np.float64))].astype(np.int8)
+
+    def assign(self, atoms: Atoms) -> np.ndarray:
+        """(n_Li,) int8 state of every Li atom of a frame, in atom-index order."""
+        return self.label_embeddings(self.embed(atoms))
+
+    # ---------------------------------------------------------------- training
+    @classmethod
+    def train(
+        cls,
+        trajectories: Sequence[Sequence[Atoms]],
+        n_states: int | str = 6,
+        frame_fraction: float = 0.2,
+        *,
+        config: TrainingConfig | None = None,
+        schema: FeatureSchema | None = None,
+        k_range: tuple[int, int] = (2, 10),
+        device: str = "cpu",
+        progress: Callable[[int, int, float], None] | None = None,
+    ) -> StateModel:
+        """Train the encoder contrastively and fit the Gaussian mixture.
+
+        Parameters
+        ----------
+        trajectories : sequence of sequences of ase.Atoms
+            One or more trajectories (lists of frames).
+        n_states : int or "auto", default 6
+            Number of states; "auto" picks the best silhouette score in ``k_range``.
+        frame_fraction : float, default 0.2
+            Fraction of each trajectory's frames used, evenly spaced (paper: 20%).
+        config : TrainingConfig, optional
+            Encoder and training hyper-parameters (paper defaults).
+        schema : FeatureSchema, optional
+            Radii and element vocabulary (paper defaults).
+        k_range : (int, int), default (2, 10)
+            Inclusive range of state numbers scored by silhouette.
+        device : str, default "cpu"
+        progress : callable(epoch, n_epochs, loss), optional
+
+        Returns
+        -------
+        StateModel
+        """
+        config = config or TrainingConfig()
+        schema = schema or FeatureSchema()
+        if not 0 < frame_fraction <= 1:
+            raise ParameterError(f"The 'frame_fraction' parameter must lie in (0, 1]. Got {frame_fraction!r} instead.")
+        if n_states != "auto" and (isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 2):
+            raise ParameterError(f"The 'n_states' parameter must be an integer >= 2 or 'auto'. Got {n_states!r}.")
+        lo, hi = k_range
+        if not 2 <= lo <= hi:
+            raise ParameterError(f"The 'k_range' parameter must be (low, high) with 2 <= low <= high. Got {k_range!r}.")
+        builder = LiGraphBuilder.from_schema(schema)
+        frames = []
+        for trajectory in trajectories:
+            n = len(trajectory)
+            take = max(1, int(round(frame_fraction * n)))
+            for index in np.unique(np.linspace(0, n - 1, take).round().astype(int)):
+                frames.append(builder.arrays(trajectory[index]))
+        graphs = GraphSet(frames)
+        log.info("Training on %d Li environments from %d frames.", len(graphs), len(frames))
+
+        mean = graphs.x.mean(axis=0)
+        scale = graphs.x.std(axis=0)
+        scale[scale < 1e-6] = 1.0
+        raw_x = graphs.x
+        graphs.x = ((raw_x - mean) / scale).astype(np.float32)
+        encoder, losses = train_encoder(graphs, config, device=device, progress=progress)
+        graphs.x = raw_x
+
+        model = cls(schema, encoder, mean, scale, GaussianMixture(1), np.zeros(1), training={}, states=(),
+                    silhouette=float("nan"), silhouette_by_k={})
+        embeddings = model._embed_graphs(graphs).astype(np.float64)
+        rng = np.random.default_rng(config.seed)
+        sample = rng.choice(len(embeddings), size=min(SILHOUETTE_SAMPLE, len(embeddings)), replace=False)
+
+        def fit(k: int) -> tuple[GaussianMixture, float]:
+            gmm = GaussianMixture(n_components=k, covariance_type="full", n_init=2, random_state=config.seed)
+            gmm.fit(embeddings)
+            labels = gmm.predict(embeddings[sample])
+            score = silhouette_score(embeddings[sample], labels) if len(set(labels)) > 1 else -1.0
+            return gmm, float(score)
+
+        fits = {k: fit(k) for k in (range(lo, hi + 1) if n_states == "auto" else [n_states])}
+        scores = {k: s for k, (_, s) in fits.items()}
+        chosen = max(scores, key=lambda k: (scores[k], -k)) if n_states == "auto" else n_states
+        mixture = fits[chosen][0]
+        log.info("Silhouette by number of states: %s; chosen %d.", scores, chosen)
+
+        labels = mixture.predict(embeddings)
+        centre = np.concatenate([_centre_descriptors(f, schema) for f in frames])
+        order = _physical_order(labels, centre, schema, chosen)
+        n_el = len(schema.elements)
+        states = []
+        for number, component in enumerate(order):
+            mine = centre[labels == component]
+            states.append(StateDescription(
+                index=number,
+                population=float(mine.shape[0] / centre.shape[0]),
+                mean_counts={e: float(mine[:, k].mean()) if mine.size else 0.0 for k, e in enumerate(schema.elements)},
+                mean_neighbour_distance_A=float(mine[:, n_el].mean()) if mine.size else 0.0,
+            ))
+        training = {
+            **config.to_dict(),
+            "frame_fraction": float(frame_fraction),
+            "n_frames": len(frames),
+            "n_environments": len(graphs),
+            "losses": [float(v) for v in losses],
+            "k_range": [int(lo), int(hi)],
+            "n_states_requested": n_states if n_states == "auto" else int(n_states),
+        }
+        return cls(schema, encoder, mean, scale, mixture, order, training=training, states=states,
+                   silhouette=scores[chosen], silhouette_by_k=scores)
+
+    # ---------------------------------------------------------------- files
+    def _payload(self) -> dict:
+        config = {
+            "kind": FILE_KIND,
+            "schema_version": SCHEMA_VERSION,
+            "package_version": __version__,
+            "feature_schema": self.schema.to_dict(),
+            "encoder": {"in_channels": self.encoder.in_channels, "hidden_channels": self.encoder.hidden_channels,
+                        "heads": self.encoder.heads, "embedding_dim": self.encoder.embedding_dim},
+            "training": self.training,
+            "states": [s.to_dict() for s in self.states],
+            "silhouette": self.silhouette,
+            "silhouette_by_k": {str(k): v for k, v in self.silhouette_by_k.items()},
+        }
+        m = self.mixture
+        arrays = {
+            "scaler_mean": self.scaler_mean, "scaler_scale": self.scaler_scale, "order": self.order,
+            "gmm_weights": m.weights_, "gmm_means": m.means_, "gmm_covariances": m.covariances_,
+            "gmm_precisions_cholesky": m.precisions_cholesky_,
+        }
+        return {"config": json.dumps(config, sort_keys=True),
+                "encoder": {k: v.detach().cpu().clone() for k, v in self.encoder.state_dict().items()},
+                "arrays": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}}
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the configuration and every weight and array: equal models, equal fingerprints."""
+        payload = self._payload()
+        config = json.loads(payload["config"])
+        config.pop("package_version")
+        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+        for group in ("encoder", "arrays"):
+            for name in sorted(payload[group]):
+                tensor = payload[group][name].contiguous()
+                digest.update(f"{group}/{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+                digest.update(tensor.numpy().tobytes())
+        return digest.hexdigest()
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as one file of plain types and tensors (loads with ``weights_only=True``)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(self._payload(), path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> StateModel:
+        """Read a saved model; files that are not one, hold pickled objects, or come from a newer schema are refused."""
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"No state-model file at {path}.")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise ModelFileError(
+                f"{path} contains pickled Python objects, which could run code when loaded; refusing it. "
+                f"State models hold only plain values and tensors. ({str(error).splitlines()[0]})"
+            ) from None
+        except Exception as error:  # torch raises many types for files that are not archives
+            raise ModelFileError(f"{path} is not a getsei-live state model (unreadable: {error}).") from None
+        try:
+            config = json.loads(payload["config"])
+            kind, version = config["kind"], int(config["schema_version"])
+        except (TypeError, KeyError, ValueError):
+            raise ModelFileError(f"{path} is not a getsei-live state model.") from None
+        if kind != FILE_KIND:
+            raise ModelFileError(f"{path} is not a getsei-live state model (it says {kind!r}).")
+        if version > SCHEMA_VERSION:
+            raise ModelFileError(
+                f"{path} uses state-model schema {version}, newer than this getsei-live ({__version__}) reads "
+                f"(schema {SCHEMA_VERSION}); upgrade getsei-live."
+            )
+        arrays = {k: v.numpy() for k, v in payload["arrays"].items()}
+        encoder = GATEncoder(**config["encoder"])
+        encoder.load_state_dict(payload["encoder"])
+        mixture = GaussianMixture(n_components=arrays["gmm_weights"].size, covariance_type="full")
+        mixture.weights_ = arrays["gmm_weights"]
+        mixture.means_ = arrays["gmm_means"]
+        mixture.covariances_ = arrays["gmm_covariances"]
+        mixture.precisions_cholesky_ = arrays["gmm_precisions_cholesky"]
+        states = [StateDescription(**s) for s in config["states"]]
+        return cls(FeatureSchema.from_dict(config["feature_schema"]), encoder, arrays["scaler_mean"],
+                   arrays["scaler_scale"], mixture, arrays["order"], training=config["training"], states=states,
+                   silhouette=config["silhouette"],
+                   silhouette_by_k={int(k): v for k, v in config["silhouette_by_k"].items()})
