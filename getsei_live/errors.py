@@ -12,6 +12,7 @@ __all__ = [
     "StructureError",
     "FeatureSchemaError",
     "ModelFileError",
+    "TrajectoryError",
 ]
 
 
@@ -33,3 +34,7 @@ class FeatureSchemaError(GetseiError, ValueError):
 
 class ModelFileError(GetseiError):
     """A state-model file cannot be used: not one, unsafe (pickled objects) or from a newer schema."""
+
+
+class TrajectoryError(GetseiError):
+    """A trajectory file cannot be read, or its frames do not form one trajectory."""

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import pickle
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,12 +298,15 @@ class StateModel:
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"No state-model file at {path}.")
+        if not zipfile.is_zipfile(path):
+            raise ModelFileError(f"{path} is not a getsei-live state model (not a torch archive).")
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:
+            found = [line.strip() for line in str(error).splitlines() if "Unsupported global" in line]
             raise ModelFileError(
                 f"{path} contains pickled Python objects, which could run code when loaded; refusing it. "
-                f"State models hold only plain values and tensors. ({str(error).splitlines()[0]})"
+                f"State models hold only plain values and tensors.{' (' + found[0] + ')' if found else ''}"
             ) from None
         except Exception as error:  # torch raises many types for files that are not archives
             raise ModelFileError(f"{path} is not a getsei-live state model (unreadable: {error}).") from None

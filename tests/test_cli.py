@@ -74,3 +74,32 @@ def test_unreadable_counts_file(tmp_path):
     bad.write_text("not numpy")
     result = CliRunner().invoke(main, ["analyze-counts", str(bad), "--lag-ps", "80"])
     assert result.exit_code == 2 and "Cannot read a count matrix" in result.output
+
+
+def test_train_and_inspect_on_a_real_trajectory(tmp_path):
+    from conftest import SHARED_DATA, shared_file
+
+    trajectory = shared_file(SHARED_DATA / "trajectories" / "Li6PS5Cl_AIMD_500K_0pct_run1_XDATCAR.gz")
+    out = tmp_path / "states.pt"
+    result = CliRunner().invoke(main, ["train", str(trajectory), "-o", str(out), "--n-states", "auto",
+                                       "--k-range", "2", "3", "--frame-fraction", "0.05", "--epochs", "2",
+                                       "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "epoch   2/2" in result.output and "<- chosen" in result.output and out.exists()
+    shown = CliRunner().invoke(main, ["inspect", str(out), "--json"])
+    card = json.loads(shown.output)
+    assert card["n_states"] in (2, 3) and set(card["silhouette_by_k"]) == {"2", "3"}
+    assert card["silhouette"] == max(card["silhouette_by_k"].values())
+    assert abs(sum(s["population"] for s in card["states"]) - 1) < 1e-9
+
+
+def test_inspect_refuses_a_file_that_is_not_a_model(tmp_path):
+    bad = tmp_path / "model.pt"
+    bad.write_text("not a model")
+    result = CliRunner().invoke(main, ["inspect", str(bad)])
+    assert result.exit_code == 2 and "not a getsei-live state model" in result.output
+
+
+def test_train_bad_n_states(tmp_path):
+    result = CliRunner().invoke(main, ["train", __file__, "-o", str(tmp_path / "x.pt"), "--n-states", "many"])
+    assert result.exit_code == 2 and "'--n-states' option takes a whole number or 'auto'" in result.output
