@@ -22,6 +22,13 @@ _LAZY = {
     "LiGraphBuilder": "getsei_live.graphs",
     "FeatureSchema": "getsei_live.graphs",
     "TransitionCounter": "getsei_live.observers.counting",
+    "ConvergenceCriteria": "getsei_live.observers.convergence",
+    "LiveMonitor": "getsei_live.observers.live",
+    "attach": "getsei_live.observers.live",
+    "replay": "getsei_live.observers.live",
+    "StateModel": "getsei_live.states",
+    "RunStore": "getsei_live.store",
+    "RunSpec": "getsei_live.store",
 }
 
 __all__ = ["FeatureSchemaError", "GetseiError", "ParameterError", "StructureError", "__version__", *_LAZY]

@@ -13,6 +13,9 @@ __all__ = [
     "FeatureSchemaError",
     "ModelFileError",
     "TrajectoryError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreMismatchError",
 ]
 
 
@@ -38,3 +41,15 @@ class ModelFileError(GetseiError):
 
 class TrajectoryError(GetseiError):
     """A trajectory file cannot be read, or its frames do not form one trajectory."""
+
+
+class StoreError(GetseiError):
+    """A run store cannot be opened, read or written."""
+
+
+class StoreLockedError(StoreError):
+    """Another live process holds the store's writer lock."""
+
+
+class StoreMismatchError(StoreError):
+    """An existing store belongs to a run with other settings."""

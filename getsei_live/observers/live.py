@@ -1,0 +1,363 @@
+"""The live monitor: label Li atoms at MD frames, count, store, analyse, judge convergence, stop early."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import time
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+from threadpoolctl import ThreadpoolController
+
+from ..errors import ParameterError
+from ..store import RunSpec, RunStore
+from .convergence import ConvergenceCriteria, ConvergenceMonitor, snapshot
+from .counting import TransitionCounter
+
+__all__ = ["LiveMonitor", "attach", "committed_counter", "frames_from_ps", "replay"]
+
+log = logging.getLogger(__name__)
+
+_BLAS = ThreadpoolController()
+
+
+def frames_from_ps(lags_ps: Sequence[float], frame_dt_ps: float) -> tuple[int, ...]:
+    """Lags in frames; each lag must be a positive whole multiple of the frame spacing."""
+    lags = []
+    for lag in lags_ps:
+        ratio = float(lag) / frame_dt_ps
+        if not lag > 0 or abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
+            raise ParameterError(
+                f"The 'lag_ps' parameter must be a positive multiple of the frame interval ({frame_dt_ps:g} ps). "
+                f"Got {lag!r} instead."
+            )
+        lags.append(int(round(ratio)))
+    if len(set(lags)) != len(lags) or not lags:
+        raise ParameterError(f"The 'lags_ps' parameter must hold distinct lags. Got {tuple(lags_ps)!r}.")
+    return tuple(lags)
+
+
+def committed_counter(store: RunStore) -> TransitionCounter:
+    """A counter holding the counts of the store's committed frames, rebuilt from ``states`` when the stored
+    counts cover a different number of frames (a writer killed between its writes)."""
+    spec = store.spec
+    counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
+    n = store.committed_frames
+    if n == 0:
+        return counter
+    counts, per_li, covered = store.counts()
+    if covered == n:
+        keep = min(n, max(spec.lags))
+        counter.restore(store.states(n - keep, n), counts, per_li, n)
+        return counter
+    log.warning("%s: stored counts cover %d frames but %d are committed; recounting from states.",
+                store.path, covered, n)
+    for start in range(0, n, 4096):
+        counter.update_many(store.states(start, min(n, start + 4096)))
+    return counter
+
+
+class LiveMonitor:
+    """Counts, stores and analyses the Li states of each observed frame; see ``attach`` and ``replay``.
+
+    Attributes
+    ----------
+    latest : dict or None
+        The last analysis snapshot (also in the store).
+    converged : bool
+    stop_reason : str or None
+    store : RunStore
+    """
+
+    def __init__(self, state_model, store: RunStore, *, lag_index: int, source: tuple[int, ...] | None,
+                 target: tuple[int, ...] | None, check_every: int, criteria: ConvergenceCriteria,
+                 stop_when_stable: bool, flush_frames: int = 64, flush_seconds: float = 30.0, seed: int = 0,
+                 on_check: Callable[[dict], None] | None = None) -> None:
+        spec = store.spec
+        self.state_model = state_model
+        self.store = store
+        self.spec = spec
+        self.lag_index = lag_index
+        self.source, self.target = source, target
+        self.check_every = check_every
+        self.criteria = criteria
+        self.stop_when_stable = stop_when_stable
+        self.flush_frames = flush_frames
+        self.flush_seconds = flush_seconds
+        self.on_check = on_check
+        self.stop_reason: str | None = None
+        self._rng = np.random.default_rng(seed)
+        self._dyn: weakref.ReferenceType | None = None
+        self._step_offset = 0
+        self._since_check = 0
+        self._last_flush = time.monotonic()
+        self.observe_seconds: list[float] = []
+        self.analysis_seconds: list[float] = []
+        self.convergence = ConvergenceMonitor(criteria)
+        self._checkpoint: dict | None = None
+        self._restore()
+        if store.mode == "a":
+            store.set_analysis({"lag_ps": spec.lags_ps[lag_index], "source": source, "target": target,
+                                "check_every": check_every, "criteria": criteria.to_dict(),
+                                "stop_when_stable": stop_when_stable})
+        self._closed = False
+        atexit.register(self.close)
+
+    # ---------------------------------------------------------------- state
+    def _restore(self) -> None:
+        """Continue from what the store has committed; rebuild counts from states when they disagree."""
+        n = self.store.committed_frames
+        history = self.store.snapshots()
+        self.convergence.restore(history)
+        self.latest: dict | None = history[-1] if history else None
+        self.last_step = int(self.store.steps()[-1]) if n else None
+        self.counter = committed_counter(self.store)
+        if n == 0:
+            return
+        if self.store.counts()[2] != n:
+            self.store.rewrite_counts(self.counter.counts(), self.counter.per_li_counts(), n)
+        log.info("Resuming %s at frame %d (step %d).", self.store.path, n, self.last_step)
+
+    @property
+    def converged(self) -> bool:
+        return self.convergence.converged
+
+    @property
+    def n_frames(self) -> int:
+        return self.counter.n_frames
+
+    # ---------------------------------------------------------------- observing
+    def bind(self, dyn) -> None:
+        """Observe ``dyn``: its step 0 is the store's last committed step (0 for a new store)."""
+        self._dyn = weakref.ref(dyn)
+        self._step_offset = self.last_step or 0
+        self.timestep_check(dyn.dt / units.fs)
+
+    def timestep_check(self, timestep_fs: float) -> None:
+        if not np.isclose(timestep_fs, self.spec.timestep_fs, rtol=1e-9):
+            raise ParameterError(f"The dynamics has a time step of {timestep_fs:g} fs but the store was made for "
+                                 f"{self.spec.timestep_fs:g} fs.")
+
+    def __call__(self) -> None:
+        """ASE observer: label the current frame of the bound dynamics."""
+        dyn = self._dyn() if self._dyn is not None else None
+        if dyn is None:
+            return
+        self.observe(dyn.atoms, self._step_offset + dyn.nsteps)
+        if self.converged and self.stop_when_stable and self.stop_reason is None:
+            self.stop_reason = "converged"
+            dyn.max_steps = dyn.nsteps  # ends ASE's run() cleanly after this step
+            self._finish("stopped", "converged: pathways stable for "
+                         f"{self.criteria.patience} checks in a row")
+            log.warning("getsei-live: kinetics converged at step %d (%.1f ps); stopping the MD early.",
+                        self.last_step, self.last_step * self.spec.timestep_fs / 1000)
+
+    def observe(self, atoms: Atoms, step: int) -> bool:
+        """Label, count and store one frame at absolute MD ``step``; False when the step was seen already."""
+        if self.last_step is not None and step <= self.last_step:
+            log.debug("Step %d is already in the store (last %d); not counted again.", step, self.last_step)
+            return False
+        if self.last_step is not None and step - self.last_step != self.spec.interval:
+            raise ParameterError(f"Frames must be {self.spec.interval} MD steps apart; got step {step} after "
+                                 f"{self.last_step}.")
+        start = time.perf_counter()
+        with _BLAS.limit(limits=1, user_api="blas"):
+            labels = self.state_model.assign(atoms)
+            self.counter.update(labels)
+        self.store.append(step, step * self.spec.timestep_fs / 1000.0, labels)
+        self.last_step = step
+        self._checkpoint = {"positions": atoms.positions.copy(), "momenta": atoms.get_momenta(),
+                            "cell": atoms.cell.array.copy(), "numbers": atoms.numbers.copy(),
+                            "pbc": np.asarray(atoms.pbc, dtype=bool), "step": step}
+        self._since_check += 1
+        due = (self.store.pending_frames >= self.flush_frames
+               or time.monotonic() - self._last_flush > self.flush_seconds)
+        if self._since_check >= self.check_every:
+            self.check()
+        elif due:
+            self.flush()
+        self.observe_seconds.append(time.perf_counter() - start)
+        return True
+
+    def flush(self) -> None:
+        if self.store.pending_frames:
+            self.store.flush(self.counter.counts(), self.counter.per_li_counts(), checkpoint=self._checkpoint)
+        self._last_flush = time.monotonic()
+
+    def check(self) -> dict | None:
+        """Flush, take an analysis snapshot, judge it, store it; returns it (None while there is too little data)."""
+        self._since_check = 0
+        self.flush()
+        start = time.perf_counter()
+        counts = self.counter.counts()
+        if counts[self.lag_index].sum() == 0:
+            return None
+        with _BLAS.limit(limits=1, user_api="blas"):
+            snap = snapshot(counts, self.counter.per_li_counts(), lags_ps=self.spec.lags_ps, lag_index=self.lag_index,
+                            source=self.source, target=self.target, criteria=self.criteria, rng=self._rng)
+        n = self.counter.n_frames
+        snap = {"frame": n, "step": self.last_step, "time_ps": self.last_step * self.spec.timestep_fs / 1000.0,
+                **self.convergence.judge(snap)}
+        self.store.add_snapshot(snap)
+        self.latest = snap
+        self.analysis_seconds.append(time.perf_counter() - start)
+        log.info("frame %d (%.1f ps): %s", n, snap["time_ps"],
+                 "stable" if snap["stable"] else "not stable: " + "; ".join(snap["reasons"]))
+        if self.on_check is not None:
+            self.on_check(snap)
+        return snap
+
+    def _finish(self, status: str, reason: str | None) -> None:
+        self.flush()
+        self.store.set_status(status, reason)
+
+    def close(self, status: str = "finished", reason: str | None = None) -> None:
+        """Write what is buffered, record the final status, release the store. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        try:
+            if self.store.mode == "a" and self.store._lock is not None:
+                if self.stop_reason is None:
+                    self._finish(status, reason)
+                else:
+                    self.flush()
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> LiveMonitor:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.close("interrupted", f"{exc_type.__name__}: {exc}")
+
+
+def _open_store(store: str | Path | RunStore, spec: RunSpec, state_model, elements: list[str]) -> RunStore:
+    if isinstance(store, RunStore):
+        differences = spec.differences(store.spec)
+        if differences:
+            raise ParameterError("The store given belongs to another run: " + "; ".join(differences))
+        return store
+    path = Path(store)
+    if path.exists():
+        opened = RunStore.open(path, "a", spec=spec)
+        opened.set_status("running", None)
+        return opened
+    config = {"fingerprint": state_model.fingerprint, "feature_schema": state_model.schema.to_dict(),
+              "states": [s.to_dict() for s in state_model.states], "silhouette": state_model.silhouette}
+    return RunStore.create(path, spec, state_model_config=config, elements=elements)
+
+
+def _monitor(state_model, atoms: Atoms, store, *, timestep_fs: float, every: int, lags_ps: Sequence[float],
+             lag_ps: float | None, source, target, check_every: int, criteria: ConvergenceCriteria | None,
+             stop_when_stable: bool, **options) -> LiveMonitor:
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ParameterError(f"The 'every' parameter must be a positive number of MD steps. Got {every!r} instead.")
+    if isinstance(check_every, bool) or not isinstance(check_every, (int, np.integer)) or check_every < 1:
+        raise ParameterError(f"The 'check_every' parameter must be a positive number of frames. Got {check_every!r}.")
+    if not timestep_fs > 0:
+        raise ParameterError(f"The time step must be positive. Got {timestep_fs!r} fs.")
+    frame_dt_ps = every * timestep_fs / 1000.0
+    lags = frames_from_ps(lags_ps, frame_dt_ps)
+    lag_ps = max(lags_ps) if lag_ps is None else lag_ps
+    analysis_lag = frames_from_ps([lag_ps], frame_dt_ps)[0]
+    if analysis_lag not in lags:
+        raise ParameterError(f"The analysis lag ({lag_ps} ps) must be one of 'lags_ps' {tuple(lags_ps)}.")
+    state_model.builder.check(atoms)
+    li = np.flatnonzero(atoms.numbers == 3)
+    spec = RunSpec(fingerprint=state_model.fingerprint, n_states=state_model.n_states, timestep_fs=float(timestep_fs),
+                   interval=int(every), lags=lags, li_indices=tuple(li))
+    opened = _open_store(store, spec, state_model, atoms.get_chemical_symbols())
+
+    def as_set(states: int | Iterable[int] | None) -> tuple[int, ...] | None:
+        if states is None:
+            return None
+        return (int(states),) if isinstance(states, (int, np.integer)) else tuple(int(s) for s in states)
+
+    try:
+        return LiveMonitor(state_model, opened, lag_index=lags.index(analysis_lag), source=as_set(source),
+                           target=as_set(target), check_every=int(check_every),
+                           criteria=criteria or ConvergenceCriteria(), stop_when_stable=stop_when_stable, **options)
+    except BaseException:
+        opened.close()
+        raise
+
+
+def attach(dyn, state_model, store: str | Path | RunStore = "run.zarr", every: int = 50,
+           lags_ps: Sequence[float] = (1.0, 2.0, 5.0, 10.0), *, lag_ps: float | None = None,
+           source: int | Iterable[int] | None = None, target: int | Iterable[int] | None = None,
+           check_every: int = 20, criteria: ConvergenceCriteria | None = None, stop_when_stable: bool = True,
+           **options) -> LiveMonitor:
+    """Attach the live analysis to an ASE dynamics object; then run it as usual with ``dyn.run(n)``.
+
+    Parameters
+    ----------
+    dyn : ase.md.md.MolecularDynamics
+        Any ASE MD (Langevin, VelocityVerlet, NPT ...) with any calculator.
+    state_model : StateModel
+    store : path or RunStore, default "run.zarr"
+        Created when missing; an existing store is resumed (its settings must match).
+    every : int, default 50
+        MD steps between observed frames.
+    lags_ps : sequence of float
+        Lag times in ps at which transitions are counted; each a multiple of
+        the frame spacing ``every * timestep``.
+    lag_ps : float, optional
+        The lag of the rates and pathways; default the longest of ``lags_ps``.
+    source, target : state(s), optional
+        TPT sets; default the least and the most mobile state.
+    check_every : int, default 20
+        Frames between analysis snapshots.
+    criteria : ConvergenceCriteria, optional
+    stop_when_stable : bool, default True
+        End ``dyn.run`` cleanly once converged.
+    **options
+        ``flush_frames``, ``flush_seconds``, ``seed``.
+
+    Returns
+    -------
+    LiveMonitor
+    """
+    monitor = _monitor(state_model, dyn.atoms, store, timestep_fs=dyn.dt / units.fs, every=every, lags_ps=lags_ps,
+                       lag_ps=lag_ps, source=source, target=target, check_every=check_every, criteria=criteria,
+                       stop_when_stable=stop_when_stable, **options)
+    monitor.bind(dyn)
+    dyn.attach(monitor, interval=every)
+    return monitor
+
+
+def replay(frames: Iterable[Atoms], state_model, store: str | Path | RunStore, *, timestep_fs: float, interval: int,
+           lags_ps: Sequence[float], first_step: int = 0, **kwargs) -> LiveMonitor:
+    """Feed a finished trajectory through the same observer: frame k is MD step ``first_step + k * interval``.
+
+    Frames the store has committed already are skipped, so running it again
+    after an interruption continues where the store ends. Returns the closed
+    monitor (its ``latest`` snapshot and ``store`` path stay available).
+    """
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
+        raise ParameterError("The trajectory has no frames to replay.")
+    monitor = _monitor(state_model, first, store, timestep_fs=timestep_fs, every=interval, lags_ps=lags_ps,
+                       stop_when_stable=kwargs.pop("stop_when_stable", False), lag_ps=kwargs.pop("lag_ps", None),
+                       source=kwargs.pop("source", None), target=kwargs.pop("target", None),
+                       check_every=kwargs.pop("check_every", 20), criteria=kwargs.pop("criteria", None), **kwargs)
+    with monitor:
+        monitor.observe(first, first_step)
+        for k, atoms in enumerate(iterator, start=1):
+            monitor.observe(atoms, first_step + k * interval)
+            if monitor.converged and monitor.stop_when_stable:
+                monitor.stop_reason = "converged"
+                monitor._finish("stopped", "converged")
+                break
+        if monitor._since_check:
+            monitor.check()
+    return monitor

@@ -1,0 +1,408 @@
+"""RunStore: the Zarr v3 layout of a live run; batched appends, a writer lock, resume and committed-row reads.
+
+Layout (``run.zarr/``)::
+
+    attrs            schema version, package version, the run's spec (state-model fingerprint, time step,
+                     interval, lags, Li indices), state-model config, elements, committed_frames, status
+    frames/step      (T,) int64 absolute MD step of each frame
+    frames/time_ps   (T,) float64
+    states           (T, n_li) int8, chunked by frames
+    counts           (n_lags, n, n) int64 cumulative sliding counts; attr ``frames`` = frames they cover
+    per_li_counts    (n_li, n_lags, n, n) int64
+    snapshots        (S,) JSON strings, one analysis snapshot each
+    checkpoint/      positions, momenta, cell, numbers of the last committed frame (for restarting MD)
+
+Write order on every flush: rows of ``frames``/``states``, then counts, then
+the checkpoint, then ``committed_frames``. Readers trust only rows below
+``committed_frames``; counts are derived data and are rebuilt from ``states``
+when they disagree with it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import time
+import warnings
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from . import __version__
+from .errors import ParameterError, StoreError, StoreLockedError, StoreMismatchError
+
+__all__ = ["RunSpec", "RunStore", "STORE_SCHEMA_VERSION"]
+
+log = logging.getLogger(__name__)
+
+STORE_SCHEMA_VERSION = 1
+LOCK_NAME = ".writer.lock"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """What defines a run: resuming with anything different is refused.
+
+    Attributes
+    ----------
+    fingerprint : str
+        State-model fingerprint.
+    n_states : int
+    timestep_fs : float
+        MD time step.
+    interval : int
+        MD steps between observed frames.
+    lags : tuple of int
+        Lags in frames.
+    li_indices : tuple of int
+        Atom indices of the Li atoms, in label order.
+    """
+
+    fingerprint: str
+    n_states: int
+    timestep_fs: float
+    interval: int
+    lags: tuple[int, ...]
+    li_indices: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lags", tuple(int(v) for v in self.lags))
+        object.__setattr__(self, "li_indices", tuple(int(v) for v in self.li_indices))
+
+    @property
+    def frame_dt_ps(self) -> float:
+        return self.interval * self.timestep_fs / 1000.0
+
+    @property
+    def lags_ps(self) -> tuple[float, ...]:
+        return tuple(lag * self.frame_dt_ps for lag in self.lags)
+
+    @property
+    def n_li(self) -> int:
+        return len(self.li_indices)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {**d, "lags": list(self.lags), "li_indices": list(self.li_indices)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunSpec:
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+    def differences(self, other: RunSpec) -> list[str]:
+        """Human-readable list of what differs from ``other`` (the stored spec)."""
+        names = {"fingerprint": "state model (fingerprint)", "n_states": "number of states",
+                 "timestep_fs": "time step (fs)", "interval": "interval (MD steps per frame)",
+                 "lags": "lags (frames)", "li_indices": "Li atom indices"}
+        out = []
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "timestep_fs" and np.isclose(mine, theirs, rtol=1e-9):
+                continue
+            if mine != theirs:
+                if f.name == "li_indices":
+                    out.append(f"{names[f.name]}: stored {len(theirs)} Li, now {len(mine)} Li"
+                               + ("" if len(mine) != len(theirs) else " at other indices"))
+                elif f.name == "fingerprint":
+                    out.append(f"{names[f.name]}: stored {theirs[:12]}, now {mine[:12]}")
+                else:
+                    out.append(f"{names[f.name]}: stored {theirs}, now {mine}")
+        return out
+
+
+class _WriterLock:
+    """An exclusive advisory lock (flock) on ``run.zarr/.writer.lock``.
+
+    The operating system drops it when the process ends, however it ends, so a
+    killed writer never leaves the store locked.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise StoreLockedError(
+                f"{self.path.parent} is being written by {holder}; only one writer at a time. "
+                f"Readers (watch, analyze) work meanwhile."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _open_group(path: Path, mode: str) -> zarr.Group:
+    try:
+        return zarr.open_group(str(path), mode=mode, zarr_format=3)
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError, ValueError,
+            KeyError) as error:
+        raise StoreError(f"{path} is not a getsei-live store ({type(error).__name__}: {error}).") from None
+
+
+class RunStore:
+    """A run's Zarr store. Open with ``RunStore.open`` (read or append) or ``RunStore.create``.
+
+    Parameters are not for direct use; see the class methods.
+    """
+
+    def __init__(self, path: Path, group: zarr.Group, mode: str, lock: _WriterLock | None) -> None:
+        self.path = path
+        self.mode = mode
+        self._group = group
+        self._lock = lock
+        self._pending_steps: list[int] = []
+        self._pending_times: list[float] = []
+        self._pending_states: list[np.ndarray] = []
+        attrs = dict(group.attrs)
+        if attrs.get("kind") != "getsei-live run":
+            raise StoreError(f"{path} is a Zarr group but not a getsei-live store.")
+        if int(attrs.get("schema_version", 0)) > STORE_SCHEMA_VERSION:
+            raise StoreError(f"{path} uses store schema {attrs['schema_version']}, newer than this getsei-live "
+                             f"({__version__}) reads; upgrade getsei-live.")
+        self.spec = RunSpec.from_dict(attrs["spec"])
+        self.state_model_config: dict = attrs.get("state_model", {})
+        self.elements: list[str] = list(attrs.get("elements", []))
+
+    # ---------------------------------------------------------------- opening
+    @classmethod
+    def create(cls, path: str | Path, spec: RunSpec, *, state_model_config: dict | None = None,
+               elements: list[str] | None = None, chunk_frames: int = 256) -> RunStore:
+        """Create a new store (the path must not exist yet) and hold its writer lock."""
+        path = Path(path)
+        if path.exists():
+            raise StoreError(f"{path} exists already; open it with mode 'a' to resume, or choose a new path.")
+        try:
+            path.mkdir(parents=True)
+        except OSError as error:
+            raise StoreError(f"Cannot create the store at {path}: {error.strerror}.") from None
+        lock = _WriterLock(path)
+        lock.acquire()
+        group = zarr.open_group(str(path), mode="w", zarr_format=3)
+        n, n_lags, n_li = spec.n_states, len(spec.lags), spec.n_li
+        frames = group.create_group("frames")
+        frames.create_array("step", shape=(0,), chunks=(chunk_frames,), dtype="int64", fill_value=-1)
+        frames.create_array("time_ps", shape=(0,), chunks=(chunk_frames,), dtype="float64", fill_value=np.nan)
+        group.create_array("states", shape=(0, n_li), chunks=(chunk_frames, n_li), dtype="int8", fill_value=-1)
+        counts = group.create_array("counts", shape=(n_lags, n, n), chunks=(n_lags, n, n), dtype="int64",
+                                    fill_value=0)
+        counts.attrs["frames"] = 0
+        group.create_array("per_li_counts", shape=(n_li, n_lags, n, n), chunks=(n_li, n_lags, n, n),
+                           dtype="int64", fill_value=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zarr marks its variable-length string type as not yet in the spec
+            group.create_array("snapshots", shape=(0,), chunks=(64,), dtype=str)
+        group.attrs.update({
+            "kind": "getsei-live run",
+            "schema_version": STORE_SCHEMA_VERSION,
+            "package_version": __version__,
+            "spec": spec.to_dict(),
+            "frame_dt_ps": spec.frame_dt_ps,
+            "lags_ps": list(spec.lags_ps),
+            "state_model": state_model_config or {},
+            "elements": list(elements or []),
+            "committed_frames": 0,
+            "status": "running",
+            "stop_reason": None,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        })
+        log.info("Created store %s (%d Li, lags %s frames).", path, n_li, spec.lags)
+        return cls(path, group, "a", lock)
+
+    @classmethod
+    def open(cls, path: str | Path, mode: str = "r", *, spec: RunSpec | None = None) -> RunStore:
+        """Open an existing store for reading ("r") or appending ("a", takes the writer lock).
+
+        With ``spec`` (append mode), the store's spec must match it; otherwise
+        StoreMismatchError names every difference.
+        """
+        if mode not in ("r", "a"):
+            raise ParameterError(f"The 'mode' parameter must be 'r' or 'a'. Got {mode!r} instead.")
+        path = Path(path)
+        if not (path / "zarr.json").is_file():
+            raise StoreError(f"{path} is not a getsei-live store (no zarr.json there).")
+        lock = None
+        if mode == "a":
+            if not os.access(path, os.W_OK):
+                raise StoreError(f"Cannot write to {path}: permission denied. Open it read-only, or copy it.")
+            lock = _WriterLock(path)
+            lock.acquire()
+        try:
+            store = cls(path, _open_group(path, "r+" if mode == "a" else "r"), mode, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        if spec is not None:
+            problems = spec.differences(store.spec)
+            if problems:
+                store.close()
+                raise StoreMismatchError(
+                    f"{path} belongs to a different run: " + "; ".join(problems)
+                    + ". Resume with the original settings, or write to a new store."
+                )
+        return store
+
+    def close(self) -> None:
+        """Flush nothing (call ``flush`` first) and release the writer lock."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"RunStore({str(self.path)!r}, mode={self.mode!r}, committed_frames={self.committed_frames}, "
+                f"status={self.status!r})")
+
+    # ---------------------------------------------------------------- reading
+    def _attrs(self) -> dict[str, Any]:
+        if self.mode == "r":  # another process may be writing: read the metadata afresh
+            self._group = _open_group(self.path, "r")
+        return dict(self._group.attrs)
+
+    @property
+    def committed_frames(self) -> int:
+        return int(self._attrs()["committed_frames"])
+
+    @property
+    def status(self) -> str:
+        return str(self._attrs()["status"])
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self._attrs()["stop_reason"]
+
+    def steps(self) -> np.ndarray:
+        """(committed_frames,) int64 absolute MD steps."""
+        n = self.committed_frames
+        return self._group["frames/step"][:n]
+
+    def times_ps(self) -> np.ndarray:
+        n = self.committed_frames
+        return self._group["frames/time_ps"][:n]
+
+    def states(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """(frames, n_li) int8 labels of committed frames ``start:stop``."""
+        n = self.committed_frames
+        stop = n if stop is None else min(stop, n)
+        return self._group["states"][start:stop]
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Stored cumulative counts: ``(counts, per_li_counts, frames_covered)``."""
+        arr = self._group["counts"]
+        return arr[...], self._group["per_li_counts"][...], int(arr.attrs["frames"])
+
+    def snapshots(self) -> list[dict]:
+        """All analysis snapshots, oldest first."""
+        arr = self._group["snapshots"]
+        return [json.loads(s) for s in arr[:]] if arr.shape[0] else []
+
+    def checkpoint(self) -> dict[str, np.ndarray] | None:
+        """Positions, momenta, cell, numbers and pbc of the last committed frame, when stored."""
+        if "checkpoint" not in self._group:
+            return None
+        g = self._group["checkpoint"]
+        return {name: g[name][...] for name in ("positions", "momenta", "cell", "numbers", "pbc")} | {
+            "step": int(g.attrs["step"])}
+
+    # ---------------------------------------------------------------- writing
+    def _require_writer(self) -> None:
+        if self.mode != "a" or self._lock is None:
+            raise StoreError(f"{self.path} is open read-only (or closed); open it with mode 'a' to write.")
+
+    @property
+    def pending_frames(self) -> int:
+        return len(self._pending_steps)
+
+    def append(self, step: int, time_ps: float, labels: np.ndarray) -> None:
+        """Buffer one frame; nothing is on disk until ``flush``."""
+        self._pending_steps.append(int(step))
+        self._pending_times.append(float(time_ps))
+        self._pending_states.append(np.asarray(labels, dtype=np.int8))
+
+    def flush(self, counts: np.ndarray, per_li_counts: np.ndarray, *, checkpoint: dict | None = None) -> int:
+        """Write the buffered frames, then counts (covering them), then the checkpoint, then commit.
+
+        Returns the new number of committed frames.
+        """
+        self._require_writer()
+        n = int(self._group.attrs["committed_frames"])
+        k = len(self._pending_steps)
+        if k:
+            rows = slice(n, n + k)
+            for name, values in (("frames/step", self._pending_steps), ("frames/time_ps", self._pending_times)):
+                arr = self._group[name]
+                arr.resize((n + k,))
+                arr[rows] = np.asarray(values)
+            states = self._group["states"]
+            states.resize((n + k, self.spec.n_li))
+            states[rows] = np.stack(self._pending_states)
+        self._group["counts"][...] = counts
+        self._group["per_li_counts"][...] = per_li_counts
+        self._group["counts"].attrs["frames"] = n + k
+        if checkpoint is not None:
+            self._write_checkpoint(checkpoint)
+        self._group.attrs["committed_frames"] = n + k
+        self._pending_steps, self._pending_times, self._pending_states = [], [], []
+        return n + k
+
+    def _write_checkpoint(self, data: dict) -> None:
+        if "checkpoint" not in self._group:
+            g = self._group.create_group("checkpoint")
+            for name in ("positions", "momenta", "cell", "numbers", "pbc"):
+                value = np.asarray(data[name])
+                g.create_array(name, shape=value.shape, chunks=value.shape, dtype=value.dtype)
+        g = self._group["checkpoint"]
+        for name in ("positions", "momenta", "cell", "numbers", "pbc"):
+            g[name][...] = np.asarray(data[name])
+        g.attrs["step"] = int(data["step"])
+
+    def add_snapshot(self, snapshot: dict) -> None:
+        """Append one analysis snapshot (a JSON-ready dict)."""
+        self._require_writer()
+        arr = self._group["snapshots"]
+        n = arr.shape[0]
+        arr.resize((n + 1,))
+        arr[n] = json.dumps(snapshot, allow_nan=False)
+
+    @property
+    def analysis(self) -> dict:
+        """The analysis settings of the last writer (lag_ps, source, target, check_every, criteria)."""
+        return dict(self._attrs().get("analysis") or {})
+
+    def set_analysis(self, settings: dict) -> None:
+        self._require_writer()
+        self._group.attrs["analysis"] = settings
+
+    def set_status(self, status: str, stop_reason: str | None = None) -> None:
+        self._require_writer()
+        self._group.attrs.update({"status": status, "stop_reason": stop_reason})
+
+    def rewrite_counts(self, counts: np.ndarray, per_li_counts: np.ndarray, frames: int) -> None:
+        """Replace the derived counts (after a rebuild from ``states``)."""
+        self._require_writer()
+        self._group["counts"][...] = counts
+        self._group["per_li_counts"][...] = per_li_counts
+        self._group["counts"].attrs["frames"] = int(frames)
