@@ -110,7 +110,7 @@ def _bootstrap(per_li: np.ndarray, lag: float, source: tuple[int, ...], target: 
         cleaned[~np.isfinite(bounds)] = None
         return cleaned.tolist()
 
-    return {"n_bootstrap": len(matrices), "pathway_fraction_ci": interval(shares) if routes else [],
+    return {"n_bootstrap": len(matrices), "confidence": criteria.confidence, "pathway_fraction_ci": interval(shares) if routes else [],
             "timescales_ci": interval(timescales), "transition_matrix_ci": interval(matrices)}
 
 

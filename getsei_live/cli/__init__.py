@@ -1,0 +1,46 @@
+"""The ``getsei-live`` command line: click commands that print tables, or JSON with ``--json``.
+
+Every ``GetseiError`` becomes a one-line message and exit status 2 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import GetseiError
+
+
+class _Group(click.Group):
+    """Turns a GetseiError into one line on stderr and exit status 2, unless ``--debug``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GetseiError as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="getsei-live")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.pass_context
+def main(ctx: click.Context, debug: bool, verbose: int) -> None:
+    """Live GET-SEI analysis of lithium transport in ASE molecular dynamics."""
+    ctx.obj = {"debug": debug}
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+
+from . import kinetics, models, simulate  # noqa: E402,F401  (registers the commands)
+
+__all__ = ["main"]

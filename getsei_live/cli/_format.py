@@ -1,0 +1,143 @@
+"""Plain-text tables and strict JSON for the command line."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..errors import ParameterError
+
+
+def json_ready(value: Any) -> Any:
+    """Strict JSON: non-finite numbers become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [json_ready(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    return value
+
+
+def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
+    """A plain-text table; the first ``left`` columns are left-aligned, the rest right-aligned."""
+    widths = [max(len(h), *(len(r[k]) for r in rows)) if rows else len(h) for k, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if k < left else c.rjust(w) for k, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def route(states: tuple[int, ...]) -> str:
+    return " -> ".join(f"S{s}" for s in states)
+
+
+def format_model(model) -> str:
+    """The kinetic model as the tables the CLI prints."""
+    tm, rates = model.transition, model.rates
+    names = [f"S{s}" for s in tm.active_set]
+    out = [
+        f"Koopman model at lag {model.lag:g} ps ({'reversible' if tm.reversible else 'EDMD, row-normalised counts'}): "
+        f"{tm.active_set.size} of {tm.n_states} states active, {tm.counts.sum():.0f} transitions counted."
+    ]
+    if tm.excluded_states.size:
+        out.append(f"Excluded states: {', '.join(f'S{s}' for s in tm.excluded_states)} "
+                   f"(never visited: {', '.join(f'S{s}' for s in tm.unvisited_states) or 'none'}).")
+    out += ["", table(
+        ["state", "population", "escape rate (1/ps)", "mobility"],
+        [[n, f"{p:.4f}", f"{e:.4g}", f"{m:.3f}"]
+         for n, p, e, m in zip(names, tm.stationary_distribution, rates.escape_rates, rates.mobility)],
+    )]
+    ts = ", ".join(f"t{k + 1} = {t:.4g}" for k, t in enumerate(model.timescales.timescales))
+    out += ["", f"Implied timescales (ps): {ts or 'none (one state)'}"]
+    verdict = "a valid generator" if rates.valid else (
+        f"NOT a valid generator ({'; '.join(rates.problems)}); shown: the nearest generator ({rates.generator_method})")
+    out += ["", f"Rate matrix R = logm(K)/tau in 1/ps, {verdict}:", table(
+        ["from \\ to", *names], [[n, *(f"{v:.3e}" for v in row)] for n, row in zip(names, rates.generator)])]
+    out += ["", "Mobility ranking: " + " > ".join(f"S{s}" for s in model.mobility_ranking)]
+    if model.flux is not None:
+        src, dst = ", ".join(f"S{s}" for s in model.source), ", ".join(f"S{s}" for s in model.target)
+        out += ["", f"Reactive flux {src} -> {dst}: total {model.flux.total_flux:.4g} per lag, "
+                    f"rate {model.flux.rate:.4g} 1/ps (mean first-passage time {1 / model.flux.rate:.4g} ps)"
+                if model.flux.rate > 0 else f"No reactive flux from {src} to {dst}."]
+        out += ["", f"Top {len(model.pathways)} pathways:", table(
+            ["#", "pathway", "flux (per lag)", "share"],
+            [[str(k + 1), route(p.states), f"{p.flux:.4g}", f"{100 * p.fraction:.1f}%"]
+             for k, p in enumerate(model.pathways)], left=2)]
+    return "\n".join(out)
+
+
+
+def format_state_model(model) -> str:
+    """The state model's quality numbers and the table of its states' mean environments."""
+    schema = model.schema
+    present = [e for e in schema.elements if any(s.mean_counts.get(e, 0) >= 0.05 for s in model.states)]
+    t = model.training
+    out = [
+        f"State model {model.fingerprint[:16]}: {model.n_states} states, silhouette {model.silhouette:.4f} "
+        f"(the paper reports 0.29-0.33; above 0.25 counts as reasonable).",
+        f"Trained on {t.get('n_environments', '?')} Li environments from {t.get('n_frames', '?')} frames, "
+        f"{t.get('epochs', '?')} epochs, seed {t.get('seed', '?')}; final loss {t['losses'][-1]:.4f}."
+        if t.get("losses") else "",
+        f"Graphs: edges < {schema.edge_cutoff_A:g} A, shell {schema.shell_cutoff_A:g} A, "
+        f"elements {', '.join(schema.elements)}.",
+    ]
+    if len(model.silhouette_by_k) > 1:
+        out += ["", table(["states", "silhouette", ""],
+                           [[str(k), f"{v:.4f}", "<- chosen" if k == model.n_states else ""]
+                            for k, v in sorted(model.silhouette_by_k.items())])]
+    out += ["", "States, ordered by the mean number of Li in the central Li's shell:", table(
+        ["state", "population", *(f"n_{e}" for e in present), "mean distance (A)"],
+        [[f"S{s.index}", f"{s.population:.3f}", *(f"{s.mean_counts[e]:.2f}" for e in present),
+          f"{s.mean_neighbour_distance_A:.3f}"] for s in model.states])]
+    return "\n".join(line for line in out if line is not None)
+
+
+
+
+def state_list(values: tuple[str, ...], name: str) -> tuple[int, ...] | None:
+    if not values:
+        return None
+    states = []
+    for value in ",".join(values).split(","):
+        text = value.strip().upper().removeprefix("S")
+        if not text.isdigit():
+            raise ParameterError(f"The '--{name}' option takes state numbers such as 2 or S2. Got {value!r} instead.")
+        states.append(int(text))
+    return tuple(states)
+
+
+
+
+def _interval(ci: list | None, k: int, scale: float = 1.0, fmt: str = ".2f") -> str:
+    if not ci or k >= len(ci) or ci[k] is None or None in ci[k]:
+        return ""
+    lo, hi = ci[k]
+    return f"[{scale * lo:{fmt}}, {scale * hi:{fmt}}]"
+
+
+def format_snapshot(snap: dict, *, status: str | None = None, committed: int | None = None,
+                    patience: int | None = None) -> str:
+    """A stored analysis snapshot: time, stability, timescales and pathways with their intervals."""
+    verdict = "CONVERGED" if snap.get("converged") else ("stable" if snap.get("stable") else "not stable")
+    streak = f" ({snap.get('stable_streak', 0)}/{patience} stable checks)" if patience else ""
+    head = [f"Frame {snap['frame']} (step {snap['step']}, {snap['time_ps']:.2f} ps)"
+            + (f", {committed} frames committed" if committed is not None else "")
+            + (f", run {status}" if status else "")]
+    head.append(f"Convergence: {verdict}{streak}"
+                + (f"; {'; '.join(snap['reasons'])}" if snap.get("reasons") else ""))
+    ts_ci = snap.get("timescales_ci")
+    ts = [f"t{k + 1} = {t:.3g} ps {_interval(ts_ci, k, fmt='.3g')}".rstrip()
+          for k, t in enumerate(snap["timescales"]) if t is not None]
+    head.append(f"Implied timescales at lag {snap['lag_ps']:g} ps: " + (", ".join(ts) or "none finite"))
+    head.append("Mobility ranking: " + " > ".join(f"S{s}" for s in snap["mobility_ranking"]))
+    src = ", ".join(f"S{s}" for s in snap["source"])
+    dst = ", ".join(f"S{s}" for s in snap["target"])
+    rows = [[str(k + 1), route(tuple(p["states"])), f"{100 * p['fraction']:.1f}%",
+             _interval(snap.get("pathway_fraction_ci"), k, 100, ".1f")] for k, p in enumerate(snap["pathways"])]
+    confidence = snap.get("confidence")
+    head += ["", f"Top pathways {src} -> {dst} (share of the reactive flux"
+             + (f", {100 * confidence:.0f}% interval from resampling Li atoms" if confidence else "") + "):",
+             table(["#", "pathway", "share", "interval"], rows, left=2)]
+    return "\n".join(head)

@@ -1,0 +1,138 @@
+"""Commands that read kinetics: ``analyze-counts``, ``analyze`` and ``watch``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ..errors import ParameterError
+from . import main
+from ._format import format_model, format_snapshot, json_ready, state_list, table
+
+
+def _load_counts(path: Path) -> np.ndarray:
+    try:
+        counts = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None)
+    except (OSError, ValueError) as error:
+        raise ParameterError(f"Cannot read a count matrix from {path}: {error}") from None
+    if counts.ndim != 2:
+        raise ParameterError(f"{path} holds an array of shape {counts.shape}; expected one (n_states, n_states) count matrix.")
+    return counts
+
+
+
+
+@main.command("analyze-counts")
+@click.argument("counts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--lag-ps", type=float, required=True, help="Lag time of the counts, in ps.")
+@click.option("--source", multiple=True, help="Source state(s), e.g. 2 or S2 (default: least mobile).")
+@click.option("--target", multiple=True, help="Target state(s) (default: most mobile).")
+@click.option("--reversible", is_flag=True, help="Detailed-balance estimate instead of row-normalised counts.")
+@click.option("--pathways", "n_pathways", type=click.IntRange(min=1), default=5, show_default=True,
+              help="How many pathways to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+def analyze_counts(counts_file: Path, lag_ps: float, source: tuple[str, ...], target: tuple[str, ...],
+                   reversible: bool, n_pathways: int, as_json: bool) -> None:
+    """Kinetics from a count matrix (.npy, .csv or whitespace text) at one lag.
+
+    Prints the stationary distribution, implied timescales, rate matrix,
+    mobility ranking and the top transport pathways between SOURCE and TARGET.
+    """
+    from .analysis import kinetic_model
+
+    model = kinetic_model(_load_counts(counts_file), lag_ps, source=state_list(source, "source"),
+                          target=state_list(target, "target"), reversible=reversible, n_pathways=n_pathways)
+    if as_json:
+        click.echo(json.dumps(json_ready(model.to_dict()), indent=1))
+    else:
+        click.echo(format_model(model))
+
+
+
+
+def _open_for_reading(path: Path):
+    from ..store import RunStore
+
+    return RunStore.open(path, "r")
+
+
+@main.command()
+@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.option("--lag-ps", type=float, default=None, help="Lag of the model (default: the run's analysis lag).")
+@click.option("--source", multiple=True, help="Source state(s) (default: least mobile).")
+@click.option("--target", multiple=True, help="Target state(s) (default: most mobile).")
+@click.option("--reversible", is_flag=True, help="Detailed-balance estimate instead of row-normalised counts.")
+@click.option("--pathways", "n_pathways", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+def analyze(store_path: Path, lag_ps: float | None, source: tuple[str, ...], target: tuple[str, ...],
+            reversible: bool, n_pathways: int, as_json: bool) -> None:
+    """The full kinetic analysis of a run store (read-only; works while the run is still being written)."""
+    from ..analysis import implied_timescales, kinetic_model, transition_matrix
+    from ..errors import GetseiError
+    from ..observers.live import committed_counter
+
+    store = _open_for_reading(store_path)
+    spec = store.spec
+    lags_ps = spec.lags_ps
+    if lag_ps is None:
+        lag_ps = store.analysis.get("lag_ps", max(lags_ps))
+    matches = [k for k, v in enumerate(lags_ps) if np.isclose(v, lag_ps)]
+    if not matches:
+        raise ParameterError(f"The store counts lags {', '.join(f'{v:g}' for v in lags_ps)} ps; "
+                             f"--lag-ps {lag_ps:g} is not one of them.")
+    counter = committed_counter(store)
+    counts = counter.counts()
+    if counts[matches[0]].sum() == 0:
+        raise ParameterError(f"No transitions at {lag_ps:g} ps yet ({store.committed_frames} frames committed).")
+    model = kinetic_model(counts[matches[0]], lag_ps, source=state_list(source, "source"),
+                          target=state_list(target, "target"), reversible=reversible, n_pathways=n_pathways)
+    by_lag = []
+    for k, lag in enumerate(lags_ps):
+        try:
+            t = transition_matrix(counts[k], reversible=reversible)
+            by_lag.append(implied_timescales(t.transition_matrix, lag).timescales.tolist())
+        except GetseiError:
+            by_lag.append([])
+    info = {"store": str(store_path), "status": store.status, "stop_reason": store.stop_reason,
+            "committed_frames": store.committed_frames, "simulated_ps": float(store.times_ps()[-1]),
+            "lags_ps": list(lags_ps), "timescales_by_lag": by_lag}
+    if as_json:
+        click.echo(json.dumps(json_ready({**info, "model": model.to_dict()}), indent=1))
+        return
+    partial = " (still running: partial)" if store.status == "running" else ""
+    click.echo(f"{store_path}: {info['committed_frames']} frames, {info['simulated_ps']:.2f} ps simulated, "
+               f"status {info['status']}{partial}" + (f", stopped: {info['stop_reason']}" if info["stop_reason"] else ""))
+    click.echo(format_model(model))
+    width = max((len(t) for t in by_lag), default=0)
+    click.echo("\nImplied timescales (ps) at every counted lag:")
+    click.echo(table(["lag (ps)", *(f"t{k + 1}" for k in range(width))],
+                     [[f"{lag:g}", *(f"{v:.4g}" for v in t), *([""] * (width - len(t)))]
+                      for lag, t in zip(lags_ps, by_lag)]))
+
+
+@main.command()
+@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.option("--interval", "refresh_s", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds between refreshes.")
+@click.option("--once", is_flag=True, help="Print the current state once and exit.")
+def watch(store_path: Path, refresh_s: float, once: bool) -> None:
+    """Live view of a store that another process is writing; ends when the run ends (Ctrl-C to leave)."""
+    import time
+
+    store = _open_for_reading(store_path)
+    patience = (store.analysis.get("criteria") or {}).get("patience")
+    while True:
+        snapshots = store.snapshots()
+        status, committed = store.status, store.committed_frames
+        text = (format_snapshot(snapshots[-1], status=status, committed=committed, patience=patience)
+                if snapshots else f"{store_path}: {committed} frames committed, run {status}; no analysis yet.")
+        if not once:
+            click.clear()
+            click.echo(f"getsei-live watch {store_path}  (every {refresh_s:g} s, Ctrl-C to leave)\n")
+        click.echo(text)
+        if once or status != "running":
+            return
+        time.sleep(refresh_s)

@@ -1,0 +1,74 @@
+"""Commands for state models: ``train`` and ``inspect``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import ParameterError
+from . import main
+from ._format import format_state_model, json_ready
+
+
+@main.command()
+@click.argument("trajectories", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the state model (.pt).")
+@click.option("--n-states", default="6", show_default=True, help="Number of states, or 'auto' (best silhouette).")
+@click.option("--k-range", nargs=2, type=int, default=(2, 10), show_default=True,
+              help="State numbers tried with --n-states auto.")
+@click.option("--frame-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.2, show_default=True,
+              help="Fraction of each trajectory's frames used, evenly spaced.")
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=2), default=256, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--format", "file_format", default=None, help="ase.io format name, when the file name does not say it.")
+def train(trajectories: tuple[Path, ...], output: Path, n_states: str, k_range: tuple[int, int],
+          frame_fraction: float, epochs: int, batch_size: int, seed: int, device: str, file_format: str | None) -> None:
+    """Train a state model (GAT encoder + Gaussian mixture) on one or more trajectories."""
+    import torch
+
+    from .gcl import TrainingConfig
+    from .states import StateModel
+    from .trajectory import read_trajectory
+
+    if n_states != "auto" and not n_states.isdigit():
+        raise ParameterError(f"The '--n-states' option takes a whole number or 'auto'. Got {n_states!r} instead.")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    frames = []
+    for path in trajectories:
+        frames.append(read_trajectory(path, format=file_format))
+        click.echo(f"Read {len(frames[-1])} frames of {len(frames[-1][0])} atoms from {path}", err=True)
+
+    def progress(epoch: int, n_epochs: int, loss: float) -> None:
+        click.echo(f"  epoch {epoch:>3}/{n_epochs}  loss {loss:.4f}", err=True)
+
+    click.echo(f"Training on {device} ...", err=True)
+    model = StateModel.train(
+        frames, n_states="auto" if n_states == "auto" else int(n_states), frame_fraction=frame_fraction,
+        config=TrainingConfig(epochs=epochs, batch_size=batch_size, seed=seed), k_range=tuple(k_range),
+        device=device, progress=progress,
+    )
+    model.save(output)
+    click.echo(format_state_model(model))
+    click.echo(f"\nWrote {output}")
+
+
+@main.command()
+@click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the model's card as JSON.")
+def inspect(model_file: Path, as_json: bool) -> None:
+    """Show a saved state model: states, their mean environments, silhouette scores."""
+    from .states import StateModel
+
+    model = StateModel.load(model_file)
+    if as_json:
+        click.echo(json.dumps(json_ready({
+            "fingerprint": model.fingerprint, "n_states": model.n_states, "silhouette": model.silhouette,
+            "silhouette_by_k": model.silhouette_by_k, "feature_schema": model.schema.to_dict(),
+            "training": model.training, "states": [s.to_dict() for s in model.states]}), indent=1))
+    else:
+        click.echo(format_state_model(model))

@@ -1,0 +1,172 @@
+"""Commands that produce runs: ``run`` (Langevin MACE MD with the live analysis) and ``replay``."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from ..errors import ParameterError
+from . import main
+from ._format import state_list
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ParameterError(f"The '--lags-ps' option takes numbers separated by commas. Got {text!r}.") from None
+    if not values:
+        raise ParameterError("The '--lags-ps' option needs at least one lag.")
+    return values
+
+
+def live_options(command: Callable) -> Callable:
+    """The analysis options shared by ``run`` and ``replay``."""
+    options = [
+        click.option("--states", "states_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     required=True, help="State model file (from getsei-live train)."),
+        click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
+                     help="Zarr store to write; an existing one is resumed."),
+        click.option("--lags-ps", default="1,2,5,10", show_default=True,
+                     help="Lags at which transitions are counted, in ps, comma-separated."),
+        click.option("--lag-ps", type=float, default=None, help="Lag of rates and pathways (default: the longest)."),
+        click.option("--source", multiple=True, help="Source state(s) (default: least mobile)."),
+        click.option("--target", multiple=True, help="Target state(s) (default: most mobile)."),
+        click.option("--check-every", type=click.IntRange(min=1), default=20, show_default=True,
+                     help="Frames between analysis snapshots."),
+        click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True,
+                     help="Stable checks in a row that count as converged."),
+        click.option("--min-transitions", type=click.IntRange(min=0), default=20, show_default=True,
+                     help="Transitions out of every state needed before a check can be stable."),
+    ]
+    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
+def _criteria(patience: int, min_transitions: int):
+    from ..observers import ConvergenceCriteria
+
+    return ConvergenceCriteria(patience=patience, min_transitions=min_transitions)
+
+
+def _check_line(snap: dict) -> str:
+    verdict = "CONVERGED" if snap["converged"] else (
+        f"stable {snap['stable_streak']}" if snap["stable"] else "not stable: " + "; ".join(snap["reasons"]))
+    top = snap["pathways"][0] if snap["pathways"] else None
+    lead = f"  top {' -> '.join(f'S{s}' for s in top['states'])} {100 * top['fraction']:.0f}%" if top else ""
+    return f"  check at {snap['time_ps']:9.2f} ps  frame {snap['frame']:>6}  {verdict}{lead}"
+
+
+@main.command()
+@click.argument("trajectories", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@live_options
+@click.option("--timestep-fs", type=float, required=True, help="MD time step of the trajectory, in fs.")
+@click.option("--interval", type=click.IntRange(min=1), required=True, help="MD steps between the frames of the file.")
+@click.option("--stop-when-stable", is_flag=True, help="Stop reading once the pathways are stable.")
+@click.option("--format", "file_format", default=None, help="ase.io format name, when the file name does not say it.")
+def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, lags_ps: str, lag_ps: float | None,
+           source: tuple[str, ...], target: tuple[str, ...], check_every: int, patience: int, min_transitions: int,
+           timestep_fs: float, interval: int, stop_when_stable: bool, file_format: str | None) -> None:
+    """Feed finished trajectories (in order) through the live observer into STORE.
+
+    Run it again on the same store after an interruption: it continues where the store's committed frames end.
+    """
+    from ..observers import replay as replay_frames
+    from ..states import StateModel
+    from ..store import RunStore
+    from ..trajectory import read_trajectory
+
+    model = StateModel.load(states_file)
+    frames = []
+    for path in trajectories:
+        frames += read_trajectory(path, format=file_format)
+    click.echo(f"Replaying {len(frames)} frames ({len(frames) * interval * timestep_fs / 1000:.2f} ps) "
+               f"into {store_path}", err=True)
+    start = time.perf_counter()
+    monitor = replay_frames(
+        frames, model, store_path, timestep_fs=timestep_fs, interval=interval, lags_ps=_float_list(lags_ps),
+        lag_ps=lag_ps, source=state_list(source, "source"), target=state_list(target, "target"),
+        check_every=check_every, criteria=_criteria(patience, min_transitions), stop_when_stable=stop_when_stable,
+        on_check=lambda snap: click.echo(_check_line(snap), err=True),
+    )
+    store = RunStore.open(store_path, "r")
+    click.echo(f"{store.committed_frames} frames in {store_path} ({time.perf_counter() - start:.1f} s); "
+               f"status {store.status}" + (f" ({store.stop_reason})" if store.stop_reason else ""))
+    if monitor.latest is not None:
+        from ._format import format_snapshot
+
+        click.echo(format_snapshot(monitor.latest, patience=patience))
+
+
+@main.command()
+@click.argument("structure", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "mace_model", required=True,
+              help="MACE potential: a .model file, or a mace-torch foundation-model name (needs internet).")
+@live_options
+@click.option("--temperature-K", "temperature_K", type=float, default=300.0, show_default=True)
+@click.option("--timestep-fs", type=float, default=2.0, show_default=True)
+@click.option("--friction-ps", type=float, default=1.0, show_default=True, help="Langevin coupling time, in ps.")
+@click.option("--steps", type=click.IntRange(min=1), required=True, help="MD steps to run (at most).")
+@click.option("--every", type=click.IntRange(min=1), default=50, show_default=True,
+              help="MD steps between observed frames.")
+@click.option("--stop-when-stable", is_flag=True, help="End the MD once the pathways are stable.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, lags_ps: str, lag_ps: float | None,
+        source: tuple[str, ...], target: tuple[str, ...], check_every: int, patience: int, min_transitions: int,
+        temperature_K: float, timestep_fs: float, friction_ps: float, steps: int, every: int,
+        stop_when_stable: bool, device: str, seed: int) -> None:
+    """Langevin MD of STRUCTURE with a MACE potential and the live analysis attached.
+
+    An existing STORE is resumed from its last committed frame (positions and momenta from its checkpoint).
+    """
+    from ase.io import read
+
+    from ..md import default_device, langevin, mace_calculator, restore_checkpoint
+    from ..observers import attach
+    from ..states import StateModel
+    from ..store import RunStore
+
+    model = StateModel.load(states_file)
+    atoms = read(structure)
+    checkpoint = RunStore.open(store_path, "r").checkpoint() if (store_path / "zarr.json").is_file() else None
+    if checkpoint is not None:
+        restore_checkpoint(atoms, checkpoint)
+        click.echo(f"Resuming from the checkpoint at step {checkpoint['step']} in {store_path}", err=True)
+    device = default_device() if device == "auto" else device
+    atoms.calc = mace_calculator(mace_model, device=device)
+    dyn = langevin(atoms, temperature_K=temperature_K, timestep_fs=timestep_fs, friction_ps=friction_ps, seed=seed,
+                   initialise_velocities=checkpoint is None)
+    monitor = attach(dyn, model, store=store_path, every=every, lags_ps=_float_list(lags_ps), lag_ps=lag_ps,
+                     source=state_list(source, "source"), target=state_list(target, "target"),
+                     check_every=check_every, criteria=_criteria(patience, min_transitions),
+                     stop_when_stable=stop_when_stable, seed=seed,
+                     on_check=lambda snap: click.echo(_check_line(snap), err=True))
+    start, offset = time.perf_counter(), monitor.last_step or 0
+    last_print = [0.0]
+
+    def progress() -> None:
+        elapsed = time.perf_counter() - start
+        if elapsed - last_print[0] < 10 and dyn.nsteps not in (0, steps):
+            return
+        last_print[0] = elapsed
+        ps = dyn.nsteps * timestep_fs / 1000
+        ns_day = ps / 1000 / (elapsed / 86400) if elapsed > 0 else 0.0
+        click.echo(f"step {offset + dyn.nsteps:>9}  {(offset + dyn.nsteps) * timestep_fs / 1000:9.2f} ps  "
+                   f"{ns_day:7.3f} ns/day  frames {monitor.n_frames:>6}  T {atoms.get_temperature():6.0f} K  "
+                   f"{'converged' if monitor.converged else 'not converged'}", err=True)
+
+    dyn.attach(progress, interval=every)
+    click.echo(f"Langevin MD: {len(atoms)} atoms, {temperature_K:g} K, {timestep_fs:g} fs, {steps} steps on {device}; "
+               f"observing every {every} steps into {store_path}", err=True)
+    with monitor:
+        dyn.run(steps)
+    click.echo(f"Done: {dyn.nsteps} steps in {time.perf_counter() - start:.1f} s"
+               + (f"; stopped early: {monitor.stop_reason}" if monitor.stop_reason else ""))
+    if monitor.latest is not None:
+        from ._format import format_snapshot
+
+        click.echo(format_snapshot(monitor.latest, patience=patience))

@@ -1,0 +1,85 @@
+"""MACE calculators (a model file or a foundation-model name) and the Langevin MD set-up of ``getsei-live run``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+
+from .errors import GetseiError, ParameterError, StructureError
+
+__all__ = ["FOUNDATION_MODELS", "default_device", "langevin", "mace_calculator", "restore_checkpoint"]
+
+log = logging.getLogger(__name__)
+
+#: Names mace-torch's ``mace_mp`` resolves to downloadable foundation models.
+FOUNDATION_MODELS = ("small", "medium", "large", "medium-mpa-0", "medium-omat-0", "medium-matpes-pbe-0",
+                     "mace-mpa-0-medium", "small-0b", "medium-0b", "small-0b2", "medium-0b2", "large-0b2",
+                     "medium-0b3")
+
+
+def default_device() -> str:
+    """"cuda" when a GPU is visible to torch, else "cpu"."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str = "float64"):
+    """A MACE calculator from a ``.model`` file or a mace-torch foundation-model name.
+
+    Foundation models are downloaded by mace-torch on first use; on a machine
+    without internet that fails with a message saying so.
+    """
+    import mace.calculators  # noqa: F401  (mace before e3nn: torch 2.13's weights_only default breaks the reverse)
+    from mace.calculators import MACECalculator, mace_mp
+
+    device = device or default_device()
+    path = Path(model)
+    if path.is_file():
+        try:
+            return MACECalculator(model_paths=str(path), device=device, default_dtype=dtype)
+        except Exception as error:
+            raise GetseiError(f"Cannot load the MACE model {path}: {type(error).__name__}: {error}") from None
+    if path.suffix == ".model" or "/" in str(model):
+        raise ParameterError(f"No MACE model file at {path}.")
+    if str(model) not in FOUNDATION_MODELS:
+        raise ParameterError(f"Unknown MACE model {model!r}: give a .model file or one of the foundation models "
+                             f"{', '.join(FOUNDATION_MODELS)}.")
+    try:
+        return mace_mp(model=str(model), device=device, default_dtype=dtype)
+    except Exception as error:
+        raise GetseiError(
+            f"Cannot get the MACE foundation model {model!r} ({type(error).__name__}: {error}). mace-torch downloads "
+            f"it on first use, which needs internet; offline, pass the path of a .model file instead."
+        ) from None
+
+
+def restore_checkpoint(atoms: Atoms, checkpoint: dict) -> None:
+    """Put the positions, momenta and cell of a store's checkpoint into ``atoms`` (same atoms, same order)."""
+    if not np.array_equal(atoms.numbers, checkpoint["numbers"]):
+        raise StructureError("The structure does not match the store's checkpoint (other atoms or another order).")
+    atoms.set_cell(checkpoint["cell"])
+    atoms.positions = checkpoint["positions"]
+    atoms.set_momenta(checkpoint["momenta"])
+
+
+def langevin(atoms: Atoms, *, temperature_K: float, timestep_fs: float, friction_ps: float, seed: int = 0,
+             initialise_velocities: bool = True) -> Langevin:
+    """Langevin NVT dynamics with a coupling time of ``friction_ps`` (friction = 1 / coupling time)."""
+    if not temperature_K > 0:
+        raise ParameterError(f"The 'temperature_K' parameter must be positive. Got {temperature_K!r} instead.")
+    if not timestep_fs > 0:
+        raise ParameterError(f"The 'timestep_fs' parameter must be positive. Got {timestep_fs!r} instead.")
+    if not friction_ps > 0:
+        raise ParameterError(f"The 'friction_ps' parameter must be positive. Got {friction_ps!r} instead.")
+    rng = np.random.default_rng(seed)
+    if initialise_velocities:
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+        Stationary(atoms)
+    return Langevin(atoms, timestep=timestep_fs * units.fs, temperature_K=temperature_K,
+                    friction=1.0 / (friction_ps * 1000.0 * units.fs), rng=rng)
