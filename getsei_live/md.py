@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
+from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 
@@ -81,5 +82,8 @@ def langevin(atoms: Atoms, *, temperature_K: float, timestep_fs: float, friction
     if initialise_velocities:
         MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
         Stationary(atoms)
+    # ASE >= 3.28: fix the centre of mass with a constraint rather than Langevin's fixcm.
+    if not any(isinstance(c, FixCom) for c in atoms.constraints):
+        atoms.set_constraint([*atoms.constraints, FixCom()])
     return Langevin(atoms, timestep=timestep_fs * units.fs, temperature_K=temperature_K,
-                    friction=1.0 / (friction_ps * 1000.0 * units.fs), rng=rng)
+                    friction=1.0 / (friction_ps * 1000.0 * units.fs), fixcm=False, rng=rng)

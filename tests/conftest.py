@@ -28,3 +28,39 @@ def lpscl_416():
     from ase.io import read
 
     return read(shared_file(LPSCL_416), format="vasp")
+
+
+TRAJECTORIES = SHARED_DATA / "trajectories"
+TINY_TRAINING = dict(epochs=4, batch_size=128, hidden_channels=8, heads=4, embedding_dim=16)
+
+
+def aimd_run(name: str, index: str = ":"):
+    """Frames of one of the real Li6PS5Cl AIMD runs at 500 K ("0pct", "50pct", "100pct")."""
+    from ase.io import read
+
+    return read(shared_file(TRAJECTORIES / f"Li6PS5Cl_AIMD_500K_{name}_run1_XDATCAR.gz"), index=index)
+
+
+@pytest.fixture(scope="session")
+def aimd_frames():
+    return {"train": [aimd_run("0pct", "0:140:14"), aimd_run("100pct", "0:140:14")],
+            "test": aimd_run("50pct", "7:140:33")}
+
+
+def train_tiny(frames, seed: int, n_states: int = 4):
+    """A small state model trained in a couple of seconds on real frames."""
+    from getsei_live.gcl import TrainingConfig
+    from getsei_live.states import StateModel
+
+    return StateModel.train(frames, n_states=n_states, frame_fraction=1.0,
+                            config=TrainingConfig(seed=seed, **TINY_TRAINING))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(aimd_frames):
+    return train_tiny(aimd_frames["train"], seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tiny_model, tmp_path_factory):
+    return tiny_model.save(tmp_path_factory.mktemp("models") / "tiny.pt")

@@ -11,32 +11,21 @@ from sklearn.metrics import adjusted_rand_score
 
 from getsei_live import FeatureSchemaError, StructureError
 from getsei_live.errors import ModelFileError
-from getsei_live.gcl import TrainingConfig, nt_xent
+from getsei_live.gcl import nt_xent
 from getsei_live.states import SCHEMA_VERSION, StateModel
 
-from conftest import SHARED_DATA, shared_file
+from conftest import TINY_TRAINING, train_tiny
 
-TRAJECTORIES = SHARED_DATA / "trajectories"
-TINY = dict(epochs=4, batch_size=128, hidden_channels=8, heads=4, embedding_dim=16)
+TINY = TINY_TRAINING
 
 
-@pytest.fixture(scope="session")
-def aimd_frames():
-    from ase.io import read
-
-    def frames(name, index):
-        return read(shared_file(TRAJECTORIES / f"Li6PS5Cl_AIMD_500K_{name}_run1_XDATCAR.gz"), index=index)
-
-    return {"train": [frames("0pct", "0:140:14"), frames("100pct", "0:140:14")], "test": frames("50pct", "7:140:33")}
+@pytest.fixture
+def model(tiny_model):
+    return tiny_model
 
 
 def train(frames, seed, n_states=4):
-    return StateModel.train(frames, n_states=n_states, frame_fraction=1.0, config=TrainingConfig(seed=seed, **TINY))
-
-
-@pytest.fixture(scope="session")
-def model(aimd_frames):
-    return train(aimd_frames["train"], seed=1)
+    return train_tiny(frames, seed, n_states)
 
 
 def test_loss_goes_down_on_real_data(model):

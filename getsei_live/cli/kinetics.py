@@ -41,7 +41,7 @@ def analyze_counts(counts_file: Path, lag_ps: float, source: tuple[str, ...], ta
     Prints the stationary distribution, implied timescales, rate matrix,
     mobility ranking and the top transport pathways between SOURCE and TARGET.
     """
-    from .analysis import kinetic_model
+    from ..analysis import kinetic_model
 
     model = kinetic_model(_load_counts(counts_file), lag_ps, source=state_list(source, "source"),
                           target=state_list(target, "target"), reversible=reversible, n_pathways=n_pathways)

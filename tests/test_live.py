@@ -1,0 +1,227 @@
+"""The live analysis on real ASE dynamics: store contents, resume, early stop, crash safety, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from ase import units
+from ase.build import bulk
+from ase.calculators.lj import LennardJones
+from ase.md.langevin import Langevin
+from ase.md.verlet import VelocityVerlet
+from ase.spacegroup import crystal
+
+from getsei_live import attach, replay
+from getsei_live.errors import ParameterError, StoreLockedError, StoreMismatchError
+from getsei_live.graphs import LiGraphBuilder
+from getsei_live.observers import ConvergenceCriteria
+from getsei_live.store import RunStore
+
+from conftest import TRAJECTORIES, shared_file
+
+
+def lpscl_unit_cell():
+    """Ordered Li6PS5Cl, F-43m, 52 atoms (crystallographic data from ../shared/data/SOURCES.md)."""
+    return crystal(["Li", "P", "S", "S", "Cl"],
+                   basis=[(0.02311, 0.25, 0.25), (0.5, 0.5, 0.5), (0.61552, 0.61552, 0.61552), (0.25, 0.25, 0.25),
+                          (0, 0, 0)], spacegroup=216, cellpar=[10.2795] * 3 + [90] * 3)
+
+
+def soft_lj():
+    # A cheap, stable stand-in potential: what is tested is the observer, not the physics.
+    return LennardJones(sigma=1.6, epsilon=0.01, rc=4.0, smooth=True)
+
+
+def recount(states: np.ndarray, lags: tuple[int, ...], n_states: int) -> np.ndarray:
+    """Sliding-window counts by the definition, one Li and one frame at a time."""
+    counts = np.zeros((len(lags), n_states, n_states), dtype=np.int64)
+    for k, lag in enumerate(lags):
+        for t in range(lag, states.shape[0]):
+            for i in range(states.shape[1]):
+                counts[k, states[t - lag, i], states[t, i]] += 1
+    return counts
+
+
+def test_langevin_md_store_counts_equal_recount_and_resume(tiny_model, tmp_path):
+    atoms = lpscl_unit_cell()
+    atoms.calc = soft_lj()
+    dyn = Langevin(atoms, timestep=1.0 * units.fs, temperature_K=500, friction=0.02, fixcm=False,
+                   rng=np.random.default_rng(0))
+    path = tmp_path / "run.zarr"
+    with attach(dyn, tiny_model, store=path, every=5, lags_ps=(0.005, 0.01, 0.025), check_every=10,
+                stop_when_stable=False) as monitor:
+        dyn.run(100)
+    # A new dynamics object counts from 0 again: continue from the store's checkpoint.
+    store = RunStore.open(path)
+    checkpoint = store.checkpoint()
+    assert checkpoint["step"] == 100 and np.array_equal(checkpoint["positions"], atoms.positions)
+    dyn2 = VelocityVerlet(atoms, timestep=1.0 * units.fs)
+    with attach(dyn2, tiny_model, store=path, every=5, lags_ps=(0.005, 0.01, 0.025), check_every=10,
+                stop_when_stable=False) as monitor:
+        dyn2.run(100)
+    store = RunStore.open(path)
+    assert store.committed_frames == 41 and store.status == "finished"
+    np.testing.assert_array_equal(store.steps(), np.arange(0, 201, 5))
+    np.testing.assert_allclose(store.times_ps(), np.arange(0, 201, 5) * 1e-3)
+    states = store.states()
+    assert states.shape == (41, 24) and states.dtype == np.int8
+    counts, per_li, covered = store.counts()
+    assert covered == 41
+    np.testing.assert_array_equal(counts, recount(states.astype(int), (1, 2, 5), tiny_model.n_states))
+    np.testing.assert_array_equal(per_li.sum(axis=0), counts)
+    labels_now = tiny_model.assign(atoms)
+    np.testing.assert_array_equal(states[-1], labels_now)
+    assert len(store.snapshots()) >= 4 and monitor.latest["frame"] == 41
+
+
+class SyntheticLabels:
+    """Stands in for the state model: each call returns the next frame of a Markov chain with a known matrix,
+    sampled independently for every Li. The labelling is not what this test is about; counting, estimation,
+    the convergence verdict and the early stop are, and they are all real."""
+
+    def __init__(self, K: np.ndarray, n_li: int, seed: int) -> None:
+        self.K, self.n_states = K, K.shape[0]
+        self.rng = np.random.default_rng(seed)
+        self.current = self.rng.integers(0, self.n_states, n_li)
+        self.builder = LiGraphBuilder(elements=("Li",))
+        self.schema, self.states, self.silhouette = self.builder.schema, (), float("nan")
+        self.fingerprint = "synthetic-" + str(seed)
+        self.calls = 0
+
+    def assign(self, atoms) -> np.ndarray:
+        if self.calls:
+            cumulative = np.cumsum(self.K[self.current], axis=1)
+            self.current = (self.rng.random(self.current.size)[:, None] > cumulative).sum(axis=1)
+        self.calls += 1
+        return self.current.astype(np.int8)
+
+
+def test_synthetic_process_converges_stops_early_and_covers_the_truth(tmp_path):
+    K = np.array([[0.90, 0.07, 0.03], [0.05, 0.85, 0.10], [0.02, 0.08, 0.90]])
+    atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(4)
+    atoms.calc = LennardJones(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
+    labels = SyntheticLabels(K, len(atoms), seed=3)
+    dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
+    criteria = ConvergenceCriteria(patience=3, fraction_tol=0.05, timescale_rtol=0.1, n_bootstrap=200,
+                                   confidence=0.95)
+    monitor = attach(dyn, labels, store=tmp_path / "run.zarr", every=1, lags_ps=(0.001, 0.002), lag_ps=0.001,
+                     source=0, target=2, check_every=25, criteria=criteria, stop_when_stable=True)
+    dyn.run(20000)
+    monitor.close()
+    assert monitor.converged and monitor.stop_reason == "converged"
+    assert dyn.nsteps < 20000, "the MD should have been stopped early"
+    assert dyn.nsteps == monitor.latest["step"]
+    store = RunStore.open(tmp_path / "run.zarr")
+    assert store.status == "stopped" and "converged" in store.stop_reason
+    history = store.snapshots()
+    assert [s["stable"] for s in history[-3:]] == [True] * 3 and history[-1]["converged"]
+    estimate = np.array(history[-1]["transition_matrix"])
+    ci = np.array(history[-1]["transition_matrix_ci"], dtype=float)
+    inside = (ci[..., 0] <= K) & (K <= ci[..., 1])
+    print(f"stopped after {dyn.nsteps} steps; truth inside the 95% interval for {inside.sum()}/9 entries; "
+          f"largest |estimate - truth| {np.abs(estimate - K).max():.4f}")
+    assert inside.sum() >= 8  # a 95% interval may miss one entry of nine by chance
+    half_width = (ci[..., 1] - ci[..., 0]) / 2
+    assert np.all(np.abs(estimate - K) <= 2 * half_width)
+
+
+def test_sigkill_mid_run_then_resume_equals_uninterrupted(tiny_model_file, tmp_path):
+    trajectory = shared_file(TRAJECTORIES / "Li6PS5Cl_AIMD_500K_50pct_run1_XDATCAR.gz")
+    script = tmp_path / "writer.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        from ase.io import read
+        from getsei_live import StateModel, replay
+        frames = read({str(trajectory)!r}, index=":")
+        slow = sys.argv[2] == "slow"
+        def stream():
+            for atoms in frames:
+                if slow:
+                    time.sleep(0.03)
+                yield atoms
+        replay(stream(), StateModel.load({str(tiny_model_file)!r}), sys.argv[1], timestep_fs=2.0, interval=50,
+               lags_ps=(0.1, 0.3, 1.0), check_every=20, flush_frames=7)
+    """))
+    killed, full = tmp_path / "killed.zarr", tmp_path / "full.zarr"
+    writer = subprocess.Popen([sys.executable, str(script), str(killed), "slow"])
+    committed = 0
+    deadline = time.monotonic() + 120
+    while committed < 30 and time.monotonic() < deadline and writer.poll() is None:
+        time.sleep(0.05)
+        try:
+            committed = json.loads((killed / "zarr.json").read_text())["attributes"]["committed_frames"]
+        except (OSError, ValueError, KeyError):
+            continue
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    at_kill = RunStore.open(killed).committed_frames
+    assert 30 <= at_kill < 140, f"the writer should die mid-run (committed {at_kill})"
+    subprocess.run([sys.executable, str(script), str(killed), "fast"], check=True)  # resume: lock was freed
+    subprocess.run([sys.executable, str(script), str(full), "fast"], check=True)
+    resumed, straight = RunStore.open(killed), RunStore.open(full)
+    assert resumed.committed_frames == straight.committed_frames == 140
+    np.testing.assert_array_equal(resumed.steps(), straight.steps())
+    np.testing.assert_array_equal(resumed.states(), straight.states())
+    for ours, theirs in zip(resumed.counts(), straight.counts()):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(resumed.counts()[0], recount(resumed.states().astype(int), (1, 3, 10), 4))
+    print(f"killed at {at_kill} committed frames; resumed to 140 with identical counts")
+
+
+@pytest.fixture
+def small_store(tiny_model, aimd_frames, tmp_path):
+    path = tmp_path / "run.zarr"
+    replay(aimd_frames["test"], tiny_model, path, timestep_fs=2.0, interval=50, lags_ps=(0.1, 0.2), check_every=2)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"interval": 100, "lags_ps": (0.2, 0.4)}, r"interval \(MD steps per frame\): stored 50, now 100"),
+        ({"lags_ps": (0.1, 0.3)}, r"lags \(frames\): stored \(1, 2\), now \(1, 3\)"),
+        ({"timestep_fs": 1.0, "interval": 100}, r"time step \(fs\): stored 2.0, now 1.0"),
+    ],
+)
+def test_resume_with_other_settings_is_refused(small_store, tiny_model, aimd_frames, change, message):
+    settings = {"timestep_fs": 2.0, "interval": 50, "lags_ps": (0.1, 0.2), **change}
+    before = RunStore.open(small_store).counts()[0]
+    with pytest.raises(StoreMismatchError, match=message):
+        replay(aimd_frames["test"], tiny_model, small_store, **settings)
+    np.testing.assert_array_equal(RunStore.open(small_store).counts()[0], before)
+
+
+def test_resume_with_another_state_model_is_refused(small_store, tiny_model_file, aimd_frames):
+    import torch
+
+    from getsei_live import StateModel
+
+    other = StateModel.load(tiny_model_file)
+    with torch.no_grad():
+        next(other.encoder.parameters()).add_(1e-3)
+    with pytest.raises(StoreMismatchError, match=r"state model \(fingerprint\): stored \w+, now \w+"):
+        replay(aimd_frames["test"], other, small_store, timestep_fs=2.0, interval=50, lags_ps=(0.1, 0.2))
+
+
+def test_second_writer_refused_reader_fine(small_store):
+    with RunStore.open(small_store, "a"):
+        with pytest.raises(StoreLockedError, match=r"being written by pid \d+"):
+            RunStore.open(small_store, "a")
+        reader = RunStore.open(small_store, "r")
+        assert reader.committed_frames == 5
+    RunStore.open(small_store, "a").close()  # released
+
+
+def test_lag_must_be_a_multiple_of_the_frame_interval(tiny_model, aimd_frames, tmp_path):
+    with pytest.raises(ParameterError, match=r"positive multiple of the frame interval \(0.1 ps\). Got 0.25"):
+        replay(aimd_frames["test"], tiny_model, tmp_path / "x.zarr", timestep_fs=2.0, interval=50,
+               lags_ps=(0.1, 0.25))
+    assert not (tmp_path / "x.zarr").exists()
