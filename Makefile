@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.getsei-installed
 
-.PHONY: demo test test-all bench install clean
+.PHONY: demo test bench install clean
 
 install: $(STAMP)
 
@@ -26,11 +26,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-test-all: $(STAMP)
-	$(PY) -m pytest -q -m "slow or not slow"
-
 bench: $(STAMP)
 	$(PY) benchmarks/bench_graphs.py
+	$(PY) benchmarks/bench_assign.py
+	$(PY) benchmarks/bench_observer.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -9,7 +9,7 @@ import numpy as np
 from ase import Atoms, units
 from ase.constraints import FixCom
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
 from .errors import GetseiError, ParameterError, StructureError
 
@@ -80,7 +80,7 @@ def langevin(atoms: Atoms, *, temperature_K: float, timestep_fs: float, friction
         raise ParameterError(f"The 'friction_ps' parameter must be positive. Got {friction_ps!r} instead.")
     rng = np.random.default_rng(seed)
     if initialise_velocities:
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+        thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
         Stationary(atoms)
     # ASE >= 3.28: fix the centre of mass with a constraint rather than Langevin's fixcm.
     if not any(isinstance(c, FixCom) for c in atoms.constraints):

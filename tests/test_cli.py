@@ -103,3 +103,69 @@ def test_inspect_refuses_a_file_that_is_not_a_model(tmp_path):
 def test_train_bad_n_states(tmp_path):
     result = CliRunner().invoke(main, ["train", __file__, "-o", str(tmp_path / "x.pt"), "--n-states", "many"])
     assert result.exit_code == 2 and "'--n-states' option takes a whole number or 'auto'" in result.output
+
+
+def test_replay_analyze_and_watch(tiny_model_file, tmp_path):
+    from conftest import TRAJECTORIES, shared_file
+
+    trajectory = shared_file(TRAJECTORIES / "Li6PS5Cl_AIMD_500K_50pct_run1_XDATCAR.gz")
+    store = tmp_path / "run.zarr"
+    args = ["replay", str(trajectory), "--states", str(tiny_model_file), "--store", str(store), "--timestep-fs", "2",
+            "--interval", "50", "--lags-ps", "0.1,0.5", "--check-every", "35"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "140 frames in" in result.output and "Top pathways" in result.output
+    again = CliRunner().invoke(main, args)  # nothing left to add: the store's frames are skipped
+    assert again.exit_code == 0 and "140 frames in" in again.output
+    out = json.loads(CliRunner().invoke(main, ["analyze", str(store), "--json"]).output)
+    assert out["committed_frames"] == 140 and out["model"]["lag"] == 0.5 and out["status"] == "finished"
+    from getsei_live import RunStore
+
+    states = RunStore.open(store).states().astype(int)
+    counts = np.zeros((4, 4))
+    for t in range(5, 140):  # lag 0.5 ps = 5 frames, counted by hand
+        np.add.at(counts, (states[t - 5], states[t]), 1)
+    K = counts / counts.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(out["model"]["transition"]["transition_matrix"], K, atol=1e-12)
+    shown = CliRunner().invoke(main, ["watch", str(store), "--once"])
+    assert shown.exit_code == 0 and "Frame 140" in shown.output and "run finished" in shown.output
+
+
+def test_store_errors_are_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path)])
+    assert result.exit_code == 2 and "is not a getsei-live store" in result.output
+
+
+def test_unknown_mace_model_name(tiny_model_file, tmp_path):
+    from conftest import LPSCL_416, shared_file
+
+    result = CliRunner().invoke(main, ["run", str(shared_file(LPSCL_416)), "--model", "no-such-model", "--states",
+                                       str(tiny_model_file), "--store", str(tmp_path / "r.zarr"), "--steps", "2"])
+    assert result.exit_code == 2 and "Unknown MACE model 'no-such-model'" in result.output
+
+
+@pytest.mark.slow
+def test_run_with_a_real_mace_model_and_resume(tiny_model_file, tmp_path):
+    from ase.io import write
+
+    from conftest import SHARED_DATA, shared_file
+    from test_live import lpscl_unit_cell
+
+    mace_file = shared_file(SHARED_DATA / "models" / "mace_spice_small" / "MACE_SPICE_mace-torch-0.3.16.model")
+    structure = tmp_path / "lpscl.extxyz"
+    write(structure, lpscl_unit_cell())
+    store = tmp_path / "run.zarr"
+    args = ["run", str(structure), "--model", str(mace_file), "--states", str(tiny_model_file), "--store",
+            str(store), "--temperature-K", "500", "--timestep-fs", "1", "--every", "4", "--lags-ps", "0.004,0.008",
+            "--check-every", "2", "--device", "cpu"]
+    first = CliRunner().invoke(main, [*args, "--steps", "8"])
+    assert first.exit_code == 0, first.output
+    assert "Done: 8 steps" in first.output and "ns/day" in first.output
+    second = CliRunner().invoke(main, [*args, "--steps", "4"])
+    assert second.exit_code == 0, second.output
+    assert "Resuming from the checkpoint at step 8" in second.output
+    from getsei_live import RunStore
+
+    opened = RunStore.open(store)
+    np.testing.assert_array_equal(opened.steps(), [0, 4, 8, 12])
+    assert opened.status == "finished"

@@ -138,3 +138,13 @@ def test_assign_errors(model, aimd_frames):
         model.assign(frame)
     with pytest.raises(StructureError, match="contains no Li"):
         model.assign(aimd_frames["test"][0][aimd_frames["test"][0].numbers != 3])
+
+
+def test_pickles_refused_even_when_torch_is_told_to_allow_them(model, tmp_path, monkeypatch):
+    # mace-torch sets this variable on import; an explicit weights_only=True must still win.
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    payload = torch.load(model.save(tmp_path / "ok.pt"), weights_only=True)
+    payload["extra"] = Payload()
+    torch.save(payload, tmp_path / "evil.pt")
+    with pytest.raises(ModelFileError, match="contains pickled Python objects"):
+        StateModel.load(tmp_path / "evil.pt")

@@ -1,0 +1,100 @@
+"""Cost of the live observer per observation, and of an analysis update, at 1e3 and 1e5 frames of history.
+
+Usage: python benchmarks/bench_observer.py [--repeats N]
+
+A store is pre-filled with H frames of synthetic labels (192 Li, 6 states,
+4 lags) and the monitor resumes from it; then the real 416-atom Li6PS5Cl frame
+is observed repeatedly (labelling with a paper-sized state model, counting,
+buffering and the periodic flush to Zarr) and the analysis snapshot (Koopman
+matrix, timescales at every lag, rates, TPT, pathways, 50 bootstrap resamples)
+is timed. Neither should grow with H: the counter keeps only max(lag) frames
+and the analysis reads count matrices, never the history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from ase.io import read
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_assign import STRUCTURE, untrained_model  # noqa: E402
+
+from getsei_live.observers import ConvergenceCriteria  # noqa: E402
+from getsei_live.observers.live import LiveMonitor  # noqa: E402
+from getsei_live.store import RunSpec, RunStore  # noqa: E402
+
+LAGS = (1, 2, 5, 10)
+
+
+def prefilled_store(path: Path, model, n_li: int, history: int) -> RunStore:
+    spec = RunSpec(fingerprint=model.fingerprint, n_states=model.n_states, timestep_fs=2.0, interval=50,
+                   lags=LAGS, li_indices=tuple(range(n_li)))
+    store = RunStore.create(path, spec)
+    rng = np.random.default_rng(0)
+    from getsei_live.observers import TransitionCounter
+
+    counter = TransitionCounter(model.n_states, LAGS, n_li)
+    state = rng.integers(0, model.n_states, n_li)
+    for start in range(0, history, 10_000):
+        block = []
+        for t in range(start, min(history, start + 10_000)):
+            flip = rng.random(n_li) < 0.05
+            state = np.where(flip, rng.integers(0, model.n_states, n_li), state)
+            block.append(state.astype(np.int8))
+            store.append(t * 50, t * 0.1, block[-1])
+        counter.update_many(np.stack(block))
+        store.flush(counter.counts(), counter.per_li_counts())
+    store.close()
+    return RunStore.open(path, "a", spec=spec)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args()
+    if not STRUCTURE.exists():
+        sys.exit(f"needs {STRUCTURE} (../shared beside the repository)")
+    atoms = read(STRUCTURE, format="vasp")
+    model = untrained_model(atoms)
+    li = np.flatnonzero(atoms.numbers == 3)
+    print(f"{'history (frames)':>17}{'observe median ms':>19}{'observe p95 ms':>16}{'assign ms':>11}"
+          f"{'analysis ms':>13}{'resume s':>10}")
+    assign = statistics.median(_time(lambda: model.assign(atoms), 20))
+    for history in (1_000, 100_000):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = prefilled_store(Path(tmp) / "run.zarr", model, li.size, history)
+            start = time.perf_counter()
+            monitor = LiveMonitor(model, store, lag_index=len(LAGS) - 1, source=None, target=None,
+                                  check_every=10**9, criteria=ConvergenceCriteria(), stop_when_stable=False)
+            resume = time.perf_counter() - start
+            step = monitor.last_step
+            observe = []
+            for _ in range(args.repeats):
+                step += 50
+                t0 = time.perf_counter()
+                monitor.observe(atoms, step)
+                observe.append(time.perf_counter() - t0)
+            analysis = statistics.median(_time(monitor.check, 10))
+            monitor.close()
+        print(f"{history:>17}{1e3 * statistics.median(observe):>19.1f}{1e3 * np.percentile(observe, 95):>16.1f}"
+              f"{1e3 * assign:>11.1f}{1e3 * analysis:>13.1f}{resume:>10.2f}")
+
+
+def _time(func, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+if __name__ == "__main__":
+    main()
