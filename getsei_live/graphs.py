@@ -26,6 +26,9 @@ DEFAULT_ELEMENTS: tuple[str, ...] = ("Li", "O", "P", "S", "Cl", "Ge", "Zr", "La"
 
 ANGLE_STATISTICS = ("mean", "std", "min", "max", "median")
 
+#: Two atoms closer than this (A) are on top of each other: a broken structure, not a chemical environment.
+MIN_DISTANCE_A = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class FeatureSchema:
@@ -305,6 +308,12 @@ class LiGraphBuilder:
         element_index = self.check(atoms)
         schema = self.schema
         nb = _Neighbours(atoms, schema.shell_cutoff_A)
+        if nb.d.size and nb.d.min() < MIN_DISTANCE_A:
+            k = int(np.argmin(nb.d))
+            raise StructureError(
+                f"Atoms {nb.i[k]} ({atoms[nb.i[k]].symbol}) and {nb.j[k]} ({atoms[nb.j[k]].symbol}) are "
+                f"{nb.d[k]:.3f} A apart: atoms on top of each other (a broken structure or an exploded MD)."
+            )
         descriptors = atom_descriptors(atoms, schema, element_index, nb)
 
         li = np.flatnonzero(atoms.numbers == 3)

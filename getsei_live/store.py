@@ -21,12 +21,14 @@ when they disagree with it.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import logging
 import os
 import socket
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ import numpy as np
 import zarr
 
 from . import __version__
-from .errors import ParameterError, StoreError, StoreLockedError, StoreMismatchError
+from .errors import GetseiError, ParameterError, StoreError, StoreLockedError, StoreMismatchError
 
 __all__ = ["RunSpec", "RunStore", "STORE_SCHEMA_VERSION"]
 
@@ -155,6 +157,24 @@ def _open_group(path: Path, mode: str) -> zarr.Group:
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError, ValueError,
             KeyError) as error:
         raise StoreError(f"{path} is not a getsei-live store ({type(error).__name__}: {error}).") from None
+
+
+def _reading(method: Callable) -> Callable:
+    """Turn a failure deep inside zarr (a missing or corrupted chunk) into a StoreError with what to do."""
+
+    @functools.wraps(method)
+    def wrapper(self: RunStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except GetseiError:
+            raise
+        except Exception as error:
+            raise StoreError(
+                f"{self.path} is damaged: reading {method.__name__} failed ({type(error).__name__}: {error}). "
+                f"Run 'getsei-live check {self.path}' to see what is affected."
+            ) from None
+
+    return wrapper
 
 
 class RunStore:
@@ -294,31 +314,37 @@ class RunStore:
     def stop_reason(self) -> str | None:
         return self._attrs()["stop_reason"]
 
+    @_reading
     def steps(self) -> np.ndarray:
         """(committed_frames,) int64 absolute MD steps."""
         n = self.committed_frames
         return self._group["frames/step"][:n]
 
+    @_reading
     def times_ps(self) -> np.ndarray:
         n = self.committed_frames
         return self._group["frames/time_ps"][:n]
 
+    @_reading
     def states(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """(frames, n_li) int8 labels of committed frames ``start:stop``."""
         n = self.committed_frames
         stop = n if stop is None else min(stop, n)
         return self._group["states"][start:stop]
 
+    @_reading
     def counts(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Stored cumulative counts: ``(counts, per_li_counts, frames_covered)``."""
         arr = self._group["counts"]
         return arr[...], self._group["per_li_counts"][...], int(arr.attrs["frames"])
 
+    @_reading
     def snapshots(self) -> list[dict]:
         """All analysis snapshots, oldest first."""
         arr = self._group["snapshots"]
         return [json.loads(s) for s in arr[:]] if arr.shape[0] else []
 
+    @_reading
     def checkpoint(self) -> dict[str, np.ndarray] | None:
         """Positions, momenta, cell, numbers and pbc of the last committed frame, when stored."""
         if "checkpoint" not in self._group:
@@ -395,6 +421,14 @@ class RunStore:
     def set_analysis(self, settings: dict) -> None:
         self._require_writer()
         self._group.attrs["analysis"] = settings
+
+    def replace_snapshots(self, snapshots: list[dict]) -> None:
+        """Rewrite the whole snapshot history (repair only)."""
+        self._require_writer()
+        arr = self._group["snapshots"]
+        arr.resize((len(snapshots),))
+        for k, snap in enumerate(snapshots):
+            arr[k] = json.dumps(snap, allow_nan=False)
 
     def set_status(self, status: str, stop_reason: str | None = None) -> None:
         self._require_writer()

@@ -86,7 +86,9 @@ def analyze(store_path: Path, lag_ps: float | None, source: tuple[str, ...], tar
     counter = committed_counter(store)
     counts = counter.counts()
     if counts[matches[0]].sum() == 0:
-        raise ParameterError(f"No transitions at {lag_ps:g} ps yet ({store.committed_frames} frames committed).")
+        raise ParameterError(f"The lag ({lag_ps:g} ps) is longer than the run so far ({store.committed_frames} frames, "
+                             f"{float(store.times_ps()[-1]) if store.committed_frames else 0:g} ps): no transitions "
+                             f"at that lag yet.")
     model = kinetic_model(counts[matches[0]], lag_ps, source=state_list(source, "source"),
                           target=state_list(target, "target"), reversible=reversible, n_pathways=n_pathways)
     by_lag = []
@@ -136,3 +138,30 @@ def watch(store_path: Path, refresh_s: float, once: bool) -> None:
         if once or status != "running":
             return
         time.sleep(refresh_s)
+
+
+@main.command()
+@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.option("--repair", is_flag=True, help="Rebuild derived data (counts, snapshots) from the committed states.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def check(store_path: Path, repair: bool, as_json: bool) -> None:
+    """Verify a store: metadata, committed rows, counts against a recount of states, snapshot history.
+
+    Changes nothing unless --repair is given; --repair never touches frames or states. Exits 1 when problems remain.
+    """
+    from ..integrity import check_store, repair_store
+
+    report = repair_store(store_path) if repair else check_store(store_path)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=1))
+    else:
+        click.echo(f"{store_path}: {report.committed_frames} committed frames")
+        for line in report.problems:
+            click.echo(f"  DAMAGED  {line}")
+        for line in report.derived:
+            click.echo(f"  DERIVED  {line}  (getsei-live check --repair rebuilds it)")
+        for line in report.notes:
+            click.echo(f"  note     {line}")
+        click.echo("OK" + (" (repaired)" if repair else "") if report.ok else "PROBLEMS FOUND")
+    if not report.ok:
+        raise SystemExit(1)

@@ -13,7 +13,7 @@ import numpy as np
 from ase import Atoms, units
 from threadpoolctl import ThreadpoolController
 
-from ..errors import ParameterError
+from ..errors import ParameterError, StructureError
 from ..store import RunSpec, RunStore
 from .convergence import ConvergenceCriteria, ConvergenceMonitor, snapshot
 from .counting import TransitionCounter
@@ -81,6 +81,7 @@ class LiveMonitor:
         self.state_model = state_model
         self.store = store
         self.spec = spec
+        self._li_indices = np.asarray(spec.li_indices)
         self.lag_index = lag_index
         self.source, self.target = source, target
         self.check_every = check_every
@@ -164,6 +165,10 @@ class LiveMonitor:
         if self.last_step is not None and step - self.last_step != self.spec.interval:
             raise ParameterError(f"Frames must be {self.spec.interval} MD steps apart; got step {step} after "
                                  f"{self.last_step}.")
+        li = np.flatnonzero(atoms.numbers == 3)
+        if li.size != self.spec.n_li or not np.array_equal(li, self._li_indices):
+            raise StructureError(f"The frame at step {step} has {li.size} Li atoms at other indices than the run's "
+                                 f"{self.spec.n_li}; the atoms of a run must not change.")
         start = time.perf_counter()
         with _BLAS.limit(limits=1, user_api="blas"):
             labels = self.state_model.assign(atoms)
@@ -342,6 +347,14 @@ def replay(frames: Iterable[Atoms], state_model, store: str | Path | RunStore, *
     after an interruption continues where the store ends. Returns the closed
     monitor (its ``latest`` snapshot and ``store`` path stay available).
     """
+    if isinstance(frames, Sequence):
+        frame_dt_ps = interval * timestep_fs / 1000.0
+        longest = max(frames_from_ps(lags_ps, frame_dt_ps))
+        if longest >= len(frames):
+            raise ParameterError(
+                f"The longest lag ({longest * frame_dt_ps:g} ps) is not shorter than the trajectory "
+                f"({len(frames)} frames, {(len(frames) - 1) * frame_dt_ps:g} ps): no transition could be counted."
+            )
     iterator = iter(frames)
     first = next(iterator, None)
     if first is None:

@@ -1,0 +1,138 @@
+"""Integrity check of a run store, and repair of its derived data (counts, snapshots) from the committed states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import GetseiError
+from .observers.counting import TransitionCounter
+from .store import RunStore
+
+__all__ = ["StoreReport", "check_store", "repair_store"]
+
+
+@dataclass(slots=True)
+class StoreReport:
+    """What ``check_store`` found.
+
+    Attributes
+    ----------
+    path : Path
+    committed_frames : int
+    problems : list of str
+        Damage to primary data (frames, states, metadata): repair cannot fix it.
+    derived : list of str
+        Damage to derived data (counts, snapshots): ``repair_store`` rebuilds it.
+    notes : list of str
+        Harmless findings.
+    """
+
+    path: Path
+    committed_frames: int = 0
+    problems: list[str] = field(default_factory=list)
+    derived: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.derived
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "committed_frames": self.committed_frames, "ok": self.ok,
+                "problems": self.problems, "derived": self.derived, "notes": self.notes}
+
+
+def _recount(store: RunStore, n: int) -> TransitionCounter:
+    spec = store.spec
+    counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
+    for start in range(0, n, 4096):
+        counter.update_many(store.states(start, min(n, start + 4096)).astype(np.int64))
+    return counter
+
+
+def check_store(path: str | Path) -> StoreReport:
+    """Read everything a store holds and compare the derived data with a recount; changes nothing."""
+    store = RunStore.open(path, "r")
+    report = StoreReport(Path(path))
+    spec = store.spec
+    n = report.committed_frames = store.committed_frames
+    try:
+        steps, times = store.steps(), store.times_ps()
+    except Exception as error:  # a damaged chunk raises from deep inside zarr's codecs
+        report.problems.append(f"frames/step or frames/time_ps is unreadable ({type(error).__name__}: {error})")
+        return report
+    if steps.size != n or times.size != n:
+        report.problems.append(f"the frame arrays hold {steps.size} rows where {n} are committed")
+    elif n:
+        if np.any(steps < 0):
+            report.problems.append(f"frames/step has missing rows (a deleted chunk?) at frames "
+                                   f"{np.flatnonzero(steps < 0)[:5].tolist()}")
+        elif np.any(np.diff(steps) != spec.interval):
+            report.problems.append(f"frames/step is not evenly spaced by the interval ({spec.interval} steps)")
+        if not np.allclose(times, steps * spec.timestep_fs / 1000.0):
+            report.problems.append("frames/time_ps does not match step x time step")
+    states_ok = True
+    try:
+        states = store.states()
+    except Exception as error:
+        report.problems.append(f"states is unreadable ({type(error).__name__}: {error}); its data is lost")
+        states_ok = False
+    if states_ok:
+        bad = np.flatnonzero(np.any((states < 0) | (states >= spec.n_states), axis=1))
+        if states.shape[0] != n:
+            report.problems.append(f"states holds {states.shape[0]} rows where {n} are committed")
+            states_ok = False
+        elif bad.size:
+            report.problems.append(f"states has missing or invalid labels in {bad.size} committed frames "
+                                   f"(first {bad[0]}): a chunk was lost; those frames cannot be recovered")
+            states_ok = False
+    if states_ok:
+        counter = _recount(store, n)
+        try:
+            counts, per_li, covered = store.counts()
+        except Exception as error:
+            report.derived.append(f"counts are unreadable ({type(error).__name__})")
+        else:
+            if covered != n:
+                report.derived.append(f"counts cover {covered} frames, not the {n} committed")
+            if not np.array_equal(counts, counter.counts()):
+                report.derived.append("counts differ from a recount of the committed states")
+            if not np.array_equal(per_li, counter.per_li_counts()):
+                report.derived.append("per-Li counts differ from a recount of the committed states")
+    try:
+        snapshots = store.snapshots()
+    except Exception as error:  # undecodable chunk or JSON
+        report.derived.append(f"the snapshot history is unreadable ({type(error).__name__})")
+    else:
+        late = [s["frame"] for s in snapshots if s.get("frame", 0) > n]
+        if late:
+            report.derived.append(f"{len(late)} snapshots refer to frames beyond the committed {n}")
+        report.notes.append(f"{len(snapshots)} analysis snapshots")
+    partial = sorted(p.relative_to(store.path) for p in store.path.rglob("*.partial"))
+    if partial:
+        report.notes.append(f"{len(partial)} unfinished temporary files from an interrupted write "
+                            f"(harmless): {', '.join(map(str, partial[:3]))}")
+    report.notes.append(f"status {store.status}" + (f" ({store.stop_reason})" if store.stop_reason else ""))
+    return report
+
+
+def repair_store(path: str | Path) -> StoreReport:
+    """Rebuild counts and drop snapshots beyond the committed frames; never touches frames or states.
+
+    Refuses (raises) when the primary data itself is damaged. Returns the report after the repair.
+    """
+    before = check_store(path)
+    if before.problems:
+        raise GetseiError(f"{path}: cannot repair damaged primary data: {'; '.join(before.problems)}.")
+    with RunStore.open(path, "a") as store:
+        n = store.committed_frames
+        counter = _recount(store, n)
+        store.rewrite_counts(counter.counts(), counter.per_li_counts(), n)
+        snapshots = store.snapshots()
+        kept = [s for s in snapshots if s.get("frame", 0) <= n]
+        if len(kept) != len(snapshots):
+            store.replace_snapshots(kept)
+    return check_store(path)
