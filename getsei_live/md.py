@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from pathlib import Path
 
@@ -30,27 +32,39 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _import_mace():
+    """Import mace-torch quietly: it prints a notice about optional CUDA kernels on import (kept at debug level).
+
+    mace is imported before anything imports e3nn: with torch 2.13 the reverse order fails (weights_only default).
+    """
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        from mace.calculators import MACECalculator, mace_mp
+    if captured.getvalue().strip():
+        log.debug("mace-torch: %s", captured.getvalue().strip())
+    return MACECalculator, mace_mp
+
+
 def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str = "float64"):
     """A MACE calculator from a ``.model`` file or a mace-torch foundation-model name.
 
     Foundation models are downloaded by mace-torch on first use; on a machine
     without internet that fails with a message saying so.
     """
-    import mace.calculators  # noqa: F401  (mace before e3nn: torch 2.13's weights_only default breaks the reverse)
-    from mace.calculators import MACECalculator, mace_mp
-
-    device = device or default_device()
     path = Path(model)
+    if not path.is_file():
+        if path.suffix == ".model" or "/" in str(model):
+            raise ParameterError(f"No MACE model file at {path}.")
+        if str(model) not in FOUNDATION_MODELS:
+            raise ParameterError(f"Unknown MACE model {model!r}: give a .model file or one of the foundation models "
+                                 f"{', '.join(FOUNDATION_MODELS)}.")
+    MACECalculator, mace_mp = _import_mace()
+    device = device or default_device()
     if path.is_file():
         try:
             return MACECalculator(model_paths=str(path), device=device, default_dtype=dtype)
         except Exception as error:
             raise GetseiError(f"Cannot load the MACE model {path}: {type(error).__name__}: {error}") from None
-    if path.suffix == ".model" or "/" in str(model):
-        raise ParameterError(f"No MACE model file at {path}.")
-    if str(model) not in FOUNDATION_MODELS:
-        raise ParameterError(f"Unknown MACE model {model!r}: give a .model file or one of the foundation models "
-                             f"{', '.join(FOUNDATION_MODELS)}.")
     try:
         return mace_mp(model=str(model), device=device, default_dtype=dtype)
     except Exception as error:

@@ -21,6 +21,12 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as error:  # bad option values: one line too, with where to look
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            where = f" (see '{error.ctx.command_path} --help')" if error.ctx is not None else ""
+            click.echo(f"Error: {error.format_message()}{where}", err=True)
+            ctx.exit(2)
         except GetseiError as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise

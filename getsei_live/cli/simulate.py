@@ -63,7 +63,8 @@ def _check_line(snap: dict) -> str:
 @main.command()
 @click.argument("trajectories", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @live_options
-@click.option("--timestep-fs", type=float, required=True, help="MD time step of the trajectory, in fs.")
+@click.option("--timestep-fs", type=click.FloatRange(min=0, min_open=True), required=True,
+              help="MD time step of the trajectory, in fs.")
 @click.option("--interval", type=click.IntRange(min=1), required=True, help="MD steps between the frames of the file.")
 @click.option("--stop-when-stable", is_flag=True, help="Stop reading once the pathways are stable.")
 @click.option("--format", "file_format", default=None, help="ase.io format name, when the file name does not say it.")
@@ -106,9 +107,11 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
 @click.option("--model", "mace_model", required=True,
               help="MACE potential: a .model file, or a mace-torch foundation-model name (needs internet).")
 @live_options
-@click.option("--temperature-K", "temperature_K", type=float, default=300.0, show_default=True)
-@click.option("--timestep-fs", type=float, default=2.0, show_default=True)
-@click.option("--friction-ps", type=float, default=1.0, show_default=True, help="Langevin coupling time, in ps.")
+@click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=300.0,
+              show_default=True)
+@click.option("--timestep-fs", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True)
+@click.option("--friction-ps", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Langevin coupling time, in ps.")
 @click.option("--steps", type=click.IntRange(min=1), required=True, help="MD steps to run (at most).")
 @click.option("--every", type=click.IntRange(min=1), default=50, show_default=True,
               help="MD steps between observed frames.")

@@ -76,6 +76,9 @@ class TransitionCounter:
             raise ParameterError(f"Expected labels of shape (n_frames, {self.n_li}). Got {frames.shape}.")
         if frames.shape[0] == 0:
             return
+        if frames.min() < 0 or frames.max() >= self.n_states:
+            raise ParameterError(f"Labels must lie in 0..{self.n_states - 1}. Got values from {frames.min()} to "
+                                 f"{frames.max()}.")
         known = min(self.n_frames, self._history.shape[0])
         joined = np.concatenate([self._history[self._history.shape[0] - known:], frames.astype(np.int8)])
         n, new = self.n_states, frames.shape[0]

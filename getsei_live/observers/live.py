@@ -13,7 +13,7 @@ import numpy as np
 from ase import Atoms, units
 from threadpoolctl import ThreadpoolController
 
-from ..errors import ParameterError, StructureError
+from ..errors import ParameterError, StoreError, StructureError
 from ..store import RunSpec, RunStore
 from .convergence import ConvergenceCriteria, ConvergenceMonitor, snapshot
 from .counting import TransitionCounter
@@ -52,7 +52,11 @@ def committed_counter(store: RunStore) -> TransitionCounter:
     counts, per_li, covered = store.counts()
     if covered == n:
         keep = min(n, max(spec.lags))
-        counter.restore(store.states(n - keep, n), counts, per_li, n)
+        recent = store.states(n - keep, n)
+        if np.any((recent < 0) | (recent >= spec.n_states)):
+            raise StoreError(f"{store.path} is damaged: the last committed frames hold missing labels. "
+                             f"Run 'getsei-live check {store.path}'.")
+        counter.restore(recent, counts, per_li, n)
         return counter
     log.warning("%s: stored counts cover %d frames but %d are committed; recounting from states.",
                 store.path, covered, n)
@@ -245,6 +249,13 @@ class LiveMonitor:
             self.close("interrupted", f"{exc_type.__name__}: {exc}")
 
 
+def _check_sampling(every: object, timestep_fs: object) -> None:
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ParameterError(f"The 'every' parameter must be a positive number of MD steps. Got {every!r} instead.")
+    if not isinstance(timestep_fs, (int, float)) or not timestep_fs > 0:
+        raise ParameterError(f"The time step must be positive. Got {timestep_fs!r} fs.")
+
+
 def _open_store(store: str | Path | RunStore, spec: RunSpec, state_model, elements: list[str]) -> RunStore:
     if isinstance(store, RunStore):
         differences = spec.differences(store.spec)
@@ -264,19 +275,16 @@ def _open_store(store: str | Path | RunStore, spec: RunSpec, state_model, elemen
 def _monitor(state_model, atoms: Atoms, store, *, timestep_fs: float, every: int, lags_ps: Sequence[float],
              lag_ps: float | None, source, target, check_every: int, criteria: ConvergenceCriteria | None,
              stop_when_stable: bool, **options) -> LiveMonitor:
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise ParameterError(f"The 'every' parameter must be a positive number of MD steps. Got {every!r} instead.")
+    _check_sampling(every, timestep_fs)
     if isinstance(check_every, bool) or not isinstance(check_every, (int, np.integer)) or check_every < 1:
         raise ParameterError(f"The 'check_every' parameter must be a positive number of frames. Got {check_every!r}.")
-    if not timestep_fs > 0:
-        raise ParameterError(f"The time step must be positive. Got {timestep_fs!r} fs.")
     frame_dt_ps = every * timestep_fs / 1000.0
     lags = frames_from_ps(lags_ps, frame_dt_ps)
     lag_ps = max(lags_ps) if lag_ps is None else lag_ps
     analysis_lag = frames_from_ps([lag_ps], frame_dt_ps)[0]
     if analysis_lag not in lags:
         raise ParameterError(f"The analysis lag ({lag_ps} ps) must be one of 'lags_ps' {tuple(lags_ps)}.")
-    state_model.builder.check(atoms)
+    state_model.builder.arrays(atoms)  # every structure problem surfaces here, before a store is touched
     li = np.flatnonzero(atoms.numbers == 3)
     spec = RunSpec(fingerprint=state_model.fingerprint, n_states=state_model.n_states, timestep_fs=float(timestep_fs),
                    interval=int(every), lags=lags, li_indices=tuple(li))
@@ -347,6 +355,7 @@ def replay(frames: Iterable[Atoms], state_model, store: str | Path | RunStore, *
     after an interruption continues where the store ends. Returns the closed
     monitor (its ``latest`` snapshot and ``store`` path stay available).
     """
+    _check_sampling(interval, timestep_fs)
     if isinstance(frames, Sequence):
         frame_dt_ps = interval * timestep_fs / 1000.0
         longest = max(frames_from_ps(lags_ps, frame_dt_ps))
