@@ -23,8 +23,6 @@ def _load_counts(path: Path) -> np.ndarray:
     return counts
 
 
-
-
 @main.command("analyze-counts")
 @click.argument("counts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--lag-ps", type=float, required=True, help="Lag time of the counts, in ps.")
@@ -51,14 +49,6 @@ def analyze_counts(counts_file: Path, lag_ps: float, source: tuple[str, ...], ta
         click.echo(format_model(model))
 
 
-
-
-def _open_for_reading(path: Path):
-    from ..store import RunStore
-
-    return RunStore.open(path, "r")
-
-
 @main.command()
 @click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
 @click.option("--lag-ps", type=float, default=None, help="Lag of the model (default: the run's analysis lag).")
@@ -70,39 +60,13 @@ def _open_for_reading(path: Path):
 def analyze(store_path: Path, lag_ps: float | None, source: tuple[str, ...], target: tuple[str, ...],
             reversible: bool, n_pathways: int, as_json: bool) -> None:
     """The full kinetic analysis of a run store (read-only; works while the run is still being written)."""
-    from ..analysis import implied_timescales, kinetic_model, transition_matrix
-    from ..errors import GetseiError
-    from ..observers.live import committed_counter
+    from ..summary import analyze_store
 
-    store = _open_for_reading(store_path)
-    spec = store.spec
-    lags_ps = spec.lags_ps
-    if lag_ps is None:
-        lag_ps = store.analysis.get("lag_ps", max(lags_ps))
-    matches = [k for k, v in enumerate(lags_ps) if np.isclose(v, lag_ps)]
-    if not matches:
-        raise ParameterError(f"The store counts lags {', '.join(f'{v:g}' for v in lags_ps)} ps; "
-                             f"--lag-ps {lag_ps:g} is not one of them.")
-    counter = committed_counter(store)
-    counts = counter.counts()
-    if counts[matches[0]].sum() == 0:
-        raise ParameterError(f"The lag ({lag_ps:g} ps) is longer than the run so far ({store.committed_frames} frames, "
-                             f"{float(store.times_ps()[-1]) if store.committed_frames else 0:g} ps): no transitions "
-                             f"at that lag yet.")
-    model = kinetic_model(counts[matches[0]], lag_ps, source=state_list(source, "source"),
-                          target=state_list(target, "target"), reversible=reversible, n_pathways=n_pathways)
-    by_lag = []
-    for k, lag in enumerate(lags_ps):
-        try:
-            t = transition_matrix(counts[k], reversible=reversible)
-            by_lag.append(implied_timescales(t.transition_matrix, lag).timescales.tolist())
-        except GetseiError:
-            by_lag.append([])
-    info = {"store": str(store_path), "status": store.status, "stop_reason": store.stop_reason,
-            "committed_frames": store.committed_frames, "simulated_ps": float(store.times_ps()[-1]),
-            "lags_ps": list(lags_ps), "timescales_by_lag": by_lag}
+    result = analyze_store(store_path, lag_ps=lag_ps, source=state_list(source, "source"),
+                           target=state_list(target, "target"), reversible=reversible, n_pathways=n_pathways)
+    info, model, by_lag, lags_ps = result.info, result.model, result.info["timescales_by_lag"], result.info["lags_ps"]
     if as_json:
-        click.echo(json.dumps(json_ready({**info, "model": model.to_dict()}), indent=1))
+        click.echo(json.dumps(json_ready(result.to_dict()), indent=1))
         return
     partial = " (still running: partial)" if store.status == "running" else ""
     click.echo(f"{store_path}: {info['committed_frames']} frames, {info['simulated_ps']:.2f} ps simulated, "
@@ -124,7 +88,9 @@ def watch(store_path: Path, refresh_s: float, once: bool) -> None:
     """Live view of a store that another process is writing; ends when the run ends (Ctrl-C to leave)."""
     import time
 
-    store = _open_for_reading(store_path)
+    from ..store import RunStore
+
+    store = RunStore.open(store_path, "r")
     patience = (store.analysis.get("criteria") or {}).get("patience")
     while True:
         snapshots = store.snapshots()
