@@ -50,3 +50,14 @@ def frozen_array(values: Any, dtype: Any = float) -> np.ndarray:
     array = np.array(values, dtype=dtype, copy=True)
     array.flags.writeable = False
     return array
+
+
+def strict_json(value: Any) -> Any:
+    """JSON-ready data with non-finite numbers as None, so that any JSON parser reads it."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    return value

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from ..analysis._result import strict_json as json_ready
 from ..errors import ParameterError
-
-
-def json_ready(value: Any) -> Any:
-    """Strict JSON: non-finite numbers become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [json_ready(v) for v in value]
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    return value
 
 
 def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:

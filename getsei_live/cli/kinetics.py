@@ -131,3 +131,23 @@ def check(store_path: Path, repair: bool, as_json: bool) -> None:
         click.echo("OK" + (" (repaired)" if repair else "") if report.ok else "PROBLEMS FOUND")
     if not report.ok:
         raise SystemExit(1)
+
+
+@main.command()
+@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("report"),
+              show_default=True, help="Folder for the figures, index.html and summary.json.")
+@click.option("--lag-ps", type=float, default=None, help="Lag of the model (default: the run's analysis lag).")
+@click.option("--source", multiple=True, help="Source state(s) (default: least mobile).")
+@click.option("--target", multiple=True, help="Target state(s) (default: most mobile).")
+def report(store_path: Path, output: Path, lag_ps: float | None, source: tuple[str, ...],
+           target: tuple[str, ...]) -> None:
+    """Figures (PNG), a self-contained index.html and summary.json for a run store; works on a running store."""
+    from ..report import write_report
+
+    summary = write_report(store_path, output, lag_ps=lag_ps, source=state_list(source, "source"),
+                           target=state_list(target, "target"))
+    click.echo(f"Wrote {len(summary['figures'])} figures, index.html and summary.json to {output}"
+               + (" (PARTIAL: the run is still going)" if summary["partial"] else ""))
+    for name, file in summary["figures"].items():
+        click.echo(f"  {output / file}  ({name})")

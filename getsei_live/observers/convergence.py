@@ -11,7 +11,7 @@ import numpy as np
 from ..analysis import implied_timescales, kinetic_model, pathways, reactive_flux, transition_matrix
 from ..errors import GetseiError, ParameterError
 
-__all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "snapshot"]
+__all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "bootstrap_intervals", "snapshot"]
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _full(values: np.ndarray, active: np.ndarray, n: int) -> list[float]:
     return full.tolist()
 
 
-def _bootstrap(per_li: np.ndarray, lag: float, source: tuple[int, ...], target: tuple[int, ...], routes: list,
+def bootstrap_intervals(per_li: np.ndarray, lag: float, source: tuple[int, ...], target: tuple[int, ...], routes: list,
                n_states: int, criteria: ConvergenceCriteria, rng: np.random.Generator) -> dict:
     """Percentile intervals from resampling Li atoms: pathway shares, timescales, transition matrix."""
     n_li = per_li.shape[0]
@@ -143,7 +143,7 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, *, lags_ps: tuple[fl
         except GetseiError:
             by_lag.append([None] * (n - 1))
     routes = [list(p.states) for p in model.pathways]
-    intervals = (_bootstrap(per_li_counts[:, lag_index], lag, model.source, model.target, routes, n, criteria, rng)
+    intervals = (bootstrap_intervals(per_li_counts[:, lag_index], lag, model.source, model.target, routes, n, criteria, rng)
                  if criteria.n_bootstrap and model.flux is not None else {})
     generator = np.zeros((n, n))
     generator[np.ix_(active, active)] = rates.generator

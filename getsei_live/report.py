@@ -1,0 +1,182 @@
+"""``getsei-live report``: PNG figures, a self-contained index.html and summary.json from any run store."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .analysis import implied_timescales, transition_matrix
+from .analysis._result import strict_json
+from .errors import GetseiError, StoreError
+from .observers.convergence import ConvergenceCriteria, bootstrap_intervals
+from .store import RunStore
+from .summary import analyze_store
+
+__all__ = ["write_report"]
+
+log = logging.getLogger(__name__)
+
+N_BOOTSTRAP = 100
+
+
+def _timescale_intervals(per_li: np.ndarray, lags_ps: list[float], width: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_lags, width, 2) 90% intervals of the implied timescales at every lag, resampling Li atoms."""
+    samples = np.full((N_BOOTSTRAP, len(lags_ps), width), np.nan)
+    n_li = per_li.shape[0]
+    for b in range(N_BOOTSTRAP):
+        counts = per_li[rng.integers(0, n_li, n_li)].sum(axis=0)
+        for k, lag in enumerate(lags_ps):
+            try:
+                t = implied_timescales(transition_matrix(counts[k]).transition_matrix, lag).timescales
+            except GetseiError:
+                continue
+            samples[b, k, : t.size] = np.where(np.isfinite(t), t, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # lags where no resample has a process: NaN
+        return np.moveaxis(np.nanpercentile(samples, [5, 95], axis=0), 0, -1)
+
+
+def _padded(rows: list[list[float]], width: int) -> np.ndarray:
+    return np.array([[np.nan if v is None else v for v in r] + [np.nan] * (width - len(r)) for r in rows], float)
+
+
+def _png(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(store_path: str | Path, out_dir: str | Path, *, lag_ps: float | None = None, source=None,
+                 target=None, seed: int = 0) -> dict:
+    """Write the report of a store into ``out_dir``; returns the summary (also written as summary.json).
+
+    The summary holds exactly what ``getsei-live analyze --json`` prints, plus the
+    figures, intervals, state descriptions and whether the run was still going.
+    """
+    from . import plots
+
+    store = RunStore.open(store_path, "r")
+    result = analyze_store(store_path, lag_ps=lag_ps, source=source, target=target)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"Cannot write the report to {out}: {error.strerror}.") from None
+    model, info = result.model, result.info
+    tm, rates = model.transition, model.rates
+    active = [int(s) for s in tm.active_set]
+    n_states = store.spec.n_states
+    rng = np.random.default_rng(seed)
+    width = n_states - 1
+    its = _padded(info["timescales_by_lag"], width)
+    its_ci = _timescale_intervals(result.per_li_counts, info["lags_ps"], width, rng)
+    routes = [list(p.states) for p in model.pathways]
+    criteria = ConvergenceCriteria(n_bootstrap=N_BOOTSTRAP)
+    ci = bootstrap_intervals(result.per_li_counts[:, result.lag_index], model.lag, model.source, model.target, routes,
+                             n_states, criteria, rng) if model.flux is not None else {}
+    figures: dict[str, Path] = {}
+    figures["implied_timescales"] = _png(plots.implied_timescales_figure(info["lags_ps"], its, its_ci),
+                                         out / "implied_timescales.png")
+    figures["rate_matrix"] = _png(plots.rate_matrix_figure(rates.generator, active, valid=rates.valid,
+                                                           raw_rates=rates.rate_matrix), out / "rate_matrix.png")
+    figures["mobility"] = _png(plots.mobility_figure(active, rates.escape_rates, rates.mobility), out / "mobility.png")
+    if model.flux is not None:
+        figures["fluxes"] = _png(plots.flux_figure(active, model.flux.equilibrium_flux, model.flux.net_flux),
+                                 out / "fluxes.png")
+        figures["network"] = _png(plots.network_figure(active, tm.stationary_distribution, model.flux.net_flux,
+                                                       model.source, model.target), out / "network.png")
+        figures["pathways"] = _png(plots.pathways_figure([p.to_dict() for p in model.pathways],
+                                                         ci.get("pathway_fraction_ci")), out / "pathways.png")
+    snapshots = store.snapshots()
+    if snapshots:
+        figures["convergence"] = _png(plots.convergence_figure(snapshots), out / "convergence.png")
+    n = info["committed_frames"]
+    stride = max(1, n // 2000)
+    figures["populations"] = _png(plots.populations_figure(store.times_ps()[::stride], store.states()[::stride],
+                                                           n_states), out / "populations.png")
+    described = store.state_model_config.get("states") or []
+    if len(described) == n_states:
+        feats = {f"mean n_{e} in shell": np.array([described[s]["mean_counts"][e] for s in active])
+                 for e in described[0]["mean_counts"] if any(d["mean_counts"][e] > 0.05 for d in described)}
+        feats["mean neighbour distance (A)"] = np.array([described[s]["mean_neighbour_distance_A"] for s in active])
+        figures["features"] = _png(plots.features_figure(active, rates.escape_rates, feats), out / "features.png")
+
+    partial = store.status == "running"
+    summary = {**result.to_dict(), "partial": partial,
+               "figures": {k: p.name for k, p in figures.items()},
+               "timescale_intervals_by_lag": np.where(np.isfinite(its_ci), its_ci, None).tolist(),
+               "pathway_fraction_intervals": ci.get("pathway_fraction_ci"), "states": described,
+               "convergence": snapshots[-1] if snapshots else None}
+    (out / "summary.json").write_text(json.dumps(strict_json(summary), indent=1))
+    (out / "index.html").write_text(_html(summary, figures, model, store))
+    log.info("Wrote %d figures, index.html and summary.json to %s.", len(figures), out)
+    return summary
+
+
+CAPTIONS = {
+    "implied_timescales": "Implied timescales against lag time (90% intervals from resampling Li atoms). Processes "
+                          "below the dashed line relax faster than the lag and are not resolved.",
+    "rate_matrix": "Rates between states, R = logm(K)/lag, in 1/ps.",
+    "mobility": "Mobility score: escape rate divided by the largest.",
+    "fluxes": "Equilibrium flux pi_i K_ij and net reactive flux from source to target, per lag.",
+    "network": "Transition network: node size = population, arrow width = net reactive flux.",
+    "pathways": "Dominant pathways: repeated widest-bottleneck paths in the residual net flux.",
+    "convergence": "What the live monitor saw at each check; the dashed red line marks convergence.",
+    "populations": "Fraction of Li atoms in each state over the run.",
+    "features": "Escape rate of each state against the mean environment of its central Li.",
+}
+
+
+def _html(summary: dict, figures: dict[str, Path], model, store: RunStore) -> str:
+    esc = html.escape
+    tm, rates = model.transition, model.rates
+    rows = "".join(
+        f"<tr><td>S{s}</td><td>{p:.4f}</td><td>{e:.4g}</td><td>{m:.3f}</td></tr>"
+        for s, p, e, m in zip(tm.active_set, tm.stationary_distribution, rates.escape_rates, rates.mobility))
+    intervals = summary.get("pathway_fraction_intervals") or []
+    paths = "".join(
+        f"<tr><td>{k + 1}</td><td>{' &rarr; '.join(f'S{s}' for s in p.states)}</td><td>{100 * p.fraction:.1f}%</td>"
+        f"<td>{'' if k >= len(intervals) or not intervals[k] or None in intervals[k] else f'[{100 * intervals[k][0]:.1f}, {100 * intervals[k][1]:.1f}]'}</td></tr>"
+        for k, p in enumerate(model.pathways))
+    states = "".join(
+        f"<tr><td>S{d['index']}</td><td>{d['population']:.3f}</td><td>"
+        + ", ".join(f"{e} {c:.2f}" for e, c in d["mean_counts"].items() if c >= 0.05)
+        + f"</td><td>{d['mean_neighbour_distance_A']:.3f}</td></tr>" for d in summary["states"])
+    conv = summary.get("convergence") or {}
+    verdict = ("converged" if conv.get("converged") else "not converged") if conv else "no live analysis recorded"
+    images = "".join(
+        f"<figure><img src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}' alt='{esc(k)}'>"
+        f"<figcaption>{esc(CAPTIONS.get(k, k))}</figcaption></figure>" for k, p in figures.items())
+    timescales = ", ".join(f"t{k + 1} = {t:.4g} ps" for k, t in enumerate(model.timescales.timescales))
+    banner = ("<p class='partial'>PARTIAL: the run was still being written when this report was made.</p>"
+              if summary["partial"] else "")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>getsei-live report: {esc(str(store.path))}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;margin:0.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
+td:first-child{{text-align:left}}figure{{display:inline-block;margin:0.5em;vertical-align:top;max-width:520px}}
+img{{max-width:100%}}figcaption{{font-size:0.85em;color:#555}}.partial{{background:#fee;padding:0.5em;border:1px solid #c00}}
+</style></head><body>
+<h1>getsei-live report</h1>{banner}
+<p>Store <code>{esc(str(store.path))}</code>: {summary['committed_frames']} frames, {summary['simulated_ps']:.2f} ps
+simulated, status <b>{esc(str(summary['status']))}</b>{' (' + esc(str(summary['stop_reason'])) + ')' if summary['stop_reason'] else ''};
+live convergence: <b>{verdict}</b>.</p>
+<p>Koopman model at lag {model.lag:g} ps, {tm.active_set.size} of {tm.n_states} states active; rate matrix
+{'is a valid generator' if rates.valid else 'is NOT a valid generator (' + esc('; '.join(rates.problems)) + '); the nearest valid generator is shown'}.
+Implied timescales: {timescales}.</p>
+<h2>States</h2><table><tr><th>state</th><th>population</th><th>escape rate (1/ps)</th><th>mobility</th></tr>{rows}</table>
+<h2>Mean environments (from the state model)</h2><table><tr><th>state</th><th>share of training Li</th>
+<th>mean neighbours in the shell</th><th>mean distance (A)</th></tr>{states}</table>
+<h2>Pathways S{', S'.join(map(str, model.source))} &rarr; S{', S'.join(map(str, model.target))}</h2>
+<table><tr><th>#</th><th>route</th><th>share</th><th>90% interval</th></tr>{paths}</table>
+<h2>Figures</h2>{images}
+</body></html>
+"""
