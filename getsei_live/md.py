@@ -15,7 +15,7 @@ from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
 from .errors import GetseiError, ParameterError, StructureError
 
-__all__ = ["FOUNDATION_MODELS", "default_device", "langevin", "mace_calculator", "restore_checkpoint"]
+__all__ = ["FOUNDATION_MODELS", "bundled_file", "default_device", "langevin", "mace_calculator", "restore_checkpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +45,29 @@ def _import_mace():
     return MACECalculator, mace_mp
 
 
-def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str = "float64"):
-    """A MACE calculator from a ``.model`` file or a mace-torch foundation-model name.
+def bundled_file(name: str) -> Path:
+    """A file shipped in ``getsei_live/data`` (the bundled potential, the demo state model, their cards)."""
+    path = Path(__file__).resolve().parent / "data" / name
+    if not path.is_file():
+        raise GetseiError(f"The bundled file {name} is missing from this installation ({path}).")
+    return path
 
-    Foundation models are downloaded by mace-torch on first use; on a machine
-    without internet that fails with a message saying so.
+
+def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str = "float64"):
+    """A MACE calculator from a ``.model`` file, ``"bundled"``, or a mace-torch foundation-model name.
+
+    ``"bundled"`` is the small demo potential distilled from CHGNet that ships
+    with getsei-live (see ``getsei_live/data/bundled_mace.json``). Foundation
+    models are downloaded by mace-torch on first use; on a machine without
+    internet that fails with a message saying so.
     """
-    path = Path(model)
+    path = bundled_file("bundled_mace.model") if str(model) == "bundled" else Path(model)
     if not path.is_file():
         if path.suffix == ".model" or "/" in str(model):
             raise ParameterError(f"No MACE model file at {path}.")
         if str(model) not in FOUNDATION_MODELS:
-            raise ParameterError(f"Unknown MACE model {model!r}: give a .model file or one of the foundation models "
+            raise ParameterError(f"Unknown MACE model {model!r}: give a .model file, 'bundled', or one of the "
+                                 f"foundation models "
                                  f"{', '.join(FOUNDATION_MODELS)}.")
     MACECalculator, mace_mp = _import_mace()
     device = device or default_device()

@@ -128,26 +128,39 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
     """
     from ase.io import read
 
+    from ..states import StateModel
+
+    monitor = simulate(read(structure), mace_model, StateModel.load(states_file), store_path,
+                       lags_ps=_float_list(lags_ps), lag_ps=lag_ps, source=state_list(source, "source"),
+                       target=state_list(target, "target"), check_every=check_every,
+                       criteria=_criteria(patience, min_transitions), temperature_K=temperature_K,
+                       timestep_fs=timestep_fs, friction_ps=friction_ps, steps=steps, every=every,
+                       stop_when_stable=stop_when_stable, device=device, seed=seed)
+    if monitor.latest is not None:
+        from ._format import format_snapshot
+
+        click.echo(format_snapshot(monitor.latest, patience=patience))
+
+
+def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps, source, target, check_every: int,
+             criteria, temperature_K: float, timestep_fs: float, friction_ps: float, steps: int, every: int,
+             stop_when_stable: bool, device: str, seed: int, dtype: str = "float64"):
+    """Langevin MD with the live analysis attached and a progress line; resumes from the store's checkpoint."""
     from ..md import default_device, langevin, mace_calculator, restore_checkpoint
     from ..observers import attach
-    from ..states import StateModel
     from ..store import RunStore
 
-    model = StateModel.load(states_file)
-    atoms = read(structure)
     checkpoint = RunStore.open(store_path, "r").checkpoint() if (store_path / "zarr.json").is_file() else None
     if checkpoint is not None:
         restore_checkpoint(atoms, checkpoint)
         click.echo(f"Resuming from the checkpoint at step {checkpoint['step']} in {store_path}", err=True)
     device = default_device() if device == "auto" else device
-    atoms.calc = mace_calculator(mace_model, device=device)
+    atoms.calc = mace_calculator(mace_model, device=device, dtype=dtype)
     dyn = langevin(atoms, temperature_K=temperature_K, timestep_fs=timestep_fs, friction_ps=friction_ps, seed=seed,
                    initialise_velocities=checkpoint is None)
-    monitor = attach(dyn, model, store=store_path, every=every, lags_ps=_float_list(lags_ps), lag_ps=lag_ps,
-                     source=state_list(source, "source"), target=state_list(target, "target"),
-                     check_every=check_every, criteria=_criteria(patience, min_transitions),
-                     stop_when_stable=stop_when_stable, seed=seed,
-                     on_check=lambda snap: click.echo(_check_line(snap), err=True))
+    monitor = attach(dyn, model, store=store_path, every=every, lags_ps=lags_ps, lag_ps=lag_ps, source=source,
+                     target=target, check_every=check_every, criteria=criteria, stop_when_stable=stop_when_stable,
+                     seed=seed, on_check=lambda snap: click.echo(_check_line(snap), err=True))
     start, offset = time.perf_counter(), monitor.last_step or 0
     last_print = [0.0]
 
@@ -169,7 +182,70 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
         dyn.run(steps)
     click.echo(f"Done: {dyn.nsteps} steps in {time.perf_counter() - start:.1f} s"
                + (f"; stopped early: {monitor.stop_reason}" if monitor.stop_reason else ""))
-    if monitor.latest is not None:
-        from ._format import format_snapshot
+    return monitor
 
-        click.echo(format_snapshot(monitor.latest, patience=patience))
+
+@main.command()
+@click.argument("system", type=click.Choice(["lpscl-li", "lgps-li", "llzo-li"]))
+@click.option("--size", type=click.Choice(["small", "demo", "paper"]), default="demo", show_default=True)
+@click.option("--vacuum-A", "vacuum_A", type=click.FloatRange(min=0), default=None,
+              help="Vacuum above the Li slab (default: periodic stacking).")
+@click.option("--gap-A", "gap_A", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
+              help="Distance between the electrolyte and the first Li plane.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output structure file (any ase.io format, e.g. interface.extxyz).")
+def build(system: str, size: str, vacuum_A: float | None, gap_A: float, output: Path) -> None:
+    """Build a solid-electrolyte / Li-metal interface of the paper (lpscl-li, lgps-li, llzo-li)."""
+    from ase.io import write
+
+    from ..systems import build_interface
+
+    interface = build_interface(system, size, vacuum_A=vacuum_A, gap_A=gap_A)
+    write(output, interface.atoms)
+    click.echo(interface.describe())
+    click.echo(f"Wrote {output}")
+
+
+@main.command()
+@click.option("--system", type=click.Choice(["lpscl-li", "lgps-li", "llzo-li"]), default="lpscl-li",
+              show_default=True)
+@click.option("--store", "store_path", type=click.Path(path_type=Path), default=Path("demo.zarr"), show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=4000, show_default=True, help="MD step budget.")
+@click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=700.0,
+              show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(system: str, store_path: Path, steps: int, temperature_K: float, device: str, seed: int) -> None:
+    """Langevin MD of an interface with the bundled MACE potential and the live analysis; stops when stable.
+
+    Builds the small interface, labels Li with the pretrained state model, writes STORE (an existing demo store
+    is replaced), and prints the states, timescales, mobility ranking and top pathways. Needs no internet.
+    """
+    import shutil
+
+    from ..md import bundled_file
+    from ..observers import ConvergenceCriteria
+    from ..states import StateModel
+    from ..store import RunStore
+    from ..systems import build_interface
+    from ._format import format_snapshot, format_state_model
+
+    start = time.perf_counter()
+    if store_path.exists():
+        RunStore.open(store_path, "r")  # refuses anything that is not a getsei-live store
+        shutil.rmtree(store_path)
+    interface = build_interface(system, "demo")
+    click.echo(interface.describe(), err=True)
+    model = StateModel.load(bundled_file("demo_states.pt"))
+    monitor = simulate(interface.atoms, "bundled", model, store_path, lags_ps=(0.1, 0.2, 0.5), lag_ps=0.5,
+                       source=None, target=None, check_every=25,
+                       criteria=ConvergenceCriteria(patience=3, min_transitions=20), temperature_K=temperature_K,
+                       timestep_fs=2.0, friction_ps=0.5, steps=steps, every=10, stop_when_stable=True,
+                       device=device, seed=seed, dtype="float32")
+    click.echo("")
+    click.echo(format_state_model(model))
+    if monitor.latest is not None:
+        click.echo("")
+        click.echo(format_snapshot(monitor.latest, patience=3))
+    click.echo(f"\nDemo finished in {time.perf_counter() - start:.0f} s; the run is in {store_path} "
+               f"(try: getsei-live analyze {store_path}, getsei-live report {store_path})")
