@@ -20,8 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/make_example_counts.py out/example_counts.npy
-	$(VENV)/bin/getsei-live analyze-counts out/example_counts.npy --lag-ps 80
+	$(VENV)/bin/getsei-live demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,0 +1,64 @@
+"""The bundled MACE potential and the pretrained demo state model: they load, give sane numbers, run stable MD."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ase.neighborlist import neighbor_list
+
+from getsei_live.md import bundled_file, langevin, mace_calculator
+from getsei_live.states import StateModel
+from getsei_live.systems import SYSTEMS, build_interface
+
+
+@pytest.fixture(scope="module")
+def calculator():
+    return mace_calculator("bundled", device="cpu", dtype="float32")
+
+
+def test_model_card_matches_the_file():
+    card = json.loads(bundled_file("bundled_mace.json").read_text())
+    assert set(card["elements"]) >= {"Li", "P", "S", "Cl", "Ge", "La", "Zr", "O"}
+    assert card["validation"]["force_mae_eV_per_A"] > 0
+    assert bundled_file("bundled_mace.model").stat().st_size < 5 * 2**20
+
+
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_finite_energies_and_forces_on_each_demo_interface(calculator, system):
+    atoms = build_interface(system, "demo").atoms
+    atoms.calc = calculator
+    energy = atoms.get_potential_energy()
+    forces = atoms.get_forces()
+    assert np.isfinite(energy) and np.all(np.isfinite(forces))
+    assert np.abs(forces.sum(axis=0)).max() < 1e-2 * len(atoms)  # no net force beyond float32 noise
+    assert np.abs(forces).max() < 50.0
+
+
+@pytest.mark.slow
+def test_short_md_stays_stable(calculator):
+    atoms = build_interface("lpscl-li", "demo").atoms
+    atoms.calc = calculator
+    dyn = langevin(atoms, temperature_K=700, timestep_fs=2.0, friction_ps=0.5, seed=0)
+    temperatures, closest = [], []
+
+    def watch():
+        temperatures.append(atoms.get_temperature())
+        closest.append(neighbor_list("d", atoms, 2.0).min(initial=2.0))
+
+    dyn.attach(watch, interval=10)
+    dyn.run(300)
+    print(f"300 steps at 700 K: T {min(temperatures):.0f}-{max(temperatures):.0f} K, closest pair {min(closest):.2f} A")
+    assert min(closest) > 1.2
+    assert max(temperatures[5:]) < 1400
+
+
+def test_demo_state_model_labels_each_interface():
+    model = StateModel.load(bundled_file("demo_states.pt"))
+    assert model.n_states == 6
+    for system in SYSTEMS:
+        atoms = build_interface(system, "demo").atoms
+        labels = model.assign(atoms)
+        assert labels.shape == ((atoms.numbers == 3).sum(),)
+        assert labels.min() >= 0 and labels.max() < 6
