@@ -11,19 +11,21 @@ is visible.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from ase.io import read
 
+from sklearn.mixture import GaussianMixture
+
 from getsei_live.gcl import GATEncoder, TrainingConfig
 from getsei_live.graphs import FeatureSchema
 from getsei_live.states import StateModel
-from sklearn.mixture import GaussianMixture
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import median_s  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STRUCTURE = ROOT.parent / "shared" / "data" / "structures" / "Li6PS5Cl_2x2x2_416atoms_morgan_POSCAR"
@@ -42,13 +44,6 @@ def untrained_model(atoms, n_states: int = 6) -> StateModel:
                       training={}, states=(), silhouette=float("nan"), silhouette_by_k={})
 
 
-def median_s(func, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -12,29 +12,22 @@ point.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 from ase.io import read
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 import reference  # noqa: E402
+from _timing import median_s  # noqa: E402
 
 from getsei_live import LiGraphBuilder  # noqa: E402
 
 STRUCTURE = ROOT.parent / "shared" / "data" / "structures" / "Li6PS5Cl_2x2x2_416atoms_morgan_POSCAR"
 
 
-def median_ms(func, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def main() -> None:
@@ -48,9 +41,9 @@ def main() -> None:
     builder(base)  # warm-up: imports and first allocations
     print(f"{'system':<28}{'atoms':>7}{'Li':>6}{'arrays ms':>11}{'batch ms':>10}{'per-Li loop ms':>16}{'speed-up':>10}")
     for name, atoms in [("Li6PS5Cl 2x2x2 (real)", base), ("Li6PS5Cl 4x4x4 supercell", base.repeat(2))]:
-        arrays = median_ms(lambda: builder.arrays(atoms), args.repeats)
-        batch = median_ms(lambda: builder(atoms), args.repeats)
-        loop = median_ms(lambda: reference.li_graphs(atoms, builder.schema.elements), 1)
+        arrays = 1e3 * median_s(lambda: builder.arrays(atoms), args.repeats)
+        batch = 1e3 * median_s(lambda: builder(atoms), args.repeats)
+        loop = 1e3 * median_s(lambda: reference.li_graphs(atoms, builder.schema.elements), 1)
         n_li = int((atoms.numbers == 3).sum())
         print(f"{name:<28}{len(atoms):>7}{n_li:>6}{arrays:>11.1f}{batch:>10.1f}{loop:>16.0f}{loop / batch:>9.0f}x")
 

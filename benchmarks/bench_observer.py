@@ -14,7 +14,6 @@ and the analysis reads count matrices, never the history.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ import numpy as np
 from ase.io import read
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import median_s  # noqa: E402
 from bench_assign import STRUCTURE, untrained_model  # noqa: E402
 
 from getsei_live.observers import ConvergenceCriteria  # noqa: E402
@@ -66,7 +66,7 @@ def main() -> None:
     li = np.flatnonzero(atoms.numbers == 3)
     print(f"{'history (frames)':>17}{'observe median ms':>19}{'observe p95 ms':>16}{'assign ms':>11}"
           f"{'analysis ms':>13}{'resume s':>10}")
-    assign = statistics.median(_time(lambda: model.assign(atoms), 20))
+    assign = median_s(lambda: model.assign(atoms), 20)
     for history in (1_000, 100_000):
         with tempfile.TemporaryDirectory() as tmp:
             store = prefilled_store(Path(tmp) / "run.zarr", model, li.size, history)
@@ -81,19 +81,12 @@ def main() -> None:
                 t0 = time.perf_counter()
                 monitor.observe(atoms, step)
                 observe.append(time.perf_counter() - t0)
-            analysis = statistics.median(_time(monitor.check, 10))
+            analysis = median_s(monitor.check, 10)
             monitor.close()
-        print(f"{history:>17}{1e3 * statistics.median(observe):>19.1f}{1e3 * np.percentile(observe, 95):>16.1f}"
+        print(f"{history:>17}{1e3 * np.median(observe):>19.1f}{1e3 * np.percentile(observe, 95):>16.1f}"
               f"{1e3 * assign:>11.1f}{1e3 * analysis:>13.1f}{resume:>10.2f}")
 
 
-def _time(func, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        out.append(time.perf_counter() - start)
-    return out
 
 
 if __name__ == "__main__":

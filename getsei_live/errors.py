@@ -53,3 +53,21 @@ class StoreLockedError(StoreError):
 
 class StoreMismatchError(StoreError):
     """An existing store belongs to a run with other settings."""
+
+
+def check_fields(obj: object, *, integers: dict[str, int] | None = None, positive: tuple[str, ...] = (),
+                 unit_interval: tuple[str, ...] = ()) -> None:
+    """Validate a parameter object's attributes: ``integers`` maps names to their minimum, ``positive`` must be
+    > 0, ``unit_interval`` must lie in [0, 1). Raises ParameterError naming the first bad one."""
+    for name, minimum in (integers or {}).items():
+        value = getattr(obj, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ParameterError(f"The '{name}' parameter must be an integer >= {minimum}. Got {value!r} instead.")
+    for name in positive:
+        value = getattr(obj, name)
+        if not isinstance(value, (int, float)) or not value > 0:
+            raise ParameterError(f"The '{name}' parameter must be positive. Got {value!r} instead.")
+    for name in unit_interval:
+        value = getattr(obj, name)
+        if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            raise ParameterError(f"The '{name}' parameter must lie in [0, 1). Got {value!r} instead.")

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import GATConv, global_mean_pool
 
-from .errors import ParameterError
+from .errors import ParameterError, check_fields
 from .graphs import LiGraphArrays
 
 __all__ = ["GATEncoder", "GraphSet", "TrainingConfig", "augment", "nt_xent", "train_encoder"]
@@ -141,19 +141,9 @@ class TrainingConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "hidden_channels", "heads", "embedding_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParameterError(f"The '{name}' parameter must be a positive integer. Got {value!r} instead.")
-        if self.batch_size < 2:
-            raise ParameterError(f"The 'batch_size' parameter must be at least 2. Got {self.batch_size} instead.")
-        for name in ("edge_dropout", "feature_mask"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ParameterError(f"The '{name}' parameter must lie in [0, 1). Got {value!r} instead.")
-        for name in ("learning_rate", "temperature"):
-            if not getattr(self, name) > 0:
-                raise ParameterError(f"The '{name}' parameter must be positive. Got {getattr(self, name)!r}.")
+        check_fields(self, integers={"epochs": 1, "batch_size": 2, "hidden_channels": 1, "heads": 1,
+                                     "embedding_dim": 1},
+                     positive=("learning_rate", "temperature"), unit_interval=("edge_dropout", "feature_mask"))
 
     def to_dict(self) -> dict:
         return asdict(self)

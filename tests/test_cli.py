@@ -127,6 +127,9 @@ def test_replay_analyze_and_watch(tiny_model_file, tmp_path):
         np.add.at(counts, (states[t - 5], states[t]), 1)
     K = counts / counts.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(out["model"]["transition"]["transition_matrix"], K, atol=1e-12)
+    text = CliRunner().invoke(main, ["analyze", str(store)])
+    assert text.exit_code == 0, text.output
+    assert "140 frames" in text.output and "Implied timescales (ps) at every counted lag" in text.output
     shown = CliRunner().invoke(main, ["watch", str(store), "--once"])
     assert shown.exit_code == 0 and "Frame 140" in shown.output and "run finished" in shown.output
 

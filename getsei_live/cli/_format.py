@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..analysis._result import strict_json as json_ready
 from ..errors import ParameterError
 
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..errors import ParameterError
 from . import main
-from ._format import format_model, format_snapshot, json_ready, state_list, table
+from ..analysis._result import strict_json as json_ready
+from ._format import format_model, format_snapshot, state_list, table
 
 
 def _load_counts(path: Path) -> np.ndarray:
@@ -68,7 +69,7 @@ def analyze(store_path: Path, lag_ps: float | None, source: tuple[str, ...], tar
     if as_json:
         click.echo(json.dumps(json_ready(result.to_dict()), indent=1))
         return
-    partial = " (still running: partial)" if store.status == "running" else ""
+    partial = " (still running: partial)" if info["status"] == "running" else ""
     click.echo(f"{store_path}: {info['committed_frames']} frames, {info['simulated_ps']:.2f} ps simulated, "
                f"status {info['status']}{partial}" + (f", stopped: {info['stop_reason']}" if info["stop_reason"] else ""))
     click.echo(format_model(model))

@@ -9,7 +9,8 @@ import click
 
 from ..errors import ParameterError
 from . import main
-from ._format import format_state_model, json_ready
+from ..analysis._result import strict_json as json_ready
+from ._format import format_state_model
 
 
 @main.command()

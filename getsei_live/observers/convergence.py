@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..analysis import implied_timescales, kinetic_model, pathways, reactive_flux, transition_matrix
-from ..errors import GetseiError, ParameterError
+from ..errors import GetseiError, ParameterError, check_fields
 
 __all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "bootstrap_intervals", "snapshot"]
 
@@ -50,17 +50,10 @@ class ConvergenceCriteria:
     confidence: float = 0.9
 
     def __post_init__(self) -> None:
-        for name in ("patience", "n_pathways"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ParameterError(f"The '{name}' parameter must be a positive integer. Got {getattr(self, name)!r}.")
-        for name in ("min_transitions", "n_bootstrap"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise ParameterError(f"The '{name}' parameter must be an integer >= 0. Got {getattr(self, name)!r}.")
-        for name in ("fraction_tol", "timescale_rtol"):
-            if not getattr(self, name) > 0:
-                raise ParameterError(f"The '{name}' parameter must be positive. Got {getattr(self, name)!r}.")
-        if not 0 < self.confidence < 1:
-            raise ParameterError(f"The 'confidence' parameter must lie in (0, 1). Got {self.confidence!r}.")
+        check_fields(self, integers={"patience": 1, "n_pathways": 1, "min_transitions": 0, "n_bootstrap": 0},
+                     positive=("fraction_tol", "timescale_rtol"), unit_interval=("confidence",))
+        if self.confidence == 0:
+            raise ParameterError("The 'confidence' parameter must lie in (0, 1). Got 0 instead.")
 
     def to_dict(self) -> dict:
         return asdict(self)
