@@ -210,7 +210,7 @@ def build(system: str, size: str, vacuum_A: float | None, gap_A: float, output: 
 @click.option("--system", type=click.Choice(["lpscl-li", "lgps-li", "llzo-li"]), default="lpscl-li",
               show_default=True)
 @click.option("--store", "store_path", type=click.Path(path_type=Path), default=Path("demo.zarr"), show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=4000, show_default=True, help="MD step budget.")
+@click.option("--steps", type=click.IntRange(min=1), default=3000, show_default=True, help="MD step budget.")
 @click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=700.0,
               show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
