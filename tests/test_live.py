@@ -225,3 +225,16 @@ def test_lag_must_be_a_multiple_of_the_frame_interval(tiny_model, aimd_frames, t
         replay(aimd_frames["test"], tiny_model, tmp_path / "x.zarr", timestep_fs=2.0, interval=50,
                lags_ps=(0.1, 0.25))
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_states_outside_the_model_do_not_block_convergence():
+    from getsei_live.observers import ConvergenceMonitor
+
+    monitor = ConvergenceMonitor(ConvergenceCriteria(patience=1, min_transitions=20))
+    snap = {"transitions_out": [0, 50, 40], "active_set": [1, 2], "pathways": [{"states": [1, 2], "fraction": 1.0}],
+            "timescales": [3.0, None]}
+    assert monitor.judge(snap)["reasons"] == ["first check"]
+    verdict = monitor.judge(snap)
+    assert verdict["stable"] and verdict["converged"]
+    scarce = monitor.judge({**snap, "transitions_out": [0, 5, 40]})
+    assert scarce["reasons"] == ["fewer than 20 transitions out of S1"]

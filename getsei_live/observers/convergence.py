@@ -24,9 +24,9 @@ class ConvergenceCriteria:
     ``n_pathways`` pathways are the same routes, no pathway's flux share moved
     by more than ``fraction_tol`` (absolute), no implied timescale at the
     analysis lag moved by more than ``timescale_rtol`` (relative), and every
-    state has at least ``min_transitions`` observed transitions out of it (to
-    another state, at the analysis lag). ``patience`` stable checks in a row
-    mean converged.
+    state of the model (the active set: visited and connected) has at least
+    ``min_transitions`` observed transitions out of it (to another state, at
+    the analysis lag). ``patience`` stable checks in a row mean converged.
 
     Attributes
     ----------
@@ -195,7 +195,10 @@ class ConvergenceMonitor:
         """Add ``stable``, ``stable_streak``, ``converged`` and ``reasons`` (why not stable) to a snapshot."""
         c = self.criteria
         reasons = []
-        scarce = [f"S{s}" for s, k in enumerate(snap["transitions_out"]) if k < c.min_transitions]
+        # States outside the model (never visited, or not connected) cannot hold up convergence: an interface
+        # need not visit every state a shared state model knows.
+        active = set(snap["active_set"])
+        scarce = [f"S{s}" for s, k in enumerate(snap["transitions_out"]) if s in active and k < c.min_transitions]
         if scarce:
             reasons.append(f"fewer than {c.min_transitions} transitions out of {', '.join(scarce)}")
         prev = self.previous
