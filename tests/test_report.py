@@ -69,3 +69,21 @@ def test_report_numbers_follow_the_lag_option(replay_store, tmp_path):
     assert intervals.shape == (*timescales.shape, 2)
     inside = (intervals[..., 0] <= timescales) & (timescales <= intervals[..., 1])
     assert inside.mean() > 0.8  # the point estimate sits inside its own 90% resampling interval
+
+
+@pytest.mark.slow
+def test_report_of_a_short_demo_run(tmp_path):
+    store = tmp_path / "demo.zarr"
+    result = CliRunner().invoke(main, ["demo", "--store", str(store), "--steps", "600", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "Demo finished" in result.output and "States, ordered by" in result.output
+    out = tmp_path / "report"
+    assert CliRunner().invoke(main, ["report", str(store), "-o", str(out)]).exit_code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["figures"]) == FIGURES
+    for file in summary["figures"].values():
+        pixels = imread(out / file)
+        assert (out / file).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pixels[..., :3].std() > 0.05
+    analyzed = json.loads(CliRunner().invoke(main, ["analyze", str(store), "--json"]).output)
+    for key, value in analyzed.items():
+        assert summary[key] == value, key
