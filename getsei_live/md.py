@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,9 @@ def _import_mace():
     mace is imported before anything imports e3nn: with torch 2.13 the reverse order fails (weights_only default).
     """
     captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
+    with contextlib.redirect_stdout(captured), warnings.catch_warnings():
+        # mace and e3nn load their own trusted files; torch warns that mace's environment variable applies.
+        warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
         from mace.calculators import MACECalculator, mace_mp
     if captured.getvalue().strip():
         log.debug("mace-torch: %s", captured.getvalue().strip())
@@ -73,7 +76,9 @@ def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str 
     device = device or default_device()
     if path.is_file():
         try:
-            return MACECalculator(model_paths=str(path), device=device, default_dtype=dtype)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+                return MACECalculator(model_paths=str(path), device=device, default_dtype=dtype)
         except Exception as error:
             raise GetseiError(f"Cannot load the MACE model {path}: {type(error).__name__}: {error}") from None
     try:

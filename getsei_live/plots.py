@@ -17,7 +17,7 @@ from matplotlib.figure import Figure  # noqa: E402
 __all__ = ["state_colour", "implied_timescales_figure", "rate_matrix_figure", "mobility_figure", "flux_figure",
            "network_figure", "pathways_figure", "convergence_figure", "populations_figure", "features_figure"]
 
-SOURCE_COLOUR, TARGET_COLOUR = "#e377c2", "#2ca02c"
+SOURCE_COLOUR, TARGET_COLOUR = "#ff1493", "#00bfff"  # outside the state palette
 
 
 def state_colour(state: int) -> tuple:
@@ -37,6 +37,8 @@ def implied_timescales_figure(lags_ps, timescales, intervals=None) -> Figure:
     ts = np.asarray(timescales, dtype=float)
     fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
     for k in range(ts.shape[1]):
+        if not np.any(np.isfinite(ts[:, k])):
+            continue  # fewer active states than the model has: no such process
         colour = plt.get_cmap("viridis")(k / max(1, ts.shape[1] - 1))
         ax.plot(lags, ts[:, k], "o-", color=colour, label=f"process {k + 1}")
         if intervals is not None:
@@ -129,12 +131,13 @@ def network_figure(states, populations, net_flux, source, target) -> Figure:
     for k, s in enumerate(states):
         edge = SOURCE_COLOUR if s in source else TARGET_COLOUR if s in target else "black"
         ax.scatter(*xy[k], s=600 + 5000 * pops[k], color=state_colour(s), edgecolors=edge, linewidths=4, zorder=3)
-        ax.text(*xy[k], f"S{s}\n{100 * pops[k]:.0f}%", ha="center", va="center", fontsize=9, zorder=4)
+        role = "\nsource" if s in source else "\ntarget" if s in target else ""
+        ax.text(*xy[k], f"S{s}\n{100 * pops[k]:.1f}%{role}", ha="center", va="center", fontsize=8, zorder=4)
     ax.set_xlim(-1.5, 1.5)
     ax.set_ylim(-1.5, 1.5)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title("Transition network (ring: pink source, green target)")
+    ax.set_title("Transition network: population and net reactive flux")
     return fig
 
 

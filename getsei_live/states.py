@@ -303,7 +303,8 @@ class StateModel:
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:
-            found = [line.strip() for line in str(error).splitlines() if "Unsupported global" in line]
+            found = [line.strip().split(" was not an allowed global")[0].removeprefix("WeightsUnpickler error: ")
+                     for line in str(error).splitlines() if "Unsupported global" in line]
             raise ModelFileError(
                 f"{path} contains pickled Python objects, which could run code when loaded; refusing it. "
                 f"State models hold only plain values and tensors.{' (' + found[0] + ')' if found else ''}"

@@ -168,8 +168,8 @@ def transition_matrix(
     active = largest_connected_set(c)
     excluded = np.setdiff1d(np.arange(n), active)
     unvisited = np.flatnonzero((c.sum(axis=0) + c.sum(axis=1)) == 0)
-    if excluded.size:
-        log.warning(
+    if excluded.size:  # reported in the result; resamples call this many times, so only at debug level
+        log.debug(
             "States %s excluded from the model (%d never visited); %d of %d states kept.",
             [int(s) for s in excluded], unvisited.size, active.size, n,
         )
