@@ -58,6 +58,7 @@ def prefilled_store(path: Path, model, n_li: int, history: int) -> RunStore:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--history", type=int, nargs="+", default=[1_000, 100_000], help="frames of history")
     args = parser.parse_args()
     if not STRUCTURE.exists():
         sys.exit(f"needs {STRUCTURE} (../shared beside the repository)")
@@ -67,7 +68,7 @@ def main() -> None:
     print(f"{'history (frames)':>17}{'observe median ms':>19}{'observe p95 ms':>16}{'assign ms':>11}"
           f"{'analysis ms':>13}{'resume s':>10}")
     assign = median_s(lambda: model.assign(atoms), 20)
-    for history in (1_000, 100_000):
+    for history in args.history:
         with tempfile.TemporaryDirectory() as tmp:
             store = prefilled_store(Path(tmp) / "run.zarr", model, li.size, history)
             start = time.perf_counter()
@@ -76,11 +77,12 @@ def main() -> None:
             resume = time.perf_counter() - start
             step = monitor.last_step
             observe = []
-            for _ in range(args.repeats):
+            for _ in range(args.repeats + 10):  # the first 10 warm up thread pools and allocations
                 step += 50
                 t0 = time.perf_counter()
                 monitor.observe(atoms, step)
                 observe.append(time.perf_counter() - t0)
+            observe = observe[10:]
             analysis = median_s(monitor.check, 10)
             monitor.close()
         print(f"{history:>17}{1e3 * np.median(observe):>19.1f}{1e3 * np.percentile(observe, 95):>16.1f}"
