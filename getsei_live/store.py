@@ -20,12 +20,10 @@ when they disagree with it.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
 import logging
 import os
-import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -37,14 +35,14 @@ import numpy as np
 import zarr
 
 from . import __version__
-from .errors import GetseiError, ParameterError, StoreError, StoreLockedError, StoreMismatchError
+from .errors import GetseiError, ParameterError, StoreError, StoreMismatchError
+from .locking import WriterLock
 
 __all__ = ["RunSpec", "RunStore", "STORE_SCHEMA_VERSION"]
 
 log = logging.getLogger(__name__)
 
 STORE_SCHEMA_VERSION = 1
-LOCK_NAME = ".writer.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,39 +116,6 @@ class RunSpec:
         return out
 
 
-class _WriterLock:
-    """An exclusive advisory lock (flock) on ``run.zarr/.writer.lock``.
-
-    The operating system drops it when the process ends, however it ends, so a
-    killed writer never leaves the store locked.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.path = root / LOCK_NAME
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise StoreLockedError(
-                f"{self.path.parent} is being written by {holder}; only one writer at a time. "
-                f"Readers (watch, analyze) work meanwhile."
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}".encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-
 def _open_group(path: Path, mode: str) -> zarr.Group:
     try:
         return zarr.open_group(str(path), mode=mode, zarr_format=3)
@@ -183,7 +148,7 @@ class RunStore:
     Parameters are not for direct use; see the class methods.
     """
 
-    def __init__(self, path: Path, group: zarr.Group, mode: str, lock: _WriterLock | None) -> None:
+    def __init__(self, path: Path, group: zarr.Group, mode: str, lock: WriterLock | None) -> None:
         self.path = path
         self.mode = mode
         self._group = group
@@ -213,7 +178,7 @@ class RunStore:
             path.mkdir(parents=True)
         except OSError as error:
             raise StoreError(f"Cannot create the store at {path}: {error.strerror}.") from None
-        lock = _WriterLock(path)
+        lock = WriterLock(path)
         lock.acquire()
         group = zarr.open_group(str(path), mode="w", zarr_format=3)
         n, n_lags, n_li = spec.n_states, len(spec.lags), spec.n_li
@@ -262,7 +227,7 @@ class RunStore:
         if mode == "a":
             if not os.access(path, os.W_OK):
                 raise StoreError(f"Cannot write to {path}: permission denied. Open it read-only, or copy it.")
-            lock = _WriterLock(path)
+            lock = WriterLock(path)
             lock.acquire()
         try:
             store = cls(path, _open_group(path, "r+" if mode == "a" else "r"), mode, lock)
