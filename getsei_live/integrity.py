@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import GetseiError
-from .observers.counting import TransitionCounter
+from .observers.live import recount
 from .store import RunStore
 
 __all__ = ["StoreReport", "check_store", "repair_store"]
@@ -43,14 +43,6 @@ class StoreReport:
     def to_dict(self) -> dict:
         return {"path": str(self.path), "committed_frames": self.committed_frames, "ok": self.ok,
                 "problems": self.problems, "derived": self.derived, "notes": self.notes}
-
-
-def _recount(store: RunStore, n: int) -> TransitionCounter:
-    spec = store.spec
-    counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
-    for start in range(0, n, 4096):
-        counter.update_many(store.states(start, min(n, start + 4096)).astype(np.int64))
-    return counter
 
 
 def check_store(path: str | Path) -> StoreReport:
@@ -90,7 +82,7 @@ def check_store(path: str | Path) -> StoreReport:
                                    f"(first {bad[0]}): a chunk was lost; those frames cannot be recovered")
             states_ok = False
     if states_ok:
-        counter = _recount(store, n)
+        counter = recount(store, n)
         try:
             counts, per_li, covered = store.counts()
         except Exception as error:
@@ -129,7 +121,7 @@ def repair_store(path: str | Path) -> StoreReport:
         raise GetseiError(f"{path}: cannot repair damaged primary data: {'; '.join(before.problems)}.")
     with RunStore.open(path, "a") as store:
         n = store.committed_frames
-        counter = _recount(store, n)
+        counter = recount(store, n)
         store.rewrite_counts(counter.counts(), counter.per_li_counts(), n)
         snapshots = store.snapshots()
         kept = [s for s in snapshots if s.get("frame", 0) <= n]

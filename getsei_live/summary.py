@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import KineticModel, implied_timescales, kinetic_model, transition_matrix
-from .errors import GetseiError, ParameterError
+from .analysis import KineticModel, kinetic_model, timescales_by_lag
+from .errors import ParameterError
 from .observers.live import committed_counter
 from .store import RunStore
 
@@ -62,7 +62,7 @@ def analyze_store(path: str | Path, *, lag_ps: float | None = None, source=None,
     if not matches:
         raise ParameterError(f"The store counts lags {', '.join(f'{v:g}' for v in lags_ps)} ps; "
                              f"a lag of {lag_ps:g} ps is not one of them.")
-    counter = committed_counter(store)
+    counter, _ = committed_counter(store)
     counts = counter.counts()
     n = store.committed_frames
     simulated = float(store.times_ps()[-1]) if n else 0.0
@@ -71,13 +71,7 @@ def analyze_store(path: str | Path, *, lag_ps: float | None = None, source=None,
                              f"no transitions at that lag yet.")
     model = kinetic_model(counts[matches[0]], lag_ps, source=source, target=target, reversible=reversible,
                           n_pathways=n_pathways)
-    by_lag = []
-    for k, lag in enumerate(lags_ps):
-        try:
-            t = transition_matrix(counts[k], reversible=reversible)
-            by_lag.append(implied_timescales(t.transition_matrix, lag).timescales.tolist())
-        except GetseiError:
-            by_lag.append([])
+    by_lag = [t.tolist() for t in timescales_by_lag(counts, lags_ps, reversible=reversible)]
     info = {"store": str(path), "status": store.status, "stop_reason": store.stop_reason, "committed_frames": n,
             "simulated_ps": simulated, "lags_ps": list(lags_ps), "timescales_by_lag": by_lag}
     return StoreAnalysis(info, model, counts, counter.per_li_counts(), matches[0])

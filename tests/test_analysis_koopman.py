@@ -109,3 +109,14 @@ def test_timescale_limits():
     assert np.all(np.isinf(its.timescales))
     with pytest.raises(ParameterError, match="'lag' parameter must be a positive number"):
         implied_timescales(np.eye(2), lag=0)
+
+
+def test_timescales_at_every_lag_match_deeptime(fixed_seed):
+    from getsei_live.analysis import timescales_by_lag
+
+    counts = np.stack([random_counts(fixed_seed, 4), random_counts(fixed_seed, 4), np.zeros((4, 4))])
+    found = timescales_by_lag(counts, [1.0, 2.0, 5.0])
+    for c, lag, ours in zip(counts[:2], [1.0, 2.0], found[:2]):
+        np.testing.assert_allclose(ours, MarkovStateModel(c / c.sum(axis=1, keepdims=True), lagtime=lag).timescales(),
+                                   rtol=1e-10)
+    assert found[2].size == 0  # no counts yet at that lag: no model, not an error

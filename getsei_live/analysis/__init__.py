@@ -13,7 +13,7 @@ from .koopman import TransitionMatrix, largest_connected_set, stationary_distrib
 from .model import KineticModel, kinetic_model
 from .pathways import Pathway, pathways
 from .rates import RateMatrix, nearest_generator, rate_matrix
-from .spectral import ImpliedTimescales, implied_timescales
+from .spectral import ImpliedTimescales, implied_timescales, timescales_by_lag
 from .tpt import ReactiveFlux, committor, reactive_flux
 
 __all__ = [
@@ -32,5 +32,6 @@ __all__ = [
     "rate_matrix",
     "reactive_flux",
     "stationary_distribution",
+    "timescales_by_lag",
     "transition_matrix",
 ]

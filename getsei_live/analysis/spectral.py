@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,7 @@ import scipy.linalg
 from ._checks import as_lag, as_transition_matrix
 from ._result import Result, frozen_array
 
-__all__ = ["ImpliedTimescales", "implied_timescales"]
+__all__ = ["ImpliedTimescales", "implied_timescales", "timescales_by_lag"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +76,31 @@ def implied_timescales(K: np.ndarray, lag: float) -> ImpliedTimescales:
         timescales=frozen_array(timescales),
         lag=lag,
     )
+
+
+def timescales_by_lag(counts: np.ndarray, lags: Sequence[float], *, reversible: bool = False) -> list[np.ndarray]:
+    """Implied timescales at every counted lag, for the implied-timescale plot.
+
+    Parameters
+    ----------
+    counts : (n_lags, n, n) array_like
+        Count matrices, one per lag.
+    lags : sequence of float
+        The lags, in the unit the timescales should have.
+    reversible : bool, default False
+
+    Returns
+    -------
+    list of (n_active - 1,) ndarray
+        One array per lag; empty where the counts do not yet give a model.
+    """
+    from ..errors import GetseiError
+    from .koopman import transition_matrix
+
+    out = []
+    for c, lag in zip(counts, lags):
+        try:
+            out.append(implied_timescales(transition_matrix(c, reversible=reversible).transition_matrix, lag).timescales)
+        except GetseiError:
+            out.append(np.zeros(0))
+    return out

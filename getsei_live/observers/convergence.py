@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..analysis import implied_timescales, kinetic_model, pathways, reactive_flux, transition_matrix
+from ..analysis import (implied_timescales, kinetic_model, pathways, reactive_flux, timescales_by_lag,
+                        transition_matrix)
 from ..errors import GetseiError, ParameterError, check_fields
 
 __all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "bootstrap_intervals", "snapshot"]
@@ -128,13 +129,7 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, *, lags_ps: tuple[fl
     off_diagonal = c.sum(axis=1) - np.diag(c)
     model = kinetic_model(c, lag, source=source, target=target, n_pathways=criteria.n_pathways)
     tm, rates, active = model.transition, model.rates, model.transition.active_set
-    by_lag = []
-    for k, lag_k in enumerate(lags_ps):
-        try:
-            t = transition_matrix(counts[k])
-            by_lag.append(_padded(implied_timescales(t.transition_matrix, lag_k).timescales, n - 1))
-        except GetseiError:
-            by_lag.append([None] * (n - 1))
+    by_lag = [_padded(t, n - 1) for t in timescales_by_lag(counts, lags_ps)]
     routes = [list(p.states) for p in model.pathways]
     intervals = (bootstrap_intervals(per_li_counts[:, lag_index], lag, model.source, model.target, routes, n, criteria, rng)
                  if criteria.n_bootstrap and model.flux is not None else {})

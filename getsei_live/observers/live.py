@@ -18,7 +18,7 @@ from ..store import RunSpec, RunStore
 from .convergence import ConvergenceCriteria, ConvergenceMonitor, snapshot
 from .counting import TransitionCounter
 
-__all__ = ["LiveMonitor", "attach", "committed_counter", "frames_from_ps", "replay"]
+__all__ = ["LiveMonitor", "attach", "committed_counter", "frames_from_ps", "recount", "replay"]
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +41,22 @@ def frames_from_ps(lags_ps: Sequence[float], frame_dt_ps: float) -> tuple[int, .
     return tuple(lags)
 
 
-def committed_counter(store: RunStore) -> TransitionCounter:
-    """A counter holding the counts of the store's committed frames, rebuilt from ``states`` when the stored
-    counts cover a different number of frames (a writer killed between its writes)."""
+def recount(store: RunStore, n: int) -> TransitionCounter:
+    """A counter fed the first ``n`` committed frames of ``states``, in blocks."""
     spec = store.spec
     counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
+    for start in range(0, n, 4096):
+        counter.update_many(store.states(start, min(n, start + 4096)))
+    return counter
+
+
+def committed_counter(store: RunStore) -> tuple[TransitionCounter, bool]:
+    """A counter holding the counts of the store's committed frames, and whether they had to be rebuilt from
+    ``states`` because the stored counts cover a different number of frames (a writer killed between its writes)."""
+    spec = store.spec
     n = store.committed_frames
     if n == 0:
-        return counter
+        return TransitionCounter(spec.n_states, spec.lags, spec.n_li), False
     counts, per_li, covered = store.counts()
     if covered == n:
         keep = min(n, max(spec.lags))
@@ -56,13 +64,12 @@ def committed_counter(store: RunStore) -> TransitionCounter:
         if np.any((recent < 0) | (recent >= spec.n_states)):
             raise StoreError(f"{store.path} is damaged: the last committed frames hold missing labels. "
                              f"Run 'getsei-live check {store.path}'.")
+        counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
         counter.restore(recent, counts, per_li, n)
-        return counter
+        return counter, False
     log.warning("%s: stored counts cover %d frames but %d are committed; recounting from states.",
                 store.path, covered, n)
-    for start in range(0, n, 4096):
-        counter.update_many(store.states(start, min(n, start + 4096)))
-    return counter
+    return recount(store, n), True
 
 
 class LiveMonitor:
@@ -120,10 +127,10 @@ class LiveMonitor:
         self.convergence.restore(history)
         self.latest: dict | None = history[-1] if history else None
         self.last_step = int(self.store.steps()[-1]) if n else None
-        self.counter = committed_counter(self.store)
+        self.counter, rebuilt = committed_counter(self.store)
         if n == 0:
             return
-        if self.store.counts()[2] != n:
+        if rebuilt:
             self.store.rewrite_counts(self.counter.counts(), self.counter.per_li_counts(), n)
         log.info("Resuming %s at frame %d (step %d).", self.store.path, n, self.last_step)
 
