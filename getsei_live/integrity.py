@@ -94,6 +94,11 @@ def check_store(path: str | Path) -> StoreReport:
                 report.derived.append("counts differ from a recount of the committed states")
             if not np.array_equal(per_li, counter.per_li_counts()):
                 report.derived.append("per-Li counts differ from a recount of the committed states")
+            blocks = store.block_counts()
+            if blocks is None:
+                report.derived.append("no counts per block of time (a store from an older getsei-live)")
+            elif blocks[1] != counter.block_frames or not np.array_equal(blocks[0], counter.block_counts()):
+                report.derived.append("counts per block of time differ from a recount of the committed states")
     try:
         snapshots = store.snapshots()
     except Exception as error:  # undecodable chunk or JSON
@@ -122,7 +127,7 @@ def repair_store(path: str | Path) -> StoreReport:
     with RunStore.open(path, "a") as store:
         n = store.committed_frames
         counter = recount(store, n)
-        store.rewrite_counts(counter.counts(), counter.per_li_counts(), n)
+        store.rewrite_counts(counter.counts(), counter.per_li_counts(), (counter.block_counts(), counter.block_frames), n)
         snapshots = store.snapshots()
         kept = [s for s in snapshots if s.get("frame", 0) <= n]
         if len(kept) != len(snapshots):

@@ -9,6 +9,7 @@ Layout (``run.zarr/``)::
     states           (T, n_li) int8, chunked by frames
     counts           (n_lags, n, n) int64 cumulative sliding counts; attr ``frames`` = frames they cover
     per_li_counts    (n_li, n_lags, n, n) int64
+    block_counts     (n_blocks, n_lags, n, n) int64 counts per block of time; attr ``block_frames`` = block length
     snapshots        (S,) JSON strings, one analysis snapshot each
     checkpoint/      positions, momenta, cell, numbers of the last committed frame (for restarting MD)
 
@@ -191,6 +192,8 @@ class RunStore:
         counts.attrs["frames"] = 0
         group.create_array("per_li_counts", shape=(n_li, n_lags, n, n), chunks=(n_li, n_lags, n, n),
                            dtype="int64", fill_value=0)
+        group.create_array("block_counts", shape=(0, n_lags, n, n), chunks=(64, n_lags, n, n), dtype="int64",
+                           fill_value=0).attrs["block_frames"] = max(spec.lags)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # zarr marks its variable-length string type as not yet in the spec
             group.create_array("snapshots", shape=(0,), chunks=(64,), dtype=str)
@@ -304,6 +307,15 @@ class RunStore:
         return arr[...], self._group["per_li_counts"][...], int(arr.attrs["frames"])
 
     @_reading
+    def block_counts(self) -> tuple[np.ndarray, int] | None:
+        """Stored counts per block of time and the block length in frames; None for a store made before
+        they were kept (they are then rebuilt from ``states``)."""
+        if "block_counts" not in self._group:
+            return None
+        arr = self._group["block_counts"]
+        return arr[...], int(arr.attrs["block_frames"])
+
+    @_reading
     def snapshots(self) -> list[dict]:
         """All analysis snapshots, oldest first."""
         arr = self._group["snapshots"]
@@ -333,7 +345,8 @@ class RunStore:
         self._pending_times.append(float(time_ps))
         self._pending_states.append(np.asarray(labels, dtype=np.int8))
 
-    def flush(self, counts: np.ndarray, per_li_counts: np.ndarray, *, checkpoint: dict | None = None) -> int:
+    def flush(self, counts: np.ndarray, per_li_counts: np.ndarray, blocks: tuple[np.ndarray, int], *,
+              checkpoint: dict | None = None) -> int:
         """Write the buffered frames, then counts (covering them), then the checkpoint, then commit.
 
         Returns the new number of committed frames.
@@ -350,9 +363,7 @@ class RunStore:
             states = self._group["states"]
             states.resize((n + k, self.spec.n_li))
             states[rows] = np.stack(self._pending_states)
-        self._group["counts"][...] = counts
-        self._group["per_li_counts"][...] = per_li_counts
-        self._group["counts"].attrs["frames"] = n + k
+        self._write_counts(counts, per_li_counts, blocks, n + k)
         if checkpoint is not None:
             self._write_checkpoint(checkpoint)
         self._group.attrs["committed_frames"] = n + k
@@ -399,9 +410,23 @@ class RunStore:
         self._require_writer()
         self._group.attrs.update({"status": status, "stop_reason": stop_reason})
 
-    def rewrite_counts(self, counts: np.ndarray, per_li_counts: np.ndarray, frames: int) -> None:
+    def rewrite_counts(self, counts: np.ndarray, per_li_counts: np.ndarray, blocks: tuple[np.ndarray, int],
+                       frames: int) -> None:
         """Replace the derived counts (after a rebuild from ``states``)."""
         self._require_writer()
+        self._write_counts(counts, per_li_counts, blocks, frames)
+
+    def _write_counts(self, counts: np.ndarray, per_li_counts: np.ndarray, blocks: tuple[np.ndarray, int],
+                      frames: int) -> None:
+        block_counts, block_frames = blocks
+        if "block_counts" not in self._group:  # a store from before block counts were kept
+            self._group.create_array("block_counts", shape=(0, *counts.shape), chunks=(64, *counts.shape),
+                                     dtype="int64", fill_value=0)
+        arr = self._group["block_counts"]
+        arr.resize(block_counts.shape)
+        if block_counts.size:
+            arr[...] = block_counts
+        arr.attrs["block_frames"] = int(block_frames)
         self._group["counts"][...] = counts
         self._group["per_li_counts"][...] = per_li_counts
         self._group["counts"].attrs["frames"] = int(frames)

@@ -48,16 +48,24 @@ def test_equals_deeptime_sliding_counts(fixed_seed):
 def test_counting_in_chunks_equals_counting_at_once(seed, n_frames, cuts):
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 4, size=(n_frames, 3))
-    whole = TransitionCounter(4, LAGS, 3)
+    whole = TransitionCounter(4, LAGS, 3, max_blocks=4)
     whole.update_many(labels)
-    chunked = TransitionCounter(4, LAGS, 3)
+    chunked = TransitionCounter(4, LAGS, 3, max_blocks=4)
     for block in np.split(labels, sorted(c for c in cuts if c <= n_frames)):
         chunked.update_many(block)
+    block_frames = max(LAGS)
+    while n_frames > 4 * block_frames:  # blocks double until the run fits into 4 of them
+        block_frames *= 2
     expected = np.zeros((len(LAGS), 4, 4), dtype=np.int64)
+    blocks = np.zeros((-(-n_frames // block_frames), len(LAGS), 4, 4), dtype=np.int64)
     for k, lag in enumerate(LAGS):  # the definition, written out
         for t in range(lag, n_frames):
             for i in range(3):
                 expected[k, labels[t - lag, i], labels[t, i]] += 1
+                blocks[t // block_frames, k, labels[t - lag, i], labels[t, i]] += 1
+    assert chunked.block_frames == whole.block_frames == block_frames
+    np.testing.assert_array_equal(chunked.block_counts(), blocks)
+    np.testing.assert_array_equal(whole.block_counts(), blocks)
     np.testing.assert_array_equal(chunked.counts(), expected)
     np.testing.assert_array_equal(whole.counts(), expected)
     np.testing.assert_array_equal(chunked.per_li_counts(), whole.per_li_counts())
@@ -72,9 +80,11 @@ def test_restore_continues_without_double_counting(fixed_seed):
     first = TransitionCounter(3, LAGS, 4)
     first.update_many(labels[:23])
     resumed = TransitionCounter(3, LAGS, 4)
-    resumed.restore(labels[23 - max(LAGS):23], first.counts(), first.per_li_counts(), 23)
+    resumed.restore(labels[23 - max(LAGS):23], first.counts(), first.per_li_counts(), 23, first.block_counts(),
+                    first.block_frames)
     resumed.update_many(labels[23:])
     np.testing.assert_array_equal(resumed.counts(), straight.counts())
+    np.testing.assert_array_equal(resumed.block_counts(), straight.block_counts())
     np.testing.assert_array_equal(resumed.per_li_counts(), straight.per_li_counts())
 
 
@@ -82,6 +92,8 @@ def test_memory_does_not_grow():
     counter = TransitionCounter(6, (1, 10, 100), 50)
     counter.update_many(np.zeros((1000, 50), dtype=int))
     assert counter.recent_frames().shape == (100, 50)
+    counter.update_many(np.zeros((100_000, 50), dtype=int))
+    assert 16 <= counter.block_counts().shape[0] <= 32 and counter.block_counts().sum() == counter.counts().sum()
 
 
 @pytest.mark.parametrize(

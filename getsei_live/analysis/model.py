@@ -37,6 +37,12 @@ class KineticModel(Result):
         None when fewer than two states are active.
     pathways : tuple of Pathway
     source, target : tuple of int
+    endpoint_candidates : tuple of int
+        States that hold a real share of the Li (stationary population at
+        least ``min_population``, at least ``min_transitions_out`` transitions
+        out): the default source and target are chosen among them.
+    notes : tuple of str
+        Warnings about the source and target (a state the interface barely visits).
     """
 
     lag: float
@@ -47,6 +53,8 @@ class KineticModel(Result):
     pathways: tuple[Pathway, ...]
     source: tuple[int, ...]
     target: tuple[int, ...]
+    endpoint_candidates: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def mobility_ranking(self) -> tuple[int, ...]:
@@ -62,6 +70,8 @@ def kinetic_model(
     target: int | Iterable[int] | None = None,
     reversible: bool = False,
     n_pathways: int | None = 5,
+    min_population: float = 0.02,
+    min_transitions_out: int = 20,
 ) -> KineticModel:
     """Estimate the Koopman model and read rates, timescales, fluxes and pathways from it.
 
@@ -73,11 +83,17 @@ def kinetic_model(
         Lag time in ps.
     source, target : int or iterable of int, optional
         TPT sets in the original state numbering. By default the least mobile
-        and the most mobile active state, as in the paper.
+        and the most mobile state, as in the paper, among the states that hold
+        a real share of the Li (see ``min_population``).
     reversible : bool, default False
         Detailed-balance estimate instead of the paper's row-normalised counts.
     n_pathways : int or None, default 5
         How many pathways to extract; None for the full decomposition.
+    min_population : float, default 0.02
+        Least stationary population (fraction of the Li) of a default source
+        or target state; a chosen source or target below it is noted.
+    min_transitions_out : int, default 20
+        Least number of observed transitions out of a default source or target state.
 
     Returns
     -------
@@ -90,13 +106,30 @@ def kinetic_model(
     rates = rate_matrix(K, lag)
     n = tm.n_states
     active = tm.active_set
-    src = as_state_set(source, n, "source") if source is not None else (int(active[rates.mobility_ranking[-1]]),)
-    dst = as_state_set(target, n, "target") if target is not None else (int(active[rates.mobility_ranking[0]]),)
+    exits = tm.counts.sum(axis=1) - np.diag(tm.counts)
+    real = (tm.stationary_distribution >= min_population) & (exits >= min_transitions_out)
+    notes = []
+    if real.sum() < 2:
+        notes.append(f"fewer than two states hold {100 * min_population:g}% of the Li with {min_transitions_out} "
+                     f"transitions out; source and target are chosen among all {active.size} states of the model")
+        real[:] = True
+    ranked = [k for k in rates.mobility_ranking if real[k]]
+    candidates = tuple(int(active[k]) for k in sorted(ranked))
+    src = as_state_set(source, n, "source") if source is not None else (int(active[ranked[-1]]),)
+    dst = as_state_set(target, n, "target") if target is not None else (int(active[ranked[0]]),)
+    position = {int(s): k for k, s in enumerate(active)}
+    for name, chosen in (("source", src), ("target", dst)):
+        for s in chosen:
+            if s in position and not real[position[s]]:
+                k = position[s]
+                notes.append(f"{name} S{s} holds {100 * tm.stationary_distribution[k]:.1f}% of the Li with "
+                             f"{exits[k]:.0f} transitions out (below {100 * min_population:g}% or "
+                             f"{min_transitions_out}): the interface barely visits it")
     if active.size < 2:
-        return KineticModel(lag, tm, its, rates, None, (), src, dst)
+        return KineticModel(lag, tm, its, rates, None, (), src, dst, candidates, tuple(notes))
     flux = reactive_flux(K, tm.to_active(src, "source"), tm.to_active(dst, "target"), lag=lag)
     routes = tuple(
         Pathway(states=tuple(int(active[s]) for s in p.states), flux=p.flux, fraction=p.fraction)
         for p in pathways(flux, k=n_pathways)
     )
-    return KineticModel(lag, tm, its, rates, flux, routes, src, dst)
+    return KineticModel(lag, tm, its, rates, flux, routes, src, dst, candidates, tuple(notes))

@@ -11,7 +11,7 @@ from ..errors import ParameterError
 from ._result import Result
 from .tpt import ReactiveFlux
 
-__all__ = ["Pathway", "pathways"]
+__all__ = ["Pathway", "decompose", "pathways"]
 
 #: Residual flux below this fraction of the total counts as exhausted.
 RESIDUAL_RTOL = 1e-12
@@ -91,16 +91,21 @@ def pathways(flux: ReactiveFlux, k: int | None = 5, *, fraction: float | None = 
         raise ParameterError(f"The 'k' parameter must be a positive integer or None. Got {k!r} instead.")
     if fraction is not None and not 0 < fraction <= 1:
         raise ParameterError(f"The 'fraction' parameter must lie in (0, 1]. Got {fraction!r} instead.")
-    total = flux.total_flux
-    if total <= 0:
+    return decompose(flux.net_flux, flux.total_flux, flux.source, flux.target, k=k, fraction=fraction)
+
+
+def decompose(net_flux: np.ndarray, total: float, source: tuple[int, ...], target: tuple[int, ...], *,
+              k: int | None = 5, fraction: float | None = None) -> tuple[Pathway, ...]:
+    """``pathways`` on a bare net-flux matrix (no checks): for the many resamples of an interval estimate."""
+    if not total > 0:
         return ()
-    residual = np.array(flux.net_flux, dtype=float)
+    residual = np.array(net_flux, dtype=float)
     residual[residual <= RESIDUAL_RTOL * total] = 0.0
-    target = set(flux.target)
+    target = set(target)
     found: list[Pathway] = []
     carried = 0.0
     while k is None or len(found) < k:
-        path, bottleneck = _widest_path(residual, flux.source, target)
+        path, bottleneck = _widest_path(residual, source, target)
         if not path or bottleneck <= RESIDUAL_RTOL * total:
             break
         edges = (np.array(path[:-1]), np.array(path[1:]))

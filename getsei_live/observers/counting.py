@@ -1,4 +1,4 @@
-"""Sliding-window transition counts at several lags at once, per Li atom, from a ring buffer."""
+"""Sliding-window transition counts at several lags at once, per Li atom and per block of time, from a ring buffer."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ class TransitionCounter:
     ``TransitionCountEstimator(count_mode="sliding")`` makes them. Only the
     last ``max(lags)`` frames are kept, so memory does not grow with the run.
 
+    Counts are also kept per block of time (summed over Li; a transition
+    belongs to the block of its later frame), so that intervals can resample
+    blocks of time as well as Li atoms. Blocks start ``max(lags)`` frames long;
+    whenever ``max_blocks`` are full, neighbouring blocks merge in pairs and
+    the block length doubles, so there are between ``max_blocks / 2`` and
+    ``max_blocks`` blocks once the run is long enough, and memory stays bounded.
+
     Parameters
     ----------
     n_states : int
@@ -28,14 +35,18 @@ class TransitionCounter:
         Lags in frames, each >= 1.
     n_li : int
         Number of Li atoms (labels per frame).
+    max_blocks : int, default 32
+        Most blocks of time kept (even).
 
     Attributes
     ----------
     n_frames : int
         Frames seen so far.
+    block_frames : int
+        Current length of a block of time, in frames.
     """
 
-    def __init__(self, n_states: int, lags: Sequence[int], n_li: int) -> None:
+    def __init__(self, n_states: int, lags: Sequence[int], n_li: int, max_blocks: int = 32) -> None:
         lags = tuple(int(lag) for lag in lags)
         if not lags or min(lags) < 1 or len(set(lags)) != len(lags):
             raise ParameterError(f"The 'lags' parameter must be distinct whole numbers of frames >= 1. Got {lags!r}.")
@@ -44,7 +55,12 @@ class TransitionCounter:
         self.n_states = int(n_states)
         self.lags = lags
         self.n_li = int(n_li)
+        if int(max_blocks) < 2 or int(max_blocks) % 2:
+            raise ParameterError(f"The 'max_blocks' parameter must be an even number >= 2. Got {max_blocks!r}.")
         self.n_frames = 0
+        self.max_blocks = int(max_blocks)
+        self.block_frames = max(lags)
+        self._blocks = np.zeros((self.max_blocks, len(lags), self.n_states, self.n_states), dtype=np.int64)
         self._history = np.zeros((max(lags), self.n_li), dtype=np.int8)
         self._counts = np.zeros((len(lags), self.n_states, self.n_states), dtype=np.int64)
         self._per_li = np.zeros((self.n_li, len(lags), self.n_states, self.n_states), dtype=np.int64)
@@ -65,6 +81,22 @@ class TransitionCounter:
         """(min(n_frames, max(lags)), n_li) int8: the buffered frames, oldest first."""
         return self._history[max(0, self._history.shape[0] - self.n_frames):].copy()
 
+    def block_counts(self) -> np.ndarray:
+        """(n_blocks, n_lags, n_states, n_states) int64: counts of each block of time so far (a copy).
+
+        The last block may be partly filled; blocks before the longest lag has
+        passed hold fewer lags' counts.
+        """
+        return self._blocks[:-(-self.n_frames // self.block_frames)].copy()
+
+    def _make_room(self, n_frames: int) -> None:
+        """Merge neighbouring blocks in pairs until ``n_frames`` frames fit into ``max_blocks`` blocks."""
+        while n_frames > self.max_blocks * self.block_frames:
+            half = self.max_blocks // 2
+            self._blocks[:half] = self._blocks[0::2] + self._blocks[1::2]
+            self._blocks[half:] = 0
+            self.block_frames *= 2
+
     def update(self, labels: np.ndarray) -> None:
         """Add one frame of labels, (n_li,) ints in ``range(n_states)``."""
         self.update_many(np.asarray(labels)[None, :])
@@ -80,6 +112,7 @@ class TransitionCounter:
             raise ParameterError(f"Labels must lie in 0..{self.n_states - 1}. Got values from {frames.min()} to "
                                  f"{frames.max()}.")
         known = min(self.n_frames, self._history.shape[0])
+        self._make_room(self.n_frames + frames.shape[0])
         joined = np.concatenate([self._history[self._history.shape[0] - known:], frames.astype(np.int8)])
         n, new = self.n_states, frames.shape[0]
         li = np.arange(self.n_li)
@@ -92,6 +125,10 @@ class TransitionCounter:
             after = joined[start + lag:].astype(np.int64)
             pair = before * n + after
             self._counts[k] += np.bincount(pair.ravel(), minlength=n * n).reshape(n, n)
+            later = self.n_frames - known + start + lag + np.arange(pair.shape[0])  # frame index of each row
+            block = np.repeat(later // self.block_frames, self.n_li)
+            self._blocks[:, k] += np.bincount(block * (n * n) + pair.ravel(),
+                                              minlength=self.max_blocks * n * n).reshape(self.max_blocks, n, n)
             per_li = np.bincount((li[None, :] * (n * n) + pair).ravel(), minlength=self.n_li * n * n)
             self._per_li[:, k] += per_li.reshape(self.n_li, n, n)
         keep = self._history.shape[0]
@@ -99,13 +136,22 @@ class TransitionCounter:
         self._history[keep - tail.shape[0]:] = tail
         self.n_frames += new
 
-    def restore(self, recent: np.ndarray, counts: np.ndarray, per_li_counts: np.ndarray, n_frames: int) -> None:
-        """Continue from saved state: the last frames (oldest first), the counts and the frame count."""
+    def restore(self, recent: np.ndarray, counts: np.ndarray, per_li_counts: np.ndarray, n_frames: int,
+                block_counts: np.ndarray, block_frames: int) -> None:
+        """Continue from saved state: the last frames (oldest first), the counts, the frame count and the
+        counts per block of time with their block length."""
         recent = np.asarray(recent)
         expected = min(n_frames, self._history.shape[0])
         if recent.shape != (expected, self.n_li):
             raise ParameterError(f"Expected the last {expected} frames of {self.n_li} labels. Got {recent.shape}.")
+        blocks = np.asarray(block_counts)
+        if blocks.shape[0] > self.max_blocks or blocks.shape[1:] != self._blocks.shape[1:]:
+            raise ParameterError(f"Expected at most {self.max_blocks} blocks of counts of shape "
+                                 f"{self._blocks.shape[1:]}. Got {blocks.shape}.")
         self._counts[...] = counts
         self._per_li[...] = per_li_counts
+        self.block_frames = int(block_frames)
+        self._blocks[...] = 0
+        self._blocks[:blocks.shape[0]] = blocks
         self._history[self._history.shape[0] - expected:] = recent
         self.n_frames = int(n_frames)

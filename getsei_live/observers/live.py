@@ -15,7 +15,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..errors import ParameterError, StoreError, StructureError
 from ..store import RunSpec, RunStore
-from .convergence import ConvergenceCriteria, ConvergenceMonitor, snapshot
+from .convergence import ConvergenceCriteria, ConvergenceMonitor, explain, snapshot
 from .counting import TransitionCounter
 
 __all__ = ["LiveMonitor", "attach", "committed_counter", "frames_from_ps", "recount", "replay"]
@@ -58,17 +58,21 @@ def committed_counter(store: RunStore) -> tuple[TransitionCounter, bool]:
     if n == 0:
         return TransitionCounter(spec.n_states, spec.lags, spec.n_li), False
     counts, per_li, covered = store.counts()
-    if covered == n:
+    blocks = store.block_counts()
+    if covered == n and blocks is not None:
         keep = min(n, max(spec.lags))
         recent = store.states(n - keep, n)
         if np.any((recent < 0) | (recent >= spec.n_states)):
             raise StoreError(f"{store.path} is damaged: the last committed frames hold missing labels. "
                              f"Run 'getsei-live check {store.path}'.")
         counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
-        counter.restore(recent, counts, per_li, n)
+        counter.restore(recent, counts, per_li, n, *blocks)
         return counter, False
-    log.warning("%s: stored counts cover %d frames but %d are committed; recounting from states.",
-                store.path, covered, n)
+    if blocks is None:
+        log.info("%s: no counts per block of time stored (an older store); recounting from states.", store.path)
+    else:
+        log.warning("%s: stored counts cover %d frames but %d are committed; recounting from states.",
+                    store.path, covered, n)
     return recount(store, n), True
 
 
@@ -84,7 +88,7 @@ class LiveMonitor:
     store : RunStore
     """
 
-    def __init__(self, state_model, store: RunStore, *, lag_index: int, source: tuple[int, ...] | None,
+    def __init__(self, state_model, store: RunStore, *, lag_index: int | None, source: tuple[int, ...] | None,
                  target: tuple[int, ...] | None, check_every: int, criteria: ConvergenceCriteria,
                  stop_when_stable: bool, flush_frames: int = 64, flush_seconds: float = 30.0, seed: int = 0,
                  on_check: Callable[[dict], None] | None = None) -> None:
@@ -113,7 +117,8 @@ class LiveMonitor:
         self._checkpoint: dict | None = None
         self._restore()
         if store.mode == "a":
-            store.set_analysis({"lag_ps": spec.lags_ps[lag_index], "source": source, "target": target,
+            store.set_analysis({"lag_ps": "auto" if lag_index is None else spec.lags_ps[lag_index],
+                                "source": source, "target": target,
                                 "check_every": check_every, "criteria": criteria.to_dict(),
                                 "stop_when_stable": stop_when_stable})
         self._closed = False
@@ -131,8 +136,18 @@ class LiveMonitor:
         if n == 0:
             return
         if rebuilt:
-            self.store.rewrite_counts(self.counter.counts(), self.counter.per_li_counts(), n)
+            self.store.rewrite_counts(self.counter.counts(), self.counter.per_li_counts(), self._blocks(), n)
         log.info("Resuming %s at frame %d (step %d).", self.store.path, n, self.last_step)
+
+    def _blocks(self) -> tuple[np.ndarray, int]:
+        return self.counter.block_counts(), self.counter.block_frames
+
+    def _stop(self) -> str:
+        """Record the early stop; returns why, in a user's words."""
+        self.stop_reason = "converged"
+        why = explain(self.latest) if self.latest is not None else "converged"
+        self._finish("stopped", why)
+        return why
 
     @property
     def converged(self) -> bool:
@@ -161,12 +176,10 @@ class LiveMonitor:
             return
         self.observe(dyn.atoms, self._step_offset + dyn.nsteps)
         if self.converged and self.stop_when_stable and self.stop_reason is None:
-            self.stop_reason = "converged"
             dyn.max_steps = dyn.nsteps  # ends ASE's run() cleanly after this step
-            self._finish("stopped", "converged: pathways stable for "
-                         f"{self.criteria.patience} checks in a row")
-            log.warning("getsei-live: kinetics converged at step %d (%.1f ps); stopping the MD early.",
-                        self.last_step, self.last_step * self.spec.timestep_fs / 1000)
+            why = self._stop()
+            log.warning("getsei-live: stopping the MD early at step %d (%.2f ps); %s.",
+                        self.last_step, self.last_step * self.spec.timestep_fs / 1000, why)
 
     def observe(self, atoms: Atoms, step: int) -> bool:
         """Label, count and store one frame at absolute MD ``step``; False when the step was seen already."""
@@ -201,7 +214,8 @@ class LiveMonitor:
 
     def flush(self) -> None:
         if self.store.pending_frames:
-            self.store.flush(self.counter.counts(), self.counter.per_li_counts(), checkpoint=self._checkpoint)
+            self.store.flush(self.counter.counts(), self.counter.per_li_counts(), self._blocks(),
+                             checkpoint=self._checkpoint)
         self._last_flush = time.monotonic()
 
     def check(self) -> dict | None:
@@ -210,19 +224,20 @@ class LiveMonitor:
         self.flush()
         start = time.perf_counter()
         counts = self.counter.counts()
-        if counts[self.lag_index].sum() == 0:
+        if counts[0 if self.lag_index is None else self.lag_index].sum() == 0:
             return None
         with _BLAS.limit(limits=1, user_api="blas"):
-            snap = snapshot(counts, self.counter.per_li_counts(), lags_ps=self.spec.lags_ps, lag_index=self.lag_index,
-                            source=self.source, target=self.target, criteria=self.criteria, rng=self._rng)
+            snap = snapshot(counts, self.counter.per_li_counts(), self.counter.block_counts(),
+                            lags_ps=self.spec.lags_ps, lag_index=self.lag_index, source=self.source,
+                            target=self.target, criteria=self.criteria, rng=self._rng,
+                            block_ps=self.counter.block_frames * self.spec.frame_dt_ps)
         n = self.counter.n_frames
         snap = {"frame": n, "step": self.last_step, "time_ps": self.last_step * self.spec.timestep_fs / 1000.0,
                 **self.convergence.judge(snap)}
         self.store.add_snapshot(snap)
         self.latest = snap
         self.analysis_seconds.append(time.perf_counter() - start)
-        log.info("frame %d (%.1f ps): %s", n, snap["time_ps"],
-                 "stable" if snap["stable"] else "not stable: " + "; ".join(snap["reasons"]))
+        log.info("frame %d (%.1f ps): %s", n, snap["time_ps"], explain(snap))
         if self.on_check is not None:
             self.on_check(snap)
         return snap
@@ -288,9 +303,13 @@ def _monitor(state_model, atoms: Atoms, store, *, timestep_fs: float, every: int
     frame_dt_ps = every * timestep_fs / 1000.0
     lags = frames_from_ps(lags_ps, frame_dt_ps)
     lag_ps = max(lags_ps) if lag_ps is None else lag_ps
-    analysis_lag = frames_from_ps([lag_ps], frame_dt_ps)[0]
-    if analysis_lag not in lags:
-        raise ParameterError(f"The analysis lag ({lag_ps} ps) must be one of 'lags_ps' {tuple(lags_ps)}.")
+    if lag_ps == "auto":
+        lag_index = None
+    else:
+        analysis_lag = frames_from_ps([lag_ps], frame_dt_ps)[0]
+        if analysis_lag not in lags:
+            raise ParameterError(f"The analysis lag ({lag_ps} ps) must be one of 'lags_ps' {tuple(lags_ps)}.")
+        lag_index = lags.index(analysis_lag)
     state_model.builder.arrays(atoms)  # every structure problem surfaces here, before a store is touched
     li = np.flatnonzero(atoms.numbers == 3)
     spec = RunSpec(fingerprint=state_model.fingerprint, n_states=state_model.n_states, timestep_fs=float(timestep_fs),
@@ -303,7 +322,7 @@ def _monitor(state_model, atoms: Atoms, store, *, timestep_fs: float, every: int
         return (int(states),) if isinstance(states, (int, np.integer)) else tuple(int(s) for s in states)
 
     try:
-        return LiveMonitor(state_model, opened, lag_index=lags.index(analysis_lag), source=as_set(source),
+        return LiveMonitor(state_model, opened, lag_index=lag_index, source=as_set(source),
                            target=as_set(target), check_every=int(check_every),
                            criteria=criteria or ConvergenceCriteria(), stop_when_stable=stop_when_stable, **options)
     except BaseException:
@@ -312,7 +331,7 @@ def _monitor(state_model, atoms: Atoms, store, *, timestep_fs: float, every: int
 
 
 def attach(dyn, state_model, store: str | Path | RunStore = "run.zarr", every: int = 50,
-           lags_ps: Sequence[float] = (1.0, 2.0, 5.0, 10.0), *, lag_ps: float | None = None,
+           lags_ps: Sequence[float] = (1.0, 2.0, 5.0, 10.0), *, lag_ps: float | str | None = None,
            source: int | Iterable[int] | None = None, target: int | Iterable[int] | None = None,
            check_every: int = 20, criteria: ConvergenceCriteria | None = None, stop_when_stable: bool = True,
            **options) -> LiveMonitor:
@@ -330,10 +349,13 @@ def attach(dyn, state_model, store: str | Path | RunStore = "run.zarr", every: i
     lags_ps : sequence of float
         Lag times in ps at which transitions are counted; each a multiple of
         the frame spacing ``every * timestep``.
-    lag_ps : float, optional
+    lag_ps : float or "auto", optional
         The lag of the rates and pathways; default the longest of ``lags_ps``.
+        ``"auto"``: at each check, the shortest stored lag that passes the
+        Markov test (implied-timescale plateau and Chapman-Kolmogorov).
     source, target : state(s), optional
-        TPT sets; default the least and the most mobile state.
+        TPT sets; default the least and the most mobile state among those that
+        hold a real share of the Li (``criteria.min_population``).
     check_every : int, default 20
         Frames between analysis snapshots.
     criteria : ConvergenceCriteria, optional
@@ -384,8 +406,7 @@ def replay(frames: Iterable[Atoms], state_model, store: str | Path | RunStore, *
         for k, atoms in enumerate(iterator, start=1):
             monitor.observe(atoms, first_step + k * interval)
             if monitor.converged and monitor.stop_when_stable:
-                monitor.stop_reason = "converged"
-                monitor._finish("stopped", "converged")
+                monitor._stop()
                 break
         if monitor._since_check:
             monitor.check()

@@ -1,0 +1,200 @@
+"""Markov chains with known answers, run through the real live observer, for calibrating the early stop.
+
+Each replica draws independent per-Li label streams from a known frame-to-frame
+transition matrix and feeds them through ``getsei_live.attach`` on real ASE
+dynamics (velocity Verlet of Li atoms with a soft Lennard-Jones potential, the
+clock): counting, the store, the snapshots, the verdict and the stop are the
+product's own code. Only the labelling is replaced, by the chain.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import units
+from ase.build import bulk
+from ase.calculators.lj import LennardJones
+from ase.md.verlet import VelocityVerlet
+
+from getsei_live import attach
+from getsei_live.analysis import kinetic_model
+from getsei_live.analysis.uncertainty import percentile_interval, resample_counts, route_shares
+from getsei_live.graphs import LiGraphBuilder
+from getsei_live.observers import ConvergenceCriteria, TransitionCounter
+from getsei_live.store import RunStore
+
+TIMESTEP_FS = 1.0  # one frame per MD step: frame spacing 0.001 ps
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A frame-to-frame transition matrix and how to analyse it."""
+
+    name: str
+    P: np.ndarray
+    source: int
+    target: int
+    n_li: int = 128
+    budget_frames: int = 3000
+    lags: tuple[int, ...] = (1, 2, 4)
+    lag: int = 1
+    start: np.ndarray | None = field(default=None)
+
+    def truth(self) -> dict:
+        """Top-route shares and the slowest implied timescale (ps) of the exact chain at the analysis lag."""
+        K = np.linalg.matrix_power(self.P, self.lag)
+        lag_ps = self.lag * TIMESTEP_FS / 1000
+        model = kinetic_model(K * 1e12, lag_ps, source=self.source, target=self.target, n_pathways=None,
+                              min_population=0.0, min_transitions_out=0)
+        return {"shares": {tuple(p.states): p.fraction for p in model.pathways},
+                "top": tuple(model.pathways[0].states), "t1": float(model.timescales.timescales[0])}
+
+
+def _normalised(weights) -> np.ndarray:
+    P = np.asarray(weights, dtype=float)
+    return P / P.sum(axis=1, keepdims=True)
+
+
+def chains() -> list[Chain]:
+    """The benchmark's chains: easy, slow and fast processes, two competing routes, a trap, a larger one."""
+    easy = _normalised([[0.90, 0.07, 0.03], [0.05, 0.85, 0.10], [0.02, 0.08, 0.90]])
+    slow_fast = _normalised([  # two metastable groups {0,1,2} | {3,4,5}, exchanged rarely through 2 <-> 3
+        [0.80, 0.15, 0.05, 0, 0, 0], [0.10, 0.80, 0.10, 0, 0, 0], [0.05, 0.10, 0.83, 0.02, 0, 0],
+        [0, 0, 0.02, 0.83, 0.10, 0.05], [0, 0, 0, 0.10, 0.80, 0.10], [0, 0, 0, 0.05, 0.15, 0.80]])
+    competing = _normalised([  # 0 -> 1 -> 3 and 0 -> 2 -> 3 carry nearly the same flux
+        [0.90, 0.052, 0.048, 0], [0.05, 0.85, 0, 0.10], [0.05, 0, 0.85, 0.10], [0, 0.05, 0.05, 0.90]])
+    trap = _normalised([  # state 3 is entered rarely and left more rarely still
+        [0.88, 0.10, 0.01, 0.01], [0.10, 0.85, 0.05, 0], [0.02, 0.08, 0.90, 0], [0.004, 0, 0, 0.996]])
+    rng = np.random.default_rng(7)
+    ring = np.zeros((8, 8))
+    for i in range(8):
+        ring[i, i] = 6.0
+        ring[i, (i + 1) % 8] = 1.0
+        ring[i, (i - 1) % 8] = 0.6
+    larger = _normalised(ring + 0.05 * rng.random((8, 8)))
+    return [Chain("3 states, easy", easy, 0, 2),
+            Chain("6 states, slow + fast", slow_fast, 0, 5, budget_frames=4000),
+            Chain("4 states, competing routes", competing, 0, 3),
+            Chain("4 states, trap", trap, 0, 2, budget_frames=4000),
+            Chain("8 states, ring", larger, 0, 4, budget_frames=4000)]
+
+
+def labels(chain: Chain, rng: np.random.Generator) -> np.ndarray:
+    """(budget_frames, n_li) labels: independent realisations of the chain, started from its stationary law."""
+    n = chain.P.shape[0]
+    values, vectors = np.linalg.eig(chain.P.T)
+    pi = np.abs(np.real(vectors[:, np.argmax(np.real(values))]))
+    pi /= pi.sum()
+    cumulative = np.cumsum(chain.P, axis=1)
+    out = np.empty((chain.budget_frames, chain.n_li), dtype=np.int8)
+    out[0] = rng.choice(n, size=chain.n_li, p=pi)
+    for t in range(1, chain.budget_frames):
+        u = rng.random(chain.n_li)[:, None]
+        out[t] = np.minimum((u > cumulative[out[t - 1]]).sum(axis=1), n - 1)
+    return out
+
+
+class ChainLabels:
+    """Stands in for the state model: each call returns the next precomputed frame of labels."""
+
+    def __init__(self, frames: np.ndarray, n_states: int, name: str) -> None:
+        self.frames, self.n_states = frames, n_states
+        self.builder = LiGraphBuilder(elements=("Li",))
+        self.schema, self.states, self.silhouette = self.builder.schema, (), float("nan")
+        self.fingerprint = "chain-" + name
+        self.calls = 0
+
+    def assign(self, atoms) -> np.ndarray:
+        frame = self.frames[self.calls]
+        self.calls += 1
+        return frame
+
+
+def _li_atoms(n_li: int):
+    cells = int(np.ceil((n_li / 2) ** (1 / 3)))
+    atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(cells)[:n_li]
+    atoms.calc = LennardJones(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
+    return atoms
+
+
+def run_replica(chain: Chain, seed: int, criteria: ConvergenceCriteria, *, check_every: int = 50,
+                workdir: Path | None = None) -> dict:
+    """One replica through ``attach`` with early stop; returns the snapshot history and the stored states."""
+    rng = np.random.default_rng(seed)
+    frames = labels(chain, rng)
+    atoms = _li_atoms(chain.n_li)
+    dyn = VelocityVerlet(atoms, timestep=TIMESTEP_FS * units.fs)
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        path = Path(tmp) / "run.zarr"
+        dt_ps = TIMESTEP_FS / 1000
+        monitor = attach(dyn, ChainLabels(frames, chain.P.shape[0], f"{chain.name}-{seed}"), store=path, every=1,
+                         lags_ps=tuple(lag * dt_ps for lag in chain.lags), lag_ps=chain.lag * dt_ps,
+                         source=chain.source, target=chain.target, check_every=check_every, criteria=criteria,
+                         stop_when_stable=True, seed=seed)
+        with monitor:
+            dyn.run(chain.budget_frames - 1)
+        store = RunStore.open(path)
+        return {"snapshots": store.snapshots(), "states": store.states(), "stopped": monitor.stop_reason is not None}
+
+
+def old_stop(snapshots: list[dict], patience: int) -> dict | None:
+    """The first check at which the previous criterion (point estimates unchanged and enough transitions for
+    ``patience`` checks in a row) would have stopped."""
+    streak = 0
+    for snap in snapshots:
+        enough = next(c["passed"] for c in snap["conditions"] if c["name"] == "min_transitions")
+        streak = streak + 1 if snap["stable"] and enough else 0
+        if streak >= patience:
+            return snap
+    return None
+
+
+def old_intervals(chain: Chain, states: np.ndarray, frame: int, route: tuple[int, ...], *, seed: int,
+                  n_bootstrap: int = 50, confidence: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+    """The previous criterion's intervals at ``frame``: resampling Li atoms only, 50 resamples.
+
+    Returns the interval of ``route``'s share and of the slowest timescale.
+    """
+    counter = TransitionCounter(chain.P.shape[0], chain.lags, chain.n_li)
+    counter.update_many(states[:frame])
+    k = chain.lags.index(chain.lag)
+    lags_ps = [lag * TIMESTEP_FS / 1000 for lag in chain.lags]
+    model = kinetic_model(counter.counts()[k], lags_ps[k], source=chain.source, target=chain.target)
+    actives = [model.transition.active_set] * len(chain.lags)
+    res = resample_counts(counter.per_li_counts(), lags_ps, actives, n_resamples=n_bootstrap,
+                          rng=np.random.default_rng(seed), method="li")
+    shares, _ = route_shares(res, k, model.transition.active_set, model.source, model.target, [route])
+    return percentile_interval(shares[:, 0], confidence), percentile_interval(res.timescales[:, k, 0], confidence)
+
+
+def inside(interval, value: float) -> bool:
+    return interval is not None and None not in list(interval) and interval[0] <= value <= interval[1]
+
+
+def judge_replica(chain: Chain, result: dict, truth: dict, *, patience: int, seed: int) -> dict:
+    """Stop time (fraction of the budget), coverage and top-route correctness for the new and the old criterion."""
+    snaps = result["snapshots"]
+    new = next((s for s in snaps if s["converged"]), snaps[-1])
+    row = {}
+    top = tuple(new["pathways"][0]["states"])
+    row["new"] = {
+        "stop": (new["frame"] if new["converged"] else chain.budget_frames) / chain.budget_frames,
+        "stopped": bool(new["converged"]),
+        "share_cover": inside(new["pathway_fraction_ci"][0], truth["shares"].get(top, 0.0)),
+        "t1_cover": inside(new["timescales_ci"][0], truth["t1"]),
+        "top_right": top == truth["top"],
+    }
+    old = old_stop(snaps, patience) or snaps[-1]
+    old_top = tuple(old["pathways"][0]["states"])
+    share_ci, t1_ci = old_intervals(chain, result["states"], old["frame"], old_top, seed=seed)
+    row["old"] = {
+        "stop": old["frame"] / chain.budget_frames,
+        "stopped": old_stop(snaps, patience) is not None,
+        "share_cover": inside(share_ci, truth["shares"].get(old_top, 0.0)),
+        "t1_cover": inside(t1_ci, truth["t1"]),
+        "top_right": old_top == truth["top"],
+    }
+    return row

@@ -1,0 +1,214 @@
+"""Is the lag long enough for a Markov model? Implied-timescale plateau and the Chapman-Kolmogorov test.
+
+At a Markovian lag tau, the Koopman matrix at k tau is the k-th power of the
+one at tau, so (1) the implied timescales no longer change with the lag, and
+(2) ``K(tau)^k`` predicts the estimated ``K(k tau)`` (Chapman-Kolmogorov; Prinz
+et al. 2011; deeptime's ``ck_test``). Both are judged with the resampling
+intervals of ``uncertainty``, on the lags the run counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import GetseiError
+from ._result import Result, frozen_array
+from .koopman import transition_matrix
+from .spectral import implied_timescales
+from .uncertainty import Resamples, envelope, percentile_interval
+
+__all__ = ["ChapmanKolmogorov", "LagVerdict", "MarkovTest", "markov_test"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChapmanKolmogorov(Result):
+    """Predicted ``K(tau)^k`` against estimated ``K(k tau)`` for the stored multiples k of one lag.
+
+    Attributes
+    ----------
+    lag : float
+    multiples : tuple of int
+        The k with ``k * lag`` among the stored lags.
+    predicted, estimated : (n_k, n, n) ndarray
+        NaN for states outside either model.
+    predicted_ci, estimated_ci, difference_ci : (n_k, n, n, 2) ndarray
+        Intervals of the prediction, the estimate, and their paired difference.
+    max_deviation : (n_k,) ndarray
+        Largest ``|predicted - estimated|`` over the states of both models.
+    passed : (n_k,) ndarray of bool
+        No entry's difference interval lies wholly outside ``+-tolerance``.
+    tolerance : float
+    """
+
+    lag: float
+    multiples: tuple[int, ...]
+    predicted: np.ndarray
+    estimated: np.ndarray
+    predicted_ci: np.ndarray
+    estimated_ci: np.ndarray
+    difference_ci: np.ndarray
+    max_deviation: np.ndarray
+    passed: np.ndarray
+    tolerance: float
+
+
+@dataclass(frozen=True, slots=True)
+class LagVerdict(Result):
+    """Whether one stored lag gives a Markov model, and why not.
+
+    Attributes
+    ----------
+    lag : float
+    markovian : bool
+    reasons : tuple of str
+        Empty when it passes.
+    ck : ChapmanKolmogorov or None
+        None when no multiple of the lag is stored.
+    """
+
+    lag: float
+    markovian: bool
+    reasons: tuple[str, ...]
+    ck: ChapmanKolmogorov | None
+
+
+@dataclass(frozen=True, slots=True)
+class MarkovTest(Result):
+    """The verdict at every stored lag.
+
+    Attributes
+    ----------
+    verdicts : tuple of LagVerdict
+        One per stored lag, shortest first.
+    """
+
+    verdicts: tuple[LagVerdict, ...]
+
+    @property
+    def suggested_lag(self) -> float | None:
+        """The shortest stored lag that passes, or None."""
+        return next((v.lag for v in self.verdicts if v.markovian), None)
+
+    def at(self, lag: float) -> LagVerdict:
+        return min(self.verdicts, key=lambda v: abs(v.lag - lag))
+
+
+def _point_matrix(counts: np.ndarray, n: int) -> np.ndarray:
+    full = np.full((n, n), np.nan)
+    try:
+        tm = transition_matrix(counts)
+    except GetseiError:
+        return full
+    full[np.ix_(tm.active_set, tm.active_set)] = tm.transition_matrix
+    return full
+
+
+def _power(K: np.ndarray, k: int) -> np.ndarray:
+    """``K^k`` of (..., n, n) matrices with NaN rows/columns for absent states, kept NaN."""
+    absent = np.isnan(K)
+    power = np.linalg.matrix_power(np.where(absent, 0.0, K), k)
+    return np.where(absent, np.nan, power)
+
+
+def _ck(counts: np.ndarray, lags: Sequence[float], a: int, resamples: Sequence[Resamples], *,
+        confidence: float, tolerance: float) -> ChapmanKolmogorov | None:
+    n = counts.shape[-1]
+    multiples = [(b, int(round(lags[b] / lags[a]))) for b in range(len(lags))
+                 if lags[b] > lags[a] and abs(lags[b] / lags[a] - round(lags[b] / lags[a])) < 1e-6]
+    if not multiples:
+        return None
+    K = _point_matrix(counts[a], n)
+    predicted = np.stack([_power(K, k) for _, k in multiples])
+    estimated = np.stack([_point_matrix(counts[b], n) for b, _ in multiples])
+    ci = {"p": [], "e": [], "d": []}
+    for res in resamples:
+        p = np.stack([_power(res.transition_matrices[:, a], k) for _, k in multiples], axis=1)
+        e = res.transition_matrices[:, [b for b, _ in multiples]]
+        for key, value in (("p", p), ("e", e), ("d", p - e)):
+            ci[key].append(percentile_interval(value, confidence))
+    predicted_ci, estimated_ci, difference_ci = (envelope(ci[key]) for key in ("p", "e", "d"))
+    both = np.isfinite(predicted) & np.isfinite(estimated)
+    deviation = np.where(both, np.abs(predicted - estimated), 0.0)
+    outside = both & ((difference_ci[..., 0] > tolerance) | (difference_ci[..., 1] < -tolerance))
+    return ChapmanKolmogorov(
+        lag=float(lags[a]), multiples=tuple(k for _, k in multiples), predicted=frozen_array(predicted),
+        estimated=frozen_array(estimated), predicted_ci=frozen_array(predicted_ci),
+        estimated_ci=frozen_array(estimated_ci), difference_ci=frozen_array(difference_ci),
+        max_deviation=frozen_array(deviation.reshape(len(multiples), -1).max(axis=1)),
+        passed=frozen_array(~outside.reshape(len(multiples), -1).any(axis=1), bool), tolerance=float(tolerance))
+
+
+def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[Resamples], *,
+                confidence: float = 0.9, ck_tolerance: float = 0.05, timescale_rtol: float = 0.2,
+                n_timescales: int = 2) -> MarkovTest:
+    """Judge every stored lag: slowest process resolved, timescales on a plateau, Chapman-Kolmogorov passed.
+
+    A lag passes when (1) its slowest implied timescale is longer than the
+    lag itself (otherwise ``K(tau)`` has almost forgotten where each Li was
+    and says little about rates); (2) each of its ``n_timescales`` slowest
+    timescales that are longer than the lag agrees with the same process at
+    every longer stored lag where that process is still resolved: intervals
+    overlap, or the relative difference is below ``timescale_rtol``; (3) for
+    every stored multiple ``k tau``, no entry of ``K(tau)^k - K(k tau)`` has its
+    interval wholly outside ``+-ck_tolerance``. A lag with no stored multiple
+    cannot be tested and does not pass.
+
+    Parameters
+    ----------
+    counts : (n_lags, n, n) ndarray
+    lags : sequence of float
+        Increasing lags (ps).
+    resamples : sequence of Resamples
+        From ``resample_counts`` over the same lags; intervals are their envelope.
+    confidence : float
+    ck_tolerance : float
+        Probability difference accepted in the Chapman-Kolmogorov test.
+    timescale_rtol : float
+    n_timescales : int
+
+    Returns
+    -------
+    MarkovTest
+    """
+    point = []
+    for c, lag in zip(counts, lags):
+        try:
+            point.append(implied_timescales(transition_matrix(c).transition_matrix, lag).timescales)
+        except GetseiError:
+            point.append(np.zeros(0))
+    width = counts.shape[-1] - 1
+    padded = np.stack([np.pad(t, (0, width - t.size), constant_values=np.nan) for t in point])
+    ts_ci = envelope([percentile_interval(r.timescales, confidence, estimate=padded)
+                      for r in resamples]) if resamples else None
+    verdicts = []
+    for a, lag in enumerate(lags):
+        reasons = []
+        t = point[a]
+        if t.size == 0 or not t[0] > lag:
+            slowest = f"{t[0]:.3g} ps" if t.size else "none"
+            reasons.append(f"slowest process not resolved (t1 = {slowest}, not longer than the lag {lag:g} ps)")
+        for m in range(min(n_timescales, t.size)):
+            if not t[m] > lag:
+                break
+            for b in range(a + 1, len(lags)):
+                if point[b].size <= m or not point[b][m] > lags[b]:
+                    continue
+                lo_a, hi_a = ts_ci[a, m] if ts_ci is not None else (t[m], t[m])
+                lo_b, hi_b = ts_ci[b, m] if ts_ci is not None else (point[b][m], point[b][m])
+                apart = hi_a < lo_b or hi_b < lo_a
+                if apart and abs(point[b][m] - t[m]) > timescale_rtol * t[m]:
+                    reasons.append(f"t{m + 1} moves from {t[m]:.3g} ps to {point[b][m]:.3g} ps at lag "
+                                   f"{lags[b]:g} ps (intervals apart)")
+                    break
+        ck = _ck(counts, lags, a, resamples, confidence=confidence, tolerance=ck_tolerance)
+        if ck is None:
+            reasons.append("no stored multiple of this lag for a Chapman-Kolmogorov test")
+        elif not ck.passed.all():
+            k = int(np.argmax(~ck.passed))
+            reasons.append(f"Chapman-Kolmogorov test failed at {ck.multiples[k]} x {lag:g} ps "
+                           f"(largest difference {ck.max_deviation[k]:.3f} > {ck_tolerance:g})")
+        verdicts.append(LagVerdict(float(lag), not reasons, tuple(reasons), ck))
+    return MarkovTest(tuple(verdicts))
