@@ -193,7 +193,7 @@ class RunStore:
         group.create_array("per_li_counts", shape=(n_li, n_lags, n, n), chunks=(n_li, n_lags, n, n),
                            dtype="int64", fill_value=0)
         group.create_array("block_counts", shape=(0, n_lags, n, n), chunks=(64, n_lags, n, n), dtype="int64",
-                           fill_value=0).attrs["block_frames"] = max(spec.lags)
+                           fill_value=0).attrs["block_frames"] = min(spec.lags)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # zarr marks its variable-length string type as not yet in the spec
             group.create_array("snapshots", shape=(0,), chunks=(64,), dtype=str)

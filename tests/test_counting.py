@@ -53,7 +53,7 @@ def test_counting_in_chunks_equals_counting_at_once(seed, n_frames, cuts):
     chunked = TransitionCounter(4, LAGS, 3, max_blocks=4)
     for block in np.split(labels, sorted(c for c in cuts if c <= n_frames)):
         chunked.update_many(block)
-    block_frames = max(LAGS)
+    block_frames = min(LAGS)
     while n_frames > 4 * block_frames:  # blocks double until the run fits into 4 of them
         block_frames *= 2
     expected = np.zeros((len(LAGS), 4, 4), dtype=np.int64)

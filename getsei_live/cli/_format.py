@@ -105,25 +105,37 @@ def _interval(ci: list | None, k: int, scale: float = 1.0, fmt: str = ".2f") -> 
 
 def format_snapshot(snap: dict, *, status: str | None = None, committed: int | None = None,
                     patience: int | None = None) -> str:
-    """A stored analysis snapshot: time, stability, timescales and pathways with their intervals."""
-    verdict = "CONVERGED" if snap.get("converged") else ("stable" if snap.get("stable") else "not stable")
-    streak = f" ({snap.get('stable_streak', 0)}/{patience} stable checks)" if patience else ""
+    """A stored analysis snapshot: the verdict with each condition, timescales, the Markov test and pathways."""
     head = [f"Frame {snap['frame']} (step {snap['step']}, {snap['time_ps']:.2f} ps)"
             + (f", {committed} frames committed" if committed is not None else "")
             + (f", run {status}" if status else "")]
-    head.append(f"Convergence: {verdict}{streak}"
-                + (f"; {'; '.join(snap['reasons'])}" if snap.get("reasons") else ""))
+    head.append(f"Convergence: {'CONVERGED' if snap.get('converged') else 'not converged'}")
+    for c in snap.get("conditions", []):
+        head.append(f"  [{'x' if c['passed'] else ' '}] {c['name']:<19} {c['detail']}")
+    markov = snap.get("markov")
+    if markov:
+        verdicts = ", ".join(f"{lag:g} ps {'passes' if ok else 'fails'}"
+                             for lag, ok in zip(markov["lags_ps"], markov["markovian"]))
+        suggestion = markov["suggested_lag_ps"]
+        head.append(f"Markov test by lag: {verdicts}; shortest passing lag: "
+                    + (f"{suggestion:g} ps" if suggestion is not None else "none (count longer lags)"))
     ts_ci = snap.get("timescales_ci")
     ts = [f"t{k + 1} = {t:.3g} ps {_interval(ts_ci, k, fmt='.3g')}".rstrip()
           for k, t in enumerate(snap["timescales"]) if t is not None]
-    head.append(f"Implied timescales at lag {snap['lag_ps']:g} ps: " + (", ".join(ts) or "none finite"))
+    head.append(f"Implied timescales at lag {snap['lag_ps']:g} ps{' (chosen automatically)' if snap.get('lag_auto') else ''}: "
+                + (", ".join(ts) or "none finite"))
     head.append("Mobility ranking: " + " > ".join(f"S{s}" for s in snap["mobility_ranking"]))
     src = ", ".join(f"S{s}" for s in snap["source"])
     dst = ", ".join(f"S{s}" for s in snap["target"])
+    for note in snap.get("endpoint_notes", []):
+        head.append(f"Note: {note}")
     rows = [[str(k + 1), route(tuple(p["states"])), f"{100 * p['fraction']:.1f}%",
              _interval(snap.get("pathway_fraction_ci"), k, 100, ".1f")] for k, p in enumerate(snap["pathways"])]
     confidence = snap.get("confidence")
+    method = snap.get("interval_method", "Li atoms")
+    resolved = snap.get("top_route_resolved")
     head += ["", f"Top pathways {src} -> {dst} (share of the reactive flux"
-             + (f", {100 * confidence:.0f}% interval from resampling Li atoms" if confidence else "") + "):",
+             + (f", {100 * confidence:.0f}% interval from resampling {method}" if confidence else "")
+             + (f"; top route on top in {100 * resolved:.0f}% of resamples" if resolved is not None else "") + "):",
              table(["#", "pathway", "share", "interval"], rows, left=2)]
     return "\n".join(head)

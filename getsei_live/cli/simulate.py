@@ -33,31 +33,73 @@ def live_options(command: Callable) -> Callable:
                      help="Zarr store to write; an existing one is resumed."),
         click.option("--lags-ps", default="1,2,5,10", show_default=True,
                      help="Lags at which transitions are counted, in ps, comma-separated."),
-        click.option("--lag-ps", type=float, default=None, help="Lag of rates and pathways (default: the longest)."),
+        click.option("--lag-ps", type=LAG, default=None,
+                     help="Lag of rates and pathways in ps, or 'auto': at each check the shortest stored lag that "
+                          "passes the Markov test (default: the longest lag)."),
         click.option("--source", multiple=True, help="Source state(s) (default: least mobile)."),
         click.option("--target", multiple=True, help="Target state(s) (default: most mobile)."),
         click.option("--check-every", type=click.IntRange(min=1), default=20, show_default=True,
                      help="Frames between analysis snapshots."),
-        click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True,
-                     help="Stable checks in a row that count as converged."),
-        click.option("--min-transitions", type=click.IntRange(min=0), default=20, show_default=True,
-                     help="Transitions out of every state needed before a check can be stable."),
+        *criteria_options(),
     ]
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
 
-def _criteria(patience: int, min_transitions: int):
+class _Lag(click.ParamType):
+    """A lag in ps, or 'auto'."""
+
+    name = "LAG"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, float) or value == "auto":
+            return value
+        try:
+            return float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number of ps nor 'auto'.", param, ctx)
+
+
+LAG = _Lag()
+
+#: Convergence thresholds offered on the command line: (option, field, click type, help with the unit).
+CRITERIA = [
+    ("--patience", "patience", click.IntRange(min=1), "Checks in a row with unchanged point estimates."),
+    ("--min-transitions", "min_transitions", click.IntRange(min=0),
+     "Transitions out of every state (and of a default source/target) at the analysis lag."),
+    ("--share-ci-width", "share_ci_width", click.FloatRange(min=0, min_open=True),
+     "Widest allowed interval of a reported route share (fraction of the flux; 0.05 = 5 points)."),
+    ("--top-route-confidence", "top_route_confidence", click.FloatRange(min=0, max=1, min_open=True),
+     "Fraction of resamples in which the top route must stay on top."),
+    ("--timescale-ci-rwidth", "timescale_ci_rwidth", click.FloatRange(min=0, min_open=True),
+     "Widest allowed interval of a slow timescale, relative to the estimate."),
+    ("--ck-tolerance", "ck_tolerance", click.FloatRange(min=0, min_open=True),
+     "Chapman-Kolmogorov: accepted difference of transition probabilities."),
+    ("--min-population", "min_population", click.FloatRange(min=0, max=1, max_open=True),
+     "Least stationary population (fraction of the Li) of a default source or target state."),
+    ("--confidence", "confidence", click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+     "Coverage of the intervals."),
+]
+
+
+def criteria_options() -> list:
+    from ..observers.convergence import ConvergenceCriteria
+
+    defaults = ConvergenceCriteria()
+    return [click.option(flag, field, type=kind, default=getattr(defaults, field), show_default=True, help=text)
+            for flag, field, kind, text in CRITERIA]
+
+
+def _criteria(options: dict):
     from ..observers import ConvergenceCriteria
 
-    return ConvergenceCriteria(patience=patience, min_transitions=min_transitions)
+    return ConvergenceCriteria(**{field: options.pop(field) for _, field, _, _ in CRITERIA})
 
 
 def _check_line(snap: dict) -> str:
-    verdict = "CONVERGED" if snap["converged"] else (
-        f"stable {snap['stable_streak']}" if snap["stable"] else "not stable: " + "; ".join(snap["reasons"]))
+    verdict = "CONVERGED" if snap["converged"] else "open: " + ", ".join(snap["failed"])
     top = snap["pathways"][0] if snap["pathways"] else None
     lead = f"  top {' -> '.join(f'S{s}' for s in top['states'])} {100 * top['fraction']:.0f}%" if top else ""
-    return f"  check at {snap['time_ps']:9.2f} ps  frame {snap['frame']:>6}  {verdict}{lead}"
+    return f"  check at {snap['time_ps']:9.2f} ps  frame {snap['frame']:>6}  lag {snap['lag_ps']:g} ps  {verdict}{lead}"
 
 
 @main.command()
@@ -68,9 +110,9 @@ def _check_line(snap: dict) -> str:
 @click.option("--interval", type=click.IntRange(min=1), required=True, help="MD steps between the frames of the file.")
 @click.option("--stop-when-stable", is_flag=True, help="Stop reading once the pathways are stable.")
 @click.option("--format", "file_format", default=None, help="ase.io format name, when the file name does not say it.")
-def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, lags_ps: str, lag_ps: float | None,
-           source: tuple[str, ...], target: tuple[str, ...], check_every: int, patience: int, min_transitions: int,
-           timestep_fs: float, interval: int, stop_when_stable: bool, file_format: str | None) -> None:
+def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, lags_ps: str, lag_ps,
+           source: tuple[str, ...], target: tuple[str, ...], check_every: int, timestep_fs: float, interval: int,
+           stop_when_stable: bool, file_format: str | None, **thresholds) -> None:
     """Feed finished trajectories (in order) through the live observer into STORE.
 
     Run it again on the same store after an interruption: it continues where the store's committed frames end.
@@ -90,7 +132,7 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
     monitor = replay_frames(
         frames, model, store_path, timestep_fs=timestep_fs, interval=interval, lags_ps=_float_list(lags_ps),
         lag_ps=lag_ps, source=state_list(source, "source"), target=state_list(target, "target"),
-        check_every=check_every, criteria=_criteria(patience, min_transitions), stop_when_stable=stop_when_stable,
+        check_every=check_every, criteria=(criteria := _criteria(thresholds)), stop_when_stable=stop_when_stable,
         on_check=lambda snap: click.echo(_check_line(snap), err=True),
     )
     store = RunStore.open(store_path, "r")
@@ -99,7 +141,7 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
     if monitor.latest is not None:
         from ._format import format_snapshot
 
-        click.echo(format_snapshot(monitor.latest, patience=patience))
+        click.echo(format_snapshot(monitor.latest, patience=criteria.patience))
 
 
 @main.command()
@@ -118,10 +160,10 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
 @click.option("--stop-when-stable", is_flag=True, help="End the MD once the pathways are stable.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, lags_ps: str, lag_ps: float | None,
-        source: tuple[str, ...], target: tuple[str, ...], check_every: int, patience: int, min_transitions: int,
-        temperature_K: float, timestep_fs: float, friction_ps: float, steps: int, every: int,
-        stop_when_stable: bool, device: str, seed: int) -> None:
+def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, lags_ps: str, lag_ps,
+        source: tuple[str, ...], target: tuple[str, ...], check_every: int, temperature_K: float, timestep_fs: float,
+        friction_ps: float, steps: int, every: int, stop_when_stable: bool, device: str, seed: int,
+        **thresholds) -> None:
     """Langevin MD of STRUCTURE with a MACE potential and the live analysis attached.
 
     An existing STORE is resumed from its last committed frame (positions and momenta from its checkpoint).
@@ -133,13 +175,13 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
     monitor = simulate(read(structure), mace_model, StateModel.load(states_file), store_path,
                        lags_ps=_float_list(lags_ps), lag_ps=lag_ps, source=state_list(source, "source"),
                        target=state_list(target, "target"), check_every=check_every,
-                       criteria=_criteria(patience, min_transitions), temperature_K=temperature_K,
+                       criteria=(criteria := _criteria(thresholds)), temperature_K=temperature_K,
                        timestep_fs=timestep_fs, friction_ps=friction_ps, steps=steps, every=every,
                        stop_when_stable=stop_when_stable, device=device, seed=seed)
     if monitor.latest is not None:
         from ._format import format_snapshot
 
-        click.echo(format_snapshot(monitor.latest, patience=patience))
+        click.echo(format_snapshot(monitor.latest, patience=criteria.patience))
 
 
 def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps, source, target, check_every: int,
@@ -148,6 +190,7 @@ def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps
     """Langevin MD with the live analysis attached and a progress line; resumes from the store's checkpoint."""
     from ..md import default_device, langevin, mace_calculator, restore_checkpoint
     from ..observers import attach
+    from ..observers.convergence import explain
     from ..store import RunStore
 
     checkpoint = RunStore.open(store_path, "r").checkpoint() if (store_path / "zarr.json").is_file() else None
@@ -181,7 +224,7 @@ def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps
     with monitor:
         dyn.run(steps)
     click.echo(f"Done: {dyn.nsteps} steps in {time.perf_counter() - start:.1f} s"
-               + (f"; stopped early: {monitor.stop_reason}" if monitor.stop_reason else ""))
+               + (f"; stopped early, {explain(monitor.latest)}" if monitor.stop_reason and monitor.latest else ""))
     return monitor
 
 
@@ -210,7 +253,8 @@ def build(system: str, size: str, vacuum_A: float | None, gap_A: float, output: 
 @click.option("--system", type=click.Choice(["lpscl-li", "lgps-li", "llzo-li"]), default="lpscl-li",
               show_default=True)
 @click.option("--store", "store_path", type=click.Path(path_type=Path), default=Path("demo.zarr"), show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=3000, show_default=True, help="MD step budget.")
+@click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="MD step budget (2 fs steps).")
 @click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=700.0,
               show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -237,15 +281,15 @@ def demo(system: str, store_path: Path, steps: int, temperature_K: float, device
     interface = build_interface(system, "demo")
     click.echo(interface.describe(), err=True)
     model = StateModel.load(bundled_file("demo_states.pt"))
-    monitor = simulate(interface.atoms, "bundled", model, store_path, lags_ps=(0.1, 0.2, 0.5), lag_ps=0.5,
-                       source=None, target=None, check_every=25,
-                       criteria=ConvergenceCriteria(patience=3, min_transitions=20), temperature_K=temperature_K,
+    monitor = simulate(interface.atoms, "bundled", model, store_path, lags_ps=(0.1, 0.2, 0.4, 0.8), lag_ps="auto",
+                       source=None, target=None, check_every=25, criteria=ConvergenceCriteria(),
+                       temperature_K=temperature_K,
                        timestep_fs=2.0, friction_ps=0.5, steps=steps, every=10, stop_when_stable=True,
                        device=device, seed=seed, dtype="float32")
     click.echo("")
     click.echo(format_state_model(model))
     if monitor.latest is not None:
         click.echo("")
-        click.echo(format_snapshot(monitor.latest, patience=3))
+        click.echo(format_snapshot(monitor.latest, patience=ConvergenceCriteria().patience))
     click.echo(f"\nDemo finished in {time.perf_counter() - start:.0f} s; the run is in {store_path} "
                f"(try: getsei-live analyze {store_path}, getsei-live report {store_path})")

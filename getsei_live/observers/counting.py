@@ -59,7 +59,7 @@ class TransitionCounter:
             raise ParameterError(f"The 'max_blocks' parameter must be an even number >= 2. Got {max_blocks!r}.")
         self.n_frames = 0
         self.max_blocks = int(max_blocks)
-        self.block_frames = max(lags)
+        self.block_frames = min(lags)
         self._blocks = np.zeros((self.max_blocks, len(lags), self.n_states, self.n_states), dtype=np.int64)
         self._history = np.zeros((max(lags), self.n_li), dtype=np.int8)
         self._counts = np.zeros((len(lags), self.n_states, self.n_states), dtype=np.int64)
