@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 __all__ = ["state_colour", "implied_timescales_figure", "rate_matrix_figure", "mobility_figure", "flux_figure",
-           "network_figure", "pathways_figure", "convergence_figure", "populations_figure", "features_figure"]
+           "network_figure", "pathways_figure", "convergence_figure", "ck_figure", "populations_figure", "features_figure"]
 
 SOURCE_COLOUR, TARGET_COLOUR = "#ff1493", "#00bfff"  # outside the state palette
 
@@ -227,4 +227,51 @@ def features_figure(states, escape_rates, features: dict[str, np.ndarray]) -> Fi
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.suptitle("Escape rate against graph features of the state")
+    return fig
+
+
+def ck_figure(ck: dict) -> Figure:
+    """Chapman-Kolmogorov test per state, as deeptime draws it: predicted ``K(tau)^k`` (line and band) against the
+    estimated ``K(k tau)`` (points with bars), for the probability of being in the same state after k lags.
+
+    ck : the ``markov["ck"]`` dict of a snapshot.
+    """
+    def arr(values):
+        return np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)
+
+    multiples = [1, *ck["multiples"]]
+    lags = np.array(multiples) * ck["lag_ps"]
+    n = len(ck["predicted"][0])
+    states = [s for s in range(n) if ck["predicted"][0][s][s] is not None]
+    cols = min(3, max(1, len(states)))
+    rows = int(np.ceil(len(states) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.7 * rows), layout="constrained", squeeze=False,
+                             sharex=True)
+    for ax, s in zip(axes.flat, states):
+        pred = np.array([1.0] + [arr(ck["predicted"][m])[s, s] for m in range(len(ck["multiples"]))])
+        est = np.array([1.0] + [arr(ck["estimated"][m])[s, s] for m in range(len(ck["multiples"]))])
+
+        def bounds(key):
+            out = np.array([[1.0, 1.0]] + [[np.nan if v is None else v for v in (ck[key][m][s][s] or [None, None])]
+                                            for m in range(len(ck["multiples"]))], dtype=float)
+            return out[:, 0], out[:, 1]
+
+        lo, hi = bounds("predicted_ci")
+        colour = state_colour(s)
+        ax.plot(lags, pred, "-", color=colour, label="predicted K(tau)^k")
+        ax.fill_between(lags, lo, hi, color=colour, alpha=0.2, linewidth=0)
+        lo, hi = bounds("estimated_ci")
+        ax.errorbar(lags, est, yerr=[np.clip(est - lo, 0, None), np.clip(hi - est, 0, None)], fmt="o", color="black",
+                    markersize=4, capsize=2, label="estimated K(k tau)")
+        ax.set_title(f"S{s}", fontsize=9)
+        ax.set_ylim(0, 1.02)
+    for ax in list(axes.flat)[len(states):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("lag time (ps)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("P(same state)")
+    axes.flat[0].legend(fontsize=7)
+    verdict = ", ".join(f"{k}x {'passed' if ok else 'FAILED'}" for k, ok in zip(ck["multiples"], ck["passed"]))
+    fig.suptitle(f"Chapman-Kolmogorov test at lag {ck['lag_ps']:g} ps ({verdict})")
     return fig

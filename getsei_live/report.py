@@ -6,40 +6,18 @@ import base64
 import html
 import json
 import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .analysis import implied_timescales, transition_matrix
 from .analysis._result import strict_json
-from .errors import GetseiError, StoreError
-from .observers.convergence import ConvergenceCriteria, bootstrap_intervals
+from .errors import StoreError
 from .store import RunStore
 from .summary import analyze_store
 
 __all__ = ["write_report"]
 
 log = logging.getLogger(__name__)
-
-N_BOOTSTRAP = 100
-
-
-def _timescale_intervals(per_li: np.ndarray, lags_ps: list[float], width: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_lags, width, 2) 90% intervals of the implied timescales at every lag, resampling Li atoms."""
-    samples = np.full((N_BOOTSTRAP, len(lags_ps), width), np.nan)
-    n_li = per_li.shape[0]
-    for b in range(N_BOOTSTRAP):
-        counts = per_li[rng.integers(0, n_li, n_li)].sum(axis=0)
-        for k, lag in enumerate(lags_ps):
-            try:
-                t = implied_timescales(transition_matrix(counts[k]).transition_matrix, lag).timescales
-            except GetseiError:
-                continue
-            samples[b, k, : t.size] = np.where(np.isfinite(t), t, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # lags where no resample has a process: NaN
-        return np.moveaxis(np.nanpercentile(samples, [5, 95], axis=0), 0, -1)
 
 
 def _padded(rows: list[list[float]], width: int) -> np.ndarray:
@@ -64,7 +42,7 @@ def write_report(store_path: str | Path, out_dir: str | Path, *, lag_ps: float |
     from . import plots
 
     store = RunStore.open(store_path, "r")
-    result = analyze_store(store_path, lag_ps=lag_ps, source=source, target=target)
+    result = analyze_store(store_path, lag_ps=lag_ps, source=source, target=target, seed=seed)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -74,14 +52,13 @@ def write_report(store_path: str | Path, out_dir: str | Path, *, lag_ps: float |
     tm, rates = model.transition, model.rates
     active = [int(s) for s in tm.active_set]
     n_states = store.spec.n_states
-    rng = np.random.default_rng(seed)
     width = n_states - 1
     its = _padded(info["timescales_by_lag"], width)
-    its_ci = _timescale_intervals(result.per_li_counts, info["lags_ps"], width, rng)
-    routes = [list(p.states) for p in model.pathways]
-    criteria = ConvergenceCriteria(n_bootstrap=N_BOOTSTRAP)
-    ci = bootstrap_intervals(result.per_li_counts[:, result.lag_index], model.lag, model.source, model.target, routes,
-                             n_states, criteria, rng) if model.flux is not None else {}
+    snap = result.snapshot
+    its_ci = np.array([[[np.nan, np.nan] if b is None else [np.nan if v is None else v for v in b] for b in row]
+                       for row in snap["timescales_by_lag_ci"]], dtype=float) if snap.get("timescales_by_lag_ci") \
+        else None
+    ci = snap
     figures: dict[str, Path] = {}
     figures["implied_timescales"] = _png(plots.implied_timescales_figure(info["lags_ps"], its, its_ci),
                                          out / "implied_timescales.png")
@@ -95,6 +72,8 @@ def write_report(store_path: str | Path, out_dir: str | Path, *, lag_ps: float |
                                                        model.source, model.target), out / "network.png")
         figures["pathways"] = _png(plots.pathways_figure([p.to_dict() for p in model.pathways],
                                                          ci.get("pathway_fraction_ci")), out / "pathways.png")
+    if snap["markov"]["ck"] is not None:
+        figures["chapman_kolmogorov"] = _png(plots.ck_figure(snap["markov"]["ck"]), out / "chapman_kolmogorov.png")
     snapshots = store.snapshots()
     if snapshots:
         figures["convergence"] = _png(plots.convergence_figure(snapshots), out / "convergence.png")
@@ -112,7 +91,7 @@ def write_report(store_path: str | Path, out_dir: str | Path, *, lag_ps: float |
     partial = store.status == "running"
     summary = {**result.to_dict(), "partial": partial,
                "figures": {k: p.name for k, p in figures.items()},
-               "timescale_intervals_by_lag": np.where(np.isfinite(its_ci), its_ci, None).tolist(),
+               "timescale_intervals_by_lag": snap.get("timescales_by_lag_ci"),
                "pathway_fraction_intervals": ci.get("pathway_fraction_ci"), "states": described,
                "convergence": snapshots[-1] if snapshots else None}
     (out / "summary.json").write_text(json.dumps(strict_json(summary), indent=1))
@@ -130,6 +109,9 @@ CAPTIONS = {
     "network": "Transition network: node size = population, arrow width = net reactive flux.",
     "pathways": "Dominant pathways: repeated widest-bottleneck paths in the residual net flux.",
     "convergence": "What the live monitor saw at each check; the dashed red line marks convergence.",
+    "chapman_kolmogorov": "Chapman-Kolmogorov test: probability of being in the same state after k lags, predicted "
+                          "from K(tau)^k (line, band) against estimated from K(k tau) (points, bars). A Markovian "
+                          "lag keeps the points on the bands.",
     "populations": "Fraction of Li atoms in each state over the run.",
     "features": "Escape rate of each state against the mean environment of its central Li.",
 }
@@ -152,6 +134,19 @@ def _html(summary: dict, figures: dict[str, Path], model, store: RunStore) -> st
         + f"</td><td>{d['mean_neighbour_distance_A']:.3f}</td></tr>" for d in summary["states"])
     conv = summary.get("convergence") or {}
     verdict = ("converged" if conv.get("converged") else "not converged") if conv else "no live analysis recorded"
+    conditions = "".join(
+        f"<tr><td>{esc(c['name'])}</td><td>{'passed' if c['passed'] else '<b>failed</b>'}</td>"
+        f"<td>{esc(str(c['detail']))}</td></tr>" for c in conv.get("conditions", []))
+    conditions = (f"<h2>Convergence at the last check ({conv['time_ps']:.2f} ps)</h2><table><tr><th>condition</th>"
+                  f"<th></th><th>detail</th></tr>{conditions}</table>") if conditions else ""
+    markov = summary["markov"]
+    at = markov["lags_ps"].index(model.lag) if model.lag in markov["lags_ps"] else None
+    suggestion = markov["suggested_lag_ps"]
+    markov_text = (f"Markov test at lag {model.lag:g} ps: "
+                   + ("<b>passed</b>" if at is not None and markov["markovian"][at]
+                      else "<b>failed</b> (" + esc("; ".join(markov["reasons"][at] if at is not None else [])) + ")")
+                   + "; shortest stored lag that passes: "
+                   + (f"{suggestion:g} ps" if suggestion is not None else "none (count longer lags)") + ".")
     images = "".join(
         f"<figure><img src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}' alt='{esc(k)}'>"
         f"<figcaption>{esc(CAPTIONS.get(k, k))}</figcaption></figure>" for k, p in figures.items())
@@ -172,6 +167,7 @@ live convergence: <b>{verdict}</b>.</p>
 <p>Koopman model at lag {model.lag:g} ps, {tm.active_set.size} of {tm.n_states} states active; rate matrix
 {'is a valid generator' if rates.valid else 'is NOT a valid generator (' + esc('; '.join(rates.problems)) + '); the nearest valid generator is shown'}.
 Implied timescales: {timescales}.</p>
+<p>{markov_text}</p>{conditions}
 <h2>States</h2><table><tr><th>state</th><th>population</th><th>escape rate (1/ps)</th><th>mobility</th></tr>{rows}</table>
 <h2>Mean environments (from the state model)</h2><table><tr><th>state</th><th>share of training Li</th>
 <th>mean neighbours in the shell</th><th>mean distance (A)</th></tr>{states}</table>

@@ -232,9 +232,18 @@ def test_states_outside_the_model_do_not_block_convergence():
 
     monitor = ConvergenceMonitor(ConvergenceCriteria(patience=1, min_transitions=20))
     snap = {"transitions_out": [0, 50, 40], "active_set": [1, 2], "pathways": [{"states": [1, 2], "fraction": 1.0}],
-            "timescales": [3.0, None]}
+            "timescales": [3.0, None], "lag_ps": 1.0, "n_blocks": 16, "pathway_fraction_ci": [[0.99, 1.0]],
+            "top_route_resolved": 1.0, "timescales_ci": [[2.9, 3.1], None],
+            "markov": {"lags_ps": [1.0, 2.0], "markovian": [True, False], "reasons": [[], ["no multiple"]],
+                       "suggested_lag_ps": 1.0}}
     assert monitor.judge(snap)["reasons"] == ["first check"]
     verdict = monitor.judge(snap)
-    assert verdict["stable"] and verdict["converged"]
+    assert verdict["stable"] and verdict["converged"] and verdict["failed"] == []
     scarce = monitor.judge({**snap, "transitions_out": [0, 5, 40]})
-    assert scarce["reasons"] == ["fewer than 20 transitions out of S1"]
+    assert scarce["reasons"] == ["fewer than 20 transitions out of S1"] and scarce["failed"] == ["min_transitions"]
+    wide = monitor.judge({**snap, "pathway_fraction_ci": [[0.8, 1.0]]})
+    assert wide["failed"] == ["route_interval"] and not wide["converged"]
+    not_markov = monitor.judge({**snap, "markov": {**snap["markov"], "markovian": [False, False],
+                                                   "reasons": [["t1 moves"], ["no multiple"]],
+                                                   "suggested_lag_ps": None}})
+    assert not_markov["failed"] == ["markovian"] and "no stored lag passes" in not_markov["reasons"][0]

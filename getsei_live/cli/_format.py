@@ -139,3 +139,36 @@ def format_snapshot(snap: dict, *, status: str | None = None, committed: int | N
              + (f"; top route on top in {100 * resolved:.0f}% of resamples" if resolved is not None else "") + "):",
              table(["#", "pathway", "share", "interval"], rows, left=2)]
     return "\n".join(head)
+
+
+def format_markov(markov: dict) -> str:
+    """The Markov test at every lag and the Chapman-Kolmogorov table at the lag used."""
+    out = ["Is the lag Markovian? (implied-timescale plateau and Chapman-Kolmogorov test, per stored lag)"]
+    for lag, ok, reasons in zip(markov["lags_ps"], markov["markovian"], markov["reasons"]):
+        out.append(f"  {lag:g} ps: " + ("passes" if ok else "fails: " + "; ".join(reasons)))
+    suggestion = markov["suggested_lag_ps"]
+    out.append("Suggested lag: " + (f"{suggestion:g} ps (the shortest stored lag that passes)" if suggestion is not None
+                                    else "none of the stored lags passes; count longer lags"))
+    ck = markov.get("ck")
+    if ck:
+        out += ["", f"Chapman-Kolmogorov test at lag {ck['lag_ps']:g} ps: P(stay in state) predicted K(tau)^k "
+                    f"against estimated K(k tau), with intervals; tolerance {ck['tolerance']:g}"]
+        n = len(ck["predicted"][0])
+        rows = []
+        for m, k in enumerate(ck["multiples"]):
+            for s in range(n):
+                p, e = ck["predicted"][m][s][s], ck["estimated"][m][s][s]
+                if p is None or e is None:
+                    continue
+                rows.append([f"{k} x {ck['lag_ps']:g} ps", f"S{s}", f"{p:.3f}", _pair(ck["predicted_ci"][m][s][s]), f"{e:.3f}",
+                             _pair(ck["estimated_ci"][m][s][s])])
+        out.append(table(["lag", "state", "predicted", "interval", "estimated", "interval"], rows, left=2))
+        out.append("  " + ", ".join(f"{k} x: largest |difference| {d:.3f}, {'passed' if ok else 'FAILED'}"
+                                    for k, d, ok in zip(ck["multiples"], ck["max_deviation"], ck["passed"])))
+    return "\n".join(out)
+
+
+def _pair(bounds) -> str:
+    if not bounds or None in bounds:
+        return ""
+    return f"[{bounds[0]:.3f}, {bounds[1]:.3f}]"

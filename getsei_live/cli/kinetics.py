@@ -11,7 +11,8 @@ import numpy as np
 from ..errors import ParameterError
 from . import main
 from ..analysis._result import strict_json as json_ready
-from ._format import format_model, format_snapshot, state_list, table
+from ._format import format_markov, format_model, format_snapshot, state_list, table
+from .simulate import LAG
 
 
 def _load_counts(path: Path) -> np.ndarray:
@@ -52,13 +53,15 @@ def analyze_counts(counts_file: Path, lag_ps: float, source: tuple[str, ...], ta
 
 @main.command()
 @click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
-@click.option("--lag-ps", type=float, default=None, help="Lag of the model (default: the run's analysis lag).")
-@click.option("--source", multiple=True, help="Source state(s) (default: least mobile).")
-@click.option("--target", multiple=True, help="Target state(s) (default: most mobile).")
+@click.option("--lag-ps", type=LAG, default=None,
+              help="Lag of the model in ps, or 'auto' for the shortest lag that passes the Markov test "
+                   "(default: the run's analysis lag).")
+@click.option("--source", multiple=True, help="Source state(s) (default: least mobile populated state).")
+@click.option("--target", multiple=True, help="Target state(s) (default: most mobile populated state).")
 @click.option("--reversible", is_flag=True, help="Detailed-balance estimate instead of row-normalised counts.")
 @click.option("--pathways", "n_pathways", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
-def analyze(store_path: Path, lag_ps: float | None, source: tuple[str, ...], target: tuple[str, ...],
+def analyze(store_path: Path, lag_ps, source: tuple[str, ...], target: tuple[str, ...],
             reversible: bool, n_pathways: int, as_json: bool) -> None:
     """The full kinetic analysis of a run store (read-only; works while the run is still being written)."""
     from ..summary import analyze_store
@@ -73,6 +76,17 @@ def analyze(store_path: Path, lag_ps: float | None, source: tuple[str, ...], tar
     click.echo(f"{store_path}: {info['committed_frames']} frames, {info['simulated_ps']:.2f} ps simulated, "
                f"status {info['status']}{partial}" + (f", stopped: {info['stop_reason']}" if info["stop_reason"] else ""))
     click.echo(format_model(model))
+    for note in model.notes:
+        click.echo(f"Note: {note}")
+    snap = result.snapshot
+    ci = snap.get("pathway_fraction_ci") or []
+    if ci:
+        click.echo(f"Route-share intervals ({100 * snap['confidence']:.0f}%, resampling {snap['interval_method']}): "
+                   + ", ".join(f"#{k + 1} [{100 * c[0]:.1f}, {100 * c[1]:.1f}]" for k, c in enumerate(ci)
+                               if None not in c)
+                   + f"; top route on top in {100 * snap['top_route_resolved']:.0f}% of resamples")
+    click.echo("")
+    click.echo(format_markov(snap["markov"]))
     width = max((len(t) for t in by_lag), default=0)
     click.echo("\nImplied timescales (ps) at every counted lag:")
     click.echo(table(["lag (ps)", *(f"t{k + 1}" for k in range(width))],
@@ -138,10 +152,11 @@ def check(store_path: Path, repair: bool, as_json: bool) -> None:
 @click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("report"),
               show_default=True, help="Folder for the figures, index.html and summary.json.")
-@click.option("--lag-ps", type=float, default=None, help="Lag of the model (default: the run's analysis lag).")
-@click.option("--source", multiple=True, help="Source state(s) (default: least mobile).")
-@click.option("--target", multiple=True, help="Target state(s) (default: most mobile).")
-def report(store_path: Path, output: Path, lag_ps: float | None, source: tuple[str, ...],
+@click.option("--lag-ps", type=LAG, default=None,
+              help="Lag of the model in ps, or 'auto' (default: the run's analysis lag).")
+@click.option("--source", multiple=True, help="Source state(s) (default: least mobile populated state).")
+@click.option("--target", multiple=True, help="Target state(s) (default: most mobile populated state).")
+def report(store_path: Path, output: Path, lag_ps, source: tuple[str, ...],
            target: tuple[str, ...]) -> None:
     """Figures (PNG), a self-contained index.html and summary.json for a run store; works on a running store."""
     from ..report import write_report
