@@ -41,11 +41,32 @@ class Chain:
     budget_frames: int = 3000
     lags: tuple[int, ...] = (1, 2, 4)
     lag: int = 1
-    start: np.ndarray | None = field(default=None)
+    regimes: tuple[np.ndarray, ...] = field(default=())
+    switch: float = 0.0
+
+    def observed_matrix(self) -> np.ndarray:
+        """The frame-to-frame matrix the labels follow on average (what EDMD converges to).
+
+        For a plain chain, ``P``. With ``regimes``, all Li share one environment
+        that switches to the other regime with probability ``switch`` per frame,
+        and each Li moves with the matrix of the current regime: the joint chain
+        (environment, state) is Markov with a known matrix, and the observed
+        lag-1 matrix is ``sum_e P(e | i) P_e[i, j]`` under its stationary law.
+        """
+        if not self.regimes:
+            return self.P
+        n, m = self.P.shape[0], len(self.regimes)
+        E = np.full((m, m), self.switch / (m - 1))
+        np.fill_diagonal(E, 1 - self.switch)
+        joint = np.kron(E, np.ones((n, n))) * np.tile(np.vstack(self.regimes), (1, m))  # (e,i) -> (e',j)
+        values, vectors = np.linalg.eig(joint.T)
+        p = np.abs(np.real(vectors[:, np.argmax(np.real(values))])).reshape(m, n)
+        p /= p.sum()
+        return sum(p[e][:, None] * self.regimes[e] for e in range(m)) / p.sum(axis=0)[:, None]
 
     def truth(self) -> dict:
         """Top-route shares and the slowest implied timescale (ps) of the exact chain at the analysis lag."""
-        K = np.linalg.matrix_power(self.P, self.lag)
+        K = np.linalg.matrix_power(self.observed_matrix(), self.lag)
         lag_ps = self.lag * TIMESTEP_FS / 1000
         model = kinetic_model(K * 1e12, lag_ps, source=self.source, target=self.target, n_pathways=None,
                               min_population=0.0, min_transitions_out=0)
@@ -75,7 +96,12 @@ def chains() -> list[Chain]:
         ring[i, (i + 1) % 8] = 1.0
         ring[i, (i - 1) % 8] = 0.6
     larger = _normalised(ring + 0.05 * rng.random((8, 8)))
+    calm = _normalised([[0.97, 0.02, 0.01], [0.02, 0.96, 0.02], [0.01, 0.02, 0.97]])
+    active = _normalised([[0.80, 0.16, 0.04], [0.15, 0.70, 0.15], [0.04, 0.16, 0.80]])
+    collective = Chain("3 states, collective", (calm + active) / 2, 0, 2, regimes=(calm, active), switch=0.01,
+                       budget_frames=3000)
     return [Chain("3 states, easy", easy, 0, 2),
+            collective,
             Chain("6 states, slow + fast", slow_fast, 0, 5, budget_frames=4000),
             Chain("4 states, competing routes", competing, 0, 3),
             Chain("4 states, trap", trap, 0, 2, budget_frames=4000),
@@ -83,17 +109,23 @@ def chains() -> list[Chain]:
 
 
 def labels(chain: Chain, rng: np.random.Generator) -> np.ndarray:
-    """(budget_frames, n_li) labels: independent realisations of the chain, started from its stationary law."""
+    """(budget_frames, n_li) labels started from the stationary law: independent realisations of the chain, or
+    with ``regimes``, Li that share one switching environment."""
     n = chain.P.shape[0]
-    values, vectors = np.linalg.eig(chain.P.T)
+    observed = chain.observed_matrix()
+    values, vectors = np.linalg.eig(observed.T)
     pi = np.abs(np.real(vectors[:, np.argmax(np.real(values))]))
     pi /= pi.sum()
-    cumulative = np.cumsum(chain.P, axis=1)
+    matrices = chain.regimes or (chain.P,)
+    cumulative = [np.cumsum(P, axis=1) for P in matrices]
+    regime = int(rng.integers(len(matrices)))
     out = np.empty((chain.budget_frames, chain.n_li), dtype=np.int8)
     out[0] = rng.choice(n, size=chain.n_li, p=pi)
     for t in range(1, chain.budget_frames):
         u = rng.random(chain.n_li)[:, None]
-        out[t] = np.minimum((u > cumulative[out[t - 1]]).sum(axis=1), n - 1)
+        out[t] = np.minimum((u > cumulative[regime][out[t - 1]]).sum(axis=1), n - 1)
+        if len(matrices) > 1 and rng.random() < chain.switch:
+            regime = (regime + 1 + int(rng.integers(len(matrices) - 1))) % len(matrices)
     return out
 
 

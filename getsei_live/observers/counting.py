@@ -35,7 +35,7 @@ class TransitionCounter:
         Lags in frames, each >= 1.
     n_li : int
         Number of Li atoms (labels per frame).
-    max_blocks : int, default 32
+    max_blocks : int, default 16
         Most blocks of time kept (even).
 
     Attributes
@@ -46,7 +46,7 @@ class TransitionCounter:
         Current length of a block of time, in frames.
     """
 
-    def __init__(self, n_states: int, lags: Sequence[int], n_li: int, max_blocks: int = 32) -> None:
+    def __init__(self, n_states: int, lags: Sequence[int], n_li: int, max_blocks: int = 16) -> None:
         lags = tuple(int(lag) for lag in lags)
         if not lags or min(lags) < 1 or len(set(lags)) != len(lags):
             raise ParameterError(f"The 'lags' parameter must be distinct whole numbers of frames >= 1. Got {lags!r}.")

@@ -1,0 +1,81 @@
+"""Markov-lag test and resampling intervals against chains with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from getsei_live.analysis import reactive_flux, transition_matrix
+from getsei_live.analysis.markov import markov_test
+from getsei_live.analysis.tpt import net_flux_batch
+from getsei_live.analysis.uncertainty import envelope, percentile_interval, resample_counts
+from getsei_live.observers import TransitionCounter
+
+LAGS = (1, 2, 4)
+
+
+def chain_labels(P: np.ndarray, n_frames: int, n_li: int, rng: np.random.Generator) -> np.ndarray:
+    cumulative = np.cumsum(P, axis=1)
+    out = np.empty((n_frames, n_li), dtype=np.int64)
+    out[0] = rng.integers(0, P.shape[0], n_li)
+    for t in range(1, n_frames):
+        out[t] = np.minimum((rng.random(n_li)[:, None] > cumulative[out[t - 1]]).sum(axis=1), P.shape[0] - 1)
+    return out
+
+
+def counted(labels: np.ndarray, n_states: int) -> TransitionCounter:
+    counter = TransitionCounter(n_states, LAGS, labels.shape[1])
+    counter.update_many(labels)
+    return counter
+
+
+def judged(counter: TransitionCounter, rng) -> object:
+    lags = [float(lag) for lag in LAGS]
+    active = [transition_matrix(c).active_set for c in counter.counts()]
+    resamples = [resample_counts(counter.per_li_counts(), lags, active, n_resamples=100, rng=rng, method="li"),
+                 resample_counts(counter.block_counts(), lags, active, n_resamples=100, rng=rng, method="time")]
+    return markov_test(counter.counts(), lags, resamples)
+
+
+def test_batched_flux_equals_reactive_flux(fixed_seed):
+    K = fixed_seed.random((6, 5, 5)) * (fixed_seed.random((6, 5, 5)) > 0.3) + np.eye(5)
+    K /= K.sum(axis=2, keepdims=True)
+    net, total = net_flux_batch(K, (0,), (3, 4))
+    for r in range(6):
+        flux = reactive_flux(K[r], 0, (3, 4))
+        np.testing.assert_allclose(net[r], flux.net_flux, atol=1e-14)
+        assert total[r] == pytest.approx(flux.total_flux, abs=1e-14)
+
+
+def test_exact_markov_chain_passes_at_every_testable_lag(fixed_seed):
+    P = np.array([[0.94, 0.05, 0.01], [0.04, 0.92, 0.04], [0.01, 0.05, 0.94]])
+    test = judged(counted(chain_labels(P, 1500, 60, fixed_seed), 3), fixed_seed)
+    verdicts = {v.lag: v for v in test.verdicts}
+    assert verdicts[1.0].markovian and verdicts[2.0].markovian, [v.reasons for v in test.verdicts]
+    assert verdicts[1.0].ck.multiples == (2, 4) and verdicts[1.0].ck.passed.all()
+    assert not verdicts[4.0].markovian and "no stored multiple" in verdicts[4.0].reasons[0]
+    assert test.suggested_lag == 1.0
+    # the CK prediction is the matrix power, computed here independently
+    K1 = transition_matrix(counted(chain_labels(P, 10, 2, fixed_seed), 3).counts()[0] + 0).transition_matrix
+    assert np.allclose(np.linalg.matrix_power(K1, 2).sum(axis=1), 1)
+
+
+def test_hidden_state_process_fails_at_short_lag(fixed_seed):
+    """Observed state A lumps a hidden state left quickly with one left slowly: its residence times are not
+    exponential, so K(1)^k under-predicts staying in A at longer lags."""
+    hidden = np.array([[0.80, 0.00, 0.20], [0.00, 0.99, 0.01], [0.10, 0.01, 0.89]])
+    hidden_labels = chain_labels(hidden, 3000, 80, fixed_seed)
+    observed = np.array([0, 0, 1])[hidden_labels]
+    test = judged(counted(observed, 2), fixed_seed)
+    first = test.verdicts[0]
+    assert not first.markovian
+    assert any("Chapman-Kolmogorov" in r or "moves from" in r for r in first.reasons), first.reasons
+
+
+def test_bias_corrected_interval_shifts_against_a_biased_resample():
+    samples = np.linspace(0.0, 1.0, 201)[:, None]
+    plain = percentile_interval(samples, 0.9)[0]
+    corrected = percentile_interval(samples, 0.9, estimate=np.array([0.7]))[0]
+    assert plain == pytest.approx([0.05, 0.95])
+    assert corrected[0] > plain[0] and corrected[1] > plain[1]  # most resamples below the estimate: shift up
+    assert envelope([np.array([[0.1, 0.5]]), np.array([[0.2, 0.7]])]).tolist() == [[0.1, 0.7]]
