@@ -127,7 +127,8 @@ def repair_store(path: str | Path) -> StoreReport:
     with RunStore.open(path, "a") as store:
         n = store.committed_frames
         counter = recount(store, n)
-        store.rewrite_counts(counter.counts(), counter.per_li_counts(), (counter.block_counts(), counter.block_frames), n)
+        blocks = (counter.block_counts(), counter.block_frames)
+        store.rewrite_counts(counter.counts(), counter.per_li_counts(), blocks, n)
         snapshots = store.snapshots()
         kept = [s for s in snapshots if s.get("frame", 0) <= n]
         if len(kept) != len(snapshots):

@@ -15,7 +15,8 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 __all__ = ["state_colour", "implied_timescales_figure", "rate_matrix_figure", "mobility_figure", "flux_figure",
-           "network_figure", "pathways_figure", "convergence_figure", "ck_figure", "populations_figure", "features_figure"]
+           "network_figure", "pathways_figure", "convergence_figure",
+           "ck_figure", "populations_figure", "features_figure"]
 
 SOURCE_COLOUR, TARGET_COLOUR = "#ff1493", "#00bfff"  # outside the state palette
 

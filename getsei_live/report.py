@@ -55,10 +55,7 @@ def write_report(store_path: str | Path, out_dir: str | Path, *, lag_ps: float |
     width = n_states - 1
     its = _padded(info["timescales_by_lag"], width)
     snap = result.snapshot
-    its_ci = np.array([[[np.nan, np.nan] if b is None else [np.nan if v is None else v for v in b] for b in row]
-                       for row in snap["timescales_by_lag_ci"]], dtype=float) if snap.get("timescales_by_lag_ci") \
-        else None
-    ci = snap
+    its_ci = np.array(snap["timescales_by_lag_ci"], dtype=float) if snap.get("timescales_by_lag_ci") else None
     figures: dict[str, Path] = {}
     figures["implied_timescales"] = _png(plots.implied_timescales_figure(info["lags_ps"], its, its_ci),
                                          out / "implied_timescales.png")
@@ -71,7 +68,7 @@ def write_report(store_path: str | Path, out_dir: str | Path, *, lag_ps: float |
         figures["network"] = _png(plots.network_figure(active, tm.stationary_distribution, model.flux.net_flux,
                                                        model.source, model.target), out / "network.png")
         figures["pathways"] = _png(plots.pathways_figure([p.to_dict() for p in model.pathways],
-                                                         ci.get("pathway_fraction_ci")), out / "pathways.png")
+                                                         snap.get("pathway_fraction_ci")), out / "pathways.png")
     if snap["markov"]["ck"] is not None:
         figures["chapman_kolmogorov"] = _png(plots.ck_figure(snap["markov"]["ck"]), out / "chapman_kolmogorov.png")
     snapshots = store.snapshots()
@@ -92,7 +89,7 @@ def write_report(store_path: str | Path, out_dir: str | Path, *, lag_ps: float |
     summary = {**result.to_dict(), "partial": partial,
                "figures": {k: p.name for k, p in figures.items()},
                "timescale_intervals_by_lag": snap.get("timescales_by_lag_ci"),
-               "pathway_fraction_intervals": ci.get("pathway_fraction_ci"), "states": described,
+               "pathway_fraction_intervals": snap.get("pathway_fraction_ci"), "states": described,
                "convergence": snapshots[-1] if snapshots else None}
     (out / "summary.json").write_text(json.dumps(strict_json(summary), indent=1))
     (out / "index.html").write_text(_html(summary, figures, model, store))

@@ -16,11 +16,11 @@ import numpy as np
 
 from ..errors import GetseiError
 from ._result import Result, frozen_array
-from .koopman import transition_matrix
+from .koopman import TransitionMatrix, transition_matrix
 from .spectral import implied_timescales
 from .uncertainty import Resamples, envelope, percentile_interval
 
-__all__ = ["ChapmanKolmogorov", "LagVerdict", "MarkovTest", "markov_test"]
+__all__ = ["ChapmanKolmogorov", "LagVerdict", "MarkovTest", "fit_by_lag", "markov_test"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +96,22 @@ class MarkovTest(Result):
         return min(self.verdicts, key=lambda v: abs(v.lag - lag))
 
 
-def _point_matrix(counts: np.ndarray, n: int) -> np.ndarray:
+def fit_by_lag(counts: np.ndarray) -> list[TransitionMatrix | None]:
+    """The Koopman matrix at every lag; None where the counts do not give one yet."""
+    fits: list[TransitionMatrix | None] = []
+    for c in counts:
+        try:
+            fits.append(transition_matrix(c))
+        except GetseiError:
+            fits.append(None)
+    return fits
+
+
+def _full_matrix(fit: TransitionMatrix | None, n: int) -> np.ndarray:
+    """The fitted matrix in the original numbering, NaN for states outside it."""
     full = np.full((n, n), np.nan)
-    try:
-        tm = transition_matrix(counts)
-    except GetseiError:
-        return full
-    full[np.ix_(tm.active_set, tm.active_set)] = tm.transition_matrix
+    if fit is not None:
+        full[np.ix_(fit.active_set, fit.active_set)] = fit.transition_matrix
     return full
 
 
@@ -113,16 +122,15 @@ def _power(K: np.ndarray, k: int) -> np.ndarray:
     return np.where(absent, np.nan, power)
 
 
-def _ck(counts: np.ndarray, lags: Sequence[float], a: int, resamples: Sequence[Resamples], *,
-        confidence: float, tolerance: float) -> ChapmanKolmogorov | None:
-    n = counts.shape[-1]
+def _ck(fits: Sequence[TransitionMatrix | None], n: int, lags: Sequence[float], a: int,
+        resamples: Sequence[Resamples], *, confidence: float, tolerance: float) -> ChapmanKolmogorov | None:
     multiples = [(b, int(round(lags[b] / lags[a]))) for b in range(len(lags))
                  if lags[b] > lags[a] and abs(lags[b] / lags[a] - round(lags[b] / lags[a])) < 1e-6]
     if not multiples:
         return None
-    K = _point_matrix(counts[a], n)
+    K = _full_matrix(fits[a], n)
     predicted = np.stack([_power(K, k) for _, k in multiples])
-    estimated = np.stack([_point_matrix(counts[b], n) for b, _ in multiples])
+    estimated = np.stack([_full_matrix(fits[b], n) for b, _ in multiples])
     ci = {"p": [], "e": [], "d": []}
     for res in resamples:
         p = np.stack([_power(res.transition_matrices[:, a], k) for _, k in multiples], axis=1)
@@ -143,7 +151,7 @@ def _ck(counts: np.ndarray, lags: Sequence[float], a: int, resamples: Sequence[R
 
 def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[Resamples], *,
                 confidence: float = 0.9, ck_tolerance: float = 0.05, timescale_rtol: float = 0.2,
-                n_timescales: int = 2) -> MarkovTest:
+                n_timescales: int = 2, fits: Sequence[TransitionMatrix | None] | None = None) -> MarkovTest:
     """Judge every stored lag: slowest process resolved, timescales on a plateau, Chapman-Kolmogorov passed.
 
     A lag passes when (1) its slowest implied timescale is longer than the
@@ -168,18 +176,18 @@ def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[R
         Probability difference accepted in the Chapman-Kolmogorov test.
     timescale_rtol : float
     n_timescales : int
+    fits : sequence of TransitionMatrix or None, optional
+        ``fit_by_lag(counts)``, when the caller has it already.
 
     Returns
     -------
     MarkovTest
     """
-    point = []
-    for c, lag in zip(counts, lags):
-        try:
-            point.append(implied_timescales(transition_matrix(c).transition_matrix, lag).timescales)
-        except GetseiError:
-            point.append(np.zeros(0))
-    width = counts.shape[-1] - 1
+    n = counts.shape[-1]
+    fits = fit_by_lag(counts) if fits is None else fits
+    point = [np.zeros(0) if fit is None else implied_timescales(fit.transition_matrix, lag).timescales
+             for fit, lag in zip(fits, lags)]
+    width = n - 1
     padded = np.stack([np.pad(t, (0, width - t.size), constant_values=np.nan) for t in point])
     ts_ci = envelope([percentile_interval(r.timescales, confidence, estimate=padded)
                       for r in resamples]) if resamples else None
@@ -203,7 +211,7 @@ def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[R
                     reasons.append(f"t{m + 1} moves from {t[m]:.3g} ps to {point[b][m]:.3g} ps at lag "
                                    f"{lags[b]:g} ps (intervals apart)")
                     break
-        ck = _ck(counts, lags, a, resamples, confidence=confidence, tolerance=ck_tolerance)
+        ck = _ck(fits, n, lags, a, resamples, confidence=confidence, tolerance=ck_tolerance)
         if ck is None:
             reasons.append("no stored multiple of this lag for a Chapman-Kolmogorov test")
         elif not ck.passed.all():

@@ -97,10 +97,13 @@ def state_list(values: tuple[str, ...], name: str) -> tuple[int, ...] | None:
 
 
 def _interval(ci: list | None, k: int, scale: float = 1.0, fmt: str = ".2f") -> str:
-    if not ci or k >= len(ci) or ci[k] is None or None in ci[k]:
+    return _pair(ci[k], scale, fmt) if ci and k < len(ci) else ""
+
+
+def _pair(bounds: list | None, scale: float = 1.0, fmt: str = ".3f") -> str:
+    if not bounds or None in bounds:
         return ""
-    lo, hi = ci[k]
-    return f"[{scale * lo:{fmt}}, {scale * hi:{fmt}}]"
+    return f"[{scale * bounds[0]:{fmt}}, {scale * bounds[1]:{fmt}}]"
 
 
 def format_snapshot(snap: dict, *, status: str | None = None, committed: int | None = None,
@@ -122,8 +125,8 @@ def format_snapshot(snap: dict, *, status: str | None = None, committed: int | N
     ts_ci = snap.get("timescales_ci")
     ts = [f"t{k + 1} = {t:.3g} ps {_interval(ts_ci, k, fmt='.3g')}".rstrip()
           for k, t in enumerate(snap["timescales"]) if t is not None]
-    head.append(f"Implied timescales at lag {snap['lag_ps']:g} ps{' (chosen automatically)' if snap.get('lag_auto') else ''}: "
-                + (", ".join(ts) or "none finite"))
+    chosen = " (chosen automatically)" if snap.get("lag_auto") else ""
+    head.append(f"Implied timescales at lag {snap['lag_ps']:g} ps{chosen}: " + (", ".join(ts) or "none finite"))
     head.append("Mobility ranking: " + " > ".join(f"S{s}" for s in snap["mobility_ranking"]))
     src = ", ".join(f"S{s}" for s in snap["source"])
     dst = ", ".join(f"S{s}" for s in snap["target"])
@@ -160,15 +163,9 @@ def format_markov(markov: dict) -> str:
                 p, e = ck["predicted"][m][s][s], ck["estimated"][m][s][s]
                 if p is None or e is None:
                     continue
-                rows.append([f"{k} x {ck['lag_ps']:g} ps", f"S{s}", f"{p:.3f}", _pair(ck["predicted_ci"][m][s][s]), f"{e:.3f}",
-                             _pair(ck["estimated_ci"][m][s][s])])
+                rows.append([f"{k} x {ck['lag_ps']:g} ps", f"S{s}", f"{p:.3f}", _pair(ck["predicted_ci"][m][s][s]),
+                             f"{e:.3f}", _pair(ck["estimated_ci"][m][s][s])])
         out.append(table(["lag", "state", "predicted", "interval", "estimated", "interval"], rows, left=2))
         out.append("  " + ", ".join(f"{k} x: largest |difference| {d:.3f}, {'passed' if ok else 'FAILED'}"
                                     for k, d, ok in zip(ck["multiples"], ck["max_deviation"], ck["passed"])))
     return "\n".join(out)
-
-
-def _pair(bounds) -> str:
-    if not bounds or None in bounds:
-        return ""
-    return f"[{bounds[0]:.3f}, {bounds[1]:.3f}]"

@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from ..analysis import kinetic_model
-from ..analysis.markov import markov_test
+from ..analysis import implied_timescales, kinetic_model
+from ..analysis.markov import fit_by_lag, markov_test
 from ..analysis.uncertainty import METHODS, envelope, percentile_interval, resample_counts, route_shares
-from ..errors import GetseiError, ParameterError, check_fields
+from ..errors import ParameterError, check_fields
 
 __all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "explain", "snapshot"]
 
@@ -121,18 +121,6 @@ def _full(values: np.ndarray, active: np.ndarray, n: int) -> list[float]:
     return full.tolist()
 
 
-def _active_sets(counts: np.ndarray) -> list[np.ndarray]:
-    from ..analysis import transition_matrix
-
-    out = []
-    for c in counts:
-        try:
-            out.append(transition_matrix(c).active_set)
-        except GetseiError:
-            out.append(np.zeros(0, dtype=int))
-    return out
-
-
 def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.ndarray, *, lags_ps: tuple[float, ...],
              lag_index: int | None, source: tuple[int, ...] | None, target: tuple[int, ...] | None,
              criteria: ConvergenceCriteria, rng: np.random.Generator, block_ps: float | None = None) -> dict:
@@ -155,14 +143,15 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
     """
     n = counts.shape[-1]
     c = criteria
-    active_sets = _active_sets(counts)
+    fits = fit_by_lag(counts)
+    active_sets = [np.zeros(0, dtype=int) if fit is None else fit.active_set for fit in fits]
     units = {"li": per_li_counts}
     if block_counts.shape[0] >= c.min_blocks:
         units["time"] = block_counts
     resamples = [resample_counts(u, lags_ps, active_sets, n_resamples=c.n_bootstrap, rng=rng, method=m)
                  for m, u in units.items()] if c.n_bootstrap else []
     markov = markov_test(counts, lags_ps, resamples, confidence=c.confidence, ck_tolerance=c.ck_tolerance,
-                         timescale_rtol=c.plateau_rtol, n_timescales=c.n_timescales)
+                         timescale_rtol=c.plateau_rtol, n_timescales=c.n_timescales, fits=fits)
     auto = lag_index is None
     if auto:
         suggested = markov.suggested_lag
@@ -174,7 +163,11 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
                           min_population=c.min_population, min_transitions_out=c.min_transitions)
     tm, rates, active = model.transition, model.rates, model.transition.active_set
     routes = [tuple(p.states) for p in model.pathways]
-    by_lag = [np.pad(t, (0, n - 1 - t.size), constant_values=np.nan) for t in _timescales_by_lag(counts, lags_ps)]
+    by_lag = [np.full(n - 1, np.nan) for _ in lags_ps]
+    for t, fit, lag_k in zip(by_lag, fits, lags_ps):
+        if fit is not None:
+            ts = implied_timescales(fit.transition_matrix, lag_k).timescales
+            t[: ts.size] = ts
     intervals: dict = {}
     if resamples:
         shares, tops = zip(*(route_shares(r, lag_index, active, model.source, model.target, routes)
@@ -244,12 +237,6 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
     }
 
 
-def _timescales_by_lag(counts: np.ndarray, lags_ps) -> list[np.ndarray]:
-    from ..analysis import timescales_by_lag
-
-    return timescales_by_lag(counts, lags_ps)
-
-
 def _condition(name: str, passed: bool, value, threshold, unit: str, detail: str) -> dict:
     return {"name": name, "passed": bool(passed), "value": value, "threshold": threshold, "unit": unit,
             "detail": detail}
@@ -275,12 +262,13 @@ def conditions(snap: dict, criteria: ConvergenceCriteria, *, streak: int) -> lis
     at = markov["lags_ps"].index(snap["lag_ps"])
     suggestion = markov["suggested_lag_ps"]
     why = "; ".join(markov["reasons"][at])
-    out.append(_condition(
-        "markovian", markov["markovian"][at], why or "passed", "plateau and CK", "",
-        f"lag {snap['lag_ps']:g} ps is not Markovian: {why}; "
-        + (f"the shortest stored lag that passes is {suggestion:g} ps" if suggestion is not None
-           else "no stored lag passes (count longer lags)") if not markov["markovian"][at]
-        else f"CK test passed at lag {snap['lag_ps']:g} ps"))
+    if markov["markovian"][at]:
+        detail = f"CK test passed at lag {snap['lag_ps']:g} ps"
+    else:
+        shortest = (f"the shortest stored lag that passes is {suggestion:g} ps" if suggestion is not None
+                    else "no stored lag passes (count longer lags)")
+        detail = f"lag {snap['lag_ps']:g} ps is not Markovian: {why}; {shortest}"
+    out.append(_condition("markovian", markov["markovian"][at], why or "passed", "plateau and CK", "", detail))
     n_blocks = snap.get("n_blocks", 0)
     out.append(_condition("time_blocks", n_blocks >= c.min_blocks, n_blocks, c.min_blocks, "blocks",
                           f"{n_blocks} blocks of time to resample (need {c.min_blocks})"))
