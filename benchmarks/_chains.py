@@ -82,9 +82,10 @@ def _normalised(weights) -> np.ndarray:
 def chains() -> list[Chain]:
     """The benchmark's chains: easy, slow and fast processes, two competing routes, a trap, a larger one."""
     easy = _normalised([[0.90, 0.07, 0.03], [0.05, 0.85, 0.10], [0.02, 0.08, 0.90]])
-    slow_fast = _normalised([  # two metastable groups {0,1,2} | {3,4,5}, exchanged rarely through 2 <-> 3
+    slow_fast = _normalised([  # two metastable groups {0,1,2} | {3,4,5}, exchanged rarely through 2 <-> 3;
+        # not mirror-symmetric, so that no two routes tie exactly
         [0.80, 0.15, 0.05, 0, 0, 0], [0.10, 0.80, 0.10, 0, 0, 0], [0.05, 0.10, 0.83, 0.02, 0, 0],
-        [0, 0, 0.02, 0.83, 0.10, 0.05], [0, 0, 0, 0.10, 0.80, 0.10], [0, 0, 0, 0.05, 0.15, 0.80]])
+        [0, 0, 0.02, 0.85, 0.09, 0.04], [0, 0, 0, 0.12, 0.78, 0.10], [0, 0, 0, 0.03, 0.17, 0.80]])
     competing = _normalised([  # 0 -> 1 -> 3 and 0 -> 2 -> 3 carry nearly the same flux
         [0.90, 0.052, 0.048, 0], [0.05, 0.85, 0, 0.10], [0.05, 0, 0.85, 0.10], [0, 0.05, 0.05, 0.90]])
     trap = _normalised([  # state 3 is entered rarely and left more rarely still

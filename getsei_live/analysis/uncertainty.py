@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtr, ndtri, stdtrit
 
 from ._result import Result, frozen_array
 from .pathways import decompose
@@ -162,13 +162,19 @@ def _quantile(ordered: np.ndarray, valid: np.ndarray, p: np.ndarray) -> np.ndarr
     return np.where(valid > 0, value, np.nan)
 
 
-def percentile_interval(samples: np.ndarray, confidence: float, estimate: np.ndarray | None = None) -> np.ndarray:
+def percentile_interval(samples: np.ndarray, confidence: float, estimate: np.ndarray | None = None,
+                        n_units: int | None = None) -> np.ndarray:
     """(..., 2) equal-tailed interval over the first axis (the resamples), ignoring NaN; NaN where all are.
 
     With ``estimate`` (the point estimate, shaped like one sample) the
     interval is bias-corrected (Efron's BC percentile interval): when the
     resamples sit mostly on one side of the estimate, as they do for implied
     timescales, whose estimator is biased low, the percentiles shift to undo it.
+
+    With ``n_units`` (the number of resampled units, B) the interval is widened
+    about the estimate (or its midpoint) by ``sqrt(B / (B - 1)) t_{B-1} / z``,
+    the usual correction for resampling few clusters: it is 1.14 for 12 blocks
+    of time and about 1 for a hundred Li atoms.
     """
     samples = np.asarray(samples, dtype=float)
     shape = samples.shape[1:]
@@ -185,7 +191,14 @@ def percentile_interval(samples: np.ndarray, confidence: float, estimate: np.nda
             p0 = np.clip(below / np.maximum(valid, 1), 0.5 / np.maximum(valid, 1), 1 - 0.5 / np.maximum(valid, 1))
         z0 = np.where(np.isfinite(estimate) & (valid > 0), ndtri(p0), 0.0)
         lo_p, hi_p = ndtr(2 * z0 + ndtri(alpha)), ndtr(2 * z0 + ndtri(1 - alpha))
-    return np.stack([_quantile(ordered, valid, lo_p), _quantile(ordered, valid, hi_p)], axis=-1)
+    bounds = np.stack([_quantile(ordered, valid, lo_p), _quantile(ordered, valid, hi_p)], axis=-1)
+    if n_units is None or n_units < 2:
+        return bounds
+    factor = np.sqrt(n_units / (n_units - 1)) * stdtrit(n_units - 1, 1 - alpha) / ndtri(1 - alpha)
+    centre = bounds.mean(axis=-1) if estimate is None else np.where(np.isfinite(estimate), estimate,
+                                                                   bounds.mean(axis=-1))
+    with np.errstate(invalid="ignore"):  # infinite bounds stay infinite
+        return centre[..., None] + factor * (bounds - centre[..., None])
 
 
 def envelope(intervals: Sequence[np.ndarray]) -> np.ndarray:

@@ -45,9 +45,10 @@ class ConvergenceCriteria:
       timescales longer than the lag are at most ``timescale_ci_rwidth`` of the
       estimate wide (relative).
     - ``time_blocks``: at least ``min_blocks`` blocks of time exist to resample.
-    - ``unchanged``: for ``patience`` checks in a row the ordered top routes
-      are the same, no share moved by ``fraction_tol`` or more (fraction) and no
-      timescale at the analysis lag by ``timescale_rtol`` or more (relative).
+    - ``unchanged``: for ``patience`` checks in a row every other condition
+      held, the ordered top routes stayed the same, no share moved by
+      ``fraction_tol`` or more (fraction) and no timescale at the analysis lag
+      by ``timescale_rtol`` or more (relative).
 
     Intervals: ``n_bootstrap`` resamples of whole Li atoms and as many of whole
     blocks of time; the reported interval (``confidence`` coverage) is the
@@ -173,19 +174,21 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
         shares, tops = zip(*(route_shares(r, lag_index, active, model.source, model.target, routes)
                              for r in resamples))
         fractions = np.array([p.fraction for p in model.pathways])
-        ts_by_lag = envelope([percentile_interval(r.timescales, c.confidence, estimate=np.stack(by_lag))
-                              for r in resamples])
+        ts_by_lag = envelope([percentile_interval(r.timescales, c.confidence, estimate=np.stack(by_lag),
+                                                  n_units=r.n_units) for r in resamples])
         intervals = {
             "n_bootstrap": c.n_bootstrap,
             "interval_method": " and ".join(METHODS[r.method] for r in resamples),
             "confidence": c.confidence,
-            "pathway_fraction_ci": _listed(envelope([percentile_interval(s, c.confidence, estimate=fractions)
-                                                     for s in shares])),
+            "pathway_fraction_ci": _listed(envelope([percentile_interval(s, c.confidence, estimate=fractions,
+                                                                         n_units=r.n_units)
+                                                     for s, r in zip(shares, resamples)])),
             "top_route_resolved": float(min(t.mean() for t in tops)) if routes else 0.0,
             "timescales_ci": _listed(ts_by_lag[lag_index]),
             "timescales_by_lag_ci": _listed(ts_by_lag),
             "transition_matrix_ci": _listed(envelope(
-                [percentile_interval(r.transition_matrices[:, lag_index], c.confidence) for r in resamples])),
+                [percentile_interval(r.transition_matrices[:, lag_index], c.confidence, n_units=r.n_units)
+                 for r in resamples])),
         }
     verdict = markov.at(lag)
     ck = verdict.ck
@@ -300,7 +303,8 @@ def conditions(snap: dict, criteria: ConvergenceCriteria, *, streak: int) -> lis
                           f"(at most {100 * c.timescale_ci_rwidth:g}%)" if rel
                           else "no timescale longer than the lag"))
     out.append(_condition("unchanged", streak >= c.patience, streak, c.patience, "checks",
-                          f"unchanged for {streak} of {c.patience} checks"))
+                          f"estimates unchanged, with every other condition met, for {streak} of {c.patience} "
+                          f"checks"))
     return out
 
 
@@ -349,17 +353,24 @@ class ConvergenceMonitor:
             self.converged = bool(history[-1].get("converged", False))
 
     def judge(self, snap: dict) -> dict:
-        """Add ``stable`` (unchanged since the last check), ``stable_streak``, ``conditions`` (each with its
-        value and threshold), ``failed`` (their names), ``reasons`` (what failed, in words) and ``converged``."""
+        """Add ``stable`` (unchanged since the last check), ``stable_streak`` (checks in a row that were
+        unchanged with every other condition met), ``conditions`` (each with its value and threshold), ``failed``
+        (their names), ``reasons`` (what failed, in words) and ``converged``.
+
+        Counting only checks where everything held means one check whose noisy
+        interval happens to be narrow cannot end a run.
+        """
         moved = _moved(snap, self.previous, self.criteria)
-        self.streak = 0 if moved else self.streak + 1
         self.previous = snap
+        checks = conditions(snap, self.criteria, streak=self.streak + 1)
+        held = not moved and all(c["passed"] for c in checks if c["name"] != "unchanged")
+        self.streak = self.streak + 1 if held else 0
         checks = conditions(snap, self.criteria, streak=self.streak)
         failed = [c for c in checks if not c["passed"]]
         self.converged = not failed
         reasons = [c["detail"] for c in failed if c["name"] != "unchanged"] + moved
-        if not moved and self.streak < self.criteria.patience:
-            reasons.append(f"unchanged for {self.streak} of {self.criteria.patience} checks")
+        if held and self.streak < self.criteria.patience:
+            reasons.append(f"every condition held for {self.streak} of {self.criteria.patience} checks")
         return {**snap, "stable": not moved, "stable_streak": self.streak, "conditions": checks,
                 "failed": [c["name"] for c in failed], "converged": self.converged, "reasons": reasons}
 
