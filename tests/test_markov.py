@@ -79,3 +79,16 @@ def test_bias_corrected_interval_shifts_against_a_biased_resample():
     assert plain == pytest.approx([0.05, 0.95])
     assert corrected[0] > plain[0] and corrected[1] > plain[1]  # most resamples below the estimate: shift up
     assert envelope([np.array([[0.1, 0.5]]), np.array([[0.2, 0.7]])]).tolist() == [[0.1, 0.7]]
+
+
+def test_few_units_widen_the_interval_within_its_range():
+    from scipy.stats import norm, t
+
+    samples = np.linspace(0.0, 1.0, 201)[:, None]
+    many = percentile_interval(samples, 0.9, n_units=10_000)[0]
+    few = percentile_interval(samples, 0.9, n_units=5)[0]
+    assert many == pytest.approx([0.05, 0.95], abs=1e-3)
+    factor = np.sqrt(5 / 4) * t.ppf(0.95, 4) / norm.ppf(0.95)  # independent reference for the widening
+    assert few[1] - few[0] == pytest.approx(0.9 * factor)
+    clipped = percentile_interval(samples, 0.9, n_units=5, limits=(0.0, 1.0))[0]
+    assert clipped.tolist() == [0.0, 1.0]

@@ -18,7 +18,7 @@ from ..errors import GetseiError
 from ._result import Result, frozen_array
 from .koopman import TransitionMatrix, transition_matrix
 from .spectral import implied_timescales
-from .uncertainty import Resamples, envelope, percentile_interval
+from .uncertainty import PROBABILITY, TIME, Resamples, envelope, percentile_interval
 
 __all__ = ["ChapmanKolmogorov", "LagVerdict", "MarkovTest", "fit_by_lag", "markov_test"]
 
@@ -135,8 +135,8 @@ def _ck(fits: Sequence[TransitionMatrix | None], n: int, lags: Sequence[float], 
     for res in resamples:
         p = np.stack([_power(res.transition_matrices[:, a], k) for _, k in multiples], axis=1)
         e = res.transition_matrices[:, [b for b, _ in multiples]]
-        for key, value in (("p", p), ("e", e), ("d", p - e)):
-            ci[key].append(percentile_interval(value, confidence, n_units=res.n_units))
+        for key, value, limits in (("p", p, PROBABILITY), ("e", e, PROBABILITY), ("d", p - e, (-1.0, 1.0))):
+            ci[key].append(percentile_interval(value, confidence, n_units=res.n_units, limits=limits))
     predicted_ci, estimated_ci, difference_ci = (envelope(ci[key]) for key in ("p", "e", "d"))
     both = np.isfinite(predicted) & np.isfinite(estimated)
     deviation = np.where(both, np.abs(predicted - estimated), 0.0)
@@ -189,8 +189,8 @@ def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[R
              for fit, lag in zip(fits, lags)]
     width = n - 1
     padded = np.stack([np.pad(t, (0, width - t.size), constant_values=np.nan) for t in point])
-    ts_ci = envelope([percentile_interval(r.timescales, confidence, estimate=padded, n_units=r.n_units)
-                      for r in resamples]) if resamples else None
+    ts_ci = envelope([percentile_interval(r.timescales, confidence, estimate=padded, n_units=r.n_units,
+                                          limits=TIME) for r in resamples]) if resamples else None
     verdicts = []
     for a, lag in enumerate(lags):
         reasons = []

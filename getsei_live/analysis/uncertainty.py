@@ -30,7 +30,10 @@ from ._result import Result, frozen_array
 from .pathways import decompose
 from .tpt import net_flux_batch
 
-__all__ = ["Resamples", "resample_counts", "route_shares", "percentile_interval", "envelope"]
+__all__ = ["PROBABILITY", "Resamples", "TIME", "resample_counts", "route_shares", "percentile_interval", "envelope"]
+
+#: Ranges of the quantities intervals are formed for.
+PROBABILITY, TIME = (0.0, 1.0), (0.0, np.inf)
 
 METHODS = {"li": "Li atoms", "time": "blocks of time"}
 
@@ -163,7 +166,7 @@ def _quantile(ordered: np.ndarray, valid: np.ndarray, p: np.ndarray) -> np.ndarr
 
 
 def percentile_interval(samples: np.ndarray, confidence: float, estimate: np.ndarray | None = None,
-                        n_units: int | None = None) -> np.ndarray:
+                        n_units: int | None = None, limits: tuple[float, float] = (-np.inf, np.inf)) -> np.ndarray:
     """(..., 2) equal-tailed interval over the first axis (the resamples), ignoring NaN; NaN where all are.
 
     With ``estimate`` (the point estimate, shaped like one sample) the
@@ -174,7 +177,8 @@ def percentile_interval(samples: np.ndarray, confidence: float, estimate: np.nda
     With ``n_units`` (the number of resampled units, B) the interval is widened
     about the estimate (or its midpoint) by ``sqrt(B / (B - 1)) t_{B-1} / z``,
     the usual correction for resampling few clusters: it is 1.14 for 12 blocks
-    of time and about 1 for a hundred Li atoms.
+    of time and about 1 for a hundred Li atoms. ``limits`` is the quantity's
+    range (shares and probabilities lie in [0, 1]); the widened interval stays in it.
     """
     samples = np.asarray(samples, dtype=float)
     shape = samples.shape[1:]
@@ -198,7 +202,7 @@ def percentile_interval(samples: np.ndarray, confidence: float, estimate: np.nda
     centre = bounds.mean(axis=-1) if estimate is None else np.where(np.isfinite(estimate), estimate,
                                                                    bounds.mean(axis=-1))
     with np.errstate(invalid="ignore"):  # infinite bounds stay infinite
-        return centre[..., None] + factor * (bounds - centre[..., None])
+        return np.clip(centre[..., None] + factor * (bounds - centre[..., None]), *limits)
 
 
 def envelope(intervals: Sequence[np.ndarray]) -> np.ndarray:

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..analysis import implied_timescales, kinetic_model
 from ..analysis.markov import fit_by_lag, markov_test
-from ..analysis.uncertainty import METHODS, envelope, percentile_interval, resample_counts, route_shares
+from ..analysis.uncertainty import (METHODS, PROBABILITY, TIME, envelope, percentile_interval, resample_counts,
+                                   route_shares)
 from ..errors import ParameterError, check_fields
 
 __all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "explain", "snapshot"]
@@ -175,20 +176,20 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
                              for r in resamples))
         fractions = np.array([p.fraction for p in model.pathways])
         ts_by_lag = envelope([percentile_interval(r.timescales, c.confidence, estimate=np.stack(by_lag),
-                                                  n_units=r.n_units) for r in resamples])
+                                                  n_units=r.n_units, limits=TIME) for r in resamples])
         intervals = {
             "n_bootstrap": c.n_bootstrap,
             "interval_method": " and ".join(METHODS[r.method] for r in resamples),
             "confidence": c.confidence,
             "pathway_fraction_ci": _listed(envelope([percentile_interval(s, c.confidence, estimate=fractions,
-                                                                         n_units=r.n_units)
+                                                                         n_units=r.n_units, limits=PROBABILITY)
                                                      for s, r in zip(shares, resamples)])),
             "top_route_resolved": float(min(t.mean() for t in tops)) if routes else 0.0,
             "timescales_ci": _listed(ts_by_lag[lag_index]),
             "timescales_by_lag_ci": _listed(ts_by_lag),
             "transition_matrix_ci": _listed(envelope(
-                [percentile_interval(r.transition_matrices[:, lag_index], c.confidence, n_units=r.n_units)
-                 for r in resamples])),
+                [percentile_interval(r.transition_matrices[:, lag_index], c.confidence, n_units=r.n_units,
+                                     limits=PROBABILITY) for r in resamples])),
         }
     verdict = markov.at(lag)
     ck = verdict.ck

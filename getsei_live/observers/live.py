@@ -59,17 +59,19 @@ def committed_counter(store: RunStore) -> tuple[TransitionCounter, bool]:
         return TransitionCounter(spec.n_states, spec.lags, spec.n_li), False
     counts, per_li, covered = store.counts()
     blocks = store.block_counts()
-    if covered == n and blocks is not None:
+    counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
+    fits = blocks is not None and blocks[0].shape[0] <= counter.max_blocks
+    if covered == n and fits:
         keep = min(n, max(spec.lags))
         recent = store.states(n - keep, n)
         if np.any((recent < 0) | (recent >= spec.n_states)):
             raise StoreError(f"{store.path} is damaged: the last committed frames hold missing labels. "
                              f"Run 'getsei-live check {store.path}'.")
-        counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
         counter.restore(recent, counts, per_li, n, *blocks)
         return counter, False
-    if blocks is None:
-        log.info("%s: no counts per block of time stored (an older store); recounting from states.", store.path)
+    if not fits:
+        log.info("%s: no usable counts per block of time stored (an older store); recounting from states.",
+                 store.path)
     else:
         log.warning("%s: stored counts cover %d frames but %d are committed; recounting from states.",
                     store.path, covered, n)
