@@ -2,8 +2,8 @@
 
 Each replica draws independent per-Li label streams from a known frame-to-frame
 transition matrix and feeds them through ``getsei_live.attach`` on real ASE
-dynamics (velocity Verlet of Li atoms with a soft Lennard-Jones potential, the
-clock): counting, the store, the snapshots, the verdict and the stop are the
+dynamics (velocity Verlet of Li atoms with a soft Lennard-Jones potential from
+matscipy, the clock): counting, the store, the snapshots, the verdict and the stop are the
 product's own code. Only the labelling is replaced, by the chain.
 """
 
@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 from ase import units
 from ase.build import bulk
-from ase.calculators.lj import LennardJones
 from ase.md.verlet import VelocityVerlet
+
+from matscipy.calculators.pair_potential import LennardJonesCut, PairPotential
 
 from getsei_live import attach
 from getsei_live.analysis import kinetic_model
@@ -149,7 +150,7 @@ class ChainLabels:
 def _li_atoms(n_li: int):
     cells = int(np.ceil((n_li / 2) ** (1 / 3)))
     atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(cells)[:n_li]
-    atoms.calc = LennardJones(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
+    atoms.calc = PairPotential({(3, 3): LennardJonesCut(epsilon=0.01, sigma=2.7, cutoff=5.0)})  # vectorised
     return atoms
 
 

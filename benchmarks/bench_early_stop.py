@@ -7,7 +7,7 @@ atoms, read off the same runs): the stop as a fraction of the budget, how many r
 coverage of the true top-route share and of the true slowest timescale by the 90% intervals, and how often the
 top route was the true one.
 
-    python benchmarks/bench_early_stop.py [--replicas 20] [--processes 2] [--chains 0,1,2]
+    python benchmarks/bench_early_stop.py [--replicas 20] [--processes 2] [--chains 0,1,2] [--n-bootstrap 100]
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from _chains import chains, judge_replica, run_replica
 from getsei_live.observers import ConvergenceCriteria
 
 
-def replica(args: tuple[int, int]) -> dict:
+def replica(args: tuple[int, int, int]) -> dict:
     logging.disable(logging.WARNING)
-    index, seed = args
+    index, seed, n_bootstrap = args
     chain = chains()[index]
-    criteria = ConvergenceCriteria()
+    criteria = ConvergenceCriteria(n_bootstrap=n_bootstrap)
     return judge_replica(chain, run_replica(chain, seed, criteria), chain.truth(), patience=criteria.patience,
                          seed=seed)
 
@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=20)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--chains", default=None, help="comma-separated indices (default: all)")
+    parser.add_argument("--n-bootstrap", type=int, default=ConvergenceCriteria().n_bootstrap,
+                        help="resamples per scheme (default: the library's)")
     args = parser.parse_args()
     every = chains()
     picked = [int(k) for k in args.chains.split(",")] if args.chains else range(len(every))
@@ -46,7 +48,7 @@ def main() -> None:
     print(f"{args.replicas} replicas per chain, nominal coverage 90%\n{header}\n{'-' * len(header)}", flush=True)
     with ProcessPoolExecutor(args.processes) as pool:
         for index in picked:
-            rows = list(pool.map(replica, [(index, 1000 + r) for r in range(args.replicas)]))
+            rows = list(pool.map(replica, [(index, 1000 + r, args.n_bootstrap) for r in range(args.replicas)]))
             for name in ("new", "old"):
                 r = [row[name] for row in rows]
                 mean = {key: float(np.mean([x[key] for x in r])) for key in r[0]}

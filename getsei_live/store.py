@@ -423,7 +423,8 @@ class RunStore:
             self._group.create_array("block_counts", shape=(0, *counts.shape), chunks=(64, *counts.shape),
                                      dtype="int64", fill_value=0)
         arr = self._group["block_counts"]
-        arr.resize(block_counts.shape)
+        if arr.shape != block_counts.shape:  # a new block has started, or blocks merged
+            arr.resize(block_counts.shape)
         if block_counts.size:
             arr[...] = block_counts
         arr.attrs["block_frames"] = int(block_frames)
