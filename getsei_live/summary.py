@@ -51,7 +51,7 @@ class StoreAnalysis:
 
 
 def analyze_store(path: str | Path, *, lag_ps: float | str | None = None, source=None, target=None,
-                  reversible: bool = False, n_pathways: int = 5, n_bootstrap: int = 100,
+                  reversible: bool = False, n_pathways: int = 5, n_bootstrap: int = 200,
                   seed: int = 0) -> StoreAnalysis:
     """Analyse the committed frames of a store (read-only; fine while another process writes it).
 
@@ -65,7 +65,7 @@ def analyze_store(path: str | Path, *, lag_ps: float | str | None = None, source
         Default: the least and the most mobile state that holds a real share of the Li.
     reversible : bool, default False
     n_pathways : int, default 5
-    n_bootstrap : int, default 100
+    n_bootstrap : int, default 200
         Resamples of Li atoms and of blocks of time for the intervals.
     seed : int, default 0
     """

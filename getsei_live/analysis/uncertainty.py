@@ -8,10 +8,13 @@ Two resampling schemes each answer one of these:
   trajectory (a cluster bootstrap); right when Li atoms move independently.
 - ``"time"``: resample blocks of time with replacement, all Li of a block
   together (a block bootstrap); right when blocks are longer than the memory
-  of the process, whatever the Li do together.
+  of the process, whatever the Li do together. ``"time2"`` does the same with
+  blocks twice as long (the next level of the blocking method): when blocks
+  are too short the variance still grows with their length, and this catches it.
 
-The reported interval is the envelope of the two percentile intervals, so it
-is wide enough when either assumption fails. (Resampling Li and blocks jointly,
+The reported interval is the envelope of the percentile intervals, so it
+is wide enough when one assumption fails. Each is bias-corrected and widened
+for the number of units resampled (few blocks); see ``percentile_interval``. (Resampling Li and blocks jointly,
 Owen's "pigeonhole" bootstrap, overstates the variance of independent cells
 about threefold, which would delay every early stop for nothing.)
 """
@@ -35,7 +38,7 @@ __all__ = ["PROBABILITY", "Resamples", "TIME", "resample_counts", "route_shares"
 #: Ranges of the quantities intervals are formed for.
 PROBABILITY, TIME = (0.0, 1.0), (0.0, np.inf)
 
-METHODS = {"li": "Li atoms", "time": "blocks of time"}
+METHODS = {"li": "Li atoms", "time": "blocks of time", "time2": "blocks of time"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +48,7 @@ class Resamples(Result):
     Attributes
     ----------
     method : str
-        ``"li"`` (whole Li atoms) or ``"time"`` (whole blocks of time).
+        ``"li"`` (whole Li atoms), ``"time"`` (whole blocks of time) or ``"time2"`` (blocks twice as long).
     n_units : int
         Li atoms or blocks resampled.
     transition_matrices : (n_resamples, n_lags, n, n) ndarray
@@ -88,7 +91,7 @@ def resample_counts(units: np.ndarray, lags: Sequence[float], active_sets: Seque
         The point estimate's active set at each lag (empty where there is no model).
     n_resamples : int
     rng : numpy.random.Generator
-    method : {"li", "time"}
+    method : {"li", "time", "time2"}
 
     Returns
     -------

@@ -51,9 +51,9 @@ class ConvergenceCriteria:
       ``fraction_tol`` or more (fraction) and no timescale at the analysis lag
       by ``timescale_rtol`` or more (relative).
 
-    Intervals: ``n_bootstrap`` resamples of whole Li atoms and as many of whole
-    blocks of time; the reported interval (``confidence`` coverage) is the
-    envelope of both.
+    Intervals: ``n_bootstrap`` resamples each of whole Li atoms, of whole blocks
+    of time, and of blocks twice as long; the reported interval (``confidence``
+    coverage) is the envelope of the three.
 
     Attributes
     ----------
@@ -70,7 +70,7 @@ class ConvergenceCriteria:
     plateau_rtol : float, default 0.2 (relative)
     min_blocks : int, default 8 (blocks of time)
     min_population : float, default 0.02 (fraction of the Li for a default source or target)
-    n_bootstrap : int, default 100 (resamples per scheme; 0 disables intervals, and convergence)
+    n_bootstrap : int, default 200 (resamples per scheme; 0 disables intervals, and convergence)
     confidence : float, default 0.9 (interval coverage)
     """
 
@@ -87,7 +87,7 @@ class ConvergenceCriteria:
     plateau_rtol: float = 0.2
     min_blocks: int = 8
     min_population: float = 0.02
-    n_bootstrap: int = 100
+    n_bootstrap: int = 200
     confidence: float = 0.9
 
     def __post_init__(self) -> None:
@@ -150,6 +150,8 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
     units = {"li": per_li_counts}
     if block_counts.shape[0] >= c.min_blocks:
         units["time"] = block_counts
+        pairs = block_counts.shape[0] // 2  # blocks twice as long: the blocking method's next level
+        units["time2"] = block_counts[: 2 * pairs].reshape(pairs, 2, *block_counts.shape[1:]).sum(axis=1)
     resamples = [resample_counts(u, lags_ps, active_sets, n_resamples=c.n_bootstrap, rng=rng, method=m)
                  for m, u in units.items()] if c.n_bootstrap else []
     markov = markov_test(counts, lags_ps, resamples, confidence=c.confidence, ck_tolerance=c.ck_tolerance,
@@ -179,7 +181,7 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
                                                   n_units=r.n_units, limits=TIME) for r in resamples])
         intervals = {
             "n_bootstrap": c.n_bootstrap,
-            "interval_method": " and ".join(METHODS[r.method] for r in resamples),
+            "interval_method": " and ".join(dict.fromkeys(METHODS[r.method] for r in resamples)),
             "confidence": c.confidence,
             "pathway_fraction_ci": _listed(envelope([percentile_interval(s, c.confidence, estimate=fractions,
                                                                          n_units=r.n_units, limits=PROBABILITY)
