@@ -253,8 +253,9 @@ def _slow(snap: dict, n_timescales: int) -> list[int]:
     return [k for k, t in enumerate(snap["timescales"][:n_timescales]) if t is not None and t > snap["lag_ps"]]
 
 
-def conditions(snap: dict, criteria: ConvergenceCriteria, *, streak: int) -> list[dict]:
-    """Every convergence condition of a snapshot: passed or not, by how much."""
+def conditions(snap: dict, criteria: ConvergenceCriteria) -> list[dict]:
+    """The convergence conditions of one snapshot (all but ``unchanged``, which needs the history): passed or
+    not, by how much."""
     c = criteria
     out = []
     active = set(snap["active_set"])
@@ -305,10 +306,12 @@ def conditions(snap: dict, criteria: ConvergenceCriteria, *, streak: int) -> lis
                           f"widest slow-timescale interval {100 * worst:.0f}% of the estimate "
                           f"(at most {100 * c.timescale_ci_rwidth:g}%)" if rel
                           else "no timescale longer than the lag"))
-    out.append(_condition("unchanged", streak >= c.patience, streak, c.patience, "checks",
-                          f"estimates unchanged, with every other condition met, for {streak} of {c.patience} "
-                          f"checks"))
     return out
+
+
+def _unchanged(streak: int, patience: int) -> dict:
+    return _condition("unchanged", streak >= patience, streak, patience, "checks",
+                      f"estimates unchanged, with every other condition met, for {streak} of {patience} checks")
 
 
 def _moved(snap: dict, prev: dict | None, criteria: ConvergenceCriteria) -> list[str]:
@@ -365,10 +368,10 @@ class ConvergenceMonitor:
         """
         moved = _moved(snap, self.previous, self.criteria)
         self.previous = snap
-        checks = conditions(snap, self.criteria, streak=self.streak + 1)
-        held = not moved and all(c["passed"] for c in checks if c["name"] != "unchanged")
+        checks = conditions(snap, self.criteria)
+        held = not moved and all(c["passed"] for c in checks)
         self.streak = self.streak + 1 if held else 0
-        checks = conditions(snap, self.criteria, streak=self.streak)
+        checks.append(_unchanged(self.streak, self.criteria.patience))
         failed = [c for c in checks if not c["passed"]]
         self.converged = not failed
         reasons = [c["detail"] for c in failed if c["name"] != "unchanged"] + moved
