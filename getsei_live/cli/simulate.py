@@ -36,8 +36,10 @@ def live_options(command: Callable) -> Callable:
         click.option("--lag-ps", type=LAG, default=None,
                      help="Lag of rates and pathways in ps, or 'auto': at each check the shortest stored lag that "
                           "passes the Markov test (default: the longest lag)."),
-        click.option("--source", multiple=True, help="Source state(s) (default: least mobile)."),
-        click.option("--target", multiple=True, help="Target state(s) (default: most mobile)."),
+        click.option("--source", multiple=True,
+                     help="Source state(s) (default: least mobile state holding --min-population of the Li)."),
+        click.option("--target", multiple=True,
+                     help="Target state(s) (default: most mobile state holding --min-population of the Li)."),
         click.option("--check-every", type=click.IntRange(min=1), default=20, show_default=True,
                      help="Frames between analysis snapshots."),
         *criteria_options(),
@@ -63,7 +65,8 @@ LAG = _Lag()
 
 #: Convergence thresholds offered on the command line: (option, field, click type, help with the unit).
 CRITERIA = [
-    ("--patience", "patience", click.IntRange(min=1), "Checks in a row with unchanged point estimates."),
+    ("--patience", "patience", click.IntRange(min=1),
+     "Checks in a row in which every other condition held and the point estimates stayed put."),
     ("--min-transitions", "min_transitions", click.IntRange(min=0),
      "Transitions out of every state (and of a default source/target) at the analysis lag."),
     ("--share-ci-width", "share_ci_width", click.FloatRange(min=0, min_open=True),
