@@ -148,10 +148,9 @@ def _group_median(values: np.ndarray, groups: np.ndarray, n_groups: int, span: f
     """Median of ``values`` (all in ``[0, span)``) per group, 0 for empty groups, without a Python loop.
 
     ``groups`` must be non-decreasing. Sorting ``group * span + value`` orders
-    values within each group in one pass (the keys are nearly sorted already,
-    which the stable sort exploits); the value is recovered to ~1e-10.
+    values within each group in one pass; the value is recovered to ~1e-10.
     """
-    ordered = np.sort(groups * span + values, kind="stable")
+    ordered = np.sort(groups * span + values)
     sizes = np.bincount(groups, minlength=n_groups)
     starts = np.cumsum(sizes) - sizes
     median = np.zeros(n_groups)
@@ -171,14 +170,19 @@ def _perpendicular_widths(atoms: Atoms) -> np.ndarray:
 
 
 class _Neighbours:
-    """The shell neighbour list of one frame, sorted by centre atom."""
+    """The shell neighbour list of one frame, sorted by centre atom, and the pairs of neighbours of each centre."""
 
-    __slots__ = ("i", "j", "d", "D", "sizes", "starts")
+    __slots__ = ("i", "j", "d", "D", "sizes", "starts", "first", "second", "dot")
 
     def __init__(self, atoms: Atoms, cutoff_A: float) -> None:
         self.i, self.j, self.d, self.D = neighbour_list("ijdD", atoms, cutoff_A)
         self.sizes = np.bincount(self.i, minlength=len(atoms))
         self.starts = np.cumsum(self.sizes) - self.sizes
+        # Every unique pair of entries that share a centre, with the dot product of their vectors: the angles
+        # of every atom's shell and the neighbour-neighbour edges of the Li graphs both come from these.
+        self.first, self.second = _pairs_within_groups(self.sizes)
+        columns = np.ascontiguousarray(self.D.T)  # gathering 1-D columns is ~6x faster than (n, 3) rows
+        self.dot = sum(c[self.first] * c[self.second] for c in columns)
 
 
 def atom_descriptors(atoms: Atoms, schema: FeatureSchema, element_index: np.ndarray,
@@ -209,8 +213,8 @@ def atom_descriptors(atoms: Atoms, schema: FeatureSchema, element_index: np.ndar
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_distance = np.where(nb.sizes > 0, np.bincount(nb.i, weights=nb.d, minlength=n) / nb.sizes, 0.0)
 
-    first, second = _pairs_within_groups(nb.sizes)
-    cosine = np.einsum("ij,ij->i", nb.D[first], nb.D[second]) / (nb.d[first] * nb.d[second])
+    first, second = nb.first, nb.second
+    cosine = nb.dot / (nb.d[first] * nb.d[second])
     angle = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
     owner = nb.i[first]
     n_pairs = np.bincount(owner, minlength=n)
@@ -342,18 +346,22 @@ class LiGraphBuilder:
         # Centre-neighbour edges, then neighbour-neighbour edges from the pairs of each Li's shell.
         near = entries[nb.d[entries] < schema.edge_cutoff_A]
         centre_src, centre_dst = ptr[graph_of_atom[nb.i[near]]], node_of_entry[near]
-        first, second = _pairs_within_groups(nb.sizes[li])
-        first, second = entries[first], entries[second]
-        close = np.linalg.norm(nb.D[second] - nb.D[first], axis=1) < schema.edge_cutoff_A
+        # |D_b - D_a|^2 = d_a^2 + d_b^2 - 2 D_a.D_b over the pairs of each Li's shell (those with a Li centre).
+        li_pair = np.flatnonzero(graph_of_atom[nb.i[nb.first]] >= 0)
+        first, second = nb.first[li_pair], nb.second[li_pair]
+        gap2 = nb.d[first] ** 2 + nb.d[second] ** 2 - 2.0 * nb.dot[li_pair]
+        close = gap2 < schema.edge_cutoff_A ** 2
         pair_src, pair_dst = node_of_entry[first[close]], node_of_entry[second[close]]
         src = np.concatenate([centre_src, centre_dst, pair_src, pair_dst])
         dst = np.concatenate([centre_dst, centre_src, pair_dst, pair_src])
-        order = np.lexsort((dst, src))
+        order = np.argsort(src * n_nodes + dst)  # keys are unique: by source, then target
         edge_index = np.stack([src[order], dst[order]]).astype(np.int64)
 
-        one_hot = np.zeros((n_nodes, len(schema.elements)))
-        one_hot[np.arange(n_nodes), element_index[node_atoms]] = 1.0
-        x = np.column_stack([one_hot, distance, descriptors[node_atoms]]).astype(np.float32)
+        n_el = len(schema.elements)
+        x = np.zeros((n_nodes, n_el + 1 + descriptors.shape[1]), dtype=np.float32)
+        x[np.arange(n_nodes), element_index[node_atoms]] = 1.0
+        x[:, n_el] = distance
+        x[:, n_el + 1:] = descriptors[node_atoms]
         return LiGraphArrays(x=x, edge_index=edge_index, batch=batch, ptr=ptr, pos=pos,
                              node_atoms=node_atoms, li_indices=li.astype(np.int64))
 

@@ -181,36 +181,40 @@ class RunStore:
             raise StoreError(f"Cannot create the store at {path}: {error.strerror}.") from None
         lock = WriterLock(path)
         lock.acquire()
-        group = zarr.open_group(str(path), mode="w", zarr_format=3)
-        n, n_lags, n_li = spec.n_states, len(spec.lags), spec.n_li
-        frames = group.create_group("frames")
-        frames.create_array("step", shape=(0,), chunks=(chunk_frames,), dtype="int64", fill_value=-1)
-        frames.create_array("time_ps", shape=(0,), chunks=(chunk_frames,), dtype="float64", fill_value=np.nan)
-        group.create_array("states", shape=(0, n_li), chunks=(chunk_frames, n_li), dtype="int8", fill_value=-1)
-        counts = group.create_array("counts", shape=(n_lags, n, n), chunks=(n_lags, n, n), dtype="int64",
-                                    fill_value=0)
-        counts.attrs["frames"] = 0
-        group.create_array("per_li_counts", shape=(n_li, n_lags, n, n), chunks=(n_li, n_lags, n, n),
-                           dtype="int64", fill_value=0)
-        group.create_array("block_counts", shape=(0, n_lags, n, n), chunks=(64, n_lags, n, n), dtype="int64",
-                           fill_value=0).attrs["block_frames"] = min(spec.lags)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # zarr marks its variable-length string type as not yet in the spec
-            group.create_array("snapshots", shape=(0,), chunks=(64,), dtype=str)
-        group.attrs.update({
-            "kind": "getsei-live run",
-            "schema_version": STORE_SCHEMA_VERSION,
-            "package_version": __version__,
-            "spec": spec.to_dict(),
-            "frame_dt_ps": spec.frame_dt_ps,
-            "lags_ps": list(spec.lags_ps),
-            "state_model": state_model_config or {},
-            "elements": list(elements or []),
-            "committed_frames": 0,
-            "status": "running",
-            "stop_reason": None,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        })
+        try:
+            group = zarr.open_group(str(path), mode="w", zarr_format=3)
+            n, n_lags, n_li = spec.n_states, len(spec.lags), spec.n_li
+            frames = group.create_group("frames")
+            frames.create_array("step", shape=(0,), chunks=(chunk_frames,), dtype="int64", fill_value=-1)
+            frames.create_array("time_ps", shape=(0,), chunks=(chunk_frames,), dtype="float64", fill_value=np.nan)
+            group.create_array("states", shape=(0, n_li), chunks=(chunk_frames, n_li), dtype="int8", fill_value=-1)
+            counts = group.create_array("counts", shape=(n_lags, n, n), chunks=(n_lags, n, n), dtype="int64",
+                                        fill_value=0)
+            counts.attrs["frames"] = 0
+            group.create_array("per_li_counts", shape=(n_li, n_lags, n, n), chunks=(n_li, n_lags, n, n),
+                               dtype="int64", fill_value=0)
+            group.create_array("block_counts", shape=(0, n_lags, n, n), chunks=(64, n_lags, n, n), dtype="int64",
+                               fill_value=0).attrs["block_frames"] = min(spec.lags)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # zarr marks its variable-length string type as not yet in the spec
+                group.create_array("snapshots", shape=(0,), chunks=(64,), dtype=str)
+            group.attrs.update({
+                "kind": "getsei-live run",
+                "schema_version": STORE_SCHEMA_VERSION,
+                "package_version": __version__,
+                "spec": spec.to_dict(),
+                "frame_dt_ps": spec.frame_dt_ps,
+                "lags_ps": list(spec.lags_ps),
+                "state_model": state_model_config or {},
+                "elements": list(elements or []),
+                "committed_frames": 0,
+                "status": "running",
+                "stop_reason": None,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            })
+        except BaseException:
+            lock.release()  # a half-made store: leave it unlocked so it can be removed or inspected
+            raise
         log.info("Created store %s (%d Li, lags %s frames).", path, n_li, spec.lags)
         return cls(path, group, "a", lock)
 
@@ -331,8 +335,13 @@ class RunStore:
             "step": int(g.attrs["step"])}
 
     # ---------------------------------------------------------------- writing
+    @property
+    def writable(self) -> bool:
+        """True while this handle holds the writer lock."""
+        return self.mode == "a" and self._lock is not None
+
     def _require_writer(self) -> None:
-        if self.mode != "a" or self._lock is None:
+        if not self.writable:
             raise StoreError(f"{self.path} is open read-only (or closed); open it with mode 'a' to write.")
 
     @property

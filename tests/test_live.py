@@ -50,14 +50,15 @@ def recount(states: np.ndarray, lags: tuple[int, ...], n_states: int) -> np.ndar
     return counts
 
 
-def test_langevin_md_store_counts_equal_recount_and_resume(tiny_model, tmp_path):
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_langevin_md_store_counts_equal_recount_and_resume(tiny_model, tmp_path, asynchronous):
     atoms = lpscl_unit_cell()
     atoms.calc = soft_lj()
     dyn = Langevin(atoms, timestep=1.0 * units.fs, temperature_K=500, friction=0.02, fixcm=False,
                    rng=np.random.default_rng(0))
     path = tmp_path / "run.zarr"
     with attach(dyn, tiny_model, store=path, every=5, lags_ps=(0.005, 0.01, 0.025), check_every=10,
-                stop_when_stable=False) as monitor:
+                stop_when_stable=False, asynchronous=asynchronous) as monitor:
         dyn.run(100)
     # A new dynamics object counts from 0 again: continue from the store's checkpoint.
     store = RunStore.open(path)
@@ -65,7 +66,8 @@ def test_langevin_md_store_counts_equal_recount_and_resume(tiny_model, tmp_path)
     assert checkpoint["step"] == 100 and np.array_equal(checkpoint["positions"], atoms.positions)
     dyn2 = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     with attach(dyn2, tiny_model, store=path, every=5, lags_ps=(0.005, 0.01, 0.025), check_every=10,
-                stop_when_stable=False) as monitor:
+                stop_when_stable=False, asynchronous=asynchronous) as monitor:
+        assert monitor.asynchronous == asynchronous
         dyn2.run(100)
     store = RunStore.open(path)
     assert store.committed_frames == 41 and store.status == "finished"
@@ -104,7 +106,8 @@ class SyntheticLabels:
         return self.current.astype(np.int8)
 
 
-def test_synthetic_process_converges_stops_early_and_covers_the_truth(tmp_path):
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_synthetic_process_converges_stops_early_and_covers_the_truth(tmp_path, asynchronous):
     K = np.array([[0.90, 0.07, 0.03], [0.05, 0.85, 0.10], [0.02, 0.08, 0.90]])
     atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(4)
     atoms.calc = LennardJones(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
@@ -113,13 +116,18 @@ def test_synthetic_process_converges_stops_early_and_covers_the_truth(tmp_path):
     criteria = ConvergenceCriteria(patience=3, fraction_tol=0.05, timescale_rtol=0.1, n_bootstrap=200,
                                    confidence=0.95)
     monitor = attach(dyn, labels, store=tmp_path / "run.zarr", every=1, lags_ps=(0.001, 0.002), lag_ps=0.001,
-                     source=0, target=2, check_every=25, criteria=criteria, stop_when_stable=True)
+                     source=0, target=2, check_every=25, criteria=criteria, stop_when_stable=True,
+                     asynchronous=asynchronous, max_queue=4)
     dyn.run(20000)
     monitor.close()
     assert monitor.converged and monitor.stop_reason == "converged"
     assert dyn.nsteps < 20000, "the MD should have been stopped early"
-    assert dyn.nsteps == monitor.latest["step"]
+    if asynchronous:  # the MD learns of the verdict at its next observation, at most a full queue later
+        assert monitor.latest["step"] <= dyn.nsteps <= monitor.latest["step"] + 5
+    else:
+        assert dyn.nsteps == monitor.latest["step"]
     store = RunStore.open(tmp_path / "run.zarr")
+    assert store.committed_frames == dyn.nsteps + 1, "every frame the MD made is stored"
     assert store.status == "stopped" and "converged" in store.stop_reason
     history = store.snapshots()
     assert [s["stable"] for s in history[-3:]] == [True] * 3 and history[-1]["converged"]

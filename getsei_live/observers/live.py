@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import sys
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -15,8 +16,11 @@ from threadpoolctl import ThreadpoolController
 
 from ..errors import ParameterError, StoreError, StructureError
 from ..store import RunSpec, RunStore
+from ..units import LI, steps_to_ps
 from .convergence import ConvergenceCriteria, ConvergenceMonitor, explain, snapshot
 from .counting import TransitionCounter
+from .frames import Frame
+from .worker import FrameWorker
 
 __all__ = ["LiveMonitor", "attach", "committed_counter", "frames_from_ps", "recount", "replay"]
 
@@ -81,18 +85,25 @@ def committed_counter(store: RunStore) -> tuple[TransitionCounter, bool]:
 class LiveMonitor:
     """Counts, stores and analyses the Li states of each observed frame; see ``attach`` and ``replay``.
 
+    Every frame goes through one driver, ``_process``: label, count, buffer,
+    then the one place that decides whether to flush, check or stop. With
+    ``asynchronous=True`` that driver runs on a worker thread and the ASE
+    observer only copies the frame (``Frame.capture``) and queues it.
+
     Attributes
     ----------
     latest : dict or None
         The last analysis snapshot (also in the store).
     converged : bool
     stop_reason : str or None
+        "converged" once the run was stopped early; ``stop_explanation`` says why in words.
     store : RunStore
     """
 
     def __init__(self, state_model, store: RunStore, *, lag_index: int | None, source: tuple[int, ...] | None,
                  target: tuple[int, ...] | None, check_every: int, criteria: ConvergenceCriteria,
-                 stop_when_stable: bool, flush_frames: int = 64, flush_seconds: float = 30.0, seed: int = 0,
+                 stop_when_stable: bool, asynchronous: bool = False, max_queue: int = 4, threads: int | None = 1,
+                 flush_frames: int = 64, flush_seconds: float = 30.0, seed: int = 0,
                  on_check: Callable[[dict], None] | None = None) -> None:
         spec = store.spec
         self.state_model = state_model
@@ -108,15 +119,14 @@ class LiveMonitor:
         self.flush_seconds = flush_seconds
         self.on_check = on_check
         self.stop_reason: str | None = None
+        self.stop_explanation: str | None = None
         self._rng = np.random.default_rng(seed)
         self._dyn: weakref.ReferenceType | None = None
         self._step_offset = 0
         self._since_check = 0
         self._last_flush = time.monotonic()
-        self.observe_seconds: list[float] = []
-        self.analysis_seconds: list[float] = []
+        self._last_frame: Frame | None = None
         self.convergence = ConvergenceMonitor(criteria)
-        self._checkpoint: dict | None = None
         self._restore()
         if store.mode == "a":
             store.set_analysis({"lag_ps": "auto" if lag_index is None else spec.lags_ps[lag_index],
@@ -124,6 +134,8 @@ class LiveMonitor:
                                 "check_every": check_every, "criteria": criteria.to_dict(),
                                 "stop_when_stable": stop_when_stable})
         self._closed = False
+        self._worker = (FrameWorker(self._process, max_queue=max_queue, on_start=_thread_limits(threads),
+                                    on_error=self._commit_before_failure) if asynchronous else None)
         atexit.register(self.close)
 
     # ---------------------------------------------------------------- state
@@ -144,22 +156,19 @@ class LiveMonitor:
     def _blocks(self) -> tuple[np.ndarray, int]:
         return self.counter.block_counts(), self.counter.block_frames
 
-    def _stop(self) -> str:
-        """Record the early stop; returns why, in a user's words."""
-        self.stop_reason = "converged"
-        why = explain(self.latest) if self.latest is not None else "converged"
-        self._finish("stopped", why)
-        return why
-
     @property
     def converged(self) -> bool:
         return self.convergence.converged
 
     @property
+    def asynchronous(self) -> bool:
+        return self._worker is not None
+
+    @property
     def n_frames(self) -> int:
         return self.counter.n_frames
 
-    # ---------------------------------------------------------------- observing
+    # ---------------------------------------------------------------- the MD side
     def bind(self, dyn) -> None:
         """Observe ``dyn``: its step 0 is the store's last committed step (0 for a new store)."""
         self._dyn = weakref.ref(dyn)
@@ -172,59 +181,90 @@ class LiveMonitor:
                                  f"{self.spec.timestep_fs:g} fs.")
 
     def __call__(self) -> None:
-        """ASE observer: label the current frame of the bound dynamics."""
+        """ASE observer: hand the current frame of the bound dynamics over; end the run once converged."""
         dyn = self._dyn() if self._dyn is not None else None
         if dyn is None:
             return
-        self.observe(dyn.atoms, self._step_offset + dyn.nsteps)
-        if self.converged and self.stop_when_stable and self.stop_reason is None:
+        self.submit(Frame.capture(dyn.atoms, self._step_offset + dyn.nsteps))
+        if self.stop_reason is not None and dyn.max_steps > dyn.nsteps:
             dyn.max_steps = dyn.nsteps  # ends ASE's run() cleanly after this step
-            why = self._stop()
+            step = self._step_offset + dyn.nsteps
             log.warning("getsei-live: stopping the MD early at step %d (%.2f ps); %s.",
-                        self.last_step, self.last_step * self.spec.timestep_fs / 1000, why)
+                        step, steps_to_ps(step, self.spec.timestep_fs), self.stop_explanation)
+
+    def submit(self, frame: Frame) -> None:
+        """Process ``frame`` now (synchronous) or queue it for the worker (asynchronous)."""
+        if self._closed:
+            raise StoreError(f"The monitor of {self.store.path} is closed.")
+        if self._worker is None:
+            self._process(frame)
+        else:
+            self._worker.put(frame)
 
     def observe(self, atoms: Atoms, step: int) -> bool:
-        """Label, count and store one frame at absolute MD ``step``; False when the step was seen already."""
+        """Label, count and store one frame at absolute MD ``step`` on this thread; False when the step was seen
+        already. (With an asynchronous monitor use ``submit``.)"""
+        if self._worker is not None:
+            raise ParameterError("observe() labels on the calling thread; an asynchronous monitor takes frames "
+                                 "through submit().")
+        return self._process(Frame.capture(atoms, step))
+
+    def wait(self) -> None:
+        """Return when every frame submitted so far is processed (at once when synchronous)."""
+        if self._worker is not None:
+            self._worker.join()
+
+    # ---------------------------------------------------------------- the driver
+    def _accept(self, frame: Frame) -> bool:
+        step = frame.step
         if self.last_step is not None and step <= self.last_step:
             log.debug("Step %d is already in the store (last %d); not counted again.", step, self.last_step)
             return False
         if self.last_step is not None and step - self.last_step != self.spec.interval:
             raise ParameterError(f"Frames must be {self.spec.interval} MD steps apart; got step {step} after "
                                  f"{self.last_step}.")
-        li = np.flatnonzero(atoms.numbers == 3)
+        li = np.flatnonzero(frame.numbers == LI)
         if li.size != self.spec.n_li or not np.array_equal(li, self._li_indices):
             raise StructureError(f"The frame at step {step} has {li.size} Li atoms at other indices than the run's "
                                  f"{self.spec.n_li}; the atoms of a run must not change.")
-        start = time.perf_counter()
+        return True
+
+    def _process(self, frame: Frame) -> bool:
+        """Label, count and buffer one frame, then flush, check or stop as due; False for a frame seen already."""
+        if not self._accept(frame):
+            return False
         with _BLAS.limit(limits=1, user_api="blas"):
-            labels = self.state_model.assign(atoms)
-            self.counter.update(labels)
-        self.store.append(step, step * self.spec.timestep_fs / 1000.0, labels)
-        self.last_step = step
-        self._checkpoint = {"positions": atoms.positions.copy(), "momenta": atoms.get_momenta(),
-                            "cell": atoms.cell.array.copy(), "numbers": atoms.numbers.copy(),
-                            "pbc": np.asarray(atoms.pbc, dtype=bool), "step": step}
+            labels = self.state_model.assign(frame.atoms())
+        self.counter.update(labels)
+        self.store.append(frame.step, steps_to_ps(frame.step, self.spec.timestep_fs), labels)
+        self.last_step = frame.step
+        self._last_frame = frame
         self._since_check += 1
-        due = (self.store.pending_frames >= self.flush_frames
-               or time.monotonic() - self._last_flush > self.flush_seconds)
         if self._since_check >= self.check_every:
             self.check()
-        elif due:
+        elif (self.store.pending_frames >= self.flush_frames
+              or time.monotonic() - self._last_flush > self.flush_seconds):
             self.flush()
-        self.observe_seconds.append(time.perf_counter() - start)
+        if self.stop_when_stable and self.converged and self.stop_reason is None:
+            self.stop_reason = "converged"
+            self.stop_explanation = explain(self.latest) if self.latest is not None else "converged"
+            self._finish("stopped", self.stop_explanation)
         return True
 
     def flush(self) -> None:
         if self.store.pending_frames:
+            checkpoint = self._last_frame.checkpoint() if self._last_frame is not None else None
             self.store.flush(self.counter.counts(), self.counter.per_li_counts(), self._blocks(),
-                             checkpoint=self._checkpoint)
+                             checkpoint=checkpoint)
         self._last_flush = time.monotonic()
 
-    def check(self) -> dict | None:
-        """Flush, take an analysis snapshot, judge it, store it; returns it (None while there is too little data)."""
+    def check(self, *, only_if_new: bool = False) -> dict | None:
+        """Flush, take an analysis snapshot, judge it, store it; returns it (None while there is too little data,
+        or with ``only_if_new`` when no frame came since the last check)."""
+        if only_if_new and not self._since_check:
+            return None
         self._since_check = 0
         self.flush()
-        start = time.perf_counter()
         counts = self.counter.counts()
         if counts[0 if self.lag_index is None else self.lag_index].sum() == 0:
             return None
@@ -234,34 +274,49 @@ class LiveMonitor:
                             target=self.target, criteria=self.criteria, rng=self._rng,
                             block_ps=self.counter.block_frames * self.spec.frame_dt_ps)
         n = self.counter.n_frames
-        snap = {"frame": n, "step": self.last_step, "time_ps": self.last_step * self.spec.timestep_fs / 1000.0,
+        snap = {"frame": n, "step": self.last_step, "time_ps": steps_to_ps(self.last_step, self.spec.timestep_fs),
                 **self.convergence.judge(snap)}
         self.store.add_snapshot(snap)
         self.latest = snap
-        self.analysis_seconds.append(time.perf_counter() - start)
         log.info("frame %d (%.1f ps): %s", n, snap["time_ps"], explain(snap))
         if self.on_check is not None:
             self.on_check(snap)
         return snap
 
+    def _commit_before_failure(self, error: BaseException) -> None:
+        """On the worker, after a failure: commit the frames before it, as the synchronous path does."""
+        log.error("getsei-live: the analysis failed at a frame after step %s (%s: %s); the frames before it are "
+                  "committed.", self.last_step, type(error).__name__, error)
+        if self.store.writable:
+            self.flush()
+
     def _finish(self, status: str, reason: str | None) -> None:
         self.flush()
         self.store.set_status(status, reason)
 
+    # ---------------------------------------------------------------- closing
     def close(self, status: str = "finished", reason: str | None = None) -> None:
-        """Write what is buffered, record the final status, release the store. Safe to call twice."""
+        """Process what is queued, write what is buffered, record the final status, release the store.
+
+        Raises a worker failure not yet raised. Safe to call twice.
+        """
         if self._closed:
             return
         self._closed = True
         atexit.unregister(self.close)
+        failure = self._worker.close() if self._worker is not None else None
+        if failure is not None and status == "finished":
+            status, reason = "interrupted", f"{type(failure).__name__}: {failure}"
         try:
-            if self.store.mode == "a" and self.store._lock is not None:
+            if self.store.writable:
                 if self.stop_reason is None:
                     self._finish(status, reason)
                 else:
                     self.flush()
         finally:
             self.store.close()
+        if failure is not None:
+            raise failure
 
     def __enter__(self) -> LiveMonitor:
         return self
@@ -271,6 +326,19 @@ class LiveMonitor:
             self.close()
         else:
             self.close("interrupted", f"{exc_type.__name__}: {exc}")
+
+
+def _thread_limits(threads: int | None) -> Callable[[], None] | None:
+    """Set the worker thread's own torch thread count (OpenMP's is per thread); the MD keeps its own."""
+    if threads is None:
+        return None
+
+    def limit() -> None:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(int(threads))
+
+    return limit
 
 
 def _check_sampling(every: object, timestep_fs: object) -> None:
@@ -313,7 +381,7 @@ def _monitor(state_model, atoms: Atoms, store, *, timestep_fs: float, every: int
             raise ParameterError(f"The analysis lag ({lag_ps} ps) must be one of 'lags_ps' {tuple(lags_ps)}.")
         lag_index = lags.index(analysis_lag)
     state_model.builder.arrays(atoms)  # every structure problem surfaces here, before a store is touched
-    li = np.flatnonzero(atoms.numbers == 3)
+    li = np.flatnonzero(atoms.numbers == LI)
     spec = RunSpec(fingerprint=state_model.fingerprint, n_states=state_model.n_states, timestep_fs=float(timestep_fs),
                    interval=int(every), lags=lags, li_indices=tuple(li))
     opened = _open_store(store, spec, state_model, atoms.get_chemical_symbols())
@@ -336,7 +404,7 @@ def attach(dyn, state_model, store: str | Path | RunStore = "run.zarr", every: i
            lags_ps: Sequence[float] = (1.0, 2.0, 5.0, 10.0), *, lag_ps: float | str | None = None,
            source: int | Iterable[int] | None = None, target: int | Iterable[int] | None = None,
            check_every: int = 20, criteria: ConvergenceCriteria | None = None, stop_when_stable: bool = True,
-           **options) -> LiveMonitor:
+           asynchronous: bool = True, **options) -> LiveMonitor:
     """Attach the live analysis to an ASE dynamics object; then run it as usual with ``dyn.run(n)``.
 
     Parameters
@@ -362,9 +430,19 @@ def attach(dyn, state_model, store: str | Path | RunStore = "run.zarr", every: i
         Frames between analysis snapshots.
     criteria : ConvergenceCriteria, optional
     stop_when_stable : bool, default True
-        End ``dyn.run`` cleanly once converged.
+        End ``dyn.run`` cleanly once converged. Asynchronous monitors end it
+        at the first observation after the verdict (at most ``max_queue``
+        frames later; those frames are stored too).
+    asynchronous : bool, default True
+        Label, count, store and analyse on a worker thread; the MD thread only
+        copies the frame (tens of microseconds). False: all of it on the MD
+        thread, between steps. Either way a failure (a broken structure, a full
+        disk) is raised to the caller, at the next observation or at
+        ``close()``, with the frames before it committed.
     **options
-        ``flush_frames``, ``flush_seconds``, ``seed``.
+        ``max_queue`` (frames waiting for the worker before the MD waits, 4),
+        ``threads`` (torch threads of the worker, 1; None leaves torch's),
+        ``flush_frames`` (64), ``flush_seconds`` (30), ``seed``, ``on_check``.
 
     Returns
     -------
@@ -372,7 +450,7 @@ def attach(dyn, state_model, store: str | Path | RunStore = "run.zarr", every: i
     """
     monitor = _monitor(state_model, dyn.atoms, store, timestep_fs=dyn.dt / units.fs, every=every, lags_ps=lags_ps,
                        lag_ps=lag_ps, source=source, target=target, check_every=check_every, criteria=criteria,
-                       stop_when_stable=stop_when_stable, **options)
+                       stop_when_stable=stop_when_stable, asynchronous=asynchronous, **options)
     monitor.bind(dyn)
     dyn.attach(monitor, interval=every)
     return monitor
@@ -404,12 +482,10 @@ def replay(frames: Iterable[Atoms], state_model, store: str | Path | RunStore, *
                        source=kwargs.pop("source", None), target=kwargs.pop("target", None),
                        check_every=kwargs.pop("check_every", 20), criteria=kwargs.pop("criteria", None), **kwargs)
     with monitor:
-        monitor.observe(first, first_step)
+        monitor.submit(Frame.capture(first, first_step))
         for k, atoms in enumerate(iterator, start=1):
-            monitor.observe(atoms, first_step + k * interval)
-            if monitor.converged and monitor.stop_when_stable:
-                monitor._stop()
+            if monitor.stop_reason is not None:
                 break
-        if monitor._since_check:
-            monitor.check()
+            monitor.submit(Frame.capture(atoms, first_step + k * interval))
+        monitor.check(only_if_new=True)
     return monitor

@@ -1,0 +1,13 @@
+"""Units and constants used across the package: one place for MD steps to picoseconds and for lithium."""
+
+from __future__ import annotations
+
+__all__ = ["LI", "steps_to_ps"]
+
+#: Atomic number of lithium, the atoms whose environments are labelled.
+LI = 3
+
+
+def steps_to_ps(steps: float, timestep_fs: float) -> float:
+    """Time in ps of ``steps`` MD steps of ``timestep_fs`` femtoseconds."""
+    return float(steps) * float(timestep_fs) / 1000.0
