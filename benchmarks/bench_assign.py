@@ -1,75 +1,106 @@
-"""Throughput of StateModel.assign (Li environments per second) on CPU, measured in one run.
+"""Cost of StateModel.assign at the paper's interface sizes, split into its parts, against the PyG/scikit-learn path.
 
-Usage: python benchmarks/bench_assign.py [--repeats N] [--threads T]
+Usage: python benchmarks/bench_assign.py [--repeats N] [--threads T] [--device cpu|cuda|auto]
 
-Uses an untrained state model of the paper's size (the cost does not depend on
-the weights): the real 416-atom Li6PS5Cl structure and a 3328-atom supercell.
-Prints the split between graph building, encoder and mixture, so the slow part
-is visible.
+The demo state model (bundled) labels the paper-sized LGPS/Li (1200 atoms,
+960 Li) and LPSCl/Li (2880 atoms, 2376 Li) interfaces built by
+``getsei-live build``, and the real 416-atom Li6PS5Cl AIMD structure. Columns:
+graph building (matscipy neighbour list + numpy, CPU), the encoder through
+PyTorch Geometric's ``GATConv`` (what training uses; the path ``assign`` took
+before) and through the sparse-attention inference path, the mixture through
+scikit-learn's ``predict`` and in torch, and ``assign`` as a whole. The two
+paths run in interleaved blocks in one process; medians and minima over the repeats
+(the minimum is the least disturbed by other work on a shared machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from ase.io import read
 
-from sklearn.mixture import GaussianMixture
-
-from getsei_live.gcl import GATEncoder, TrainingConfig
-from getsei_live.graphs import FeatureSchema
+from getsei_live.md import bundled_file
 from getsei_live.states import StateModel
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import median_s  # noqa: E402
+from getsei_live.systems import build_interface
 
 ROOT = Path(__file__).resolve().parents[1]
 STRUCTURE = ROOT.parent / "shared" / "data" / "structures" / "Li6PS5Cl_2x2x2_416atoms_morgan_POSCAR"
 
 
-def untrained_model(atoms, n_states: int = 6) -> StateModel:
-    """A model of the default size with random weights and a mixture fitted to its own embeddings."""
-    config, schema = TrainingConfig(), FeatureSchema()
-    torch.manual_seed(0)
-    encoder = GATEncoder(len(schema.feature_names), config.hidden_channels, config.heads, config.embedding_dim)
-    dim = len(schema.feature_names)
-    model = StateModel(schema, encoder, np.zeros(dim), np.ones(dim), GaussianMixture(1), np.zeros(1),
-                       training={}, states=(), silhouette=float("nan"), silhouette_by_k={})
-    mixture = GaussianMixture(n_states, random_state=0).fit(model.embed(atoms).astype(float))
-    return StateModel(schema, encoder, np.zeros(dim), np.ones(dim), mixture, np.arange(n_states),
-                      training={}, states=(), silhouette=float("nan"), silhouette_by_k={})
+def systems() -> list[tuple[str, object]]:
+    out = [("LGPS/Li paper", build_interface("lgps-li", "paper").atoms),
+           ("LPSCl/Li paper", build_interface("lpscl-li", "paper").atoms)]
+    if STRUCTURE.exists():
+        out.insert(0, ("Li6PS5Cl AIMD cell", read(STRUCTURE, format="vasp")))
+    return out
 
 
+def interleaved(funcs: dict[str, callable], repeats: int, sync, block: int = 4) -> dict[str, np.ndarray]:
+    """Seconds per call of each function: blocks of ``block`` calls of each in turn, the first call of each
+    block untimed (switching between paths disturbs caches and the allocator for one call)."""
+    times = {name: [] for name in funcs}
+    while min(len(t) for t in times.values()) < repeats:
+        for name, f in funcs.items():
+            f()
+            for _ in range(block - 1):
+                sync()
+                start = time.perf_counter()
+                f()
+                sync()
+                times[name].append(time.perf_counter() - start)
+    return {name: np.array(t) for name, t in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu", help="where the encoder and mixture run: cpu, cuda or auto")
     args = parser.parse_args()
-    if not STRUCTURE.exists():
-        sys.exit(f"needs {STRUCTURE} (../shared beside the repository)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    base = read(STRUCTURE, format="vasp")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
-    print(f"{'system':<26}{'atoms':>7}{'Li':>6}{'graphs ms':>11}{'encoder ms':>12}{'mixture ms':>12}"
-          f"{'assign ms':>11}{'Li env/s':>10}")
-    for name, atoms in [("Li6PS5Cl 2x2x2 (real)", base), ("Li6PS5Cl 4x4x4 supercell", base.repeat(2))]:
-        model = untrained_model(atoms)
+    model = StateModel.load(bundled_file("demo_states.pt"), device=args.device)
+    cuda = model.device.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {model.device}"
+          + (f" ({torch.cuda.get_device_name()})" if cuda else ""))
+    print("ms per frame, median (min) of", args.repeats)
+    head = (f"{'system':<20}{'atoms':>6}{'Li':>6}{'graphs':>14}{'encoder PyG':>15}{'encoder now':>15}"
+            f"{'mixture skl':>14}{'mixture now':>14}{'assign before':>16}{'assign now':>14}{'speed-up':>10}")
+    print(head)
+    print("-" * len(head))
+    for name, atoms in systems():
         g = model.builder.arrays(atoms)
-        embeddings = model.embed(atoms)
-        graphs = median_s(lambda: model.builder.arrays(atoms), args.repeats)
-        encoder = median_s(lambda: model._embed_arrays(g.x, g.edge_index, g.batch, g.ptr[:-1]), args.repeats)
-        mixture = median_s(lambda: model.label_embeddings(embeddings), args.repeats)
-        total = median_s(lambda: model.assign(atoms), args.repeats)
-        n_li = g.n_graphs
-        print(f"{name:<26}{len(atoms):>7}{n_li:>6}{1e3 * graphs:>11.1f}{1e3 * encoder:>12.1f}{1e3 * mixture:>12.2f}"
-              f"{1e3 * total:>11.1f}{n_li / total:>10.0f}")
+        z = model._embed_tensor(g)
+        z_host = z.cpu().numpy().astype(np.float64)
+
+        def before():  # the path of getsei-live 0.1: PyG forward on the CPU, then scikit-learn's predict
+            e = model._embed_arrays(model.builder.arrays(atoms).x, g.edge_index, g.batch, g.ptr[:-1])
+            return model._rank[model.mixture.predict(e.astype(np.float64))]
+
+        t = interleaved({
+            "graphs": lambda: model.builder.arrays(atoms),
+            "encoder PyG": lambda: model._embed_arrays(g.x, g.edge_index, g.batch, g.ptr[:-1]),
+            "encoder now": lambda: model._embed_tensor(g),
+            "mixture skl": lambda: model.mixture.predict(z_host),
+            "mixture now": lambda: model._label(z),
+            "assign before": before,
+            "assign now": lambda: model.assign(atoms),
+        }, args.repeats, sync)
+        cell = {k: f"{1e3 * np.median(v):.1f} ({1e3 * v.min():.1f})" for k, v in t.items()}
+        ratio = np.median(t["assign before"]) / np.median(t["assign now"])
+        print(f"{name:<20}{len(atoms):>6}{g.n_graphs:>6}" + "".join(f"{cell[k]:>{w}}" for k, w in [
+            ("graphs", 14), ("encoder PyG", 15), ("encoder now", 15), ("mixture skl", 14), ("mixture now", 14),
+            ("assign before", 16), ("assign now", 14)]) + f"{ratio:>9.1f}x")
+        same = np.array_equal(before(), model.assign(atoms))
+        if not same:
+            print(f"  note: labels of the two paths differ on {name}")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -83,25 +83,33 @@ def _folded(conv) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 def _sparse_gat(conv, x: torch.Tensor, g: GraphTensors) -> torch.Tensor:
     """``GATConv`` (self-loops, LeakyReLU attention, softmax over incoming edges, concatenated heads, bias),
-    followed by the encoder's ELU."""
+    followed by the encoder's ELU. Scores are kept head-major, (H, M), so that every gather is one-dimensional
+    and each head's row is the CSR values as they are."""
     n, heads, channels = x.shape[0], conv.heads, conv.out_channels
     weight, bias = _folded(conv)
     both = x @ weight.T  # (N, H C + 2 H)
     width = heads * channels
     z = both[:, :width]
-    score_src, score_dst = both[:, width:width + heads], both[:, width + heads:]
-    score = F.leaky_relu(score_src[g.src] + score_dst[g.dst], conv.negative_slope)  # (M, H)
-    peak = torch.full_like(score_dst, float("-inf")).scatter_reduce_(
-        0, g.dst[:, None].expand_as(score), score, "amax", include_self=True)
-    weight = (score - peak[g.dst]).exp_()
-    total = torch.zeros_like(score_dst).index_add_(0, g.dst, weight)
-    weight = (weight / total[g.dst]).T.contiguous()  # (H, M)
+    scores = both[:, width:].T.contiguous()  # (2 H, N): sources, then targets
+    score = F.leaky_relu(scores[:heads].index_select(1, g.src) + scores[heads:].index_select(1, g.dst),
+                         conv.negative_slope)  # (H, M)
+    # Softmax over each node's incoming edges. Shifting by the largest score of each head (rather than of each
+    # node) saves a scatter and a gather; should a node's scores all lie so far below it that they underflow,
+    # shift per node as GATConv does.
+    attention = (score - score.amax(dim=1, keepdim=True)).exp_()
+    total = torch.zeros(heads, n, dtype=x.dtype, device=x.device).index_add_(1, g.dst, attention)
+    if not bool((total > 0).all()):
+        peak = torch.full((heads, n), float("-inf"), dtype=x.dtype, device=x.device).scatter_reduce_(
+            1, g.dst.expand_as(score), score, "amax", include_self=True)
+        attention = (score - peak.index_select(1, g.dst)).exp_()
+        total = torch.zeros_like(peak).index_add_(1, g.dst, attention)
+    attention /= total.index_select(1, g.dst)
     out = torch.empty(n, width, dtype=x.dtype, device=x.device)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         for h in range(heads):
-            attention = torch.sparse_csr_tensor(g.crow, g.src, weight[h], size=(n, n), check_invariants=False)
-            out[:, h * channels:(h + 1) * channels] = attention @ z[:, h * channels:(h + 1) * channels]
+            matrix = torch.sparse_csr_tensor(g.crow, g.src, attention[h], size=(n, n), check_invariants=False)
+            out[:, h * channels:(h + 1) * channels] = matrix @ z[:, h * channels:(h + 1) * channels]
     if bias is not None:
         out += bias
     return F.elu(out, inplace=True)

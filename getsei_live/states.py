@@ -21,6 +21,7 @@ from . import __version__
 from .errors import ModelFileError, ParameterError
 from .gcl import GATEncoder, GraphSet, TrainingConfig, train_encoder
 from .graphs import FeatureSchema, LiGraphArrays, LiGraphBuilder
+from .labelling import MixtureLabels, graph_tensors, resolve_device, sparse_embed
 
 __all__ = ["StateModel", "StateDescription", "SCHEMA_VERSION"]
 
@@ -88,7 +89,7 @@ class StateModel:
 
     def __init__(self, schema: FeatureSchema, encoder: GATEncoder, scaler_mean: np.ndarray, scaler_scale: np.ndarray,
                  mixture: GaussianMixture, order: np.ndarray, *, training: dict, states: Sequence[StateDescription],
-                 silhouette: float, silhouette_by_k: dict[int, float]) -> None:
+                 silhouette: float, silhouette_by_k: dict[int, float], device: str | torch.device = "cpu") -> None:
         self.schema = schema
         self.builder = LiGraphBuilder.from_schema(schema)
         self.encoder = encoder.eval()
@@ -101,6 +102,7 @@ class StateModel:
         self.states = tuple(states)
         self.silhouette = float(silhouette)
         self.silhouette_by_k = {int(k): float(v) for k, v in silhouette_by_k.items()}
+        self.to(device)
 
     @property
     def n_states(self) -> int:
@@ -111,13 +113,25 @@ class StateModel:
                 f"silhouette={self.silhouette:.3f}, fingerprint={self.fingerprint[:12]})")
 
     # ---------------------------------------------------------------- inference
+    def to(self, device: str | torch.device = "auto") -> StateModel:
+        """Label on ``device`` ("auto": CUDA when torch sees a GPU, else the CPU); returns the model."""
+        self.device = resolve_device(device)
+        self.encoder.to(self.device)
+        self._labels = MixtureLabels(self.mixture, self.device) if hasattr(self.mixture, "means_") else None
+        return self
+
     def _embed_arrays(self, x: np.ndarray, edge_index: np.ndarray, batch: np.ndarray,
                       centre: np.ndarray) -> np.ndarray:
+        """Embeddings through ``GATEncoder.forward`` (PyTorch Geometric), as in training."""
         x = (x - self.scaler_mean) / self.scaler_scale
         with torch.inference_mode():
-            z = self.encoder(torch.from_numpy(x), torch.from_numpy(edge_index), torch.from_numpy(batch),
-                             torch.from_numpy(centre))
-        return z.numpy()
+            z = self.encoder(*(torch.from_numpy(a).to(self.device) for a in (x, edge_index, batch, centre)))
+        return z.cpu().numpy()
+
+    def _embed_tensor(self, graphs: LiGraphArrays) -> torch.Tensor:
+        with torch.inference_mode():
+            return sparse_embed(self.encoder, graph_tensors(graphs, self.scaler_mean, self.scaler_scale,
+                                                            self.device))
 
     def _embed_graphs(self, graphs: GraphSet, batch_graphs: int = 4096) -> np.ndarray:
         n = len(graphs)
@@ -126,18 +140,24 @@ class StateModel:
 
     def embed(self, atoms: Atoms) -> np.ndarray:
         """(n_Li, embedding_dim) float32 embeddings of the Li atoms of a frame, in atom-index order."""
-        g = self.builder.arrays(atoms)
-        return self._embed_arrays(g.x, g.edge_index, g.batch, g.ptr[:-1])
+        return self._embed_tensor(self.builder.arrays(atoms)).cpu().numpy()
+
+    def _label(self, z: torch.Tensor) -> np.ndarray:
+        if z.shape[0] == 0:
+            return np.zeros(0, dtype=np.int8)
+        return self._rank[self._labels(z).cpu().numpy()].astype(np.int8)
 
     def label_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
-        """(n,) int8 physical state numbers of embeddings."""
-        if embeddings.shape[0] == 0:
-            return np.zeros(0, dtype=np.int8)
-        return self._rank[self.mixture.predict(embeddings.astype(np.float64))].astype(np.int8)
+        """(n,) int8 physical state numbers of embeddings (the mixture's ``predict``, computed in torch)."""
+        return self._label(torch.as_tensor(np.asarray(embeddings), device=self.device))
 
     def assign(self, atoms: Atoms) -> np.ndarray:
-        """(n_Li,) int8 state of every Li atom of a frame, in atom-index order."""
-        return self.label_embeddings(self.embed(atoms))
+        """(n_Li,) int8 state of every Li atom of a frame, in atom-index order.
+
+        The graphs are built on the CPU; features, encoder and mixture run on
+        ``device`` and only the labels come back.
+        """
+        return self._label(self._embed_tensor(self.builder.arrays(atoms)))
 
     # ---------------------------------------------------------------- training
     @classmethod
@@ -245,7 +265,7 @@ class StateModel:
             "n_states_requested": n_states if n_states == "auto" else int(n_states),
         }
         return cls(schema, encoder, mean, scale, mixture, order, training=training, states=states,
-                   silhouette=scores[chosen], silhouette_by_k=scores)
+                   silhouette=scores[chosen], silhouette_by_k=scores, device=device)
 
     # ---------------------------------------------------------------- files
     def _payload(self) -> dict:
@@ -293,8 +313,11 @@ class StateModel:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> StateModel:
-        """Read a saved model; files that are not one, hold pickled objects, or come from a newer schema are refused."""
+    def load(cls, path: str | Path, *, device: str | torch.device = "auto") -> StateModel:
+        """Read a saved model; files that are not one, hold pickled objects, or come from a newer schema are refused.
+
+        ``device``: where ``assign`` runs; "auto" picks CUDA when torch sees a GPU (as the MACE calculator does).
+        """
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"No state-model file at {path}.")
@@ -335,4 +358,4 @@ class StateModel:
         return cls(FeatureSchema.from_dict(config["feature_schema"]), encoder, arrays["scaler_mean"],
                    arrays["scaler_scale"], mixture, arrays["order"], training=config["training"], states=states,
                    silhouette=config["silhouette"],
-                   silhouette_by_k={int(k): v for k, v in config["silhouette_by_k"].items()})
+                   silhouette_by_k={int(k): v for k, v in config["silhouette_by_k"].items()}, device=device)
