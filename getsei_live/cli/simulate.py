@@ -161,11 +161,15 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
 @click.option("--every", type=click.IntRange(min=1), default=50, show_default=True,
               help="MD steps between observed frames.")
 @click.option("--stop-when-stable", is_flag=True, help="End the MD once the pathways are stable.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where MACE and the state model's encoder run; auto: CUDA when torch sees a GPU.")
+@click.option("--synchronous", is_flag=True,
+              help="Label, store and analyse on the MD thread between steps (default: on a worker thread, so the "
+                   "MD only pauses to copy each frame).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, lags_ps: str, lag_ps,
         source: tuple[str, ...], target: tuple[str, ...], check_every: int, temperature_K: float, timestep_fs: float,
-        friction_ps: float, steps: int, every: int, stop_when_stable: bool, device: str, seed: int,
+        friction_ps: float, steps: int, every: int, stop_when_stable: bool, device: str, synchronous: bool, seed: int,
         **thresholds) -> None:
     """Langevin MD of STRUCTURE with a MACE potential and the live analysis attached.
 
@@ -180,7 +184,7 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
                        target=state_list(target, "target"), check_every=check_every,
                        criteria=(criteria := _criteria(thresholds)), temperature_K=temperature_K,
                        timestep_fs=timestep_fs, friction_ps=friction_ps, steps=steps, every=every,
-                       stop_when_stable=stop_when_stable, device=device, seed=seed)
+                       stop_when_stable=stop_when_stable, device=device, seed=seed, synchronous=synchronous)
     if monitor.latest is not None:
         from ._format import format_snapshot
 
@@ -189,11 +193,10 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
 
 def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps, source, target, check_every: int,
              criteria, temperature_K: float, timestep_fs: float, friction_ps: float, steps: int, every: int,
-             stop_when_stable: bool, device: str, seed: int, dtype: str = "float64"):
+             stop_when_stable: bool, device: str, seed: int, dtype: str = "float64", synchronous: bool = False):
     """Langevin MD with the live analysis attached and a progress line; resumes from the store's checkpoint."""
     from ..md import default_device, langevin, mace_calculator, restore_checkpoint
     from ..observers import attach
-    from ..observers.convergence import explain
     from ..store import RunStore
 
     checkpoint = RunStore.open(store_path, "r").checkpoint() if (store_path / "zarr.json").is_file() else None
@@ -202,11 +205,13 @@ def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps
         click.echo(f"Resuming from the checkpoint at step {checkpoint['step']} in {store_path}", err=True)
     device = default_device() if device == "auto" else device
     atoms.calc = mace_calculator(mace_model, device=device, dtype=dtype)
+    model.to(device)
     dyn = langevin(atoms, temperature_K=temperature_K, timestep_fs=timestep_fs, friction_ps=friction_ps, seed=seed,
                    initialise_velocities=checkpoint is None)
     monitor = attach(dyn, model, store=store_path, every=every, lags_ps=lags_ps, lag_ps=lag_ps, source=source,
                      target=target, check_every=check_every, criteria=criteria, stop_when_stable=stop_when_stable,
-                     seed=seed, on_check=lambda snap: click.echo(_check_line(snap), err=True))
+                     asynchronous=not synchronous, seed=seed,
+                     on_check=lambda snap: click.echo(_check_line(snap), err=True))
     start, offset = time.perf_counter(), monitor.last_step or 0
     last_print = [0.0]
 
@@ -223,11 +228,12 @@ def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps
 
     dyn.attach(progress, interval=every)
     click.echo(f"Langevin MD: {len(atoms)} atoms, {temperature_K:g} K, {timestep_fs:g} fs, {steps} steps on {device}; "
-               f"observing every {every} steps into {store_path}", err=True)
+               f"observing every {every} steps into {store_path}"
+               f"{' (synchronous)' if synchronous else ''}", err=True)
     with monitor:
         dyn.run(steps)
     click.echo(f"Done: {dyn.nsteps} steps in {time.perf_counter() - start:.1f} s"
-               + (f"; stopped early, {explain(monitor.latest)}" if monitor.stop_reason and monitor.latest else ""))
+               + (f"; stopped early, {monitor.stop_explanation}" if monitor.stop_reason else ""))
     return monitor
 
 
