@@ -64,9 +64,7 @@ def setup(system: str, size: str, mode: str, model: StateModel, args, workdir: P
                      check_every=args.check_every, criteria=ConvergenceCriteria(), stop_when_stable=False,
                      asynchronous=mode == "async")
     timed = Timed(monitor)
-    for entry in dyn.observers:
-        if entry[0] is monitor:
-            entry[0] = timed
+    dyn.observers = [(timed, *entry[1:]) if entry[0] is monitor else entry for entry in dyn.observers]
     return dyn, monitor, timed
 
 

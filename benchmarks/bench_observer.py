@@ -4,7 +4,7 @@ Usage: python benchmarks/bench_observer.py [--repeats N]
 
 A store is pre-filled with H frames of synthetic labels (192 Li, 6 states,
 4 lags) and the monitor resumes from it; then the real 416-atom Li6PS5Cl frame
-is observed repeatedly (labelling with a paper-sized state model, counting,
+is observed repeatedly on the calling thread (labelling with the bundled demo state model, counting,
 buffering and the periodic flush to Zarr) and the analysis snapshot (Koopman
 matrix, timescales at every lag, rates, TPT, pathways, 50 bootstrap resamples)
 is timed. Neither should grow with H: the counter keeps only max(lag) frames
@@ -24,10 +24,13 @@ from ase.io import read
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import median_s  # noqa: E402
-from bench_assign import STRUCTURE, untrained_model  # noqa: E402
+from bench_assign import STRUCTURE  # noqa: E402
+
+from getsei_live.md import bundled_file  # noqa: E402
 
 from getsei_live.observers import ConvergenceCriteria  # noqa: E402
 from getsei_live.observers.live import LiveMonitor  # noqa: E402
+from getsei_live.states import StateModel  # noqa: E402
 from getsei_live.store import RunSpec, RunStore  # noqa: E402
 
 LAGS = (1, 2, 5, 10)
@@ -63,7 +66,7 @@ def main() -> None:
     if not STRUCTURE.exists():
         sys.exit(f"needs {STRUCTURE} (../shared beside the repository)")
     atoms = read(STRUCTURE, format="vasp")
-    model = untrained_model(atoms)
+    model = StateModel.load(bundled_file("demo_states.pt"), device="cpu")
     li = np.flatnonzero(atoms.numbers == 3)
     print(f"{'history (frames)':>17}{'observe median ms':>19}{'observe p95 ms':>16}{'assign ms':>11}"
           f"{'analysis ms':>13}{'resume s':>10}")

@@ -21,8 +21,8 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 _LAZY = {
     "LiGraphBuilder": "getsei_live.graphs",
     "FeatureSchema": "getsei_live.graphs",
-    "TransitionCounter": "getsei_live.observers.counting",
-    "ConvergenceCriteria": "getsei_live.observers.convergence",
+    "TransitionCounter": "getsei_live.counting",
+    "ConvergenceCriteria": "getsei_live.analysis.convergence",
     "LiveMonitor": "getsei_live.observers.live",
     "attach": "getsei_live.observers.live",
     "replay": "getsei_live.observers.live",

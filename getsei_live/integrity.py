@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import GetseiError
-from .observers.live import recount
+from .counting import recount
 from .store import RunStore
 
 __all__ = ["StoreReport", "check_store", "repair_store"]

@@ -9,8 +9,8 @@ import numpy as np
 
 from .analysis import KineticModel, kinetic_model, timescales_by_lag
 from .errors import ParameterError
-from .observers.convergence import ConvergenceCriteria, snapshot
-from .observers.live import committed_counter
+from .analysis.convergence import ConvergenceCriteria, snapshot
+from .counting import committed_counter
 from .store import RunStore
 
 __all__ = ["StoreAnalysis", "analyze_store"]

@@ -85,7 +85,7 @@ CRITERIA = [
 
 
 def criteria_options() -> list:
-    from ..observers.convergence import ConvergenceCriteria
+    from ..analysis.convergence import ConvergenceCriteria
 
     defaults = ConvergenceCriteria()
     return [click.option(flag, field, type=kind, default=getattr(defaults, field), show_default=True, help=text)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .convergence import ConvergenceCriteria, ConvergenceMonitor
-from .counting import TransitionCounter
+from ..analysis.convergence import ConvergenceCriteria, ConvergenceMonitor
+from ..counting import TransitionCounter
 from .live import LiveMonitor, attach, replay
 
 __all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "LiveMonitor", "TransitionCounter", "attach", "replay"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -17,12 +18,12 @@ from threadpoolctl import ThreadpoolController
 from ..errors import ParameterError, StoreError, StructureError
 from ..store import RunSpec, RunStore
 from ..units import LI, steps_to_ps
-from .convergence import ConvergenceCriteria, ConvergenceMonitor, explain, snapshot
-from .counting import TransitionCounter
+from ..analysis.convergence import ConvergenceCriteria, ConvergenceMonitor, explain, snapshot
+from ..counting import committed_counter, recount
 from .frames import Frame
 from .worker import FrameWorker
 
-__all__ = ["LiveMonitor", "attach", "committed_counter", "frames_from_ps", "recount", "replay"]
+__all__ = ["LiveMonitor", "attach", "committed_counter", "frames_from_ps", "recount", "replay"]  # recount helpers: aliases
 
 log = logging.getLogger(__name__)
 
@@ -43,43 +44,6 @@ def frames_from_ps(lags_ps: Sequence[float], frame_dt_ps: float) -> tuple[int, .
     if len(set(lags)) != len(lags) or not lags:
         raise ParameterError(f"The 'lags_ps' parameter must hold distinct lags. Got {tuple(lags_ps)!r}.")
     return tuple(lags)
-
-
-def recount(store: RunStore, n: int) -> TransitionCounter:
-    """A counter fed the first ``n`` committed frames of ``states``, in blocks."""
-    spec = store.spec
-    counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
-    for start in range(0, n, 4096):
-        counter.update_many(store.states(start, min(n, start + 4096)))
-    return counter
-
-
-def committed_counter(store: RunStore) -> tuple[TransitionCounter, bool]:
-    """A counter holding the counts of the store's committed frames, and whether they had to be rebuilt from
-    ``states`` because the stored counts cover a different number of frames (a writer killed between its writes)."""
-    spec = store.spec
-    n = store.committed_frames
-    if n == 0:
-        return TransitionCounter(spec.n_states, spec.lags, spec.n_li), False
-    counts, per_li, covered = store.counts()
-    blocks = store.block_counts()
-    counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
-    fits = blocks is not None and blocks[0].shape[0] <= counter.max_blocks
-    if covered == n and fits:
-        keep = min(n, max(spec.lags))
-        recent = store.states(n - keep, n)
-        if np.any((recent < 0) | (recent >= spec.n_states)):
-            raise StoreError(f"{store.path} is damaged: the last committed frames hold missing labels. "
-                             f"Run 'getsei-live check {store.path}'.")
-        counter.restore(recent, counts, per_li, n, *blocks)
-        return counter, False
-    if not fits:
-        log.info("%s: no usable counts per block of time stored (an older store); recounting from states.",
-                 store.path)
-    else:
-        log.warning("%s: stored counts cover %d frames but %d are committed; recounting from states.",
-                    store.path, covered, n)
-    return recount(store, n), True
 
 
 class LiveMonitor:
@@ -136,7 +100,7 @@ class LiveMonitor:
         self._closed = False
         self._worker = (FrameWorker(self._process, max_queue=max_queue, on_start=_thread_limits(threads),
                                     on_error=self._commit_before_failure) if asynchronous else None)
-        atexit.register(self.close)
+        _close_at_exit(self)
 
     # ---------------------------------------------------------------- state
     def _restore(self) -> None:
@@ -303,7 +267,6 @@ class LiveMonitor:
         if self._closed:
             return
         self._closed = True
-        atexit.unregister(self.close)
         failure = self._worker.close() if self._worker is not None else None
         if failure is not None and status == "finished":
             status, reason = "interrupted", f"{type(failure).__name__}: {failure}"
@@ -326,6 +289,23 @@ class LiveMonitor:
             self.close()
         else:
             self.close("interrupted", f"{exc_type.__name__}: {exc}")
+
+
+def _close_at_exit(monitor: LiveMonitor) -> None:
+    """Close ``monitor`` when the interpreter exits, if the caller did not. Registered with threading's exit hooks,
+    which run before the thread pools that zarr writes through shut down (``atexit`` runs after them)."""
+    ref = weakref.ref(monitor)
+
+    def close() -> None:
+        alive = ref()
+        if alive is not None and not alive._closed:
+            alive.close()
+
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        (register or atexit.register)(close)
+    except RuntimeError:  # the interpreter is shutting down already
+        pass
 
 
 def _thread_limits(threads: int | None) -> Callable[[], None] | None:

@@ -1,0 +1,202 @@
+"""Sliding-window transition counts at several lags at once, per Li atom and per block of time, from a ring buffer;
+and the counts of a store's committed frames (restored, or recounted from its states)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import ParameterError, StoreError
+
+if TYPE_CHECKING:
+    from .store import RunStore
+
+__all__ = ["TransitionCounter", "committed_counter", "recount"]
+
+log = logging.getLogger(__name__)
+
+
+class TransitionCounter:
+    """Count state transitions of every Li atom at several lags while frames arrive.
+
+    Each Li atom is its own state trajectory. When frame t arrives, the pair
+    (s_i(t - tau), s_i(t)) is counted for every Li atom i and every lag tau
+    (in frames) that the history allows: sliding-window counts, as deeptime's
+    ``TransitionCountEstimator(count_mode="sliding")`` makes them. Only the
+    last ``max(lags)`` frames are kept, so memory does not grow with the run.
+
+    Counts are also kept per block of time (summed over Li; a transition
+    belongs to the block of its later frame), so that intervals can resample
+    blocks of time as well as Li atoms. Blocks start ``max(lags)`` frames long;
+    whenever ``max_blocks`` are full, neighbouring blocks merge in pairs and
+    the block length doubles, so there are between ``max_blocks / 2`` and
+    ``max_blocks`` blocks once the run is long enough, and memory stays bounded.
+
+    Parameters
+    ----------
+    n_states : int
+        Number of states; labels must lie in ``range(n_states)``.
+    lags : sequence of int
+        Lags in frames, each >= 1.
+    n_li : int
+        Number of Li atoms (labels per frame).
+    max_blocks : int, default 16
+        Most blocks of time kept (even).
+
+    Attributes
+    ----------
+    n_frames : int
+        Frames seen so far.
+    block_frames : int
+        Current length of a block of time, in frames.
+    """
+
+    def __init__(self, n_states: int, lags: Sequence[int], n_li: int, max_blocks: int = 16) -> None:
+        lags = tuple(int(lag) for lag in lags)
+        if not lags or min(lags) < 1 or len(set(lags)) != len(lags):
+            raise ParameterError(f"The 'lags' parameter must be distinct whole numbers of frames >= 1. Got {lags!r}.")
+        if int(n_states) < 1 or int(n_li) < 1:
+            raise ParameterError(f"'n_states' and 'n_li' must be positive. Got {n_states!r} and {n_li!r}.")
+        self.n_states = int(n_states)
+        self.lags = lags
+        self.n_li = int(n_li)
+        if int(max_blocks) < 2 or int(max_blocks) % 2:
+            raise ParameterError(f"The 'max_blocks' parameter must be an even number >= 2. Got {max_blocks!r}.")
+        self.n_frames = 0
+        self.max_blocks = int(max_blocks)
+        self.block_frames = min(lags)
+        self._blocks = np.zeros((self.max_blocks, len(lags), self.n_states, self.n_states), dtype=np.int64)
+        self._history = np.zeros((max(lags), self.n_li), dtype=np.int8)
+        self._counts = np.zeros((len(lags), self.n_states, self.n_states), dtype=np.int64)
+        self._per_li = np.zeros((self.n_li, len(lags), self.n_states, self.n_states), dtype=np.int64)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(n_states={self.n_states}, lags={self.lags}, n_li={self.n_li}, "
+                f"n_frames={self.n_frames})")
+
+    def counts(self) -> np.ndarray:
+        """(n_lags, n_states, n_states) int64: counts summed over Li atoms (a copy)."""
+        return self._counts.copy()
+
+    def per_li_counts(self) -> np.ndarray:
+        """(n_li, n_lags, n_states, n_states) int64: counts of each Li atom (a copy)."""
+        return self._per_li.copy()
+
+    def recent_frames(self) -> np.ndarray:
+        """(min(n_frames, max(lags)), n_li) int8: the buffered frames, oldest first."""
+        return self._history[max(0, self._history.shape[0] - self.n_frames):].copy()
+
+    def block_counts(self) -> np.ndarray:
+        """(n_blocks, n_lags, n_states, n_states) int64: counts of each block of time so far (a copy).
+
+        The last block may be partly filled; blocks before the longest lag has
+        passed hold fewer lags' counts.
+        """
+        return self._blocks[:-(-self.n_frames // self.block_frames)].copy()
+
+    def _make_room(self, n_frames: int) -> None:
+        """Merge neighbouring blocks in pairs until ``n_frames`` frames fit into ``max_blocks`` blocks."""
+        while n_frames > self.max_blocks * self.block_frames:
+            half = self.max_blocks // 2
+            self._blocks[:half] = self._blocks[0::2] + self._blocks[1::2]
+            self._blocks[half:] = 0
+            self.block_frames *= 2
+
+    def update(self, labels: np.ndarray) -> None:
+        """Add one frame of labels, (n_li,) ints in ``range(n_states)``."""
+        self.update_many(np.asarray(labels)[None, :])
+
+    def update_many(self, frames: np.ndarray) -> None:
+        """Add consecutive frames, (n_frames, n_li); the same as calling ``update`` on each row."""
+        frames = np.asarray(frames)
+        if frames.ndim != 2 or frames.shape[1] != self.n_li:
+            raise ParameterError(f"Expected labels of shape (n_frames, {self.n_li}). Got {frames.shape}.")
+        if frames.shape[0] == 0:
+            return
+        if frames.min() < 0 or frames.max() >= self.n_states:
+            raise ParameterError(f"Labels must lie in 0..{self.n_states - 1}. Got values from {frames.min()} to "
+                                 f"{frames.max()}.")
+        known = min(self.n_frames, self._history.shape[0])
+        self._make_room(self.n_frames + frames.shape[0])
+        joined = np.concatenate([self._history[self._history.shape[0] - known:], frames.astype(np.int8)])
+        n, new = self.n_states, frames.shape[0]
+        li = np.arange(self.n_li)
+        for k, lag in enumerate(self.lags):
+            first_end = joined.shape[0] - lag
+            if first_end <= 0:
+                continue
+            start = max(0, known - lag)  # the first pair whose later frame is new
+            before = joined[start:first_end].astype(np.int64)
+            after = joined[start + lag:].astype(np.int64)
+            pair = before * n + after
+            self._counts[k] += np.bincount(pair.ravel(), minlength=n * n).reshape(n, n)
+            later = self.n_frames - known + start + lag + np.arange(pair.shape[0])  # frame index of each row
+            block = np.repeat(later // self.block_frames, self.n_li)
+            self._blocks[:, k] += np.bincount(block * (n * n) + pair.ravel(),
+                                              minlength=self.max_blocks * n * n).reshape(self.max_blocks, n, n)
+            per_li = np.bincount((li[None, :] * (n * n) + pair).ravel(), minlength=self.n_li * n * n)
+            self._per_li[:, k] += per_li.reshape(self.n_li, n, n)
+        keep = self._history.shape[0]
+        tail = joined[-keep:]
+        self._history[keep - tail.shape[0]:] = tail
+        self.n_frames += new
+
+    def restore(self, recent: np.ndarray, counts: np.ndarray, per_li_counts: np.ndarray, n_frames: int,
+                block_counts: np.ndarray, block_frames: int) -> None:
+        """Continue from saved state: the last frames (oldest first), the counts, the frame count and the
+        counts per block of time with their block length."""
+        recent = np.asarray(recent)
+        expected = min(n_frames, self._history.shape[0])
+        if recent.shape != (expected, self.n_li):
+            raise ParameterError(f"Expected the last {expected} frames of {self.n_li} labels. Got {recent.shape}.")
+        blocks = np.asarray(block_counts)
+        if blocks.shape[0] > self.max_blocks or blocks.shape[1:] != self._blocks.shape[1:]:
+            raise ParameterError(f"Expected at most {self.max_blocks} blocks of counts of shape "
+                                 f"{self._blocks.shape[1:]}. Got {blocks.shape}.")
+        self._counts[...] = counts
+        self._per_li[...] = per_li_counts
+        self.block_frames = int(block_frames)
+        self._blocks[...] = 0
+        self._blocks[:blocks.shape[0]] = blocks
+        self._history[self._history.shape[0] - expected:] = recent
+        self.n_frames = int(n_frames)
+
+
+def recount(store: RunStore, n: int) -> TransitionCounter:
+    """A counter fed the first ``n`` committed frames of ``states``, in blocks."""
+    spec = store.spec
+    counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
+    for start in range(0, n, 4096):
+        counter.update_many(store.states(start, min(n, start + 4096)))
+    return counter
+
+
+def committed_counter(store: RunStore) -> tuple[TransitionCounter, bool]:
+    """A counter holding the counts of the store's committed frames, and whether they had to be rebuilt from
+    ``states`` because the stored counts cover a different number of frames (a writer killed between its writes)."""
+    spec = store.spec
+    n = store.committed_frames
+    if n == 0:
+        return TransitionCounter(spec.n_states, spec.lags, spec.n_li), False
+    counts, per_li, covered = store.counts()
+    blocks = store.block_counts()
+    counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
+    fits = blocks is not None and blocks[0].shape[0] <= counter.max_blocks
+    if covered == n and fits:
+        keep = min(n, max(spec.lags))
+        recent = store.states(n - keep, n)
+        if np.any((recent < 0) | (recent >= spec.n_states)):
+            raise StoreError(f"{store.path} is damaged: the last committed frames hold missing labels. "
+                             f"Run 'getsei-live check {store.path}'.")
+        counter.restore(recent, counts, per_li, n, *blocks)
+        return counter, False
+    if not fits:
+        log.info("%s: no usable counts per block of time stored (an older store); recounting from states.",
+                 store.path)
+    else:
+        log.warning("%s: stored counts cover %d frames but %d are committed; recounting from states.",
+                    store.path, covered, n)
+    return recount(store, n), True
