@@ -182,7 +182,7 @@ class RunStore:
         lock = WriterLock(path)
         lock.acquire()
         try:
-            group = zarr.open_group(str(path), mode="w", zarr_format=3)
+            group = zarr.open_group(str(path), mode="a", zarr_format=3)  # new directory; "w" would delete the lock
             n, n_lags, n_li = spec.n_states, len(spec.lags), spec.n_li
             frames = group.create_group("frames")
             frames.create_array("step", shape=(0,), chunks=(chunk_frames,), dtype="int64", fill_value=-1)

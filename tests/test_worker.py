@@ -194,3 +194,22 @@ def test_sigkill_of_asynchronous_md_then_resume_equals_uninterrupted(tiny_model_
         np.testing.assert_array_equal(ours, theirs)
     assert check_store(killed).ok
     print(f"killed at {n_killed} committed frames; resumed to 121 with identical states and counts")
+
+
+def test_a_second_writer_is_refused_while_an_asynchronous_monitor_holds_the_store(tiny_model, tmp_path):
+    from getsei_live.errors import StoreLockedError
+
+    atoms = lpscl_unit_cell()
+    atoms.calc = soft_lj()
+    first = VelocityVerlet(atoms, timestep=1.0 * units.fs)
+    second = VelocityVerlet(atoms.copy(), timestep=1.0 * units.fs)
+    path = tmp_path / "run.zarr"
+    with attach(first, tiny_model, store=path, every=5, lags_ps=(0.005,), stop_when_stable=False) as monitor:
+        assert monitor.asynchronous
+        first.run(20)
+        with pytest.raises(StoreLockedError, match=r"being written by pid \d+"):
+            attach(second, tiny_model, store=path, every=5, lags_ps=(0.005,), stop_when_stable=False)
+        first.run(20)
+    store = RunStore.open(path)
+    assert store.committed_frames == 9 and store.status == "finished"
+    np.testing.assert_array_equal(store.counts()[0], recount(store.states().astype(int), (1,), tiny_model.n_states))
