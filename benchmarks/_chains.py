@@ -137,9 +137,14 @@ class ChainLabels:
     def __init__(self, frames: np.ndarray, n_states: int, name: str) -> None:
         self.frames, self.n_states = frames, n_states
         self.builder = LiGraphBuilder(elements=("Li",))
-        self.schema, self.states, self.silhouette = self.builder.schema, (), float("nan")
         self.fingerprint = "chain-" + name
         self.calls = 0
+
+    def check(self, atoms) -> None:
+        self.builder.check(atoms)
+
+    def describe(self) -> dict:
+        return {"fingerprint": self.fingerprint}
 
     def assign(self, atoms) -> np.ndarray:
         frame = self.frames[self.calls]

@@ -18,6 +18,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from matscipy.neighbours import neighbour_list
 
 from .errors import FeatureSchemaError, ParameterError, StructureError
+from .units import LI
 
 __all__ = ["DEFAULT_ELEMENTS", "FeatureSchema", "LiGraphArrays", "LiGraphBuilder", "atom_descriptors"]
 
@@ -292,7 +293,7 @@ class LiGraphBuilder:
         if not np.all(np.isfinite(atoms.positions)):
             raise StructureError("The structure has NaN or infinite positions (did the MD blow up?).")
         index = self.element_index(atoms)
-        if not np.any(atoms.numbers == 3):
+        if not np.any(atoms.numbers == LI):
             raise StructureError(f"The structure ({atoms.get_chemical_formula()}) contains no Li atom to analyse.")
         pbc = np.asarray(atoms.pbc, dtype=bool)
         if pbc.any():
@@ -320,7 +321,7 @@ class LiGraphBuilder:
             )
         descriptors = atom_descriptors(atoms, schema, element_index, nb)
 
-        li = np.flatnonzero(atoms.numbers == 3)
+        li = np.flatnonzero(atoms.numbers == LI)
         graph_of_atom = np.full(len(atoms), -1, dtype=np.int64)
         graph_of_atom[li] = np.arange(li.size)
         graph_sizes = 1 + nb.sizes[li]

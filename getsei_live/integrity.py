@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import GetseiError
 from .counting import recount
+from .errors import GetseiError
 from .store import RunStore
+from .units import steps_to_ps
 
 __all__ = ["StoreReport", "check_store", "repair_store"]
 
@@ -64,7 +65,7 @@ def check_store(path: str | Path) -> StoreReport:
                                    f"{np.flatnonzero(steps < 0)[:5].tolist()}")
         elif np.any(np.diff(steps) != spec.interval):
             report.problems.append(f"frames/step is not evenly spaced by the interval ({spec.interval} steps)")
-        if not np.allclose(times, steps * spec.timestep_fs / 1000.0):
+        if not np.allclose(times, steps_to_ps(steps, spec.timestep_fs)):
             report.problems.append("frames/time_ps does not match step x time step")
     states_ok = True
     try:

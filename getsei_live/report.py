@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis._result import strict_json
+from .analysis import strict_json
 from .errors import StoreError
 from .store import RunStore
 from .summary import analyze_store

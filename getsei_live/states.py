@@ -151,6 +151,15 @@ class StateModel:
         """(n,) int8 physical state numbers of embeddings (the mixture's ``predict``, computed in torch)."""
         return self._label(torch.as_tensor(np.asarray(embeddings), device=self.device))
 
+    def check(self, atoms: Atoms) -> None:
+        """Raise StructureError or FeatureSchemaError for a frame this model cannot label (``Labeller``)."""
+        self.builder.arrays(atoms)
+
+    def describe(self) -> dict:
+        """What a store records of the model (``Labeller``)."""
+        return {"fingerprint": self.fingerprint, "feature_schema": self.schema.to_dict(),
+                "states": [s.to_dict() for s in self.states], "silhouette": self.silhouette}
+
     def assign(self, atoms: Atoms) -> np.ndarray:
         """(n_Li,) int8 state of every Li atom of a frame, in atom-index order.
 

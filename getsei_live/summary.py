@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import KineticModel, kinetic_model, timescales_by_lag
-from .errors import ParameterError
 from .analysis.convergence import ConvergenceCriteria, snapshot
 from .counting import committed_counter
+from .errors import ParameterError
 from .store import RunStore
 
 __all__ = ["StoreAnalysis", "analyze_store"]

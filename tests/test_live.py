@@ -94,9 +94,14 @@ class SyntheticLabels:
         self.rng = np.random.default_rng(seed)
         self.current = self.rng.integers(0, self.n_states, n_li)
         self.builder = LiGraphBuilder(elements=("Li",))
-        self.schema, self.states, self.silhouette = self.builder.schema, (), float("nan")
         self.fingerprint = "synthetic-" + str(seed)
         self.calls = 0
+
+    def check(self, atoms) -> None:
+        self.builder.check(atoms)
+
+    def describe(self) -> dict:
+        return {"fingerprint": self.fingerprint}
 
     def assign(self, atoms) -> np.ndarray:
         if self.calls:

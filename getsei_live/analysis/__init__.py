@@ -9,6 +9,7 @@ Pure numpy and scipy: importing this package never imports torch.
 
 from __future__ import annotations
 
+from ._result import strict_json
 from .koopman import TransitionMatrix, largest_connected_set, stationary_distribution, transition_matrix
 from .model import KineticModel, kinetic_model
 from .pathways import Pathway, pathways
@@ -32,6 +33,7 @@ __all__ = [
     "rate_matrix",
     "reactive_flux",
     "stationary_distribution",
+    "strict_json",
     "timescales_by_lag",
     "transition_matrix",
 ]

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
 from scipy.special import ndtr, ndtri, stdtrit
 
 from ._result import Result, frozen_array

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 import numpy as np
 
+from ..analysis import strict_json as json_ready
 from ..errors import ParameterError
 from . import main
-from ..analysis._result import strict_json as json_ready
 from ._format import format_markov, format_model, format_snapshot, state_list, table
 from .simulate import LAG
 

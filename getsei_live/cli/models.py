@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
+from ..analysis import strict_json as json_ready
 from ..errors import ParameterError
 from . import main
-from ..analysis._result import strict_json as json_ready
 from ._format import format_state_model
 
 

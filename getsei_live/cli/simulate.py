@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ..errors import ParameterError
+from ..units import steps_to_ps
 from . import main
 from ._format import state_list
 
@@ -129,7 +130,7 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
     frames = []
     for path in trajectories:
         frames += read_trajectory(path, format=file_format)
-    click.echo(f"Replaying {len(frames)} frames ({len(frames) * interval * timestep_fs / 1000:.2f} ps) "
+    click.echo(f"Replaying {len(frames)} frames ({steps_to_ps(len(frames) * interval, timestep_fs):.2f} ps) "
                f"into {store_path}", err=True)
     start = time.perf_counter()
     monitor = replay_frames(
@@ -220,9 +221,9 @@ def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps
         if elapsed - last_print[0] < 10 and dyn.nsteps not in (0, steps):
             return
         last_print[0] = elapsed
-        ps = dyn.nsteps * timestep_fs / 1000
+        ps = steps_to_ps(dyn.nsteps, timestep_fs)
         ns_day = ps / 1000 / (elapsed / 86400) if elapsed > 0 else 0.0
-        click.echo(f"step {offset + dyn.nsteps:>9}  {(offset + dyn.nsteps) * timestep_fs / 1000:9.2f} ps  "
+        click.echo(f"step {offset + dyn.nsteps:>9}  {steps_to_ps(offset + dyn.nsteps, timestep_fs):9.2f} ps  "
                    f"{ns_day:7.3f} ns/day  frames {monitor.n_frames:>6}  T {atoms.get_temperature():6.0f} K  "
                    f"{'converged' if monitor.converged else 'not converged'}", err=True)
 

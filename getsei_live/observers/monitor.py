@@ -1,0 +1,305 @@
+"""The live monitor: one driver that labels, counts, stores and analyses each frame, on the MD thread or a worker."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable
+
+import numpy as np
+from ase import Atoms, units
+from threadpoolctl import ThreadpoolController
+
+from ..analysis.convergence import ConvergenceCriteria, ConvergenceMonitor, explain, snapshot
+from ..counting import committed_counter
+from ..errors import ParameterError, StoreError, StructureError
+from ..labeller import Labeller
+from ..store import RunStore
+from ..units import LI, steps_to_ps
+from .frames import Frame
+from .worker import FrameWorker
+
+__all__ = ["LiveMonitor"]
+
+log = logging.getLogger(__name__)
+
+_BLAS = ThreadpoolController()
+
+
+class LiveMonitor:
+    """Counts, stores and analyses the Li states of each observed frame; see ``attach`` and ``replay``.
+
+    Every frame goes through one driver, ``_process``: label, count, buffer,
+    then the one place that decides whether to flush, check or stop. With
+    ``asynchronous=True`` that driver runs on a worker thread and the ASE
+    observer only copies the frame (``Frame.capture``) and queues it.
+
+    Attributes
+    ----------
+    latest : dict or None
+        The last analysis snapshot (also in the store).
+    converged : bool
+    stop_reason : str or None
+        "converged" once the run was stopped early; ``stop_explanation`` says why in words.
+    store : RunStore
+    """
+
+    def __init__(self, state_model: Labeller, store: RunStore, *, lag_index: int | None, source: tuple[int, ...] | None,
+                 target: tuple[int, ...] | None, check_every: int, criteria: ConvergenceCriteria,
+                 stop_when_stable: bool, asynchronous: bool = False, max_queue: int = 4, threads: int | None = 1,
+                 flush_frames: int = 64, flush_seconds: float = 30.0, seed: int = 0,
+                 on_check: Callable[[dict], None] | None = None) -> None:
+        spec = store.spec
+        self.state_model = state_model
+        self.store = store
+        self.spec = spec
+        self._li_indices = np.asarray(spec.li_indices)
+        self.lag_index = lag_index
+        self.source, self.target = source, target
+        self.check_every = check_every
+        self.criteria = criteria
+        self.stop_when_stable = stop_when_stable
+        self.flush_frames = flush_frames
+        self.flush_seconds = flush_seconds
+        self.on_check = on_check
+        self.stop_reason: str | None = None
+        self.stop_explanation: str | None = None
+        self._rng = np.random.default_rng(seed)
+        self._dyn: weakref.ReferenceType | None = None
+        self._step_offset = 0
+        self._since_check = 0
+        self._last_flush = time.monotonic()
+        self._last_frame: Frame | None = None
+        self.convergence = ConvergenceMonitor(criteria)
+        self._restore()
+        if store.mode == "a":
+            store.set_analysis({"lag_ps": "auto" if lag_index is None else spec.lags_ps[lag_index],
+                                "source": source, "target": target,
+                                "check_every": check_every, "criteria": criteria.to_dict(),
+                                "stop_when_stable": stop_when_stable})
+        self._closed = False
+        self._worker = (FrameWorker(self._process, max_queue=max_queue, on_start=_thread_limits(threads),
+                                    on_error=self._commit_before_failure) if asynchronous else None)
+        _close_at_exit(self)
+
+    # ---------------------------------------------------------------- state
+    def _restore(self) -> None:
+        """Continue from what the store has committed; rebuild counts from states when they disagree."""
+        n = self.store.committed_frames
+        history = self.store.snapshots()
+        self.convergence.restore(history)
+        self.latest: dict | None = history[-1] if history else None
+        self.last_step = int(self.store.steps()[-1]) if n else None
+        self.counter, rebuilt = committed_counter(self.store)
+        if n == 0:
+            return
+        if rebuilt:
+            self.store.rewrite_counts(self.counter.counts(), self.counter.per_li_counts(), self._blocks(), n)
+        log.info("Resuming %s at frame %d (step %d).", self.store.path, n, self.last_step)
+
+    def _blocks(self) -> tuple[np.ndarray, int]:
+        return self.counter.block_counts(), self.counter.block_frames
+
+    @property
+    def converged(self) -> bool:
+        return self.convergence.converged
+
+    @property
+    def asynchronous(self) -> bool:
+        return self._worker is not None
+
+    @property
+    def n_frames(self) -> int:
+        return self.counter.n_frames
+
+    # ---------------------------------------------------------------- the MD side
+    def bind(self, dyn) -> None:
+        """Observe ``dyn``: its step 0 is the store's last committed step (0 for a new store)."""
+        self._dyn = weakref.ref(dyn)
+        self._step_offset = self.last_step or 0
+        self.timestep_check(dyn.dt / units.fs)
+
+    def timestep_check(self, timestep_fs: float) -> None:
+        if not np.isclose(timestep_fs, self.spec.timestep_fs, rtol=1e-9):
+            raise ParameterError(f"The dynamics has a time step of {timestep_fs:g} fs but the store was made for "
+                                 f"{self.spec.timestep_fs:g} fs.")
+
+    def __call__(self) -> None:
+        """ASE observer: hand the current frame of the bound dynamics over; end the run once converged."""
+        dyn = self._dyn() if self._dyn is not None else None
+        if dyn is None:
+            return
+        self.submit(Frame.capture(dyn.atoms, self._step_offset + dyn.nsteps))
+        if self.stop_reason is not None and dyn.max_steps > dyn.nsteps:
+            dyn.max_steps = dyn.nsteps  # ends ASE's run() cleanly after this step
+            step = self._step_offset + dyn.nsteps
+            log.warning("getsei-live: stopping the MD early at step %d (%.2f ps); %s.",
+                        step, steps_to_ps(step, self.spec.timestep_fs), self.stop_explanation)
+
+    def submit(self, frame: Frame) -> None:
+        """Process ``frame`` now (synchronous) or queue it for the worker (asynchronous)."""
+        if self._closed:
+            raise StoreError(f"The monitor of {self.store.path} is closed.")
+        if self._worker is None:
+            self._process(frame)
+        else:
+            self._worker.put(frame)
+
+    def observe(self, atoms: Atoms, step: int) -> bool:
+        """Label, count and store one frame at absolute MD ``step`` on this thread; False when the step was seen
+        already. (With an asynchronous monitor use ``submit``.)"""
+        if self._worker is not None:
+            raise ParameterError("observe() labels on the calling thread; an asynchronous monitor takes frames "
+                                 "through submit().")
+        return self._process(Frame.capture(atoms, step))
+
+    def wait(self) -> None:
+        """Return when every frame submitted so far is processed (at once when synchronous)."""
+        if self._worker is not None:
+            self._worker.join()
+
+    # ---------------------------------------------------------------- the driver
+    def _accept(self, frame: Frame) -> bool:
+        step = frame.step
+        if self.last_step is not None and step <= self.last_step:
+            log.debug("Step %d is already in the store (last %d); not counted again.", step, self.last_step)
+            return False
+        if self.last_step is not None and step - self.last_step != self.spec.interval:
+            raise ParameterError(f"Frames must be {self.spec.interval} MD steps apart; got step {step} after "
+                                 f"{self.last_step}.")
+        li = np.flatnonzero(frame.numbers == LI)
+        if li.size != self.spec.n_li or not np.array_equal(li, self._li_indices):
+            raise StructureError(f"The frame at step {step} has {li.size} Li atoms at other indices than the run's "
+                                 f"{self.spec.n_li}; the atoms of a run must not change.")
+        return True
+
+    def _process(self, frame: Frame) -> bool:
+        """Label, count and buffer one frame, then flush, check or stop as due; False for a frame seen already."""
+        if not self._accept(frame):
+            return False
+        with _BLAS.limit(limits=1, user_api="blas"):
+            labels = self.state_model.assign(frame.atoms())
+        self.counter.update(labels)
+        self.store.append(frame.step, steps_to_ps(frame.step, self.spec.timestep_fs), labels)
+        self.last_step = frame.step
+        self._last_frame = frame
+        self._since_check += 1
+        if self._since_check >= self.check_every:
+            self.check()
+        elif (self.store.pending_frames >= self.flush_frames
+              or time.monotonic() - self._last_flush > self.flush_seconds):
+            self.flush()
+        if self.stop_when_stable and self.converged and self.stop_reason is None:
+            self.stop_reason = "converged"
+            self.stop_explanation = explain(self.latest) if self.latest is not None else "converged"
+            self._finish("stopped", self.stop_explanation)
+        return True
+
+    def flush(self) -> None:
+        if self.store.pending_frames:
+            checkpoint = self._last_frame.checkpoint() if self._last_frame is not None else None
+            self.store.flush(self.counter.counts(), self.counter.per_li_counts(), self._blocks(),
+                             checkpoint=checkpoint)
+        self._last_flush = time.monotonic()
+
+    def check(self, *, only_if_new: bool = False) -> dict | None:
+        """Flush, take an analysis snapshot, judge it, store it; returns it (None while there is too little data,
+        or with ``only_if_new`` when no frame came since the last check)."""
+        if only_if_new and not self._since_check:
+            return None
+        self._since_check = 0
+        self.flush()
+        counts = self.counter.counts()
+        if counts[0 if self.lag_index is None else self.lag_index].sum() == 0:
+            return None
+        with _BLAS.limit(limits=1, user_api="blas"):
+            snap = snapshot(counts, self.counter.per_li_counts(), self.counter.block_counts(),
+                            lags_ps=self.spec.lags_ps, lag_index=self.lag_index, source=self.source,
+                            target=self.target, criteria=self.criteria, rng=self._rng,
+                            block_ps=self.counter.block_frames * self.spec.frame_dt_ps)
+        n = self.counter.n_frames
+        snap = {"frame": n, "step": self.last_step, "time_ps": steps_to_ps(self.last_step, self.spec.timestep_fs),
+                **self.convergence.judge(snap)}
+        self.store.add_snapshot(snap)
+        self.latest = snap
+        log.info("frame %d (%.1f ps): %s", n, snap["time_ps"], explain(snap))
+        if self.on_check is not None:
+            self.on_check(snap)
+        return snap
+
+    def _commit_before_failure(self, error: BaseException) -> None:
+        """On the worker, after a failure: commit the frames before it, as the synchronous path does."""
+        log.error("getsei-live: the analysis failed at a frame after step %s (%s: %s); the frames before it are "
+                  "committed.", self.last_step, type(error).__name__, error)
+        if self.store.writable:
+            self.flush()
+
+    def _finish(self, status: str, reason: str | None) -> None:
+        self.flush()
+        self.store.set_status(status, reason)
+
+    # ---------------------------------------------------------------- closing
+    def close(self, status: str = "finished", reason: str | None = None) -> None:
+        """Process what is queued, write what is buffered, record the final status, release the store.
+
+        Raises a worker failure not yet raised. Safe to call twice.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        failure = self._worker.close() if self._worker is not None else None
+        if failure is not None and status == "finished":
+            status, reason = "interrupted", f"{type(failure).__name__}: {failure}"
+        try:
+            if self.store.writable:
+                if self.stop_reason is None:
+                    self._finish(status, reason)
+                else:
+                    self.flush()
+        finally:
+            self.store.close()
+        if failure is not None:
+            raise failure
+
+    def __enter__(self) -> LiveMonitor:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.close("interrupted", f"{exc_type.__name__}: {exc}")
+
+
+def _close_at_exit(monitor: LiveMonitor) -> None:
+    """Close ``monitor`` when the interpreter exits, if the caller did not. Registered with threading's exit hooks,
+    which run before the thread pools that zarr writes through shut down (``atexit`` runs after them)."""
+    ref = weakref.ref(monitor)
+
+    def close() -> None:
+        alive = ref()
+        if alive is not None and not alive._closed:
+            alive.close()
+
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        (register or atexit.register)(close)
+    except RuntimeError:  # the interpreter is shutting down already
+        pass
+
+
+def _thread_limits(threads: int | None) -> Callable[[], None] | None:
+    """Set the worker thread's own torch thread count (OpenMP's is per thread); the MD keeps its own."""
+    if threads is None:
+        return None
+
+    def limit() -> None:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(int(threads))
+
+    return limit
