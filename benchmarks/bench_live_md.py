@@ -56,7 +56,7 @@ class Timed:
 def setup(system: str, size: str, mode: str, model: StateModel, args, workdir: Path):
     atoms = build_interface(system, size).atoms
     atoms.calc = mace_calculator("bundled", device=args.device, dtype=args.dtype)
-    dyn = langevin(atoms, temperature_K=700.0, timestep_fs=2.0, friction_ps=0.5, seed=1)
+    dyn = langevin(atoms, temperature_K=700.0, timestep_fs=2.0, coupling_time_ps=0.5, seed=1)
     if mode == "off":
         return dyn, None, None
     monitor = attach(dyn, model, store=workdir / f"{system}-{mode}.zarr", every=args.every,

@@ -99,15 +99,26 @@ def restore_checkpoint(atoms: Atoms, checkpoint: dict) -> None:
     atoms.set_momenta(checkpoint["momenta"])
 
 
-def langevin(atoms: Atoms, *, temperature_K: float, timestep_fs: float, friction_ps: float, seed: int = 0,
+def langevin(atoms: Atoms, *, temperature_K: float, timestep_fs: float, coupling_time_ps: float | None = None,
+             friction_ps: float | None = None, seed: int = 0,
              initialise_velocities: bool = True) -> Langevin:
-    """Langevin NVT dynamics with a coupling time of ``friction_ps`` (friction = 1 / coupling time)."""
+    """Langevin NVT dynamics with a thermostat coupling time ``coupling_time_ps`` (friction = 1 / coupling time).
+
+    ``friction_ps`` is the old name of the coupling time, still accepted.
+    """
+    if coupling_time_ps is None:
+        coupling_time_ps = friction_ps
+    elif friction_ps is not None and friction_ps != coupling_time_ps:
+        raise ParameterError("Give the Langevin coupling time once, as 'coupling_time_ps' ('friction_ps' is its "
+                             "old name).")
+    if coupling_time_ps is None:
+        raise ParameterError("The 'coupling_time_ps' parameter (Langevin coupling time, ps) is required.")
     if not temperature_K > 0:
         raise ParameterError(f"The 'temperature_K' parameter must be positive. Got {temperature_K!r} instead.")
     if not timestep_fs > 0:
         raise ParameterError(f"The 'timestep_fs' parameter must be positive. Got {timestep_fs!r} instead.")
-    if not friction_ps > 0:
-        raise ParameterError(f"The 'friction_ps' parameter must be positive. Got {friction_ps!r} instead.")
+    if not coupling_time_ps > 0:
+        raise ParameterError(f"The 'coupling_time_ps' parameter must be positive. Got {coupling_time_ps!r} instead.")
     rng = np.random.default_rng(seed)
     if initialise_velocities:
         thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
@@ -116,4 +127,4 @@ def langevin(atoms: Atoms, *, temperature_K: float, timestep_fs: float, friction
     if not any(isinstance(c, FixCom) for c in atoms.constraints):
         atoms.set_constraint([*atoms.constraints, FixCom()])
     return Langevin(atoms, timestep=timestep_fs * units.fs, temperature_K=temperature_K,
-                    friction=1.0 / (friction_ps * 1000.0 * units.fs), fixcm=False, rng=rng)
+                    friction=1.0 / (coupling_time_ps * 1000.0 * units.fs), fixcm=False, rng=rng)

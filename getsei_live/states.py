@@ -80,6 +80,23 @@ def _physical_order(labels: np.ndarray, centre: np.ndarray, schema: FeatureSchem
     return np.lexsort(tuple(reversed(keys)))
 
 
+def _forward(encoder: GATEncoder, mean: np.ndarray, scale: np.ndarray, arrays: tuple) -> np.ndarray:
+    """Embeddings of one batch ``(x, edge_index, batch, centre)`` through ``GATEncoder.forward``."""
+    x, *rest = arrays
+    device = next(encoder.parameters()).device
+    with torch.inference_mode():
+        z = encoder(*(torch.from_numpy(a).to(device) for a in ((x - mean) / scale, *rest)))
+    return z.cpu().numpy()
+
+
+def _embed_graph_set(encoder: GATEncoder, mean: np.ndarray, scale: np.ndarray, graphs: GraphSet,
+                     batch_graphs: int = 4096) -> np.ndarray:
+    """Embeddings of many graphs (training data), a batch of ``batch_graphs`` at a time."""
+    n = len(graphs)
+    return np.concatenate([_forward(encoder, mean, scale, graphs.select(np.arange(start, min(n, start + batch_graphs))))
+                           for start in range(0, n, batch_graphs)])
+
+
 class StateModel:
     """Labels Li environments with states S0..Sn: standardise -> GAT encoder -> Gaussian mixture.
 
@@ -123,20 +140,15 @@ class StateModel:
     def _embed_arrays(self, x: np.ndarray, edge_index: np.ndarray, batch: np.ndarray,
                       centre: np.ndarray) -> np.ndarray:
         """Embeddings through ``GATEncoder.forward`` (PyTorch Geometric), as in training."""
-        x = (x - self.scaler_mean) / self.scaler_scale
-        with torch.inference_mode():
-            z = self.encoder(*(torch.from_numpy(a).to(self.device) for a in (x, edge_index, batch, centre)))
-        return z.cpu().numpy()
+        return _forward(self.encoder, self.scaler_mean, self.scaler_scale, (x, edge_index, batch, centre))
 
     def _embed_tensor(self, graphs: LiGraphArrays) -> torch.Tensor:
         with torch.inference_mode():
             return sparse_embed(self.encoder, graph_tensors(graphs, self.scaler_mean, self.scaler_scale,
                                                             self.device))
 
-    def _embed_graphs(self, graphs: GraphSet, batch_graphs: int = 4096) -> np.ndarray:
-        n = len(graphs)
-        return np.concatenate([self._embed_arrays(*graphs.select(np.arange(start, min(n, start + batch_graphs))))
-                               for start in range(0, n, batch_graphs)])
+    def _embed_graphs(self, graphs: GraphSet) -> np.ndarray:
+        return _embed_graph_set(self.encoder, self.scaler_mean, self.scaler_scale, graphs)
 
     def embed(self, atoms: Atoms) -> np.ndarray:
         """(n_Li, embedding_dim) float32 embeddings of the Li atoms of a frame, in atom-index order."""
@@ -232,9 +244,8 @@ class StateModel:
         encoder, losses = train_encoder(graphs, config, device=device, progress=progress)
         graphs.x = raw_x
 
-        model = cls(schema, encoder, mean, scale, GaussianMixture(1), np.zeros(1), training={}, states=(),
-                    silhouette=float("nan"), silhouette_by_k={})
-        embeddings = model._embed_graphs(graphs).astype(np.float64)
+        embeddings = _embed_graph_set(encoder.eval(), mean.astype(np.float32), scale.astype(np.float32),
+                                      graphs).astype(np.float64)
         rng = np.random.default_rng(config.seed)
         sample = rng.choice(len(embeddings), size=min(SILHOUETTE_SAMPLE, len(embeddings)), replace=False)
 

@@ -40,7 +40,7 @@ def test_finite_energies_and_forces_on_each_demo_interface(calculator, system):
 def test_short_md_stays_stable(calculator):
     atoms = build_interface("lpscl-li", "demo").atoms
     atoms.calc = calculator
-    dyn = langevin(atoms, temperature_K=700, timestep_fs=2.0, friction_ps=0.5, seed=0)
+    dyn = langevin(atoms, temperature_K=700, timestep_fs=2.0, coupling_time_ps=0.5, seed=0)
     temperatures, closest = [], []
 
     def watch():

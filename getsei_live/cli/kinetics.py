@@ -96,8 +96,8 @@ def analyze(store_path: Path, lag_ps, source: tuple[str, ...], target: tuple[str
 
 @main.command()
 @click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
-@click.option("--interval", "refresh_s", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
-              help="Seconds between refreshes.")
+@click.option("--refresh-s", "--interval", "refresh_s", type=click.FloatRange(min=0.1), default=5.0,
+              show_default=True, help="Seconds between refreshes (--interval is the old name).")
 @click.option("--once", is_flag=True, help="Print the current state once and exit.")
 def watch(store_path: Path, refresh_s: float, once: bool) -> None:
     """Live view of a store that another process is writing; ends when the run ends (Ctrl-C to leave)."""

@@ -156,8 +156,8 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
 @click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=300.0,
               show_default=True)
 @click.option("--timestep-fs", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True)
-@click.option("--friction-ps", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="Langevin coupling time, in ps.")
+@click.option("--coupling-time-ps", "--friction-ps", "coupling_time_ps", type=click.FloatRange(min=0, min_open=True),
+              default=1.0, show_default=True, help="Langevin coupling time, in ps (--friction-ps is the old name).")
 @click.option("--steps", type=click.IntRange(min=1), required=True, help="MD steps to run (at most).")
 @click.option("--every", type=click.IntRange(min=1), default=50, show_default=True,
               help="MD steps between observed frames.")
@@ -170,7 +170,8 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
 @click.option("--seed", type=int, default=0, show_default=True)
 def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, lags_ps: str, lag_ps,
         source: tuple[str, ...], target: tuple[str, ...], check_every: int, temperature_K: float, timestep_fs: float,
-        friction_ps: float, steps: int, every: int, stop_when_stable: bool, device: str, synchronous: bool, seed: int,
+        coupling_time_ps: float, steps: int, every: int, stop_when_stable: bool, device: str, synchronous: bool,
+        seed: int,
         **thresholds) -> None:
     """Langevin MD of STRUCTURE with a MACE potential and the live analysis attached.
 
@@ -184,7 +185,7 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
                        lags_ps=_float_list(lags_ps), lag_ps=lag_ps, source=state_list(source, "source"),
                        target=state_list(target, "target"), check_every=check_every,
                        criteria=(criteria := _criteria(thresholds)), temperature_K=temperature_K,
-                       timestep_fs=timestep_fs, friction_ps=friction_ps, steps=steps, every=every,
+                       timestep_fs=timestep_fs, coupling_time_ps=coupling_time_ps, steps=steps, every=every,
                        stop_when_stable=stop_when_stable, device=device, seed=seed, synchronous=synchronous)
     if monitor.latest is not None:
         from ._format import format_snapshot
@@ -193,7 +194,7 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
 
 
 def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps, source, target, check_every: int,
-             criteria, temperature_K: float, timestep_fs: float, friction_ps: float, steps: int, every: int,
+             criteria, temperature_K: float, timestep_fs: float, coupling_time_ps: float, steps: int, every: int,
              stop_when_stable: bool, device: str, seed: int, dtype: str = "float64", synchronous: bool = False):
     """Langevin MD with the live analysis attached and a progress line; resumes from the store's checkpoint."""
     from ..md import default_device, langevin, mace_calculator, restore_checkpoint
@@ -207,8 +208,8 @@ def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps
     device = default_device() if device == "auto" else device
     atoms.calc = mace_calculator(mace_model, device=device, dtype=dtype)
     model.to(device)
-    dyn = langevin(atoms, temperature_K=temperature_K, timestep_fs=timestep_fs, friction_ps=friction_ps, seed=seed,
-                   initialise_velocities=checkpoint is None)
+    dyn = langevin(atoms, temperature_K=temperature_K, timestep_fs=timestep_fs, coupling_time_ps=coupling_time_ps,
+                   seed=seed, initialise_velocities=checkpoint is None)
     monitor = attach(dyn, model, store=store_path, every=every, lags_ps=lags_ps, lag_ps=lag_ps, source=source,
                      target=target, check_every=check_every, criteria=criteria, stop_when_stable=stop_when_stable,
                      asynchronous=not synchronous, seed=seed,
@@ -294,7 +295,7 @@ def demo(system: str, store_path: Path, steps: int, temperature_K: float, device
     monitor = simulate(interface.atoms, "bundled", model, store_path, lags_ps=(0.1, 0.2, 0.4, 0.8), lag_ps="auto",
                        source=None, target=None, check_every=25, criteria=ConvergenceCriteria(),
                        temperature_K=temperature_K,
-                       timestep_fs=2.0, friction_ps=0.5, steps=steps, every=10, stop_when_stable=True,
+                       timestep_fs=2.0, coupling_time_ps=0.5, steps=steps, every=10, stop_when_stable=True,
                        device=device, seed=seed, dtype="float32")
     click.echo("")
     click.echo(format_state_model(model))
