@@ -138,6 +138,8 @@ def attach(dyn, state_model: Labeller, store: str | Path | RunStore = "run.zarr"
     **options
         ``max_queue`` (frames waiting for the worker before the MD waits, 4),
         ``threads`` (torch threads of the worker, 1; None leaves torch's),
+        ``nice`` (how much lower the worker's scheduling priority is than the
+        MD's on Linux, 10; 0 keeps it equal),
         ``flush_frames`` (64), ``flush_seconds`` (30), ``seed``, ``on_check``.
 
     Returns

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import sys
 import threading
 import time
@@ -51,7 +52,7 @@ class LiveMonitor:
     def __init__(self, state_model: Labeller, store: RunStore, *, lag_index: int | None, source: tuple[int, ...] | None,
                  target: tuple[int, ...] | None, check_every: int, criteria: ConvergenceCriteria,
                  stop_when_stable: bool, asynchronous: bool = False, max_queue: int = 4, threads: int | None = 1,
-                 flush_frames: int = 64, flush_seconds: float = 30.0, seed: int = 0,
+                 nice: int = 10, flush_frames: int = 64, flush_seconds: float = 30.0, seed: int = 0,
                  on_check: Callable[[dict], None] | None = None) -> None:
         spec = store.spec
         self.state_model = state_model
@@ -82,7 +83,7 @@ class LiveMonitor:
                                 "check_every": check_every, "criteria": criteria.to_dict(),
                                 "stop_when_stable": stop_when_stable})
         self._closed = False
-        self._worker = (FrameWorker(self._process, max_queue=max_queue, on_start=_thread_limits(threads),
+        self._worker = (FrameWorker(self._process, max_queue=max_queue, on_start=_worker_start(threads, nice),
                                     on_error=self._commit_before_failure) if asynchronous else None)
         _close_at_exit(self)
 
@@ -292,14 +293,19 @@ def _close_at_exit(monitor: LiveMonitor) -> None:
         pass
 
 
-def _thread_limits(threads: int | None) -> Callable[[], None] | None:
-    """Set the worker thread's own torch thread count (OpenMP's is per thread); the MD keeps its own."""
-    if threads is None:
-        return None
+def _worker_start(threads: int | None, nice: int) -> Callable[[], None]:
+    """Settings of the worker thread, made on it: its own torch thread count (OpenMP's is per thread; the MD keeps
+    its own), and on Linux a lower scheduling priority, so that where the MD keeps every core busy (MACE on the CPU)
+    the labelling takes the idle moments rather than a core from the MD's threads."""
 
-    def limit() -> None:
+    def start() -> None:
         torch = sys.modules.get("torch")
-        if torch is not None:
+        if threads is not None and torch is not None:
             torch.set_num_threads(int(threads))
+        if nice and sys.platform.startswith("linux"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
+            except OSError:  # not permitted here: run at the MD's priority
+                log.debug("Could not lower the worker thread's priority.")
 
-    return limit
+    return start
