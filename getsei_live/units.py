@@ -8,6 +8,6 @@ __all__ = ["LI", "steps_to_ps"]
 LI = 3
 
 
-def steps_to_ps(steps: float, timestep_fs: float) -> float:
-    """Time in ps of ``steps`` MD steps of ``timestep_fs`` femtoseconds."""
-    return float(steps) * float(timestep_fs) / 1000.0
+def steps_to_ps(steps, timestep_fs: float):
+    """Time in ps of ``steps`` MD steps (a number or an array) of ``timestep_fs`` femtoseconds."""
+    return steps * float(timestep_fs) / 1000.0
