@@ -45,8 +45,8 @@ class GraphTensors:
     centre: torch.Tensor
 
 
-def graph_tensors(graphs: LiGraphArrays, scaler_mean: np.ndarray, scaler_scale: np.ndarray,
-                  device: torch.device) -> GraphTensors:
+def graph_tensors(graphs: LiGraphArrays, scaler_mean: np.ndarray | torch.Tensor,
+                  scaler_scale: np.ndarray | torch.Tensor, device: torch.device) -> GraphTensors:
     """Move a frame's graphs to ``device`` (one transfer of features, one of indices) in the layout of
     ``sparse_embed``. Edges are stored in both directions sorted by source, so swapping the two rows sorts them by
     target; each target's self-loop goes first in its row."""
@@ -67,7 +67,7 @@ def graph_tensors(graphs: LiGraphArrays, scaler_mean: np.ndarray, scaler_scale: 
     crow_t, src_t, dst_t, batch_t, centre_t = torch.split(index, [crow.size, src.size, dst.size, n,
                                                                   graphs.n_graphs])
     x = torch.from_numpy(graphs.x).to(device, non_blocking=True)
-    x = (x - torch.from_numpy(scaler_mean).to(device)) / torch.from_numpy(scaler_scale).to(device)
+    x = (x - torch.as_tensor(scaler_mean, device=device)) / torch.as_tensor(scaler_scale, device=device)
     return GraphTensors(x, crow_t, src_t, dst_t, batch_t, centre_t)
 
 

@@ -134,6 +134,7 @@ class StateModel:
         """Label on ``device`` ("auto": CUDA when torch sees a GPU, else the CPU); returns the model."""
         self.device = resolve_device(device)
         self.encoder.to(self.device)
+        self._scaler = tuple(torch.as_tensor(a, device=self.device) for a in (self.scaler_mean, self.scaler_scale))
         self._labels = MixtureLabels(self.mixture, self.device) if hasattr(self.mixture, "means_") else None
         return self
 
@@ -144,8 +145,7 @@ class StateModel:
 
     def _embed_tensor(self, graphs: LiGraphArrays) -> torch.Tensor:
         with torch.inference_mode():
-            return sparse_embed(self.encoder, graph_tensors(graphs, self.scaler_mean, self.scaler_scale,
-                                                            self.device))
+            return sparse_embed(self.encoder, graph_tensors(graphs, *self._scaler, self.device))
 
     def _embed_graphs(self, graphs: GraphSet) -> np.ndarray:
         return _embed_graph_set(self.encoder, self.scaler_mean, self.scaler_scale, graphs)

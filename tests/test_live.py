@@ -146,6 +146,19 @@ def test_synthetic_process_converges_stops_early_and_covers_the_truth(tmp_path, 
     assert np.all(np.abs(estimate - K) <= 2 * half_width)
 
 
+def kill_after_committed(writer: subprocess.Popen, path, frames: int, timeout_s: float = 120) -> None:
+    """SIGKILL ``writer`` once the store at ``path`` has committed ``frames`` frames (or it ends, or time is up)."""
+    committed, deadline = 0, time.monotonic() + timeout_s
+    while committed < frames and time.monotonic() < deadline and writer.poll() is None:
+        time.sleep(0.05)
+        try:
+            committed = json.loads((path / "zarr.json").read_text())["attributes"]["committed_frames"]
+        except (OSError, ValueError, KeyError):
+            continue
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+
+
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(tiny_model_file, tmp_path):
     trajectory = shared_file(TRAJECTORIES / "Li6PS5Cl_AIMD_500K_50pct_run1_XDATCAR.gz")
     script = tmp_path / "writer.py"
@@ -164,17 +177,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tiny_model_file, tmp_p
                lags_ps=(0.1, 0.3, 1.0), check_every=20, flush_frames=7)
     """))
     killed, full = tmp_path / "killed.zarr", tmp_path / "full.zarr"
-    writer = subprocess.Popen([sys.executable, str(script), str(killed), "slow"])
-    committed = 0
-    deadline = time.monotonic() + 120
-    while committed < 30 and time.monotonic() < deadline and writer.poll() is None:
-        time.sleep(0.05)
-        try:
-            committed = json.loads((killed / "zarr.json").read_text())["attributes"]["committed_frames"]
-        except (OSError, ValueError, KeyError):
-            continue
-    os.kill(writer.pid, signal.SIGKILL)
-    writer.wait()
+    kill_after_committed(subprocess.Popen([sys.executable, str(script), str(killed), "slow"]), killed, 30)
     at_kill = RunStore.open(killed).committed_frames
     assert 30 <= at_kill < 140, f"the writer should die mid-run (committed {at_kill})"
     subprocess.run([sys.executable, str(script), str(killed), "fast"], check=True)  # resume: lock was freed

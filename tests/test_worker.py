@@ -18,7 +18,7 @@ from getsei_live.integrity import check_store
 from getsei_live.observers.worker import FrameWorker
 from getsei_live.store import RunStore
 
-from test_live import lpscl_unit_cell, recount, soft_lj
+from test_live import kill_after_committed, lpscl_unit_cell, recount, soft_lj
 
 
 def test_items_are_processed_in_order_on_another_thread():
@@ -135,9 +135,6 @@ def test_a_failure_after_the_last_observation_is_raised_by_close(tiny_model, tmp
 def test_sigkill_of_asynchronous_md_then_resume_equals_uninterrupted(tiny_model_file, tmp_path):
     """Real MD with the asynchronous observer, killed mid-run: the store's checkpoint belongs to its last committed
     frame, so velocity Verlet resumed from it reproduces the uninterrupted run exactly."""
-    import json
-    import os
-    import signal
     import subprocess
     import sys
     import textwrap
@@ -170,16 +167,7 @@ def test_sigkill_of_asynchronous_md_then_resume_equals_uninterrupted(tiny_model_
             dyn.run(600 - done)
     """))
     killed, full = tmp_path / "killed.zarr", tmp_path / "full.zarr"
-    writer = subprocess.Popen([sys.executable, str(script), str(killed), "slow"])
-    committed, deadline = 0, time.monotonic() + 120
-    while committed < 30 and time.monotonic() < deadline and writer.poll() is None:
-        time.sleep(0.05)
-        try:
-            committed = json.loads((killed / "zarr.json").read_text())["attributes"]["committed_frames"]
-        except (OSError, ValueError, KeyError):
-            continue
-    os.kill(writer.pid, signal.SIGKILL)
-    writer.wait()
+    kill_after_committed(subprocess.Popen([sys.executable, str(script), str(killed), "slow"]), killed, 30)
     at_kill = RunStore.open(killed)
     n_killed = at_kill.committed_frames
     assert 30 <= n_killed < 121, f"the writer should die mid-run ({n_killed})"

@@ -182,8 +182,7 @@ class LiveMonitor:
         """Label, count and buffer one frame, then flush, check or stop as due; False for a frame seen already."""
         if not self._accept(frame):
             return False
-        with _BLAS.limit(limits=1, user_api="blas"):
-            labels = self.state_model.assign(frame.atoms())
+        labels = self.state_model.assign(frame.atoms())  # torch, with the worker's own thread count
         self.counter.update(labels)
         self.store.append(frame.step, steps_to_ps(frame.step, self.spec.timestep_fs), labels)
         self.last_step = frame.step
