@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +33,22 @@ def _png(fig, path: Path) -> Path:
     return path
 
 
-def write_report(store_path: str | Path, out_dir: str | Path, *, lag_ps: float | None = None, source=None,
-                 target=None, seed: int = 0) -> dict:
-    """Write the report of a store into ``out_dir``; returns the summary (also written as summary.json).
+def write_report(store_path: str | Path | Sequence[str | Path], out_dir: str | Path, *, lag_ps: float | None = None,
+                 source=None, target=None, seed: int = 0) -> dict:
+    """Write the report of a store, or of several as one model, into ``out_dir``; returns the summary (also
+    written as summary.json).
 
     The summary holds exactly what ``getsei-live analyze --json`` prints, plus the
     figures, intervals, state descriptions and whether the run was still going.
+    The convergence figure is the first store's live history; the populations
+    are over all Li of all stores, up to the shortest run.
     """
     from . import plots
 
-    store = RunStore.open(store_path, "r")
-    result = analyze_store(store_path, lag_ps=lag_ps, source=source, target=target, seed=seed)
+    paths = [store_path] if isinstance(store_path, (str, Path)) else list(store_path)
+    stores = [RunStore.open(p, "r") for p in paths]
+    store = stores[0]
+    result = analyze_store(paths, lag_ps=lag_ps, source=source, target=target, seed=seed)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -74,10 +80,11 @@ def write_report(store_path: str | Path, out_dir: str | Path, *, lag_ps: float |
     snapshots = store.snapshots()
     if snapshots:
         figures["convergence"] = _png(plots.convergence_figure(snapshots), out / "convergence.png")
-    n = info["committed_frames"]
+    n = min(s.committed_frames for s in stores)
     stride = max(1, n // 2000)
-    figures["populations"] = _png(plots.populations_figure(store.times_ps()[::stride], store.states()[::stride],
-                                                           n_states), out / "populations.png")
+    states = np.concatenate([s.states(0, n)[::stride] for s in stores], axis=1)
+    figures["populations"] = _png(plots.populations_figure(store.times_ps()[:n:stride], states, n_states),
+                                  out / "populations.png")
     described = store.state_model_config.get("states") or []
     if len(described) == n_states:
         feats = {f"mean n_{e} in shell": np.array([described[s]["mean_counts"][e] for s in active])
@@ -85,14 +92,14 @@ def write_report(store_path: str | Path, out_dir: str | Path, *, lag_ps: float |
         feats["mean neighbour distance (A)"] = np.array([described[s]["mean_neighbour_distance_A"] for s in active])
         figures["features"] = _png(plots.features_figure(active, rates.escape_rates, feats), out / "features.png")
 
-    partial = store.status == "running"
+    partial = info["status"] == "running"
     summary = {**result.to_dict(), "partial": partial,
                "figures": {k: p.name for k, p in figures.items()},
                "timescale_intervals_by_lag": snap.get("timescales_by_lag_ci"),
                "pathway_fraction_intervals": snap.get("pathway_fraction_ci"), "states": described,
                "convergence": snapshots[-1] if snapshots else None}
     (out / "summary.json").write_text(json.dumps(strict_json(summary), indent=1))
-    (out / "index.html").write_text(_html(summary, figures, model, store))
+    (out / "index.html").write_text(_html(summary, figures, model, info["store"]))
     log.info("Wrote %d figures, index.html and summary.json to %s.", len(figures), out)
     return summary
 
@@ -114,7 +121,7 @@ CAPTIONS = {
 }
 
 
-def _html(summary: dict, figures: dict[str, Path], model, store: RunStore) -> str:
+def _html(summary: dict, figures: dict[str, Path], model, name: str) -> str:
     esc = html.escape
     tm, rates = model.transition, model.rates
     rows = "".join(
@@ -151,14 +158,14 @@ def _html(summary: dict, figures: dict[str, Path], model, store: RunStore) -> st
     banner = ("<p class='partial'>PARTIAL: the run was still being written when this report was made.</p>"
               if summary["partial"] else "")
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>getsei-live report: {esc(str(store.path))}</title>
+<html lang="en"><head><meta charset="utf-8"><title>getsei-live report: {esc(name)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:0.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
 td:first-child{{text-align:left}}figure{{display:inline-block;margin:0.5em;vertical-align:top;max-width:520px}}
 img{{max-width:100%}}figcaption{{font-size:0.85em;color:#555}}.partial{{background:#fee;padding:0.5em;border:1px solid #c00}}
 </style></head><body>
 <h1>getsei-live report</h1>{banner}
-<p>Store <code>{esc(str(store.path))}</code>: {summary['committed_frames']} frames, {summary['simulated_ps']:.2f} ps
+<p>Store <code>{esc(name)}</code>: {summary['committed_frames']} frames, {summary['simulated_ps']:.2f} ps
 simulated, status <b>{esc(str(summary['status']))}</b>{' (' + esc(str(summary['stop_reason'])) + ')' if summary['stop_reason'] else ''};
 live convergence: <b>{verdict}</b>.</p>
 <p>Koopman model at lag {model.lag:g} ps, {tm.active_set.size} of {tm.n_states} states active; rate matrix

@@ -3,7 +3,8 @@
 Layout (``run.zarr/``)::
 
     attrs            schema version, package version, the run's spec (state-model fingerprint, time step,
-                     interval, lags, Li indices), state-model config, elements, committed_frames, status
+                     interval, lags, Li indices), state-model config, elements, temperature_K (the
+                     thermostat's, None when unknown), committed_frames, status
     frames/step      (T,) int64 absolute MD step of each frame
     frames/time_ps   (T,) float64
     states           (T, n_li) int8, chunked by frames
@@ -54,6 +55,14 @@ def _open_group(path: Path, mode: str) -> zarr.Group:
         raise StoreError(f"{path} is not a getsei-live store ({type(error).__name__}: {error}).") from None
 
 
+def _temperature(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not value > 0:
+        raise ParameterError(f"The temperature must be a positive number of kelvin. Got {value!r} instead.")
+    return float(value)
+
+
 def _reading(method: Callable) -> Callable:
     """Turn a failure deep inside zarr (a missing or corrupted chunk) into a StoreError with what to do."""
 
@@ -99,8 +108,12 @@ class RunStore:
     # ---------------------------------------------------------------- opening
     @classmethod
     def create(cls, path: str | Path, spec: RunSpec, *, state_model_config: dict | None = None,
-               elements: list[str] | None = None, chunk_frames: int = 256) -> RunStore:
-        """Create a new store (the path must not exist yet) and hold its writer lock."""
+               elements: list[str] | None = None, temperature_K: float | None = None,
+               chunk_frames: int = 256) -> RunStore:
+        """Create a new store (the path must not exist yet) and hold its writer lock.
+
+        ``temperature_K`` is the thermostat's temperature, for ``getsei-live arrhenius`` (None when unknown).
+        """
         path = Path(path)
         if path.exists():
             raise StoreError(f"{path} exists already; open it with mode 'a' to resume, or choose a new path.")
@@ -136,6 +149,7 @@ class RunStore:
                 "lags_ps": list(spec.lags_ps),
                 "state_model": state_model_config or {},
                 "elements": list(elements or []),
+                "temperature_K": _temperature(temperature_K),
                 "committed_frames": 0,
                 "status": "running",
                 "stop_reason": None,
@@ -214,6 +228,12 @@ class RunStore:
     @property
     def stop_reason(self) -> str | None:
         return self._attrs()["stop_reason"]
+
+    @property
+    def temperature_K(self) -> float | None:
+        """The run's thermostat temperature in K; None when it was not recorded."""
+        value = self._attrs().get("temperature_K")
+        return None if value is None else float(value)
 
     @_reading
     def steps(self) -> np.ndarray:
@@ -343,6 +363,17 @@ class RunStore:
         arr.resize((len(snapshots),))
         for k, snap in enumerate(snapshots):
             arr[k] = json.dumps(snap, allow_nan=False)
+
+    def set_temperature(self, temperature_K: float | None) -> None:
+        """Record the run's temperature; a resumed run must keep the one recorded."""
+        self._require_writer()
+        value, stored = _temperature(temperature_K), self.temperature_K
+        if value is None or value == stored:
+            return
+        if stored is not None and not np.isclose(value, stored, rtol=1e-9):
+            raise StoreMismatchError(f"{self.path} holds a run at {stored:g} K; it cannot go on at {value:g} K. "
+                                     f"Write the new temperature to a new store.")
+        self._group.attrs["temperature_K"] = value
 
     def set_status(self, status: str, stop_reason: str | None = None) -> None:
         self._require_writer()

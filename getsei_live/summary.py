@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,11 +10,11 @@ import numpy as np
 
 from .analysis import KineticModel, kinetic_model, timescales_by_lag
 from .analysis.convergence import ConvergenceCriteria, snapshot
-from .counting import committed_counter
+from .ensemble import read_ensemble
 from .errors import ParameterError
 from .store import RunStore
 
-__all__ = ["StoreAnalysis", "analyze_store"]
+__all__ = ["StoreAnalysis", "analyze_store", "analyze_stores"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,8 @@ class StoreAnalysis:
     Attributes
     ----------
     info : dict
-        Store, status, committed frames, simulated time, lags and the implied timescales at every lag.
+        Store(s), status, committed frames and simulated time (of all runs together), lags, the implied
+        timescales at every lag, temperature, and one line per run (``runs``).
     model : KineticModel
     counts : (n_lags, n, n) ndarray
     per_li_counts : (n_li, n_lags, n, n) ndarray
@@ -50,34 +52,37 @@ class StoreAnalysis:
                 "model": self.model.to_dict()}
 
 
-def analyze_store(path: str | Path, *, lag_ps: float | str | None = None, source=None, target=None,
-                  reversible: bool = False, n_pathways: int = 5, n_bootstrap: int = 200,
+def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | str | None = None, source=None,
+                  target=None, reversible: bool = False, n_pathways: int = 5, n_bootstrap: int = 200,
                   seed: int = 0) -> StoreAnalysis:
-    """Analyse the committed frames of a store (read-only; fine while another process writes it).
+    """Analyse the committed frames of a store, or of several as one model (read-only; fine while another
+    process writes them).
 
     Parameters
     ----------
-    path : str or Path
+    path : str or Path, or a sequence of them
+        Several stores (replicas: one state model, frame spacing and lags)
+        are one model: their counts add, and the intervals also resample
+        whole runs (see ``ConvergenceCriteria.min_replicas``).
     lag_ps : float or "auto", optional
         One of the store's lags, or "auto" for the shortest lag that passes the
-        Markov test; default the run's analysis lag.
+        Markov test; default the (first) run's analysis lag.
     source, target : state(s), optional
         Default: the least and the most mobile state that holds a real share of the Li.
     reversible : bool, default False
     n_pathways : int, default 5
     n_bootstrap : int, default 200
-        Resamples of Li atoms and of blocks of time for the intervals.
+        Resamples of Li atoms, of blocks of time (and of runs) for the intervals.
     seed : int, default 0
     """
-    store = RunStore.open(path, "r")
-    lags_ps = store.spec.lags_ps
-    live = store.analysis
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    ensemble = read_ensemble(paths)
+    lags_ps = ensemble.spec.lags_ps
+    live = RunStore.open(paths[0], "r").analysis
     if lag_ps is None:
         lag_ps = live.get("lag_ps", max(lags_ps))
-    counter, _ = committed_counter(store)
-    counts = counter.counts()
-    n = store.committed_frames
-    simulated = float(store.times_ps()[-1]) if n else 0.0
+    counts = ensemble.counts
+    n, simulated = ensemble.committed_frames, ensemble.simulated_ps
     if lag_ps == "auto":
         lag_index = None
         if counts[0].sum() == 0:
@@ -93,14 +98,24 @@ def analyze_store(path: str | Path, *, lag_ps: float | str | None = None, source
                                  f"{simulated:g} ps): no transitions at that lag yet.")
     stored = live.get("criteria") or {}
     criteria = ConvergenceCriteria.from_dict({**stored, "n_pathways": n_pathways, "n_bootstrap": n_bootstrap})
-    snap = snapshot(counts, counter.per_li_counts(), counter.block_counts(), lags_ps=lags_ps, lag_index=lag_index,
+    snap = snapshot(counts, ensemble.per_li_counts, ensemble.block_counts, lags_ps=lags_ps, lag_index=lag_index,
                     source=source, target=target, criteria=criteria, rng=np.random.default_rng(seed),
-                    block_ps=counter.block_frames * store.spec.frame_dt_ps)
+                    block_ps=ensemble.block_ps, replica_counts=ensemble.replica_counts,
+                    n_li=ensemble.n_li)
     lag_index = lags_ps.index(snap["lag_ps"])
     model = kinetic_model(counts[lag_index], snap["lag_ps"], source=source, target=target, reversible=reversible,
                           n_pathways=n_pathways, min_population=criteria.min_population,
                           min_transitions_out=criteria.min_transitions)
     by_lag = [t.tolist() for t in timescales_by_lag(counts, lags_ps, reversible=reversible)]
-    info = {"store": str(path), "status": store.status, "stop_reason": store.stop_reason, "committed_frames": n,
-            "simulated_ps": simulated, "lags_ps": list(lags_ps), "timescales_by_lag": by_lag}
-    return StoreAnalysis(info, model, counts, counter.per_li_counts(), lag_index, snap)
+    first = ensemble.runs[0]
+    info = {"store": ensemble.name, "status": ensemble.status,
+            "stop_reason": RunStore.open(paths[0], "r").stop_reason if ensemble.n_runs == 1 else None,
+            "committed_frames": n, "simulated_ps": simulated, "lags_ps": list(lags_ps),
+            "timescales_by_lag": by_lag, "temperature_K": first.temperature_K, "n_runs": ensemble.n_runs,
+            "runs": ensemble.describe()}
+    return StoreAnalysis(info, model, counts, ensemble.per_li_counts, lag_index, snap)
+
+
+def analyze_stores(paths: Sequence[str | Path], **options) -> StoreAnalysis:
+    """``analyze_store`` of several stores as one model (the same options)."""
+    return analyze_store(list(paths), **options)

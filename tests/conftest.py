@@ -64,3 +64,22 @@ def tiny_model(aimd_frames):
 @pytest.fixture(scope="session")
 def tiny_model_file(tiny_model, tmp_path_factory):
     return tiny_model.save(tmp_path_factory.mktemp("models") / "tiny.pt")
+
+
+AIMD_RUNS = ("0pct", "50pct", "100pct")
+#: How the AIMD runs are replayed (the 2 fs / 50-step spacing is nominal: the tests need mechanics, not physics).
+AIMD_REPLAY = dict(timestep_fs=2.0, interval=50, lags_ps=(0.1, 0.2, 0.5), check_every=35)
+
+
+@pytest.fixture(scope="session")
+def aimd_stores(tiny_model, tmp_path_factory):
+    """One store per real AIMD run, replayed serially with the tiny state model (all 140 frames each)."""
+    from getsei_live.observers import replay
+
+    folder = tmp_path_factory.mktemp("aimd_stores")
+    paths = []
+    for name in AIMD_RUNS:
+        path = folder / f"{name}.zarr"
+        replay(aimd_run(name), tiny_model, path, temperature_K=500.0, **AIMD_REPLAY)
+        paths.append(path)
+    return paths

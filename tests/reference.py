@@ -67,3 +67,13 @@ def li_graphs(atoms, elements: tuple[str, ...], edge: float = 3.0, shell: float 
     table = [descriptors(atoms, k, elements, shell) for k in range(len(atoms))]
     symbols = atoms.get_chemical_symbols()
     return [li_graph(atoms, c, elements, edge, shell, table) for c in range(len(atoms)) if symbols[c] == "Li"]
+
+
+def chain_labels(P: np.ndarray, n_frames: int, n_li: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_frames, n_li) labels of independent Li, each following the frame-to-frame matrix ``P``."""
+    cumulative = np.cumsum(P, axis=1)
+    out = np.empty((n_frames, n_li), dtype=np.int64)
+    out[0] = rng.integers(0, P.shape[0], n_li)
+    for t in range(1, n_frames):
+        out[t] = np.minimum((rng.random(n_li)[:, None] > cumulative[out[t - 1]]).sum(axis=1), P.shape[0] - 1)
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference import chain_labels
 
 from getsei_live.analysis import reactive_flux, transition_matrix
 from getsei_live.analysis.markov import markov_test
@@ -12,15 +13,6 @@ from getsei_live.analysis.uncertainty import envelope, percentile_interval, resa
 from getsei_live.observers import TransitionCounter
 
 LAGS = (1, 2, 4)
-
-
-def chain_labels(P: np.ndarray, n_frames: int, n_li: int, rng: np.random.Generator) -> np.ndarray:
-    cumulative = np.cumsum(P, axis=1)
-    out = np.empty((n_frames, n_li), dtype=np.int64)
-    out[0] = rng.integers(0, P.shape[0], n_li)
-    for t in range(1, n_frames):
-        out[t] = np.minimum((rng.random(n_li)[:, None] > cumulative[out[t - 1]]).sum(axis=1), P.shape[0] - 1)
-    return out
 
 
 def counted(labels: np.ndarray, n_states: int) -> TransitionCounter:

@@ -19,7 +19,16 @@ from ..errors import ParameterError, check_fields
 from .markov import fit_by_lag, markov_test
 from .model import kinetic_model
 from .spectral import implied_timescales
-from .uncertainty import METHODS, PROBABILITY, TIME, envelope, percentile_interval, resample_counts, route_shares
+from .uncertainty import (
+    METHODS,
+    PROBABILITY,
+    TIME,
+    envelope,
+    percentile_interval,
+    resample_counts,
+    resampling_units,
+    route_shares,
+)
 
 __all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "explain", "snapshot"]
 
@@ -52,8 +61,9 @@ class ConvergenceCriteria:
       by ``timescale_rtol`` or more (relative).
 
     Intervals: ``n_bootstrap`` resamples each of whole Li atoms, of whole blocks
-    of time, and of blocks twice as long; the reported interval (``confidence``
-    coverage) is the envelope of the three.
+    of time, and of blocks twice as long (and of whole replicas of an ensemble,
+    once there are ``min_replicas``); the reported interval (``confidence``
+    coverage) is the envelope of them.
 
     Attributes
     ----------
@@ -69,6 +79,7 @@ class ConvergenceCriteria:
     ck_tolerance : float, default 0.05 (transition probability)
     plateau_rtol : float, default 0.2 (relative)
     min_blocks : int, default 8 (blocks of time)
+    min_replicas : int, default 4 (runs of an ensemble before whole runs are resampled)
     min_population : float, default 0.02 (fraction of the Li for a default source or target)
     n_bootstrap : int, default 200 (resamples per scheme; 0 disables intervals, and convergence)
     confidence : float, default 0.9 (interval coverage)
@@ -86,13 +97,14 @@ class ConvergenceCriteria:
     ck_tolerance: float = 0.05
     plateau_rtol: float = 0.2
     min_blocks: int = 8
+    min_replicas: int = 4
     min_population: float = 0.02
     n_bootstrap: int = 200
     confidence: float = 0.9
 
     def __post_init__(self) -> None:
         check_fields(self, integers={"patience": 1, "n_pathways": 1, "min_transitions": 0, "n_bootstrap": 0,
-                                     "n_timescales": 1, "min_blocks": 2},
+                                     "n_timescales": 1, "min_blocks": 2, "min_replicas": 2},
                      positive=("fraction_tol", "timescale_rtol", "share_ci_width", "timescale_ci_rwidth",
                                "ck_tolerance", "plateau_rtol", "confidence", "top_route_confidence"),
                      unit_interval=("confidence", "min_population"))
@@ -123,16 +135,18 @@ def _full(values: np.ndarray, active: np.ndarray, n: int) -> list[float]:
     return full.tolist()
 
 
-def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.ndarray, *, lags_ps: tuple[float, ...],
-             lag_index: int | None, source: tuple[int, ...] | None, target: tuple[int, ...] | None,
-             criteria: ConvergenceCriteria, rng: np.random.Generator, block_ps: float | None = None) -> dict:
+def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.ndarray | list[np.ndarray], *,
+             lags_ps: tuple[float, ...], lag_index: int | None, source: tuple[int, ...] | None,
+             target: tuple[int, ...] | None, criteria: ConvergenceCriteria, rng: np.random.Generator,
+             block_ps: float | None = None, replica_counts: np.ndarray | None = None,
+             n_li: list[int] | None = None) -> dict:
     """The kinetic model, its intervals and the Markov test at every lag, as a JSON-ready dict.
 
     Parameters
     ----------
     counts : (n_lags, n, n) ndarray
     per_li_counts : (n_li, n_lags, n, n) ndarray
-    block_counts : (n_blocks, n_lags, n, n) ndarray
+    block_counts : (n_blocks, n_lags, n, n) ndarray, or a list of them (one per replica of an ensemble)
         Counts per block of time (``TransitionCounter.block_counts``).
     lags_ps : tuple of float
     lag_index : int or None
@@ -142,18 +156,20 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
         TPT sets; None for the least / most mobile state that holds a real share of the Li.
     block_ps : float, optional
         Length of a block of time, for the record.
+    replica_counts : (n_replicas, n_lags, n, n) ndarray, optional
+        The counts of each run of an ensemble (``counts`` is their sum).
+    n_li : list of int, optional
+        Li atoms of each run of an ensemble (``per_li_counts`` holds them run after run).
     """
     n = counts.shape[-1]
     c = criteria
     fits = fit_by_lag(counts)
     active_sets = [np.zeros(0, dtype=int) if fit is None else fit.active_set for fit in fits]
-    units = {"li": per_li_counts}
-    if block_counts.shape[0] >= c.min_blocks:
-        units["time"] = block_counts
-        pairs = block_counts.shape[0] // 2  # blocks twice as long: the blocking method's next level
-        units["time2"] = block_counts[: 2 * pairs].reshape(pairs, 2, *block_counts.shape[1:]).sum(axis=1)
-    resamples = [resample_counts(u, lags_ps, active_sets, n_resamples=c.n_bootstrap, rng=rng, method=m)
-                 for m, u in units.items()] if c.n_bootstrap else []
+    units = resampling_units(per_li_counts, block_counts, min_blocks=c.min_blocks, replica_counts=replica_counts,
+                             n_li=n_li, min_replicas=c.min_replicas)
+    n_blocks = sum(len(b) for b in ([block_counts] if isinstance(block_counts, np.ndarray) else block_counts))
+    resamples = [resample_counts(u, lags_ps, active_sets, n_resamples=c.n_bootstrap, rng=rng, method=m, strata=s)
+                 for m, (u, s) in units.items()] if c.n_bootstrap else []
     markov = markov_test(counts, lags_ps, resamples, confidence=c.confidence, ck_tolerance=c.ck_tolerance,
                          timescale_rtol=c.plateau_rtol, n_timescales=c.n_timescales, fits=fits)
     auto = lag_index is None
@@ -193,8 +209,6 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
                 [percentile_interval(r.transition_matrices[:, lag_index], c.confidence, n_units=r.n_units,
                                      limits=PROBABILITY) for r in resamples])),
         }
-    verdict = markov.at(lag)
-    ck = verdict.ck
     generator = np.zeros((n, n))
     generator[np.ix_(active, active)] = rates.generator
     K = np.zeros((n, n))
@@ -225,20 +239,10 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
         "total_flux": model.flux.total_flux if model.flux is not None else 0.0,
         "tpt_rate_per_ps": model.flux.rate if model.flux is not None else 0.0,
         "pathways": [{"states": list(p.states), "flux": p.flux, "fraction": p.fraction} for p in model.pathways],
-        "n_blocks": int(block_counts.shape[0]),
+        "n_blocks": int(n_blocks),
+        "n_replicas": 1 if replica_counts is None else len(replica_counts),
         "block_ps": block_ps,
-        "markov": {
-            "lags_ps": [v.lag for v in markov.verdicts],
-            "markovian": [v.markovian for v in markov.verdicts],
-            "reasons": [list(v.reasons) for v in markov.verdicts],
-            "suggested_lag_ps": markov.suggested_lag,
-            "ck": None if ck is None else {
-                "lag_ps": ck.lag, "multiples": list(ck.multiples), "tolerance": ck.tolerance,
-                "passed": ck.passed.tolist(), "max_deviation": ck.max_deviation.tolist(),
-                "predicted": _listed(ck.predicted), "estimated": _listed(ck.estimated),
-                "predicted_ci": _listed(ck.predicted_ci), "estimated_ci": _listed(ck.estimated_ci),
-            },
-        },
+        "markov": markov.record(lag),
         **intervals,
     }
 
@@ -397,4 +401,5 @@ def explain(snap: dict) -> str:
     if ts:
         parts.append(", ".join(ts))
     parts.append(f"CK test passed at lag {snap['lag_ps']:g} ps")
-    return "converged: " + "; ".join(parts)
+    runs = snap.get("n_replicas", 1)
+    return f"converged{f' ({runs} runs together)' if runs > 1 else ''}: " + "; ".join(parts)

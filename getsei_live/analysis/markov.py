@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GetseiError
-from ._result import Result, frozen_array
+from ._result import Result, frozen_array, strict_json
 from .koopman import TransitionMatrix, transition_matrix
 from .spectral import implied_timescales
 from .uncertainty import PROBABILITY, TIME, Resamples, envelope, percentile_interval
@@ -94,6 +94,22 @@ class MarkovTest(Result):
 
     def at(self, lag: float) -> LagVerdict:
         return min(self.verdicts, key=lambda v: abs(v.lag - lag))
+
+    def record(self, lag: float) -> dict:
+        """JSON-ready: the verdict at every lag (ps), and the Chapman-Kolmogorov test at ``lag``."""
+        ck = self.at(lag).ck
+        return {
+            "lags_ps": [v.lag for v in self.verdicts],
+            "markovian": [v.markovian for v in self.verdicts],
+            "reasons": [list(v.reasons) for v in self.verdicts],
+            "suggested_lag_ps": self.suggested_lag,
+            "ck": None if ck is None else strict_json({
+                "lag_ps": ck.lag, "multiples": list(ck.multiples), "tolerance": ck.tolerance,
+                "passed": ck.passed.tolist(), "max_deviation": ck.max_deviation.tolist(),
+                **{name: getattr(ck, name).tolist() for name in ("predicted", "estimated", "predicted_ci",
+                                                                 "estimated_ci")},
+            }),
+        }
 
 
 def fit_by_lag(counts: np.ndarray) -> list[TransitionMatrix | None]:

@@ -11,6 +11,17 @@ Two resampling schemes each answer one of these:
   of the process, whatever the Li do together. ``"time2"`` does the same with
   blocks twice as long (the next level of the blocking method): when blocks
   are too short the variance still grows with their length, and this catches it.
+- ``"replica"``: resample whole independent runs (replicas) of an ensemble;
+  right when replicas differ systematically (other starting structures).
+
+In an ensemble the Li atoms and the blocks of time are resampled within each
+replica (a stratified bootstrap: every run keeps its share, as it does in the
+estimate; pooling them would add the spread of runs that differ to the
+interval of an average that does not vary with it). Blocks are paired for
+``"time2"`` within a replica. Whole replicas are resampled once there are
+``min_replicas`` of them: that catches runs that differ systematically. Three
+runs give ten distinct resamples, too few to say anything, so for fewer the
+replicas are trusted to be alike.
 
 The reported interval is the envelope of the percentile intervals, so it
 is wide enough when one assumption fails. Each is bias-corrected and widened
@@ -32,12 +43,13 @@ from ._result import Result, frozen_array
 from .pathways import decompose
 from .tpt import net_flux_batch
 
-__all__ = ["PROBABILITY", "Resamples", "TIME", "resample_counts", "route_shares", "percentile_interval", "envelope"]
+__all__ = ["PROBABILITY", "Resamples", "TIME", "resample_counts", "resampling_units", "route_shares",
+           "percentile_interval", "envelope"]
 
 #: Ranges of the quantities intervals are formed for.
 PROBABILITY, TIME = (0.0, 1.0), (0.0, np.inf)
 
-METHODS = {"li": "Li atoms", "time": "blocks of time", "time2": "blocks of time"}
+METHODS = {"li": "Li atoms", "time": "blocks of time", "time2": "blocks of time", "replica": "whole replicas"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +59,8 @@ class Resamples(Result):
     Attributes
     ----------
     method : str
-        ``"li"`` (whole Li atoms), ``"time"`` (whole blocks of time) or ``"time2"`` (blocks twice as long).
+        ``"li"`` (whole Li atoms), ``"time"`` (whole blocks of time), ``"time2"`` (blocks twice as long) or
+        ``"replica"`` (whole runs of an ensemble).
     n_units : int
         Li atoms or blocks resampled.
     transition_matrices : (n_resamples, n_lags, n, n) ndarray
@@ -76,8 +89,44 @@ def _timescales(K: np.ndarray, lag: float, width: int) -> np.ndarray:
     return out
 
 
+def resampling_units(per_li_counts: np.ndarray, block_counts: np.ndarray | Sequence[np.ndarray], *,
+                     min_blocks: int, replica_counts: np.ndarray | None = None, n_li: Sequence[int] | None = None,
+                     min_replicas: int = 4) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """The units of each resampling scheme and the replica each unit belongs to (None for one run), by method.
+
+    Parameters
+    ----------
+    per_li_counts : (n_li, n_lags, n, n) ndarray
+        Every Li atom of every replica, replica after replica.
+    block_counts : (n_blocks, n_lags, n, n) ndarray, or a sequence of them (one per replica)
+    min_blocks : int
+        Fewer blocks than this in all: no resampling of time.
+    replica_counts : (n_replicas, n_lags, n, n) ndarray, optional
+    n_li : sequence of int, optional
+        Li atoms of each replica (needed with ``replica_counts``).
+    min_replicas : int, default 4
+    """
+    blocks = [np.asarray(block_counts)] if isinstance(block_counts, np.ndarray) else [np.asarray(b) for b in
+                                                                                     block_counts]
+    ensemble = replica_counts is not None and len(blocks) > 1
+
+    def strata(sizes: Sequence[int]) -> np.ndarray | None:
+        return np.repeat(np.arange(len(sizes)), sizes) if ensemble else None
+
+    units = {"li": (np.asarray(per_li_counts), strata(n_li or [len(per_li_counts)]))}
+    if sum(b.shape[0] for b in blocks) >= min_blocks:
+        # blocks twice as long (the blocking method's next level), paired within each replica
+        pairs = [b[: b.shape[0] // 2 * 2].reshape(-1, 2, *b.shape[1:]).sum(axis=1) for b in blocks]
+        units["time"] = (np.concatenate(blocks), strata([b.shape[0] for b in blocks]))
+        units["time2"] = (np.concatenate(pairs), strata([p.shape[0] for p in pairs]))
+    if ensemble and len(replica_counts) >= max(min_replicas, 2):
+        units["replica"] = (np.asarray(replica_counts), None)
+    return units
+
+
 def resample_counts(units: np.ndarray, lags: Sequence[float], active_sets: Sequence[np.ndarray], *,
-                    n_resamples: int, rng: np.random.Generator, method: str) -> Resamples:
+                    n_resamples: int, rng: np.random.Generator, method: str,
+                    strata: np.ndarray | None = None) -> Resamples:
     """Resample the units behind a count matrix and estimate each resample's Koopman matrices and timescales.
 
     Parameters
@@ -90,7 +139,12 @@ def resample_counts(units: np.ndarray, lags: Sequence[float], active_sets: Seque
         The point estimate's active set at each lag (empty where there is no model).
     n_resamples : int
     rng : numpy.random.Generator
-    method : {"li", "time", "time2"}
+    method : {"li", "time", "time2", "replica"}
+    strata : (n_units,) int ndarray, optional
+        The replica of each unit: units are then resampled within each
+        replica, which keeps its share of the ensemble (a stratified
+        bootstrap), and ``n_units`` of the result is reduced by the number of
+        replicas less one (the degrees of freedom of the widening).
 
     Returns
     -------
@@ -98,7 +152,17 @@ def resample_counts(units: np.ndarray, lags: Sequence[float], active_sets: Seque
     """
     units = np.asarray(units, dtype=float)
     n_units, n_lags, n = units.shape[0], units.shape[1], units.shape[-1]
-    weights = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_resamples).astype(float)
+    if strata is None:
+        weights = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_resamples).astype(float)
+        effective = n_units
+    else:
+        weights = np.zeros((n_resamples, n_units))
+        groups = np.unique(strata)
+        for group in groups:
+            members = np.flatnonzero(strata == group)
+            weights[:, members] = rng.multinomial(members.size, np.full(members.size, 1.0 / members.size),
+                                                  size=n_resamples)
+        effective = n_units - groups.size + 1
     counts = (weights @ units.reshape(n_units, -1)).reshape(n_resamples, n_lags, n, n)
     matrices = np.full((n_resamples, n_lags, n, n), np.nan)
     timescales = np.full((n_resamples, n_lags, n - 1), np.nan)
@@ -113,7 +177,7 @@ def resample_counts(units: np.ndarray, lags: Sequence[float], active_sets: Seque
         full[np.ix_(np.arange(K.shape[0]), active, active)] = K
         matrices[ok, k] = full
         timescales[ok, k] = _timescales(K, lag, n - 1)
-    return Resamples(method, n_units, frozen_array(matrices), frozen_array(timescales))
+    return Resamples(method, effective, frozen_array(matrices), frozen_array(timescales))
 
 
 def route_shares(resamples: Resamples, lag_index: int, active: np.ndarray, source: tuple[int, ...],

@@ -52,7 +52,7 @@ def analyze_counts(counts_file: Path, lag_ps: float, source: tuple[str, ...], ta
 
 
 @main.command()
-@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.argument("store_paths", metavar="STORE...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--lag-ps", type=LAG, default=None,
               help="Lag of the model in ps, or 'auto' for the shortest lag that passes the Markov test "
                    "(default: the run's analysis lag).")
@@ -61,20 +61,32 @@ def analyze_counts(counts_file: Path, lag_ps: float, source: tuple[str, ...], ta
 @click.option("--reversible", is_flag=True, help="Detailed-balance estimate instead of row-normalised counts.")
 @click.option("--pathways", "n_pathways", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
-def analyze(store_path: Path, lag_ps, source: tuple[str, ...], target: tuple[str, ...],
+def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[str, ...], target: tuple[str, ...],
             reversible: bool, n_pathways: int, as_json: bool) -> None:
-    """The full kinetic analysis of a run store (read-only; works while the run is still being written)."""
+    """The full kinetic analysis of a run store (read-only; works while the run is still being written).
+
+    Several stores (replicas of one system: the same state model, frame spacing and lags) are analysed as one
+    model: their counts add, and the intervals resample Li atoms and blocks of time of all runs, and whole runs.
+    """
     from ..summary import analyze_store
 
-    result = analyze_store(store_path, lag_ps=lag_ps, source=state_list(source, "source"),
+    result = analyze_store(list(store_paths), lag_ps=lag_ps, source=state_list(source, "source"),
                            target=state_list(target, "target"), reversible=reversible, n_pathways=n_pathways)
     info, model, by_lag, lags_ps = result.info, result.model, result.info["timescales_by_lag"], result.info["lags_ps"]
     if as_json:
         click.echo(json.dumps(json_ready(result.to_dict()), indent=1))
         return
     partial = " (still running: partial)" if info["status"] == "running" else ""
-    click.echo(f"{store_path}: {info['committed_frames']} frames, {info['simulated_ps']:.2f} ps simulated, "
-               f"status {info['status']}{partial}" + (f", stopped: {info['stop_reason']}" if info["stop_reason"] else ""))
+    if info["n_runs"] > 1:
+        click.echo(f"{info['n_runs']} runs as one model:")
+        click.echo(table(["store", "status", "frames", "ps", "Li", "transitions"],
+                         [[r["store"], r["status"], str(r["committed_frames"]), f"{r['simulated_ps']:.2f}",
+                           str(r["n_li"]), str(r["transitions"])] for r in info["runs"]]))
+        click.echo(f"together: {info['committed_frames']} frames, {info['simulated_ps']:.2f} ps simulated{partial}")
+    else:
+        click.echo(f"{info['store']}: {info['committed_frames']} frames, {info['simulated_ps']:.2f} ps simulated, "
+                   f"status {info['status']}{partial}"
+                   + (f", stopped: {info['stop_reason']}" if info["stop_reason"] else ""))
     click.echo(format_model(model))
     for note in model.notes:
         click.echo(f"Note: {note}")
@@ -149,19 +161,20 @@ def check(store_path: Path, repair: bool, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.argument("store_paths", metavar="STORE...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("report"),
               show_default=True, help="Folder for the figures, index.html and summary.json.")
 @click.option("--lag-ps", type=LAG, default=None,
               help="Lag of the model in ps, or 'auto' (default: the run's analysis lag).")
 @click.option("--source", multiple=True, help="Source state(s) (default: least mobile populated state).")
 @click.option("--target", multiple=True, help="Target state(s) (default: most mobile populated state).")
-def report(store_path: Path, output: Path, lag_ps, source: tuple[str, ...],
+def report(store_paths: tuple[Path, ...], output: Path, lag_ps, source: tuple[str, ...],
            target: tuple[str, ...]) -> None:
-    """Figures (PNG), a self-contained index.html and summary.json for a run store; works on a running store."""
+    """Figures (PNG), a self-contained index.html and summary.json for a run store, or for several as one model
+    (replicas); works on a running store."""
     from ..report import write_report
 
-    summary = write_report(store_path, output, lag_ps=lag_ps, source=state_list(source, "source"),
+    summary = write_report(list(store_paths), output, lag_ps=lag_ps, source=state_list(source, "source"),
                            target=state_list(target, "target"))
     click.echo(f"Wrote {len(summary['figures'])} figures, index.html and summary.json to {output}"
                + (" (PARTIAL: the run is still going)" if summary["partial"] else ""))

@@ -44,23 +44,30 @@ def _check_sampling(every: object, timestep_fs: object) -> None:
         raise ParameterError(f"The time step must be positive. Got {timestep_fs!r} fs.")
 
 
-def _open_store(store: str | Path | RunStore, spec: RunSpec, state_model: Labeller, elements: list[str]) -> RunStore:
+def _open_store(store: str | Path | RunStore, spec: RunSpec, state_model: Labeller, elements: list[str],
+                temperature_K: float | None) -> RunStore:
     if isinstance(store, RunStore):
         differences = spec.differences(store.spec)
         if differences:
             raise ParameterError("The store given belongs to another run: " + "; ".join(differences))
-        return store
-    path = Path(store)
-    if path.exists():
-        opened = RunStore.open(path, "a", spec=spec)
+        opened = store
+    elif Path(store).exists():
+        opened = RunStore.open(store, "a", spec=spec)
+    else:
+        return RunStore.create(store, spec, state_model_config=state_model.describe(), elements=elements,
+                               temperature_K=temperature_K)
+    try:
+        opened.set_temperature(temperature_K)
         opened.set_status("running", None)
-        return opened
-    return RunStore.create(path, spec, state_model_config=state_model.describe(), elements=elements)
+    except BaseException:
+        opened.close()
+        raise
+    return opened
 
 
 def _monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: float, every: int, lags_ps: Sequence[float],
              lag_ps: float | None, source, target, check_every: int, criteria: ConvergenceCriteria | None,
-             stop_when_stable: bool, **options) -> LiveMonitor:
+             stop_when_stable: bool, temperature_K: float | None = None, **options) -> LiveMonitor:
     _check_sampling(every, timestep_fs)
     if isinstance(check_every, bool) or not isinstance(check_every, (int, np.integer)) or check_every < 1:
         raise ParameterError(f"The 'check_every' parameter must be a positive number of frames. Got {check_every!r}.")
@@ -78,7 +85,7 @@ def _monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: float, 
     li = np.flatnonzero(atoms.numbers == LI)
     spec = RunSpec(fingerprint=state_model.fingerprint, n_states=state_model.n_states, timestep_fs=float(timestep_fs),
                    interval=int(every), lags=lags, li_indices=tuple(li))
-    opened = _open_store(store, spec, state_model, atoms.get_chemical_symbols())
+    opened = _open_store(store, spec, state_model, atoms.get_chemical_symbols(), temperature_K)
 
     def as_set(states: int | Iterable[int] | None) -> tuple[int, ...] | None:
         if states is None:
@@ -98,7 +105,7 @@ def attach(dyn, state_model: Labeller, store: str | Path | RunStore = "run.zarr"
            lags_ps: Sequence[float] = (1.0, 2.0, 5.0, 10.0), *, lag_ps: float | str | None = None,
            source: int | Iterable[int] | None = None, target: int | Iterable[int] | None = None,
            check_every: int = 20, criteria: ConvergenceCriteria | None = None, stop_when_stable: bool = True,
-           asynchronous: bool = True, **options) -> LiveMonitor:
+           asynchronous: bool = True, temperature_K: float | None = None, **options) -> LiveMonitor:
     """Attach the live analysis to an ASE dynamics object; then run it as usual with ``dyn.run(n)``.
 
     Parameters
@@ -135,20 +142,30 @@ def attach(dyn, state_model: Labeller, store: str | Path | RunStore = "run.zarr"
         thread, between steps. Either way a failure (a broken structure, a full
         disk) is raised to the caller, at the next observation or at
         ``close()``, with the frames before it committed.
+    temperature_K : float, optional
+        Recorded in the store for ``getsei-live arrhenius``; default the
+        thermostat's (``dyn.todict()["temperature_K"]``, as ASE's Langevin,
+        Andersen and NVTBerendsen report it), None when ``dyn`` has none.
     **options
         ``max_queue`` (frames waiting for the worker before the MD waits, 4),
         ``threads`` (torch threads of the worker, 1; None leaves torch's),
         ``nice`` (how much lower the worker's scheduling priority is than the
         MD's on Linux, 10; 0 keeps it equal),
-        ``flush_frames`` (64), ``flush_seconds`` (30), ``seed``, ``on_check``.
+        ``flush_frames`` (64), ``flush_seconds`` (30), ``seed``, ``on_check``,
+        ``companions`` (paths of the other replicas' stores: read-only, their
+        committed counts join this run's in every check, so the run stops
+        when the ensemble has converged; see ``LiveMonitor``).
 
     Returns
     -------
     LiveMonitor
     """
+    if temperature_K is None:
+        temperature_K = dyn.todict().get("temperature_K")
     monitor = _monitor(state_model, dyn.atoms, store, timestep_fs=dyn.dt / units.fs, every=every, lags_ps=lags_ps,
                        lag_ps=lag_ps, source=source, target=target, check_every=check_every, criteria=criteria,
-                       stop_when_stable=stop_when_stable, asynchronous=asynchronous, **options)
+                       stop_when_stable=stop_when_stable, asynchronous=asynchronous, temperature_K=temperature_K,
+                       **options)
     monitor.bind(dyn)
     dyn.attach(monitor, interval=every)
     return monitor

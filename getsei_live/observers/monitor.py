@@ -9,7 +9,8 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
@@ -17,6 +18,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..analysis.convergence import ConvergenceCriteria, ConvergenceMonitor, explain, snapshot
 from ..counting import committed_counter
+from ..ensemble import Ensemble, RunCounts, ensemble_problems, run_counts
 from ..errors import ParameterError, StoreError, StructureError
 from ..labeller import Labeller
 from ..store import RunStore
@@ -47,13 +49,17 @@ class LiveMonitor:
     stop_reason : str or None
         "converged" once the run was stopped early; ``stop_explanation`` says why in words.
     store : RunStore
+    companions : tuple of Path
+        The other replicas' stores, read at every check (never written): the
+        analysis, the verdict and the early stop are the ensemble's. A
+        companion that does not exist yet joins once its run has committed frames.
     """
 
     def __init__(self, state_model: Labeller, store: RunStore, *, lag_index: int | None, source: tuple[int, ...] | None,
                  target: tuple[int, ...] | None, check_every: int, criteria: ConvergenceCriteria,
                  stop_when_stable: bool, asynchronous: bool = False, max_queue: int = 4, threads: int | None = 1,
                  nice: int = 10, flush_frames: int = 64, flush_seconds: float = 30.0, seed: int = 0,
-                 on_check: Callable[[dict], None] | None = None) -> None:
+                 on_check: Callable[[dict], None] | None = None, companions: Sequence[str | Path] = ()) -> None:
         spec = store.spec
         self.state_model = state_model
         self.store = store
@@ -67,6 +73,7 @@ class LiveMonitor:
         self.flush_frames = flush_frames
         self.flush_seconds = flush_seconds
         self.on_check = on_check
+        self.companions = self._check_companions(companions)
         self.stop_reason: str | None = None
         self.stop_explanation: str | None = None
         self._rng = np.random.default_rng(seed)
@@ -101,6 +108,34 @@ class LiveMonitor:
         if rebuilt:
             self.store.rewrite_counts(self.counter.counts(), self.counter.per_li_counts(), self._blocks(), n)
         log.info("Resuming %s at frame %d (step %d).", self.store.path, n, self.last_step)
+
+    def _check_companions(self, companions: Sequence[str | Path]) -> tuple[Path, ...]:
+        paths = tuple(Path(p) for p in ([companions] if isinstance(companions, (str, Path)) else companions))
+        for path in paths:
+            if path.resolve() == Path(self.store.path).resolve():
+                raise ParameterError(f"{path} is this run's own store; companions are the other replicas' stores.")
+            if (path / "zarr.json").is_file():
+                problems = ensemble_problems(self.spec, RunStore.open(path, "r").spec)
+                if problems:
+                    raise ParameterError(f"The companion {path} cannot join this run's ensemble: "
+                                         + "; ".join(problems) + ".")
+        return paths
+
+    def _ensemble(self) -> Ensemble:
+        """This run's counts and those its companions have committed so far."""
+        own = RunCounts(str(self.store.path), self.spec, self.counter.counts(), self.counter.per_li_counts(),
+                        self.counter.block_counts(), self.counter.block_frames, self.counter.n_frames, "running",
+                        None, steps_to_ps(self.last_step or 0, self.spec.timestep_fs))
+        others = []
+        for path in self.companions:
+            try:
+                run = run_counts(path)
+            except StoreError as error:  # not there yet, or being created
+                log.debug("Companion %s is not readable yet: %s", path, error)
+                continue
+            if run.committed_frames:
+                others.append(run)
+        return Ensemble((own, *others))
 
     def _blocks(self) -> tuple[np.ndarray, int]:
         return self.counter.block_counts(), self.counter.block_frames
@@ -213,16 +248,18 @@ class LiveMonitor:
             return None
         self._since_check = 0
         self.flush()
-        counts = self.counter.counts()
+        ensemble = self._ensemble()
+        counts = ensemble.counts
         if counts[0 if self.lag_index is None else self.lag_index].sum() == 0:
             return None
         with _BLAS.limit(limits=1, user_api="blas"):
-            snap = snapshot(counts, self.counter.per_li_counts(), self.counter.block_counts(),
-                            lags_ps=self.spec.lags_ps, lag_index=self.lag_index, source=self.source,
-                            target=self.target, criteria=self.criteria, rng=self._rng,
-                            block_ps=self.counter.block_frames * self.spec.frame_dt_ps)
+            snap = snapshot(counts, ensemble.per_li_counts, ensemble.block_counts, lags_ps=self.spec.lags_ps,
+                            lag_index=self.lag_index, source=self.source, target=self.target,
+                            criteria=self.criteria, rng=self._rng, block_ps=ensemble.block_ps,
+                            replica_counts=ensemble.replica_counts, n_li=ensemble.n_li)
         n = self.counter.n_frames
         snap = {"frame": n, "step": self.last_step, "time_ps": steps_to_ps(self.last_step, self.spec.timestep_fs),
+                **({"ensemble": [run.path for run in ensemble.runs]} if ensemble.n_runs > 1 else {}),
                 **self.convergence.judge(snap)}
         self.store.add_snapshot(snap)
         self.latest = snap

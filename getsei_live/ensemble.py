@@ -1,0 +1,172 @@
+"""Several run stores as one kinetic model: replicas of an interface, or the runs at one temperature.
+
+Transitions counted in independent runs add up, so an ensemble's counts are
+the sum of its runs' counts; its Li atoms and blocks of time are those of all
+runs together, and its runs are themselves units to resample (see
+``analysis.uncertainty.resampling_units``). Runs join only when their states
+mean the same (one state model) and their counts the same lags (one frame
+spacing, the same lags in frames).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .counting import TransitionCounter, committed_counter
+from .errors import ParameterError
+from .spec import RunSpec
+from .store import RunStore
+
+__all__ = ["Ensemble", "RunCounts", "ensemble_problems", "read_ensemble", "run_counts"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunCounts:
+    """The committed counts of one run.
+
+    Attributes
+    ----------
+    path : str
+    spec : RunSpec
+    counts : (n_lags, n, n) ndarray
+    per_li_counts : (n_li, n_lags, n, n) ndarray
+    block_counts : (n_blocks, n_lags, n, n) ndarray
+    block_frames : int
+        Frames per block of time.
+    committed_frames : int
+    status : str
+    temperature_K : float or None
+    simulated_ps : float
+        Time of the last committed frame.
+    """
+
+    path: str
+    spec: RunSpec
+    counts: np.ndarray
+    per_li_counts: np.ndarray
+    block_counts: np.ndarray
+    block_frames: int
+    committed_frames: int
+    status: str
+    temperature_K: float | None
+    simulated_ps: float
+
+    @classmethod
+    def of(cls, path: str | Path, counter: TransitionCounter, store: RunStore, simulated_ps: float) -> RunCounts:
+        """The counts in ``counter`` (which holds the committed frames of ``store``, or more)."""
+        return cls(str(path), store.spec, counter.counts(), counter.per_li_counts(), counter.block_counts(),
+                   counter.block_frames, counter.n_frames, store.status, store.temperature_K, float(simulated_ps))
+
+
+def run_counts(path: str | Path) -> RunCounts:
+    """The committed counts of the store at ``path``, read-only (fine while another process writes it)."""
+    store = RunStore.open(path, "r")
+    counter, _ = committed_counter(store)
+    return RunCounts.of(path, counter, store, store.times_ps()[-1] if counter.n_frames else 0.0)
+
+
+def ensemble_problems(first: RunSpec, other: RunSpec) -> list[str]:
+    """Why a run with spec ``other`` cannot join an ensemble with ``first`` in words (empty: it can)."""
+    problems = []
+    if other.fingerprint != first.fingerprint or other.n_states != first.n_states:
+        problems.append(f"state model {other.fingerprint[:12]} ({other.n_states} states), not "
+                        f"{first.fingerprint[:12]} ({first.n_states} states)")
+    if not np.isclose(other.frame_dt_ps, first.frame_dt_ps, rtol=1e-9):
+        problems.append(f"frame spacing {other.frame_dt_ps:g} ps, not {first.frame_dt_ps:g} ps")
+    if other.lags != first.lags:
+        problems.append(f"lags {list(other.lags)} frames, not {list(first.lags)}")
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
+class Ensemble:
+    """Runs analysed as one model: their counts add.
+
+    Attributes
+    ----------
+    runs : tuple of RunCounts
+    """
+
+    runs: tuple[RunCounts, ...]
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            raise ParameterError("An ensemble needs at least one run store.")
+        first = self.runs[0]
+        problems = [f"{run.path} differs from {first.path}: " + "; ".join(found)
+                    for run in self.runs[1:] if (found := ensemble_problems(first.spec, run.spec))]
+        if problems:
+            raise ParameterError("These runs cannot be analysed as one model: " + ". ".join(problems) + ".")
+
+    @property
+    def spec(self) -> RunSpec:
+        return self.runs[0].spec
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.runs)
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.sum([run.counts for run in self.runs], axis=0)
+
+    @property
+    def per_li_counts(self) -> np.ndarray:
+        return np.concatenate([run.per_li_counts for run in self.runs])
+
+    @property
+    def n_li(self) -> list[int]:
+        """Li atoms of each run."""
+        return [run.spec.n_li for run in self.runs]
+
+    @property
+    def block_counts(self) -> list[np.ndarray]:
+        return [run.block_counts for run in self.runs]
+
+    @property
+    def replica_counts(self) -> np.ndarray | None:
+        """(n_runs, n_lags, n, n) counts of each run; None for a single run."""
+        return np.stack([run.counts for run in self.runs]) if self.n_runs > 1 else None
+
+    @property
+    def block_ps(self) -> float:
+        """The longest block of time of the runs, in ps."""
+        return max(run.block_frames for run in self.runs) * self.spec.frame_dt_ps
+
+    @property
+    def committed_frames(self) -> int:
+        return sum(run.committed_frames for run in self.runs)
+
+    @property
+    def simulated_ps(self) -> float:
+        """Simulated time of all runs together."""
+        return sum(run.simulated_ps for run in self.runs)
+
+    @property
+    def status(self) -> str:
+        """"running" while any run is; otherwise the runs' common status, or "mixed"."""
+        statuses = {run.status for run in self.runs}
+        return "running" if "running" in statuses else statuses.pop() if len(statuses) == 1 else "mixed"
+
+    @property
+    def name(self) -> str:
+        return " + ".join(run.path for run in self.runs)
+
+    def describe(self) -> list[dict]:
+        """One line of facts per run, JSON-ready."""
+        return [{"store": run.path, "status": run.status, "committed_frames": run.committed_frames,
+                 "simulated_ps": run.simulated_ps, "n_li": run.spec.n_li, "temperature_K": run.temperature_K,
+                 "transitions": int(run.counts[0].sum())} for run in self.runs]
+
+
+def read_ensemble(paths: Sequence[str | Path]) -> Ensemble:
+    """The committed counts of several stores as one ensemble; a clear error when they do not belong together."""
+    resolved = [Path(p).resolve() for p in paths]
+    repeated = sorted({str(p) for p, r in zip(paths, resolved) if resolved.count(r) > 1})
+    if repeated:
+        raise ParameterError(f"A store is named twice ({', '.join(repeated)}); its counts would count twice.")
+    return Ensemble(tuple(run_counts(p) for p in paths))

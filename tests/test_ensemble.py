@@ -1,0 +1,144 @@
+"""Several stores as one model: counts add, intervals resample Li atoms, blocks of time and whole runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from getsei_live.analysis.convergence import ConvergenceCriteria, snapshot
+from getsei_live.cli import main
+from getsei_live.errors import ParameterError
+from getsei_live.observers import TransitionCounter, replay
+from getsei_live.store import RunStore
+from getsei_live.summary import analyze_store
+from reference import chain_labels
+
+from conftest import AIMD_REPLAY, aimd_run
+
+
+def widths(ci) -> np.ndarray:
+    ci = np.array(ci, dtype=float)
+    return ci[..., 1] - ci[..., 0]
+
+
+def test_three_aimd_runs_as_one_model(aimd_stores):
+    """The three real AIMD runs (different compositions: here only the mechanics): counts are the sums, per-Li
+    counts are all Li of all runs, and the intervals are narrower than any single run's. (Not entry by entry:
+    where the runs differ, the ensemble's probability can sit where a binomial interval is wider.)"""
+    together = analyze_store(aimd_stores, lag_ps=0.1)
+    alone = [analyze_store(path, lag_ps=0.1) for path in aimd_stores]
+    stored = [RunStore.open(path, "r").counts() for path in aimd_stores]
+    np.testing.assert_array_equal(together.counts, sum(c for c, _, _ in stored))
+    np.testing.assert_array_equal(together.per_li_counts, np.concatenate([p for _, p, _ in stored]))
+    assert together.info["committed_frames"] == 3 * 140 and together.info["n_runs"] == 3
+    assert [r["temperature_K"] for r in together.info["runs"]] == [500.0] * 3
+    joint = widths(together.snapshot["transition_matrix_ci"])
+    for single in alone:
+        own = widths(single.snapshot["transition_matrix_ci"])
+        both = np.isfinite(joint) & np.isfinite(own) & (own > 0)
+        assert both.sum() >= 4
+        assert np.median(joint[both] / own[both]) < 0.8, single.info["store"]
+        assert np.mean(joint[both]) < 0.8 * np.mean(own[both]), single.info["store"]
+    def relative(result) -> np.ndarray:  # the runs' timescales differ: compare widths relative to the estimate
+        return widths(result.snapshot["timescales_ci"])[:2] / np.array(result.snapshot["timescales"][:2])
+
+    assert np.all(relative(together) < np.min([relative(a) for a in alone], axis=0))
+
+
+def test_analyze_cli_takes_several_stores(aimd_stores):
+    result = CliRunner().invoke(main, ["analyze", *map(str, aimd_stores), "--lag-ps", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert "3 runs as one model" in result.output and "together: 420 frames" in result.output
+    data = json.loads(CliRunner().invoke(main, ["analyze", *map(str, aimd_stores), "--json"]).output)
+    assert [r["store"] for r in data["runs"]] == [str(p) for p in aimd_stores]
+
+
+def test_runs_that_do_not_belong_together_are_refused(aimd_stores, tiny_model, tmp_path):
+    other_lags = tmp_path / "lags.zarr"
+    replay(aimd_run("0pct", "0:20"), tiny_model, other_lags, **{**AIMD_REPLAY, "lags_ps": (0.1, 0.2)})
+    with pytest.raises(ParameterError, match=r"lags \[1, 2\] frames, not \[1, 2, 5\]"):
+        analyze_store([aimd_stores[0], other_lags])
+    other_spacing = tmp_path / "spacing.zarr"
+    replay(aimd_run("0pct", "0:20"), tiny_model, other_spacing, **{**AIMD_REPLAY, "interval": 100,
+                                                                       "lags_ps": (0.2, 0.4, 1.0)})
+    with pytest.raises(ParameterError, match="frame spacing 0.2 ps, not 0.1 ps"):
+        analyze_store([aimd_stores[0], other_spacing])
+    with pytest.raises(ParameterError, match="named twice"):
+        analyze_store([aimd_stores[0], aimd_stores[0]])
+
+
+# ---------------------------------------------------------------- replicas with a known answer
+P = np.array([[0.90, 0.08, 0.02],
+              [0.10, 0.80, 0.10],
+              [0.03, 0.12, 0.85]])
+LAGS_PS = (1.0, 2.0, 4.0)
+CRITERIA = ConvergenceCriteria(n_bootstrap=100, min_blocks=8, min_replicas=4)
+
+
+def true_t1(K: np.ndarray, lag: float = 1.0) -> float:
+    return -lag / np.log(np.sort(np.abs(np.linalg.eigvals(K)))[-2])
+
+
+def replica_snapshot(replicas: list[np.ndarray], rng: np.random.Generator) -> dict:
+    counters = []
+    for labels in replicas:
+        counter = TransitionCounter(3, (1, 2, 4), labels.shape[1])
+        counter.update_many(labels)
+        counters.append(counter)
+    counts = np.stack([c.counts() for c in counters])
+    return snapshot(counts.sum(axis=0), np.concatenate([c.per_li_counts() for c in counters]),
+                    [c.block_counts() for c in counters], lags_ps=LAGS_PS, lag_index=0, source=(0,), target=(2,),
+                    criteria=CRITERIA, rng=rng, replica_counts=counts if len(counters) > 1 else None,
+                    n_li=[labels.shape[1] for labels in replicas])
+
+
+def test_replica_intervals_cover_the_truth_and_shrink():
+    """Independent ensembles of 8 replicas (12 Li x 150 frames each) of a chain with a known matrix: the ensemble
+    intervals of K and of the slowest timescale hold the truth about as often as their nominal 90%, and are
+    narrower than one replica's."""
+    rng = np.random.default_rng(7)
+    truth_t1 = true_t1(P)
+    hits_K, hits_t1, ratio = [], [], []
+    for _ in range(30):
+        replicas = [chain_labels(P, 150, 12, rng) for _ in range(8)]
+        snap = replica_snapshot(replicas, rng)
+        assert snap["n_replicas"] == 8 and "whole replicas" in snap["interval_method"]
+        ci = np.array(snap["transition_matrix_ci"], dtype=float)
+        hits_K.append((ci[..., 0] <= P) & (P <= ci[..., 1]))
+        lo, hi = snap["timescales_ci"][0]
+        hits_t1.append(lo <= truth_t1 <= hi)
+        single = replica_snapshot(replicas[:1], rng)
+        ratio.append(np.median(widths(snap["transition_matrix_ci"]) / widths(single["transition_matrix_ci"])))
+    coverage_K, coverage_t1 = np.mean(hits_K), np.mean(hits_t1)
+    print(f"coverage over 30 ensembles (nominal 90%): K {100 * coverage_K:.0f}%, t1 {100 * coverage_t1:.0f}%; "
+          f"median width ratio ensemble/one replica {np.median(ratio):.2f} (1/sqrt(8) = 0.35)")
+    assert coverage_K >= 0.85 and coverage_t1 >= 0.8
+    assert np.median(ratio) < 0.6
+
+
+def test_whole_replica_resampling_sees_replicas_that_differ():
+    """Replicas of two kinds (half of them with other rates): resampling only Li atoms and time would claim a
+    precision the ensemble does not have; whole replicas widen the interval to cover both kinds' average."""
+    rng = np.random.default_rng(11)
+    Q = np.array([[0.80, 0.15, 0.05], [0.20, 0.70, 0.10], [0.05, 0.15, 0.80]])
+    replicas = [chain_labels(P if k % 2 else Q, 150, 12, rng) for k in range(8)]
+    with_replicas = replica_snapshot(replicas, rng)
+    assert "whole replicas" in with_replicas["interval_method"]
+    few = replica_snapshot(replicas[:3], rng)
+    assert few["n_replicas"] == 3 and "whole replicas" not in few["interval_method"]
+    counters = []
+    for labels in replicas:
+        counter = TransitionCounter(3, (1, 2, 4), 12)
+        counter.update_many(labels)
+        counters.append(counter)
+    counts = np.stack([c.counts() for c in counters])
+    within = snapshot(counts.sum(axis=0), np.concatenate([c.per_li_counts() for c in counters]),
+                      [c.block_counts() for c in counters], lags_ps=LAGS_PS, lag_index=0, source=(0,), target=(2,),
+                      criteria=ConvergenceCriteria(n_bootstrap=100, min_replicas=9), rng=rng, replica_counts=counts,
+                      n_li=[12] * 8)
+    assert "whole replicas" not in within["interval_method"]
+    assert np.mean(widths(with_replicas["transition_matrix_ci"])) > 1.2 * np.mean(
+        widths(within["transition_matrix_ci"]))
