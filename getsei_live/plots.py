@@ -16,7 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 __all__ = ["state_colour", "implied_timescales_figure", "rate_matrix_figure", "mobility_figure", "flux_figure",
            "network_figure", "pathways_figure", "convergence_figure",
-           "ck_figure", "populations_figure", "features_figure"]
+           "ck_figure", "populations_figure", "features_figure", "arrhenius_figure"]
 
 SOURCE_COLOUR, TARGET_COLOUR = "#ff1493", "#00bfff"  # outside the state palette
 
@@ -275,4 +275,40 @@ def ck_figure(ck: dict) -> Figure:
     axes.flat[0].legend(fontsize=7)
     verdict = ", ".join(f"{k}x {'passed' if ok else 'FAILED'}" for k, ok in zip(ck["multiples"], ck["passed"]))
     fig.suptitle(f"Chapman-Kolmogorov test at lag {ck['lag_ps']:g} ps ({verdict})")
+    return fig
+
+
+def _arrhenius_panel(ax, fits, at_K: float, colours) -> None:
+    for fit, colour in zip(fits, colours):
+        T, k, ci = np.asarray(fit.temperatures_K), np.asarray(fit.rates), np.asarray(fit.rate_ci)
+        x = 1000.0 / T
+        ok = np.isfinite(k) & (k > 0)
+        err = np.abs(np.stack([k - ci[:, 0], ci[:, 1] - k]))[:, ok]
+        label = fit.name + (f": {fit.activation_eV:.2f} eV" if np.isfinite(fit.activation_eV) else "")
+        ax.errorbar(x[ok], k[ok], yerr=np.nan_to_num(err), fmt="o", color=colour, capsize=3, label=label)
+        if np.isfinite(fit.activation_eV):
+            line = np.linspace(x.min(), 1000.0 / at_K, 50)
+            kb = 8.617333262e-5
+            ax.plot(line, fit.prefactor_per_ps * np.exp(-fit.activation_eV * line / (1000.0 * kb)), "-",
+                    color=colour, alpha=0.7)
+            ax.errorbar([1000.0 / at_K], [fit.rate_at], yerr=np.abs(np.array([[fit.rate_at - fit.rate_at_ci[0]],
+                                                                             [fit.rate_at_ci[1] - fit.rate_at]])),
+                        fmt="s", mfc="white", color=colour, capsize=3)
+    ax.axvline(1000.0 / at_K, color="grey", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("1000 / T (1/K)")
+    ax.set_ylabel("rate (1/ps)")
+    ax.legend(fontsize=7)
+
+
+def arrhenius_figure(result, n_pairs: int = 6) -> Figure:
+    """Escape rates (left) and the fastest state-to-state rates (right) against 1000/T, with the Arrhenius fits
+    extrapolated to ``result.at_K`` (open squares, with intervals)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    escape = [f for f in result.escape if np.any(np.isfinite(f.rates) & (np.asarray(f.rates) > 0))]
+    _arrhenius_panel(left, escape, result.at_K, [state_colour(int(f.name.split("S")[-1])) for f in escape])
+    left.set_title(f"Escape rates (lag {result.lag_ps:g} ps)")
+    pairs = sorted(result.transitions, key=lambda f: -np.nanmax(f.rates))[:n_pairs]
+    _arrhenius_panel(right, pairs, result.at_K, [plt.get_cmap("tab10")(k) for k in range(len(pairs))])
+    right.set_title("Fastest state-to-state rates")
     return fig

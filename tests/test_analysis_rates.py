@@ -86,3 +86,20 @@ def test_singular_matrix_falls_back_to_first_order():
 def test_not_a_transition_matrix(K, message):
     with pytest.raises(ParameterError, match=message):
         rate_matrix(K, 1.0)
+
+
+def test_batched_generators_equal_rate_matrix_one_by_one():
+    """The eigen-decomposition logarithm of a stack equals scipy's logm one by one, including matrices with
+    complex eigenvalues, with no logarithm (singular), and whose logm is not a generator (projected)."""
+    import numpy as np
+
+    from getsei_live.analysis.rates import generators, rate_matrix
+
+    rng = np.random.default_rng(4)
+    stack = [rng.dirichlet(np.full(4, 0.6), size=4) for _ in range(40)]
+    stack += [np.array([[0.1, 0.9, 0.0], [0.0, 0.1, 0.9], [0.9, 0.0, 0.1]])[[0, 1, 2]]]  # rotation-like: complex
+    stack += [np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.0, 0.2, 0.8]])]  # singular
+    stack = [np.pad(K, (0, 4 - K.shape[0])) + np.diag([0] * K.shape[0] + [1] * (4 - K.shape[0])) for K in stack]
+    batched = generators(np.array(stack), 0.5)
+    for K, G in zip(stack, batched):
+        np.testing.assert_allclose(G, rate_matrix(K, 0.5).generator, atol=1e-9, rtol=1e-7)

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import AIMD_REPLAY, aimd_run
+from reference import chain_labels
 
 from getsei_live.analysis.convergence import ConvergenceCriteria, snapshot
 from getsei_live.cli import main
@@ -14,9 +16,6 @@ from getsei_live.errors import ParameterError
 from getsei_live.observers import TransitionCounter, replay
 from getsei_live.store import RunStore
 from getsei_live.summary import analyze_store
-from reference import chain_labels
-
-from conftest import AIMD_REPLAY, aimd_run
 
 
 def widths(ci) -> np.ndarray:

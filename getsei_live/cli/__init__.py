@@ -47,6 +47,6 @@ def main(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 
-from . import kinetics, models, simulate  # noqa: E402,F401  # pyflakes: ignore  (registers the commands)
+from . import kinetics, models, simulate, temperatures  # noqa: E402,F401  # pyflakes: ignore  (registers the commands)
 
 __all__ = ["main"]

@@ -114,9 +114,11 @@ def _check_line(snap: dict) -> str:
 @click.option("--interval", type=click.IntRange(min=1), required=True, help="MD steps between the frames of the file.")
 @click.option("--stop-when-stable", is_flag=True, help="Stop reading once the pathways are stable.")
 @click.option("--format", "file_format", default=None, help="ase.io format name, when the file name does not say it.")
+@click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Temperature of the trajectory in K, recorded in the store for 'getsei-live arrhenius'.")
 def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, lags_ps: str, lag_ps,
            source: tuple[str, ...], target: tuple[str, ...], check_every: int, timestep_fs: float, interval: int,
-           stop_when_stable: bool, file_format: str | None, **thresholds) -> None:
+           stop_when_stable: bool, file_format: str | None, temperature_K: float | None, **thresholds) -> None:
     """Feed finished trajectories (in order) through the live observer into STORE.
 
     Run it again on the same store after an interruption: it continues where the store's committed frames end.
@@ -137,7 +139,7 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
         frames, model, store_path, timestep_fs=timestep_fs, interval=interval, lags_ps=_float_list(lags_ps),
         lag_ps=lag_ps, source=state_list(source, "source"), target=state_list(target, "target"),
         check_every=check_every, criteria=(criteria := _criteria(thresholds)), stop_when_stable=stop_when_stable,
-        on_check=lambda snap: click.echo(_check_line(snap), err=True),
+        temperature_K=temperature_K, on_check=lambda snap: click.echo(_check_line(snap), err=True),
     )
     store = RunStore.open(store_path, "r")
     click.echo(f"{store.committed_frames} frames in {store_path} ({time.perf_counter() - start:.1f} s); "
@@ -168,14 +170,18 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
               help="Label, store and analyse on the MD thread between steps (default: on a worker thread, so the "
                    "MD only pauses to copy each frame).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--companion", "companions", multiple=True, type=click.Path(path_type=Path),
+              help="Store of another replica of this system (repeat for each): read, never written; the analysis "
+                   "and the early stop are then the ensemble's.")
 def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, lags_ps: str, lag_ps,
         source: tuple[str, ...], target: tuple[str, ...], check_every: int, temperature_K: float, timestep_fs: float,
         coupling_time_ps: float, steps: int, every: int, stop_when_stable: bool, device: str, synchronous: bool,
-        seed: int,
-        **thresholds) -> None:
+        seed: int, companions: tuple[Path, ...], **thresholds) -> None:
     """Langevin MD of STRUCTURE with a MACE potential and the live analysis attached.
 
     An existing STORE is resumed from its last committed frame (positions and momenta from its checkpoint).
+    Replicas run as separate processes, each with its own STORE and the others as --companion; each stops when
+    the ensemble has converged.
     """
     from ase.io import read
 
@@ -186,7 +192,8 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
                        target=state_list(target, "target"), check_every=check_every,
                        criteria=(criteria := _criteria(thresholds)), temperature_K=temperature_K,
                        timestep_fs=timestep_fs, coupling_time_ps=coupling_time_ps, steps=steps, every=every,
-                       stop_when_stable=stop_when_stable, device=device, seed=seed, synchronous=synchronous)
+                       stop_when_stable=stop_when_stable, device=device, seed=seed, synchronous=synchronous,
+                       companions=companions)
     if monitor.latest is not None:
         from ._format import format_snapshot
 
@@ -195,7 +202,8 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
 
 def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps, source, target, check_every: int,
              criteria, temperature_K: float, timestep_fs: float, coupling_time_ps: float, steps: int, every: int,
-             stop_when_stable: bool, device: str, seed: int, dtype: str = "float64", synchronous: bool = False):
+             stop_when_stable: bool, device: str, seed: int, dtype: str = "float64", synchronous: bool = False,
+             companions: tuple[Path, ...] = ()):
     """Langevin MD with the live analysis attached and a progress line; resumes from the store's checkpoint."""
     from ..md import default_device, langevin, mace_calculator, restore_checkpoint
     from ..observers import attach
@@ -212,7 +220,7 @@ def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps
                    seed=seed, initialise_velocities=checkpoint is None)
     monitor = attach(dyn, model, store=store_path, every=every, lags_ps=lags_ps, lag_ps=lag_ps, source=source,
                      target=target, check_every=check_every, criteria=criteria, stop_when_stable=stop_when_stable,
-                     asynchronous=not synchronous, seed=seed,
+                     asynchronous=not synchronous, seed=seed, companions=companions,
                      on_check=lambda snap: click.echo(_check_line(snap), err=True))
     start, offset = time.perf_counter(), monitor.last_step or 0
     last_print = [0.0]
