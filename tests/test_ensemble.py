@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import AIMD_REPLAY, aimd_run
+from conftest import AIMD_REPLAY, TRAJECTORIES, aimd_run
 from reference import chain_labels
 
 from getsei_live.analysis.convergence import ConvergenceCriteria, snapshot
@@ -141,3 +141,29 @@ def test_whole_replica_resampling_sees_replicas_that_differ():
     assert "whole replicas" not in within["interval_method"]
     assert np.mean(widths(with_replicas["transition_matrix_ci"])) > 1.2 * np.mean(
         widths(within["transition_matrix_ci"]))
+
+
+# ---------------------------------------------------------------- replay on a Dask cluster
+def test_dask_replay_equals_the_serial_replay(aimd_stores, tiny_model_file, tmp_path):
+    """`replay --workers 2 --one-store-each`: the three AIMD runs labelled by a local Dask cluster of 2 worker
+    processes, one store each. States, counts and the analysis snapshots equal the serial replay's byte for byte."""
+    folder = tmp_path / "dask"
+    files = [TRAJECTORIES / f"Li6PS5Cl_AIMD_500K_{path.stem}_run1_XDATCAR.gz" for path in aimd_stores]
+    settings = ["--timestep-fs", "2", "--interval", "50", "--lags-ps", "0.1,0.2,0.5", "--check-every", "35",
+                "--temperature-K", "500"]
+    assert AIMD_REPLAY == dict(timestep_fs=2.0, interval=50, lags_ps=(0.1, 0.2, 0.5), check_every=35)
+    result = CliRunner().invoke(main, ["replay", *map(str, files), "--states", str(tiny_model_file), "--store",
+                                       str(folder), "--one-store-each", "--workers", "2", "--chunk-frames", "24",
+                                       *settings])
+    assert result.exit_code == 0, result.output
+    assert "on 2 local Dask workers" in result.output
+    for serial, file in zip(aimd_stores, files):
+        a, b = RunStore.open(serial, "r"), RunStore.open(folder / (file.name.removesuffix(".gz") + ".zarr"), "r")
+        assert a.committed_frames == b.committed_frames == 140
+        assert a.states().tobytes() == b.states().tobytes()
+        for x, y in zip(a.counts(), b.counts()):
+            np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(a.block_counts()[0], b.block_counts()[0])
+        np.testing.assert_array_equal(a.steps(), b.steps())
+        assert a.snapshots() == b.snapshots() and len(a.snapshots()) == 4
+        assert b.temperature_K == 500.0 and b.status == "finished"

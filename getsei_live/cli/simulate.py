@@ -116,38 +116,71 @@ def _check_line(snap: dict) -> str:
 @click.option("--format", "file_format", default=None, help="ase.io format name, when the file name does not say it.")
 @click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Temperature of the trajectory in K, recorded in the store for 'getsei-live arrhenius'.")
+@click.option("--one-store-each", is_flag=True,
+              help="STORE is a folder; each trajectory goes to its own store there (replicas), named after the file.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Label on a local Dask cluster of this many worker processes (default: serially, here).")
+@click.option("--scheduler", default=None, help="Label on the Dask cluster at this scheduler address instead.")
+@click.option("--chunk-frames", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Frames per Dask task.")
 def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, lags_ps: str, lag_ps,
            source: tuple[str, ...], target: tuple[str, ...], check_every: int, timestep_fs: float, interval: int,
-           stop_when_stable: bool, file_format: str | None, temperature_K: float | None, **thresholds) -> None:
+           stop_when_stable: bool, file_format: str | None, temperature_K: float | None, one_store_each: bool,
+           workers: int | None, scheduler: str | None, chunk_frames: int, **thresholds) -> None:
     """Feed finished trajectories (in order) through the live observer into STORE.
 
     Run it again on the same store after an interruption: it continues where the store's committed frames end.
+    With --workers or --scheduler, Dask workers label the frames and the stores are exactly the serial replay's.
     """
     from ..observers import replay as replay_frames
+    from ..observers import replay_distributed
     from ..states import StateModel
     from ..store import RunStore
     from ..trajectory import read_trajectory
 
-    model = StateModel.load(states_file)
-    frames = []
-    for path in trajectories:
-        frames += read_trajectory(path, format=file_format)
-    click.echo(f"Replaying {len(frames)} frames ({steps_to_ps(len(frames) * interval, timestep_fs):.2f} ps) "
-               f"into {store_path}", err=True)
+    jobs = ({store_path / f"{_stem(path)}.zarr": [path] for path in trajectories} if one_store_each
+            else {store_path: list(trajectories)})
+    if len(jobs) < len(trajectories) and one_store_each:
+        raise ParameterError("--one-store-each needs trajectory files with different names.")
+    options = dict(lag_ps=lag_ps, source=state_list(source, "source"), target=state_list(target, "target"),
+                   check_every=check_every, criteria=(criteria := _criteria(thresholds)),
+                   stop_when_stable=stop_when_stable, temperature_K=temperature_K,
+                   on_check=lambda snap: click.echo(_check_line(snap), err=True))
     start = time.perf_counter()
-    monitor = replay_frames(
-        frames, model, store_path, timestep_fs=timestep_fs, interval=interval, lags_ps=_float_list(lags_ps),
-        lag_ps=lag_ps, source=state_list(source, "source"), target=state_list(target, "target"),
-        check_every=check_every, criteria=(criteria := _criteria(thresholds)), stop_when_stable=stop_when_stable,
-        temperature_K=temperature_K, on_check=lambda snap: click.echo(_check_line(snap), err=True),
-    )
-    store = RunStore.open(store_path, "r")
-    click.echo(f"{store.committed_frames} frames in {store_path} ({time.perf_counter() - start:.1f} s); "
-               f"status {store.status}" + (f" ({store.stop_reason})" if store.stop_reason else ""))
-    if monitor.latest is not None:
+    if workers is not None or scheduler is not None:
+        where = f"the Dask scheduler at {scheduler}" if scheduler else f"{workers} local Dask workers"
+        click.echo(f"Replaying {len(trajectories)} trajectories into {len(jobs)} store(s) on {where}", err=True)
+        monitors = replay_distributed(jobs, states_file, timestep_fs=timestep_fs, interval=interval,
+                                      lags_ps=_float_list(lags_ps), workers=workers or 1, scheduler=scheduler,
+                                      chunk_frames=chunk_frames, file_format=file_format, **options)
+    else:
+        model = StateModel.load(states_file)
+        monitors = {}
+        for store, paths in jobs.items():
+            frames = [frame for path in paths for frame in read_trajectory(path, format=file_format)]
+            click.echo(f"Replaying {len(frames)} frames ({steps_to_ps(len(frames) * interval, timestep_fs):.2f} ps)"
+                       f" into {store}", err=True)
+            monitors[store] = replay_frames(frames, model, store, timestep_fs=timestep_fs, interval=interval,
+                                            lags_ps=_float_list(lags_ps), **options)
+    elapsed = time.perf_counter() - start
+    for store in monitors:
+        opened = RunStore.open(store, "r")
+        click.echo(f"{opened.committed_frames} frames in {store}; status {opened.status}"
+                   + (f" ({opened.stop_reason})" if opened.stop_reason else ""))
+    click.echo(f"Replayed in {elapsed:.1f} s")
+    latest = next(iter(monitors.values())).latest
+    if len(monitors) == 1 and latest is not None:
         from ._format import format_snapshot
 
-        click.echo(format_snapshot(monitor.latest, patience=criteria.patience))
+        click.echo(format_snapshot(latest, patience=criteria.patience))
+
+
+def _stem(path: Path) -> str:
+    """The file name without its compression and format extensions (run1_XDATCAR.gz -> run1_XDATCAR)."""
+    name = path.name
+    for suffix in (".gz", ".bz2", ".xz"):
+        name = name.removesuffix(suffix)
+    return Path(name).stem
 
 
 @main.command()

@@ -199,29 +199,48 @@ class LiveMonitor:
             self._worker.join()
 
     # ---------------------------------------------------------------- the driver
-    def _accept(self, frame: Frame) -> bool:
-        step = frame.step
+    def _accept(self, step: int) -> bool:
         if self.last_step is not None and step <= self.last_step:
             log.debug("Step %d is already in the store (last %d); not counted again.", step, self.last_step)
             return False
         if self.last_step is not None and step - self.last_step != self.spec.interval:
             raise ParameterError(f"Frames must be {self.spec.interval} MD steps apart; got step {step} after "
                                  f"{self.last_step}.")
-        li = np.flatnonzero(frame.numbers == LI)
-        if li.size != self.spec.n_li or not np.array_equal(li, self._li_indices):
-            raise StructureError(f"The frame at step {step} has {li.size} Li atoms at other indices than the run's "
-                                 f"{self.spec.n_li}; the atoms of a run must not change.")
         return True
 
+    def _check_atoms(self, frame: Frame) -> None:
+        li = np.flatnonzero(frame.numbers == LI)
+        if li.size != self.spec.n_li or not np.array_equal(li, self._li_indices):
+            raise StructureError(f"The frame at step {frame.step} has {li.size} Li atoms at other indices than the "
+                                 f"run's {self.spec.n_li}; the atoms of a run must not change.")
+
     def _process(self, frame: Frame) -> bool:
-        """Label, count and buffer one frame, then flush, check or stop as due; False for a frame seen already."""
-        if not self._accept(frame):
+        """Label one frame and record it; False for a frame seen already."""
+        if not self._accept(frame.step):
             return False
+        self._check_atoms(frame)
         labels = self.state_model.assign(frame.atoms())  # torch, with the worker's own thread count
+        return self._record(frame.step, labels, frame)
+
+    def record(self, step: int, labels: np.ndarray) -> bool:
+        """Record the labels of the frame at absolute MD ``step`` that were assigned elsewhere (by Dask workers in
+        ``replay_distributed``), on this thread; False when the step was seen already. No checkpoint is kept."""
+        labels = np.asarray(labels)
+        n = self.spec.n_states
+        if labels.shape != (self.spec.n_li,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= n:
+            raise ParameterError(f"Expected {self.spec.n_li} labels in [0, {self.spec.n_states}) for step {step}. "
+                                 f"Got shape {labels.shape}.")
+        if not self._accept(step):
+            return False
+        return self._record(step, labels, None)
+
+    def _record(self, step: int, labels: np.ndarray, frame: Frame | None) -> bool:
+        """Count and buffer one labelled frame, then the one place that decides to flush, check or stop."""
         self.counter.update(labels)
-        self.store.append(frame.step, steps_to_ps(frame.step, self.spec.timestep_fs), labels)
-        self.last_step = frame.step
-        self._last_frame = frame
+        self.store.append(step, steps_to_ps(step, self.spec.timestep_fs), labels)
+        self.last_step = step
+        if frame is not None:
+            self._last_frame = frame
         self._since_check += 1
         if self._since_check >= self.check_every:
             self.check()

@@ -1,0 +1,203 @@
+"""Replay on a Dask cluster: workers label chunks of frames in parallel; this process counts, stores and analyses
+them, frame by frame in order, through the same driver as ``replay``.
+
+Labelling is the work (graphs, encoder, mixture: tens of milliseconds a frame
+on a core); counting and storing are microseconds. So the frames of every
+trajectory are cut into chunks that Dask workers label, anywhere Dask runs,
+and this process records each chunk's labels as soon as every chunk before it
+(in that store) is in. The result is the serial replay's, byte for byte, in
+``states``, counts and analysis snapshots.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ParameterError, StructureError
+from ..units import LI
+from .live import _check_sampling, _monitor
+from .monitor import LiveMonitor
+
+__all__ = ["replay_distributed"]
+
+log = logging.getLogger(__name__)
+
+_MODELS: dict = {}
+
+
+def _state_model(path: str, device: str):
+    """The state model, loaded once per worker process."""
+    from ..states import StateModel
+
+    key = (path, os.path.getmtime(path), device)
+    if key not in _MODELS:
+        _MODELS.clear()
+        _MODELS[key] = StateModel.load(path, device=device)
+    return _MODELS[key]
+
+
+def _count_frames(path: str, file_format: str | None) -> int:
+    from ..trajectory import read_trajectory
+
+    return len(read_trajectory(path, format=file_format))
+
+
+def _label_chunk(path: str, file_format: str | None, start: int, stop: int, model_path: str, device: str,
+                 threads: int | None, li_indices: np.ndarray) -> np.ndarray:
+    """(stop - start, n_li) int8 labels of frames ``start:stop`` of one trajectory; runs on a Dask worker."""
+    from ..trajectory import read_trajectory
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    model = _state_model(model_path, device)
+    frames = read_trajectory(path, index=f"{start}:{stop}", format=file_format)
+    out = np.empty((len(frames), li_indices.size), dtype=np.int8)
+    for k, atoms in enumerate(frames):
+        if not np.array_equal(np.flatnonzero(atoms.numbers == LI), li_indices):
+            raise StructureError(f"{path}: frame {start + k} has other Li atoms than the run's "
+                                 f"{li_indices.size}; the atoms of a run must not change.")
+        out[k] = model.assign(atoms)
+    return out
+
+
+def _client(workers: int, scheduler: str | None):
+    """A client of the cluster at ``scheduler``, or of a new local cluster of ``workers`` processes."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        return Client(scheduler)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ParameterError(f"The 'workers' parameter must be a positive number of processes. Got {workers!r}.")
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.WARNING)
+    return Client(cluster)
+
+
+def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_model: str | Path, *,
+                       timestep_fs: float, interval: int, lags_ps: Sequence[float], workers: int = 2,
+                       scheduler: str | None = None, client=None, chunk_frames: int = 32,
+                       file_format: str | None = None, device: str = "cpu", threads: int | None = 1,
+                       first_step: int = 0, **kwargs) -> dict[str, LiveMonitor]:
+    """Replay trajectories into stores, labelling on a Dask cluster; the serial ``replay``'s result.
+
+    Parameters
+    ----------
+    jobs : mapping of store path -> sequence of trajectory paths
+        Each store gets the frames of its trajectories, in order (frame k is
+        MD step ``first_step + k * interval``). One store per trajectory for
+        replicas; several trajectories for one store to join the pieces of
+        one run. Stores that exist are resumed after their committed frames.
+    state_model : path
+        A saved ``StateModel``: each worker loads it once.
+    timestep_fs, interval, lags_ps
+        As for ``replay``.
+    workers : int, default 2
+        Processes of the local cluster made when neither ``scheduler`` nor ``client`` is given.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``); its
+        workers need getsei-live and access to the files.
+    client : dask.distributed.Client, optional
+        Use this client (and its cluster) as is.
+    chunk_frames : int, default 32
+        Frames per task.
+    file_format : str, optional
+    device : str, default "cpu"
+        Where workers label ("auto": CUDA where the worker sees it).
+    threads : int or None, default 1
+        torch threads per task (one per worker process is what a local cluster of N workers on N cores wants).
+    **kwargs
+        ``replay``'s options: ``lag_ps``, ``source``, ``target``, ``check_every``, ``criteria``,
+        ``stop_when_stable``, ``temperature_K``, ``seed``, ``on_check``.
+
+    Returns
+    -------
+    dict of store path -> LiveMonitor (closed)
+    """
+    from ase.io import read
+
+    from ..states import StateModel
+
+    _check_sampling(interval, timestep_fs)
+    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
+        raise ParameterError(f"The 'chunk_frames' parameter must be a positive integer. Got {chunk_frames!r}.")
+    jobs = {str(store): [str(p) for p in paths] for store, paths in jobs.items()}
+    if not jobs or any(not paths for paths in jobs.values()):
+        raise ParameterError("Every store needs at least one trajectory to replay.")
+    model = StateModel.load(state_model, device="cpu")
+    model_path = str(Path(state_model).resolve())
+    own = client is None
+    client = _client(workers, scheduler) if own else client
+    try:
+        with ExitStack() as stack:
+            monitors = {}
+            for store, paths in jobs.items():
+                first = read(paths[0], index=0, format=file_format)
+                options = dict(kwargs)
+                monitors[store] = stack.enter_context(_monitor(
+                    model, first, store, timestep_fs=timestep_fs, every=interval, lags_ps=lags_ps,
+                    stop_when_stable=options.pop("stop_when_stable", False), lag_ps=options.pop("lag_ps", None),
+                    source=options.pop("source", None), target=options.pop("target", None),
+                    check_every=options.pop("check_every", 20), criteria=options.pop("criteria", None), **options))
+            _run(client, jobs, monitors, model_path=model_path, chunk_frames=chunk_frames, file_format=file_format,
+                 device=device, threads=threads, interval=interval, first_step=first_step)
+            for monitor in monitors.values():
+                monitor.check(only_if_new=True)
+        return monitors
+    finally:
+        if own:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None and scheduler is None:
+                cluster.close()
+
+
+def _run(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *, model_path: str,
+         chunk_frames: int, file_format: str | None, device: str, threads: int | None, interval: int,
+         first_step: int) -> None:
+    """Submit every chunk of every store's trajectories; record each store's chunks in order as they finish."""
+    from dask.distributed import as_completed
+
+    files = sorted({p for paths in jobs.values() for p in paths})
+    lengths = dict(zip(files, client.gather(client.map(_count_frames, files, file_format=file_format, pure=False))))
+    futures, plan = [], {}
+    for store, paths in jobs.items():
+        monitor, offset, k = monitors[store], 0, 0
+        li = np.asarray(monitor.spec.li_indices)
+        for path in paths:
+            for start in range(0, lengths[path], chunk_frames):
+                stop = min(start + chunk_frames, lengths[path])
+                last_step = first_step + (offset + stop - 1) * interval
+                if monitor.last_step is None or last_step > monitor.last_step:  # not all committed already
+                    future = client.submit(_label_chunk, path, file_format, start, stop, model_path, device,
+                                           threads, li, pure=False)
+                    plan[future.key] = (store, k, first_step + (offset + start) * interval)
+                    futures.append(future)
+                    k += 1
+            offset += lengths[path]
+    log.info("Labelling %d chunks of %d frames on %d Dask workers.", len(futures), chunk_frames,
+             len(client.scheduler_info().get("workers", {})))
+    waiting: dict[str, dict[int, tuple[int, np.ndarray]]] = {store: {} for store in jobs}
+    following = dict.fromkeys(jobs, 0)
+    for future in as_completed(futures):
+        store, k, step = plan[future.key]
+        monitor = monitors[store]
+        if monitor.stop_reason is not None:  # stopped early: its remaining chunks are cancelled
+            continue
+        waiting[store][k] = (step, future.result())
+        while following[store] in waiting[store]:
+            step, labels = waiting[store].pop(following[store])
+            following[store] += 1
+            for row in labels:
+                if monitor.stop_reason is None:
+                    monitor.record(step, row)
+                step += interval
+        if monitor.stop_reason is not None:
+            client.cancel([f for f in futures if plan[f.key][0] == store and not f.done()])
