@@ -112,7 +112,9 @@ def format_snapshot(snap: dict, *, status: str | None = None, committed: int | N
     head = [f"Frame {snap['frame']} (step {snap['step']}, {snap['time_ps']:.2f} ps)"
             + (f", {committed} frames committed" if committed is not None else "")
             + (f", run {status}" if status else "")]
-    head.append(f"Convergence: {'CONVERGED' if snap.get('converged') else 'not converged'}")
+    ensemble = snap.get("ensemble")
+    head.append(f"Convergence: {'CONVERGED' if snap.get('converged') else 'not converged'}"
+                + (f" (of {len(ensemble)} runs together: {', '.join(ensemble)})" if ensemble else ""))
     for c in snap.get("conditions", []):
         head.append(f"  [{'x' if c['passed'] else ' '}] {c['name']:<19} {c['detail']}")
     markov = snap.get("markov")

@@ -1,0 +1,110 @@
+"""Replay throughput: the serial replay against Dask workers, on the real Li6PS5Cl AIMD trajectories.
+
+Usage: python benchmarks/bench_replay.py [--workers 1,2] [--repeats 2] [--chunk-frames 20]
+
+The three 416-atom AIMD runs in ../shared/data/trajectories (140 frames each,
+192 Li) are replayed into one store each with the bundled demo state model:
+serially in this process (the baseline, with torch's default threads), then
+by a local Dask cluster of N single-threaded worker processes. The cluster is
+started before the clock runs (its start-up is printed on its own line); every
+configuration runs ``--repeats`` times, interleaved, and the table shows the
+median frames per second and the speed-up over the serial replay. Each Dask
+run is checked to give the serial run's states.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from getsei_live.md import bundled_file
+from getsei_live.observers import replay, replay_distributed
+from getsei_live.states import StateModel
+from getsei_live.store import RunStore
+from getsei_live.trajectory import read_trajectory
+
+TRAJECTORIES = Path(__file__).resolve().parents[2] / "shared" / "data" / "trajectories"
+SETTINGS = dict(timestep_fs=2.0, interval=50, lags_ps=(0.1, 0.2, 0.5), check_every=20)
+
+
+def files() -> list[Path]:
+    found = sorted(TRAJECTORIES.glob("Li6PS5Cl_AIMD_500K_*_XDATCAR.gz"))
+    if not found:
+        sys.exit(f"needs the AIMD trajectories in {TRAJECTORIES} (../shared beside the repository)")
+    return found
+
+
+def serial(paths: list[Path], model_path: Path, folder: Path) -> dict[str, np.ndarray]:
+    model = StateModel.load(model_path, device="cpu")
+    out = {}
+    for path in paths:
+        store = folder / f"{path.name}.zarr"
+        replay(read_trajectory(path), model, store, **SETTINGS)
+        out[path.name] = RunStore.open(store).states()
+    return out
+
+
+def distributed(paths: list[Path], model_path: Path, folder: Path, client, chunk_frames: int) -> dict:
+    jobs = {folder / f"{path.name}.zarr": [path] for path in paths}
+    replay_distributed(jobs, model_path, client=client, chunk_frames=chunk_frames, **SETTINGS)
+    return {path.name: RunStore.open(folder / f"{path.name}.zarr").states() for path in paths}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", default="1,2", help="Dask worker counts, comma-separated")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--chunk-frames", type=int, default=20)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    from dask.distributed import Client, LocalCluster
+
+    paths = files()
+    model_path = bundled_file("demo_states.pt")
+    n_frames = sum(len(read_trajectory(p)) for p in paths)
+    counts = [int(w) for w in args.workers.split(",")]
+    clients = {}
+    for n in counts:
+        start = time.perf_counter()
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.WARNING)
+        clients[n] = Client(cluster)
+        print(f"local cluster of {n} worker(s) started in {time.perf_counter() - start:.1f} s")
+    times: dict[str, list[float]] = {"serial": [], **{f"dask x{n}": [] for n in counts}}
+    reference = None
+    for _ in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            states = serial(paths, model_path, Path(tmp) / "serial")
+            times["serial"].append(time.perf_counter() - start)
+            reference = reference or states
+            for n in counts:
+                folder = Path(tmp) / f"dask{n}"
+                start = time.perf_counter()
+                states = distributed(paths, model_path, folder, clients[n], args.chunk_frames)
+                times[f"dask x{n}"].append(time.perf_counter() - start)
+                assert all(states[k].tobytes() == reference[k].tobytes() for k in reference), "states differ"
+    for client in clients.values():
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+    base = statistics.median(times["serial"])
+    print(f"\nreplay of {len(paths)} AIMD trajectories, {n_frames} frames of 416 atoms (192 Li), demo state model, "
+          f"{os.cpu_count()} cores; median of {args.repeats}, chunks of {args.chunk_frames} frames")
+    print(f"{'how':<12} {'wall (s)':>9} {'frames/s':>9} {'speed-up':>9}")
+    for name, values in times.items():
+        wall = statistics.median(values)
+        print(f"{name:<12} {wall:9.2f} {n_frames / wall:9.1f} {base / wall:8.2f}x")
+    print("every Dask run gave the serial run's states byte for byte")
+
+
+if __name__ == "__main__":
+    main()
