@@ -3,8 +3,7 @@
 Layout (``run.zarr/``)::
 
     attrs            schema version, package version, the run's spec (state-model fingerprint, time step,
-                     interval, lags, Li indices), state-model config, elements, temperature_K (the
-                     thermostat's, None when unknown), committed_frames, status
+                     interval, lags, Li indices), state-model config, elements, temperature_K, committed_frames, status
     frames/step      (T,) int64 absolute MD step of each frame
     frames/time_ps   (T,) float64
     states           (T, n_li) int8, chunked by frames
@@ -56,11 +55,10 @@ def _open_group(path: Path, mode: str) -> zarr.Group:
 
 
 def _temperature(value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not value > 0:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+                              or not value > 0):
         raise ParameterError(f"The temperature must be a positive number of kelvin. Got {value!r} instead.")
-    return float(value)
+    return None if value is None else float(value)
 
 
 def _reading(method: Callable) -> Callable:
@@ -368,9 +366,9 @@ class RunStore:
         """Record the run's temperature; a resumed run must keep the one recorded."""
         self._require_writer()
         value, stored = _temperature(temperature_K), self.temperature_K
-        if value is None or value == stored:
+        if value is None or (stored is not None and np.isclose(value, stored, rtol=1e-9)):
             return
-        if stored is not None and not np.isclose(value, stored, rtol=1e-9):
+        if stored is not None:
             raise StoreMismatchError(f"{self.path} holds a run at {stored:g} K; it cannot go on at {value:g} K. "
                                      f"Write the new temperature to a new store.")
         self._group.attrs["temperature_K"] = value

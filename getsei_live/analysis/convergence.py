@@ -11,11 +11,10 @@ Chapman-Kolmogorov test), and the point estimates have stopped moving for
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from ..errors import ParameterError, check_fields
+from .criteria import ConvergenceCriteria
 from .markov import fit_by_lag, markov_test
 from .model import kinetic_model
 from .spectral import implied_timescales
@@ -29,96 +28,12 @@ from .uncertainty import (
     resampling_units,
     route_shares,
 )
+from .verdict import ConvergenceMonitor, conditions, explain
 
-__all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "explain", "snapshot"]
+# the criteria and the verdict live in .criteria and .verdict; imported here for the old names
+__all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "conditions", "explain", "snapshot"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ConvergenceCriteria:
-    """When the kinetic model counts as converged; every threshold with its unit.
-
-    A check is converged when all of these hold:
-
-    - ``min_transitions``: every state of the model (active set) has at least
-      this many observed transitions out of it at the analysis lag (count).
-    - ``markovian``: the analysis lag passes the Markov test (slowest process
-      longer than the lag; the ``n_timescales`` slowest timescales on a plateau
-      within ``plateau_rtol`` or their intervals; Chapman-Kolmogorov within
-      ``ck_tolerance``).
-    - ``route_interval``: the interval of every reported route share is at most
-      ``share_ci_width`` wide (fraction of the reactive flux).
-    - ``top_route_resolved``: the top route is still the top route in at least
-      ``top_route_confidence`` of the resamples (fraction).
-    - ``timescale_interval``: the intervals of the ``n_timescales`` slowest
-      timescales longer than the lag are at most ``timescale_ci_rwidth`` of the
-      estimate wide (relative).
-    - ``time_blocks``: at least ``min_blocks`` blocks of time exist to resample.
-    - ``unchanged``: for ``patience`` checks in a row every other condition
-      held, the ordered top routes stayed the same, no share moved by
-      ``fraction_tol`` or more (fraction) and no timescale at the analysis lag
-      by ``timescale_rtol`` or more (relative).
-
-    Intervals: ``n_bootstrap`` resamples each of whole Li atoms, of whole blocks
-    of time, and of blocks twice as long (and of whole replicas of an ensemble,
-    once there are ``min_replicas``); the reported interval (``confidence``
-    coverage) is the envelope of them.
-
-    Attributes
-    ----------
-    patience : int, default 3 (checks)
-    n_pathways : int, default 5 (routes reported and judged)
-    fraction_tol : float, default 0.05 (share of the flux)
-    timescale_rtol : float, default 0.2 (relative)
-    min_transitions : int, default 20 (transitions out of each state)
-    share_ci_width : float, default 0.05 (share of the flux)
-    top_route_confidence : float, default 0.95 (fraction of resamples)
-    timescale_ci_rwidth : float, default 0.3 (relative)
-    n_timescales : int, default 2 (slowest processes judged)
-    ck_tolerance : float, default 0.05 (transition probability)
-    plateau_rtol : float, default 0.2 (relative)
-    min_blocks : int, default 8 (blocks of time)
-    min_replicas : int, default 4 (runs of an ensemble before whole runs are resampled)
-    min_population : float, default 0.02 (fraction of the Li for a default source or target)
-    n_bootstrap : int, default 200 (resamples per scheme; 0 disables intervals, and convergence)
-    confidence : float, default 0.9 (interval coverage)
-    """
-
-    patience: int = 3
-    n_pathways: int = 5
-    fraction_tol: float = 0.05
-    timescale_rtol: float = 0.2
-    min_transitions: int = 20
-    share_ci_width: float = 0.05
-    top_route_confidence: float = 0.95
-    timescale_ci_rwidth: float = 0.3
-    n_timescales: int = 2
-    ck_tolerance: float = 0.05
-    plateau_rtol: float = 0.2
-    min_blocks: int = 8
-    min_replicas: int = 4
-    min_population: float = 0.02
-    n_bootstrap: int = 200
-    confidence: float = 0.9
-
-    def __post_init__(self) -> None:
-        check_fields(self, integers={"patience": 1, "n_pathways": 1, "min_transitions": 0, "n_bootstrap": 0,
-                                     "n_timescales": 1, "min_blocks": 2, "min_replicas": 2},
-                     positive=("fraction_tol", "timescale_rtol", "share_ci_width", "timescale_ci_rwidth",
-                               "ck_tolerance", "plateau_rtol", "confidence", "top_route_confidence"),
-                     unit_interval=("confidence", "min_population"))
-        if not self.top_route_confidence <= 1:
-            raise ParameterError(f"The 'top_route_confidence' parameter must lie in (0, 1]. "
-                                 f"Got {self.top_route_confidence!r} instead.")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ConvergenceCriteria:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def _listed(values: np.ndarray) -> list:
@@ -245,161 +160,3 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
         "markov": markov.record(lag),
         **intervals,
     }
-
-
-def _condition(name: str, passed: bool, value, threshold, unit: str, detail: str) -> dict:
-    return {"name": name, "passed": bool(passed), "value": value, "threshold": threshold, "unit": unit,
-            "detail": detail}
-
-
-def _slow(snap: dict, n_timescales: int) -> list[int]:
-    """Indices of the slowest timescales at the analysis lag that are longer than the lag."""
-    return [k for k, t in enumerate(snap["timescales"][:n_timescales]) if t is not None and t > snap["lag_ps"]]
-
-
-def conditions(snap: dict, criteria: ConvergenceCriteria) -> list[dict]:
-    """The convergence conditions of one snapshot (all but ``unchanged``, which needs the history): passed or
-    not, by how much."""
-    c = criteria
-    out = []
-    active = set(snap["active_set"])
-    exits = {s: k for s, k in enumerate(snap["transitions_out"]) if s in active}
-    fewest = min(exits.values(), default=0)
-    scarce = [f"S{s}" for s, k in exits.items() if k < c.min_transitions]
-    out.append(_condition("min_transitions", not scarce, fewest, c.min_transitions, "transitions",
-                          f"fewer than {c.min_transitions} transitions out of {', '.join(scarce)}" if scarce
-                          else f"at least {fewest} transitions out of every state"))
-    markov = snap["markov"]
-    at = markov["lags_ps"].index(snap["lag_ps"])
-    suggestion = markov["suggested_lag_ps"]
-    why = "; ".join(markov["reasons"][at])
-    if markov["markovian"][at]:
-        detail = f"CK test passed at lag {snap['lag_ps']:g} ps"
-    else:
-        shortest = (f"the shortest stored lag that passes is {suggestion:g} ps" if suggestion is not None
-                    else "no stored lag passes (count longer lags)")
-        detail = f"lag {snap['lag_ps']:g} ps is not Markovian: {why}; {shortest}"
-    out.append(_condition("markovian", markov["markovian"][at], why or "passed", "plateau and CK", "", detail))
-    n_blocks = snap.get("n_blocks", 0)
-    out.append(_condition("time_blocks", n_blocks >= c.min_blocks, n_blocks, c.min_blocks, "blocks",
-                          f"{n_blocks} blocks of time to resample (need {c.min_blocks})"))
-    ci = snap.get("pathway_fraction_ci")
-    if not snap["pathways"] or not ci:
-        out.append(_condition("route_interval", False, None, c.share_ci_width, "share",
-                              "no pathway intervals yet"))
-        out.append(_condition("top_route_resolved", False, None, c.top_route_confidence, "fraction of resamples",
-                              "no pathway intervals yet"))
-    else:
-        widths = [np.inf if None in w else w[1] - w[0] for w in ci]
-        widest = float(max(widths))
-        out.append(_condition("route_interval", widest <= c.share_ci_width, widest, c.share_ci_width, "share",
-                              f"widest route-share interval {100 * widest:.1f} points "
-                              f"(at most {100 * c.share_ci_width:g})"))
-        resolved = snap.get("top_route_resolved", 0.0)
-        out.append(_condition("top_route_resolved", resolved >= c.top_route_confidence, resolved,
-                              c.top_route_confidence, "fraction of resamples",
-                              f"top route on top in {100 * resolved:.0f}% of resamples "
-                              f"(need {100 * c.top_route_confidence:g}%)"))
-    slow = _slow(snap, c.n_timescales)
-    ts_ci = snap.get("timescales_ci") or []
-    rel = [np.inf if k >= len(ts_ci) or ts_ci[k] is None or None in ts_ci[k]
-           else (ts_ci[k][1] - ts_ci[k][0]) / snap["timescales"][k] for k in slow]
-    worst = float(max(rel)) if rel else np.inf
-    out.append(_condition("timescale_interval", bool(rel) and worst <= c.timescale_ci_rwidth,
-                          worst if np.isfinite(worst) else None, c.timescale_ci_rwidth, "relative",
-                          f"widest slow-timescale interval {100 * worst:.0f}% of the estimate "
-                          f"(at most {100 * c.timescale_ci_rwidth:g}%)" if rel
-                          else "no timescale longer than the lag"))
-    return out
-
-
-def _unchanged(streak: int, patience: int) -> dict:
-    return _condition("unchanged", streak >= patience, streak, patience, "checks",
-                      f"estimates unchanged, with every other condition met, for {streak} of {patience} checks")
-
-
-def _moved(snap: dict, prev: dict | None, criteria: ConvergenceCriteria) -> list[str]:
-    """Why the point estimates differ from the previous check (empty: unchanged)."""
-    if prev is None:
-        return ["first check"]
-    if snap["lag_ps"] != prev["lag_ps"]:
-        return ["the analysis lag changed"]
-    reasons = []
-    if [p["states"] for p in snap["pathways"]] != [p["states"] for p in prev["pathways"]]:
-        reasons.append("top pathways changed")
-    else:
-        moved = max((abs(a["fraction"] - b["fraction"]) for a, b in zip(snap["pathways"], prev["pathways"])),
-                    default=0.0)
-        if moved >= criteria.fraction_tol:
-            reasons.append(f"a pathway share moved by {moved:.3f}")
-    now, before = snap["timescales"], prev["timescales"]
-    changes = [abs(a - b) / abs(b) for a, b in zip(now, before) if a is not None and b is not None and b != 0]
-    if len(now) != len(before) or [a is None for a in now] != [b is None for b in before]:
-        reasons.append("the set of finite timescales changed")
-    elif changes and max(changes) >= criteria.timescale_rtol:
-        reasons.append(f"a timescale moved by {100 * max(changes):.0f}%")
-    return reasons
-
-
-class ConvergenceMonitor:
-    """Judges each snapshot against the criteria and the previous snapshot.
-
-    Parameters
-    ----------
-    criteria : ConvergenceCriteria
-    """
-
-    def __init__(self, criteria: ConvergenceCriteria) -> None:
-        self.criteria = criteria
-        self.previous: dict | None = None
-        self.streak = 0
-        self.converged = False
-
-    def restore(self, history: list[dict]) -> None:
-        """Continue from the stored snapshot history."""
-        if history:
-            self.previous = history[-1]
-            self.streak = int(history[-1].get("stable_streak", 0))
-            self.converged = bool(history[-1].get("converged", False))
-
-    def judge(self, snap: dict) -> dict:
-        """Add ``stable`` (unchanged since the last check), ``stable_streak`` (checks in a row that were
-        unchanged with every other condition met), ``conditions`` (each with its value and threshold), ``failed``
-        (their names), ``reasons`` (what failed, in words) and ``converged``.
-
-        Counting only checks where everything held means one check whose noisy
-        interval happens to be narrow cannot end a run.
-        """
-        moved = _moved(snap, self.previous, self.criteria)
-        self.previous = snap
-        checks = conditions(snap, self.criteria)
-        held = not moved and all(c["passed"] for c in checks)
-        self.streak = self.streak + 1 if held else 0
-        checks.append(_unchanged(self.streak, self.criteria.patience))
-        failed = [c for c in checks if not c["passed"]]
-        self.converged = not failed
-        reasons = [c["detail"] for c in failed if c["name"] != "unchanged"] + moved
-        if held and self.streak < self.criteria.patience:
-            reasons.append(f"every condition held for {self.streak} of {self.criteria.patience} checks")
-        return {**snap, "stable": not moved, "stable_streak": self.streak, "conditions": checks,
-                "failed": [c["name"] for c in failed], "converged": self.converged, "reasons": reasons}
-
-
-def explain(snap: dict) -> str:
-    """Why a judged snapshot is, or is not, converged, in a user's words."""
-    if not snap.get("converged"):
-        return "not converged: " + "; ".join(snap.get("reasons") or ["no analysis yet"])
-    parts = []
-    if snap["pathways"]:
-        top = snap["pathways"][0]
-        ci = (snap.get("pathway_fraction_ci") or [None])[0]
-        half = f" +/- {50 * (ci[1] - ci[0]):.0f}" if ci and None not in ci else ""
-        parts.append(f"top route {' -> '.join(f'S{s}' for s in top['states'])} resolved in "
-                     f"{100 * snap.get('top_route_resolved', 0):.0f}% of resamples, share "
-                     f"{100 * top['fraction']:.0f}%{half}")
-    ts = [f"t{k + 1} = {t:.3g} ps" for k, t in enumerate(snap["timescales"][:2]) if t is not None]
-    if ts:
-        parts.append(", ".join(ts))
-    parts.append(f"CK test passed at lag {snap['lag_ps']:g} ps")
-    runs = snap.get("n_replicas", 1)
-    return f"converged{f' ({runs} runs together)' if runs > 1 else ''}: " + "; ".join(parts)

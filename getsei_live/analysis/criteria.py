@@ -1,0 +1,95 @@
+"""When the kinetic model counts as converged: every threshold, with its unit."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ..errors import ParameterError, check_fields
+
+__all__ = ["ConvergenceCriteria"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConvergenceCriteria:
+    """When the kinetic model counts as converged; every threshold with its unit.
+
+    A check is converged when all of these hold:
+
+    - ``min_transitions``: every state of the model (active set) has at least
+      this many observed transitions out of it at the analysis lag (count).
+    - ``markovian``: the analysis lag passes the Markov test (slowest process
+      longer than the lag; the ``n_timescales`` slowest timescales on a plateau
+      within ``plateau_rtol`` or their intervals; Chapman-Kolmogorov within
+      ``ck_tolerance``).
+    - ``route_interval``: the interval of every reported route share is at most
+      ``share_ci_width`` wide (fraction of the reactive flux).
+    - ``top_route_resolved``: the top route is still the top route in at least
+      ``top_route_confidence`` of the resamples (fraction).
+    - ``timescale_interval``: the intervals of the ``n_timescales`` slowest
+      timescales longer than the lag are at most ``timescale_ci_rwidth`` of the
+      estimate wide (relative).
+    - ``time_blocks``: at least ``min_blocks`` blocks of time exist to resample.
+    - ``unchanged``: for ``patience`` checks in a row every other condition
+      held, the ordered top routes stayed the same, no share moved by
+      ``fraction_tol`` or more (fraction) and no timescale at the analysis lag
+      by ``timescale_rtol`` or more (relative).
+
+    Intervals: ``n_bootstrap`` resamples each of whole Li atoms, of whole blocks
+    of time, and of blocks twice as long (and of whole replicas of an ensemble,
+    once there are ``min_replicas``); the reported interval (``confidence``
+    coverage) is the envelope of them.
+
+    Attributes
+    ----------
+    patience : int, default 3 (checks)
+    n_pathways : int, default 5 (routes reported and judged)
+    fraction_tol : float, default 0.05 (share of the flux)
+    timescale_rtol : float, default 0.2 (relative)
+    min_transitions : int, default 20 (transitions out of each state)
+    share_ci_width : float, default 0.05 (share of the flux)
+    top_route_confidence : float, default 0.95 (fraction of resamples)
+    timescale_ci_rwidth : float, default 0.3 (relative)
+    n_timescales : int, default 2 (slowest processes judged)
+    ck_tolerance : float, default 0.05 (transition probability)
+    plateau_rtol : float, default 0.2 (relative)
+    min_blocks : int, default 8 (blocks of time)
+    min_replicas : int, default 4 (runs of an ensemble before whole runs are resampled)
+    min_population : float, default 0.02 (fraction of the Li for a default source or target)
+    n_bootstrap : int, default 200 (resamples per scheme; 0 disables intervals, and convergence)
+    confidence : float, default 0.9 (interval coverage)
+    """
+
+    patience: int = 3
+    n_pathways: int = 5
+    fraction_tol: float = 0.05
+    timescale_rtol: float = 0.2
+    min_transitions: int = 20
+    share_ci_width: float = 0.05
+    top_route_confidence: float = 0.95
+    timescale_ci_rwidth: float = 0.3
+    n_timescales: int = 2
+    ck_tolerance: float = 0.05
+    plateau_rtol: float = 0.2
+    min_blocks: int = 8
+    min_replicas: int = 4
+    min_population: float = 0.02
+    n_bootstrap: int = 200
+    confidence: float = 0.9
+
+    def __post_init__(self) -> None:
+        check_fields(self, integers={"patience": 1, "n_pathways": 1, "min_transitions": 0, "n_bootstrap": 0,
+                                     "n_timescales": 1, "min_blocks": 2, "min_replicas": 2},
+                     positive=("fraction_tol", "timescale_rtol", "share_ci_width", "timescale_ci_rwidth",
+                               "ck_tolerance", "plateau_rtol", "confidence", "top_route_confidence"),
+                     unit_interval=("confidence", "min_population"))
+        if not self.top_route_confidence <= 1:
+            raise ParameterError(f"The 'top_route_confidence' parameter must lie in (0, 1]. "
+                                 f"Got {self.top_route_confidence!r} instead.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ConvergenceCriteria:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
