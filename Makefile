@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.getsei-installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean arrhenius-demo
 
 install: $(STAMP)
 
@@ -22,6 +22,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/getsei-live demo
 
+# The demo at 600, 700 and 800 K (each up to 4 ps), then the Arrhenius fit of their rates.
+arrhenius-demo: $(STAMP)
+	for T in 600 700 800; do $(VENV)/bin/getsei-live demo --temperature-K $$T --store demo-$$T.zarr || exit 1; done
+	$(VENV)/bin/getsei-live arrhenius demo-600.zarr demo-700.zarr demo-800.zarr -o arrhenius/
+
 test: $(STAMP)
 	$(PY) -m pytest -q
 
@@ -29,6 +34,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_graphs.py
 	$(PY) benchmarks/bench_assign.py
 	$(PY) benchmarks/bench_observer.py
+	$(PY) benchmarks/bench_replay.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .hypothesis
+	rm -rf $(VENV) out .pytest_cache .hypothesis arrhenius demo-600.zarr demo-700.zarr demo-800.zarr

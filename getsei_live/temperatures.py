@@ -33,7 +33,7 @@ class ArrheniusAnalysis:
     at_K : float
         Temperature the fits are extrapolated to.
     temperatures : list of dict
-        Per temperature: stores, runs, simulated ps, transitions, Markov verdict at the lag.
+        Per temperature: stores, runs, simulated ps, changes of state at the lag, Markov verdict at the lag.
     escape : tuple of ArrheniusFit
         One per state: its escape rate (1/ps).
     transitions : tuple of ArrheniusFit
@@ -149,7 +149,8 @@ def arrhenius_stores(paths: Sequence[str | Path], *, lag_ps: float | None = None
         at_t.append(rates_at_temperature(T, e.counts, units, lags=lags, lag_index=k, n_resamples=n_bootstrap,
                                          rng=rng))
         rows.append({"temperature_K": T, "stores": [run.path for run in e.runs], "n_runs": e.n_runs,
-                     "simulated_ps": e.simulated_ps, "transitions": int(e.counts[k].sum()),
+                     "simulated_ps": e.simulated_ps,
+                     "state_changes": int(e.counts[k].sum() - np.trace(e.counts[k])),
                      "markovian": bool(_at(markovian[T], lag))})
     temperatures = [r.temperature_K for r in at_t]
     generators = np.stack([r.generator for r in at_t])  # (m, n, n)

@@ -55,6 +55,15 @@ def test_analyze_cli_takes_several_stores(aimd_stores):
     assert [r["store"] for r in data["runs"]] == [str(p) for p in aimd_stores]
 
 
+def test_report_of_several_stores(aimd_stores, tmp_path):
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["report", *map(str, aimd_stores), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_runs"] == 3 and summary["committed_frames"] == 420 and not summary["partial"]
+    assert " + ".join(map(str, aimd_stores)) in (out / "index.html").read_text()
+
+
 def test_runs_that_do_not_belong_together_are_refused(aimd_stores, tiny_model, tmp_path):
     other_lags = tmp_path / "lags.zarr"
     replay(aimd_run("0pct", "0:20"), tiny_model, other_lags, **{**AIMD_REPLAY, "lags_ps": (0.1, 0.2)})
