@@ -4,8 +4,10 @@ Usage: python benchmarks/bench_replay.py [--workers 1,2] [--repeats 2] [--chunk-
 
 The three 416-atom AIMD runs in ../shared/data/trajectories (140 frames each,
 192 Li) are replayed into one store each with the bundled demo state model:
-serially in this process (the baseline, with torch's default threads), then
-by a local Dask cluster of N single-threaded worker processes. The cluster is
+serially in this process (the baseline, with torch's default threads, and with
+one thread: the cost per core, the unit a cluster multiplies), then
+by a local Dask cluster of N single-threaded worker processes, one task per
+file and, on the largest cluster, tasks of ``--chunk-frames`` frames. The cluster is
 started before the clock runs (its start-up is printed on its own line); every
 configuration runs ``--repeats`` times, interleaved, and the table shows the
 median frames per second and the speed-up over the serial replay. Each Dask
@@ -42,7 +44,18 @@ def files() -> list[Path]:
     return found
 
 
-def serial(paths: list[Path], model_path: Path, folder: Path) -> dict[str, np.ndarray]:
+def serial(paths: list[Path], model_path: Path, folder: Path, threads: int | None = None) -> dict[str, np.ndarray]:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        return _serial(paths, model_path, folder)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _serial(paths: list[Path], model_path: Path, folder: Path) -> dict[str, np.ndarray]:
     model = StateModel.load(model_path, device="cpu")
     out = {}
     for path in paths:
@@ -52,7 +65,7 @@ def serial(paths: list[Path], model_path: Path, folder: Path) -> dict[str, np.nd
     return out
 
 
-def distributed(paths: list[Path], model_path: Path, folder: Path, client, chunk_frames: int) -> dict:
+def distributed(paths: list[Path], model_path: Path, folder: Path, client, chunk_frames: int | None) -> dict:
     jobs = {folder / f"{path.name}.zarr": [path] for path in paths}
     replay_distributed(jobs, model_path, client=client, chunk_frames=chunk_frames, **SETTINGS)
     return {path.name: RunStore.open(folder / f"{path.name}.zarr").states() for path in paths}
@@ -78,7 +91,9 @@ def main() -> None:
                                silence_logs=logging.WARNING)
         clients[n] = Client(cluster)
         print(f"local cluster of {n} worker(s) started in {time.perf_counter() - start:.1f} s")
-    times: dict[str, list[float]] = {"serial": [], **{f"dask x{n}": [] for n in counts}}
+    chunked = f"dask x{counts[-1]}, chunks of {args.chunk_frames}"
+    times: dict[str, list[float]] = {"serial": [], "serial, 1 torch thread": [], **{f"dask x{n}": [] for n in counts},
+                                     chunked: []}
     reference = None
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
@@ -86,11 +101,16 @@ def main() -> None:
             states = serial(paths, model_path, Path(tmp) / "serial")
             times["serial"].append(time.perf_counter() - start)
             reference = reference or states
-            for n in counts:
-                folder = Path(tmp) / f"dask{n}"
+            start = time.perf_counter()
+            serial(paths, model_path, Path(tmp) / "serial1", threads=1)
+            times["serial, 1 torch thread"].append(time.perf_counter() - start)
+            runs = [(f"dask x{n}", clients[n], None) for n in counts]
+            runs.append((chunked, clients[counts[-1]], args.chunk_frames))
+            for name, client, chunk in runs:
+                folder = Path(tmp) / name.replace(" ", "_").replace(",", "")
                 start = time.perf_counter()
-                states = distributed(paths, model_path, folder, clients[n], args.chunk_frames)
-                times[f"dask x{n}"].append(time.perf_counter() - start)
+                states = distributed(paths, model_path, folder, client, chunk)
+                times[name].append(time.perf_counter() - start)
                 assert all(states[k].tobytes() == reference[k].tobytes() for k in reference), "states differ"
     for client in clients.values():
         cluster = client.cluster
@@ -98,11 +118,11 @@ def main() -> None:
         cluster.close()
     base = statistics.median(times["serial"])
     print(f"\nreplay of {len(paths)} AIMD trajectories, {n_frames} frames of 416 atoms (192 Li), demo state model, "
-          f"{os.cpu_count()} cores; median of {args.repeats}, chunks of {args.chunk_frames} frames")
-    print(f"{'how':<12} {'wall (s)':>9} {'frames/s':>9} {'speed-up':>9}")
+          f"{os.cpu_count()} cores; median of {args.repeats}")
+    print(f"{'how':<24} {'wall (s)':>9} {'frames/s':>9} {'speed-up':>9}")
     for name, values in times.items():
         wall = statistics.median(values)
-        print(f"{name:<12} {wall:9.2f} {n_frames / wall:9.1f} {base / wall:8.2f}x")
+        print(f"{name:<24} {wall:9.2f} {n_frames / wall:9.1f} {base / wall:8.2f}x")
     print("every Dask run gave the serial run's states byte for byte")
 
 

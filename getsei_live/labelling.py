@@ -153,3 +153,9 @@ class MixtureLabels:
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         return self.log_prob(z).argmax(dim=1)
+
+    def labels_and_fit(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The most probable component and the log-likelihood of each embedding under the whole mixture
+        (``GaussianMixture.score_samples``)."""
+        weighted = self.log_prob(z)
+        return weighted.argmax(dim=1), torch.logsumexp(weighted, dim=1)

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 __all__ = ["state_colour", "implied_timescales_figure", "rate_matrix_figure", "mobility_figure", "flux_figure",
            "network_figure", "pathways_figure", "convergence_figure",
-           "ck_figure", "populations_figure", "features_figure", "arrhenius_figure"]
+           "ck_figure", "populations_figure", "features_figure", "arrhenius_figure", "state_model_fit_figure"]
 
 SOURCE_COLOUR, TARGET_COLOUR = "#ff1493", "#00bfff"  # outside the state palette
 
@@ -311,4 +311,24 @@ def arrhenius_figure(result, n_pairs: int = 6) -> Figure:
     pairs = sorted(result.transitions, key=lambda f: -np.nanmax(f.rates))[:n_pairs]
     _arrhenius_panel(right, pairs, result.at_K, [plt.get_cmap("tab10")(k) for k in range(len(pairs))])
     right.set_title("Fastest state-to-state rates")
+    return fig
+
+
+def state_model_fit_figure(fits: dict, max_ood_fraction: float) -> Figure:
+    """How well the state model fitted each frame of each store: the fraction of Li environments outside its
+    training distribution (top) and their mean log-likelihood (bottom), against time."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, layout="constrained")
+    for name, fit in fits.items():
+        top.plot(fit["time_ps"], 100 * np.asarray(fit["ood_fraction"]), lw=1, label=name)
+        bottom.plot(fit["time_ps"], fit["mean_log_likelihood"], lw=1, label=name)
+    top.axhline(100 * max_ood_fraction, color="red", ls="--", lw=1, label="retrain above")
+    top.axhline(1.0, color="grey", ls=":", lw=1, label="expected (1%)")
+    top.set_ylabel("% of Li outside training")
+    top.legend(fontsize=7)
+    bottom.axhline(next(iter(fits.values()))["threshold"], color="grey", ls=":", lw=1,
+                   label="1st percentile in training")
+    bottom.set_ylabel("mean log-likelihood")
+    bottom.set_xlabel("time (ps)")
+    bottom.legend(fontsize=7)
+    top.set_title("State-model fit of each frame")
     return fig

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import strict_json
+from .analysis.criteria import ConvergenceCriteria
 from .errors import StoreError
 from .store import RunStore
-from .summary import analyze_store
+from .summary import analyze_store, state_model_fit
 
 __all__ = ["write_report"]
 
@@ -80,6 +81,10 @@ def write_report(store_path: str | Path | Sequence[str | Path], out_dir: str | P
     snapshots = store.snapshots()
     if snapshots:
         figures["convergence"] = _png(plots.convergence_figure(snapshots), out / "convergence.png")
+    fits = {str(p): f for p in paths if (f := state_model_fit(p)) is not None}
+    if fits:
+        limit = ConvergenceCriteria.from_dict(store.analysis.get("criteria") or {}).max_ood_fraction
+        figures["state_model_fit"] = _png(plots.state_model_fit_figure(fits, limit), out / "state_model_fit.png")
     n = min(s.committed_frames for s in stores)
     stride = max(1, n // 2000)
     states = np.concatenate([s.states(0, n)[::stride] for s in stores], axis=1)
@@ -118,6 +123,9 @@ CAPTIONS = {
                           "lag keeps the points on the bands.",
     "populations": "Fraction of Li atoms in each state over the run.",
     "features": "Escape rate of each state against the mean environment of its central Li.",
+    "state_model_fit": "Share of Li environments below the 1st percentile of the training environments' "
+                       "log-likelihood, per frame: about 1% while the states describe the structure; well above the "
+                       "red line, retrain the state model.",
 }
 
 

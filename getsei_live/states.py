@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import pickle
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 
 from . import __version__
+from .environments import StateDescription, _centre_descriptors, _physical_order
 from .errors import ModelFileError, ParameterError
 from .gcl import GATEncoder, GraphSet, TrainingConfig, train_encoder
 from .graphs import FeatureSchema, LiGraphArrays, LiGraphBuilder
@@ -31,53 +32,8 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 FILE_KIND = "getsei-live state model"
 SILHOUETTE_SAMPLE = 4000
-
-
-@dataclass(frozen=True, slots=True)
-class StateDescription:
-    """The mean environment of the central Li in one state, for tables and reports.
-
-    Attributes
-    ----------
-    index : int
-        State number (S0..Sn), in physical order.
-    population : float
-        Fraction of the training environments in this state.
-    mean_counts : dict of str to float
-        Mean number of atoms of each element within the shell.
-    mean_neighbour_distance_A : float
-    """
-
-    index: int
-    population: float
-    mean_counts: dict[str, float]
-    mean_neighbour_distance_A: float
-
-    def to_dict(self) -> dict:
-        return {"index": self.index, "population": self.population, "mean_counts": dict(self.mean_counts),
-                "mean_neighbour_distance_A": self.mean_neighbour_distance_A}
-
-    @property
-    def summary(self) -> str:
-        counts = ", ".join(f"{e} {c:.1f}" for e, c in self.mean_counts.items() if c >= 0.05)
-        return f"{counts}; mean distance {self.mean_neighbour_distance_A:.2f} A"
-
-
-def _centre_descriptors(graphs: LiGraphArrays, schema: FeatureSchema) -> np.ndarray:
-    """(n_graphs, n_descriptors) descriptors of the central Li of each graph, unscaled."""
-    first = len(schema.elements) + 1  # after the one-hot and the distance to the centre
-    return graphs.x[graphs.ptr[:-1], first:].astype(float)
-
-
-def _physical_order(labels: np.ndarray, centre: np.ndarray, schema: FeatureSchema, n_states: int) -> np.ndarray:
-    """Raw mixture components sorted by mean Li count in the shell, then mean neighbour distance, then
-    the mean count of each other element: the same environments get the same numbers whatever the seed."""
-    n_el = len(schema.elements)
-    li = schema.elements.index("Li")
-    means = np.array([centre[labels == k].mean(axis=0) if np.any(labels == k) else np.full(centre.shape[1], np.inf)
-                      for k in range(n_states)])
-    keys = [means[:, li], means[:, n_el]] + [means[:, e] for e in range(n_el) if e != li]
-    return np.lexsort(tuple(reversed(keys)))
+#: Percentile of the training environments' log-likelihood below which an environment is out of distribution.
+FIT_PERCENTILE = 1.0
 
 
 def _forward(encoder: GATEncoder, mean: np.ndarray, scale: np.ndarray, arrays: tuple) -> np.ndarray:
@@ -170,7 +126,8 @@ class StateModel:
     def describe(self) -> dict:
         """What a store records of the model (``Labeller``)."""
         return {"fingerprint": self.fingerprint, "feature_schema": self.schema.to_dict(),
-                "states": [s.to_dict() for s in self.states], "silhouette": self.silhouette}
+                "states": [s.to_dict() for s in self.states], "silhouette": self.silhouette,
+                "fit_threshold": self.fit_threshold}
 
     def assign(self, atoms: Atoms) -> np.ndarray:
         """(n_Li,) int8 state of every Li atom of a frame, in atom-index order.
@@ -179,6 +136,29 @@ class StateModel:
         ``device`` and only the labels come back.
         """
         return self._label(self._embed_tensor(self.builder.arrays(atoms)))
+
+    def assign_with_fit(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
+        """``assign``'s states and the mixture's log-likelihood of every Li environment (float64), for the drift
+        guard: an environment below ``fit_threshold`` lies outside what the model saw in training."""
+        z = self._embed_tensor(self.builder.arrays(atoms))
+        if z.shape[0] == 0:
+            return np.zeros(0, dtype=np.int8), np.zeros(0)
+        labels, log_likelihood = self._labels.labels_and_fit(z)
+        return self._rank[labels.cpu().numpy()].astype(np.int8), log_likelihood.cpu().numpy()
+
+    @functools.cached_property
+    def fit_threshold(self) -> float:
+        """Log-likelihood of the 1st percentile of the training environments (recorded at training). For a model
+        trained before it was recorded: the 1st percentile of 20,000 draws from the mixture itself, which was
+        fitted to those environments."""
+        recorded = self.training.get("fit_threshold")
+        if recorded is not None:
+            return float(recorded)
+        m, rng = self.mixture, np.random.default_rng(0)
+        counts = rng.multinomial(20_000, m.weights_)
+        draws = np.concatenate([rng.multivariate_normal(mean, cov, size=k, method="cholesky")
+                                for mean, cov, k in zip(m.means_, m.covariances_, counts)])
+        return float(np.percentile(m.score_samples(draws), FIT_PERCENTILE))
 
     # ---------------------------------------------------------------- training
     @classmethod
@@ -283,6 +263,7 @@ class StateModel:
             "losses": [float(v) for v in losses],
             "k_range": [int(lo), int(hi)],
             "n_states_requested": n_states if n_states == "auto" else int(n_states),
+            "fit_threshold": float(np.percentile(mixture.score_samples(embeddings), FIT_PERCENTILE)),
         }
         return cls(schema, encoder, mean, scale, mixture, order, training=training, states=states,
                    silhouette=scores[chosen], silhouette_by_k=scores, device=device)

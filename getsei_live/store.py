@@ -7,6 +7,7 @@ Layout (``run.zarr/``)::
     frames/step      (T,) int64 absolute MD step of each frame
     frames/time_ps   (T,) float64
     states           (T, n_li) int8, chunked by frames
+    log_likelihood   (T, n_li) float16 the state model's fit of each Li environment (NaN: not recorded)
     counts           (n_lags, n, n) int64 cumulative sliding counts; attr ``frames`` = frames they cover
     per_li_counts    (n_li, n_lags, n, n) int64
     block_counts     (n_blocks, n_lags, n, n) int64 counts per block of time; attr ``block_frames`` = block length
@@ -21,13 +22,10 @@ when they disagree with it.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
 import time
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +33,8 @@ import numpy as np
 import zarr
 
 from . import __version__
-from .errors import GetseiError, ParameterError, StoreError, StoreMismatchError
+from .errors import ParameterError, StoreError, StoreMismatchError
+from .layout import _open_group, _reading, _temperature, create_arrays, create_fit_array
 from .locking import WriterLock
 from .spec import RunSpec
 
@@ -44,39 +43,6 @@ __all__ = ["RunSpec", "RunStore", "STORE_SCHEMA_VERSION"]
 log = logging.getLogger(__name__)
 
 STORE_SCHEMA_VERSION = 1
-
-
-def _open_group(path: Path, mode: str) -> zarr.Group:
-    try:
-        return zarr.open_group(str(path), mode=mode, zarr_format=3)
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError, ValueError,
-            KeyError) as error:
-        raise StoreError(f"{path} is not a getsei-live store ({type(error).__name__}: {error}).") from None
-
-
-def _temperature(value: float | None) -> float | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
-                              or not value > 0):
-        raise ParameterError(f"The temperature must be a positive number of kelvin. Got {value!r} instead.")
-    return None if value is None else float(value)
-
-
-def _reading(method: Callable) -> Callable:
-    """Turn a failure deep inside zarr (a missing or corrupted chunk) into a StoreError with what to do."""
-
-    @functools.wraps(method)
-    def wrapper(self: RunStore, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except GetseiError:
-            raise
-        except Exception as error:
-            raise StoreError(
-                f"{self.path} is damaged: reading {method.__name__} failed ({type(error).__name__}: {error}). "
-                f"Run 'getsei-live check {self.path}' to see what is affected."
-            ) from None
-
-    return wrapper
 
 
 class RunStore:
@@ -93,6 +59,7 @@ class RunStore:
         self._pending_steps: list[int] = []
         self._pending_times: list[float] = []
         self._pending_states: list[np.ndarray] = []
+        self._pending_fit: list[np.ndarray | None] = []
         attrs = dict(group.attrs)
         if attrs.get("kind") != "getsei-live run":
             raise StoreError(f"{path} is a Zarr group but not a getsei-live store.")
@@ -123,21 +90,7 @@ class RunStore:
         lock.acquire()
         try:
             group = zarr.open_group(str(path), mode="a", zarr_format=3)  # new directory; "w" would delete the lock
-            n, n_lags, n_li = spec.n_states, len(spec.lags), spec.n_li
-            frames = group.create_group("frames")
-            frames.create_array("step", shape=(0,), chunks=(chunk_frames,), dtype="int64", fill_value=-1)
-            frames.create_array("time_ps", shape=(0,), chunks=(chunk_frames,), dtype="float64", fill_value=np.nan)
-            group.create_array("states", shape=(0, n_li), chunks=(chunk_frames, n_li), dtype="int8", fill_value=-1)
-            counts = group.create_array("counts", shape=(n_lags, n, n), chunks=(n_lags, n, n), dtype="int64",
-                                        fill_value=0)
-            counts.attrs["frames"] = 0
-            group.create_array("per_li_counts", shape=(n_li, n_lags, n, n), chunks=(n_li, n_lags, n, n),
-                               dtype="int64", fill_value=0)
-            group.create_array("block_counts", shape=(0, n_lags, n, n), chunks=(64, n_lags, n, n), dtype="int64",
-                               fill_value=0).attrs["block_frames"] = min(spec.lags)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # zarr marks its variable-length string type as not yet in the spec
-                group.create_array("snapshots", shape=(0,), chunks=(64,), dtype=str)
+            create_arrays(group, spec, chunk_frames)
             group.attrs.update({
                 "kind": "getsei-live run",
                 "schema_version": STORE_SCHEMA_VERSION,
@@ -156,7 +109,7 @@ class RunStore:
         except BaseException:
             lock.release()  # a half-made store: leave it unlocked so it can be removed or inspected
             raise
-        log.info("Created store %s (%d Li, lags %s frames).", path, n_li, spec.lags)
+        log.info("Created store %s (%d Li, lags %s frames).", path, spec.n_li, spec.lags)
         return cls(path, group, "a", lock)
 
     @classmethod
@@ -252,6 +205,18 @@ class RunStore:
         return self._group["states"][start:stop]
 
     @_reading
+    def log_likelihood(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """(frames, n_li) float32 log-likelihood of every Li environment under the state model, committed frames
+        ``start:stop``; NaN where it was not recorded."""
+        n = self.committed_frames
+        stop = n if stop is None else min(stop, n)
+        out = np.full((max(stop - start, 0), self.spec.n_li), np.nan, dtype=np.float32)
+        have = min(stop, self._group["log_likelihood"].shape[0]) if "log_likelihood" in self._group else 0
+        if have > start:
+            out[: have - start] = self._group["log_likelihood"][start:have]
+        return out
+
+    @_reading
     def counts(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Stored cumulative counts: ``(counts, per_li_counts, frames_covered)``."""
         arr = self._group["counts"]
@@ -295,11 +260,13 @@ class RunStore:
     def pending_frames(self) -> int:
         return len(self._pending_steps)
 
-    def append(self, step: int, time_ps: float, labels: np.ndarray) -> None:
-        """Buffer one frame; nothing is on disk until ``flush``."""
+    def append(self, step: int, time_ps: float, labels: np.ndarray, log_likelihood: np.ndarray | None = None) -> None:
+        """Buffer one frame (with the state model's log-likelihood of each Li environment, when known); nothing is
+        on disk until ``flush``."""
         self._pending_steps.append(int(step))
         self._pending_times.append(float(time_ps))
         self._pending_states.append(np.asarray(labels, dtype=np.int8))
+        self._pending_fit.append(log_likelihood)
 
     def flush(self, counts: np.ndarray, per_li_counts: np.ndarray, blocks: tuple[np.ndarray, int], *,
               checkpoint: dict | None = None) -> int:
@@ -319,11 +286,16 @@ class RunStore:
             states = self._group["states"]
             states.resize((n + k, self.spec.n_li))
             states[rows] = np.stack(self._pending_states)
+            if any(f is not None for f in self._pending_fit):
+                fit = self._group["log_likelihood"] if "log_likelihood" in self._group else create_fit_array(
+                    self._group, self.spec.n_li, n)  # a store from before the fit was kept: NaN before
+                fit.resize((n + k, self.spec.n_li))
+                fit[rows] = np.stack([np.full(self.spec.n_li, np.nan) if f is None else f for f in self._pending_fit])
         self._write_counts(counts, per_li_counts, blocks, n + k)
         if checkpoint is not None:
             self._write_checkpoint(checkpoint)
         self._group.attrs["committed_frames"] = n + k
-        self._pending_steps, self._pending_times, self._pending_states = [], [], []
+        self._pending_steps, self._pending_times, self._pending_states, self._pending_fit = [], [], [], []
         return n + k
 
     def _write_checkpoint(self, data: dict) -> None:

@@ -14,7 +14,7 @@ from .ensemble import read_ensemble
 from .errors import ParameterError
 from .store import RunStore
 
-__all__ = ["StoreAnalysis", "analyze_store", "analyze_stores"]
+__all__ = ["StoreAnalysis", "analyze_store", "analyze_stores", "state_model_fit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +112,33 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
             "stop_reason": RunStore.open(paths[0], "r").stop_reason if ensemble.n_runs == 1 else None,
             "committed_frames": n, "simulated_ps": simulated, "lags_ps": list(lags_ps),
             "timescales_by_lag": by_lag, "temperature_K": first.temperature_K, "n_runs": ensemble.n_runs,
-            "runs": ensemble.describe()}
+            "runs": ensemble.describe(), "state_model_fit": _fit_summary(paths, criteria.max_ood_fraction)}
     return StoreAnalysis(info, model, counts, ensemble.per_li_counts, lag_index, snap)
+
+
+def state_model_fit(path: str | Path) -> dict | None:
+    """How well the state model fitted each recorded frame of a store: times (ps), the fraction of Li environments
+    below the model's ``fit_threshold`` and the mean log-likelihood per frame; None when nothing was recorded."""
+    store = RunStore.open(path, "r")
+    threshold = store.state_model_config.get("fit_threshold")
+    fit = store.log_likelihood()
+    recorded = ~np.all(np.isnan(fit), axis=1)
+    if threshold is None or not recorded.any():
+        return None
+    fit = fit[recorded]
+    return {"time_ps": store.times_ps()[recorded], "ood_fraction": np.mean(fit < threshold, axis=1),
+            "mean_log_likelihood": fit.mean(axis=1), "threshold": float(threshold)}
+
+
+def _fit_summary(paths: Sequence[str | Path], max_ood_fraction: float) -> dict | None:
+    fits = [f for f in map(state_model_fit, paths) if f is not None]
+    if not fits:
+        return None
+    ood = np.concatenate([f["ood_fraction"] for f in fits])
+    recent = np.concatenate([f["ood_fraction"][-20:] for f in fits])
+    return {"ood_fraction": float(ood.mean()), "ood_fraction_recent": float(recent.mean()),
+            "frames": int(ood.size), "threshold": fits[0]["threshold"],
+            "retrain": bool(recent.mean() > max_ood_fraction)}
 
 
 def analyze_stores(paths: Sequence[str | Path], **options) -> StoreAnalysis:

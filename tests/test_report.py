@@ -15,7 +15,7 @@ from getsei_live.cli import main
 from conftest import TRAJECTORIES, shared_file
 
 FIGURES = {"implied_timescales", "rate_matrix", "mobility", "fluxes", "network", "pathways", "convergence",
-           "populations", "features"}
+           "populations", "features", "state_model_fit"}
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,10 @@ class ConvergenceCriteria:
       timescales longer than the lag are at most ``timescale_ci_rwidth`` of the
       estimate wide (relative).
     - ``time_blocks``: at least ``min_blocks`` blocks of time exist to resample.
+    - ``states_fit`` (where the state model can say): at most ``max_ood_fraction``
+      of the Li environments since the last check lie below the 1st
+      percentile of the training environments' log-likelihood; otherwise the
+      states no longer describe the structure and the model needs retraining.
     - ``unchanged``: for ``patience`` checks in a row every other condition
       held, the ordered top routes stayed the same, no share moved by
       ``fraction_tol`` or more (fraction) and no timescale at the analysis lag
@@ -55,6 +59,7 @@ class ConvergenceCriteria:
     min_blocks : int, default 8 (blocks of time)
     min_replicas : int, default 4 (runs of an ensemble before whole runs are resampled)
     min_population : float, default 0.02 (fraction of the Li for a default source or target)
+    max_ood_fraction : float, default 0.05 (fraction of the Li outside the state model's training distribution)
     n_bootstrap : int, default 200 (resamples per scheme; 0 disables intervals, and convergence)
     confidence : float, default 0.9 (interval coverage)
     """
@@ -73,6 +78,7 @@ class ConvergenceCriteria:
     min_blocks: int = 8
     min_replicas: int = 4
     min_population: float = 0.02
+    max_ood_fraction: float = 0.05
     n_bootstrap: int = 200
     confidence: float = 0.9
 
@@ -81,7 +87,7 @@ class ConvergenceCriteria:
                                      "n_timescales": 1, "min_blocks": 2, "min_replicas": 2},
                      positive=("fraction_tol", "timescale_rtol", "share_ci_width", "timescale_ci_rwidth",
                                "ck_tolerance", "plateau_rtol", "confidence", "top_route_confidence"),
-                     unit_interval=("confidence", "min_population"))
+                     unit_interval=("confidence", "min_population", "max_ood_fraction"))
         if not self.top_route_confidence <= 1:
             raise ParameterError(f"The 'top_route_confidence' parameter must lie in (0, 1]. "
                                  f"Got {self.top_route_confidence!r} instead.")

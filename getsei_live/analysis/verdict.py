@@ -8,7 +8,10 @@ import numpy as np
 
 from .criteria import ConvergenceCriteria
 
-__all__ = ["ConvergenceMonitor", "conditions", "explain"]
+__all__ = ["ConvergenceMonitor", "RETRAIN", "conditions", "explain"]
+
+#: What the verdict says instead of "converged" when the state model no longer fits the frames.
+RETRAIN = "states no longer describe the structure; retrain"
 
 
 def _condition(name: str, passed: bool, value, threshold, unit: str, detail: str) -> dict:
@@ -64,6 +67,13 @@ def conditions(snap: dict, criteria: ConvergenceCriteria) -> list[dict]:
                               c.top_route_confidence, "fraction of resamples",
                               f"top route on top in {100 * resolved:.0f}% of resamples "
                               f"(need {100 * c.top_route_confidence:g}%)"))
+    fit = snap.get("fit")
+    if fit is not None:
+        ood = fit["ood_fraction"]
+        out.append(_condition("states_fit", ood <= c.max_ood_fraction, ood, c.max_ood_fraction, "fraction of Li",
+                              f"{100 * ood:.1f}% of Li environments outside the state model's training distribution"
+                              + (f" (at most {100 * c.max_ood_fraction:g}%)" if ood <= c.max_ood_fraction else
+                                 f": {RETRAIN} (at most {100 * c.max_ood_fraction:g}%)")))
     slow = _slow(snap, c.n_timescales)
     ts_ci = snap.get("timescales_ci") or []
     rel = [np.inf if k >= len(ts_ci) or ts_ci[k] is None or None in ts_ci[k]
@@ -151,6 +161,8 @@ class ConvergenceMonitor:
 
 def explain(snap: dict) -> str:
     """Why a judged snapshot is, or is not, converged, in a user's words."""
+    if "states_fit" in snap.get("failed", ()):
+        return f"{RETRAIN}: " + "; ".join(snap.get("reasons") or [])
     if not snap.get("converged"):
         return "not converged: " + "; ".join(snap.get("reasons") or ["no analysis yet"])
     parts = []

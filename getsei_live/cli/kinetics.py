@@ -90,6 +90,12 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[str, ...], targ
     click.echo(format_model(model))
     for note in model.notes:
         click.echo(f"Note: {note}")
+    fit = info.get("state_model_fit")
+    if fit is not None:
+        click.echo(f"State-model fit: {100 * fit['ood_fraction']:.1f}% of Li environments outside the training "
+                   f"distribution over {fit['frames']} frames, {100 * fit['ood_fraction_recent']:.1f}% in the last "
+                   f"20 frames" + (" -- the states no longer describe the structure; retrain"
+                                   if fit["retrain"] else ""))
     snap = result.snapshot
     ci = snap.get("pathway_fraction_ci") or []
     if ci:

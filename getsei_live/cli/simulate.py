@@ -82,6 +82,9 @@ CRITERIA = [
      "Least stationary population (fraction of the Li) of a default source or target state."),
     ("--confidence", "confidence", click.FloatRange(min=0, max=1, min_open=True, max_open=True),
      "Coverage of the intervals."),
+    ("--max-ood-fraction", "max_ood_fraction", click.FloatRange(min=0, max=1, max_open=True),
+     "Largest fraction of Li environments outside the state model's training distribution before the verdict "
+     "says to retrain."),
 ]
 
 
@@ -121,12 +124,12 @@ def _check_line(snap: dict) -> str:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Label on a local Dask cluster of this many worker processes (default: serially, here).")
 @click.option("--scheduler", default=None, help="Label on the Dask cluster at this scheduler address instead.")
-@click.option("--chunk-frames", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Frames per Dask task.")
+@click.option("--chunk-frames", type=click.IntRange(min=1), default=None,
+              help="Frames per Dask task (default: one task per trajectory file).")
 def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, lags_ps: str, lag_ps,
            source: tuple[str, ...], target: tuple[str, ...], check_every: int, timestep_fs: float, interval: int,
            stop_when_stable: bool, file_format: str | None, temperature_K: float | None, one_store_each: bool,
-           workers: int | None, scheduler: str | None, chunk_frames: int, **thresholds) -> None:
+           workers: int | None, scheduler: str | None, chunk_frames: int | None, **thresholds) -> None:
     """Feed finished trajectories (in order) through the live observer into STORE.
 
     Run it again on the same store after an interruption: it continues where the store's committed frames end.

@@ -48,9 +48,10 @@ def _count_frames(path: str, file_format: str | None) -> int:
     return len(read_trajectory(path, format=file_format))
 
 
-def _label_chunk(path: str, file_format: str | None, start: int, stop: int, model_path: str, device: str,
-                 threads: int | None, li_indices: np.ndarray) -> np.ndarray:
-    """(stop - start, n_li) int8 labels of frames ``start:stop`` of one trajectory; runs on a Dask worker."""
+def _label_chunk(path: str, file_format: str | None, start: int, stop: int | None, model_path: str, device: str,
+                 threads: int | None, li_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, n_li) int8 labels and float64 log-likelihoods of frames ``start:stop`` of one trajectory
+    (``stop`` None: to its end); runs on a Dask worker."""
     from ..trajectory import read_trajectory
 
     if threads is not None:
@@ -58,14 +59,15 @@ def _label_chunk(path: str, file_format: str | None, start: int, stop: int, mode
 
         torch.set_num_threads(threads)
     model = _state_model(model_path, device)
-    frames = read_trajectory(path, index=f"{start}:{stop}", format=file_format)
-    out = np.empty((len(frames), li_indices.size), dtype=np.int8)
+    frames = read_trajectory(path, index=f"{start}:{'' if stop is None else stop}", format=file_format)
+    labels = np.empty((len(frames), li_indices.size), dtype=np.int8)
+    fit = np.empty((len(frames), li_indices.size))
     for k, atoms in enumerate(frames):
         if not np.array_equal(np.flatnonzero(atoms.numbers == LI), li_indices):
             raise StructureError(f"{path}: frame {start + k} has other Li atoms than the run's "
                                  f"{li_indices.size}; the atoms of a run must not change.")
-        out[k] = model.assign(atoms)
-    return out
+        labels[k], fit[k] = model.assign_with_fit(atoms)
+    return labels, fit
 
 
 def _client(workers: int, scheduler: str | None):
@@ -83,7 +85,7 @@ def _client(workers: int, scheduler: str | None):
 
 def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_model: str | Path, *,
                        timestep_fs: float, interval: int, lags_ps: Sequence[float], workers: int = 2,
-                       scheduler: str | None = None, client=None, chunk_frames: int = 32,
+                       scheduler: str | None = None, client=None, chunk_frames: int | None = None,
                        file_format: str | None = None, device: str = "cpu", threads: int | None = 1,
                        first_step: int = 0, **kwargs) -> dict[str, LiveMonitor]:
     """Replay trajectories into stores, labelling on a Dask cluster; the serial ``replay``'s result.
@@ -106,8 +108,11 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
         workers need getsei-live and access to the files.
     client : dask.distributed.Client, optional
         Use this client (and its cluster) as is.
-    chunk_frames : int, default 32
-        Frames per task.
+    chunk_frames : int, optional
+        Frames per task; default one task per trajectory file. Chunks spread
+        a few long files over many workers, but each task reads its file up
+        to its chunk (compressed and text formats cannot seek), so they pay
+        off only for files that are long next to the number of files.
     file_format : str, optional
     device : str, default "cpu"
         Where workers label ("auto": CUDA where the worker sees it).
@@ -126,7 +131,8 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
     from ..states import StateModel
 
     _check_sampling(interval, timestep_fs)
-    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
+    if chunk_frames is not None and (isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int)
+                                     or chunk_frames < 1):
         raise ParameterError(f"The 'chunk_frames' parameter must be a positive integer. Got {chunk_frames!r}.")
     jobs = {str(store): [str(p) for p in paths] for store, paths in jobs.items()}
     if not jobs or any(not paths for paths in jobs.values()):
@@ -166,38 +172,40 @@ def _run(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *
     from dask.distributed import as_completed
 
     files = sorted({p for paths in jobs.values() for p in paths})
-    lengths = dict(zip(files, client.gather(client.map(_count_frames, files, file_format=file_format, pure=False))))
+    if chunk_frames is None:  # one task per file: no need to know the lengths first
+        lengths = dict.fromkeys(files)
+    else:
+        lengths = dict(zip(files, client.gather(client.map(_count_frames, files, file_format=file_format,
+                                                           pure=False))))
     futures, plan = [], {}
     for store, paths in jobs.items():
-        monitor, offset, k = monitors[store], 0, 0
+        monitor, k = monitors[store], 0
         li = np.asarray(monitor.spec.li_indices)
         for path in paths:
-            for start in range(0, lengths[path], chunk_frames):
-                stop = min(start + chunk_frames, lengths[path])
-                last_step = first_step + (offset + stop - 1) * interval
-                if monitor.last_step is None or last_step > monitor.last_step:  # not all committed already
-                    future = client.submit(_label_chunk, path, file_format, start, stop, model_path, device,
-                                           threads, li, pure=False)
-                    plan[future.key] = (store, k, first_step + (offset + start) * interval)
-                    futures.append(future)
-                    k += 1
-            offset += lengths[path]
-    log.info("Labelling %d chunks of %d frames on %d Dask workers.", len(futures), chunk_frames,
-             len(client.scheduler_info().get("workers", {})))
-    waiting: dict[str, dict[int, tuple[int, np.ndarray]]] = {store: {} for store in jobs}
+            bounds = ([(0, None)] if chunk_frames is None else
+                      [(a, min(a + chunk_frames, lengths[path])) for a in range(0, lengths[path], chunk_frames)])
+            for start, stop in bounds:
+                future = client.submit(_label_chunk, path, file_format, start, stop, model_path, device, threads,
+                                       li, pure=False)
+                plan[future.key] = (store, k)
+                futures.append(future)
+                k += 1
+    log.info("Labelling %d tasks on %d Dask workers.", len(futures), len(client.scheduler_info().get("workers", {})))
+    waiting: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {store: {} for store in jobs}
     following = dict.fromkeys(jobs, 0)
+    frame = dict.fromkeys(jobs, 0)  # index of the next frame of each store, for its step
     for future in as_completed(futures):
-        store, k, step = plan[future.key]
+        store, k = plan[future.key]
         monitor = monitors[store]
         if monitor.stop_reason is not None:  # stopped early: its remaining chunks are cancelled
             continue
-        waiting[store][k] = (step, future.result())
+        waiting[store][k] = future.result()
         while following[store] in waiting[store]:
-            step, labels = waiting[store].pop(following[store])
+            labels, fit = waiting[store].pop(following[store])
             following[store] += 1
-            for row in labels:
+            for row, row_fit in zip(labels, fit):  # frames committed already (a resumed store): record() skips
                 if monitor.stop_reason is None:
-                    monitor.record(step, row)
-                step += interval
+                    monitor.record(first_step + frame[store] * interval, row, row_fit)
+                frame[store] += 1
         if monitor.stop_reason is not None:
             client.cancel([f for f in futures if plan[f.key][0] == store and not f.done()])

@@ -74,6 +74,11 @@ class LiveMonitor:
         self.flush_seconds = flush_seconds
         self.on_check = on_check
         self.companions = self._check_companions(companions)
+        # the drift guard: how well the state model fits each frame, where the labeller can say
+        self._threshold = getattr(state_model, "fit_threshold", None) if hasattr(state_model, "assign_with_fit") \
+            else None
+        self._fit: list[tuple[float, float]] = []  # (OOD fraction, mean log-likelihood) since the last check
+        self._drifting = 0
         self.stop_reason: str | None = None
         self.stop_explanation: str | None = None
         self._rng = np.random.default_rng(seed)
@@ -219,12 +224,17 @@ class LiveMonitor:
         if not self._accept(frame.step):
             return False
         self._check_atoms(frame)
-        labels = self.state_model.assign(frame.atoms())  # torch, with the worker's own thread count
-        return self._record(frame.step, labels, frame)
+        atoms = frame.atoms()  # labelling runs in torch, with the worker's own thread count
+        if self._threshold is None:
+            return self._record(frame.step, self.state_model.assign(atoms), frame)
+        labels, log_likelihood = self.state_model.assign_with_fit(atoms)
+        self._fit.append((float(np.mean(log_likelihood < self._threshold)), float(np.mean(log_likelihood))))
+        return self._record(frame.step, labels, frame, log_likelihood)
 
-    def record(self, step: int, labels: np.ndarray) -> bool:
-        """Record the labels of the frame at absolute MD ``step`` that were assigned elsewhere (by Dask workers in
-        ``replay_distributed``), on this thread; False when the step was seen already. No checkpoint is kept."""
+    def record(self, step: int, labels: np.ndarray, log_likelihood: np.ndarray | None = None) -> bool:
+        """Record the labels (and the state model's log-likelihoods) of the frame at absolute MD ``step`` that
+        were assigned elsewhere (by Dask workers in ``replay_distributed``), on this thread; False when the step
+        was seen already. No checkpoint is kept."""
         labels = np.asarray(labels)
         n = self.spec.n_states
         if labels.shape != (self.spec.n_li,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= n:
@@ -232,12 +242,15 @@ class LiveMonitor:
                                  f"Got shape {labels.shape}.")
         if not self._accept(step):
             return False
-        return self._record(step, labels, None)
+        if log_likelihood is not None and self._threshold is not None:
+            self._fit.append((float(np.mean(log_likelihood < self._threshold)), float(np.mean(log_likelihood))))
+        return self._record(step, labels, None, log_likelihood)
 
-    def _record(self, step: int, labels: np.ndarray, frame: Frame | None) -> bool:
+    def _record(self, step: int, labels: np.ndarray, frame: Frame | None,
+                log_likelihood: np.ndarray | None = None) -> bool:
         """Count and buffer one labelled frame, then the one place that decides to flush, check or stop."""
         self.counter.update(labels)
-        self.store.append(step, steps_to_ps(step, self.spec.timestep_fs), labels)
+        self.store.append(step, steps_to_ps(step, self.spec.timestep_fs), labels, log_likelihood)
         self.last_step = step
         if frame is not None:
             self._last_frame = frame
@@ -279,13 +292,35 @@ class LiveMonitor:
         n = self.counter.n_frames
         snap = {"frame": n, "step": self.last_step, "time_ps": steps_to_ps(self.last_step, self.spec.timestep_fs),
                 **({"ensemble": [run.path for run in ensemble.runs]} if ensemble.n_runs > 1 else {}),
-                **self.convergence.judge(snap)}
+                **self._fit_record(), **snap}
+        snap = self.convergence.judge(snap)
+        self._warn_on_drift(snap)
         self.store.add_snapshot(snap)
         self.latest = snap
         log.info("frame %d (%.1f ps): %s", n, snap["time_ps"], explain(snap))
         if self.on_check is not None:
             self.on_check(snap)
         return snap
+
+    def _fit_record(self) -> dict:
+        """How well the state model fitted the frames since the last check (empty when it cannot say)."""
+        if not self._fit:
+            return {}
+        ood, mean = np.mean(self._fit, axis=0)
+        self._fit = []
+        return {"fit": {"ood_fraction": float(ood), "mean_log_likelihood": float(mean),
+                        "threshold": float(self._threshold)}}
+
+    def _warn_on_drift(self, snap: dict) -> None:
+        """Warn once when the states have failed to describe the structure for ``patience`` checks in a row."""
+        failed = "states_fit" in snap.get("failed", ())
+        self._drifting = self._drifting + 1 if failed else 0
+        if self._drifting == self.criteria.patience:
+            fit = snap["fit"]
+            log.warning("getsei-live: for %d checks in a row %.0f%% of the Li environments lie outside what the "
+                        "state model saw in training (at most %.0f%% expected); the states no longer describe the "
+                        "structure. Retrain the state model on frames of this run (getsei-live train).",
+                        self._drifting, 100 * fit["ood_fraction"], 100 * self.criteria.max_ood_fraction)
 
     def _commit_before_failure(self, error: BaseException) -> None:
         """On the worker, after a failure: commit the frames before it, as the synchronous path does."""
