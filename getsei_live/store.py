@@ -37,6 +37,7 @@ from .errors import ParameterError, StoreError, StoreMismatchError
 from .layout import _open_group, _reading, _temperature, create_arrays, create_fit_array
 from .locking import WriterLock
 from .spec import RunSpec
+from .warmup import WarmupFrames
 
 __all__ = ["RunSpec", "RunStore", "STORE_SCHEMA_VERSION"]
 
@@ -66,18 +67,20 @@ class RunStore:
         if int(attrs.get("schema_version", 0)) > STORE_SCHEMA_VERSION:
             raise StoreError(f"{path} uses store schema {attrs['schema_version']}, newer than this getsei-live "
                              f"({__version__}) reads; upgrade getsei-live.")
-        self.spec = RunSpec.from_dict(attrs["spec"])
+        self.spec: RunSpec | None = RunSpec.from_dict(attrs["spec"]) if attrs.get("spec") else None  # None: warming up
         self.state_model_config: dict = attrs.get("state_model", {})
         self.elements: list[str] = list(attrs.get("elements", []))
 
     # ---------------------------------------------------------------- opening
     @classmethod
-    def create(cls, path: str | Path, spec: RunSpec, *, state_model_config: dict | None = None,
-               elements: list[str] | None = None, temperature_K: float | None = None,
+    def create(cls, path: str | Path, spec: RunSpec | None, *, state_model_config: dict | None = None,
+               elements: list[str] | None = None, temperature_K: float | None = None, warmup: dict | None = None,
                chunk_frames: int = 256) -> RunStore:
         """Create a new store (the path must not exist yet) and hold its writer lock.
 
         ``temperature_K`` is the thermostat's temperature, for ``getsei-live arrhenius`` (None when unknown).
+        ``spec`` None with ``warmup`` settings: a store that keeps warm-up frames until a state model is trained
+        in the run (status "warming up"); ``begin`` then makes it a run store.
         """
         path = Path(path)
         if path.exists():
@@ -90,26 +93,28 @@ class RunStore:
         lock.acquire()
         try:
             group = zarr.open_group(str(path), mode="a", zarr_format=3)  # new directory; "w" would delete the lock
-            create_arrays(group, spec, chunk_frames)
+            if spec is not None:
+                create_arrays(group, spec, chunk_frames)
             group.attrs.update({
                 "kind": "getsei-live run",
                 "schema_version": STORE_SCHEMA_VERSION,
                 "package_version": __version__,
-                "spec": spec.to_dict(),
-                "frame_dt_ps": spec.frame_dt_ps,
-                "lags_ps": list(spec.lags_ps),
+                "spec": None if spec is None else spec.to_dict(),
+                "frame_dt_ps": None if spec is None else spec.frame_dt_ps,
+                "lags_ps": None if spec is None else list(spec.lags_ps),
+                "warmup": warmup,
                 "state_model": state_model_config or {},
                 "elements": list(elements or []),
                 "temperature_K": _temperature(temperature_K),
                 "committed_frames": 0,
-                "status": "running",
+                "status": "running" if spec is not None else "warming up",
                 "stop_reason": None,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             })
         except BaseException:
             lock.release()  # a half-made store: leave it unlocked so it can be removed or inspected
             raise
-        log.info("Created store %s (%d Li, lags %s frames).", path, spec.n_li, spec.lags)
+        log.info("Created store %s%s.", path, f" ({spec.n_li} Li, lags {spec.lags} frames)" if spec else " (warm-up)")
         return cls(path, group, "a", lock)
 
     @classmethod
@@ -136,7 +141,7 @@ class RunStore:
             if lock is not None:
                 lock.release()
             raise
-        if spec is not None:
+        if spec is not None and store.spec is not None:
             problems = spec.differences(store.spec)
             if problems:
                 store.close()
@@ -298,6 +303,11 @@ class RunStore:
         self._pending_steps, self._pending_times, self._pending_states, self._pending_fit = [], [], [], []
         return n + k
 
+    def save_checkpoint(self, data: dict) -> None:
+        """Write the checkpoint (positions, momenta, cell, numbers, pbc, step) of the last frame kept."""
+        self._require_writer()
+        self._write_checkpoint(data)
+
     def _write_checkpoint(self, data: dict) -> None:
         if "checkpoint" not in self._group:
             g = self._group.create_group("checkpoint")
@@ -333,6 +343,20 @@ class RunStore:
         arr.resize((len(snapshots),))
         for k, snap in enumerate(snapshots):
             arr[k] = json.dumps(snap, allow_nan=False)
+
+    @property
+    def warmup(self) -> WarmupFrames:
+        """The frames kept while a state model is trained in the run (see ``attach(state_model=None)``)."""
+        return WarmupFrames(self._group, self._require_writer)
+
+    def begin(self, spec: RunSpec, state_model_config: dict, trained: dict, chunk_frames: int = 256) -> None:
+        """Make a warm-up store a run store: the state model is trained, its spec known."""
+        self._require_writer()
+        create_arrays(self._group, spec, chunk_frames)
+        self._group.attrs.update({"spec": spec.to_dict(), "frame_dt_ps": spec.frame_dt_ps,
+                                  "lags_ps": list(spec.lags_ps), "state_model": state_model_config,
+                                  "state_model_trained_in_run": trained, "status": "running"})
+        self.spec, self.state_model_config = spec, state_model_config
 
     def set_temperature(self, temperature_K: float | None) -> None:
         """Record the run's temperature; a resumed run must keep the one recorded."""

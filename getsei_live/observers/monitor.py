@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import sys
-import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -23,8 +19,9 @@ from ..errors import ParameterError, StoreError, StructureError
 from ..labeller import Labeller
 from ..store import RunStore
 from ..units import LI, steps_to_ps
+from .drift import DriftGuard
 from .frames import Frame
-from .worker import FrameWorker
+from .worker import FrameWorker, close_at_exit, worker_start
 
 __all__ = ["LiveMonitor"]
 
@@ -74,11 +71,7 @@ class LiveMonitor:
         self.flush_seconds = flush_seconds
         self.on_check = on_check
         self.companions = self._check_companions(companions)
-        # the drift guard: how well the state model fits each frame, where the labeller can say
-        self._threshold = getattr(state_model, "fit_threshold", None) if hasattr(state_model, "assign_with_fit") \
-            else None
-        self._fit: list[tuple[float, float]] = []  # (OOD fraction, mean log-likelihood) since the last check
-        self._drifting = 0
+        self.drift = DriftGuard.of(state_model, criteria)
         self.stop_reason: str | None = None
         self.stop_explanation: str | None = None
         self._rng = np.random.default_rng(seed)
@@ -95,9 +88,9 @@ class LiveMonitor:
                                 "check_every": check_every, "criteria": criteria.to_dict(),
                                 "stop_when_stable": stop_when_stable})
         self._closed = False
-        self._worker = (FrameWorker(self._process, max_queue=max_queue, on_start=_worker_start(threads, nice),
+        self._worker = (FrameWorker(self._process, max_queue=max_queue, on_start=worker_start(threads, nice),
                                     on_error=self._commit_before_failure) if asynchronous else None)
-        _close_at_exit(self)
+        close_at_exit(self)
 
     # ---------------------------------------------------------------- state
     def _restore(self) -> None:
@@ -224,11 +217,7 @@ class LiveMonitor:
         if not self._accept(frame.step):
             return False
         self._check_atoms(frame)
-        atoms = frame.atoms()  # labelling runs in torch, with the worker's own thread count
-        if self._threshold is None:
-            return self._record(frame.step, self.state_model.assign(atoms), frame)
-        labels, log_likelihood = self.state_model.assign_with_fit(atoms)
-        self._fit.append((float(np.mean(log_likelihood < self._threshold)), float(np.mean(log_likelihood))))
+        labels, log_likelihood = self.drift.label(self.state_model, frame.atoms())  # torch, the worker's threads
         return self._record(frame.step, labels, frame, log_likelihood)
 
     def record(self, step: int, labels: np.ndarray, log_likelihood: np.ndarray | None = None) -> bool:
@@ -242,8 +231,7 @@ class LiveMonitor:
                                  f"Got shape {labels.shape}.")
         if not self._accept(step):
             return False
-        if log_likelihood is not None and self._threshold is not None:
-            self._fit.append((float(np.mean(log_likelihood < self._threshold)), float(np.mean(log_likelihood))))
+        self.drift.observe(log_likelihood)
         return self._record(step, labels, None, log_likelihood)
 
     def _record(self, step: int, labels: np.ndarray, frame: Frame | None,
@@ -292,35 +280,15 @@ class LiveMonitor:
         n = self.counter.n_frames
         snap = {"frame": n, "step": self.last_step, "time_ps": steps_to_ps(self.last_step, self.spec.timestep_fs),
                 **({"ensemble": [run.path for run in ensemble.runs]} if ensemble.n_runs > 1 else {}),
-                **self._fit_record(), **snap}
+                **self.drift.record(), **snap}
         snap = self.convergence.judge(snap)
-        self._warn_on_drift(snap)
+        self.drift.warn(snap)
         self.store.add_snapshot(snap)
         self.latest = snap
         log.info("frame %d (%.1f ps): %s", n, snap["time_ps"], explain(snap))
         if self.on_check is not None:
             self.on_check(snap)
         return snap
-
-    def _fit_record(self) -> dict:
-        """How well the state model fitted the frames since the last check (empty when it cannot say)."""
-        if not self._fit:
-            return {}
-        ood, mean = np.mean(self._fit, axis=0)
-        self._fit = []
-        return {"fit": {"ood_fraction": float(ood), "mean_log_likelihood": float(mean),
-                        "threshold": float(self._threshold)}}
-
-    def _warn_on_drift(self, snap: dict) -> None:
-        """Warn once when the states have failed to describe the structure for ``patience`` checks in a row."""
-        failed = "states_fit" in snap.get("failed", ())
-        self._drifting = self._drifting + 1 if failed else 0
-        if self._drifting == self.criteria.patience:
-            fit = snap["fit"]
-            log.warning("getsei-live: for %d checks in a row %.0f%% of the Li environments lie outside what the "
-                        "state model saw in training (at most %.0f%% expected); the states no longer describe the "
-                        "structure. Retrain the state model on frames of this run (getsei-live train).",
-                        self._drifting, 100 * fit["ood_fraction"], 100 * self.criteria.max_ood_fraction)
 
     def _commit_before_failure(self, error: BaseException) -> None:
         """On the worker, after a failure: commit the frames before it, as the synchronous path does."""
@@ -364,38 +332,3 @@ class LiveMonitor:
             self.close()
         else:
             self.close("interrupted", f"{exc_type.__name__}: {exc}")
-
-
-def _close_at_exit(monitor: LiveMonitor) -> None:
-    """Close ``monitor`` when the interpreter exits, if the caller did not. Registered with threading's exit hooks,
-    which run before the thread pools that zarr writes through shut down (``atexit`` runs after them)."""
-    ref = weakref.ref(monitor)
-
-    def close() -> None:
-        alive = ref()
-        if alive is not None and not alive._closed:
-            alive.close()
-
-    register = getattr(threading, "_register_atexit", None)
-    try:
-        (register or atexit.register)(close)
-    except RuntimeError:  # the interpreter is shutting down already
-        pass
-
-
-def _worker_start(threads: int | None, nice: int) -> Callable[[], None]:
-    """Settings of the worker thread, made on it: its own torch thread count (OpenMP's is per thread; the MD keeps
-    its own), and on Linux a lower scheduling priority, so that where the MD keeps every core busy (MACE on the CPU)
-    the labelling takes the idle moments rather than a core from the MD's threads."""
-
-    def start() -> None:
-        torch = sys.modules.get("torch")
-        if threads is not None and torch is not None:
-            torch.set_num_threads(int(threads))
-        if nice and sys.platform.startswith("linux"):
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
-            except OSError:  # not permitted here: run at the MD's priority
-                log.debug("Could not lower the worker thread's priority.")
-
-    return start

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import queue
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
-__all__ = ["FrameWorker"]
+__all__ = ["FrameWorker", "close_at_exit", "worker_start"]
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +114,38 @@ class FrameWorker:
             self._reported = True
             return self._error
         return None
+
+
+def close_at_exit(monitor) -> None:
+    """Close ``monitor`` when the interpreter exits, if the caller did not. Registered with threading's exit hooks,
+    which run before the thread pools that zarr writes through shut down (``atexit`` runs after them)."""
+    ref = weakref.ref(monitor)
+
+    def close() -> None:
+        alive = ref()
+        if alive is not None and not alive._closed:
+            alive.close()
+
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        (register or atexit.register)(close)
+    except RuntimeError:  # the interpreter is shutting down already
+        pass
+
+
+def worker_start(threads: int | None, nice: int) -> Callable[[], None]:
+    """Settings of the worker thread, made on it: its own torch thread count (OpenMP's is per thread; the MD keeps
+    its own), and on Linux a lower scheduling priority, so that where the MD keeps every core busy (MACE on the CPU)
+    the labelling takes the idle moments rather than a core from the MD's threads."""
+
+    def start() -> None:
+        torch = sys.modules.get("torch")
+        if threads is not None and torch is not None:
+            torch.set_num_threads(int(threads))
+        if nice and sys.platform.startswith("linux"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
+            except OSError:  # not permitted here: run at the MD's priority
+                log.debug("Could not lower the worker thread's priority.")
+
+    return start

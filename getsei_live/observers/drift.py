@@ -1,0 +1,64 @@
+"""The drift guard: how well the state model describes each observed frame, and one warning when it stops."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from ase import Atoms
+
+from ..analysis.criteria import ConvergenceCriteria
+
+__all__ = ["DriftGuard"]
+
+log = logging.getLogger(__name__)
+
+
+class DriftGuard:
+    """Collects, per frame, the share of Li environments below the state model's ``fit_threshold`` (the 1st
+    percentile of the training environments' log-likelihood) and their mean log-likelihood; summarises them at
+    every check; warns once when the ``states_fit`` condition has failed for ``patience`` checks in a row.
+
+    A labeller without ``assign_with_fit`` (and ``fit_threshold``) is not guarded.
+    """
+
+    def __init__(self, threshold: float | None, criteria: ConvergenceCriteria) -> None:
+        self.threshold = threshold
+        self.criteria = criteria
+        self._frames: list[tuple[float, float]] = []  # (OOD fraction, mean log-likelihood) since the last check
+        self._failing = 0
+
+    @classmethod
+    def of(cls, labeller, criteria: ConvergenceCriteria) -> DriftGuard:
+        guarded = hasattr(labeller, "assign_with_fit") and hasattr(labeller, "fit_threshold")
+        return cls(float(labeller.fit_threshold) if guarded else None, criteria)
+
+    def label(self, labeller, atoms: Atoms) -> tuple[np.ndarray, np.ndarray | None]:
+        """The labeller's states of ``atoms`` and, when guarded, the log-likelihoods (also observed)."""
+        if self.threshold is None:
+            return labeller.assign(atoms), None
+        labels, log_likelihood = labeller.assign_with_fit(atoms)
+        self.observe(log_likelihood)
+        return labels, log_likelihood
+
+    def observe(self, log_likelihood: np.ndarray | None) -> None:
+        if log_likelihood is not None and self.threshold is not None:
+            self._frames.append((float(np.mean(log_likelihood < self.threshold)), float(np.mean(log_likelihood))))
+
+    def record(self) -> dict:
+        """``{"fit": ...}`` for the snapshot: the frames since the last check (empty when none were scored)."""
+        if not self._frames:
+            return {}
+        ood, mean = np.mean(self._frames, axis=0)
+        self._frames = []
+        return {"fit": {"ood_fraction": float(ood), "mean_log_likelihood": float(mean),
+                        "threshold": float(self.threshold)}}
+
+    def warn(self, snap: dict) -> None:
+        """Warn once when the states have failed to describe the structure for ``patience`` checks in a row."""
+        self._failing = self._failing + 1 if "states_fit" in snap.get("failed", ()) else 0
+        if self._failing == self.criteria.patience:
+            log.warning("getsei-live: for %d checks in a row %.0f%% of the Li environments lie outside what the "
+                        "state model saw in training (at most %.0f%% expected); the states no longer describe the "
+                        "structure. Retrain the state model on frames of this run (getsei-live train).",
+                        self._failing, 100 * snap["fit"]["ood_fraction"], 100 * self.criteria.max_ood_fraction)

@@ -1,0 +1,78 @@
+"""The warm-up of a run without a state model: its frames, kept in the store until a model is trained on them.
+
+Layout (``run.zarr/warmup/``)::
+
+    step        (W,) int64 absolute MD step
+    positions   (W, n_atoms, 3) float64
+    cell        (W, 3, 3) float64
+    attrs       numbers, pbc, committed (rows to trust)
+
+Rows are written before ``committed`` grows, as the run's frames are; a
+writer killed during the warm-up loses at most the frames it had not flushed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import zarr
+from ase import Atoms
+
+__all__ = ["WarmupFrames"]
+
+
+class WarmupFrames:
+    """The warm-up frames of one store (``RunStore.warmup``)."""
+
+    def __init__(self, group: zarr.Group, require_writer: Callable[[], None]) -> None:
+        self._group = group
+        self._require_writer = require_writer
+
+    @property
+    def committed(self) -> int:
+        return int(self._group["warmup"].attrs["committed"]) if "warmup" in self._group else 0
+
+    def _arrays(self, numbers: np.ndarray, pbc: np.ndarray) -> zarr.Group:
+        if "warmup" not in self._group:
+            n = len(numbers)
+            g = self._group.create_group("warmup")
+            g.create_array("step", shape=(0,), chunks=(256,), dtype="int64", fill_value=-1)
+            g.create_array("positions", shape=(0, n, 3), chunks=(16, n, 3), dtype="float64", fill_value=np.nan)
+            g.create_array("cell", shape=(0, 3, 3), chunks=(256, 3, 3), dtype="float64", fill_value=np.nan)
+            g.attrs.update({"numbers": np.asarray(numbers).tolist(), "pbc": np.asarray(pbc, bool).tolist(),
+                            "committed": 0})
+        return self._group["warmup"]
+
+    def write(self, frames: list, before_commit: Callable[[], None] | None = None) -> int:
+        """Append ``frames`` (``observers.Frame``), call ``before_commit`` (the checkpoint), then commit; returns
+        the frames committed."""
+        self._require_writer()
+        if not frames:
+            return self.committed
+        g = self._arrays(frames[0].numbers, frames[0].pbc)
+        n, k = int(g.attrs["committed"]), len(frames)
+        for name, values in (("step", [f.step for f in frames]), ("positions", [f.positions for f in frames]),
+                             ("cell", [f.cell for f in frames])):
+            array = g[name]
+            array.resize((n + k, *array.shape[1:]))
+            array[n:n + k] = np.asarray(values)
+        if before_commit is not None:
+            before_commit()
+        g.attrs["committed"] = n + k
+        self._group.attrs["warmup_frames"] = n + k  # for readers of the store's metadata alone
+        return n + k
+
+    def steps(self) -> np.ndarray:
+        return self._group["warmup/step"][: self.committed] if self.committed else np.zeros(0, dtype=np.int64)
+
+    def atoms(self) -> list[tuple[int, Atoms]]:
+        """The committed warm-up frames as (step, ``ase.Atoms``)."""
+        n = self.committed
+        if not n:
+            return []
+        g = self._group["warmup"]
+        numbers, pbc = np.asarray(g.attrs["numbers"]), np.asarray(g.attrs["pbc"], bool)
+        steps, positions, cells = g["step"][:n], g["positions"][:n], g["cell"][:n]
+        return [(int(s), Atoms(numbers=numbers, positions=p, cell=c, pbc=pbc))
+                for s, p, c in zip(steps, positions, cells)]
