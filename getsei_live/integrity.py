@@ -52,6 +52,13 @@ def check_store(path: str | Path) -> StoreReport:
     report = StoreReport(Path(path))
     spec = store.spec
     n = report.committed_frames = store.committed_frames
+    if spec is None:  # warming up: frames kept for training a state model in the run, nothing labelled yet
+        steps = store.warmup.steps()
+        if np.any(np.diff(steps) != store.warmup.settings.get("interval")):
+            report.problems.append("warmup/step is not evenly spaced by the interval")
+        report.notes.append(f"warming up: {steps.size} of {store.warmup.settings.get('n_frames')} warm-up frames "
+                            f"kept; the state model is trained once they are all there")
+        return report
     try:
         steps, times = store.steps(), store.times_ps()
     except Exception as error:  # a damaged chunk raises from deep inside zarr's codecs

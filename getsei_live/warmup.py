@@ -30,6 +30,16 @@ class WarmupFrames:
         self._require_writer = require_writer
 
     @property
+    def settings(self) -> dict:
+        """The warm-up plan the store was created with (empty for a run that had its state model from the start)."""
+        return dict(self._group.attrs.get("warmup") or {})
+
+    @property
+    def trained(self) -> dict | None:
+        """The state model trained in the run: its file (beside the store), frames, steps, states; None before."""
+        return self._group.attrs.get("state_model_trained_in_run")
+
+    @property
     def committed(self) -> int:
         return int(self._group["warmup"].attrs["committed"]) if "warmup" in self._group else 0
 

@@ -146,13 +146,15 @@ def test_synthetic_process_converges_stops_early_and_covers_the_truth(tmp_path, 
     assert np.all(np.abs(estimate - K) <= 2 * half_width)
 
 
-def kill_after_committed(writer: subprocess.Popen, path, frames: int, timeout_s: float = 120) -> None:
-    """SIGKILL ``writer`` once the store at ``path`` has committed ``frames`` frames (or it ends, or time is up)."""
+def kill_after_committed(writer: subprocess.Popen, path, frames: int, timeout_s: float = 120,
+                         attribute: str = "committed_frames") -> None:
+    """SIGKILL ``writer`` once the store at ``path`` has committed ``frames`` frames (or it ends, or time is up);
+    ``attribute="warmup_frames"`` counts the frames kept during a warm-up."""
     committed, deadline = 0, time.monotonic() + timeout_s
     while committed < frames and time.monotonic() < deadline and writer.poll() is None:
         time.sleep(0.05)
         try:
-            committed = json.loads((path / "zarr.json").read_text())["attributes"]["committed_frames"]
+            committed = json.loads((path / "zarr.json").read_text())["attributes"][attribute]
         except (OSError, ValueError, KeyError):
             continue
     os.kill(writer.pid, signal.SIGKILL)

@@ -128,14 +128,20 @@ def watch(store_path: Path, refresh_s: float, once: bool) -> None:
     while True:
         snapshots = store.snapshots()
         status, committed = store.status, store.committed_frames
-        text = (format_snapshot(snapshots[-1], status=status, committed=committed, patience=patience)
-                if snapshots else f"{store_path}: {committed} frames committed, run {status}; no analysis yet.")
+        if store.spec is None and status == "warming up":
+            text = (f"{store_path}: warming up, {store.warmup.committed} of {store.warmup.settings['n_frames']} "
+                    f"frames kept; the state model is trained on them, then the analysis starts.")
+        else:
+            text = (format_snapshot(snapshots[-1], status=status, committed=committed, patience=patience)
+                    if snapshots else f"{store_path}: {committed} frames committed, run {status}; no analysis yet.")
         if not once:
             click.clear()
             click.echo(f"getsei-live watch {store_path}  (every {refresh_s:g} s, Ctrl-C to leave)\n")
         click.echo(text)
-        if once or status != "running":
+        if once or status not in ("running", "warming up"):
             return
+        if store.spec is None:
+            store = RunStore.open(store_path, "r")  # the warm-up ends: read the run store it became
         time.sleep(refresh_s)
 
 

@@ -25,11 +25,45 @@ def _float_list(text: str) -> tuple[float, ...]:
     return values
 
 
+class _StatesType(click.ParamType):
+    """A state-model file that exists, or "auto"."""
+
+    name = "FILE|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Path) or value == "auto":
+            return value
+        path = Path(value)
+        if not path.is_file():
+            self.fail(f"no state-model file at {path} (give a file from 'getsei-live train', or 'auto')", param, ctx)
+        return path
+
+
+STATES = _StatesType()
+
+
+class _NStates(click.ParamType):
+    """A number of states (at least 2), or "auto"."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if value == "auto" or isinstance(value, int):
+            return value
+        if not str(value).isdigit() or int(value) < 2:
+            self.fail(f"takes a whole number of at least 2 or 'auto'. Got {value!r}", param, ctx)
+        return int(value)
+
+
+N_STATES = _NStates()
+
+
 def live_options(command: Callable) -> Callable:
     """The analysis options shared by ``run`` and ``replay``."""
     options = [
-        click.option("--states", "states_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     required=True, help="State model file (from getsei-live train)."),
+        click.option("--states", "states_file", type=STATES, required=True,
+                     help="State model file (from getsei-live train); for 'run', 'auto' trains one in the run on the "
+                          "frames of --warmup-ps."),
         click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
                      help="Zarr store to write; an existing one is resumed."),
         click.option("--lags-ps", default="1,2,5,10", show_default=True,
@@ -141,6 +175,8 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
     from ..store import RunStore
     from ..trajectory import read_trajectory
 
+    if states_file == "auto":
+        raise ParameterError("replay needs a state model: train one on these trajectories with 'getsei-live train'.")
     jobs = ({store_path / f"{_stem(path)}.zarr": [path] for path in trajectories} if one_store_each
             else {store_path: list(trajectories)})
     if len(jobs) < len(trajectories) and one_store_each:
@@ -206,13 +242,18 @@ def _stem(path: Path) -> str:
               help="Label, store and analyse on the MD thread between steps (default: on a worker thread, so the "
                    "MD only pauses to copy each frame).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--warmup-ps", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --states auto: ps of MD whose frames train the state model in the run (e.g. 20).")
+@click.option("--n-states", type=N_STATES, default="6", show_default=True,
+              help="With --states auto: number of states, or 'auto' for the best silhouette.")
 @click.option("--companion", "companions", multiple=True, type=click.Path(path_type=Path),
               help="Store of another replica of this system (repeat for each): read, never written; the analysis "
                    "and the early stop are then the ensemble's.")
 def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, lags_ps: str, lag_ps,
         source: tuple[str, ...], target: tuple[str, ...], check_every: int, temperature_K: float, timestep_fs: float,
         coupling_time_ps: float, steps: int, every: int, stop_when_stable: bool, device: str, synchronous: bool,
-        seed: int, companions: tuple[Path, ...], **thresholds) -> None:
+        seed: int, warmup_ps: float | None, n_states: int | str, companions: tuple[Path, ...],
+        **thresholds) -> None:
     """Langevin MD of STRUCTURE with a MACE potential and the live analysis attached.
 
     An existing STORE is resumed from its last committed frame (positions and momenta from its checkpoint).
@@ -223,13 +264,18 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
 
     from ..states import StateModel
 
-    monitor = simulate(read(structure), mace_model, StateModel.load(states_file), store_path,
+    if (states_file == "auto") != (warmup_ps is not None):
+        raise ParameterError("--states auto trains the state model on the frames of --warmup-ps: give both, or a "
+                             "state-model file without --warmup-ps.")
+    model = None if states_file == "auto" else StateModel.load(states_file)
+    monitor = simulate(read(structure), mace_model, model, store_path,
                        lags_ps=_float_list(lags_ps), lag_ps=lag_ps, source=state_list(source, "source"),
                        target=state_list(target, "target"), check_every=check_every,
                        criteria=(criteria := _criteria(thresholds)), temperature_K=temperature_K,
                        timestep_fs=timestep_fs, coupling_time_ps=coupling_time_ps, steps=steps, every=every,
                        stop_when_stable=stop_when_stable, device=device, seed=seed, synchronous=synchronous,
-                       companions=companions)
+                       companions=companions, warmup=None if model is not None else dict(warmup_ps=warmup_ps,
+                                                                                         n_states=n_states))
     if monitor.latest is not None:
         from ._format import format_snapshot
 
@@ -239,7 +285,7 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
 def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps, source, target, check_every: int,
              criteria, temperature_K: float, timestep_fs: float, coupling_time_ps: float, steps: int, every: int,
              stop_when_stable: bool, device: str, seed: int, dtype: str = "float64", synchronous: bool = False,
-             companions: tuple[Path, ...] = ()):
+             companions: tuple[Path, ...] = (), warmup: dict | None = None):
     """Langevin MD with the live analysis attached and a progress line; resumes from the store's checkpoint."""
     from ..md import default_device, langevin, mace_calculator, restore_checkpoint
     from ..observers import attach
@@ -251,12 +297,13 @@ def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps
         click.echo(f"Resuming from the checkpoint at step {checkpoint['step']} in {store_path}", err=True)
     device = default_device() if device == "auto" else device
     atoms.calc = mace_calculator(mace_model, device=device, dtype=dtype)
-    model.to(device)
+    if model is not None:
+        model.to(device)
     dyn = langevin(atoms, temperature_K=temperature_K, timestep_fs=timestep_fs, coupling_time_ps=coupling_time_ps,
                    seed=seed, initialise_velocities=checkpoint is None)
     monitor = attach(dyn, model, store=store_path, every=every, lags_ps=lags_ps, lag_ps=lag_ps, source=source,
                      target=target, check_every=check_every, criteria=criteria, stop_when_stable=stop_when_stable,
-                     asynchronous=not synchronous, seed=seed, companions=companions,
+                     asynchronous=not synchronous, seed=seed, companions=companions, **(warmup or {}),
                      on_check=lambda snap: click.echo(_check_line(snap), err=True))
     start, offset = time.perf_counter(), monitor.last_step or 0
     last_print = [0.0]

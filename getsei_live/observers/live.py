@@ -10,12 +10,14 @@ from ase import Atoms, units
 
 from ..analysis.convergence import ConvergenceCriteria
 from ..counting import committed_counter, recount
-from ..errors import ParameterError
+from ..errors import ParameterError, StoreMismatchError
+from ..gcl import TrainingConfig
 from ..labeller import Labeller
 from ..store import RunSpec, RunStore
 from ..units import LI, steps_to_ps
 from .frames import Frame
 from .monitor import LiveMonitor
+from .warmup import WarmupPlan, model_path
 
 # LiveMonitor lives in .monitor, committed_counter and recount in getsei_live.counting: exported here for old imports.
 __all__ = ["LiveMonitor", "attach", "committed_counter", "frames_from_ps", "recount", "replay"]
@@ -65,10 +67,50 @@ def _open_store(store: str | Path | RunStore, spec: RunSpec, state_model: Labell
     return opened
 
 
+def _warmup_store(store, atoms: Atoms, *, lags: tuple[int, ...], timestep_fs: float, every: int, li: np.ndarray,
+                  temperature_K: float | None, warmup_ps: float | None, n_states: int | str,
+                  training: TrainingConfig | None) -> tuple[RunStore, Labeller | None, WarmupPlan]:
+    """The store of a run that trains its state model on its own warm-up: new, warming up, or live already (then
+    with the model it trained, loaded from beside the store)."""
+    from ..graphs import LiGraphBuilder
+    from ..states import StateModel
+
+    if warmup_ps is None:
+        raise ParameterError("Without a state model, give 'warmup_ps': how long the warm-up is whose frames the "
+                             "state model is trained on (e.g. warmup_ps=20).")
+    if isinstance(store, RunStore):
+        raise ParameterError("A run that trains its state model in the run needs a store path, not an open store.")
+    LiGraphBuilder().check(atoms)  # every structure problem surfaces here, before a store is touched
+    plan = WarmupPlan.of(warmup_ps, n_states=n_states, timestep_fs=timestep_fs, interval=every, lags=lags,
+                         li_indices=li, training=training)
+    path = Path(store)
+    if not path.exists():
+        return RunStore.create(path, None, elements=atoms.get_chemical_symbols(), temperature_K=temperature_K,
+                               warmup=plan.to_dict()), None, plan
+    opened = RunStore.open(path, "a")
+    try:
+        plan.check_resumable(opened)
+        opened.set_temperature(temperature_K)
+        if opened.spec is None:
+            return opened, None, plan
+        model = StateModel.load(model_path(path), device="cpu")
+        if model.fingerprint != opened.spec.fingerprint:
+            raise StoreMismatchError(f"{model_path(path)} is not the state model {path} was trained with.")
+        opened.set_status("running", None)
+        return opened, model, plan
+    except BaseException:
+        opened.close()
+        raise
+
+
 def _monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: float, every: int, lags_ps: Sequence[float],
              lag_ps: float | None, source, target, check_every: int, criteria: ConvergenceCriteria | None,
-             stop_when_stable: bool, temperature_K: float | None = None, **options) -> LiveMonitor:
+             stop_when_stable: bool, temperature_K: float | None = None, warmup_ps: float | None = None,
+             n_states: int | str = 6, training: TrainingConfig | None = None, **options) -> LiveMonitor:
     _check_sampling(every, timestep_fs)
+    warmup_options = dict(warmup_ps=warmup_ps, n_states=n_states, training=training)
+    if state_model is not None and warmup_ps is not None:
+        raise ParameterError("'warmup_ps' trains a state model in the run; give it with state_model=None only.")
     if isinstance(check_every, bool) or not isinstance(check_every, (int, np.integer)) or check_every < 1:
         raise ParameterError(f"The 'check_every' parameter must be a positive number of frames. Got {check_every!r}.")
     frame_dt_ps = steps_to_ps(every, timestep_fs)
@@ -81,11 +123,15 @@ def _monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: float, 
         if analysis_lag not in lags:
             raise ParameterError(f"The analysis lag ({lag_ps} ps) must be one of 'lags_ps' {tuple(lags_ps)}.")
         lag_index = lags.index(analysis_lag)
-    state_model.check(atoms)  # every structure problem surfaces here, before a store is touched
     li = np.flatnonzero(atoms.numbers == LI)
-    spec = RunSpec(fingerprint=state_model.fingerprint, n_states=state_model.n_states, timestep_fs=float(timestep_fs),
-                   interval=int(every), lags=lags, li_indices=tuple(li))
-    opened = _open_store(store, spec, state_model, atoms.get_chemical_symbols(), temperature_K)
+    if state_model is None:
+        opened, state_model, warmup = _warmup_store(store, atoms, lags=lags, timestep_fs=timestep_fs, every=every,
+                                                    li=li, temperature_K=temperature_K, **warmup_options)
+    else:
+        state_model.check(atoms)  # every structure problem surfaces here, before a store is touched
+        spec = RunSpec(fingerprint=state_model.fingerprint, n_states=state_model.n_states,
+                       timestep_fs=float(timestep_fs), interval=int(every), lags=lags, li_indices=tuple(li))
+        opened, warmup = _open_store(store, spec, state_model, atoms.get_chemical_symbols(), temperature_K), None
 
     def as_set(states: int | Iterable[int] | None) -> tuple[int, ...] | None:
         if states is None:
@@ -95,13 +141,14 @@ def _monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: float, 
     try:
         return LiveMonitor(state_model, opened, lag_index=lag_index, source=as_set(source),
                            target=as_set(target), check_every=int(check_every),
-                           criteria=criteria or ConvergenceCriteria(), stop_when_stable=stop_when_stable, **options)
+                           criteria=criteria or ConvergenceCriteria(), stop_when_stable=stop_when_stable,
+                           warmup=warmup, **options)
     except BaseException:
         opened.close()
         raise
 
 
-def attach(dyn, state_model: Labeller, store: str | Path | RunStore = "run.zarr", every: int = 50,
+def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "run.zarr", every: int = 50,
            lags_ps: Sequence[float] = (1.0, 2.0, 5.0, 10.0), *, lag_ps: float | str | None = None,
            source: int | Iterable[int] | None = None, target: int | Iterable[int] | None = None,
            check_every: int = 20, criteria: ConvergenceCriteria | None = None, stop_when_stable: bool = True,
@@ -112,9 +159,10 @@ def attach(dyn, state_model: Labeller, store: str | Path | RunStore = "run.zarr"
     ----------
     dyn : ase.md.md.MolecularDynamics
         Any ASE MD (Langevin, VelocityVerlet, NPT ...) with any calculator.
-    state_model : Labeller
+    state_model : Labeller or None
         A ``StateModel``, or anything with ``n_states``, ``fingerprint``,
-        ``check``, ``assign`` and ``describe``.
+        ``check``, ``assign`` and ``describe``. None: train one in the run on
+        the frames of the first ``warmup_ps`` (see ``**options``).
     store : path or RunStore, default "run.zarr"
         Created when missing; an existing store is resumed (its settings must match).
     every : int, default 50
@@ -155,6 +203,13 @@ def attach(dyn, state_model: Labeller, store: str | Path | RunStore = "run.zarr"
         ``companions`` (paths of the other replicas' stores: read-only, their
         committed counts join this run's in every check, so the run stops
         when the ensemble has converged; see ``LiveMonitor``).
+        With ``state_model=None``: ``warmup_ps`` (ps of MD whose frames,
+        kept in the store, train the state model), ``n_states`` (6, or
+        "auto" for the best silhouette), ``training`` (a ``TrainingConfig``).
+        The model is trained on the worker, saved beside the store
+        (``run.states.pt``), and the warm-up frames become the run's first
+        frames; a resumed run goes on in its warm-up or with the model it
+        trained. While it trains the MD waits once ``max_queue`` frames are queued.
 
     Returns
     -------

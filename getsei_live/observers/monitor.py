@@ -21,6 +21,7 @@ from ..store import RunStore
 from ..units import LI, steps_to_ps
 from .drift import DriftGuard
 from .frames import Frame
+from .warmup import WarmupPlan, train_on_warmup
 from .worker import FrameWorker, close_at_exit, worker_start
 
 __all__ = ["LiveMonitor"]
@@ -56,12 +57,9 @@ class LiveMonitor:
                  target: tuple[int, ...] | None, check_every: int, criteria: ConvergenceCriteria,
                  stop_when_stable: bool, asynchronous: bool = False, max_queue: int = 4, threads: int | None = 1,
                  nice: int = 10, flush_frames: int = 64, flush_seconds: float = 30.0, seed: int = 0,
-                 on_check: Callable[[dict], None] | None = None, companions: Sequence[str | Path] = ()) -> None:
-        spec = store.spec
-        self.state_model = state_model
+                 on_check: Callable[[dict], None] | None = None, companions: Sequence[str | Path] = (),
+                 warmup: WarmupPlan | None = None) -> None:
         self.store = store
-        self.spec = spec
-        self._li_indices = np.asarray(spec.li_indices)
         self.lag_index = lag_index
         self.source, self.target = source, target
         self.check_every = check_every
@@ -70,8 +68,6 @@ class LiveMonitor:
         self.flush_frames = flush_frames
         self.flush_seconds = flush_seconds
         self.on_check = on_check
-        self.companions = self._check_companions(companions)
-        self.drift = DriftGuard.of(state_model, criteria)
         self.stop_reason: str | None = None
         self.stop_explanation: str | None = None
         self._rng = np.random.default_rng(seed)
@@ -81,16 +77,41 @@ class LiveMonitor:
         self._last_flush = time.monotonic()
         self._last_frame: Frame | None = None
         self.convergence = ConvergenceMonitor(criteria)
-        self._restore()
-        if store.mode == "a":
-            store.set_analysis({"lag_ps": "auto" if lag_index is None else spec.lags_ps[lag_index],
-                                "source": source, "target": target,
-                                "check_every": check_every, "criteria": criteria.to_dict(),
-                                "stop_when_stable": stop_when_stable})
+        self._companion_paths, self.warmup = companions, warmup
+        self._warm_frames: list[Frame] = []  # warm-up frames not yet written
+        if store.spec is None:  # warming up: the state model comes from these frames
+            if warmup is None:
+                raise ParameterError(f"{store.path} is warming up; resume it with state_model=None and its warm-up.")
+            self.state_model, self.spec, self.counter, self.latest = None, None, None, None
+            steps = store.warmup.steps()
+            self.last_step = int(steps[-1]) if steps.size else None
+        else:
+            self._go_live(state_model)
         self._closed = False
         self._worker = (FrameWorker(self._process, max_queue=max_queue, on_start=worker_start(threads, nice),
                                     on_error=self._commit_before_failure) if asynchronous else None)
         close_at_exit(self)
+
+    def _go_live(self, state_model: Labeller) -> None:
+        """Label from now on with ``state_model``: restore what the store committed, then record the warm-up frames
+        of a model trained in the run that are not recorded yet."""
+        self.state_model = state_model
+        self.spec = spec = self.store.spec
+        self._li_indices = np.asarray(spec.li_indices)
+        self.companions = self._check_companions(self._companion_paths)
+        self.drift = DriftGuard.of(state_model, self.criteria)
+        self._restore()
+        if self.store.mode == "a":
+            self.store.set_analysis({"lag_ps": "auto" if self.lag_index is None else spec.lags_ps[self.lag_index],
+                                     "source": self.source, "target": self.target, "check_every": self.check_every,
+                                     "criteria": self.criteria.to_dict(), "stop_when_stable": self.stop_when_stable})
+        if self.store.warmup.committed and self.store.writable:
+            last, frame = self.last_step, self._last_frame
+            for step, atoms in self.store.warmup.atoms():
+                if last is None or step > last:
+                    labels, log_likelihood = self.drift.label(state_model, atoms)
+                    self._record(step, labels, None, log_likelihood)
+            self._last_frame = frame or self._last_frame
 
     # ---------------------------------------------------------------- state
     def _restore(self) -> None:
@@ -148,6 +169,9 @@ class LiveMonitor:
 
     @property
     def n_frames(self) -> int:
+        """Frames labelled (while warming up: frames kept)."""
+        if self.counter is None:
+            return self.store.warmup.committed + len(self._warm_frames)
         return self.counter.n_frames
 
     # ---------------------------------------------------------------- the MD side
@@ -158,9 +182,10 @@ class LiveMonitor:
         self.timestep_check(dyn.dt / units.fs)
 
     def timestep_check(self, timestep_fs: float) -> None:
-        if not np.isclose(timestep_fs, self.spec.timestep_fs, rtol=1e-9):
+        expected = (self.spec or self.warmup).timestep_fs
+        if not np.isclose(timestep_fs, expected, rtol=1e-9):
             raise ParameterError(f"The dynamics has a time step of {timestep_fs:g} fs but the store was made for "
-                                 f"{self.spec.timestep_fs:g} fs.")
+                                 f"{expected:g} fs.")
 
     def __call__(self) -> None:
         """ASE observer: hand the current frame of the bound dynamics over; end the run once converged."""
@@ -213,7 +238,9 @@ class LiveMonitor:
                                  f"run's {self.spec.n_li}; the atoms of a run must not change.")
 
     def _process(self, frame: Frame) -> bool:
-        """Label one frame and record it; False for a frame seen already."""
+        """Label one frame and record it (keep it, while warming up); False for a frame seen already."""
+        if self.spec is None:
+            return self._warm(frame)
         if not self._accept(frame.step):
             return False
         self._check_atoms(frame)
@@ -254,7 +281,34 @@ class LiveMonitor:
             self._finish("stopped", self.stop_explanation)
         return True
 
+    def _warm(self, frame: Frame) -> bool:
+        """Keep a warm-up frame; once there are enough, train the state model on them and go live."""
+        if self.last_step is not None and frame.step <= self.last_step:
+            return False
+        if self.last_step is not None and frame.step - self.last_step != self.warmup.interval:
+            raise ParameterError(f"Frames must be {self.warmup.interval} MD steps apart; got step {frame.step} after "
+                                 f"{self.last_step}.")
+        if not np.array_equal(np.flatnonzero(frame.numbers == LI), self.warmup.li_indices):
+            raise StructureError(f"The frame at step {frame.step} has other Li atoms than the run's first frame; "
+                                 f"the atoms of a run must not change.")
+        self._warm_frames.append(frame)
+        self.last_step, self._last_frame = frame.step, frame
+        done = self.store.warmup.committed + len(self._warm_frames) >= self.warmup.n_frames
+        if done or len(self._warm_frames) >= self.flush_frames or \
+                time.monotonic() - self._last_flush > self.flush_seconds:
+            self.flush()
+        if done:
+            self._go_live(train_on_warmup(self.store, self.warmup))
+        return True
+
     def flush(self) -> None:
+        if self.spec is None:  # warming up: rows, then the checkpoint, then the count of committed rows
+            if self._warm_frames:
+                last = self._warm_frames[-1]
+                self.store.warmup.write(self._warm_frames, lambda: self.store.save_checkpoint(last.checkpoint()))
+                self._warm_frames = []
+            self._last_flush = time.monotonic()
+            return
         if self.store.pending_frames:
             checkpoint = self._last_frame.checkpoint() if self._last_frame is not None else None
             self.store.flush(self.counter.counts(), self.counter.per_li_counts(), self._blocks(),
@@ -264,7 +318,9 @@ class LiveMonitor:
     def check(self, *, only_if_new: bool = False) -> dict | None:
         """Flush, take an analysis snapshot, judge it, store it; returns it (None while there is too little data,
         or with ``only_if_new`` when no frame came since the last check)."""
-        if only_if_new and not self._since_check:
+        if (only_if_new and not self._since_check) or self.spec is None:
+            if self.spec is None:
+                self.flush()
             return None
         self._since_check = 0
         self.flush()

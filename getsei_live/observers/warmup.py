@@ -1,0 +1,105 @@
+"""A run without a state model: keep the warm-up frames, train a state model on them in the run, then go live.
+
+The warm-up frames are kept in the store (``run.zarr/warmup/``, positions
+only), so a crash during the warm-up loses at most one unflushed batch; the
+model is trained by the same ``StateModel.train`` as ``getsei-live train``, on
+the monitor's worker (not the MD thread), saved next to the store
+(``run.states.pt``), and the warm-up frames are then labelled and counted as
+the run's first frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import ParameterError, StoreMismatchError
+from ..gcl import TrainingConfig
+from ..spec import RunSpec
+from ..store import RunStore
+from ..units import steps_to_ps
+
+__all__ = ["WarmupPlan", "model_path", "train_on_warmup"]
+
+log = logging.getLogger(__name__)
+
+
+def model_path(store: str | Path) -> Path:
+    """Where a state model trained in the run is saved: ``run.zarr`` -> ``run.states.pt`` beside it."""
+    store = Path(store)
+    return store.with_name(store.name.removesuffix(".zarr") + ".states.pt")
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupPlan:
+    """How the warm-up goes: ``n_frames`` frames ``interval`` MD steps apart, then a model of ``n_states``.
+
+    Attributes
+    ----------
+    n_frames : int
+    n_states : int or "auto"
+    timestep_fs : float
+    interval : int
+    lags : tuple of int
+        The run's lags in frames.
+    li_indices : tuple of int
+    training : dict
+        ``TrainingConfig`` fields.
+    """
+
+    n_frames: int
+    n_states: int | str
+    timestep_fs: float
+    interval: int
+    lags: tuple[int, ...]
+    li_indices: tuple[int, ...]
+    training: dict
+
+    @classmethod
+    def of(cls, warmup_ps: float, *, n_states: int | str, timestep_fs: float, interval: int, lags: tuple[int, ...],
+           li_indices, training: TrainingConfig | None) -> WarmupPlan:
+        frame_ps = steps_to_ps(interval, timestep_fs)
+        if isinstance(warmup_ps, bool) or not isinstance(warmup_ps, (int, float)) or not warmup_ps > 0:
+            raise ParameterError(f"The 'warmup_ps' parameter must be a positive time in ps. Got {warmup_ps!r}.")
+        n_frames = max(2, math.ceil(warmup_ps / frame_ps - 1e-9) + 1)
+        if n_states != "auto" and (isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 2):
+            raise ParameterError(f"The 'n_states' parameter must be an integer >= 2 or 'auto'. Got {n_states!r}.")
+        return cls(n_frames, n_states, float(timestep_fs), int(interval), tuple(lags),
+                   tuple(int(i) for i in li_indices), (training or TrainingConfig()).to_dict())
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "lags": list(self.lags), "li_indices": list(self.li_indices)}
+
+    def check_resumable(self, store: RunStore) -> None:
+        """Refuse to go on with a warm-up begun with other settings."""
+        stored = store.warmup.settings
+        mine = self.to_dict()
+        different = [k for k in ("timestep_fs", "interval", "lags", "li_indices", "n_frames", "n_states")
+                     if stored.get(k) != mine[k]]
+        if different:
+            raise StoreMismatchError(f"{store.path} holds a warm-up begun with other settings ("
+                                     + ", ".join(f"{k}: stored {stored.get(k)}, now {mine[k]}" for k in different)
+                                     + "). Resume with the original settings, or write to a new store.")
+
+
+def train_on_warmup(store: RunStore, plan: WarmupPlan):
+    """Train a state model on the store's warm-up frames, save it beside the store, make the store a run store."""
+    from ..states import StateModel
+
+    frames = store.warmup.atoms()
+    steps = [step for step, _ in frames]
+    log.info("getsei-live: warm-up done (%d frames, steps %d-%d); training the state model.", len(frames), steps[0],
+             steps[-1])
+    model = StateModel.train([[atoms for _, atoms in frames]], n_states=plan.n_states, frame_fraction=1.0,
+                             config=TrainingConfig(**plan.training))
+    path = model.save(model_path(store.path))
+    spec = RunSpec(fingerprint=model.fingerprint, n_states=model.n_states, timestep_fs=plan.timestep_fs,
+                   interval=plan.interval, lags=plan.lags, li_indices=plan.li_indices)
+    store.begin(spec, model.describe(), {"file": path.name, "frames": len(frames), "first_step": steps[0],
+                                         "last_step": steps[-1], "n_states": model.n_states,
+                                         "silhouette": model.silhouette})
+    log.info("getsei-live: state model of %d states trained in the run (silhouette %.3f), saved to %s.",
+             model.n_states, model.silhouette, path)
+    return model
