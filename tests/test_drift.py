@@ -6,8 +6,10 @@ import logging
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from getsei_live.analysis.verdict import RETRAIN, explain
+from getsei_live.cli import main
 from getsei_live.gcl import TrainingConfig
 from getsei_live.observers import ConvergenceCriteria, replay
 from getsei_live.states import StateModel
@@ -67,3 +69,6 @@ def test_frames_of_another_interface_trigger_the_warning(lpscl_model, tmp_path, 
     assert min(s["fit"]["ood_fraction"] for s in snaps) > 0.5
     assert caplog.text.count("the states no longer describe the structure") == 1  # once, after 3 checks
     assert explain(snaps[-1]).startswith(RETRAIN)
+    shown = CliRunner().invoke(main, ["analyze", str(path)])
+    assert shown.exit_code == 0, shown.output
+    assert "of Li environments outside the training distribution" in shown.output and "retrain" in shown.output
