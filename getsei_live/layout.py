@@ -57,7 +57,7 @@ def _temperature(value: float | None) -> float | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
                               or not value > 0):
         raise ParameterError(f"The temperature must be a positive number of kelvin. Got {value!r} instead.")
-    return None if value is None else float(value)
+    return None if value is None else round(float(value), 6)  # Langevin reports kT / kB: 799.9999999999999
 
 
 def _reading(method: Callable) -> Callable:

@@ -9,20 +9,21 @@ import logging
 import pickle
 import zipfile
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from ase import Atoms
-from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 
 from . import __version__
-from .environments import StateDescription, _centre_descriptors, _physical_order
+from .environments import StateDescription, _physical_order
 from .errors import ModelFileError, ParameterError
-from .gcl import GATEncoder, GraphSet, TrainingConfig, train_encoder
+from .gcl import GATEncoder, GraphSet, TrainingConfig
 from .graphs import FeatureSchema, LiGraphArrays, LiGraphBuilder
 from .labelling import MixtureLabels, graph_tensors, resolve_device, sparse_embed
+from .training import _embed_graph_set, _forward, centre_descriptors, describe_states, fit_states, training_graphs
 
 __all__ = ["StateModel", "StateDescription", "SCHEMA_VERSION"]
 
@@ -31,26 +32,8 @@ log = logging.getLogger(__name__)
 #: Version of the saved-file layout; files from a newer version are refused.
 SCHEMA_VERSION = 1
 FILE_KIND = "getsei-live state model"
-SILHOUETTE_SAMPLE = 4000
 #: Percentile of the training environments' log-likelihood below which an environment is out of distribution.
 FIT_PERCENTILE = 1.0
-
-
-def _forward(encoder: GATEncoder, mean: np.ndarray, scale: np.ndarray, arrays: tuple) -> np.ndarray:
-    """Embeddings of one batch ``(x, edge_index, batch, centre)`` through ``GATEncoder.forward``."""
-    x, *rest = arrays
-    device = next(encoder.parameters()).device
-    with torch.inference_mode():
-        z = encoder(*(torch.from_numpy(a).to(device) for a in ((x - mean) / scale, *rest)))
-    return z.cpu().numpy()
-
-
-def _embed_graph_set(encoder: GATEncoder, mean: np.ndarray, scale: np.ndarray, graphs: GraphSet,
-                     batch_graphs: int = 4096) -> np.ndarray:
-    """Embeddings of many graphs (training data), a batch of ``batch_graphs`` at a time."""
-    n = len(graphs)
-    return np.concatenate([_forward(encoder, mean, scale, graphs.select(np.arange(start, min(n, start + batch_graphs))))
-                           for start in range(0, n, batch_graphs)])
 
 
 class StateModel:
@@ -173,6 +156,7 @@ class StateModel:
         k_range: tuple[int, int] = (2, 10),
         device: str = "cpu",
         progress: Callable[[int, int, float], None] | None = None,
+        n_seeds: int = 1,
     ) -> StateModel:
         """Train the encoder contrastively and fit the Gaussian mixture.
 
@@ -192,6 +176,11 @@ class StateModel:
             Inclusive range of state numbers scored by silhouette.
         device : str, default "cpu"
         progress : callable(epoch, n_epochs, loss), optional
+        n_seeds : int, default 1
+            Encoders trained (seeds ``config.seed``, ``+1``, ...). With several,
+            the states are their consensus (see ``getsei_live.consensus``) and
+            ``training["seed_agreement"]`` records the cross-seed adjusted Rand
+            index; the model keeps the medoid seed's encoder.
 
         Returns
         -------
@@ -206,67 +195,31 @@ class StateModel:
         lo, hi = k_range
         if not 2 <= lo <= hi:
             raise ParameterError(f"The 'k_range' parameter must be (low, high) with 2 <= low <= high. Got {k_range!r}.")
-        builder = LiGraphBuilder.from_schema(schema)
-        frames = []
-        for trajectory in trajectories:
-            n = len(trajectory)
-            take = max(1, int(round(frame_fraction * n)))
-            for index in np.unique(np.linspace(0, n - 1, take).round().astype(int)):
-                frames.append(builder.arrays(trajectory[index]))
+        if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
+            raise ParameterError(f"The 'n_seeds' parameter must be a positive integer. Got {n_seeds!r} instead.")
+        frames = training_graphs(trajectories, frame_fraction, schema)
         graphs = GraphSet(frames)
         log.info("Training on %d Li environments from %d frames.", len(graphs), len(frames))
-
-        mean = graphs.x.mean(axis=0)
-        scale = graphs.x.std(axis=0)
-        scale[scale < 1e-6] = 1.0
-        raw_x = graphs.x
-        graphs.x = ((raw_x - mean) / scale).astype(np.float32)
-        encoder, losses = train_encoder(graphs, config, device=device, progress=progress)
-        graphs.x = raw_x
-
-        embeddings = _embed_graph_set(encoder.eval(), mean.astype(np.float32), scale.astype(np.float32),
-                                      graphs).astype(np.float64)
-        rng = np.random.default_rng(config.seed)
-        sample = rng.choice(len(embeddings), size=min(SILHOUETTE_SAMPLE, len(embeddings)), replace=False)
-
-        def fit(k: int) -> tuple[GaussianMixture, float]:
-            gmm = GaussianMixture(n_components=k, covariance_type="full", n_init=2, random_state=config.seed)
-            gmm.fit(embeddings)
-            labels = gmm.predict(embeddings[sample])
-            score = silhouette_score(embeddings[sample], labels) if len(set(labels)) > 1 else -1.0
-            return gmm, float(score)
-
-        fits = {k: fit(k) for k in (range(lo, hi + 1) if n_states == "auto" else [n_states])}
-        scores = {k: s for k, (_, s) in fits.items()}
-        chosen = max(scores, key=lambda k: (scores[k], -k)) if n_states == "auto" else n_states
-        mixture = fits[chosen][0]
-        log.info("Silhouette by number of states: %s; chosen %d.", scores, chosen)
-
-        labels = mixture.predict(embeddings)
-        centre = np.concatenate([_centre_descriptors(f, schema) for f in frames])
-        order = _physical_order(labels, centre, schema, chosen)
-        n_el = len(schema.elements)
-        states = []
-        for number, component in enumerate(order):
-            mine = centre[labels == component]
-            states.append(StateDescription(
-                index=number,
-                population=float(mine.shape[0] / centre.shape[0]),
-                mean_counts={e: float(mine[:, k].mean()) if mine.size else 0.0 for k, e in enumerate(schema.elements)},
-                mean_neighbour_distance_A=float(mine[:, n_el].mean()) if mine.size else 0.0,
-            ))
+        fit, mixture, scores, agreement = fit_states(graphs, n_states, (lo, hi), config, n_seeds, device=device,
+                                                     progress=progress)
+        labels = mixture.predict(fit.embeddings)
+        centre = centre_descriptors(frames, schema)
+        order = _physical_order(labels, centre, schema, mixture.n_components)
         training = {
-            **config.to_dict(),
+            **replace(config, seed=fit.seed).to_dict(),
             "frame_fraction": float(frame_fraction),
             "n_frames": len(frames),
             "n_environments": len(graphs),
-            "losses": [float(v) for v in losses],
+            "losses": fit.losses,
             "k_range": [int(lo), int(hi)],
             "n_states_requested": n_states if n_states == "auto" else int(n_states),
-            "fit_threshold": float(np.percentile(mixture.score_samples(embeddings), FIT_PERCENTILE)),
+            "fit_threshold": float(np.percentile(mixture.score_samples(fit.embeddings), FIT_PERCENTILE)),
+            **({"seed_agreement": agreement} if agreement else {}),
         }
-        return cls(schema, encoder, mean, scale, mixture, order, training=training, states=states,
-                   silhouette=scores[chosen], silhouette_by_k=scores, device=device)
+        return cls(schema, fit.encoder, fit.mean, fit.scale, mixture, order, training=training,
+                   states=describe_states(labels, centre, order, schema),
+                   silhouette=scores.get(mixture.n_components, scores[max(scores)]), silhouette_by_k=scores,
+                   device=device)
 
     # ---------------------------------------------------------------- files
     def _payload(self) -> dict:

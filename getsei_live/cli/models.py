@@ -25,10 +25,14 @@ from ._format import format_state_model
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=2), default=256, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Encoders trained (seeds --seed, --seed+1, ...); the states are their consensus and the "
+                   "cross-seed adjusted Rand index is printed. 1: one encoder, as getsei-live 0.1 did.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--format", "file_format", default=None, help="ase.io format name, when the file name does not say it.")
 def train(trajectories: tuple[Path, ...], output: Path, n_states: str, k_range: tuple[int, int],
-          frame_fraction: float, epochs: int, batch_size: int, seed: int, device: str, file_format: str | None) -> None:
+          frame_fraction: float, epochs: int, batch_size: int, seed: int, n_seeds: int, device: str,
+          file_format: str | None) -> None:
     """Train a state model (GAT encoder + Gaussian mixture) on one or more trajectories."""
     import torch
 
@@ -51,10 +55,17 @@ def train(trajectories: tuple[Path, ...], output: Path, n_states: str, k_range: 
     model = StateModel.train(
         frames, n_states="auto" if n_states == "auto" else int(n_states), frame_fraction=frame_fraction,
         config=TrainingConfig(epochs=epochs, batch_size=batch_size, seed=seed), k_range=tuple(k_range),
-        device=device, progress=progress,
+        device=device, progress=progress, n_seeds=n_seeds,
     )
     model.save(output)
     click.echo(format_state_model(model))
+    agreement = model.training.get("seed_agreement")
+    if agreement:
+        pairs = ", ".join(f"{v:.3f}" for v in agreement["pairwise_ari"])
+        click.echo(f"\nCross-seed agreement of the {len(agreement['seeds'])} encoders (adjusted Rand index of their "
+                   f"states): mean {agreement['mean_ari']:.3f}, pairs {pairs}; "
+                   f"the model keeps seed {agreement['medoid_seed']}, whose refitted states match the consensus "
+                   f"with ARI {agreement['ari_to_consensus']:.3f}.")
     click.echo(f"\nWrote {output}")
 
 
