@@ -29,6 +29,7 @@ def md_script(tmp_path: Path) -> Path:
         from getsei_live.md import langevin, mace_calculator, restore_checkpoint
         from getsei_live.systems import build_interface
         path, slow = sys.argv[1], sys.argv[2] == "slow"
+        total = int(sys.argv[3]) if len(sys.argv) > 3 else {STEPS}
         atoms = build_interface("lpscl-li", "small").atoms
         atoms.calc = mace_calculator("bundled", device="cpu", dtype="float32")
         checkpoint = None
@@ -47,7 +48,7 @@ def md_script(tmp_path: Path) -> Path:
                                                              heads=2, embedding_dim=8),
                          check_every=5, flush_frames=2, stop_when_stable=False)
         with monitor:
-            dyn.run({STEPS} - done)
+            dyn.run(total - done)
     """))
     return script
 
@@ -76,5 +77,13 @@ def test_killed_during_warm_up_then_resumed(tmp_path):
     assert store.snapshots() and store.status == "finished"
     report = check_store(path)
     assert report.ok, report.problems
+    # resumed after the warm-up: the model trained in the run is loaded from beside the store
+    n_first, first_states = store.committed_frames, store.states()
+    subprocess.run([sys.executable, str(script), str(path), "fast", str(STEPS + 40)], check=True)
+    longer = RunStore.open(path)
+    assert longer.committed_frames == (STEPS + 40) // EVERY + 1 and longer.spec == store.spec
+    np.testing.assert_array_equal(longer.states()[:n_first], first_states)
+    assert check_store(path).ok
     print(f"\nkilled with {kept} of {WARMUP_FRAMES} warm-up frames kept; resumed, trained, "
-          f"{store.committed_frames} frames live; check ok")
+          f"{n_first} frames live; resumed again after the warm-up to {longer.committed_frames} "
+          f"frames; check ok")
