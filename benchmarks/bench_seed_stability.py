@@ -1,6 +1,7 @@
 """How much the states depend on the encoder's seed: cross-seed adjusted Rand index on the three demo interfaces.
 
 Usage: python benchmarks/bench_seed_stability.py [--steps 600] [--epochs 20] [--models 3] [--seeds-per-model 3]
+       [--consensus-only]
 
 Langevin MD (700 K, 2 fs) of the demo LPSCl/Li, LGPS/Li and LLZO/Li interfaces
 with the bundled MACE potential gives the frames (cached in out/seed_frames).
@@ -68,14 +69,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--models", type=int, default=3)
     parser.add_argument("--seeds-per-model", type=int, default=3)
+    parser.add_argument("--consensus-only", action="store_true", help="skip the one-seed models")
     args = parser.parse_args()
     folder = ROOT / "out" / "seed_frames"
     trajectories = [frames_of(system, args.steps, args.every, folder) for system in SYSTEMS]
     print(f"frames: {', '.join(f'{s} {len(f)}' for s, f in zip(SYSTEMS, trajectories))}", flush=True)
     results = {}
-    for name, n_seeds, bases in (("one seed", 1, range(args.models)),
-                                 (f"consensus of {args.seeds_per_model}", args.seeds_per_model,
-                                  range(0, 10 * args.models, 10))):
+    configurations = [("one seed", 1, range(args.models)),
+                      (f"consensus of {args.seeds_per_model}", args.seeds_per_model, range(0, 10 * args.models, 10))]
+    for name, n_seeds, bases in configurations[1:] if args.consensus_only else configurations:
         labelings, start = [], time.perf_counter()
         for base in bases:
             model = StateModel.train(trajectories, n_states=6, frame_fraction=0.2, n_seeds=n_seeds,
