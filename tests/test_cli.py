@@ -86,7 +86,7 @@ def test_train_and_inspect_on_a_real_trajectory(tmp_path):
                                        "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "epoch   2/2" in result.output and "<- chosen" in result.output and out.exists()
-    assert "Cross-seed agreement of the 3 encoders" in result.output  # --seeds 3 by default
+    assert "Cross-seed agreement of the 5 encoders" in result.output  # --seeds 5 by default
     shown = CliRunner().invoke(main, ["inspect", str(out), "--json"])
     card = json.loads(shown.output)
     assert card["n_states"] in (2, 3) and set(card["silhouette_by_k"]) == {"2", "3"}

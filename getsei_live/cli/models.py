@@ -25,7 +25,7 @@ from ._format import format_state_model
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=2), default=256, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Encoders trained (seeds --seed, --seed+1, ...); the states are their consensus and the "
                    "cross-seed adjusted Rand index is printed. 1: one encoder, as getsei-live 0.1 did.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
