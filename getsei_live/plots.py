@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from .analysis.arrhenius import BOLTZMANN_EV_PER_K  # noqa: E402
+
 __all__ = ["state_colour", "implied_timescales_figure", "rate_matrix_figure", "mobility_figure", "flux_figure",
            "network_figure", "pathways_figure", "convergence_figure",
            "ck_figure", "populations_figure", "features_figure", "arrhenius_figure", "state_model_fit_figure"]
@@ -288,8 +290,7 @@ def _arrhenius_panel(ax, fits, at_K: float, colours) -> None:
         ax.errorbar(x[ok], k[ok], yerr=np.nan_to_num(err), fmt="o", color=colour, capsize=3, label=label)
         if np.isfinite(fit.activation_eV):
             line = np.linspace(x.min(), 1000.0 / at_K, 50)
-            kb = 8.617333262e-5
-            ax.plot(line, fit.prefactor_per_ps * np.exp(-fit.activation_eV * line / (1000.0 * kb)), "-",
+            ax.plot(line, fit.prefactor_per_ps * np.exp(-fit.activation_eV * line / (1000.0 * BOLTZMANN_EV_PER_K)), "-",
                     color=colour, alpha=0.7)
             ax.errorbar([1000.0 / at_K], [fit.rate_at], yerr=np.abs(np.array([[fit.rate_at - fit.rate_at_ci[0]],
                                                                              [fit.rate_at_ci[1] - fit.rate_at]])),

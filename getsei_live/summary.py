@@ -78,7 +78,8 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     ensemble = read_ensemble(paths)
     lags_ps = ensemble.spec.lags_ps
-    live = RunStore.open(paths[0], "r").analysis
+    first_store = RunStore.open(paths[0], "r")
+    live = first_store.analysis
     if lag_ps is None:
         lag_ps = live.get("lag_ps", max(lags_ps))
     counts = ensemble.counts
@@ -109,7 +110,7 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
     by_lag = [t.tolist() for t in timescales_by_lag(counts, lags_ps, reversible=reversible)]
     first = ensemble.runs[0]
     info = {"store": ensemble.name, "status": ensemble.status,
-            "stop_reason": RunStore.open(paths[0], "r").stop_reason if ensemble.n_runs == 1 else None,
+            "stop_reason": first_store.stop_reason if ensemble.n_runs == 1 else None,
             "committed_frames": n, "simulated_ps": simulated, "lags_ps": list(lags_ps),
             "timescales_by_lag": by_lag, "temperature_K": first.temperature_K, "n_runs": ensemble.n_runs,
             "runs": ensemble.describe(), "state_model_fit": _fit_summary(paths, criteria.max_ood_fraction)}

@@ -14,8 +14,9 @@ import numpy as np
 
 from .analysis import strict_json
 from .analysis.arrhenius import ArrheniusFit, RatesAtTemperature, arrhenius_fit, rates_at_temperature
-from .analysis.convergence import ConvergenceCriteria, snapshot
-from .analysis.uncertainty import resampling_units
+from .analysis.criteria import ConvergenceCriteria
+from .analysis.markov import fit_by_lag, markov_test
+from .analysis.uncertainty import resample_counts, resampling_units
 from .ensemble import Ensemble, run_counts
 from .errors import ParameterError
 
@@ -76,16 +77,20 @@ def _by_temperature(paths: Sequence[str | Path]) -> dict[float, Ensemble]:
     return {t: Ensemble(tuple(group)) for t, group in sorted(groups.items())}
 
 
-def _markovian(ensembles: dict[float, Ensemble], n_bootstrap: int, min_blocks: int,
+def _markovian(ensembles: dict[float, Ensemble], units: dict[float, dict], n_bootstrap: int,
                rng: np.random.Generator) -> dict[float, dict[float, bool]]:
-    """Per temperature, whether each counted lag (ps) passes the live monitor's Markov test."""
-    criteria = ConvergenceCriteria(n_bootstrap=n_bootstrap, min_blocks=min_blocks, min_transitions=0)
+    """Per temperature, whether each counted lag (ps) passes the live monitor's Markov test (its criteria's
+    defaults, resampling the same units as the live intervals)."""
+    c = ConvergenceCriteria()
     out = {}
     for T, e in ensembles.items():
-        markov = snapshot(e.counts, e.per_li_counts, e.block_counts, lags_ps=e.spec.lags_ps, lag_index=None,
-                          source=None, target=None, criteria=criteria, rng=rng, replica_counts=e.replica_counts,
-                          n_li=e.n_li)["markov"]
-        out[T] = dict(zip(markov["lags_ps"], markov["markovian"]))
+        lags, fits = e.spec.lags_ps, fit_by_lag(e.counts)
+        active = [np.zeros(0, dtype=int) if fit is None else fit.active_set for fit in fits]
+        resamples = [resample_counts(u, lags, active, n_resamples=n_bootstrap, rng=rng, method=m, strata=strata)
+                     for m, (u, strata) in units[T].items()]
+        markov = markov_test(e.counts, lags, resamples, confidence=c.confidence, ck_tolerance=c.ck_tolerance,
+                             timescale_rtol=c.plateau_rtol, n_timescales=c.n_timescales, fits=fits)
+        out[T] = {v.lag: v.markovian for v in markov.verdicts}
     return out
 
 
@@ -137,16 +142,16 @@ def arrhenius_stores(paths: Sequence[str | Path], *, lag_ps: float | None = None
         raise ParameterError(f"The 'at_K' parameter must be a positive temperature. Got {at_K!r} instead.")
     ensembles = _by_temperature(paths)
     rng = np.random.default_rng(seed)
-    markovian = _markovian(ensembles, n_bootstrap, min_blocks, rng)
+    units = {T: resampling_units(e.per_li_counts, e.block_counts, min_blocks=min_blocks,
+                                 replica_counts=e.replica_counts, n_li=e.n_li) for T, e in ensembles.items()}
+    markovian = _markovian(ensembles, units, n_bootstrap, rng)
     lag, notes = _lag(ensembles, markovian, lag_ps)
     at_t: list[RatesAtTemperature] = []
     rows = []
     for T, e in ensembles.items():
         lags = e.spec.lags_ps
         k = int(np.argmin(np.abs(np.array(lags) - lag)))
-        units = resampling_units(e.per_li_counts, e.block_counts, min_blocks=min_blocks,
-                                 replica_counts=e.replica_counts, n_li=e.n_li)
-        at_t.append(rates_at_temperature(T, e.counts, units, lags=lags, lag_index=k, n_resamples=n_bootstrap,
+        at_t.append(rates_at_temperature(T, e.counts, units[T], lags=lags, lag_index=k, n_resamples=n_bootstrap,
                                          rng=rng))
         rows.append({"temperature_K": T, "stores": [run.path for run in e.runs], "n_runs": e.n_runs,
                      "simulated_ps": e.simulated_ps,

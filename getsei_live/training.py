@@ -12,6 +12,7 @@ from ase import Atoms
 from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 
+from .consensus import agreement as agreement_of
 from .consensus import consensus, mixture_from_labels
 from .environments import StateDescription, _centre_descriptors
 from .gcl import GATEncoder, GraphSet, TrainingConfig, train_encoder
@@ -116,12 +117,10 @@ def fit_states(graphs: GraphSet, n_states: int | str, k_range: tuple[int, int], 
     medoid, labels, ari = consensus(labelings, chosen)
     kept = fits[medoid]
     mixture = mixture_from_labels(kept.embeddings, labels, chosen, kept.seed)
-    from sklearn.metrics import adjusted_rand_score
-
     upper = ari[np.triu_indices(n_seeds, 1)]
     agreement = {"seeds": [f.seed for f in fits], "pairwise_ari": upper.round(4).tolist(),
                  "mean_ari": float(upper.mean()), "medoid_seed": kept.seed,
-                 "ari_to_consensus": float(adjusted_rand_score(labels, mixture.predict(kept.embeddings)))}
+                 "ari_to_consensus": float(agreement_of([labels, mixture.predict(kept.embeddings)])[0, 1])}
     log.info("Cross-seed ARI of %d encoders: mean %.3f (min %.3f); the model keeps seed %d.", n_seeds,
              agreement["mean_ari"], upper.min(), kept.seed)
     return kept, mixture, scores, agreement

@@ -85,6 +85,7 @@ class LiveMonitor:
             self.state_model, self.spec, self.counter, self.latest = None, None, None, None
             steps = store.warmup.steps()
             self.last_step = int(steps[-1]) if steps.size else None
+            self._warm_committed = steps.size
         else:
             self._go_live(state_model)
         self._closed = False
@@ -171,7 +172,7 @@ class LiveMonitor:
     def n_frames(self) -> int:
         """Frames labelled (while warming up: frames kept)."""
         if self.counter is None:
-            return self.store.warmup.committed + len(self._warm_frames)
+            return self._warm_committed + len(self._warm_frames)
         return self.counter.n_frames
 
     # ---------------------------------------------------------------- the MD side
@@ -293,7 +294,7 @@ class LiveMonitor:
                                  f"the atoms of a run must not change.")
         self._warm_frames.append(frame)
         self.last_step, self._last_frame = frame.step, frame
-        done = self.store.warmup.committed + len(self._warm_frames) >= self.warmup.n_frames
+        done = self._warm_committed + len(self._warm_frames) >= self.warmup.n_frames
         if done or len(self._warm_frames) >= self.flush_frames or \
                 time.monotonic() - self._last_flush > self.flush_seconds:
             self.flush()
@@ -305,7 +306,8 @@ class LiveMonitor:
         if self.spec is None:  # warming up: rows, then the checkpoint, then the count of committed rows
             if self._warm_frames:
                 last = self._warm_frames[-1]
-                self.store.warmup.write(self._warm_frames, lambda: self.store.save_checkpoint(last.checkpoint()))
+                self._warm_committed = self.store.warmup.write(self._warm_frames,
+                                                               lambda: self.store.save_checkpoint(last.checkpoint()))
                 self._warm_frames = []
             self._last_flush = time.monotonic()
             return
