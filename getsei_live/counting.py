@@ -174,9 +174,10 @@ def recount(store: RunStore, n: int) -> TransitionCounter:
     return counter
 
 
-def committed_counter(store: RunStore) -> tuple[TransitionCounter, bool]:
+def committed_counter(store: RunStore, *, repair: bool = False) -> tuple[TransitionCounter, bool]:
     """A counter holding the counts of the store's committed frames, and whether they had to be rebuilt from
-    ``states`` because the stored counts cover a different number of frames (a writer killed between its writes)."""
+    ``states`` because the stored counts cover a different number of frames (a writer killed between its writes).
+    With ``repair`` the rebuilt counts are also written back (the store must be writable)."""
     spec = store.spec
     n = store.committed_frames
     if n == 0:
@@ -199,4 +200,8 @@ def committed_counter(store: RunStore) -> tuple[TransitionCounter, bool]:
     else:
         log.warning("%s: stored counts cover %d frames but %d are committed; recounting from states.",
                     store.path, covered, n)
-    return recount(store, n), True
+    counter = recount(store, n)
+    if repair:
+        store.rewrite_counts(counter.counts(), counter.per_li_counts(), (counter.block_counts(), counter.block_frames),
+                             n)
+    return counter, True

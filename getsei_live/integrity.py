@@ -50,78 +50,97 @@ def check_store(path: str | Path) -> StoreReport:
     """Read everything a store holds and compare the derived data with a recount; changes nothing."""
     store = RunStore.open(path, "r")
     report = StoreReport(Path(path))
-    spec = store.spec
     n = report.committed_frames = store.committed_frames
-    if spec is None:  # warming up: frames kept for training a state model in the run, nothing labelled yet
+    if store.spec is None:  # warming up: frames kept for training a state model in the run, nothing labelled yet
         steps = store.warmup.steps()
         if np.any(np.diff(steps) != store.warmup.settings.get("interval")):
             report.problems.append("warmup/step is not evenly spaced by the interval")
         report.notes.append(f"warming up: {steps.size} of {store.warmup.settings.get('n_frames')} warm-up frames "
                             f"kept; the state model is trained once they are all there")
         return report
-    try:
-        steps, times = store.steps(), store.times_ps()
-    except Exception as error:  # a damaged chunk raises from deep inside zarr's codecs
-        report.problems.append(f"frames/step or frames/time_ps is unreadable ({type(error).__name__}: {error})")
+    if not _check_frames(store, n, report):
         return report
-    if steps.size != n or times.size != n:
-        report.problems.append(f"the frame arrays hold {steps.size} rows where {n} are committed")
-    elif n:
-        if np.any(steps < 0):
-            report.problems.append(f"frames/step has missing rows (a deleted chunk?) at frames "
-                                   f"{np.flatnonzero(steps < 0)[:5].tolist()}")
-        elif np.any(np.diff(steps) != spec.interval):
-            report.problems.append(f"frames/step is not evenly spaced by the interval ({spec.interval} steps)")
-        if not np.allclose(times, steps_to_ps(steps, spec.timestep_fs)):
-            report.problems.append("frames/time_ps does not match step x time step")
-    states_ok = True
-    try:
-        states = store.states()
-    except Exception as error:
-        report.problems.append(f"states is unreadable ({type(error).__name__}: {error}); its data is lost")
-        states_ok = False
-    if states_ok:
-        bad = np.flatnonzero(np.any((states < 0) | (states >= spec.n_states), axis=1))
-        if states.shape[0] != n:
-            report.problems.append(f"states holds {states.shape[0]} rows where {n} are committed")
-            states_ok = False
-        elif bad.size:
-            report.problems.append(f"states has missing or invalid labels in {bad.size} committed frames "
-                                   f"(first {bad[0]}): a chunk was lost; those frames cannot be recovered")
-            states_ok = False
-    if states_ok:
-        counter = recount(store, n)
-        try:
-            counts, per_li, covered = store.counts()
-        except Exception as error:
-            report.derived.append(f"counts are unreadable ({type(error).__name__})")
-        else:
-            if covered != n:
-                report.derived.append(f"counts cover {covered} frames, not the {n} committed")
-            if not np.array_equal(counts, counter.counts()):
-                report.derived.append("counts differ from a recount of the committed states")
-            if not np.array_equal(per_li, counter.per_li_counts()):
-                report.derived.append("per-Li counts differ from a recount of the committed states")
-            blocks = store.block_counts()
-            if blocks is None:
-                report.derived.append("no counts per block of time (a store from an older getsei-live)")
-            elif blocks[1] != counter.block_frames or not np.array_equal(blocks[0], counter.block_counts()):
-                report.derived.append("counts per block of time differ from a recount of the committed states")
-    try:
-        snapshots = store.snapshots()
-    except Exception as error:  # undecodable chunk or JSON
-        report.derived.append(f"the snapshot history is unreadable ({type(error).__name__})")
-    else:
-        late = [s["frame"] for s in snapshots if s.get("frame", 0) > n]
-        if late:
-            report.derived.append(f"{len(late)} snapshots refer to frames beyond the committed {n}")
-        report.notes.append(f"{len(snapshots)} analysis snapshots")
+    if _check_states(store, n, report):
+        _check_counts(store, n, report)
+    _check_history(store, n, report)
     partial = sorted(p.relative_to(store.path) for p in store.path.rglob("*.partial"))
     if partial:
         report.notes.append(f"{len(partial)} unfinished temporary files from an interrupted write "
                             f"(harmless): {', '.join(map(str, partial[:3]))}")
     report.notes.append(f"status {store.status}" + (f" ({store.stop_reason})" if store.stop_reason else ""))
     return report
+
+
+def _check_frames(store: RunStore, n: int, report: StoreReport) -> bool:
+    """Steps and times of the committed frames; False when they cannot be read at all."""
+    spec = store.spec
+    try:
+        steps, times = store.steps(), store.times_ps()
+    except Exception as error:  # a damaged chunk raises from deep inside zarr's codecs
+        report.problems.append(f"frames/step or frames/time_ps is unreadable ({type(error).__name__}: {error})")
+        return False
+    if steps.size != n or times.size != n:
+        report.problems.append(f"the frame arrays hold {steps.size} rows where {n} are committed")
+    elif n:
+        if np.any(steps < 0):
+            report.problems.append(f"frames/step has missing rows (a deleted chunk?) at frames "
+                                   f"{np.flatnonzero(steps < 0)[:5].tolist()}")
+        elif np.any(np.diff(steps) != spec.interval_steps):
+            report.problems.append(f"frames/step is not evenly spaced by the interval ({spec.interval_steps} steps)")
+        if not np.allclose(times, steps_to_ps(steps, spec.timestep_fs)):
+            report.problems.append("frames/time_ps does not match step x time step")
+    return True
+
+
+def _check_states(store: RunStore, n: int, report: StoreReport) -> bool:
+    """The committed labels; True when all are there and valid (so that the counts can be checked)."""
+    try:
+        states = store.states()
+    except Exception as error:
+        report.problems.append(f"states is unreadable ({type(error).__name__}: {error}); its data is lost")
+        return False
+    bad = np.flatnonzero(np.any((states < 0) | (states >= store.spec.n_states), axis=1))
+    if states.shape[0] != n:
+        report.problems.append(f"states holds {states.shape[0]} rows where {n} are committed")
+        return False
+    if bad.size:
+        report.problems.append(f"states has missing or invalid labels in {bad.size} committed frames "
+                               f"(first {bad[0]}): a chunk was lost; those frames cannot be recovered")
+        return False
+    return True
+
+
+def _check_counts(store: RunStore, n: int, report: StoreReport) -> None:
+    """The stored counts against a recount of the committed states."""
+    counter = recount(store, n)
+    try:
+        counts, per_li, covered = store.counts()
+    except Exception as error:
+        report.derived.append(f"counts are unreadable ({type(error).__name__})")
+        return
+    if covered != n:
+        report.derived.append(f"counts cover {covered} frames, not the {n} committed")
+    if not np.array_equal(counts, counter.counts()):
+        report.derived.append("counts differ from a recount of the committed states")
+    if not np.array_equal(per_li, counter.per_li_counts()):
+        report.derived.append("per-Li counts differ from a recount of the committed states")
+    blocks = store.block_counts()
+    if blocks is None:
+        report.derived.append("no counts per block of time (a store from an older getsei-live)")
+    elif blocks[1] != counter.block_frames or not np.array_equal(blocks[0], counter.block_counts()):
+        report.derived.append("counts per block of time differ from a recount of the committed states")
+
+
+def _check_history(store: RunStore, n: int, report: StoreReport) -> None:
+    try:
+        snapshots = store.snapshots()
+    except Exception as error:  # undecodable chunk or JSON
+        report.derived.append(f"the snapshot history is unreadable ({type(error).__name__})")
+        return
+    late = [s.frame for s in snapshots if (s.frame or 0) > n]
+    if late:
+        report.derived.append(f"{len(late)} snapshots refer to frames beyond the committed {n}")
+    report.notes.append(f"{len(snapshots)} analysis snapshots")
 
 
 def repair_store(path: str | Path) -> StoreReport:
@@ -138,7 +157,7 @@ def repair_store(path: str | Path) -> StoreReport:
         blocks = (counter.block_counts(), counter.block_frames)
         store.rewrite_counts(counter.counts(), counter.per_li_counts(), blocks, n)
         snapshots = store.snapshots()
-        kept = [s for s in snapshots if s.get("frame", 0) <= n]
+        kept = [s for s in snapshots if (s.frame or 0) <= n]
         if len(kept) != len(snapshots):
             store.replace_snapshots(kept)
     return check_store(path)

@@ -1,6 +1,6 @@
 """Matplotlib figures of a kinetic model and its run (the paper's Figs. 3-6 and the run's history).
 
-Every function takes plain arrays or JSON-ready dicts and returns a Figure;
+Every function takes plain arrays, analysis records or JSON-ready dicts and returns a Figure;
 states keep one colour each across all figures.
 """
 
@@ -10,11 +10,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from collections.abc import Sequence  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from .analysis.arrhenius import BOLTZMANN_EV_PER_K  # noqa: E402
+from .analysis.markov import ChapmanKolmogorov, MarkovRecord  # noqa: E402
+from .analysis.records import Snapshot  # noqa: E402
 
 __all__ = ["state_colour", "implied_timescales_figure", "rate_matrix_figure", "mobility_figure", "flux_figure",
            "network_figure", "pathways_figure", "convergence_figure",
@@ -167,13 +171,13 @@ def pathways_figure(pathways: list[dict], intervals=None) -> Figure:
     return fig
 
 
-def convergence_figure(snapshots: list[dict]) -> Figure:
+def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
     """Timescales and pathway shares at each check against simulated time; the first converged check marked."""
+    snapshots = [Snapshot.from_dict(s) for s in snapshots]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, layout="constrained")
-    time = np.array([s["time_ps"] for s in snapshots])
-    width = max(len(s["timescales"]) for s in snapshots)
-    ts = np.array([[np.nan if v is None else v for v in s["timescales"]] + [np.nan] * (width - len(s["timescales"]))
-                   for s in snapshots], dtype=float)
+    time = np.array([s.time_ps for s in snapshots], dtype=float)
+    width = max(len(s.timescales) for s in snapshots)
+    ts = np.array([np.pad(s.timescales, (0, width - len(s.timescales)), constant_values=np.nan) for s in snapshots])
     for k in range(width):
         top.plot(time, ts[:, k], "o-", markersize=3, label=f"t{k + 1}")
     top.set_yscale("log")
@@ -181,14 +185,14 @@ def convergence_figure(snapshots: list[dict]) -> Figure:
     top.legend(fontsize=7, ncol=3)
     routes: dict[tuple, list] = {}
     for k, s in enumerate(snapshots):
-        for p in s["pathways"]:
-            routes.setdefault(tuple(p["states"]), [np.nan] * len(snapshots))[k] = p["fraction"]
+        for p in s.pathways:
+            routes.setdefault(tuple(p.states), [np.nan] * len(snapshots))[k] = p.fraction
     for route, shares in sorted(routes.items(), key=lambda item: -np.nanmax(item[1]))[:8]:
         bottom.plot(time, shares, "o-", markersize=3, label=" -> ".join(f"S{s}" for s in route))
     bottom.set_ylabel("pathway share")
     bottom.set_xlabel("simulated time (ps)")
     bottom.legend(fontsize=7)
-    converged = [s["time_ps"] for s in snapshots if s.get("converged")]
+    converged = [s.time_ps for s in snapshots if s.converged]
     for ax in (top, bottom):
         if converged:
             ax.axvline(converged[0], color="red", linestyle="--", label="converged")
@@ -233,39 +237,29 @@ def features_figure(states, escape_rates, features: dict[str, np.ndarray]) -> Fi
     return fig
 
 
-def ck_figure(ck: dict) -> Figure:
+def ck_figure(ck: ChapmanKolmogorov | dict) -> Figure:
     """Chapman-Kolmogorov test per state, as deeptime draws it: predicted ``K(tau)^k`` (line and band) against the
     estimated ``K(k tau)`` (points with bars), for the probability of being in the same state after k lags.
 
-    ck : the ``markov["ck"]`` dict of a snapshot.
+    ck : a snapshot's ``markov.ck`` (or its stored dictionary).
     """
-    def arr(values):
-        return np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)
-
-    multiples = [1, *ck["multiples"]]
-    lags = np.array(multiples) * ck["lag_ps"]
-    n = len(ck["predicted"][0])
-    states = [s for s in range(n) if ck["predicted"][0][s][s] is not None]
+    if isinstance(ck, dict):
+        ck = MarkovRecord.from_dict({"ck": ck}).ck
+    lags = np.array([1, *ck.multiples]) * ck.lag
+    states = [s for s in range(ck.predicted.shape[1]) if np.isfinite(ck.predicted[0, s, s])]
     cols = min(3, max(1, len(states)))
     rows = int(np.ceil(len(states) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.7 * rows), layout="constrained", squeeze=False,
                              sharex=True)
     for ax, s in zip(axes.flat, states):
-        pred = np.array([1.0] + [arr(ck["predicted"][m])[s, s] for m in range(len(ck["multiples"]))])
-        est = np.array([1.0] + [arr(ck["estimated"][m])[s, s] for m in range(len(ck["multiples"]))])
-
-        def bounds(key):
-            out = np.array([[1.0, 1.0]] + [[np.nan if v is None else v for v in (ck[key][m][s][s] or [None, None])]
-                                            for m in range(len(ck["multiples"]))], dtype=float)
-            return out[:, 0], out[:, 1]
-
-        lo, hi = bounds("predicted_ci")
+        pred, est = (np.concatenate([[1.0], values[:, s, s]]) for values in (ck.predicted, ck.estimated))
+        (p_lo, p_hi), (e_lo, e_hi) = (np.concatenate([[[1.0, 1.0]], ci[:, s, s]]).T
+                                      for ci in (ck.predicted_ci, ck.estimated_ci))
         colour = state_colour(s)
         ax.plot(lags, pred, "-", color=colour, label="predicted K(tau)^k")
-        ax.fill_between(lags, lo, hi, color=colour, alpha=0.2, linewidth=0)
-        lo, hi = bounds("estimated_ci")
-        ax.errorbar(lags, est, yerr=[np.clip(est - lo, 0, None), np.clip(hi - est, 0, None)], fmt="o", color="black",
-                    markersize=4, capsize=2, label="estimated K(k tau)")
+        ax.fill_between(lags, p_lo, p_hi, color=colour, alpha=0.2, linewidth=0)
+        ax.errorbar(lags, est, yerr=[np.clip(est - e_lo, 0, None), np.clip(e_hi - est, 0, None)], fmt="o",
+                    color="black", markersize=4, capsize=2, label="estimated K(k tau)")
         ax.set_title(f"S{s}", fontsize=9)
         ax.set_ylim(0, 1.02)
     for ax in list(axes.flat)[len(states):]:
@@ -275,8 +269,8 @@ def ck_figure(ck: dict) -> Figure:
     for ax in axes[:, 0]:
         ax.set_ylabel("P(same state)")
     axes.flat[0].legend(fontsize=7)
-    verdict = ", ".join(f"{k}x {'passed' if ok else 'FAILED'}" for k, ok in zip(ck["multiples"], ck["passed"]))
-    fig.suptitle(f"Chapman-Kolmogorov test at lag {ck['lag_ps']:g} ps ({verdict})")
+    verdict = ", ".join(f"{k}x {'passed' if ok else 'FAILED'}" for k, ok in zip(ck.multiples, ck.passed))
+    fig.suptitle(f"Chapman-Kolmogorov test at lag {ck.lag:g} ps ({verdict})")
     return fig
 
 

@@ -44,69 +44,89 @@ def write_report(store_path: str | Path | Sequence[str | Path], out_dir: str | P
     The convergence figure is the first store's live history; the populations
     are over all Li of all stores, up to the shortest run.
     """
-    from . import plots
-
     paths = [store_path] if isinstance(store_path, (str, Path)) else list(store_path)
     stores = [RunStore.open(p, "r") for p in paths]
-    store = stores[0]
     result = analyze_store(paths, lag_ps=lag_ps, source=source, target=target, seed=seed)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StoreError(f"Cannot write the report to {out}: {error.strerror}.") from None
-    model, info = result.model, result.info
+    history = stores[0].snapshots()
+    described = stores[0].state_model_config.get("states") or []
+    figures = {**_model_figures(result, stores[0].spec.n_states, out),
+               **_run_figures(stores, paths, history, out),
+               **_feature_figure(result.model, described, stores[0].spec.n_states, out)}
+    intervals = result.intervals_dict()
+    summary = {**result.to_dict(), "partial": result.info["status"] == "running",
+               "figures": {k: p.name for k, p in figures.items()},
+               "timescale_intervals_by_lag": intervals.get("timescales_by_lag_ci"),
+               "pathway_fraction_intervals": intervals.get("pathway_fraction_ci"), "states": described,
+               "convergence": history[-1].to_dict() if history else None}
+    (out / "summary.json").write_text(json.dumps(strict_json(summary), indent=1))
+    (out / "index.html").write_text(_html(summary, figures, result.model, result.info["store"]))
+    log.info("Wrote %d figures, index.html and summary.json to %s.", len(figures), out)
+    return summary
+
+
+def _model_figures(result, n_states: int, out: Path) -> dict[str, Path]:
+    """Timescales by lag, rates, mobility, fluxes, network, pathways and the Chapman-Kolmogorov test."""
+    from . import plots
+
+    model, snap = result.model, result.snapshot
     tm, rates = model.transition, model.rates
     active = [int(s) for s in tm.active_set]
-    n_states = store.spec.n_states
-    width = n_states - 1
-    its = _padded(info["timescales_by_lag"], width)
-    snap = result.snapshot
-    its_ci = np.array(snap["timescales_by_lag_ci"], dtype=float) if snap.get("timescales_by_lag_ci") else None
-    figures: dict[str, Path] = {}
-    figures["implied_timescales"] = _png(plots.implied_timescales_figure(info["lags_ps"], its, its_ci),
-                                         out / "implied_timescales.png")
-    figures["rate_matrix"] = _png(plots.rate_matrix_figure(rates.generator, active, valid=rates.valid,
-                                                           raw_rates=rates.rate_matrix), out / "rate_matrix.png")
-    figures["mobility"] = _png(plots.mobility_figure(active, rates.escape_rates, rates.mobility), out / "mobility.png")
+    its = _padded(result.info["timescales_by_lag"], n_states - 1)
+    its_ci = snap.intervals.timescales_by_lag if snap.intervals is not None else None
+    figures = {"implied_timescales": _png(plots.implied_timescales_figure(result.info["lags_ps"], its, its_ci),
+                                          out / "implied_timescales.png"),
+               "rate_matrix": _png(plots.rate_matrix_figure(rates.generator, active, valid=rates.valid,
+                                                            raw_rates=rates.rate_matrix), out / "rate_matrix.png"),
+               "mobility": _png(plots.mobility_figure(active, rates.escape_rates, rates.mobility),
+                                out / "mobility.png")}
     if model.flux is not None:
         figures["fluxes"] = _png(plots.flux_figure(active, model.flux.equilibrium_flux, model.flux.net_flux),
                                  out / "fluxes.png")
         figures["network"] = _png(plots.network_figure(active, tm.stationary_distribution, model.flux.net_flux,
                                                        model.source, model.target), out / "network.png")
         figures["pathways"] = _png(plots.pathways_figure([p.to_dict() for p in model.pathways],
-                                                         snap.get("pathway_fraction_ci")), out / "pathways.png")
-    if snap["markov"]["ck"] is not None:
-        figures["chapman_kolmogorov"] = _png(plots.ck_figure(snap["markov"]["ck"]), out / "chapman_kolmogorov.png")
-    snapshots = store.snapshots()
-    if snapshots:
-        figures["convergence"] = _png(plots.convergence_figure(snapshots), out / "convergence.png")
+                                                         result.intervals_dict().get("pathway_fraction_ci")),
+                                   out / "pathways.png")
+    if snap.markov.ck is not None:
+        figures["chapman_kolmogorov"] = _png(plots.ck_figure(snap.markov.ck), out / "chapman_kolmogorov.png")
+    return figures
+
+
+def _run_figures(stores: list[RunStore], paths: list, history: list, out: Path) -> dict[str, Path]:
+    """The live history, the state model's fit and the populations over time."""
+    from . import plots
+
+    figures = {}
+    if history:
+        figures["convergence"] = _png(plots.convergence_figure(history), out / "convergence.png")
     fits = {str(p): f for p in paths if (f := state_model_fit(p)) is not None}
     if fits:
-        limit = ConvergenceCriteria.from_dict(store.analysis.get("criteria") or {}).max_ood_fraction
+        limit = ConvergenceCriteria.from_dict(stores[0].analysis.get("criteria") or {}).max_ood_fraction
         figures["state_model_fit"] = _png(plots.state_model_fit_figure(fits, limit), out / "state_model_fit.png")
     n = min(s.committed_frames for s in stores)
     stride = max(1, n // 2000)
     states = np.concatenate([s.states(0, n)[::stride] for s in stores], axis=1)
-    figures["populations"] = _png(plots.populations_figure(store.times_ps()[:n:stride], states, n_states),
-                                  out / "populations.png")
-    described = store.state_model_config.get("states") or []
-    if len(described) == n_states:
-        feats = {f"mean n_{e} in shell": np.array([described[s]["mean_counts"][e] for s in active])
-                 for e in described[0]["mean_counts"] if any(d["mean_counts"][e] > 0.05 for d in described)}
-        feats["mean neighbour distance (A)"] = np.array([described[s]["mean_neighbour_distance_A"] for s in active])
-        figures["features"] = _png(plots.features_figure(active, rates.escape_rates, feats), out / "features.png")
+    figures["populations"] = _png(plots.populations_figure(stores[0].times_ps()[:n:stride], states,
+                                                           stores[0].spec.n_states), out / "populations.png")
+    return figures
 
-    partial = info["status"] == "running"
-    summary = {**result.to_dict(), "partial": partial,
-               "figures": {k: p.name for k, p in figures.items()},
-               "timescale_intervals_by_lag": snap.get("timescales_by_lag_ci"),
-               "pathway_fraction_intervals": snap.get("pathway_fraction_ci"), "states": described,
-               "convergence": snapshots[-1] if snapshots else None}
-    (out / "summary.json").write_text(json.dumps(strict_json(summary), indent=1))
-    (out / "index.html").write_text(_html(summary, figures, model, info["store"]))
-    log.info("Wrote %d figures, index.html and summary.json to %s.", len(figures), out)
-    return summary
+
+def _feature_figure(model, described: list[dict], n_states: int, out: Path) -> dict[str, Path]:
+    """Escape rate of each state against the mean environment of its central Li (when the states are described)."""
+    from . import plots
+
+    if len(described) != n_states:
+        return {}
+    active = [int(s) for s in model.transition.active_set]
+    feats = {f"mean n_{e} in shell": np.array([described[s]["mean_counts"][e] for s in active])
+             for e in described[0]["mean_counts"] if any(d["mean_counts"][e] > 0.05 for d in described)}
+    feats["mean neighbour distance (A)"] = np.array([described[s]["mean_neighbour_distance_A"] for s in active])
+    return {"features": _png(plots.features_figure(active, model.rates.escape_rates, feats), out / "features.png")}
 
 
 CAPTIONS = {

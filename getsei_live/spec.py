@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .errors import ParameterError
 from .units import steps_to_ps
 
 __all__ = ["RunSpec"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RunSpec:
     """What defines a run: resuming with anything different is refused.
 
@@ -22,10 +24,10 @@ class RunSpec:
     n_states : int
     timestep_fs : float
         MD time step.
-    interval : int
-        MD steps between observed frames.
-    lags : tuple of int
-        Lags in frames.
+    interval_steps : int
+        MD steps between observed frames (``interval``, the name the store keeps, is an alias).
+    lags_frames : tuple of int
+        Lags in frames (``lags``, the name the store keeps, is an alias).
     li_indices : tuple of int
         Atom indices of the Li atoms, in label order.
     """
@@ -33,39 +35,58 @@ class RunSpec:
     fingerprint: str
     n_states: int
     timestep_fs: float
-    interval: int
-    lags: tuple[int, ...]
+    interval_steps: int
+    lags_frames: tuple[int, ...]
     li_indices: tuple[int, ...]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "lags", tuple(int(v) for v in self.lags))
-        object.__setattr__(self, "li_indices", tuple(int(v) for v in self.li_indices))
+    def __init__(self, fingerprint: str, n_states: int, timestep_fs: float, interval_steps: int | None = None,
+                 lags_frames: Sequence[int] | None = None, li_indices: Sequence[int] = (), *,
+                 interval: int | None = None, lags: Sequence[int] | None = None) -> None:
+        interval_steps = _one(interval_steps, interval, "interval_steps", "interval")
+        lags_frames = _one(lags_frames, lags, "lags_frames", "lags")
+        for name, value in (("fingerprint", fingerprint), ("n_states", n_states), ("timestep_fs", timestep_fs),
+                            ("interval_steps", interval_steps), ("lags_frames", tuple(int(v) for v in lags_frames)),
+                            ("li_indices", tuple(int(v) for v in li_indices))):
+            object.__setattr__(self, name, value)
+
+    @property
+    def interval(self) -> int:
+        """Alias of ``interval_steps``."""
+        return self.interval_steps
+
+    @property
+    def lags(self) -> tuple[int, ...]:
+        """Alias of ``lags_frames``."""
+        return self.lags_frames
 
     @property
     def frame_dt_ps(self) -> float:
-        return steps_to_ps(self.interval, self.timestep_fs)
+        return steps_to_ps(self.interval_steps, self.timestep_fs)
 
     @property
     def lags_ps(self) -> tuple[float, ...]:
-        return tuple(lag * self.frame_dt_ps for lag in self.lags)
+        return tuple(lag * self.frame_dt_ps for lag in self.lags_frames)
 
     @property
     def n_li(self) -> int:
         return len(self.li_indices)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        return {**d, "lags": list(self.lags), "li_indices": list(self.li_indices)}
+        """The store's record (its keys are those of version 0.1: ``interval``, ``lags``)."""
+        return {"fingerprint": self.fingerprint, "n_states": self.n_states, "timestep_fs": self.timestep_fs,
+                "interval": self.interval_steps, "lags": list(self.lags_frames), "li_indices": list(self.li_indices)}
 
     @classmethod
     def from_dict(cls, data: dict) -> RunSpec:
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+        return cls(data["fingerprint"], data["n_states"], data["timestep_fs"],
+                   data.get("interval_steps", data.get("interval")), data.get("lags_frames", data.get("lags")),
+                   data["li_indices"])
 
     def differences(self, other: RunSpec) -> list[str]:
         """Human-readable list of what differs from ``other`` (the stored spec)."""
         names = {"fingerprint": "state model (fingerprint)", "n_states": "number of states",
-                 "timestep_fs": "time step (fs)", "interval": "interval (MD steps per frame)",
-                 "lags": "lags (frames)", "li_indices": "Li atom indices"}
+                 "timestep_fs": "time step (fs)", "interval_steps": "interval (MD steps per frame)",
+                 "lags_frames": "lags (frames)", "li_indices": "Li atom indices"}
         out = []
         for f in fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
@@ -80,3 +101,12 @@ class RunSpec:
                 else:
                     out.append(f"{names[f.name]}: stored {theirs}, now {mine}")
         return out
+
+
+def _one(value, alias, name: str, alias_name: str):
+    """A parameter given by its name or its old name, once."""
+    if value is not None and alias is not None and value != alias:
+        raise ParameterError(f"Give '{name}' once ('{alias_name}' is its old name).")
+    if value is None and alias is None:
+        raise ParameterError(f"The '{name}' parameter is required.")
+    return value if value is not None else alias

@@ -33,6 +33,7 @@ import numpy as np
 import zarr
 
 from . import __version__
+from .analysis.records import Snapshot
 from .errors import ParameterError, StoreError, StoreMismatchError
 from .layout import _open_group, _reading, _temperature, create_arrays, create_fit_array
 from .locking import WriterLock
@@ -237,10 +238,10 @@ class RunStore:
         return arr[...], int(arr.attrs["block_frames"])
 
     @_reading
-    def snapshots(self) -> list[dict]:
+    def snapshots(self) -> list[Snapshot]:
         """All analysis snapshots, oldest first."""
         arr = self._group["snapshots"]
-        return [json.loads(s) for s in arr[:]] if arr.shape[0] else []
+        return [Snapshot.from_dict(json.loads(s)) for s in arr[:]] if arr.shape[0] else []
 
     @_reading
     def checkpoint(self) -> dict[str, np.ndarray] | None:
@@ -319,13 +320,13 @@ class RunStore:
             g[name][...] = np.asarray(data[name])
         g.attrs["step"] = int(data["step"])
 
-    def add_snapshot(self, snapshot: dict) -> None:
-        """Append one analysis snapshot (a JSON-ready dict)."""
+    def add_snapshot(self, snapshot: Snapshot) -> None:
+        """Append one analysis snapshot."""
         self._require_writer()
         arr = self._group["snapshots"]
         n = arr.shape[0]
         arr.resize((n + 1,))
-        arr[n] = json.dumps(snapshot, allow_nan=False)
+        arr[n] = json.dumps(Snapshot.from_dict(snapshot).to_dict(), allow_nan=False)
 
     @property
     def analysis(self) -> dict:
@@ -336,13 +337,13 @@ class RunStore:
         self._require_writer()
         self._group.attrs["analysis"] = settings
 
-    def replace_snapshots(self, snapshots: list[dict]) -> None:
+    def replace_snapshots(self, snapshots: list[Snapshot]) -> None:
         """Rewrite the whole snapshot history (repair only)."""
         self._require_writer()
         arr = self._group["snapshots"]
         arr.resize((len(snapshots),))
         for k, snap in enumerate(snapshots):
-            arr[k] = json.dumps(snap, allow_nan=False)
+            arr[k] = json.dumps(Snapshot.from_dict(snap).to_dict(), allow_nan=False)
 
     @property
     def warmup(self) -> WarmupFrames:

@@ -10,6 +10,7 @@ import numpy as np
 
 from .analysis import KineticModel, kinetic_model, timescales_by_lag
 from .analysis.convergence import ConvergenceCriteria, snapshot
+from .analysis.records import Snapshot
 from .ensemble import read_ensemble
 from .errors import ParameterError
 from .store import RunStore
@@ -30,10 +31,10 @@ class StoreAnalysis:
     counts : (n_lags, n, n) ndarray
     per_li_counts : (n_li, n_lags, n, n) ndarray
     lag_index : int
-    snapshot : dict
+    snapshot : Snapshot
         The live monitor's analysis of the same counts: intervals from resampling
         Li atoms and blocks of time, and the Markov test at every lag
-        (``snapshot["markov"]``, with the Chapman-Kolmogorov test at the lag used).
+        (``snapshot.markov``, with the Chapman-Kolmogorov test at the lag used).
     """
 
     info: dict
@@ -41,15 +42,19 @@ class StoreAnalysis:
     counts: np.ndarray
     per_li_counts: np.ndarray
     lag_index: int
-    snapshot: dict
+    snapshot: Snapshot
 
     def to_dict(self) -> dict:
         """What ``getsei-live analyze --json`` prints."""
-        intervals = {k: self.snapshot.get(k) for k in ("confidence", "interval_method", "pathway_fraction_ci",
-                                                       "top_route_resolved", "timescales_ci",
-                                                       "timescales_by_lag_ci")}
-        return {**self.info, "markov": self.snapshot["markov"], "intervals": intervals,
+        stored = self.intervals_dict()
+        intervals = {k: stored.get(k) for k in ("confidence", "interval_method", "pathway_fraction_ci",
+                                                "top_route_resolved", "timescales_ci", "timescales_by_lag_ci")}
+        return {**self.info, "markov": self.snapshot.markov.to_dict(), "intervals": intervals,
                 "model": self.model.to_dict()}
+
+    def intervals_dict(self) -> dict:
+        """The snapshot's intervals as stored (empty without resampling)."""
+        return self.snapshot.intervals.to_dict() if self.snapshot.intervals is not None else {}
 
 
 def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | str | None = None, source=None,
@@ -84,27 +89,15 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
         lag_ps = live.get("lag_ps", max(lags_ps))
     counts = ensemble.counts
     n, simulated = ensemble.committed_frames, ensemble.simulated_ps
-    if lag_ps == "auto":
-        lag_index = None
-        if counts[0].sum() == 0:
-            raise ParameterError(f"The run is shorter than its shortest lag ({n} frames, {simulated:g} ps).")
-    else:
-        matches = [k for k, v in enumerate(lags_ps) if np.isclose(v, lag_ps)]
-        if not matches:
-            raise ParameterError(f"The store counts lags {', '.join(f'{v:g}' for v in lags_ps)} ps; "
-                                 f"a lag of {lag_ps:g} ps is not one of them.")
-        lag_index = matches[0]
-        if counts[lag_index].sum() == 0:
-            raise ParameterError(f"The lag ({lag_ps:g} ps) is longer than the run so far ({n} frames, "
-                                 f"{simulated:g} ps): no transitions at that lag yet.")
+    lag_index = _lag_index(counts, lags_ps, lag_ps, n, simulated)
     stored = live.get("criteria") or {}
     criteria = ConvergenceCriteria.from_dict({**stored, "n_pathways": n_pathways, "n_bootstrap": n_bootstrap})
     snap = snapshot(counts, ensemble.per_li_counts, ensemble.block_counts, lags_ps=lags_ps, lag_index=lag_index,
                     source=source, target=target, criteria=criteria, rng=np.random.default_rng(seed),
                     block_ps=ensemble.block_ps, replica_counts=ensemble.replica_counts,
                     n_li=ensemble.n_li)
-    lag_index = lags_ps.index(snap["lag_ps"])
-    model = kinetic_model(counts[lag_index], snap["lag_ps"], source=source, target=target, reversible=reversible,
+    lag_index = snap.lag_index
+    model = kinetic_model(counts[lag_index], snap.lag_ps, source=source, target=target, reversible=reversible,
                           n_pathways=n_pathways, min_population=criteria.min_population,
                           min_transitions_out=criteria.min_transitions)
     by_lag = [t.tolist() for t in timescales_by_lag(counts, lags_ps, reversible=reversible)]
@@ -115,6 +108,23 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
             "timescales_by_lag": by_lag, "temperature_K": first.temperature_K, "n_runs": ensemble.n_runs,
             "runs": ensemble.describe(), "state_model_fit": _fit_summary(paths, criteria.max_ood_fraction)}
     return StoreAnalysis(info, model, counts, ensemble.per_li_counts, lag_index, snap)
+
+
+def _lag_index(counts: np.ndarray, lags_ps: tuple[float, ...], lag_ps: float | str, n: int,
+               simulated: float) -> int | None:
+    """Where ``lag_ps`` is among the stored lags (None for "auto"); refuses a lag with no transitions yet."""
+    if lag_ps == "auto":
+        if counts[0].sum() == 0:
+            raise ParameterError(f"The run is shorter than its shortest lag ({n} frames, {simulated:g} ps).")
+        return None
+    matches = [k for k, v in enumerate(lags_ps) if np.isclose(v, lag_ps)]
+    if not matches:
+        raise ParameterError(f"The store counts lags {', '.join(f'{v:g}' for v in lags_ps)} ps; "
+                             f"a lag of {lag_ps:g} ps is not one of them.")
+    if counts[matches[0]].sum() == 0:
+        raise ParameterError(f"The lag ({lag_ps:g} ps) is longer than the run so far ({n} frames, "
+                             f"{simulated:g} ps): no transitions at that lag yet.")
+    return matches[0]
 
 
 def state_model_fit(path: str | Path) -> dict | None:

@@ -61,3 +61,26 @@ def strict_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: strict_json(v) for k, v in value.items()}
     return value
+
+
+def nan_array(value: Any) -> np.ndarray:
+    """A read-only float array of stored JSON numbers: None becomes NaN, a None where a row is expected a row of NaN.
+    """
+    def convert(v: Any) -> Any:
+        if v is None:
+            return np.nan
+        if isinstance(v, (list, tuple, np.ndarray)):
+            parts = [convert(p) for p in v]
+            shape = max((np.shape(p) for p in parts), key=len, default=())
+            return np.stack([np.broadcast_to(p, shape) for p in parts]) if parts else np.zeros(0)
+        return float(v)
+
+    return frozen_array(convert(value))
+
+
+def listed(values: Any) -> list:
+    """JSON-ready nested lists with None for non-finite numbers."""
+    array = np.asarray(values, dtype=float)
+    out = array.astype(object)
+    out[~np.isfinite(array)] = None
+    return out.tolist()

@@ -14,14 +14,18 @@ import logging
 
 import numpy as np
 
+from ..errors import GetseiError
 from .criteria import ConvergenceCriteria
+from .koopman import TransitionMatrix
 from .markov import fit_by_lag, markov_test
-from .model import kinetic_model
+from .model import KineticModel, kinetic_model
+from .records import Intervals, Snapshot, Verdict
 from .spectral import implied_timescales
 from .uncertainty import (
     METHODS,
     PROBABILITY,
     TIME,
+    Resamples,
     envelope,
     percentile_interval,
     resample_counts,
@@ -31,31 +35,47 @@ from .uncertainty import (
 from .verdict import ConvergenceMonitor, conditions, explain
 
 # the criteria and the verdict live in .criteria and .verdict; imported here for the old names
-__all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "conditions", "explain", "snapshot"]
+__all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "Snapshot", "Verdict", "conditions", "explain", "snapshot"]
 
 log = logging.getLogger(__name__)
 
 
-def _listed(values: np.ndarray) -> list:
-    """JSON-ready nested lists with None for non-finite numbers."""
-    array = np.asarray(values, dtype=float)
-    out = array.astype(object)
-    out[~np.isfinite(array)] = None
-    return out.tolist()
+def _timescales_by_lag(fits: list[TransitionMatrix | None], lags_ps: tuple[float, ...], n: int) -> np.ndarray:
+    """(n_lags, n - 1) implied timescales at every lag, NaN where there are fewer."""
+    out = np.full((len(lags_ps), n - 1), np.nan)
+    for row, fit, lag in zip(out, fits, lags_ps):
+        if fit is not None:
+            ts = implied_timescales(fit.transition_matrix, lag).timescales
+            row[: ts.size] = ts
+    return out
 
 
-def _full(values: np.ndarray, active: np.ndarray, n: int) -> list[float]:
-    full = np.zeros(n)
-    full[active] = values
-    return full.tolist()
+def _intervals(model: KineticModel, resamples: list[Resamples], timescales_by_lag: np.ndarray, lag_index: int,
+               criteria: ConvergenceCriteria) -> Intervals:
+    """The resampling intervals of the model's pathway shares, timescales and Koopman matrix."""
+    c, active = criteria, model.transition.active_set
+    routes = [tuple(p.states) for p in model.pathways]
+    shares, tops = zip(*(route_shares(r, lag_index, active, model.source, model.target, routes) for r in resamples))
+    fractions = np.array([p.fraction for p in model.pathways])
+    by_lag = envelope([percentile_interval(r.timescales, c.confidence, estimate=timescales_by_lag,
+                                           n_units=r.n_units, limits=TIME) for r in resamples])
+    return Intervals(
+        n_bootstrap=c.n_bootstrap, method=" and ".join(dict.fromkeys(METHODS[r.method] for r in resamples)),
+        confidence=c.confidence,
+        pathway_fractions=envelope([percentile_interval(s, c.confidence, estimate=fractions, n_units=r.n_units,
+                                                        limits=PROBABILITY) for s, r in zip(shares, resamples)]),
+        top_route_resolved=float(min(t.mean() for t in tops)) if routes else 0.0,
+        timescales=by_lag[lag_index], timescales_by_lag=by_lag,
+        transition_matrix=envelope([percentile_interval(r.transition_matrices[:, lag_index], c.confidence,
+                                                        n_units=r.n_units, limits=PROBABILITY) for r in resamples]))
 
 
 def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.ndarray | list[np.ndarray], *,
              lags_ps: tuple[float, ...], lag_index: int | None, source: tuple[int, ...] | None,
              target: tuple[int, ...] | None, criteria: ConvergenceCriteria, rng: np.random.Generator,
              block_ps: float | None = None, replica_counts: np.ndarray | None = None,
-             n_li: list[int] | None = None) -> dict:
-    """The kinetic model, its intervals and the Markov test at every lag, as a JSON-ready dict.
+             n_li: list[int] | None = None) -> Snapshot:
+    """The kinetic model, its intervals and the Markov test at every lag.
 
     Parameters
     ----------
@@ -76,8 +96,7 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
     n_li : list of int, optional
         Li atoms of each run of an ensemble (``per_li_counts`` holds them run after run).
     """
-    n = counts.shape[-1]
-    c = criteria
+    c, lags_ps = criteria, tuple(lags_ps)
     fits = fit_by_lag(counts)
     active_sets = [np.zeros(0, dtype=int) if fit is None else fit.active_set for fit in fits]
     units = resampling_units(per_li_counts, block_counts, min_blocks=c.min_blocks, replica_counts=replica_counts,
@@ -89,74 +108,16 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
                          timescale_rtol=c.plateau_rtol, n_timescales=c.n_timescales, fits=fits)
     auto = lag_index is None
     if auto:
-        suggested = markov.suggested_lag
         usable = [k for k in range(len(lags_ps)) if counts[k].sum() > 0]
+        if not usable:
+            raise GetseiError("No lag has counted transitions yet.")
+        suggested = markov.suggested_lag
         lag_index = lags_ps.index(suggested) if suggested is not None else usable[-1]
-    lag = lags_ps[lag_index]
-    counts_at = counts[lag_index]
-    model = kinetic_model(counts_at, lag, source=source, target=target, n_pathways=c.n_pathways,
-                          min_population=c.min_population, min_transitions_out=c.min_transitions)
-    tm, rates, active = model.transition, model.rates, model.transition.active_set
-    routes = [tuple(p.states) for p in model.pathways]
-    by_lag = [np.full(n - 1, np.nan) for _ in lags_ps]
-    for t, fit, lag_k in zip(by_lag, fits, lags_ps):
-        if fit is not None:
-            ts = implied_timescales(fit.transition_matrix, lag_k).timescales
-            t[: ts.size] = ts
-    intervals: dict = {}
-    if resamples:
-        shares, tops = zip(*(route_shares(r, lag_index, active, model.source, model.target, routes)
-                             for r in resamples))
-        fractions = np.array([p.fraction for p in model.pathways])
-        ts_by_lag = envelope([percentile_interval(r.timescales, c.confidence, estimate=np.stack(by_lag),
-                                                  n_units=r.n_units, limits=TIME) for r in resamples])
-        intervals = {
-            "n_bootstrap": c.n_bootstrap,
-            "interval_method": " and ".join(dict.fromkeys(METHODS[r.method] for r in resamples)),
-            "confidence": c.confidence,
-            "pathway_fraction_ci": _listed(envelope([percentile_interval(s, c.confidence, estimate=fractions,
-                                                                         n_units=r.n_units, limits=PROBABILITY)
-                                                     for s, r in zip(shares, resamples)])),
-            "top_route_resolved": float(min(t.mean() for t in tops)) if routes else 0.0,
-            "timescales_ci": _listed(ts_by_lag[lag_index]),
-            "timescales_by_lag_ci": _listed(ts_by_lag),
-            "transition_matrix_ci": _listed(envelope(
-                [percentile_interval(r.transition_matrices[:, lag_index], c.confidence, n_units=r.n_units,
-                                     limits=PROBABILITY) for r in resamples])),
-        }
-    generator = np.zeros((n, n))
-    generator[np.ix_(active, active)] = rates.generator
-    K = np.zeros((n, n))
-    K[np.ix_(active, active)] = tm.transition_matrix
-    off_diagonal = counts_at.sum(axis=1) - np.diag(counts_at)
-    return {
-        "lag_ps": lag,
-        "lag_auto": auto,
-        "n_transitions": int(counts_at.sum()),
-        "transitions_out": off_diagonal.astype(int).tolist(),
-        "active_set": active.tolist(),
-        "excluded_states": tm.excluded_states.tolist(),
-        "stationary_distribution": _full(tm.stationary_distribution, active, n),
-        "transition_matrix": K.tolist(),
-        "lags_ps": list(lags_ps),
-        "timescales_by_lag": [_listed(t) for t in by_lag],
-        "timescales": _listed(by_lag[lag_index]),
-        "rate_matrix": generator.tolist(),
-        "rates_valid": rates.valid,
-        "rate_problems": list(rates.problems),
-        "escape_rates": _full(rates.escape_rates, active, n),
-        "mobility": _full(rates.mobility, active, n),
-        "mobility_ranking": list(model.mobility_ranking),
-        "source": list(model.source),
-        "target": list(model.target),
-        "endpoint_candidates": list(model.endpoint_candidates),
-        "endpoint_notes": list(model.notes),
-        "total_flux": model.flux.total_flux if model.flux is not None else 0.0,
-        "tpt_rate_per_ps": model.flux.rate if model.flux is not None else 0.0,
-        "pathways": [{"states": list(p.states), "flux": p.flux, "fraction": p.fraction} for p in model.pathways],
-        "n_blocks": int(n_blocks),
-        "n_replicas": 1 if replica_counts is None else len(replica_counts),
-        "block_ps": block_ps,
-        "markov": markov.record(lag),
-        **intervals,
-    }
+    model = kinetic_model(counts[lag_index], lags_ps[lag_index], source=source, target=target,
+                          n_pathways=c.n_pathways, min_population=c.min_population,
+                          min_transitions_out=c.min_transitions)
+    by_lag = _timescales_by_lag(fits, lags_ps, counts.shape[-1])
+    intervals = _intervals(model, resamples, by_lag, lag_index, c) if resamples else None
+    return Snapshot.of(model, counts[lag_index], lags_ps=lags_ps, timescales_by_lag=by_lag,
+                       markov=markov.record(model.lag), intervals=intervals, lag_auto=auto, n_blocks=int(n_blocks),
+                       n_replicas=1 if replica_counts is None else len(replica_counts), block_ps=block_ps)

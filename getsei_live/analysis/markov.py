@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GetseiError
-from ._result import Result, frozen_array, strict_json
+from ._result import Result, frozen_array, nan_array, strict_json
 from .koopman import TransitionMatrix, transition_matrix
 from .spectral import implied_timescales
 from .uncertainty import PROBABILITY, TIME, Resamples, envelope, percentile_interval
 
-__all__ = ["ChapmanKolmogorov", "LagVerdict", "MarkovTest", "fit_by_lag", "markov_test"]
+__all__ = ["ChapmanKolmogorov", "LagVerdict", "MarkovRecord", "MarkovTest", "fit_by_lag", "markov_test"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,21 +95,65 @@ class MarkovTest(Result):
     def at(self, lag: float) -> LagVerdict:
         return min(self.verdicts, key=lambda v: abs(v.lag - lag))
 
-    def record(self, lag: float) -> dict:
-        """JSON-ready: the verdict at every lag (ps), and the Chapman-Kolmogorov test at ``lag``."""
-        ck = self.at(lag).ck
+    def record(self, lag: float) -> MarkovRecord:
+        """What a snapshot keeps: the verdict at every lag, and the Chapman-Kolmogorov test at ``lag``."""
+        return MarkovRecord(tuple(v.lag for v in self.verdicts), tuple(v.markovian for v in self.verdicts),
+                            tuple(v.reasons for v in self.verdicts), self.suggested_lag, self.at(lag).ck)
+
+
+#: The Chapman-Kolmogorov arrays a snapshot stores (``difference_ci`` is not stored).
+_CK_ARRAYS = ("predicted", "estimated", "predicted_ci", "estimated_ci")
+
+
+@dataclass(frozen=True, slots=True)
+class MarkovRecord(Result):
+    """The Markov test as a snapshot keeps it.
+
+    Attributes
+    ----------
+    lags_ps : tuple of float
+    markovian : tuple of bool
+        Per stored lag.
+    reasons : tuple of tuple of str
+        Why each lag fails (empty where it passes).
+    suggested_lag_ps : float or None
+        The shortest stored lag that passes.
+    ck : ChapmanKolmogorov or None
+        The test at the analysis lag; read back from a store its ``difference_ci`` is NaN.
+    """
+
+    lags_ps: tuple[float, ...]
+    markovian: tuple[bool, ...]
+    reasons: tuple[tuple[str, ...], ...]
+    suggested_lag_ps: float | None
+    ck: ChapmanKolmogorov | None
+
+    def passes(self, lag: float) -> bool:
+        return self.markovian[self.lags_ps.index(lag)]
+
+    def to_dict(self) -> dict:
+        ck = self.ck
         return {
-            "lags_ps": [v.lag for v in self.verdicts],
-            "markovian": [v.markovian for v in self.verdicts],
-            "reasons": [list(v.reasons) for v in self.verdicts],
-            "suggested_lag_ps": self.suggested_lag,
+            "lags_ps": list(self.lags_ps), "markovian": list(self.markovian),
+            "reasons": [list(r) for r in self.reasons], "suggested_lag_ps": self.suggested_lag_ps,
             "ck": None if ck is None else strict_json({
                 "lag_ps": ck.lag, "multiples": list(ck.multiples), "tolerance": ck.tolerance,
                 "passed": ck.passed.tolist(), "max_deviation": ck.max_deviation.tolist(),
-                **{name: getattr(ck, name).tolist() for name in ("predicted", "estimated", "predicted_ci",
-                                                                 "estimated_ci")},
-            }),
+                **{name: getattr(ck, name).tolist() for name in _CK_ARRAYS}}),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MarkovRecord:
+        ck = data.get("ck")
+        if ck is not None:
+            arrays = {name: nan_array(ck[name]) for name in _CK_ARRAYS}
+            ck = ChapmanKolmogorov(
+                lag=float(ck["lag_ps"]), multiples=tuple(int(k) for k in ck["multiples"]),
+                difference_ci=frozen_array(np.full(arrays["predicted_ci"].shape, np.nan)),
+                max_deviation=frozen_array([np.nan if d is None else d for d in ck["max_deviation"]]),
+                passed=frozen_array(ck["passed"], bool), tolerance=float(ck["tolerance"]), **arrays)
+        return cls(tuple(float(v) for v in data.get("lags_ps", ())), tuple(bool(v) for v in data.get("markovian", ())),
+                   tuple(tuple(r) for r in data.get("reasons", ())), data.get("suggested_lag_ps"), ck)
 
 
 def fit_by_lag(counts: np.ndarray) -> list[TransitionMatrix | None]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..analysis.markov import MarkovRecord
+from ..analysis.records import Snapshot
 from ..errors import ParameterError
 
 
@@ -96,78 +100,84 @@ def state_list(values: tuple[str, ...], name: str) -> tuple[int, ...] | None:
 
 
 
-def _interval(ci: list | None, k: int, scale: float = 1.0, fmt: str = ".2f") -> str:
-    return _pair(ci[k], scale, fmt) if ci and k < len(ci) else ""
+def _interval(ci: np.ndarray | None, k: int, scale: float = 1.0, fmt: str = ".2f") -> str:
+    return _pair(ci[k], scale, fmt) if ci is not None and k < len(ci) else ""
 
 
-def _pair(bounds: list | None, scale: float = 1.0, fmt: str = ".3f") -> str:
-    if not bounds or None in bounds:
+def _pair(bounds, scale: float = 1.0, fmt: str = ".3f") -> str:
+    if bounds is None or len(bounds) < 2 or not np.isfinite(np.asarray(bounds, dtype=float)).all():
         return ""
     return f"[{scale * bounds[0]:{fmt}}, {scale * bounds[1]:{fmt}}]"
 
 
-def format_snapshot(snap: dict, *, status: str | None = None, committed: int | None = None,
+def _verdict_lines(snap: Snapshot) -> list[str]:
+    ensemble = snap.ensemble
+    out = [f"Convergence: {'CONVERGED' if snap.converged else 'not converged'}"
+           + (f" (of {len(ensemble)} runs together: {', '.join(ensemble)})" if ensemble else "")]
+    for c in (snap.verdict.conditions if snap.verdict is not None else ()):
+        out.append(f"  [{'x' if c.passed else ' '}] {c.name:<19} {c.detail}")
+    markov = snap.markov
+    if markov is not None:
+        verdicts = ", ".join(f"{lag:g} ps {'passes' if ok else 'fails'}"
+                             for lag, ok in zip(markov.lags_ps, markov.markovian))
+        suggestion = markov.suggested_lag_ps
+        out.append(f"Markov test by lag: {verdicts}; shortest passing lag: "
+                   + (f"{suggestion:g} ps" if suggestion is not None else "none (count longer lags)"))
+    return out
+
+
+def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int | None = None,
                     patience: int | None = None) -> str:
     """A stored analysis snapshot: the verdict with each condition, timescales, the Markov test and pathways."""
-    head = [f"Frame {snap['frame']} (step {snap['step']}, {snap['time_ps']:.2f} ps)"
+    snap = Snapshot.from_dict(snap)
+    intervals = snap.intervals
+    head = [f"Frame {snap.frame} (step {snap.step}, {snap.time_ps:.2f} ps)"
             + (f", {committed} frames committed" if committed is not None else "")
-            + (f", run {status}" if status else "")]
-    ensemble = snap.get("ensemble")
-    head.append(f"Convergence: {'CONVERGED' if snap.get('converged') else 'not converged'}"
-                + (f" (of {len(ensemble)} runs together: {', '.join(ensemble)})" if ensemble else ""))
-    for c in snap.get("conditions", []):
-        head.append(f"  [{'x' if c['passed'] else ' '}] {c['name']:<19} {c['detail']}")
-    markov = snap.get("markov")
-    if markov:
-        verdicts = ", ".join(f"{lag:g} ps {'passes' if ok else 'fails'}"
-                             for lag, ok in zip(markov["lags_ps"], markov["markovian"]))
-        suggestion = markov["suggested_lag_ps"]
-        head.append(f"Markov test by lag: {verdicts}; shortest passing lag: "
-                    + (f"{suggestion:g} ps" if suggestion is not None else "none (count longer lags)"))
-    ts_ci = snap.get("timescales_ci")
+            + (f", run {status}" if status else ""), *_verdict_lines(snap)]
+    ts_ci = intervals.timescales if intervals is not None else None
     ts = [f"t{k + 1} = {t:.3g} ps {_interval(ts_ci, k, fmt='.3g')}".rstrip()
-          for k, t in enumerate(snap["timescales"]) if t is not None]
-    chosen = " (chosen automatically)" if snap.get("lag_auto") else ""
-    head.append(f"Implied timescales at lag {snap['lag_ps']:g} ps{chosen}: " + (", ".join(ts) or "none finite"))
-    head.append("Mobility ranking: " + " > ".join(f"S{s}" for s in snap["mobility_ranking"]))
-    src = ", ".join(f"S{s}" for s in snap["source"])
-    dst = ", ".join(f"S{s}" for s in snap["target"])
-    for note in snap.get("endpoint_notes", []):
-        head.append(f"Note: {note}")
-    rows = [[str(k + 1), route(tuple(p["states"])), f"{100 * p['fraction']:.1f}%",
-             _interval(snap.get("pathway_fraction_ci"), k, 100, ".1f")] for k, p in enumerate(snap["pathways"])]
-    confidence = snap.get("confidence")
-    method = snap.get("interval_method", "Li atoms")
-    resolved = snap.get("top_route_resolved")
+          for k, t in enumerate(snap.timescales) if np.isfinite(t)]
+    chosen = " (chosen automatically)" if snap.lag_auto else ""
+    head.append(f"Implied timescales at lag {snap.lag_ps:g} ps{chosen}: " + (", ".join(ts) or "none finite"))
+    head.append("Mobility ranking: " + " > ".join(f"S{s}" for s in snap.mobility_ranking))
+    src = ", ".join(f"S{s}" for s in snap.source)
+    dst = ", ".join(f"S{s}" for s in snap.target)
+    head += [f"Note: {note}" for note in snap.endpoint_notes]
+    share_ci = intervals.pathway_fractions if intervals is not None else None
+    rows = [[str(k + 1), route(p.states), f"{100 * p.fraction:.1f}%", _interval(share_ci, k, 100, ".1f")]
+            for k, p in enumerate(snap.pathways)]
+    confidence = intervals.confidence if intervals is not None else None
+    method = intervals.method if intervals is not None else "Li atoms"
     head += ["", f"Top pathways {src} -> {dst} (share of the reactive flux"
              + (f", {100 * confidence:.0f}% interval from resampling {method}" if confidence else "")
-             + (f"; top route on top in {100 * resolved:.0f}% of resamples" if resolved is not None else "") + "):",
+             + (f"; top route on top in {100 * intervals.top_route_resolved:.0f}% of resamples"
+                if intervals is not None else "") + "):",
              table(["#", "pathway", "share", "interval"], rows, left=2)]
     return "\n".join(head)
 
 
-def format_markov(markov: dict) -> str:
+def format_markov(markov: MarkovRecord) -> str:
     """The Markov test at every lag and the Chapman-Kolmogorov table at the lag used."""
+    if isinstance(markov, dict):
+        markov = MarkovRecord.from_dict(markov)
     out = ["Is the lag Markovian? (implied-timescale plateau and Chapman-Kolmogorov test, per stored lag)"]
-    for lag, ok, reasons in zip(markov["lags_ps"], markov["markovian"], markov["reasons"]):
+    for lag, ok, reasons in zip(markov.lags_ps, markov.markovian, markov.reasons):
         out.append(f"  {lag:g} ps: " + ("passes" if ok else "fails: " + "; ".join(reasons)))
-    suggestion = markov["suggested_lag_ps"]
+    suggestion = markov.suggested_lag_ps
     out.append("Suggested lag: " + (f"{suggestion:g} ps (the shortest stored lag that passes)" if suggestion is not None
                                     else "none of the stored lags passes; count longer lags"))
-    ck = markov.get("ck")
-    if ck:
-        out += ["", f"Chapman-Kolmogorov test at lag {ck['lag_ps']:g} ps: P(stay in state) predicted K(tau)^k "
-                    f"against estimated K(k tau), with intervals; tolerance {ck['tolerance']:g}"]
-        n = len(ck["predicted"][0])
+    ck = markov.ck
+    if ck is not None:
+        out += ["", f"Chapman-Kolmogorov test at lag {ck.lag:g} ps: P(stay in state) predicted K(tau)^k "
+                    f"against estimated K(k tau), with intervals; tolerance {ck.tolerance:g}"]
         rows = []
-        for m, k in enumerate(ck["multiples"]):
-            for s in range(n):
-                p, e = ck["predicted"][m][s][s], ck["estimated"][m][s][s]
-                if p is None or e is None:
-                    continue
-                rows.append([f"{k} x {ck['lag_ps']:g} ps", f"S{s}", f"{p:.3f}", _pair(ck["predicted_ci"][m][s][s]),
-                             f"{e:.3f}", _pair(ck["estimated_ci"][m][s][s])])
+        for m, k in enumerate(ck.multiples):
+            for s in range(ck.predicted.shape[1]):
+                p, e = ck.predicted[m, s, s], ck.estimated[m, s, s]
+                if np.isfinite(p) and np.isfinite(e):
+                    rows.append([f"{k} x {ck.lag:g} ps", f"S{s}", f"{p:.3f}", _pair(ck.predicted_ci[m, s, s]),
+                                 f"{e:.3f}", _pair(ck.estimated_ci[m, s, s])])
         out.append(table(["lag", "state", "predicted", "interval", "estimated", "interval"], rows, left=2))
         out.append("  " + ", ".join(f"{k} x: largest |difference| {d:.3f}, {'passed' if ok else 'FAILED'}"
-                                    for k, d, ok in zip(ck["multiples"], ck["max_deviation"], ck["passed"])))
+                                    for k, d, ok in zip(ck.multiples, ck.max_deviation, ck.passed)))
     return "\n".join(out)

@@ -96,15 +96,14 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[str, ...], targ
                    f"distribution over {fit['frames']} frames, {100 * fit['ood_fraction_recent']:.1f}% in the last "
                    f"20 frames" + (" -- the states no longer describe the structure; retrain"
                                    if fit["retrain"] else ""))
-    snap = result.snapshot
-    ci = snap.get("pathway_fraction_ci") or []
-    if ci:
-        click.echo(f"Route-share intervals ({100 * snap['confidence']:.0f}%, resampling {snap['interval_method']}): "
-                   + ", ".join(f"#{k + 1} [{100 * c[0]:.1f}, {100 * c[1]:.1f}]" for k, c in enumerate(ci)
-                               if None not in c)
-                   + f"; top route on top in {100 * snap['top_route_resolved']:.0f}% of resamples")
+    intervals = result.snapshot.intervals
+    if intervals is not None and intervals.pathway_fractions.size:
+        click.echo(f"Route-share intervals ({100 * intervals.confidence:.0f}%, resampling {intervals.method}): "
+                   + ", ".join(f"#{k + 1} [{100 * c[0]:.1f}, {100 * c[1]:.1f}]"
+                               for k, c in enumerate(intervals.pathway_fractions) if np.isfinite(c).all())
+                   + f"; top route on top in {100 * intervals.top_route_resolved:.0f}% of resamples")
     click.echo("")
-    click.echo(format_markov(snap["markov"]))
+    click.echo(format_markov(result.snapshot.markov))
     width = max((len(t) for t in by_lag), default=0)
     click.echo("\nImplied timescales (ps) at every counted lag:")
     click.echo(table(["lag (ps)", *(f"t{k + 1}" for k in range(width))],

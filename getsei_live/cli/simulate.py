@@ -136,11 +136,11 @@ def _criteria(options: dict):
     return ConvergenceCriteria(**{field: options.pop(field) for _, field, _, _ in CRITERIA})
 
 
-def _check_line(snap: dict) -> str:
-    verdict = "CONVERGED" if snap["converged"] else "open: " + ", ".join(snap["failed"])
-    top = snap["pathways"][0] if snap["pathways"] else None
-    lead = f"  top {' -> '.join(f'S{s}' for s in top['states'])} {100 * top['fraction']:.0f}%" if top else ""
-    return f"  check at {snap['time_ps']:9.2f} ps  frame {snap['frame']:>6}  lag {snap['lag_ps']:g} ps  {verdict}{lead}"
+def _check_line(snap) -> str:
+    verdict = "CONVERGED" if snap.converged else "open: " + ", ".join(snap.verdict.failed)
+    top = snap.pathways[0] if snap.pathways else None
+    lead = f"  top {' -> '.join(f'S{s}' for s in top.states)} {100 * top.fraction:.0f}%" if top else ""
+    return f"  check at {snap.time_ps:9.2f} ps  frame {snap.frame:>6}  lag {snap.lag_ps:g} ps  {verdict}{lead}"
 
 
 @main.command()

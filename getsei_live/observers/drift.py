@@ -8,6 +8,7 @@ import numpy as np
 from ase import Atoms
 
 from ..analysis.criteria import ConvergenceCriteria
+from ..analysis.records import Snapshot, StateFit
 
 __all__ = ["DriftGuard"]
 
@@ -45,20 +46,19 @@ class DriftGuard:
         if log_likelihood is not None and self.threshold is not None:
             self._frames.append((float(np.mean(log_likelihood < self.threshold)), float(np.mean(log_likelihood))))
 
-    def record(self) -> dict:
-        """``{"fit": ...}`` for the snapshot: the frames since the last check (empty when none were scored)."""
+    def summary(self) -> StateFit | None:
+        """The frames since the last check, for the snapshot (None when none were scored); starts afresh."""
         if not self._frames:
-            return {}
+            return None
         ood, mean = np.mean(self._frames, axis=0)
         self._frames = []
-        return {"fit": {"ood_fraction": float(ood), "mean_log_likelihood": float(mean),
-                        "threshold": float(self.threshold)}}
+        return StateFit(float(ood), float(mean), float(self.threshold))
 
-    def warn(self, snap: dict) -> None:
+    def warn(self, snap: Snapshot) -> None:
         """Warn once when the states have failed to describe the structure for ``patience`` checks in a row."""
-        self._failing = self._failing + 1 if "states_fit" in snap.get("failed", ()) else 0
+        self._failing = self._failing + 1 if snap.verdict is not None and "states_fit" in snap.verdict.failed else 0
         if self._failing == self.criteria.patience:
             log.warning("getsei-live: for %d checks in a row %.0f%% of the Li environments lie outside what the "
                         "state model saw in training (at most %.0f%% expected); the states no longer describe the "
                         "structure. Retrain the state model on frames of this run (getsei-live train).",
-                        self._failing, 100 * snap["fit"]["ood_fraction"], 100 * self.criteria.max_ood_fraction)
+                        self._failing, 100 * snap.fit.ood_fraction, 100 * self.criteria.max_ood_fraction)

@@ -1,13 +1,15 @@
-"""What the observer takes off the MD at one observation: a copy of the frame, enough to label it and restart."""
+"""What the observer takes off the MD: a copy of each frame (enough to label it and restart), the last one kept as
+the checkpoint, and the binding to the ASE dynamics it comes from."""
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
 
-__all__ = ["Frame"]
+__all__ = ["CheckpointCapture", "DynamicsBinding", "Frame"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +41,48 @@ class Frame:
         """The store's checkpoint record of this frame."""
         return {"positions": self.positions, "momenta": self.momenta, "cell": self.cell, "numbers": self.numbers,
                 "pbc": self.pbc, "step": self.step}
+
+
+class CheckpointCapture:
+    """Keeps the last frame labelled, so that each flush commits a checkpoint the MD can restart from (as OpenMM's
+    ``CheckpointReporter`` is kept apart from its data reporter)."""
+
+    def __init__(self) -> None:
+        self._frame: Frame | None = None
+
+    def keep(self, frame: Frame | None) -> None:
+        if frame is not None:
+            self._frame = frame
+
+    def record(self) -> dict | None:
+        """The store's checkpoint record of the last frame kept; None before the first."""
+        return self._frame.checkpoint() if self._frame is not None else None
+
+
+class DynamicsBinding:
+    """The ASE side of an observer: which dynamics, its step 0 as an absolute MD step, and how to end its run.
+
+    Parameters
+    ----------
+    dyn : ase.md.MolecularDynamics
+        Held weakly: a binding never keeps the dynamics alive.
+    step_offset : int
+        The absolute MD step of the dynamics' step 0 (the store's last committed step when resuming).
+    """
+
+    def __init__(self, dyn, step_offset: int) -> None:
+        self._dyn = weakref.ref(dyn)
+        self.step_offset = int(step_offset)
+
+    def capture(self) -> Frame | None:
+        """A copy of the dynamics' current frame; None when the dynamics is gone."""
+        dyn = self._dyn()
+        return None if dyn is None else Frame.capture(dyn.atoms, self.step_offset + dyn.nsteps)
+
+    def stop(self) -> int | None:
+        """End ASE's ``run()`` cleanly after this step; the absolute step it ends at (None when it was ending)."""
+        dyn = self._dyn()
+        if dyn is None or dyn.max_steps <= dyn.nsteps:
+            return None
+        dyn.max_steps = dyn.nsteps
+        return self.step_offset + dyn.nsteps

@@ -1,47 +1,51 @@
-"""The live monitor: one driver that labels, counts, stores and analyses each frame, on the MD thread or a worker."""
+"""The live monitor: one driver that labels, counts and stores each frame and decides when to flush, check and stop,
+on the MD thread or a worker."""
 
 from __future__ import annotations
 
 import logging
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
-from threadpoolctl import ThreadpoolController
 
-from ..analysis.convergence import ConvergenceCriteria, ConvergenceMonitor, explain, snapshot
+from ..analysis.convergence import ConvergenceCriteria, explain
+from ..analysis.records import Snapshot
 from ..counting import committed_counter
-from ..ensemble import Ensemble, RunCounts, ensemble_problems, run_counts
 from ..errors import ParameterError, StoreError, StructureError
 from ..labeller import Labeller
 from ..store import RunStore
 from ..units import LI, steps_to_ps
+from .analyst import Analyst
 from .drift import DriftGuard
-from .frames import Frame
-from .warmup import WarmupPlan, train_on_warmup
+from .frames import CheckpointCapture, DynamicsBinding, Frame
+from .warmup import WarmupPlan, WarmupRecorder, train_on_warmup
 from .worker import FrameWorker, close_at_exit, worker_start
 
 __all__ = ["LiveMonitor"]
 
 log = logging.getLogger(__name__)
 
-_BLAS = ThreadpoolController()
-
 
 class LiveMonitor:
     """Counts, stores and analyses the Li states of each observed frame; see ``attach`` and ``replay``.
 
-    Every frame goes through one driver, ``_process``: label, count, buffer,
-    then the one place that decides whether to flush, check or stop. With
-    ``asynchronous=True`` that driver runs on a worker thread and the ASE
-    observer only copies the frame (``Frame.capture``) and queues it.
+    Every frame goes through one driver, as MDAnalysis's ``AnalysisBase.run``
+    does: ``_process`` labels it, ``_record`` counts and buffers it and is the
+    one place that decides to flush, check or stop. ``attach`` (the ASE observer,
+    ``__call__``), ``replay`` and ``replay_distributed`` (``record``) all feed
+    it. With ``asynchronous=True`` it runs on a worker thread and the ASE
+    observer only copies the frame and queues it. Its parts, each with one job:
+    ``DynamicsBinding`` (the ASE dynamics), ``WarmupRecorder`` (a run still
+    training its state model), ``CheckpointCapture`` (the restart point),
+    ``DriftGuard`` (how well the states fit), ``Analyst`` (the snapshot, the
+    verdict and the companions), ``FrameWorker`` (the thread).
 
     Attributes
     ----------
-    latest : dict or None
+    latest : Snapshot or None
         The last analysis snapshot (also in the store).
     converged : bool
     stop_reason : str or None
@@ -57,35 +61,30 @@ class LiveMonitor:
                  target: tuple[int, ...] | None, check_every: int, criteria: ConvergenceCriteria,
                  stop_when_stable: bool, asynchronous: bool = False, max_queue: int = 4, threads: int | None = 1,
                  nice: int = 10, flush_frames: int = 64, flush_seconds: float = 30.0, seed: int = 0,
-                 on_check: Callable[[dict], None] | None = None, companions: Sequence[str | Path] = (),
+                 on_check: Callable[[Snapshot], None] | None = None, companions: Sequence[str | Path] = (),
                  warmup: WarmupPlan | None = None) -> None:
         self.store = store
-        self.lag_index = lag_index
-        self.source, self.target = source, target
         self.check_every = check_every
         self.criteria = criteria
         self.stop_when_stable = stop_when_stable
         self.flush_frames = flush_frames
         self.flush_seconds = flush_seconds
-        self.on_check = on_check
         self.stop_reason: str | None = None
         self.stop_explanation: str | None = None
-        self._rng = np.random.default_rng(seed)
-        self._dyn: weakref.ReferenceType | None = None
-        self._step_offset = 0
+        self._analysis = dict(lag_index=lag_index, source=source, target=target, criteria=criteria,
+                              companions=companions, seed=seed, on_check=on_check)
+        self._binding: DynamicsBinding | None = None
         self._since_check = 0
         self._last_flush = time.monotonic()
-        self._last_frame: Frame | None = None
-        self.convergence = ConvergenceMonitor(criteria)
-        self._companion_paths, self.warmup = companions, warmup
-        self._warm_frames: list[Frame] = []  # warm-up frames not yet written
+        self.checkpoints = CheckpointCapture()
+        self.warmup = warmup
+        self.analyst: Analyst | None = None
+        self.state_model, self.spec, self.counter, self.warming = None, None, None, None
         if store.spec is None:  # warming up: the state model comes from these frames
             if warmup is None:
                 raise ParameterError(f"{store.path} is warming up; resume it with state_model=None and its warm-up.")
-            self.state_model, self.spec, self.counter, self.latest = None, None, None, None
-            steps = store.warmup.steps()
-            self.last_step = int(steps[-1]) if steps.size else None
-            self._warm_committed = steps.size
+            self.warming = WarmupRecorder(store, warmup)
+            self.last_step = self.warming.last_step
         else:
             self._go_live(state_model)
         self._closed = False
@@ -98,71 +97,39 @@ class LiveMonitor:
         of a model trained in the run that are not recorded yet."""
         self.state_model = state_model
         self.spec = spec = self.store.spec
+        self.warming = None
         self._li_indices = np.asarray(spec.li_indices)
-        self.companions = self._check_companions(self._companion_paths)
         self.drift = DriftGuard.of(state_model, self.criteria)
-        self._restore()
+        self.analyst = Analyst(self.store, drift=self.drift, **self._analysis)
+        self.counter, _ = committed_counter(self.store, repair=self.store.writable)
+        n = self.store.committed_frames
+        self.last_step = int(self.store.steps()[-1]) if n else None
+        if n:
+            log.info("Resuming %s at frame %d (step %d).", self.store.path, n, self.last_step)
         if self.store.mode == "a":
-            self.store.set_analysis({"lag_ps": "auto" if self.lag_index is None else spec.lags_ps[self.lag_index],
-                                     "source": self.source, "target": self.target, "check_every": self.check_every,
-                                     "criteria": self.criteria.to_dict(), "stop_when_stable": self.stop_when_stable})
+            lag_index = self._analysis["lag_index"]
+            self.store.set_analysis({"lag_ps": "auto" if lag_index is None else spec.lags_ps[lag_index],
+                                     "source": self._analysis["source"], "target": self._analysis["target"],
+                                     "check_every": self.check_every, "criteria": self.criteria.to_dict(),
+                                     "stop_when_stable": self.stop_when_stable})
         if self.store.warmup.committed and self.store.writable:
-            last, frame = self.last_step, self._last_frame
             for step, atoms in self.store.warmup.atoms():
-                if last is None or step > last:
+                if self.last_step is None or step > self.last_step:
                     labels, log_likelihood = self.drift.label(state_model, atoms)
                     self._record(step, labels, None, log_likelihood)
-            self._last_frame = frame or self._last_frame
 
-    # ---------------------------------------------------------------- state
-    def _restore(self) -> None:
-        """Continue from what the store has committed; rebuild counts from states when they disagree."""
-        n = self.store.committed_frames
-        history = self.store.snapshots()
-        self.convergence.restore(history)
-        self.latest: dict | None = history[-1] if history else None
-        self.last_step = int(self.store.steps()[-1]) if n else None
-        self.counter, rebuilt = committed_counter(self.store)
-        if n == 0:
-            return
-        if rebuilt:
-            self.store.rewrite_counts(self.counter.counts(), self.counter.per_li_counts(), self._blocks(), n)
-        log.info("Resuming %s at frame %d (step %d).", self.store.path, n, self.last_step)
-
-    def _check_companions(self, companions: Sequence[str | Path]) -> tuple[Path, ...]:
-        paths = tuple(Path(p) for p in ([companions] if isinstance(companions, (str, Path)) else companions))
-        for path in paths:
-            if path.resolve() == Path(self.store.path).resolve():
-                raise ParameterError(f"{path} is this run's own store; companions are the other replicas' stores.")
-            if (path / "zarr.json").is_file():
-                problems = ensemble_problems(self.spec, RunStore.open(path, "r").spec)
-                if problems:
-                    raise ParameterError(f"The companion {path} cannot join this run's ensemble: "
-                                         + "; ".join(problems) + ".")
-        return paths
-
-    def _ensemble(self) -> Ensemble:
-        """This run's counts and those its companions have committed so far."""
-        own = RunCounts(str(self.store.path), self.spec, self.counter.counts(), self.counter.per_li_counts(),
-                        self.counter.block_counts(), self.counter.block_frames, self.counter.n_frames, "running",
-                        None, steps_to_ps(self.last_step or 0, self.spec.timestep_fs))
-        others = []
-        for path in self.companions:
-            try:
-                run = run_counts(path)
-            except StoreError as error:  # not there yet, or being created
-                log.debug("Companion %s is not readable yet: %s", path, error)
-                continue
-            if run.committed_frames:
-                others.append(run)
-        return Ensemble((own, *others))
-
-    def _blocks(self) -> tuple[np.ndarray, int]:
-        return self.counter.block_counts(), self.counter.block_frames
+    # ---------------------------------------------------------------- what the parts know
+    @property
+    def latest(self) -> Snapshot | None:
+        return self.analyst.latest if self.analyst is not None else None
 
     @property
     def converged(self) -> bool:
-        return self.convergence.converged
+        return self.analyst is not None and self.analyst.converged
+
+    @property
+    def companions(self) -> tuple[Path, ...]:
+        return self.analyst.companions if self.analyst is not None else ()
 
     @property
     def asynchronous(self) -> bool:
@@ -171,16 +138,13 @@ class LiveMonitor:
     @property
     def n_frames(self) -> int:
         """Frames labelled (while warming up: frames kept)."""
-        if self.counter is None:
-            return self._warm_committed + len(self._warm_frames)
-        return self.counter.n_frames
+        return self.warming.n_frames if self.warming is not None else self.counter.n_frames
 
     # ---------------------------------------------------------------- the MD side
     def bind(self, dyn) -> None:
         """Observe ``dyn``: its step 0 is the store's last committed step (0 for a new store)."""
-        self._dyn = weakref.ref(dyn)
-        self._step_offset = self.last_step or 0
         self.timestep_check(dyn.dt / units.fs)
+        self._binding = DynamicsBinding(dyn, self.last_step or 0)
 
     def timestep_check(self, timestep_fs: float) -> None:
         expected = (self.spec or self.warmup).timestep_fs
@@ -190,13 +154,11 @@ class LiveMonitor:
 
     def __call__(self) -> None:
         """ASE observer: hand the current frame of the bound dynamics over; end the run once converged."""
-        dyn = self._dyn() if self._dyn is not None else None
-        if dyn is None:
+        frame = self._binding.capture() if self._binding is not None else None
+        if frame is None:
             return
-        self.submit(Frame.capture(dyn.atoms, self._step_offset + dyn.nsteps))
-        if self.stop_reason is not None and dyn.max_steps > dyn.nsteps:
-            dyn.max_steps = dyn.nsteps  # ends ASE's run() cleanly after this step
-            step = self._step_offset + dyn.nsteps
+        self.submit(frame)
+        if self.stop_reason is not None and (step := self._binding.stop()) is not None:
             log.warning("getsei-live: stopping the MD early at step %d (%.2f ps); %s.",
                         step, steps_to_ps(step, self.spec.timestep_fs), self.stop_explanation)
 
@@ -227,8 +189,8 @@ class LiveMonitor:
         if self.last_step is not None and step <= self.last_step:
             log.debug("Step %d is already in the store (last %d); not counted again.", step, self.last_step)
             return False
-        if self.last_step is not None and step - self.last_step != self.spec.interval:
-            raise ParameterError(f"Frames must be {self.spec.interval} MD steps apart; got step {step} after "
+        if self.last_step is not None and step - self.last_step != self.spec.interval_steps:
+            raise ParameterError(f"Frames must be {self.spec.interval_steps} MD steps apart; got step {step} after "
                                  f"{self.last_step}.")
         return True
 
@@ -240,7 +202,7 @@ class LiveMonitor:
 
     def _process(self, frame: Frame) -> bool:
         """Label one frame and record it (keep it, while warming up); False for a frame seen already."""
-        if self.spec is None:
+        if self.warming is not None:
             return self._warm(frame)
         if not self._accept(frame.step):
             return False
@@ -268,13 +230,11 @@ class LiveMonitor:
         self.counter.update(labels)
         self.store.append(step, steps_to_ps(step, self.spec.timestep_fs), labels, log_likelihood)
         self.last_step = step
-        if frame is not None:
-            self._last_frame = frame
+        self.checkpoints.keep(frame)
         self._since_check += 1
         if self._since_check >= self.check_every:
             self.check()
-        elif (self.store.pending_frames >= self.flush_frames
-              or time.monotonic() - self._last_flush > self.flush_seconds):
+        elif self._flush_due(self.store.pending_frames):
             self.flush()
         if self.stop_when_stable and self.converged and self.stop_reason is None:
             self.stop_reason = "converged"
@@ -282,71 +242,43 @@ class LiveMonitor:
             self._finish("stopped", self.stop_explanation)
         return True
 
+    def _flush_due(self, pending: int) -> bool:
+        return pending >= self.flush_frames or time.monotonic() - self._last_flush > self.flush_seconds
+
     def _warm(self, frame: Frame) -> bool:
         """Keep a warm-up frame; once there are enough, train the state model on them and go live."""
-        if self.last_step is not None and frame.step <= self.last_step:
+        if not self.warming.keep(frame):
             return False
-        if self.last_step is not None and frame.step - self.last_step != self.warmup.interval:
-            raise ParameterError(f"Frames must be {self.warmup.interval} MD steps apart; got step {frame.step} after "
-                                 f"{self.last_step}.")
-        if not np.array_equal(np.flatnonzero(frame.numbers == LI), self.warmup.li_indices):
-            raise StructureError(f"The frame at step {frame.step} has other Li atoms than the run's first frame; "
-                                 f"the atoms of a run must not change.")
-        self._warm_frames.append(frame)
-        self.last_step, self._last_frame = frame.step, frame
-        done = self._warm_committed + len(self._warm_frames) >= self.warmup.n_frames
-        if done or len(self._warm_frames) >= self.flush_frames or \
-                time.monotonic() - self._last_flush > self.flush_seconds:
+        self.last_step = frame.step
+        self.checkpoints.keep(frame)
+        done = self.warming.done
+        if done or self._flush_due(self.warming.pending):
             self.flush()
         if done:
             self._go_live(train_on_warmup(self.store, self.warmup))
         return True
 
     def flush(self) -> None:
-        if self.spec is None:  # warming up: rows, then the checkpoint, then the count of committed rows
-            if self._warm_frames:
-                last = self._warm_frames[-1]
-                self._warm_committed = self.store.warmup.write(self._warm_frames,
-                                                               lambda: self.store.save_checkpoint(last.checkpoint()))
-                self._warm_frames = []
-            self._last_flush = time.monotonic()
-            return
-        if self.store.pending_frames:
-            checkpoint = self._last_frame.checkpoint() if self._last_frame is not None else None
-            self.store.flush(self.counter.counts(), self.counter.per_li_counts(), self._blocks(),
-                             checkpoint=checkpoint)
+        """Commit what is buffered: frames (or warm-up frames), counts, the checkpoint."""
+        if self.warming is not None:
+            self.warming.flush()
+        elif self.store.pending_frames:
+            self.store.flush(self.counter.counts(), self.counter.per_li_counts(),
+                             (self.counter.block_counts(), self.counter.block_frames),
+                             checkpoint=self.checkpoints.record())
         self._last_flush = time.monotonic()
 
-    def check(self, *, only_if_new: bool = False) -> dict | None:
+    def check(self, *, only_if_new: bool = False) -> Snapshot | None:
         """Flush, take an analysis snapshot, judge it, store it; returns it (None while there is too little data,
         or with ``only_if_new`` when no frame came since the last check)."""
-        if (only_if_new and not self._since_check) or self.spec is None:
-            if self.spec is None:
-                self.flush()
+        if self.warming is not None:
+            self.flush()
+            return None
+        if only_if_new and not self._since_check:
             return None
         self._since_check = 0
         self.flush()
-        ensemble = self._ensemble()
-        counts = ensemble.counts
-        if counts[0 if self.lag_index is None else self.lag_index].sum() == 0:
-            return None
-        with _BLAS.limit(limits=1, user_api="blas"):
-            snap = snapshot(counts, ensemble.per_li_counts, ensemble.block_counts, lags_ps=self.spec.lags_ps,
-                            lag_index=self.lag_index, source=self.source, target=self.target,
-                            criteria=self.criteria, rng=self._rng, block_ps=ensemble.block_ps,
-                            replica_counts=ensemble.replica_counts, n_li=ensemble.n_li)
-        n = self.counter.n_frames
-        snap = {"frame": n, "step": self.last_step, "time_ps": steps_to_ps(self.last_step, self.spec.timestep_fs),
-                **({"ensemble": [run.path for run in ensemble.runs]} if ensemble.n_runs > 1 else {}),
-                **self.drift.record(), **snap}
-        snap = self.convergence.judge(snap)
-        self.drift.warn(snap)
-        self.store.add_snapshot(snap)
-        self.latest = snap
-        log.info("frame %d (%.1f ps): %s", n, snap["time_ps"], explain(snap))
-        if self.on_check is not None:
-            self.on_check(snap)
-        return snap
+        return self.analyst.check(self.counter, self.last_step)
 
     def _commit_before_failure(self, error: BaseException) -> None:
         """On the worker, after a failure: commit the frames before it, as the synchronous path does."""

@@ -15,13 +15,16 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import ParameterError, StoreMismatchError
+import numpy as np
+
+from ..errors import ParameterError, StoreMismatchError, StructureError
 from ..gcl import TrainingConfig
 from ..spec import RunSpec
 from ..store import RunStore
-from ..units import steps_to_ps
+from ..units import LI, steps_to_ps
+from .frames import Frame
 
-__all__ = ["WarmupPlan", "model_path", "train_on_warmup"]
+__all__ = ["WarmupPlan", "WarmupRecorder", "model_path", "train_on_warmup"]
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +106,56 @@ def train_on_warmup(store: RunStore, plan: WarmupPlan):
     log.info("getsei-live: state model of %d states trained in the run (silhouette %.3f), saved to %s.",
              model.n_states, model.silhouette, path)
     return model
+
+
+class WarmupRecorder:
+    """Keeps the frames of a warm-up in the store until there are ``plan.n_frames``.
+
+    Parameters
+    ----------
+    store : RunStore
+        A store warming up (``store.spec`` is None).
+    plan : WarmupPlan
+    """
+
+    def __init__(self, store: RunStore, plan: WarmupPlan) -> None:
+        self.store, self.plan = store, plan
+        steps = store.warmup.steps()
+        self.last_step: int | None = int(steps[-1]) if steps.size else None
+        self.committed = int(steps.size)
+        self._pending: list[Frame] = []
+
+    @property
+    def n_frames(self) -> int:
+        """Frames kept, written or not."""
+        return self.committed + len(self._pending)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    @property
+    def done(self) -> bool:
+        return self.n_frames >= self.plan.n_frames
+
+    def keep(self, frame: Frame) -> bool:
+        """Keep one frame; False for a frame seen already."""
+        if self.last_step is not None and frame.step <= self.last_step:
+            return False
+        if self.last_step is not None and frame.step - self.last_step != self.plan.interval:
+            raise ParameterError(f"Frames must be {self.plan.interval} MD steps apart; got step {frame.step} after "
+                                 f"{self.last_step}.")
+        if not np.array_equal(np.flatnonzero(frame.numbers == LI), self.plan.li_indices):
+            raise StructureError(f"The frame at step {frame.step} has other Li atoms than the run's first frame; "
+                                 f"the atoms of a run must not change.")
+        self._pending.append(frame)
+        self.last_step = frame.step
+        return True
+
+    def flush(self) -> None:
+        """Write the frames kept: rows, then the checkpoint of the last, then the count of committed rows."""
+        if self._pending:
+            last = self._pending[-1]
+            self.committed = self.store.warmup.write(self._pending,
+                                                     lambda: self.store.save_checkpoint(last.checkpoint()))
+            self._pending = []

@@ -1,0 +1,403 @@
+"""The typed records of the live analysis: the ``Snapshot`` taken at every check and the ``Verdict`` on it.
+
+A snapshot is what one check knows: the kinetic model at the analysis lag, the
+implied timescales at every lag, the Markov test, the resampling intervals and,
+once judged, the verdict. It is frozen; ``to_dict`` gives the JSON the store
+keeps (one string per check, the same keys since version 0.1) and ``from_dict``
+reads it back, tolerating the keys older stores lack and keeping the ones it
+does not know. For code written against the dictionaries of 0.1 a snapshot is
+also a read-only mapping of those keys (``snap["lag_ps"]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._result import frozen_array, listed, nan_array, strict_json
+from .markov import MarkovRecord
+from .model import KineticModel
+from .pathways import Pathway
+
+__all__ = ["Condition", "Intervals", "Snapshot", "StateFit", "Verdict"]
+
+
+def _ints(values: Any) -> tuple[int, ...]:
+    return () if values is None else tuple(int(v) for v in values)
+
+
+def _empty() -> np.ndarray:
+    return frozen_array(np.zeros(0))
+
+
+class _Record:
+    """Read-only arrays after construction, with every non-finite number as NaN (as the store reads it back)."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                if value.dtype.kind == "f" and np.isinf(value).any():
+                    value = np.where(np.isfinite(value), value, np.nan)
+                    object.__setattr__(self, f.name, value)
+                value.flags.writeable = False
+
+
+@dataclass(frozen=True, eq=False)
+class StateFit(_Record):
+    """How well the state model describes the frames since the previous check (``DriftGuard``).
+
+    Attributes
+    ----------
+    ood_fraction : float
+        Share of Li environments below the training distribution's 1st-percentile log-likelihood.
+    mean_log_likelihood : float
+    threshold : float
+    """
+
+    ood_fraction: float
+    mean_log_likelihood: float
+    threshold: float
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping | None) -> StateFit | None:
+        return None if data is None else cls(**{f.name: float(data[f.name]) for f in dataclasses.fields(cls)})
+
+
+#: Stored key of each ``Intervals`` field.
+_INTERVAL_KEYS = {"n_bootstrap": "n_bootstrap", "method": "interval_method", "confidence": "confidence",
+                  "pathway_fractions": "pathway_fraction_ci", "top_route_resolved": "top_route_resolved",
+                  "timescales": "timescales_ci", "timescales_by_lag": "timescales_by_lag_ci",
+                  "transition_matrix": "transition_matrix_ci"}
+
+
+@dataclass(frozen=True, eq=False)
+class Intervals(_Record):
+    """Resampling intervals of a snapshot: (lower, upper) pairs, NaN where a resample had no value.
+
+    Attributes
+    ----------
+    n_bootstrap : int
+    method : str
+        What was resampled, in words ("Li atoms and blocks of time").
+    confidence : float
+    pathway_fractions : (n_pathways, 2) ndarray
+    top_route_resolved : float
+        Share of the resamples in which the top route stays on top.
+    timescales : (n - 1, 2) ndarray
+        At the analysis lag.
+    timescales_by_lag : (n_lags, n - 1, 2) ndarray
+    transition_matrix : (n, n, 2) ndarray
+    """
+
+    n_bootstrap: int = 0
+    method: str = ""
+    confidence: float = float("nan")
+    pathway_fractions: np.ndarray = field(default_factory=_empty)
+    top_route_resolved: float = 0.0
+    timescales: np.ndarray = field(default_factory=_empty)
+    timescales_by_lag: np.ndarray = field(default_factory=_empty)
+    transition_matrix: np.ndarray = field(default_factory=_empty)
+
+    def to_dict(self) -> dict:
+        out = {}
+        for name, key in _INTERVAL_KEYS.items():
+            value = getattr(self, name)
+            out[key] = listed(value) if isinstance(value, np.ndarray) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Intervals | None:
+        """The intervals among a snapshot's stored keys; None when it has none."""
+        if not any(key in data for key in ("pathway_fraction_ci", "timescales_ci", "confidence")):
+            return None
+        values = {name: data[key] for name, key in _INTERVAL_KEYS.items() if data.get(key) is not None}
+        arrays = {name: nan_array(values[name]) for name in ("pathway_fractions", "timescales", "timescales_by_lag",
+                                                              "transition_matrix") if name in values}
+        return cls(**{**values, **arrays})
+
+
+@dataclass(frozen=True, eq=False)
+class Condition:
+    """One convergence condition: passed or not, its value against its threshold, and why in words."""
+
+    name: str
+    passed: bool
+    value: Any
+    threshold: Any
+    unit: str
+    detail: str
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Condition:
+        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True, eq=False)
+class Verdict:
+    """The judgement of one snapshot (``ConvergenceMonitor.judge``).
+
+    Attributes
+    ----------
+    stable : bool
+        The point estimates did not move since the previous check.
+    stable_streak : int
+        Checks in a row that were unchanged with every other condition met.
+    conditions : tuple of Condition
+    failed : tuple of str
+        Names of the conditions that failed.
+    converged : bool
+    reasons : tuple of str
+        What failed, in words.
+    """
+
+    stable: bool
+    stable_streak: int
+    conditions: tuple[Condition, ...]
+    failed: tuple[str, ...]
+    converged: bool
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"stable": self.stable, "stable_streak": self.stable_streak,
+                "conditions": [c.to_dict() for c in self.conditions], "failed": list(self.failed),
+                "converged": self.converged, "reasons": list(self.reasons)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Verdict | None:
+        """The verdict among a snapshot's stored keys; None for a snapshot not judged."""
+        if "converged" not in data:
+            return None
+        return cls(bool(data.get("stable", False)), int(data.get("stable_streak", 0)),
+                   tuple(Condition.from_dict(c) for c in data.get("conditions", ())), tuple(data.get("failed", ())),
+                   bool(data["converged"]), tuple(data.get("reasons", ())))
+
+
+#: Stored keys of the snapshot's own fields, in the order the store has always written them.
+_MODEL_KEYS = ("lag_ps", "lag_auto", "n_transitions", "transitions_out", "active_set", "excluded_states",
+               "stationary_distribution", "transition_matrix", "lags_ps", "timescales_by_lag", "timescales",
+               "rate_matrix", "rates_valid", "rate_problems", "escape_rates", "mobility", "mobility_ranking", "source",
+               "target", "endpoint_candidates", "endpoint_notes", "total_flux", "tpt_rate_per_ps", "pathways",
+               "n_blocks", "n_replicas", "block_ps", "markov")
+_ARRAYS = ("stationary_distribution", "transition_matrix", "timescales_by_lag", "timescales", "rate_matrix",
+           "escape_rates", "mobility")
+_INTS = ("transitions_out", "active_set", "excluded_states", "mobility_ranking", "source", "target",
+         "endpoint_candidates")
+_CONTEXT = ("frame", "step", "time_ps")
+_VERDICT_KEYS = ("stable", "stable_streak", "conditions", "failed", "converged", "reasons")
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot(_Record, Mapping):
+    """One analysis check: the model at the analysis lag, the timescales at every lag, the Markov test, the
+    intervals, where the run was, and (once judged) the verdict.
+
+    Vectors and matrices use the original state numbering (S0..Sn, zero or NaN for
+    states outside the active set); NaN where a timescale or a bound has no value.
+
+    Attributes
+    ----------
+    lag_ps : float
+        The analysis lag.
+    lag_auto : bool
+        The lag was chosen by the Markov test (the shortest stored lag that passes).
+    n_transitions : int
+        Transitions counted at the lag.
+    transitions_out : tuple of int
+        Transitions out of each state at the lag.
+    active_set, excluded_states : tuple of int
+    stationary_distribution : (n,) ndarray
+    transition_matrix, rate_matrix : (n, n) ndarray
+    lags_ps : tuple of float
+    timescales_by_lag : (n_lags, n - 1) ndarray
+    timescales : (n - 1,) ndarray
+        At the analysis lag.
+    rates_valid : bool
+    rate_problems : tuple of str
+    escape_rates, mobility : (n,) ndarray
+    mobility_ranking, source, target, endpoint_candidates : tuple of int
+    endpoint_notes : tuple of str
+    total_flux, tpt_rate_per_ps : float
+    pathways : tuple of Pathway
+    n_blocks, n_replicas : int
+        Blocks of time and runs the intervals resample.
+    block_ps : float or None
+    markov : MarkovRecord or None
+    intervals : Intervals or None
+        None without resampling (``n_bootstrap=0``).
+    frame, step, time_ps : int, int, float or None
+        Where the run was (None for an offline analysis).
+    ensemble : tuple of str
+        The stores analysed together (empty for one run).
+    fit : StateFit or None
+    verdict : Verdict or None
+        None until ``ConvergenceMonitor.judge``.
+    extra : dict
+        Stored keys this version does not know, kept as they were.
+    """
+
+    lag_ps: float
+    lag_auto: bool = False
+    n_transitions: int = 0
+    transitions_out: tuple[int, ...] = ()
+    active_set: tuple[int, ...] = ()
+    excluded_states: tuple[int, ...] = ()
+    stationary_distribution: np.ndarray = field(default_factory=_empty)
+    transition_matrix: np.ndarray = field(default_factory=_empty)
+    lags_ps: tuple[float, ...] = ()
+    timescales_by_lag: np.ndarray = field(default_factory=_empty)
+    timescales: np.ndarray = field(default_factory=_empty)
+    rate_matrix: np.ndarray = field(default_factory=_empty)
+    rates_valid: bool = False
+    rate_problems: tuple[str, ...] = ()
+    escape_rates: np.ndarray = field(default_factory=_empty)
+    mobility: np.ndarray = field(default_factory=_empty)
+    mobility_ranking: tuple[int, ...] = ()
+    source: tuple[int, ...] = ()
+    target: tuple[int, ...] = ()
+    endpoint_candidates: tuple[int, ...] = ()
+    endpoint_notes: tuple[str, ...] = ()
+    total_flux: float = 0.0
+    tpt_rate_per_ps: float = 0.0
+    pathways: tuple[Pathway, ...] = ()
+    n_blocks: int = 0
+    n_replicas: int = 1
+    block_ps: float | None = None
+    markov: MarkovRecord | None = None
+    intervals: Intervals | None = None
+    frame: int | None = None
+    step: int | None = None
+    time_ps: float | None = None
+    ensemble: tuple[str, ...] = ()
+    fit: StateFit | None = None
+    verdict: Verdict | None = None
+    extra: Mapping = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, model: KineticModel, counts: np.ndarray, *, lags_ps: tuple[float, ...], timescales_by_lag: np.ndarray,
+           markov: MarkovRecord, intervals: Intervals | None, lag_auto: bool, n_blocks: int, n_replicas: int,
+           block_ps: float | None) -> Snapshot:
+        """The snapshot of ``model``, estimated from ``counts`` (n, n) at its lag, among the stored ``lags_ps``."""
+        n = counts.shape[-1]
+        active = model.transition.active_set
+
+        def full(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+            out = np.zeros(shape)
+            out[np.ix_(*[active] * len(shape))] = values
+            return out
+
+        lag_index = lags_ps.index(model.lag)
+        flux = model.flux
+        return cls(
+            lag_ps=model.lag, lag_auto=lag_auto, n_transitions=int(counts.sum()),
+            transitions_out=_ints(counts.sum(axis=1) - np.diag(counts)), active_set=_ints(active),
+            excluded_states=_ints(model.transition.excluded_states),
+            stationary_distribution=full(model.transition.stationary_distribution, (n,)),
+            transition_matrix=full(model.transition.transition_matrix, (n, n)), lags_ps=tuple(lags_ps),
+            timescales_by_lag=timescales_by_lag, timescales=timescales_by_lag[lag_index],
+            rate_matrix=full(model.rates.generator, (n, n)), rates_valid=model.rates.valid,
+            rate_problems=tuple(model.rates.problems), escape_rates=full(model.rates.escape_rates, (n,)),
+            mobility=full(model.rates.mobility, (n,)), mobility_ranking=model.mobility_ranking,
+            source=model.source, target=model.target, endpoint_candidates=model.endpoint_candidates,
+            endpoint_notes=model.notes, total_flux=flux.total_flux if flux is not None else 0.0,
+            tpt_rate_per_ps=flux.rate if flux is not None else 0.0, pathways=model.pathways, n_blocks=n_blocks,
+            n_replicas=n_replicas, block_ps=block_ps, markov=markov, intervals=intervals)
+
+    # ---------------------------------------------------------------- the stored form
+    def to_dict(self) -> dict:
+        """The JSON-ready dictionary the store keeps (non-finite numbers as None)."""
+        out: dict[str, Any] = {k: getattr(self, k) for k in _CONTEXT if getattr(self, k) is not None}
+        if self.ensemble:
+            out["ensemble"] = list(self.ensemble)
+        if self.fit is not None:
+            out["fit"] = self.fit.to_dict()
+        for key in _MODEL_KEYS:
+            value = getattr(self, key)
+            if isinstance(value, np.ndarray):
+                value = listed(value)
+            elif key == "pathways":
+                value = [{"states": list(p.states), "flux": p.flux, "fraction": p.fraction} for p in value]
+            elif key == "markov":
+                value = value.to_dict() if value is not None else None
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[key] = value
+        if self.intervals is not None:
+            out.update(self.intervals.to_dict())
+        if self.verdict is not None:
+            out.update(self.verdict.to_dict())
+        out.update(self.extra)
+        return strict_json(out)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Snapshot:
+        """A stored snapshot (or any mapping with at least ``lag_ps``); missing keys take their defaults."""
+        if isinstance(data, Snapshot):
+            return data
+        known = {*_MODEL_KEYS, *_CONTEXT, "ensemble", "fit", *_INTERVAL_KEYS.values(), *_VERDICT_KEYS}
+        values: dict[str, Any] = {k: data[k] for k in (*_MODEL_KEYS, *_CONTEXT) if k in data}
+        for key in _ARRAYS:
+            if key in values:
+                values[key] = nan_array(values[key])
+        for key in _INTS:
+            if key in values:
+                values[key] = _ints(values[key])
+        for key in ("lags_ps", "rate_problems", "endpoint_notes"):
+            if key in values:
+                values[key] = tuple(values[key])
+        values["pathways"] = tuple(Pathway(tuple(int(s) for s in p["states"]), _float(p.get("flux")),
+                                           float(p["fraction"])) for p in data.get("pathways", ()))
+        values["markov"] = MarkovRecord.from_dict(data["markov"]) if data.get("markov") else None
+        return cls(**values, ensemble=tuple(data.get("ensemble", ())), fit=StateFit.from_dict(data.get("fit")),
+                   intervals=Intervals.from_dict(data), verdict=Verdict.from_dict(data),
+                   extra={k: v for k, v in data.items() if k not in known})
+
+    def judged(self, verdict: Verdict) -> Snapshot:
+        return dataclasses.replace(self, verdict=verdict)
+
+    def at(self, *, frame: int, step: int, time_ps: float, ensemble: tuple[str, ...] = (),
+           fit: StateFit | None = None) -> Snapshot:
+        """This snapshot, recorded at ``frame`` (MD ``step``, ``time_ps``) of a run."""
+        return dataclasses.replace(self, frame=frame, step=step, time_ps=time_ps, ensemble=tuple(ensemble), fit=fit)
+
+    @property
+    def converged(self) -> bool:
+        return self.verdict is not None and self.verdict.converged
+
+    @property
+    def lag_index(self) -> int:
+        return self.lags_ps.index(self.lag_ps)
+
+    # ---------------------------------------------------------------- the 0.1 dictionary view
+    @functools.cached_property
+    def _stored(self) -> dict:
+        return self.to_dict()
+
+    def __getitem__(self, key: str) -> Any:
+        return self._stored[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stored)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def __repr__(self) -> str:
+        where = f"frame {self.frame}, " if self.frame is not None else ""
+        verdict = "" if self.verdict is None else (", converged" if self.verdict.converged else ", not converged")
+        return f"<Snapshot {where}lag {self.lag_ps:g} ps, {len(self.pathways)} pathways{verdict}>"
+
+
+def _float(value: Any) -> float:
+    return float("nan") if value is None else float(value)
