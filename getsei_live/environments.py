@@ -41,13 +41,13 @@ class StateDescription:
         return f"{counts}; mean distance {self.mean_neighbour_distance_A:.2f} A"
 
 
-def _centre_descriptors(graphs: LiGraphArrays, schema: FeatureSchema) -> np.ndarray:
+def centre_descriptor_array(graphs: LiGraphArrays, schema: FeatureSchema) -> np.ndarray:
     """(n_graphs, n_descriptors) descriptors of the central Li of each graph, unscaled."""
     first = len(schema.elements) + 1  # after the one-hot and the distance to the centre
     return graphs.x[graphs.ptr[:-1], first:].astype(float)
 
 
-def _physical_order(labels: np.ndarray, centre: np.ndarray, schema: FeatureSchema, n_states: int) -> np.ndarray:
+def physical_order(labels: np.ndarray, centre: np.ndarray, schema: FeatureSchema, n_states: int) -> np.ndarray:
     """Raw mixture components sorted by mean Li count in the shell, then mean neighbour distance, then
     the mean count of each other element: the same environments get the same numbers whatever the seed."""
     n_el = len(schema.elements)

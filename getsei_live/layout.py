@@ -45,7 +45,7 @@ def create_fit_array(group: zarr.Group, n_li: int, n_frames: int, chunk_frames: 
                               dtype="float16", fill_value=np.nan)
 
 
-def _open_group(path: Path, mode: str) -> zarr.Group:
+def open_group(path: Path, mode: str) -> zarr.Group:
     try:
         return zarr.open_group(str(path), mode=mode, zarr_format=3)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError, ValueError,
@@ -53,14 +53,14 @@ def _open_group(path: Path, mode: str) -> zarr.Group:
         raise StoreError(f"{path} is not a getsei-live store ({type(error).__name__}: {error}).") from None
 
 
-def _temperature(value: float | None) -> float | None:
+def rounded_temperature(value: float | None) -> float | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
                               or not value > 0):
         raise ParameterError(f"The temperature must be a positive number of kelvin. Got {value!r} instead.")
     return None if value is None else round(float(value), 6)  # Langevin reports kT / kB: 799.9999999999999
 
 
-def _reading(method: Callable) -> Callable:
+def reading(method: Callable) -> Callable:
     """Turn a failure deep inside zarr (a missing or corrupted chunk) into a StoreError with what to do."""
 
     @functools.wraps(method)

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
-import pickle
-import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,23 +12,18 @@ import torch
 from ase import Atoms
 from sklearn.mixture import GaussianMixture
 
-from . import __version__
-from .environments import StateDescription, _physical_order
-from .errors import ModelFileError, ParameterError
+from . import model_file
+from .environments import StateDescription
 from .gcl import GATEncoder, GraphSet, TrainingConfig
 from .graphs import FeatureSchema, LiGraphArrays, LiGraphBuilder
 from .labelling import MixtureLabels, graph_tensors, resolve_device, sparse_embed
-from .training import _embed_graph_set, _forward, centre_descriptors, describe_states, fit_states, training_graphs
+from .model_file import SCHEMA_VERSION
+from .training import FIT_PERCENTILE, embed_arrays, embed_graph_set, train_parts
 
 __all__ = ["StateModel", "StateDescription", "SCHEMA_VERSION"]
 
 log = logging.getLogger(__name__)
 
-#: Version of the saved-file layout; files from a newer version are refused.
-SCHEMA_VERSION = 1
-FILE_KIND = "getsei-live state model"
-#: Percentile of the training environments' log-likelihood below which an environment is out of distribution.
-FIT_PERCENTILE = 1.0
 
 
 class StateModel:
@@ -80,14 +70,14 @@ class StateModel:
     def _embed_arrays(self, x: np.ndarray, edge_index: np.ndarray, batch: np.ndarray,
                       centre: np.ndarray) -> np.ndarray:
         """Embeddings through ``GATEncoder.forward`` (PyTorch Geometric), as in training."""
-        return _forward(self.encoder, self.scaler_mean, self.scaler_scale, (x, edge_index, batch, centre))
+        return embed_arrays(self.encoder, self.scaler_mean, self.scaler_scale, (x, edge_index, batch, centre))
 
     def _embed_tensor(self, graphs: LiGraphArrays) -> torch.Tensor:
         with torch.inference_mode():
             return sparse_embed(self.encoder, graph_tensors(graphs, *self._scaler, self.device))
 
     def _embed_graphs(self, graphs: GraphSet) -> np.ndarray:
-        return _embed_graph_set(self.encoder, self.scaler_mean, self.scaler_scale, graphs)
+        return embed_graph_set(self.encoder, self.scaler_mean, self.scaler_scale, graphs)
 
     def embed(self, atoms: Atoms) -> np.ndarray:
         """(n_Li, embedding_dim) float32 embeddings of the Li atoms of a frame, in atom-index order."""
@@ -186,85 +176,23 @@ class StateModel:
         -------
         StateModel
         """
-        config = config or TrainingConfig()
-        schema = schema or FeatureSchema()
-        if not 0 < frame_fraction <= 1:
-            raise ParameterError(f"The 'frame_fraction' parameter must lie in (0, 1]. Got {frame_fraction!r} instead.")
-        if n_states != "auto" and (isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 2):
-            raise ParameterError(f"The 'n_states' parameter must be an integer >= 2 or 'auto'. Got {n_states!r}.")
-        lo, hi = k_range
-        if not 2 <= lo <= hi:
-            raise ParameterError(f"The 'k_range' parameter must be (low, high) with 2 <= low <= high. Got {k_range!r}.")
-        if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
-            raise ParameterError(f"The 'n_seeds' parameter must be a positive integer. Got {n_seeds!r} instead.")
-        frames = training_graphs(trajectories, frame_fraction, schema)
-        graphs = GraphSet(frames)
-        log.info("Training on %d Li environments from %d frames.", len(graphs), len(frames))
-        fit, mixture, scores, agreement = fit_states(graphs, n_states, (lo, hi), config, n_seeds, device=device,
-                                                     progress=progress)
-        labels = mixture.predict(fit.embeddings)
-        centre = centre_descriptors(frames, schema)
-        order = _physical_order(labels, centre, schema, mixture.n_components)
-        training = {
-            **replace(config, seed=fit.seed).to_dict(),
-            "frame_fraction": float(frame_fraction),
-            "n_frames": len(frames),
-            "n_environments": len(graphs),
-            "losses": fit.losses,
-            "k_range": [int(lo), int(hi)],
-            "n_states_requested": n_states if n_states == "auto" else int(n_states),
-            "fit_threshold": float(np.percentile(mixture.score_samples(fit.embeddings), FIT_PERCENTILE)),
-            **({"seed_agreement": agreement} if agreement else {}),
-        }
-        return cls(schema, fit.encoder, fit.mean, fit.scale, mixture, order, training=training,
-                   states=describe_states(labels, centre, order, schema),
-                   silhouette=scores.get(mixture.n_components, scores[max(scores)]), silhouette_by_k=scores,
-                   device=device)
+        parts = train_parts(trajectories, n_states, frame_fraction, config=config or TrainingConfig(),
+                            schema=schema or FeatureSchema(), k_range=k_range, device=device, progress=progress,
+                            n_seeds=n_seeds)
+        return cls(**parts, device=device)
 
-    # ---------------------------------------------------------------- files
+    # ---------------------------------------------------------------- files (the format: getsei_live.model_file)
     def _payload(self) -> dict:
-        config = {
-            "kind": FILE_KIND,
-            "schema_version": SCHEMA_VERSION,
-            "package_version": __version__,
-            "feature_schema": self.schema.to_dict(),
-            "encoder": {"in_channels": self.encoder.in_channels, "hidden_channels": self.encoder.hidden_channels,
-                        "heads": self.encoder.heads, "embedding_dim": self.encoder.embedding_dim},
-            "training": self.training,
-            "states": [s.to_dict() for s in self.states],
-            "silhouette": self.silhouette,
-            "silhouette_by_k": {str(k): v for k, v in self.silhouette_by_k.items()},
-        }
-        m = self.mixture
-        arrays = {
-            "scaler_mean": self.scaler_mean, "scaler_scale": self.scaler_scale, "order": self.order,
-            "gmm_weights": m.weights_, "gmm_means": m.means_, "gmm_covariances": m.covariances_,
-            "gmm_precisions_cholesky": m.precisions_cholesky_,
-        }
-        return {"config": json.dumps(config, sort_keys=True),
-                "encoder": {k: v.detach().cpu().clone() for k, v in self.encoder.state_dict().items()},
-                "arrays": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}}
+        return model_file.payload(self)
 
     @property
     def fingerprint(self) -> str:
         """SHA-256 of the configuration and every weight and array: equal models, equal fingerprints."""
-        payload = self._payload()
-        config = json.loads(payload["config"])
-        config.pop("package_version")
-        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
-        for group in ("encoder", "arrays"):
-            for name in sorted(payload[group]):
-                tensor = payload[group][name].contiguous()
-                digest.update(f"{group}/{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-                digest.update(tensor.numpy().tobytes())
-        return digest.hexdigest()
+        return model_file.fingerprint(self._payload())
 
     def save(self, path: str | Path) -> Path:
         """Write the model as one file of plain types and tensors (loads with ``weights_only=True``)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(self._payload(), path)
-        return path
+        return model_file.write(self._payload(), path)
 
     @classmethod
     def load(cls, path: str | Path, *, device: str | torch.device = "auto") -> StateModel:
@@ -272,44 +200,4 @@ class StateModel:
 
         ``device``: where ``assign`` runs; "auto" picks CUDA when torch sees a GPU (as the MACE calculator does).
         """
-        path = Path(path)
-        if not path.is_file():
-            raise ModelFileError(f"No state-model file at {path}.")
-        if not zipfile.is_zipfile(path):
-            raise ModelFileError(f"{path} is not a getsei-live state model (not a torch archive).")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as error:
-            found = [line.strip().split(" was not an allowed global")[0].removeprefix("WeightsUnpickler error: ")
-                     for line in str(error).splitlines() if "Unsupported global" in line]
-            raise ModelFileError(
-                f"{path} contains pickled Python objects, which could run code when loaded; refusing it. "
-                f"State models hold only plain values and tensors.{' (' + found[0] + ')' if found else ''}"
-            ) from None
-        except Exception as error:  # torch raises many types for files that are not archives
-            raise ModelFileError(f"{path} is not a getsei-live state model (unreadable: {error}).") from None
-        try:
-            config = json.loads(payload["config"])
-            kind, version = config["kind"], int(config["schema_version"])
-        except (TypeError, KeyError, ValueError):
-            raise ModelFileError(f"{path} is not a getsei-live state model.") from None
-        if kind != FILE_KIND:
-            raise ModelFileError(f"{path} is not a getsei-live state model (it says {kind!r}).")
-        if version > SCHEMA_VERSION:
-            raise ModelFileError(
-                f"{path} uses state-model schema {version}, newer than this getsei-live ({__version__}) reads "
-                f"(schema {SCHEMA_VERSION}); upgrade getsei-live."
-            )
-        arrays = {k: v.numpy() for k, v in payload["arrays"].items()}
-        encoder = GATEncoder(**config["encoder"])
-        encoder.load_state_dict(payload["encoder"])
-        mixture = GaussianMixture(n_components=arrays["gmm_weights"].size, covariance_type="full")
-        mixture.weights_ = arrays["gmm_weights"]
-        mixture.means_ = arrays["gmm_means"]
-        mixture.covariances_ = arrays["gmm_covariances"]
-        mixture.precisions_cholesky_ = arrays["gmm_precisions_cholesky"]
-        states = [StateDescription(**s) for s in config["states"]]
-        return cls(FeatureSchema.from_dict(config["feature_schema"]), encoder, arrays["scaler_mean"],
-                   arrays["scaler_scale"], mixture, arrays["order"], training=config["training"], states=states,
-                   silhouette=config["silhouette"],
-                   silhouette_by_k={int(k): v for k, v in config["silhouette_by_k"].items()}, device=device)
+        return cls(**model_file.read(path), device=device)

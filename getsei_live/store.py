@@ -22,7 +22,6 @@ when they disagree with it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -35,9 +34,16 @@ import zarr
 from . import __version__
 from .analysis.records import Snapshot
 from .errors import ParameterError, StoreError, StoreMismatchError
-from .layout import _open_group, _reading, _temperature, create_arrays, create_fit_array
+from .layout import (
+    create_arrays,
+    create_fit_array,
+    open_group,
+    reading,
+    rounded_temperature,
+)
 from .locking import WriterLock
 from .spec import RunSpec
+from .storeparts import Checkpoint, FrameBuffer, SnapshotLog
 from .warmup import WarmupFrames
 
 __all__ = ["RunSpec", "RunStore", "STORE_SCHEMA_VERSION"]
@@ -58,10 +64,7 @@ class RunStore:
         self.mode = mode
         self._group = group
         self._lock = lock
-        self._pending_steps: list[int] = []
-        self._pending_times: list[float] = []
-        self._pending_states: list[np.ndarray] = []
-        self._pending_fit: list[np.ndarray | None] = []
+        self._pending = FrameBuffer()
         attrs = dict(group.attrs)
         if attrs.get("kind") != "getsei-live run":
             raise StoreError(f"{path} is a Zarr group but not a getsei-live store.")
@@ -106,7 +109,7 @@ class RunStore:
                 "warmup": warmup,
                 "state_model": state_model_config or {},
                 "elements": list(elements or []),
-                "temperature_K": _temperature(temperature_K),
+                "temperature_K": rounded_temperature(temperature_K),
                 "committed_frames": 0,
                 "status": "running" if spec is not None else "warming up",
                 "stop_reason": None,
@@ -137,7 +140,7 @@ class RunStore:
             lock = WriterLock(path)
             lock.acquire()
         try:
-            store = cls(path, _open_group(path, "r+" if mode == "a" else "r"), mode, lock)
+            store = cls(path, open_group(path, "r+" if mode == "a" else "r"), mode, lock)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -171,7 +174,7 @@ class RunStore:
     # ---------------------------------------------------------------- reading
     def _attrs(self) -> dict[str, Any]:
         if self.mode == "r":  # another process may be writing: read the metadata afresh
-            self._group = _open_group(self.path, "r")
+            self._group = open_group(self.path, "r")
         return dict(self._group.attrs)
 
     @property
@@ -192,25 +195,25 @@ class RunStore:
         value = self._attrs().get("temperature_K")
         return None if value is None else float(value)
 
-    @_reading
+    @reading
     def steps(self) -> np.ndarray:
         """(committed_frames,) int64 absolute MD steps."""
         n = self.committed_frames
         return self._group["frames/step"][:n]
 
-    @_reading
+    @reading
     def times_ps(self) -> np.ndarray:
         n = self.committed_frames
         return self._group["frames/time_ps"][:n]
 
-    @_reading
+    @reading
     def states(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """(frames, n_li) int8 labels of committed frames ``start:stop``."""
         n = self.committed_frames
         stop = n if stop is None else min(stop, n)
         return self._group["states"][start:stop]
 
-    @_reading
+    @reading
     def log_likelihood(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """(frames, n_li) float32 log-likelihood of every Li environment under the state model, committed frames
         ``start:stop``; NaN where it was not recorded."""
@@ -222,13 +225,13 @@ class RunStore:
             out[: have - start] = self._group["log_likelihood"][start:have]
         return out
 
-    @_reading
+    @reading
     def counts(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Stored cumulative counts: ``(counts, per_li_counts, frames_covered)``."""
         arr = self._group["counts"]
         return arr[...], self._group["per_li_counts"][...], int(arr.attrs["frames"])
 
-    @_reading
+    @reading
     def block_counts(self) -> tuple[np.ndarray, int] | None:
         """Stored counts per block of time and the block length in frames; None for a store made before
         they were kept (they are then rebuilt from ``states``)."""
@@ -237,20 +240,20 @@ class RunStore:
         arr = self._group["block_counts"]
         return arr[...], int(arr.attrs["block_frames"])
 
-    @_reading
+    @property
+    def history(self) -> SnapshotLog:
+        """The analysis snapshots (``snapshots`` reads them, ``add_snapshot`` appends one)."""
+        return SnapshotLog(self._group, self._require_writer)
+
+    @reading
     def snapshots(self) -> list[Snapshot]:
         """All analysis snapshots, oldest first."""
-        arr = self._group["snapshots"]
-        return [Snapshot.from_dict(json.loads(s)) for s in arr[:]] if arr.shape[0] else []
+        return self.history.read()
 
-    @_reading
+    @reading
     def checkpoint(self) -> dict[str, np.ndarray] | None:
         """Positions, momenta, cell, numbers and pbc of the last committed frame, when stored."""
-        if "checkpoint" not in self._group:
-            return None
-        g = self._group["checkpoint"]
-        return {name: g[name][...] for name in ("positions", "momenta", "cell", "numbers", "pbc")} | {
-            "step": int(g.attrs["step"])}
+        return Checkpoint(self._group, self._require_writer).read()
 
     # ---------------------------------------------------------------- writing
     @property
@@ -264,15 +267,12 @@ class RunStore:
 
     @property
     def pending_frames(self) -> int:
-        return len(self._pending_steps)
+        return len(self._pending)
 
     def append(self, step: int, time_ps: float, labels: np.ndarray, log_likelihood: np.ndarray | None = None) -> None:
         """Buffer one frame (with the state model's log-likelihood of each Li environment, when known); nothing is
         on disk until ``flush``."""
-        self._pending_steps.append(int(step))
-        self._pending_times.append(float(time_ps))
-        self._pending_states.append(np.asarray(labels, dtype=np.int8))
-        self._pending_fit.append(log_likelihood)
+        self._pending.append(step, time_ps, labels, log_likelihood)
 
     def flush(self, counts: np.ndarray, per_li_counts: np.ndarray, blocks: tuple[np.ndarray, int], *,
               checkpoint: dict | None = None) -> int:
@@ -282,51 +282,42 @@ class RunStore:
         """
         self._require_writer()
         n = int(self._group.attrs["committed_frames"])
-        k = len(self._pending_steps)
+        k = len(self._pending)
         if k:
-            rows = slice(n, n + k)
-            for name, values in (("frames/step", self._pending_steps), ("frames/time_ps", self._pending_times)):
-                arr = self._group[name]
-                arr.resize((n + k,))
-                arr[rows] = np.asarray(values)
-            states = self._group["states"]
-            states.resize((n + k, self.spec.n_li))
-            states[rows] = np.stack(self._pending_states)
-            if any(f is not None for f in self._pending_fit):
-                fit = self._group["log_likelihood"] if "log_likelihood" in self._group else create_fit_array(
-                    self._group, self.spec.n_li, n)  # a store from before the fit was kept: NaN before
-                fit.resize((n + k, self.spec.n_li))
-                fit[rows] = np.stack([np.full(self.spec.n_li, np.nan) if f is None else f for f in self._pending_fit])
+            self._write_rows(n)
         self._write_counts(counts, per_li_counts, blocks, n + k)
         if checkpoint is not None:
-            self._write_checkpoint(checkpoint)
+            Checkpoint(self._group, self._require_writer).write(checkpoint)
         self._group.attrs["committed_frames"] = n + k
-        self._pending_steps, self._pending_times, self._pending_states, self._pending_fit = [], [], [], []
+        self._pending.clear()
         return n + k
+
+    def _write_rows(self, n: int) -> None:
+        """The buffered frames as rows ``n:n + k`` of ``frames``, ``states`` and ``log_likelihood``."""
+        buffer, n_li = self._pending, self.spec.n_li
+        k = len(buffer)
+        rows = slice(n, n + k)
+        for name, values in (("frames/step", buffer.steps), ("frames/time_ps", buffer.times)):
+            arr = self._group[name]
+            arr.resize((n + k,))
+            arr[rows] = np.asarray(values)
+        states = self._group["states"]
+        states.resize((n + k, n_li))
+        states[rows] = np.stack(buffer.states)
+        fit_rows = buffer.fit_rows(n_li)
+        if fit_rows is not None:
+            fit = self._group["log_likelihood"] if "log_likelihood" in self._group else create_fit_array(
+                self._group, n_li, n)  # a store from before the fit was kept: NaN before
+            fit.resize((n + k, n_li))
+            fit[rows] = fit_rows
 
     def save_checkpoint(self, data: dict) -> None:
         """Write the checkpoint (positions, momenta, cell, numbers, pbc, step) of the last frame kept."""
-        self._require_writer()
-        self._write_checkpoint(data)
-
-    def _write_checkpoint(self, data: dict) -> None:
-        if "checkpoint" not in self._group:
-            g = self._group.create_group("checkpoint")
-            for name in ("positions", "momenta", "cell", "numbers", "pbc"):
-                value = np.asarray(data[name])
-                g.create_array(name, shape=value.shape, chunks=value.shape, dtype=value.dtype)
-        g = self._group["checkpoint"]
-        for name in ("positions", "momenta", "cell", "numbers", "pbc"):
-            g[name][...] = np.asarray(data[name])
-        g.attrs["step"] = int(data["step"])
+        Checkpoint(self._group, self._require_writer).write(data)
 
     def add_snapshot(self, snapshot: Snapshot) -> None:
         """Append one analysis snapshot."""
-        self._require_writer()
-        arr = self._group["snapshots"]
-        n = arr.shape[0]
-        arr.resize((n + 1,))
-        arr[n] = json.dumps(Snapshot.from_dict(snapshot).to_dict(), allow_nan=False)
+        self.history.add(snapshot)
 
     @property
     def analysis(self) -> dict:
@@ -339,11 +330,7 @@ class RunStore:
 
     def replace_snapshots(self, snapshots: list[Snapshot]) -> None:
         """Rewrite the whole snapshot history (repair only)."""
-        self._require_writer()
-        arr = self._group["snapshots"]
-        arr.resize((len(snapshots),))
-        for k, snap in enumerate(snapshots):
-            arr[k] = json.dumps(Snapshot.from_dict(snap).to_dict(), allow_nan=False)
+        self.history.replace(snapshots)
 
     @property
     def warmup(self) -> WarmupFrames:
@@ -362,7 +349,7 @@ class RunStore:
     def set_temperature(self, temperature_K: float | None) -> None:
         """Record the run's temperature; a resumed run must keep the one recorded."""
         self._require_writer()
-        value, stored = _temperature(temperature_K), self.temperature_K
+        value, stored = rounded_temperature(temperature_K), self.temperature_K
         if value is None or (stored is not None and np.isclose(value, stored, rtol=1e-9)):
             return
         if stored is not None:

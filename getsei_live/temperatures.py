@@ -13,7 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import strict_json
-from .analysis.arrhenius import ArrheniusFit, RatesAtTemperature, arrhenius_fit, rates_at_temperature
+from .analysis.arrhenius import (
+    ArrheniusFit,
+    RatesAtTemperature,
+    arrhenius_fit,
+    rates_at_temperature,
+)
 from .analysis.criteria import ConvergenceCriteria
 from .analysis.markov import fit_by_lag, markov_test
 from .analysis.uncertainty import resample_counts, resampling_units

@@ -14,11 +14,15 @@ from sklearn.mixture import GaussianMixture
 
 from .consensus import agreement as agreement_of
 from .consensus import consensus, mixture_from_labels
-from .environments import StateDescription, _centre_descriptors
+from .environments import StateDescription, centre_descriptor_array, physical_order
+from .errors import ParameterError
 from .gcl import GATEncoder, GraphSet, TrainingConfig, train_encoder
 from .graphs import FeatureSchema, LiGraphArrays, LiGraphBuilder
 
-__all__ = ["EncoderFit", "fit_encoder", "fit_states", "training_graphs"]
+__all__ = ["EncoderFit", "FIT_PERCENTILE", "fit_encoder", "fit_states", "train_parts", "training_graphs"]
+
+#: Percentile of the training environments' log-likelihood below which an environment is out of distribution.
+FIT_PERCENTILE = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +42,7 @@ def training_graphs(trajectories: Sequence[Sequence[Atoms]], frame_fraction: flo
     return frames
 
 
-def _forward(encoder: GATEncoder, mean: np.ndarray, scale: np.ndarray, arrays: tuple) -> np.ndarray:
+def embed_arrays(encoder: GATEncoder, mean: np.ndarray, scale: np.ndarray, arrays: tuple) -> np.ndarray:
     """Embeddings of one batch ``(x, edge_index, batch, centre)`` through ``GATEncoder.forward``."""
     x, *rest = arrays
     device = next(encoder.parameters()).device
@@ -47,11 +51,12 @@ def _forward(encoder: GATEncoder, mean: np.ndarray, scale: np.ndarray, arrays: t
     return z.cpu().numpy()
 
 
-def _embed_graph_set(encoder: GATEncoder, mean: np.ndarray, scale: np.ndarray, graphs: GraphSet,
+def embed_graph_set(encoder: GATEncoder, mean: np.ndarray, scale: np.ndarray, graphs: GraphSet,
                      batch_graphs: int = 4096) -> np.ndarray:
     """Embeddings of many graphs (training data), a batch of ``batch_graphs`` at a time."""
     n = len(graphs)
-    return np.concatenate([_forward(encoder, mean, scale, graphs.select(np.arange(start, min(n, start + batch_graphs))))
+    return np.concatenate([embed_arrays(encoder, mean, scale,
+                                        graphs.select(np.arange(start, min(n, start + batch_graphs))))
                            for start in range(0, n, batch_graphs)])
 
 
@@ -78,7 +83,7 @@ def fit_encoder(graphs: GraphSet, config: TrainingConfig, *, device: str,
         encoder, losses = train_encoder(graphs, config, device=device, progress=progress)
     finally:
         graphs.x = raw_x
-    embeddings = _embed_graph_set(encoder.eval(), mean.astype(np.float32), scale.astype(np.float32),
+    embeddings = embed_graph_set(encoder.eval(), mean.astype(np.float32), scale.astype(np.float32),
                                   graphs).astype(np.float64)
     return EncoderFit(encoder, mean, scale, [float(v) for v in losses], embeddings, config.seed)
 
@@ -141,4 +146,42 @@ def describe_states(labels: np.ndarray, centre: np.ndarray, order: np.ndarray,
 
 
 def centre_descriptors(frames: list[LiGraphArrays], schema: FeatureSchema) -> np.ndarray:
-    return np.concatenate([_centre_descriptors(f, schema) for f in frames])
+    return np.concatenate([centre_descriptor_array(f, schema) for f in frames])
+
+
+def train_parts(trajectories: Sequence[Sequence[Atoms]], n_states: int | str, frame_fraction: float, *,
+                config: TrainingConfig, schema: FeatureSchema, k_range: tuple[int, int], device: str,
+                progress: Callable[[int, int, float], None] | None, n_seeds: int) -> dict:
+    """The ``StateModel`` constructor's arguments (all but ``device``) of a newly trained model; see
+    ``StateModel.train``."""
+    if not 0 < frame_fraction <= 1:
+        raise ParameterError(f"The 'frame_fraction' parameter must lie in (0, 1]. Got {frame_fraction!r} instead.")
+    if n_states != "auto" and (isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 2):
+        raise ParameterError(f"The 'n_states' parameter must be an integer >= 2 or 'auto'. Got {n_states!r}.")
+    lo, hi = k_range
+    if not 2 <= lo <= hi:
+        raise ParameterError(f"The 'k_range' parameter must be (low, high) with 2 <= low <= high. Got {k_range!r}.")
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
+        raise ParameterError(f"The 'n_seeds' parameter must be a positive integer. Got {n_seeds!r} instead.")
+    frames = training_graphs(trajectories, frame_fraction, schema)
+    graphs = GraphSet(frames)
+    log.info("Training on %d Li environments from %d frames.", len(graphs), len(frames))
+    fit, mixture, scores, agreement = fit_states(graphs, n_states, (lo, hi), config, n_seeds, device=device,
+                                                 progress=progress)
+    labels = mixture.predict(fit.embeddings)
+    centre = centre_descriptors(frames, schema)
+    order = physical_order(labels, centre, schema, mixture.n_components)
+    training = {
+        **replace(config, seed=fit.seed).to_dict(),
+        "frame_fraction": float(frame_fraction),
+        "n_frames": len(frames),
+        "n_environments": len(graphs),
+        "losses": fit.losses,
+        "k_range": [int(lo), int(hi)],
+        "n_states_requested": n_states if n_states == "auto" else int(n_states),
+        "fit_threshold": float(np.percentile(mixture.score_samples(fit.embeddings), FIT_PERCENTILE)),
+        **({"seed_agreement": agreement} if agreement else {}),
+    }
+    return dict(schema=schema, encoder=fit.encoder, scaler_mean=fit.mean, scaler_scale=fit.scale, mixture=mixture,
+                order=order, training=training, states=describe_states(labels, centre, order, schema),
+                silhouette=scores.get(mixture.n_components, scores[max(scores)]), silhouette_by_k=scores)

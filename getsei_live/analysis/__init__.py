@@ -10,7 +10,12 @@ Pure numpy and scipy: importing this package never imports torch.
 from __future__ import annotations
 
 from ._result import strict_json
-from .koopman import TransitionMatrix, largest_connected_set, stationary_distribution, transition_matrix
+from .koopman import (
+    TransitionMatrix,
+    largest_connected_set,
+    stationary_distribution,
+    transition_matrix,
+)
 from .model import KineticModel, kinetic_model
 from .pathways import Pathway, pathways
 from .rates import RateMatrix, nearest_generator, rate_matrix

@@ -75,7 +75,8 @@ def live_options(command: Callable) -> Callable:
                      help="Source state(s) (default: least mobile state holding --min-population of the Li)."),
         click.option("--target", multiple=True,
                      help="Target state(s) (default: most mobile state holding --min-population of the Li)."),
-        click.option("--check-every", type=click.IntRange(min=1), default=20, show_default=True,
+        click.option("--check-every", "--check-every-frames", "check_every", type=click.IntRange(min=1), default=20,
+                     show_default=True,
                      help="Frames between analysis snapshots."),
         *criteria_options(),
     ]
@@ -148,7 +149,8 @@ def _check_line(snap) -> str:
 @live_options
 @click.option("--timestep-fs", type=click.FloatRange(min=0, min_open=True), required=True,
               help="MD time step of the trajectory, in fs.")
-@click.option("--interval", type=click.IntRange(min=1), required=True, help="MD steps between the frames of the file.")
+@click.option("--interval", "--interval-steps", "interval", type=click.IntRange(min=1), required=True,
+              help="MD steps between the frames of the file.")
 @click.option("--stop-when-stable", is_flag=True, help="Stop reading once the pathways are stable.")
 @click.option("--format", "file_format", default=None, help="ase.io format name, when the file name does not say it.")
 @click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -182,14 +184,14 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
     if len(jobs) < len(trajectories) and one_store_each:
         raise ParameterError("--one-store-each needs trajectory files with different names.")
     options = dict(lag_ps=lag_ps, source=state_list(source, "source"), target=state_list(target, "target"),
-                   check_every=check_every, criteria=(criteria := _criteria(thresholds)),
+                   check_every_frames=check_every, criteria=(criteria := _criteria(thresholds)),
                    stop_when_stable=stop_when_stable, temperature_K=temperature_K,
-                   on_check=lambda snap: click.echo(_check_line(snap), err=True))
+                   on_check=_echo_check)
     start = time.perf_counter()
     if workers is not None or scheduler is not None:
         where = f"the Dask scheduler at {scheduler}" if scheduler else f"{workers} local Dask workers"
         click.echo(f"Replaying {len(trajectories)} trajectories into {len(jobs)} store(s) on {where}", err=True)
-        monitors = replay_distributed(jobs, states_file, timestep_fs=timestep_fs, interval=interval,
+        monitors = replay_distributed(jobs, states_file, timestep_fs=timestep_fs, interval_steps=interval,
                                       lags_ps=_float_list(lags_ps), workers=workers or 1, scheduler=scheduler,
                                       chunk_frames=chunk_frames, file_format=file_format, **options)
     else:
@@ -199,7 +201,7 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
             frames = [frame for path in paths for frame in read_trajectory(path, format=file_format)]
             click.echo(f"Replaying {len(frames)} frames ({steps_to_ps(len(frames) * interval, timestep_fs):.2f} ps)"
                        f" into {store}", err=True)
-            monitors[store] = replay_frames(frames, model, store, timestep_fs=timestep_fs, interval=interval,
+            monitors[store] = replay_frames(frames, model, store, timestep_fs=timestep_fs, interval_steps=interval,
                                             lags_ps=_float_list(lags_ps), **options)
     elapsed = time.perf_counter() - start
     for store in monitors:
@@ -233,7 +235,7 @@ def _stem(path: Path) -> str:
 @click.option("--coupling-time-ps", "--friction-ps", "coupling_time_ps", type=click.FloatRange(min=0, min_open=True),
               default=1.0, show_default=True, help="Langevin coupling time, in ps (--friction-ps is the old name).")
 @click.option("--steps", type=click.IntRange(min=1), required=True, help="MD steps to run (at most).")
-@click.option("--every", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--every", "--interval-steps", "every", type=click.IntRange(min=1), default=50, show_default=True,
               help="MD steps between observed frames.")
 @click.option("--stop-when-stable", is_flag=True, help="End the MD once the pathways are stable.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
@@ -262,72 +264,33 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
     """
     from ase.io import read
 
+    from ..simulation import MDSettings, run_live_md
     from ..states import StateModel
 
     if (states_file == "auto") != (warmup_ps is not None):
         raise ParameterError("--states auto trains the state model on the frames of --warmup-ps: give both, or a "
                              "state-model file without --warmup-ps.")
     model = None if states_file == "auto" else StateModel.load(states_file)
-    monitor = simulate(read(structure), mace_model, model, store_path,
-                       lags_ps=_float_list(lags_ps), lag_ps=lag_ps, source=state_list(source, "source"),
-                       target=state_list(target, "target"), check_every=check_every,
-                       criteria=(criteria := _criteria(thresholds)), temperature_K=temperature_K,
-                       timestep_fs=timestep_fs, coupling_time_ps=coupling_time_ps, steps=steps, every=every,
-                       stop_when_stable=stop_when_stable, device=device, seed=seed, synchronous=synchronous,
-                       companions=companions, warmup=None if model is not None else dict(warmup_ps=warmup_ps,
-                                                                                         n_states=n_states))
+    warmup = {} if model is not None else dict(warmup_ps=warmup_ps, n_states=n_states)
+    md = MDSettings(steps=steps, temperature_K=temperature_K, timestep_fs=timestep_fs,
+                    coupling_time_ps=coupling_time_ps, interval_steps=every, device=device, seed=seed)
+    monitor = run_live_md(read(structure), mace_model, model, store_path, md, report=_echo_err,
+                          lags_ps=_float_list(lags_ps), lag_ps=lag_ps, source=state_list(source, "source"),
+                          target=state_list(target, "target"), check_every_frames=check_every,
+                          criteria=(criteria := _criteria(thresholds)), stop_when_stable=stop_when_stable,
+                          asynchronous=not synchronous, companions=companions, on_check=_echo_check, **warmup)
     if monitor.latest is not None:
         from ._format import format_snapshot
 
         click.echo(format_snapshot(monitor.latest, patience=criteria.patience))
 
 
-def simulate(atoms, mace_model: str, model, store_path: Path, *, lags_ps, lag_ps, source, target, check_every: int,
-             criteria, temperature_K: float, timestep_fs: float, coupling_time_ps: float, steps: int, every: int,
-             stop_when_stable: bool, device: str, seed: int, dtype: str = "float64", synchronous: bool = False,
-             companions: tuple[Path, ...] = (), warmup: dict | None = None):
-    """Langevin MD with the live analysis attached and a progress line; resumes from the store's checkpoint."""
-    from ..md import default_device, langevin, mace_calculator, restore_checkpoint
-    from ..observers import attach
-    from ..store import RunStore
+def _echo_err(line: str) -> None:
+    click.echo(line, err=True)
 
-    checkpoint = RunStore.open(store_path, "r").checkpoint() if (store_path / "zarr.json").is_file() else None
-    if checkpoint is not None:
-        restore_checkpoint(atoms, checkpoint)
-        click.echo(f"Resuming from the checkpoint at step {checkpoint['step']} in {store_path}", err=True)
-    device = default_device() if device == "auto" else device
-    atoms.calc = mace_calculator(mace_model, device=device, dtype=dtype)
-    if model is not None:
-        model.to(device)
-    dyn = langevin(atoms, temperature_K=temperature_K, timestep_fs=timestep_fs, coupling_time_ps=coupling_time_ps,
-                   seed=seed, initialise_velocities=checkpoint is None)
-    monitor = attach(dyn, model, store=store_path, every=every, lags_ps=lags_ps, lag_ps=lag_ps, source=source,
-                     target=target, check_every=check_every, criteria=criteria, stop_when_stable=stop_when_stable,
-                     asynchronous=not synchronous, seed=seed, companions=companions, **(warmup or {}),
-                     on_check=lambda snap: click.echo(_check_line(snap), err=True))
-    start, offset = time.perf_counter(), monitor.last_step or 0
-    last_print = [0.0]
 
-    def progress() -> None:
-        elapsed = time.perf_counter() - start
-        if elapsed - last_print[0] < 10 and dyn.nsteps not in (0, steps):
-            return
-        last_print[0] = elapsed
-        ps = steps_to_ps(dyn.nsteps, timestep_fs)
-        ns_day = ps / 1000 / (elapsed / 86400) if elapsed > 0 else 0.0
-        click.echo(f"step {offset + dyn.nsteps:>9}  {steps_to_ps(offset + dyn.nsteps, timestep_fs):9.2f} ps  "
-                   f"{ns_day:7.3f} ns/day  frames {monitor.n_frames:>6}  T {atoms.get_temperature():6.0f} K  "
-                   f"{'converged' if monitor.converged else 'not converged'}", err=True)
-
-    dyn.attach(progress, interval=every)
-    click.echo(f"Langevin MD: {len(atoms)} atoms, {temperature_K:g} K, {timestep_fs:g} fs, {steps} steps on {device}; "
-               f"observing every {every} steps into {store_path}"
-               f"{' (synchronous)' if synchronous else ''}", err=True)
-    with monitor:
-        dyn.run(steps)
-    click.echo(f"Done: {dyn.nsteps} steps in {time.perf_counter() - start:.1f} s"
-               + (f"; stopped early, {monitor.stop_explanation}" if monitor.stop_reason else ""))
-    return monitor
+def _echo_check(snap) -> None:
+    click.echo(_check_line(snap), err=True)
 
 
 @main.command()
@@ -371,6 +334,7 @@ def demo(system: str, store_path: Path, steps: int, temperature_K: float, device
 
     from ..md import bundled_file
     from ..observers import ConvergenceCriteria
+    from ..simulation import MDSettings, run_live_md
     from ..states import StateModel
     from ..store import RunStore
     from ..systems import build_interface
@@ -383,11 +347,11 @@ def demo(system: str, store_path: Path, steps: int, temperature_K: float, device
     interface = build_interface(system, "demo")
     click.echo(interface.describe(), err=True)
     model = StateModel.load(bundled_file("demo_states.pt"))
-    monitor = simulate(interface.atoms, "bundled", model, store_path, lags_ps=(0.1, 0.2, 0.4, 0.8), lag_ps="auto",
-                       source=None, target=None, check_every=25, criteria=ConvergenceCriteria(),
-                       temperature_K=temperature_K,
-                       timestep_fs=2.0, coupling_time_ps=0.5, steps=steps, every=10, stop_when_stable=True,
-                       device=device, seed=seed, dtype="float32")
+    md = MDSettings(steps=steps, temperature_K=temperature_K, timestep_fs=2.0, coupling_time_ps=0.5,
+                    interval_steps=10, device=device, dtype="float32", seed=seed)
+    monitor = run_live_md(interface.atoms, "bundled", model, store_path, md, report=_echo_err,
+                          lags_ps=(0.1, 0.2, 0.4, 0.8), lag_ps="auto", check_every_frames=25,
+                          criteria=ConvergenceCriteria(), stop_when_stable=True, on_check=_echo_check)
     click.echo("")
     click.echo(format_state_model(model))
     if monitor.latest is not None:

@@ -10,7 +10,12 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from ..analysis.convergence import ConvergenceCriteria, ConvergenceMonitor, explain, snapshot
+from ..analysis.convergence import (
+    ConvergenceCriteria,
+    ConvergenceMonitor,
+    explain,
+    snapshot,
+)
 from ..analysis.records import Snapshot
 from ..counting import TransitionCounter
 from ..ensemble import Ensemble, RunCounts, ensemble_problems, run_counts

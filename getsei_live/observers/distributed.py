@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ParameterError, StructureError
 from ..units import LI
-from .live import _check_sampling, _monitor
+from .live import check_sampling, make_monitor, renamed
 from .monitor import LiveMonitor
 
 __all__ = ["replay_distributed"]
@@ -83,8 +83,22 @@ def _client(workers: int, scheduler: str | None):
     return Client(cluster)
 
 
+def _store_monitor(model, first, store: str, timestep_fs: float, interval_steps: int, lags_ps: Sequence[float],
+                   kwargs: dict) -> LiveMonitor:
+    """The monitor of one store, made as ``replay`` makes it."""
+    options = dict(kwargs)
+    check_every_frames = renamed(options, "check_every", "check_every_frames",
+                                 options.pop("check_every_frames", None), 20)
+    return make_monitor(model, first, store, timestep_fs=timestep_fs, interval_steps=interval_steps,
+                        lags_ps=lags_ps, stop_when_stable=options.pop("stop_when_stable", False),
+                        lag_ps=options.pop("lag_ps", None), source=options.pop("source", None),
+                        target=options.pop("target", None), check_every_frames=check_every_frames,
+                        criteria=options.pop("criteria", None), **options)
+
+
 def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_model: str | Path, *,
-                       timestep_fs: float, interval: int, lags_ps: Sequence[float], workers: int = 2,
+                       timestep_fs: float, interval_steps: int | None = None, lags_ps: Sequence[float],
+                       workers: int = 2,
                        scheduler: str | None = None, client=None, chunk_frames: int | None = None,
                        file_format: str | None = None, device: str = "cpu", threads: int | None = 1,
                        first_step: int = 0, **kwargs) -> dict[str, LiveMonitor]:
@@ -94,13 +108,13 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
     ----------
     jobs : mapping of store path -> sequence of trajectory paths
         Each store gets the frames of its trajectories, in order (frame k is
-        MD step ``first_step + k * interval``). One store per trajectory for
+        MD step ``first_step + k * interval_steps``). One store per trajectory for
         replicas; several trajectories for one store to join the pieces of
         one run. Stores that exist are resumed after their committed frames.
     state_model : path
         A saved ``StateModel``: each worker loads it once.
-    timestep_fs, interval, lags_ps
-        As for ``replay``.
+    timestep_fs, interval_steps, lags_ps
+        As for ``replay`` (``interval`` is the old name of ``interval_steps``).
     workers : int, default 2
         Processes of the local cluster made when neither ``scheduler`` nor ``client`` is given.
     scheduler : str, optional
@@ -119,7 +133,7 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
     threads : int or None, default 1
         torch threads per task (one per worker process is what a local cluster of N workers on N cores wants).
     **kwargs
-        ``replay``'s options: ``lag_ps``, ``source``, ``target``, ``check_every``, ``criteria``,
+        ``replay``'s options: ``lag_ps``, ``source``, ``target``, ``check_every_frames``, ``criteria``,
         ``stop_when_stable``, ``temperature_K``, ``seed``, ``on_check``.
 
     Returns
@@ -130,7 +144,8 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
 
     from ..states import StateModel
 
-    _check_sampling(interval, timestep_fs)
+    interval = renamed(kwargs, "interval", "interval_steps", interval_steps, None)
+    check_sampling(interval, timestep_fs)
     if chunk_frames is not None and (isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int)
                                      or chunk_frames < 1):
         raise ParameterError(f"The 'chunk_frames' parameter must be a positive integer. Got {chunk_frames!r}.")
@@ -143,15 +158,9 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
     client = _client(workers, scheduler) if own else client
     try:
         with ExitStack() as stack:
-            monitors = {}
-            for store, paths in jobs.items():
-                first = read(paths[0], index=0, format=file_format)
-                options = dict(kwargs)
-                monitors[store] = stack.enter_context(_monitor(
-                    model, first, store, timestep_fs=timestep_fs, every=interval, lags_ps=lags_ps,
-                    stop_when_stable=options.pop("stop_when_stable", False), lag_ps=options.pop("lag_ps", None),
-                    source=options.pop("source", None), target=options.pop("target", None),
-                    check_every=options.pop("check_every", 20), criteria=options.pop("criteria", None), **options))
+            monitors = {store: stack.enter_context(_store_monitor(model, read(paths[0], index=0, format=file_format),
+                                                                  store, timestep_fs, interval, lags_ps, kwargs))
+                        for store, paths in jobs.items()}
             _run(client, jobs, monitors, model_path=model_path, chunk_frames=chunk_frames, file_format=file_format,
                  device=device, threads=threads, interval=interval, first_step=first_step)
             for monitor in monitors.values():

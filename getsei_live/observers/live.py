@@ -39,9 +39,20 @@ def frames_from_ps(lags_ps: Sequence[float], frame_dt_ps: float) -> tuple[int, .
     return tuple(lags)
 
 
-def _check_sampling(every: object, timestep_fs: object) -> None:
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise ParameterError(f"The 'every' parameter must be a positive number of MD steps. Got {every!r} instead.")
+def renamed(options: dict, old: str, new: str, value, default):
+    """A parameter given by its name or by its old name (taken out of ``options``), once; else its default."""
+    if old in options:
+        legacy = options.pop(old)
+        if value is not None and value != legacy:
+            raise ParameterError(f"Give '{new}' once ('{old}' is its old name).")
+        return legacy
+    return default if value is None else value
+
+
+def check_sampling(interval_steps: object, timestep_fs: object) -> None:
+    if isinstance(interval_steps, bool) or not isinstance(interval_steps, (int, np.integer)) or interval_steps < 1:
+        raise ParameterError(f"The 'interval_steps', 'interval' or 'every' parameter must be a positive number of MD "
+                             f"steps. Got {interval_steps!r} instead.")
     if not isinstance(timestep_fs, (int, float)) or not timestep_fs > 0:
         raise ParameterError(f"The time step must be positive. Got {timestep_fs!r} fs.")
 
@@ -67,7 +78,8 @@ def _open_store(store: str | Path | RunStore, spec: RunSpec, state_model: Labell
     return opened
 
 
-def _warmup_store(store, atoms: Atoms, *, lags: tuple[int, ...], timestep_fs: float, every: int, li: np.ndarray,
+def _warmup_store(store, atoms: Atoms, *, lags: tuple[int, ...], timestep_fs: float, interval_steps: int,
+                  li: np.ndarray,
                   temperature_K: float | None, warmup_ps: float | None, n_states: int | str,
                   training: TrainingConfig | None) -> tuple[RunStore, Labeller | None, WarmupPlan]:
     """The store of a run that trains its state model on its own warm-up: new, warming up, or live already (then
@@ -81,7 +93,7 @@ def _warmup_store(store, atoms: Atoms, *, lags: tuple[int, ...], timestep_fs: fl
     if isinstance(store, RunStore):
         raise ParameterError("A run that trains its state model in the run needs a store path, not an open store.")
     LiGraphBuilder().check(atoms)  # every structure problem surfaces here, before a store is touched
-    plan = WarmupPlan.of(warmup_ps, n_states=n_states, timestep_fs=timestep_fs, interval=every, lags=lags,
+    plan = WarmupPlan.of(warmup_ps, n_states=n_states, timestep_fs=timestep_fs, interval=interval_steps, lags=lags,
                          li_indices=li, training=training)
     path = Path(store)
     if not path.exists():
@@ -103,17 +115,22 @@ def _warmup_store(store, atoms: Atoms, *, lags: tuple[int, ...], timestep_fs: fl
         raise
 
 
-def _monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: float, every: int, lags_ps: Sequence[float],
-             lag_ps: float | None, source, target, check_every: int, criteria: ConvergenceCriteria | None,
-             stop_when_stable: bool, temperature_K: float | None = None, warmup_ps: float | None = None,
-             n_states: int | str = 6, training: TrainingConfig | None = None, **options) -> LiveMonitor:
-    _check_sampling(every, timestep_fs)
+def make_monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: float, interval_steps: int,
+                 lags_ps: Sequence[float], lag_ps: float | None, source, target, check_every_frames: int,
+                 criteria: ConvergenceCriteria | None, stop_when_stable: bool, temperature_K: float | None = None,
+                 warmup_ps: float | None = None, n_states: int | str = 6, training: TrainingConfig | None = None,
+                 **options) -> LiveMonitor:
+    """A monitor on a new or resumed store, with every parameter checked before a store is touched (``attach``,
+    ``replay`` and ``replay_distributed`` make theirs here)."""
+    check_sampling(interval_steps, timestep_fs)
     warmup_options = dict(warmup_ps=warmup_ps, n_states=n_states, training=training)
     if state_model is not None and warmup_ps is not None:
         raise ParameterError("'warmup_ps' trains a state model in the run; give it with state_model=None only.")
-    if isinstance(check_every, bool) or not isinstance(check_every, (int, np.integer)) or check_every < 1:
-        raise ParameterError(f"The 'check_every' parameter must be a positive number of frames. Got {check_every!r}.")
-    frame_dt_ps = steps_to_ps(every, timestep_fs)
+    if isinstance(check_every_frames, bool) or not isinstance(check_every_frames, (int, np.integer)) \
+            or check_every_frames < 1:
+        raise ParameterError(f"The 'check_every_frames' parameter must be a positive number of frames. "
+                             f"Got {check_every_frames!r}.")
+    frame_dt_ps = steps_to_ps(interval_steps, timestep_fs)
     lags = frames_from_ps(lags_ps, frame_dt_ps)
     lag_ps = max(lags_ps) if lag_ps is None else lag_ps
     if lag_ps == "auto":
@@ -125,12 +142,14 @@ def _monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: float, 
         lag_index = lags.index(analysis_lag)
     li = np.flatnonzero(atoms.numbers == LI)
     if state_model is None:
-        opened, state_model, warmup = _warmup_store(store, atoms, lags=lags, timestep_fs=timestep_fs, every=every,
-                                                    li=li, temperature_K=temperature_K, **warmup_options)
+        opened, state_model, warmup = _warmup_store(store, atoms, lags=lags, timestep_fs=timestep_fs,
+                                                    interval_steps=interval_steps, li=li, temperature_K=temperature_K,
+                                                    **warmup_options)
     else:
         state_model.check(atoms)  # every structure problem surfaces here, before a store is touched
         spec = RunSpec(fingerprint=state_model.fingerprint, n_states=state_model.n_states,
-                       timestep_fs=float(timestep_fs), interval=int(every), lags=lags, li_indices=tuple(li))
+                       timestep_fs=float(timestep_fs), interval_steps=int(interval_steps), lags_frames=lags,
+                       li_indices=tuple(li))
         opened, warmup = _open_store(store, spec, state_model, atoms.get_chemical_symbols(), temperature_K), None
 
     def as_set(states: int | Iterable[int] | None) -> tuple[int, ...] | None:
@@ -140,7 +159,7 @@ def _monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: float, 
 
     try:
         return LiveMonitor(state_model, opened, lag_index=lag_index, source=as_set(source),
-                           target=as_set(target), check_every=int(check_every),
+                           target=as_set(target), check_every=int(check_every_frames),
                            criteria=criteria or ConvergenceCriteria(), stop_when_stable=stop_when_stable,
                            warmup=warmup, **options)
     except BaseException:
@@ -148,10 +167,11 @@ def _monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: float, 
         raise
 
 
-def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "run.zarr", every: int = 50,
-           lags_ps: Sequence[float] = (1.0, 2.0, 5.0, 10.0), *, lag_ps: float | str | None = None,
-           source: int | Iterable[int] | None = None, target: int | Iterable[int] | None = None,
-           check_every: int = 20, criteria: ConvergenceCriteria | None = None, stop_when_stable: bool = True,
+def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "run.zarr",
+           interval_steps: int | None = None, lags_ps: Sequence[float] = (1.0, 2.0, 5.0, 10.0), *,
+           lag_ps: float | str | None = None, source: int | Iterable[int] | None = None,
+           target: int | Iterable[int] | None = None, check_every_frames: int | None = None,
+           criteria: ConvergenceCriteria | None = None, stop_when_stable: bool = True,
            asynchronous: bool = True, temperature_K: float | None = None, **options) -> LiveMonitor:
     """Attach the live analysis to an ASE dynamics object; then run it as usual with ``dyn.run(n)``.
 
@@ -165,11 +185,11 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
         the frames of the first ``warmup_ps`` (see ``**options``).
     store : path or RunStore, default "run.zarr"
         Created when missing; an existing store is resumed (its settings must match).
-    every : int, default 50
-        MD steps between observed frames.
+    interval_steps : int, default 50
+        MD steps between observed frames (``every``, its old name, is still accepted).
     lags_ps : sequence of float
         Lag times in ps at which transitions are counted; each a multiple of
-        the frame spacing ``every * timestep``.
+        the frame spacing ``interval_steps * timestep``.
     lag_ps : float or "auto", optional
         The lag of the rates and pathways; default the longest of ``lags_ps``.
         ``"auto"``: at each check, the shortest stored lag that passes the
@@ -177,8 +197,8 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
     source, target : state(s), optional
         TPT sets; default the least and the most mobile state among those that
         hold a real share of the Li (``criteria.min_population``).
-    check_every : int, default 20
-        Frames between analysis snapshots.
+    check_every_frames : int, default 20
+        Frames between analysis snapshots (``check_every``, its old name, is still accepted).
     criteria : ConvergenceCriteria, optional
     stop_when_stable : bool, default True
         End ``dyn.run`` cleanly once converged. Asynchronous monitors end it
@@ -217,24 +237,31 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
     """
     if temperature_K is None:
         temperature_K = dyn.todict().get("temperature_K")
-    monitor = _monitor(state_model, dyn.atoms, store, timestep_fs=dyn.dt / units.fs, every=every, lags_ps=lags_ps,
-                       lag_ps=lag_ps, source=source, target=target, check_every=check_every, criteria=criteria,
-                       stop_when_stable=stop_when_stable, asynchronous=asynchronous, temperature_K=temperature_K,
-                       **options)
+    interval_steps = renamed(options, "every", "interval_steps", interval_steps, 50)
+    check_every_frames = renamed(options, "check_every", "check_every_frames", check_every_frames, 20)
+    monitor = make_monitor(state_model, dyn.atoms, store, timestep_fs=dyn.dt / units.fs,
+                           interval_steps=interval_steps, lags_ps=lags_ps, lag_ps=lag_ps, source=source, target=target,
+                           check_every_frames=check_every_frames, criteria=criteria, stop_when_stable=stop_when_stable,
+                           asynchronous=asynchronous, temperature_K=temperature_K, **options)
     monitor.bind(dyn)
-    dyn.attach(monitor, interval=every)
+    dyn.attach(monitor, interval=interval_steps)
     return monitor
 
 
 def replay(frames: Iterable[Atoms], state_model: Labeller, store: str | Path | RunStore, *, timestep_fs: float,
-           interval: int, lags_ps: Sequence[float], first_step: int = 0, **kwargs) -> LiveMonitor:
-    """Feed a finished trajectory through the same observer: frame k is MD step ``first_step + k * interval``.
+           interval_steps: int | None = None, lags_ps: Sequence[float], first_step: int = 0, **kwargs) -> LiveMonitor:
+    """Feed a finished trajectory through the same observer: frame k is MD step ``first_step + k * interval_steps``
+    (``interval``, the old name of ``interval_steps``, is still accepted; so is ``check_every`` for
+    ``check_every_frames``).
 
     Frames the store has committed already are skipped, so running it again
     after an interruption continues where the store ends. Returns the closed
     monitor (its ``latest`` snapshot and ``store`` path stay available).
     """
-    _check_sampling(interval, timestep_fs)
+    interval = renamed(kwargs, "interval", "interval_steps", interval_steps, None)
+    check_every_frames = renamed(kwargs, "check_every", "check_every_frames", kwargs.pop("check_every_frames", None),
+                                 20)
+    check_sampling(interval, timestep_fs)
     if isinstance(frames, Sequence):
         frame_dt_ps = steps_to_ps(interval, timestep_fs)
         longest = max(frames_from_ps(lags_ps, frame_dt_ps))
@@ -247,10 +274,11 @@ def replay(frames: Iterable[Atoms], state_model: Labeller, store: str | Path | R
     first = next(iterator, None)
     if first is None:
         raise ParameterError("The trajectory has no frames to replay.")
-    monitor = _monitor(state_model, first, store, timestep_fs=timestep_fs, every=interval, lags_ps=lags_ps,
-                       stop_when_stable=kwargs.pop("stop_when_stable", False), lag_ps=kwargs.pop("lag_ps", None),
-                       source=kwargs.pop("source", None), target=kwargs.pop("target", None),
-                       check_every=kwargs.pop("check_every", 20), criteria=kwargs.pop("criteria", None), **kwargs)
+    monitor = make_monitor(state_model, first, store, timestep_fs=timestep_fs, interval_steps=interval,
+                           lags_ps=lags_ps, stop_when_stable=kwargs.pop("stop_when_stable", False),
+                           lag_ps=kwargs.pop("lag_ps", None), source=kwargs.pop("source", None),
+                           target=kwargs.pop("target", None), check_every_frames=check_every_frames,
+                           criteria=kwargs.pop("criteria", None), **kwargs)
     with monitor:
         monitor.submit(Frame.capture(first, first_step))
         for k, atoms in enumerate(iterator, start=1):

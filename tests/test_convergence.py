@@ -1,0 +1,73 @@
+"""The analysis snapshot and its verdict: a frozen record that survives the store's JSON, numbers that match
+deeptime and closed forms, and a verdict that needs ``patience`` unchanged checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from deeptime.markov.msm import MaximumLikelihoodMSM
+
+from getsei_live.analysis.convergence import ConvergenceCriteria, ConvergenceMonitor, explain, snapshot
+from getsei_live.analysis.records import Snapshot, Verdict
+from getsei_live.counting import TransitionCounter
+
+P = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.02, 0.08, 0.90]])
+LAGS = (1, 2, 4)
+DT_PS = 0.1
+
+
+def chain_snapshot(rng: np.random.Generator, n_li: int = 10, n_frames: int = 1500, **options) -> tuple:
+    states = np.zeros((n_frames, n_li), dtype=int)
+    for t in range(1, n_frames):
+        u = rng.random(n_li)
+        states[t] = (np.cumsum(P[states[t - 1]], axis=1) > u[:, None]).argmax(axis=1)
+    counter = TransitionCounter(3, LAGS, n_li)
+    for labels in states:
+        counter.update(labels)
+    lags_ps = tuple(lag * DT_PS for lag in LAGS)
+    snap = snapshot(counter.counts(), counter.per_li_counts(), counter.block_counts(), lags_ps=lags_ps,
+                    lag_index=options.pop("lag_index", 1), source=None, target=None,
+                    criteria=ConvergenceCriteria(**options), rng=rng)
+    return snap, counter.counts()
+
+
+def test_the_snapshot_survives_the_stores_json(fixed_seed):
+    snap, _ = chain_snapshot(fixed_seed)
+    judged = ConvergenceMonitor(ConvergenceCriteria()).judge(snap.at(frame=1500, step=75000, time_ps=150.0))
+    stored = json.loads(json.dumps(judged.to_dict(), allow_nan=False))
+    back = Snapshot.from_dict(stored)
+    assert back.to_dict() == stored and back == judged
+    assert isinstance(back.verdict, Verdict) and back.verdict.conditions[0].name == "min_transitions"
+    assert back["lag_ps"] == back.lag_ps and dict(back) == stored  # the 0.1 dictionary view
+    with pytest.raises(ValueError):
+        back.timescales[0] = 1.0  # frozen arrays
+    kept = Snapshot.from_dict({**stored, "from_a_newer_version": [1, 2]})
+    assert kept.to_dict()["from_a_newer_version"] == [1, 2]
+
+
+def test_the_snapshot_matches_deeptime_and_the_eigenvalues(fixed_seed):
+    snap, counts = chain_snapshot(fixed_seed)
+    msm = MaximumLikelihoodMSM(reversible=False).fit_from_counts(counts[1].astype(float)).fetch_model()
+    np.testing.assert_allclose(snap.transition_matrix, msm.transition_matrix, atol=1e-8)
+    np.testing.assert_allclose(snap.stationary_distribution, msm.stationary_distribution, atol=1e-8)
+    for k, lag in enumerate(LAGS):  # every lag: t_i = -lag / ln|lambda_i| of that lag's Koopman matrix
+        K = MaximumLikelihoodMSM(reversible=False).fit_from_counts(counts[k].astype(float)).fetch_model()
+        eig = np.sort(np.abs(np.linalg.eigvals(K.transition_matrix)))[::-1][1:]
+        np.testing.assert_allclose(snap.timescales_by_lag[k], -lag * DT_PS / np.log(eig), rtol=1e-6)
+    assert snap.n_transitions == counts[1].sum()
+    assert snap.transitions_out == tuple(int(v) for v in counts[1].sum(axis=1) - np.diag(counts[1]))
+
+
+def test_convergence_needs_patience_unchanged_checks(fixed_seed):
+    snap, _ = chain_snapshot(fixed_seed, n_li=40, n_frames=3000, share_ci_width=1.0, timescale_ci_rwidth=1.0,
+                             patience=3)
+    monitor = ConvergenceMonitor(ConvergenceCriteria(share_ci_width=1.0, timescale_ci_rwidth=1.0, patience=3))
+    verdicts = [monitor.judge(snap).verdict for _ in range(4)]
+    assert [v.stable_streak for v in verdicts] == [0, 1, 2, 3]
+    assert [v.converged for v in verdicts] == [False, False, False, True]
+    assert verdicts[0].reasons[-1] == "first check"
+    assert explain(monitor.judge(snap)).startswith("converged: top route")
+    moved = Snapshot.from_dict({**snap.to_dict(), "timescales": [2 * t for t in snap.to_dict()["timescales"]]})
+    assert "a timescale moved by 100%" in monitor.judge(moved).verdict.reasons
