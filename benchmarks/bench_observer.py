@@ -38,7 +38,7 @@ LAGS = (1, 2, 5, 10)
 
 def prefilled_store(path: Path, model, n_li: int, history: int) -> RunStore:
     spec = RunSpec(fingerprint=model.fingerprint, n_states=model.n_states, timestep_fs=2.0, interval_steps=50,
-                   lags=LAGS, li_indices=tuple(range(n_li)))
+                   lags_frames=LAGS, li_indices=tuple(range(n_li)))
     store = RunStore.create(path, spec)
     rng = np.random.default_rng(0)
     from getsei_live.observers import TransitionCounter

@@ -265,10 +265,6 @@ class LiGraphBuilder:
     def from_schema(cls, schema: FeatureSchema) -> LiGraphBuilder:
         return cls(schema.edge_cutoff_A, schema.shell_cutoff_A, schema.elements)
 
-    @property
-    def n_features(self) -> int:
-        return len(self.schema.feature_names)
-
     def __repr__(self) -> str:
         s = self.schema
         return (f"{type(self).__name__}(edge_cutoff_A={s.edge_cutoff_A}, shell_cutoff_A={s.shell_cutoff_A}, "

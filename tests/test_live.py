@@ -269,3 +269,18 @@ def test_states_outside_the_model_do_not_block_convergence():
                                                    "suggested_lag_ps": None}})
     assert not_markov["failed"] == ["markovian", "unchanged"]
     assert "no stored lag passes" in not_markov["reasons"][0]
+
+
+def test_the_new_and_the_old_parameter_names_make_the_same_run(tiny_model, aimd_frames, tmp_path):
+    frames = aimd_frames["test"]
+    new = replay(frames, tiny_model, tmp_path / "new.zarr", timestep_fs=2.0, interval_steps=50, lags_ps=(0.1,),
+                 check_every_frames=2)
+    old = replay(frames, tiny_model, tmp_path / "old.zarr", timestep_fs=2.0, interval=50, lags_ps=(0.1,),
+                 check_every=2)
+    stored = [RunStore.open(m.store.path) for m in (new, old)]
+    assert stored[0].spec == stored[1].spec and stored[0].spec.interval_steps == stored[0].spec.interval == 50
+    assert [s.to_dict() for s in stored[0].snapshots()] == [s.to_dict() for s in stored[1].snapshots()]
+    assert [s.frame for s in stored[0].snapshots()] == [2, 4, 5]  # every 2 frames, and the last
+    with pytest.raises(ParameterError, match="Give 'interval_steps' once"):
+        replay(frames, tiny_model, tmp_path / "x.zarr", timestep_fs=2.0, interval_steps=50, interval=10,
+               lags_ps=(0.1,))

@@ -48,8 +48,19 @@ class _Record:
                 value.flags.writeable = False
 
 
+class _Flat(_Record):
+    """A record whose stored form is its fields."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: Mapping):
+        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, eq=False)
-class StateFit(_Record):
+class StateFit(_Flat):
     """How well the state model describes the frames since the previous check (``DriftGuard``).
 
     Attributes
@@ -63,13 +74,6 @@ class StateFit(_Record):
     ood_fraction: float
     mean_log_likelihood: float
     threshold: float
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping | None) -> StateFit | None:
-        return None if data is None else cls(**{f.name: float(data[f.name]) for f in dataclasses.fields(cls)})
 
 
 #: Stored key of each ``Intervals`` field.
@@ -126,7 +130,7 @@ class Intervals(_Record):
 
 
 @dataclass(frozen=True, eq=False)
-class Condition:
+class Condition(_Flat):
     """One convergence condition: passed or not, its value against its threshold, and why in words."""
 
     name: str
@@ -135,13 +139,6 @@ class Condition:
     threshold: Any
     unit: str
     detail: str
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> Condition:
-        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
 
 
 @dataclass(frozen=True, eq=False)
@@ -359,7 +356,7 @@ class Snapshot(_Record, Mapping):
         values["pathways"] = tuple(Pathway(tuple(int(s) for s in p["states"]), _float(p.get("flux")),
                                            float(p["fraction"])) for p in data.get("pathways", ()))
         values["markov"] = MarkovRecord.from_dict(data["markov"]) if data.get("markov") else None
-        return cls(**values, ensemble=tuple(data.get("ensemble", ())), fit=StateFit.from_dict(data.get("fit")),
+        return cls(**values, ensemble=tuple(data.get("ensemble", ())), fit=StateFit.from_dict(data["fit"]) if data.get("fit") else None,
                    intervals=Intervals.from_dict(data), verdict=Verdict.from_dict(data),
                    extra={k: v for k, v in data.items() if k not in known})
 

@@ -95,7 +95,8 @@ class FrameWorker:
         if not self._warned:
             self._warned = True
             log.warning("getsei-live: the analysis is %d frames behind the MD, which now waits for it. Observe "
-                        "less often (a larger 'every'), check less often, or label on a GPU.", self._queue.maxsize)
+                        "less often (a larger 'interval_steps'), check less often, or label on a GPU.",
+                        self._queue.maxsize)
         start = time.perf_counter()
         self._queue.put(item)
         self.waited_s += time.perf_counter() - start
