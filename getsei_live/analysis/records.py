@@ -356,7 +356,8 @@ class Snapshot(_Record, Mapping):
         values["pathways"] = tuple(Pathway(tuple(int(s) for s in p["states"]), _float(p.get("flux")),
                                            float(p["fraction"])) for p in data.get("pathways", ()))
         values["markov"] = MarkovRecord.from_dict(data["markov"]) if data.get("markov") else None
-        return cls(**values, ensemble=tuple(data.get("ensemble", ())), fit=StateFit.from_dict(data["fit"]) if data.get("fit") else None,
+        fit = StateFit.from_dict(data["fit"]) if data.get("fit") else None
+        return cls(**values, ensemble=tuple(data.get("ensemble", ())), fit=fit,
                    intervals=Intervals.from_dict(data), verdict=Verdict.from_dict(data),
                    extra={k: v for k, v in data.items() if k not in known})
 

@@ -6,7 +6,6 @@ import numpy as np
 
 from ..analysis.markov import MarkovRecord
 from ..analysis.records import Snapshot
-from ..errors import ParameterError
 
 
 def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
@@ -82,20 +81,6 @@ def format_state_model(model) -> str:
         [[f"S{s.index}", f"{s.population:.3f}", *(f"{s.mean_counts[e]:.2f}" for e in present),
           f"{s.mean_neighbour_distance_A:.3f}"] for s in model.states])]
     return "\n".join(line for line in out if line is not None)
-
-
-
-
-def state_list(values: tuple[str, ...], name: str) -> tuple[int, ...] | None:
-    if not values:
-        return None
-    states = []
-    for value in ",".join(values).split(","):
-        text = value.strip().upper().removeprefix("S")
-        if not text.isdigit():
-            raise ParameterError(f"The '--{name}' option takes state numbers such as 2 or S2. Got {value!r} instead.")
-        states.append(int(text))
-    return tuple(states)
 
 
 

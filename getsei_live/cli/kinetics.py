@@ -11,8 +11,8 @@ import numpy as np
 from ..analysis import strict_json as json_ready
 from ..errors import ParameterError
 from . import main
-from ._format import format_markov, format_model, format_snapshot, state_list, table
-from .simulate import LAG
+from ._format import format_markov, format_model, format_snapshot, table
+from ._options import LAG, endpoints
 
 
 def _load_counts(path: Path) -> np.ndarray:
@@ -28,13 +28,12 @@ def _load_counts(path: Path) -> np.ndarray:
 @main.command("analyze-counts")
 @click.argument("counts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--lag-ps", type=float, required=True, help="Lag time of the counts, in ps.")
-@click.option("--source", multiple=True, help="Source state(s), e.g. 2 or S2 (default: least mobile).")
-@click.option("--target", multiple=True, help="Target state(s) (default: most mobile).")
+@endpoints("least mobile", "most mobile")
 @click.option("--reversible", is_flag=True, help="Detailed-balance estimate instead of row-normalised counts.")
 @click.option("--pathways", "n_pathways", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many pathways to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
-def analyze_counts(counts_file: Path, lag_ps: float, source: tuple[str, ...], target: tuple[str, ...],
+def analyze_counts(counts_file: Path, lag_ps: float, source: tuple[int, ...] | None, target: tuple[int, ...] | None,
                    reversible: bool, n_pathways: int, as_json: bool) -> None:
     """Kinetics from a count matrix (.npy, .csv or whitespace text) at one lag.
 
@@ -43,8 +42,8 @@ def analyze_counts(counts_file: Path, lag_ps: float, source: tuple[str, ...], ta
     """
     from ..analysis import kinetic_model
 
-    model = kinetic_model(_load_counts(counts_file), lag_ps, source=state_list(source, "source"),
-                          target=state_list(target, "target"), reversible=reversible, n_pathways=n_pathways)
+    model = kinetic_model(_load_counts(counts_file), lag_ps, source=source,
+                          target=target, reversible=reversible, n_pathways=n_pathways)
     if as_json:
         click.echo(json.dumps(json_ready(model.to_dict()), indent=1))
     else:
@@ -56,12 +55,11 @@ def analyze_counts(counts_file: Path, lag_ps: float, source: tuple[str, ...], ta
 @click.option("--lag-ps", type=LAG, default=None,
               help="Lag of the model in ps, or 'auto' for the shortest lag that passes the Markov test "
                    "(default: the run's analysis lag).")
-@click.option("--source", multiple=True, help="Source state(s) (default: least mobile populated state).")
-@click.option("--target", multiple=True, help="Target state(s) (default: most mobile populated state).")
+@endpoints("least mobile populated state", "most mobile populated state")
 @click.option("--reversible", is_flag=True, help="Detailed-balance estimate instead of row-normalised counts.")
 @click.option("--pathways", "n_pathways", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
-def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[str, ...], target: tuple[str, ...],
+def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | None, target: tuple[int, ...] | None,
             reversible: bool, n_pathways: int, as_json: bool) -> None:
     """The full kinetic analysis of a run store (read-only; works while the run is still being written).
 
@@ -70,8 +68,8 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[str, ...], targ
     """
     from ..summary import analyze_store
 
-    result = analyze_store(list(store_paths), lag_ps=lag_ps, source=state_list(source, "source"),
-                           target=state_list(target, "target"), reversible=reversible, n_pathways=n_pathways)
+    result = analyze_store(list(store_paths), lag_ps=lag_ps, source=source,
+                           target=target, reversible=reversible, n_pathways=n_pathways)
     info, model, by_lag, lags_ps = result.info, result.model, result.info["timescales_by_lag"], result.info["lags_ps"]
     if as_json:
         click.echo(json.dumps(json_ready(result.to_dict()), indent=1))
@@ -177,16 +175,15 @@ def check(store_path: Path, repair: bool, as_json: bool) -> None:
               show_default=True, help="Folder for the figures, index.html and summary.json.")
 @click.option("--lag-ps", type=LAG, default=None,
               help="Lag of the model in ps, or 'auto' (default: the run's analysis lag).")
-@click.option("--source", multiple=True, help="Source state(s) (default: least mobile populated state).")
-@click.option("--target", multiple=True, help="Target state(s) (default: most mobile populated state).")
-def report(store_paths: tuple[Path, ...], output: Path, lag_ps, source: tuple[str, ...],
-           target: tuple[str, ...]) -> None:
+@endpoints("least mobile populated state", "most mobile populated state")
+def report(store_paths: tuple[Path, ...], output: Path, lag_ps, source: tuple[int, ...] | None,
+           target: tuple[int, ...] | None) -> None:
     """Figures (PNG), a self-contained index.html and summary.json for a run store, or for several as one model
     (replicas); works on a running store."""
     from ..report import write_report
 
-    summary = write_report(list(store_paths), output, lag_ps=lag_ps, source=state_list(source, "source"),
-                           target=state_list(target, "target"))
+    summary = write_report(list(store_paths), output, lag_ps=lag_ps, source=source,
+                           target=target)
     click.echo(f"Wrote {len(summary['figures'])} figures, index.html and summary.json to {output}"
                + (" (PARTIAL: the run is still going)" if summary["partial"] else ""))
     for name, file in summary["figures"].items():

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -12,129 +10,7 @@ import click
 from ..errors import ParameterError
 from ..units import steps_to_ps
 from . import main
-from ._format import state_list
-
-
-def _float_list(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise ParameterError(f"The '--lags-ps' option takes numbers separated by commas. Got {text!r}.") from None
-    if not values:
-        raise ParameterError("The '--lags-ps' option needs at least one lag.")
-    return values
-
-
-class _StatesType(click.ParamType):
-    """A state-model file that exists, or "auto"."""
-
-    name = "FILE|auto"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, Path) or value == "auto":
-            return value
-        path = Path(value)
-        if not path.is_file():
-            self.fail(f"no state-model file at {path} (give a file from 'getsei-live train', or 'auto')", param, ctx)
-        return path
-
-
-STATES = _StatesType()
-
-
-class _NStates(click.ParamType):
-    """A number of states (at least 2), or "auto"."""
-
-    name = "N|auto"
-
-    def convert(self, value, param, ctx):
-        if value == "auto" or isinstance(value, int):
-            return value
-        if not str(value).isdigit() or int(value) < 2:
-            self.fail(f"takes a whole number of at least 2 or 'auto'. Got {value!r}", param, ctx)
-        return int(value)
-
-
-N_STATES = _NStates()
-
-
-def live_options(command: Callable) -> Callable:
-    """The analysis options shared by ``run`` and ``replay``."""
-    options = [
-        click.option("--states", "states_file", type=STATES, required=True,
-                     help="State model file (from getsei-live train); for 'run', 'auto' trains one in the run on the "
-                          "frames of --warmup-ps."),
-        click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
-                     help="Zarr store to write; an existing one is resumed."),
-        click.option("--lags-ps", default="1,2,5,10", show_default=True,
-                     help="Lags at which transitions are counted, in ps, comma-separated."),
-        click.option("--lag-ps", type=LAG, default=None,
-                     help="Lag of rates and pathways in ps, or 'auto': at each check the shortest stored lag that "
-                          "passes the Markov test (default: the longest lag)."),
-        click.option("--source", multiple=True,
-                     help="Source state(s) (default: least mobile state holding --min-population of the Li)."),
-        click.option("--target", multiple=True,
-                     help="Target state(s) (default: most mobile state holding --min-population of the Li)."),
-        click.option("--check-every", "--check-every-frames", "check_every", type=click.IntRange(min=1), default=20,
-                     show_default=True,
-                     help="Frames between analysis snapshots."),
-        *criteria_options(),
-    ]
-    return functools.reduce(lambda f, option: option(f), reversed(options), command)
-
-
-class _Lag(click.ParamType):
-    """A lag in ps, or 'auto'."""
-
-    name = "LAG"
-
-    def convert(self, value, param, ctx):
-        if value is None or isinstance(value, float) or value == "auto":
-            return value
-        try:
-            return float(value)
-        except ValueError:
-            self.fail(f"{value!r} is neither a number of ps nor 'auto'.", param, ctx)
-
-
-LAG = _Lag()
-
-#: Convergence thresholds offered on the command line: (option, field, click type, help with the unit).
-CRITERIA = [
-    ("--patience", "patience", click.IntRange(min=1),
-     "Checks in a row in which every other condition held and the point estimates stayed put."),
-    ("--min-transitions", "min_transitions", click.IntRange(min=0),
-     "Transitions out of every state (and of a default source/target) at the analysis lag."),
-    ("--share-ci-width", "share_ci_width", click.FloatRange(min=0, min_open=True),
-     "Widest allowed interval of a reported route share (fraction of the flux; 0.05 = 5 points)."),
-    ("--top-route-confidence", "top_route_confidence", click.FloatRange(min=0, max=1, min_open=True),
-     "Fraction of resamples in which the top route must stay on top."),
-    ("--timescale-ci-rwidth", "timescale_ci_rwidth", click.FloatRange(min=0, min_open=True),
-     "Widest allowed interval of a slow timescale, relative to the estimate."),
-    ("--ck-tolerance", "ck_tolerance", click.FloatRange(min=0, min_open=True),
-     "Chapman-Kolmogorov: accepted difference of transition probabilities."),
-    ("--min-population", "min_population", click.FloatRange(min=0, max=1, max_open=True),
-     "Least stationary population (fraction of the Li) of a default source or target state."),
-    ("--confidence", "confidence", click.FloatRange(min=0, max=1, min_open=True, max_open=True),
-     "Coverage of the intervals."),
-    ("--max-ood-fraction", "max_ood_fraction", click.FloatRange(min=0, max=1, max_open=True),
-     "Largest fraction of Li environments outside the state model's training distribution before the verdict "
-     "says to retrain."),
-]
-
-
-def criteria_options() -> list:
-    from ..analysis.convergence import ConvergenceCriteria
-
-    defaults = ConvergenceCriteria()
-    return [click.option(flag, field, type=kind, default=getattr(defaults, field), show_default=True, help=text)
-            for flag, field, kind, text in CRITERIA]
-
-
-def _criteria(options: dict):
-    from ..observers import ConvergenceCriteria
-
-    return ConvergenceCriteria(**{field: options.pop(field) for _, field, _, _ in CRITERIA})
+from ._options import N_STATES, float_list, live_options, make_criteria
 
 
 def _check_line(snap) -> str:
@@ -163,9 +39,9 @@ def _check_line(snap) -> str:
 @click.option("--chunk-frames", type=click.IntRange(min=1), default=None,
               help="Frames per Dask task (default: one task per trajectory file).")
 def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, lags_ps: str, lag_ps,
-           source: tuple[str, ...], target: tuple[str, ...], check_every: int, timestep_fs: float, interval: int,
-           stop_when_stable: bool, file_format: str | None, temperature_K: float | None, one_store_each: bool,
-           workers: int | None, scheduler: str | None, chunk_frames: int | None, **thresholds) -> None:
+           source: tuple[int, ...] | None, target: tuple[int, ...] | None, check_every: int, timestep_fs: float,
+           interval: int, stop_when_stable: bool, file_format: str | None, temperature_K: float | None,
+           one_store_each: bool, workers: int | None, scheduler: str | None, chunk_frames: int | None, **thresholds) -> None:
     """Feed finished trajectories (in order) through the live observer into STORE.
 
     Run it again on the same store after an interruption: it continues where the store's committed frames end.
@@ -183,8 +59,8 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
             else {store_path: list(trajectories)})
     if len(jobs) < len(trajectories) and one_store_each:
         raise ParameterError("--one-store-each needs trajectory files with different names.")
-    options = dict(lag_ps=lag_ps, source=state_list(source, "source"), target=state_list(target, "target"),
-                   check_every_frames=check_every, criteria=(criteria := _criteria(thresholds)),
+    options = dict(lag_ps=lag_ps, source=source, target=target,
+                   check_every_frames=check_every, criteria=(criteria := make_criteria(thresholds)),
                    stop_when_stable=stop_when_stable, temperature_K=temperature_K,
                    on_check=_echo_check)
     start = time.perf_counter()
@@ -192,7 +68,7 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
         where = f"the Dask scheduler at {scheduler}" if scheduler else f"{workers} local Dask workers"
         click.echo(f"Replaying {len(trajectories)} trajectories into {len(jobs)} store(s) on {where}", err=True)
         monitors = replay_distributed(jobs, states_file, timestep_fs=timestep_fs, interval_steps=interval,
-                                      lags_ps=_float_list(lags_ps), workers=workers or 1, scheduler=scheduler,
+                                      lags_ps=float_list(lags_ps), workers=workers or 1, scheduler=scheduler,
                                       chunk_frames=chunk_frames, file_format=file_format, **options)
     else:
         model = StateModel.load(states_file)
@@ -202,7 +78,7 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
             click.echo(f"Replaying {len(frames)} frames ({steps_to_ps(len(frames) * interval, timestep_fs):.2f} ps)"
                        f" into {store}", err=True)
             monitors[store] = replay_frames(frames, model, store, timestep_fs=timestep_fs, interval_steps=interval,
-                                            lags_ps=_float_list(lags_ps), **options)
+                                            lags_ps=float_list(lags_ps), **options)
     elapsed = time.perf_counter() - start
     for store in monitors:
         opened = RunStore.open(store, "r")
@@ -252,9 +128,9 @@ def _stem(path: Path) -> str:
               help="Store of another replica of this system (repeat for each): read, never written; the analysis "
                    "and the early stop are then the ensemble's.")
 def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, lags_ps: str, lag_ps,
-        source: tuple[str, ...], target: tuple[str, ...], check_every: int, temperature_K: float, timestep_fs: float,
-        coupling_time_ps: float, steps: int, every: int, stop_when_stable: bool, device: str, synchronous: bool,
-        seed: int, warmup_ps: float | None, n_states: int | str, companions: tuple[Path, ...],
+        source: tuple[int, ...] | None, target: tuple[int, ...] | None, check_every: int, temperature_K: float,
+        timestep_fs: float, coupling_time_ps: float, steps: int, every: int, stop_when_stable: bool, device: str,
+        synchronous: bool, seed: int, warmup_ps: float | None, n_states: int | str, companions: tuple[Path, ...],
         **thresholds) -> None:
     """Langevin MD of STRUCTURE with a MACE potential and the live analysis attached.
 
@@ -275,9 +151,9 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
     md = MDSettings(steps=steps, temperature_K=temperature_K, timestep_fs=timestep_fs,
                     coupling_time_ps=coupling_time_ps, interval_steps=every, device=device, seed=seed)
     monitor = run_live_md(read(structure), mace_model, model, store_path, md, report=_echo_err,
-                          lags_ps=_float_list(lags_ps), lag_ps=lag_ps, source=state_list(source, "source"),
-                          target=state_list(target, "target"), check_every_frames=check_every,
-                          criteria=(criteria := _criteria(thresholds)), stop_when_stable=stop_when_stable,
+                          lags_ps=float_list(lags_ps), lag_ps=lag_ps, source=source,
+                          target=target, check_every_frames=check_every,
+                          criteria=(criteria := make_criteria(thresholds)), stop_when_stable=stop_when_stable,
                           asynchronous=not synchronous, companions=companions, on_check=_echo_check, **warmup)
     if monitor.latest is not None:
         from ._format import format_snapshot
