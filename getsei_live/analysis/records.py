@@ -19,166 +19,22 @@ from typing import Any
 
 import numpy as np
 
-from ._result import frozen_array, listed, nan_array, strict_json
+from ._result import listed, nan_array, strict_json
 from .markov import MarkovRecord
 from .model import KineticModel
 from .pathways import Pathway
+from .record_parts import (
+    INTERVAL_KEYS,
+    Condition,
+    FrozenRecord,
+    Intervals,
+    StateFit,
+    Verdict,
+    empty_array,
+    int_tuple,
+)
 
 __all__ = ["Condition", "Intervals", "Snapshot", "StateFit", "Verdict"]
-
-
-def _ints(values: Any) -> tuple[int, ...]:
-    return () if values is None else tuple(int(v) for v in values)
-
-
-def _empty() -> np.ndarray:
-    return frozen_array(np.zeros(0))
-
-
-class _Record:
-    """Read-only arrays after construction, with every non-finite number as NaN (as the store reads it back)."""
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if isinstance(value, np.ndarray):
-                if value.dtype.kind == "f" and np.isinf(value).any():
-                    value = np.where(np.isfinite(value), value, np.nan)
-                    object.__setattr__(self, f.name, value)
-                value.flags.writeable = False
-
-
-class _Flat(_Record):
-    """A record whose stored form is its fields."""
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, data: Mapping):
-        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, eq=False)
-class StateFit(_Flat):
-    """How well the state model describes the frames since the previous check (``DriftGuard``).
-
-    Attributes
-    ----------
-    ood_fraction : float
-        Share of Li environments below the training distribution's 1st-percentile log-likelihood.
-    mean_log_likelihood : float
-    threshold : float
-    """
-
-    ood_fraction: float
-    mean_log_likelihood: float
-    threshold: float
-
-
-#: Stored key of each ``Intervals`` field.
-_INTERVAL_KEYS = {"n_bootstrap": "n_bootstrap", "method": "interval_method", "confidence": "confidence",
-                  "pathway_fractions": "pathway_fraction_ci", "top_route_resolved": "top_route_resolved",
-                  "timescales": "timescales_ci", "timescales_by_lag": "timescales_by_lag_ci",
-                  "transition_matrix": "transition_matrix_ci"}
-
-
-@dataclass(frozen=True, eq=False)
-class Intervals(_Record):
-    """Resampling intervals of a snapshot: (lower, upper) pairs, NaN where a resample had no value.
-
-    Attributes
-    ----------
-    n_bootstrap : int
-    method : str
-        What was resampled, in words ("Li atoms and blocks of time").
-    confidence : float
-    pathway_fractions : (n_pathways, 2) ndarray
-    top_route_resolved : float
-        Share of the resamples in which the top route stays on top.
-    timescales : (n - 1, 2) ndarray
-        At the analysis lag.
-    timescales_by_lag : (n_lags, n - 1, 2) ndarray
-    transition_matrix : (n, n, 2) ndarray
-    """
-
-    n_bootstrap: int = 0
-    method: str = ""
-    confidence: float = float("nan")
-    pathway_fractions: np.ndarray = field(default_factory=_empty)
-    top_route_resolved: float = 0.0
-    timescales: np.ndarray = field(default_factory=_empty)
-    timescales_by_lag: np.ndarray = field(default_factory=_empty)
-    transition_matrix: np.ndarray = field(default_factory=_empty)
-
-    def to_dict(self) -> dict:
-        out = {}
-        for name, key in _INTERVAL_KEYS.items():
-            value = getattr(self, name)
-            out[key] = listed(value) if isinstance(value, np.ndarray) else value
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> Intervals | None:
-        """The intervals among a snapshot's stored keys; None when it has none."""
-        if not any(key in data for key in ("pathway_fraction_ci", "timescales_ci", "confidence")):
-            return None
-        values = {name: data[key] for name, key in _INTERVAL_KEYS.items() if data.get(key) is not None}
-        arrays = {name: nan_array(values[name]) for name in ("pathway_fractions", "timescales", "timescales_by_lag",
-                                                              "transition_matrix") if name in values}
-        return cls(**{**values, **arrays})
-
-
-@dataclass(frozen=True, eq=False)
-class Condition(_Flat):
-    """One convergence condition: passed or not, its value against its threshold, and why in words."""
-
-    name: str
-    passed: bool
-    value: Any
-    threshold: Any
-    unit: str
-    detail: str
-
-
-@dataclass(frozen=True, eq=False)
-class Verdict:
-    """The judgement of one snapshot (``ConvergenceMonitor.judge``).
-
-    Attributes
-    ----------
-    stable : bool
-        The point estimates did not move since the previous check.
-    stable_streak : int
-        Checks in a row that were unchanged with every other condition met.
-    conditions : tuple of Condition
-    failed : tuple of str
-        Names of the conditions that failed.
-    converged : bool
-    reasons : tuple of str
-        What failed, in words.
-    """
-
-    stable: bool
-    stable_streak: int
-    conditions: tuple[Condition, ...]
-    failed: tuple[str, ...]
-    converged: bool
-    reasons: tuple[str, ...]
-
-    def to_dict(self) -> dict:
-        return {"stable": self.stable, "stable_streak": self.stable_streak,
-                "conditions": [c.to_dict() for c in self.conditions], "failed": list(self.failed),
-                "converged": self.converged, "reasons": list(self.reasons)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> Verdict | None:
-        """The verdict among a snapshot's stored keys; None for a snapshot not judged."""
-        if "converged" not in data:
-            return None
-        return cls(bool(data.get("stable", False)), int(data.get("stable_streak", 0)),
-                   tuple(Condition.from_dict(c) for c in data.get("conditions", ())), tuple(data.get("failed", ())),
-                   bool(data["converged"]), tuple(data.get("reasons", ())))
 
 
 #: Stored keys of the snapshot's own fields, in the order the store has always written them.
@@ -196,7 +52,7 @@ _VERDICT_KEYS = ("stable", "stable_streak", "conditions", "failed", "converged",
 
 
 @dataclass(frozen=True, eq=False)
-class Snapshot(_Record, Mapping):
+class Snapshot(FrozenRecord, Mapping):
     """One analysis check: the model at the analysis lag, the timescales at every lag, the Markov test, the
     intervals, where the run was, and (once judged) the verdict.
 
@@ -250,16 +106,16 @@ class Snapshot(_Record, Mapping):
     transitions_out: tuple[int, ...] = ()
     active_set: tuple[int, ...] = ()
     excluded_states: tuple[int, ...] = ()
-    stationary_distribution: np.ndarray = field(default_factory=_empty)
-    transition_matrix: np.ndarray = field(default_factory=_empty)
+    stationary_distribution: np.ndarray = field(default_factory=empty_array)
+    transition_matrix: np.ndarray = field(default_factory=empty_array)
     lags_ps: tuple[float, ...] = ()
-    timescales_by_lag: np.ndarray = field(default_factory=_empty)
-    timescales: np.ndarray = field(default_factory=_empty)
-    rate_matrix: np.ndarray = field(default_factory=_empty)
+    timescales_by_lag: np.ndarray = field(default_factory=empty_array)
+    timescales: np.ndarray = field(default_factory=empty_array)
+    rate_matrix: np.ndarray = field(default_factory=empty_array)
     rates_valid: bool = False
     rate_problems: tuple[str, ...] = ()
-    escape_rates: np.ndarray = field(default_factory=_empty)
-    mobility: np.ndarray = field(default_factory=_empty)
+    escape_rates: np.ndarray = field(default_factory=empty_array)
+    mobility: np.ndarray = field(default_factory=empty_array)
     mobility_ranking: tuple[int, ...] = ()
     source: tuple[int, ...] = ()
     target: tuple[int, ...] = ()
@@ -298,8 +154,8 @@ class Snapshot(_Record, Mapping):
         flux = model.flux
         return cls(
             lag_ps=model.lag, lag_auto=lag_auto, n_transitions=int(counts.sum()),
-            transitions_out=_ints(counts.sum(axis=1) - np.diag(counts)), active_set=_ints(active),
-            excluded_states=_ints(model.transition.excluded_states),
+            transitions_out=int_tuple(counts.sum(axis=1) - np.diag(counts)), active_set=int_tuple(active),
+            excluded_states=int_tuple(model.transition.excluded_states),
             stationary_distribution=full(model.transition.stationary_distribution, (n,)),
             transition_matrix=full(model.transition.transition_matrix, (n, n)), lags_ps=tuple(lags_ps),
             timescales_by_lag=timescales_by_lag, timescales=timescales_by_lag[lag_index],
@@ -342,14 +198,14 @@ class Snapshot(_Record, Mapping):
         """A stored snapshot (or any mapping with at least ``lag_ps``); missing keys take their defaults."""
         if isinstance(data, Snapshot):
             return data
-        known = {*_MODEL_KEYS, *_CONTEXT, "ensemble", "fit", *_INTERVAL_KEYS.values(), *_VERDICT_KEYS}
+        known = {*_MODEL_KEYS, *_CONTEXT, "ensemble", "fit", *INTERVAL_KEYS.values(), *_VERDICT_KEYS}
         values: dict[str, Any] = {k: data[k] for k in (*_MODEL_KEYS, *_CONTEXT) if k in data}
         for key in _ARRAYS:
             if key in values:
                 values[key] = nan_array(values[key])
         for key in _INTS:
             if key in values:
-                values[key] = _ints(values[key])
+                values[key] = int_tuple(values[key])
         for key in ("lags_ps", "rate_problems", "endpoint_notes"):
             if key in values:
                 values[key] = tuple(values[key])
