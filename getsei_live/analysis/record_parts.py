@@ -12,8 +12,8 @@ import numpy as np
 
 from ._result import frozen_array, listed, nan_array
 
-__all__ = ["INTERVAL_KEYS", "Condition", "FlatRecord", "FrozenRecord", "Intervals", "StateFit", "Verdict", "empty_array",
-           "int_tuple"]
+__all__ = ["INTERVAL_KEYS", "Condition", "FlatRecord", "FrozenRecord", "Intervals", "StateFit", "Verdict",
+           "empty_array", "int_tuple"]
 
 
 def int_tuple(values: Any) -> tuple[int, ...]:

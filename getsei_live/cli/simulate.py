@@ -41,7 +41,8 @@ def _check_line(snap) -> str:
 def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, lags_ps: str, lag_ps,
            source: tuple[int, ...] | None, target: tuple[int, ...] | None, check_every: int, timestep_fs: float,
            interval: int, stop_when_stable: bool, file_format: str | None, temperature_K: float | None,
-           one_store_each: bool, workers: int | None, scheduler: str | None, chunk_frames: int | None, **thresholds) -> None:
+           one_store_each: bool, workers: int | None, scheduler: str | None, chunk_frames: int | None,
+           **thresholds) -> None:
     """Feed finished trajectories (in order) through the live observer into STORE.
 
     Run it again on the same store after an interruption: it continues where the store's committed frames end.
