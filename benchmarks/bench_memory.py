@@ -1,6 +1,6 @@
 """Memory of a live run against its length: does anything grow per frame?
 
-Usage: python benchmarks/bench_memory.py [--frames N] [--asynchronous]
+Usage: python benchmarks/bench_memory.py [--frames N] [--asynchronous] [--check-every FRAMES]
 
 The real 416-atom Li6PS5Cl frame, its positions jittered, is fed through the
 real observer (``replay``: Frame copies, the driver, the counter, the Zarr
@@ -65,6 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=8000)
     parser.add_argument("--asynchronous", action="store_true")
+    parser.add_argument("--check-every", type=int, default=100, help="frames between analysis checks")
     args = parser.parse_args()
     atoms = read(STRUCTURE)
     n_li = int(np.sum(atoms.numbers == LI))
@@ -85,10 +86,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         replay(frames(), RandomWalkLabeller(n_li), Path(folder) / "run.zarr", timestep_fs=2.0,
-                         interval_steps=50, lags_ps=(0.1, 0.2, 0.5, 1.0), check_every_frames=100,
+                         interval_steps=50, lags_ps=(0.1, 0.2, 0.5, 1.0), check_every_frames=args.check_every,
                          criteria=ConvergenceCriteria(n_bootstrap=50), asynchronous=args.asynchronous)
     print(f"{args.frames} frames of {len(atoms)} atoms ({n_li} Li), "
-          f"{'asynchronous' if args.asynchronous else 'synchronous'} observer, a check every 100 frames, "
+          f"{'asynchronous' if args.asynchronous else 'synchronous'} observer, a check every {args.check_every} frames, "
           f"{time.perf_counter() - start:.0f} s")
     print(f"{'frames':>7} {'Python heap (MB)':>17} {'resident (MB)':>14}")
     for k, heap, rss, _ in rows:
