@@ -86,8 +86,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         replay(frames(), RandomWalkLabeller(n_li), Path(folder) / "run.zarr", timestep_fs=2.0,
-                         interval_steps=50, lags_ps=(0.1, 0.2, 0.5, 1.0), check_every_frames=args.check_every,
-                         criteria=ConvergenceCriteria(n_bootstrap=50), asynchronous=args.asynchronous)
+               interval_steps=50, lags_ps=(0.1, 0.2, 0.5, 1.0), check_every_frames=args.check_every,
+               criteria=ConvergenceCriteria(n_bootstrap=50), asynchronous=args.asynchronous)
     print(f"{args.frames} frames of {len(atoms)} atoms ({n_li} Li), "
           f"{'asynchronous' if args.asynchronous else 'synchronous'} observer, a check every {args.check_every} frames, "
           f"{time.perf_counter() - start:.0f} s")
