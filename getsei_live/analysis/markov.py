@@ -258,19 +258,7 @@ def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[R
         if t.size == 0 or not t[0] > lag:
             slowest = f"{t[0]:.3g} ps" if t.size else "none"
             reasons.append(f"slowest process not resolved (t1 = {slowest}, not longer than the lag {lag:g} ps)")
-        for m in range(min(n_timescales, t.size)):
-            if not t[m] > lag:
-                break
-            for b in range(a + 1, len(lags)):
-                if point[b].size <= m or not point[b][m] > lags[b]:
-                    continue
-                lo_a, hi_a = ts_ci[a, m] if ts_ci is not None else (t[m], t[m])
-                lo_b, hi_b = ts_ci[b, m] if ts_ci is not None else (point[b][m], point[b][m])
-                apart = hi_a < lo_b or hi_b < lo_a
-                if apart and abs(point[b][m] - t[m]) > timescale_rtol * t[m]:
-                    reasons.append(f"t{m + 1} moves from {t[m]:.3g} ps to {point[b][m]:.3g} ps at lag "
-                                   f"{lags[b]:g} ps (intervals apart)")
-                    break
+        reasons += _off_plateau(point, ts_ci, lags, a, n_timescales=n_timescales, rtol=timescale_rtol)
         ck = _ck(fits, n, lags, a, resamples, confidence=confidence, tolerance=ck_tolerance)
         if ck is None:
             reasons.append("no stored multiple of this lag for a Chapman-Kolmogorov test")
@@ -280,3 +268,23 @@ def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[R
                            f"(largest difference {ck.max_deviation[k]:.3f} > {ck_tolerance:g})")
         verdicts.append(LagVerdict(float(lag), not reasons, tuple(reasons), ck))
     return MarkovTest(tuple(verdicts))
+
+
+def _off_plateau(point: list[np.ndarray], ts_ci: np.ndarray | None, lags: Sequence[float], a: int, *,
+                 n_timescales: int, rtol: float) -> list[str]:
+    """Why lag ``a``'s slowest resolved timescales are not on a plateau: one reason per process that moves."""
+    reasons, t = [], point[a]
+    for m in range(min(n_timescales, t.size)):
+        if not t[m] > lags[a]:
+            break
+        for b in range(a + 1, len(lags)):
+            if point[b].size <= m or not point[b][m] > lags[b]:
+                continue
+            lo_a, hi_a = ts_ci[a, m] if ts_ci is not None else (t[m], t[m])
+            lo_b, hi_b = ts_ci[b, m] if ts_ci is not None else (point[b][m], point[b][m])
+            apart = hi_a < lo_b or hi_b < lo_a
+            if apart and abs(point[b][m] - t[m]) > rtol * t[m]:
+                reasons.append(f"t{m + 1} moves from {t[m]:.3g} ps to {point[b][m]:.3g} ps at lag "
+                               f"{lags[b]:g} ps (intervals apart)")
+                break
+    return reasons

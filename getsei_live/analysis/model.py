@@ -104,8 +104,23 @@ def kinetic_model(
     K = tm.transition_matrix
     its = implied_timescales(K, lag)
     rates = rate_matrix(K, lag)
-    n = tm.n_states
     active = tm.active_set
+    src, dst, candidates, notes = _endpoints(tm, rates, source, target, min_population=min_population,
+                                             min_transitions_out=min_transitions_out)
+    if active.size < 2:
+        return KineticModel(lag, tm, its, rates, None, (), src, dst, candidates, notes)
+    flux = reactive_flux(K, tm.to_active(src, "source"), tm.to_active(dst, "target"), lag=lag)
+    routes = tuple(
+        Pathway(states=tuple(int(active[s]) for s in p.states), flux=p.flux, fraction=p.fraction)
+        for p in pathways(flux, k=n_pathways)
+    )
+    return KineticModel(lag, tm, its, rates, flux, routes, src, dst, candidates, notes)
+
+
+def _endpoints(tm: TransitionMatrix, rates: RateMatrix, source, target, *, min_population: float,
+               min_transitions_out: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
+    """Source, target, the states they are chosen among by default, and notes on any the interface barely visits."""
+    n, active = tm.n_states, tm.active_set
     exits = tm.counts.sum(axis=1) - np.diag(tm.counts)
     real = (tm.stationary_distribution >= min_population) & (exits >= min_transitions_out)
     notes = []
@@ -125,11 +140,4 @@ def kinetic_model(
                 notes.append(f"{name} S{s} holds {100 * tm.stationary_distribution[k]:.1f}% of the Li with "
                              f"{exits[k]:.0f} transitions out (below {100 * min_population:g}% or "
                              f"{min_transitions_out}): the interface barely visits it")
-    if active.size < 2:
-        return KineticModel(lag, tm, its, rates, None, (), src, dst, candidates, tuple(notes))
-    flux = reactive_flux(K, tm.to_active(src, "source"), tm.to_active(dst, "target"), lag=lag)
-    routes = tuple(
-        Pathway(states=tuple(int(active[s]) for s in p.states), flux=p.flux, fraction=p.fraction)
-        for p in pathways(flux, k=n_pathways)
-    )
-    return KineticModel(lag, tm, its, rates, flux, routes, src, dst, candidates, tuple(notes))
+    return src, dst, candidates, tuple(notes)

@@ -6,7 +6,11 @@ on a core); counting and storing are microseconds. So the frames of every
 trajectory are cut into chunks that Dask workers label, anywhere Dask runs,
 and this process records each chunk's labels as soon as every chunk before it
 (in that store) is in. The result is the serial replay's, byte for byte, in
-``states``, counts and analysis snapshots.
+``states``, counts and analysis snapshots. The stored per-Li log-likelihoods
+agree to float32 rounding only: torch rounds the last bit of an embedding
+differently with another thread count (a Dask task uses ``threads``, the serial
+replay the caller's), so a state could differ only where an environment lies on
+a tie between two states to that rounding.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -70,17 +74,40 @@ def _label_chunk(path: str, file_format: str | None, start: int, stop: int | Non
     return labels, fit
 
 
-def _client(workers: int, scheduler: str | None):
-    """A client of the cluster at ``scheduler``, or of a new local cluster of ``workers`` processes."""
+@contextmanager
+def _dask_client(client, workers: int, scheduler: str | None):
+    """``client`` as is; else a client of the cluster at ``scheduler`` or of a new local cluster of ``workers``
+    processes, closed (with a cluster it made) on the way out."""
+    if client is not None:
+        yield client
+        return
     from dask.distributed import Client, LocalCluster
 
     if scheduler is not None:
-        return Client(scheduler)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        made = Client(scheduler)
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ParameterError(f"The 'workers' parameter must be a positive number of processes. Got {workers!r}.")
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.WARNING)
-    return Client(cluster)
+    else:
+        made = Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=logging.WARNING))
+    try:
+        yield made
+    finally:
+        cluster = made.cluster
+        made.close()
+        if cluster is not None and scheduler is None:
+            cluster.close()
+
+
+def _checked_jobs(jobs: Mapping[str | Path, Sequence[str | Path]], chunk_frames: int | None) -> dict[str, list[str]]:
+    """The jobs as store -> trajectory paths, each store with at least one trajectory; a valid ``chunk_frames``."""
+    if chunk_frames is not None and (isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int)
+                                     or chunk_frames < 1):
+        raise ParameterError(f"The 'chunk_frames' parameter must be a positive integer. Got {chunk_frames!r}.")
+    jobs = {str(store): [str(p) for p in paths] for store, paths in jobs.items()}
+    if not jobs or any(not paths for paths in jobs.values()):
+        raise ParameterError("Every store needs at least one trajectory to replay.")
+    return jobs
 
 
 def _store_monitor(model, first, store: str, timestep_fs: float, interval_steps: int, lags_ps: Sequence[float],
@@ -98,8 +125,7 @@ def _store_monitor(model, first, store: str, timestep_fs: float, interval_steps:
 
 def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_model: str | Path, *,
                        timestep_fs: float, interval_steps: int | None = None, lags_ps: Sequence[float],
-                       workers: int = 2,
-                       scheduler: str | None = None, client=None, chunk_frames: int | None = None,
+                       workers: int = 2, scheduler: str | None = None, client=None, chunk_frames: int | None = None,
                        file_format: str | None = None, device: str = "cpu", threads: int | None = 1,
                        first_step: int = 0, **kwargs) -> dict[str, LiveMonitor]:
     """Replay trajectories into stores, labelling on a Dask cluster; the serial ``replay``'s result.
@@ -123,10 +149,9 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
     client : dask.distributed.Client, optional
         Use this client (and its cluster) as is.
     chunk_frames : int, optional
-        Frames per task; default one task per trajectory file. Chunks spread
-        a few long files over many workers, but each task reads its file up
-        to its chunk (compressed and text formats cannot seek), so they pay
-        off only for files that are long next to the number of files.
+        Frames per task; default one task per trajectory file. Chunks spread a few long files over many workers,
+        but each task reads its file up to its chunk (compressed and text formats cannot seek), so they pay off
+        only for files that are long next to the number of files.
     file_format : str, optional
     device : str, default "cpu"
         Where workers label ("auto": CUDA where the worker sees it).
@@ -146,32 +171,18 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
 
     interval = renamed(kwargs, "interval", "interval_steps", interval_steps, None)
     check_sampling(interval, timestep_fs)
-    if chunk_frames is not None and (isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int)
-                                     or chunk_frames < 1):
-        raise ParameterError(f"The 'chunk_frames' parameter must be a positive integer. Got {chunk_frames!r}.")
-    jobs = {str(store): [str(p) for p in paths] for store, paths in jobs.items()}
-    if not jobs or any(not paths for paths in jobs.values()):
-        raise ParameterError("Every store needs at least one trajectory to replay.")
+    jobs = _checked_jobs(jobs, chunk_frames)
     model = StateModel.load(state_model, device="cpu")
     model_path = str(Path(state_model).resolve())
-    own = client is None
-    client = _client(workers, scheduler) if own else client
-    try:
-        with ExitStack() as stack:
-            monitors = {store: stack.enter_context(_store_monitor(model, read(paths[0], index=0, format=file_format),
-                                                                  store, timestep_fs, interval, lags_ps, kwargs))
-                        for store, paths in jobs.items()}
-            _run(client, jobs, monitors, model_path=model_path, chunk_frames=chunk_frames, file_format=file_format,
-                 device=device, threads=threads, interval=interval, first_step=first_step)
-            for monitor in monitors.values():
-                monitor.check(only_if_new=True)
-        return monitors
-    finally:
-        if own:
-            cluster = client.cluster
-            client.close()
-            if cluster is not None and scheduler is None:
-                cluster.close()
+    with _dask_client(client, workers, scheduler) as client, ExitStack() as stack:
+        monitors = {store: stack.enter_context(_store_monitor(model, read(paths[0], index=0, format=file_format),
+                                                              store, timestep_fs, interval, lags_ps, kwargs))
+                    for store, paths in jobs.items()}
+        _run(client, jobs, monitors, model_path=model_path, chunk_frames=chunk_frames, file_format=file_format,
+             device=device, threads=threads, interval=interval, first_step=first_step)
+        for monitor in monitors.values():
+            monitor.check(only_if_new=True)
+    return monitors
 
 
 def _run(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *, model_path: str,

@@ -52,7 +52,9 @@ class DriftGuard:
             return None
         ood, mean = np.mean(self._frames, axis=0)
         self._frames = []
-        return StateFit(float(ood), float(mean), float(self.threshold))
+        # To a micro-nat: torch's elementwise kernels round the last float32 bit of an embedding differently with
+        # a different thread count, which moves this mean by ~1e-9; a snapshot should not depend on that.
+        return StateFit(float(ood), round(float(mean), 6), float(self.threshold))
 
     def warn(self, snap: Snapshot) -> None:
         """Warn once when the states have failed to describe the structure for ``patience`` checks in a row."""

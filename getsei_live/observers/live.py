@@ -180,63 +180,44 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
     dyn : ase.md.md.MolecularDynamics
         Any ASE MD (Langevin, VelocityVerlet, NPT ...) with any calculator.
     state_model : Labeller or None
-        A ``StateModel``, or anything with ``n_states``, ``fingerprint``,
-        ``check``, ``assign`` and ``describe``. None: train one in the run on
-        the frames of the first ``warmup_ps`` (see ``**options``).
+        A ``StateModel``, or anything with ``n_states``, ``fingerprint``, ``check``, ``assign`` and ``describe``.
+        None: train one in the run on the frames of the first ``warmup_ps`` (see ``**options``).
     store : path or RunStore, default "run.zarr"
         Created when missing; an existing store is resumed (its settings must match).
     interval_steps : int, default 50
         MD steps between observed frames (``every``, its old name, is still accepted).
     lags_ps : sequence of float
-        Lag times in ps at which transitions are counted; each a multiple of
-        the frame spacing ``interval_steps * timestep``.
+        Lag times (ps) at which transitions are counted, each a multiple of the frame spacing.
     lag_ps : float or "auto", optional
-        The lag of the rates and pathways; default the longest of ``lags_ps``.
-        ``"auto"``: at each check, the shortest stored lag that passes the
-        Markov test (implied-timescale plateau and Chapman-Kolmogorov).
+        The lag of the rates and pathways; default the longest of ``lags_ps``. ``"auto"``: at each check, the shortest
+        stored lag that passes the Markov test (implied-timescale plateau and Chapman-Kolmogorov).
     source, target : state(s), optional
-        TPT sets; default the least and the most mobile state among those that
-        hold a real share of the Li (``criteria.min_population``).
+        TPT sets; default the least and the most mobile of the states holding ``criteria.min_population`` of the Li.
     check_every_frames : int, default 20
         Frames between analysis snapshots (``check_every``, its old name, is still accepted).
     criteria : ConvergenceCriteria, optional
     stop_when_stable : bool, default True
-        End ``dyn.run`` cleanly once converged. Asynchronous monitors end it
-        at the first observation after the verdict (at most ``max_queue``
-        frames later; those frames are stored too).
+        End ``dyn.run`` cleanly once converged. Asynchronous monitors end it at the first observation after the
+        verdict (at most ``max_queue`` frames later; those frames are stored too).
     asynchronous : bool, default True
-        Label, count, store and analyse on a worker thread; the MD thread only
-        copies the frame (tens of microseconds). False: all of it on the MD
-        thread, between steps. Either way a failure (a broken structure, a full
-        disk) is raised to the caller, at the next observation or at
-        ``close()``, with the frames before it committed.
+        Label, count, store and analyse on a worker thread; the MD thread only copies the frame (tens of
+        microseconds). False: all of it on the MD thread, between steps. Either way a failure (a broken structure, a
+        full disk) is raised at the next observation or at ``close()``, with the frames before it committed.
     temperature_K : float, optional
-        Recorded in the store for ``getsei-live arrhenius``; default the
-        thermostat's (``dyn.todict()["temperature_K"]``, as ASE's Langevin,
-        Andersen and NVTBerendsen report it), None when ``dyn`` has none.
+        Recorded in the store for ``getsei-live arrhenius``; default the thermostat's
+        (``dyn.todict()["temperature_K"]``, as ASE's Langevin reports it), None when ``dyn`` has none.
     **options
-        ``max_queue`` (frames waiting for the worker before the MD waits, 4),
-        ``threads`` (torch threads of the worker, 1; None leaves torch's),
-        ``nice`` (how much lower the worker's scheduling priority is than the
-        MD's on Linux, 10; 0 keeps it equal),
-        ``flush_frames`` (64), ``flush_seconds`` (30), ``seed``, ``on_check``,
-        ``companions`` (paths of the other replicas' stores: read-only, their
-        committed counts join this run's in every check, so the run stops
-        when the ensemble has converged; see ``LiveMonitor``).
-        With ``state_model=None``: ``warmup_ps`` (ps of MD whose frames,
-        kept in the store, train the state model), ``n_states`` (6, or
-        "auto" for the best silhouette), ``training`` (a ``TrainingConfig``).
-        The model is trained on the worker, saved beside the store
-        (``run.states.pt``), and the warm-up frames become the run's first
-        frames; a resumed run goes on in its warm-up or with the model it
-        trained. While it trains the MD waits once ``max_queue`` frames are queued.
+        The monitor's ``max_queue``, ``threads``, ``nice``, ``flush_frames``, ``flush_seconds``, ``seed``,
+        ``on_check`` and ``companions`` (the other replicas' stores, whose counts join every check): see
+        ``LiveMonitor``. With ``state_model=None``, the warm-up's: ``warmup_ps`` (ps of MD whose frames, kept in the
+        store, train the state model on the worker, saved as ``run.states.pt``; they become the run's first frames),
+        ``n_states`` (6, or "auto" for the best silhouette), ``training`` (a ``TrainingConfig``).
 
     Returns
     -------
     LiveMonitor
     """
-    if temperature_K is None:
-        temperature_K = dyn.todict().get("temperature_K")
+    temperature_K = dyn.todict().get("temperature_K") if temperature_K is None else temperature_K
     interval_steps = renamed(options, "every", "interval_steps", interval_steps, 50)
     check_every_frames = renamed(options, "check_every", "check_every_frames", check_every_frames, 20)
     monitor = make_monitor(state_model, dyn.atoms, store, timestep_fs=dyn.dt / units.fs,

@@ -43,6 +43,28 @@ class LiveMonitor:
     ``DriftGuard`` (how well the states fit), ``Analyst`` (the snapshot, the
     verdict and the companions), ``FrameWorker`` (the thread).
 
+    Parameters
+    ----------
+    state_model, store, lag_index, source, target, check_every, criteria, stop_when_stable, asynchronous
+        As ``attach`` resolves them (``lag_index`` indexes ``store.spec.lags_frames``; None: "auto").
+    max_queue : int, default 4
+        Frames waiting for the worker before the MD waits (also while a warm-up trains its state model).
+    threads : int or None, default 1
+        torch threads of the worker; None leaves torch's.
+    nice : int, default 10
+        How much lower the worker's scheduling priority is than the MD's (Linux); 0 keeps it equal.
+    flush_frames, flush_seconds : int, float, default 64, 30
+        Commit buffered frames to the store once this many are waiting, or this long after the last commit.
+    seed : int, default 0
+        Seed of the Li resampling behind the intervals.
+    on_check : callable, optional
+        Called with every new ``Snapshot``.
+    companions : sequence of path, optional
+        The other replicas' stores (see ``companions`` below).
+    warmup : WarmupPlan, optional
+        The warm-up of a run that trains its state model; a resumed run goes on in its warm-up or with the model
+        it trained.
+
     Attributes
     ----------
     latest : Snapshot or None
