@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from .analysis import nan_padded  # noqa: E402
 from .analysis.arrhenius import BOLTZMANN_EV_PER_K  # noqa: E402
 from .analysis.markov import ChapmanKolmogorov, MarkovRecord  # noqa: E402
 from .analysis.records import Snapshot  # noqa: E402
@@ -176,9 +177,8 @@ def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
     snapshots = [Snapshot.from_dict(s) for s in snapshots]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, layout="constrained")
     time = np.array([s.time_ps for s in snapshots], dtype=float)
-    width = max(len(s.timescales) for s in snapshots)
-    ts = np.array([np.pad(s.timescales, (0, width - len(s.timescales)), constant_values=np.nan) for s in snapshots])
-    for k in range(width):
+    ts = nan_padded([s.timescales for s in snapshots])
+    for k in range(ts.shape[1]):
         top.plot(time, ts[:, k], "o-", markersize=3, label=f"t{k + 1}")
     top.set_yscale("log")
     top.set_ylabel("implied timescale (ps)")

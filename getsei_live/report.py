@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import strict_json
+from .analysis import nan_padded, strict_json
 from .analysis.criteria import ConvergenceCriteria
 from .errors import StoreError
 from .store import RunStore
@@ -20,10 +20,6 @@ from .summary import analyze_store, state_model_fit
 __all__ = ["write_report"]
 
 log = logging.getLogger(__name__)
-
-
-def _padded(rows: list[list[float]], width: int) -> np.ndarray:
-    return np.array([[np.nan if v is None else v for v in r] + [np.nan] * (width - len(r)) for r in rows], float)
 
 
 def _png(fig, path: Path) -> Path:
@@ -76,7 +72,7 @@ def _model_figures(result, n_states: int, out: Path) -> dict[str, Path]:
     model, snap = result.model, result.snapshot
     tm, rates = model.transition, model.rates
     active = [int(s) for s in tm.active_set]
-    its = _padded(result.info["timescales_by_lag"], n_states - 1)
+    its = nan_padded(result.info["timescales_by_lag"], n_states - 1)
     its_ci = snap.intervals.timescales_by_lag if snap.intervals is not None else None
     figures = {"implied_timescales": _png(plots.implied_timescales_figure(result.info["lags_ps"], its, its_ci),
                                           out / "implied_timescales.png"),

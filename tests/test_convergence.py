@@ -71,3 +71,14 @@ def test_convergence_needs_patience_unchanged_checks(fixed_seed):
     assert explain(monitor.judge(snap)).startswith("converged: top route")
     moved = Snapshot.from_dict({**snap.to_dict(), "timescales": [2 * t for t in snap.to_dict()["timescales"]]})
     assert "a timescale moved by 100%" in monitor.judge(moved).verdict.reasons
+
+
+def test_ragged_rows_are_padded_with_nan():
+    """Timescales at several lags (fewer at a lag whose model has fewer states; None where JSON held NaN)."""
+    from getsei_live.analysis import nan_padded
+
+    rows = [[3.0, 1.0], [], [2.0, None, 0.5]]
+    expected = np.array([[3.0, 1.0, np.nan], [np.nan, np.nan, np.nan], [2.0, np.nan, 0.5]])
+    np.testing.assert_array_equal(nan_padded(rows), expected)
+    np.testing.assert_array_equal(nan_padded(rows, 4), np.c_[expected, np.full(3, np.nan)])
+    assert nan_padded([]).shape == (0, 0)

@@ -9,7 +9,7 @@ Pure numpy and scipy: importing this package never imports torch.
 
 from __future__ import annotations
 
-from ._result import strict_json
+from ._result import nan_padded, strict_json
 from .koopman import (
     TransitionMatrix,
     largest_connected_set,
@@ -33,6 +33,7 @@ __all__ = [
     "implied_timescales",
     "kinetic_model",
     "largest_connected_set",
+    "nan_padded",
     "nearest_generator",
     "pathways",
     "rate_matrix",

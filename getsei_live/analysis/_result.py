@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -84,3 +85,13 @@ def listed(values: Any) -> list:
     out = array.astype(object)
     out[~np.isfinite(array)] = None
     return out.tolist()
+
+
+def nan_padded(rows: Sequence[Sequence[float | None]], width: int | None = None) -> np.ndarray:
+    """(len(rows), width) float array of ragged rows (timescales at several lags, say): NaN for a None and after
+    each row's end; ``width`` defaults to the longest row."""
+    width = max((len(r) for r in rows), default=0) if width is None else width
+    out = np.full((len(rows), width), np.nan)
+    for line, row in zip(out, rows):
+        line[: len(row)] = [np.nan if v is None else v for v in row]
+    return out

@@ -15,6 +15,7 @@ import logging
 import numpy as np
 
 from ..errors import GetseiError
+from ._result import nan_padded
 from .criteria import ConvergenceCriteria
 from .koopman import TransitionMatrix
 from .markov import fit_by_lag, markov_test
@@ -42,12 +43,8 @@ log = logging.getLogger(__name__)
 
 def _timescales_by_lag(fits: list[TransitionMatrix | None], lags_ps: tuple[float, ...], n: int) -> np.ndarray:
     """(n_lags, n - 1) implied timescales at every lag, NaN where there are fewer."""
-    out = np.full((len(lags_ps), n - 1), np.nan)
-    for row, fit, lag in zip(out, fits, lags_ps):
-        if fit is not None:
-            ts = implied_timescales(fit.transition_matrix, lag).timescales
-            row[: ts.size] = ts
-    return out
+    return nan_padded([() if fit is None else implied_timescales(fit.transition_matrix, lag).timescales
+                       for fit, lag in zip(fits, lags_ps)], n - 1)
 
 
 def _intervals(model: KineticModel, resamples: list[Resamples], timescales_by_lag: np.ndarray, lag_index: int,

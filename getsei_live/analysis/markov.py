@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GetseiError
-from ._result import Result, frozen_array, nan_array, strict_json
+from ._result import Result, frozen_array, nan_array, nan_padded, strict_json
 from .koopman import TransitionMatrix, transition_matrix
 from .spectral import implied_timescales
 from .uncertainty import PROBABILITY, TIME, Resamples, envelope, percentile_interval
@@ -247,8 +247,7 @@ def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[R
     fits = fit_by_lag(counts) if fits is None else fits
     point = [np.zeros(0) if fit is None else implied_timescales(fit.transition_matrix, lag).timescales
              for fit, lag in zip(fits, lags)]
-    width = n - 1
-    padded = np.stack([np.pad(t, (0, width - t.size), constant_values=np.nan) for t in point])
+    padded = nan_padded(point, n - 1)
     ts_ci = envelope([percentile_interval(r.timescales, confidence, estimate=padded, n_units=r.n_units,
                                           limits=TIME) for r in resamples]) if resamples else None
     verdicts = []
