@@ -17,11 +17,11 @@ import numpy as np
 from ..errors import GetseiError
 from ._result import nan_padded
 from .criteria import ConvergenceCriteria
-from .koopman import TransitionMatrix
-from .markov import fit_by_lag, markov_test
+from .koopman import fit_by_lag
+from .markov import markov_test
 from .model import KineticModel, kinetic_model
 from .records import Intervals, Snapshot, Verdict
-from .spectral import implied_timescales
+from .spectral import timescales_by_lag
 from .uncertainty import (
     METHODS,
     PROBABILITY,
@@ -39,12 +39,6 @@ from .verdict import ConvergenceMonitor, conditions, explain
 __all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "Snapshot", "Verdict", "conditions", "explain", "snapshot"]
 
 log = logging.getLogger(__name__)
-
-
-def _timescales_by_lag(fits: list[TransitionMatrix | None], lags_ps: tuple[float, ...], n: int) -> np.ndarray:
-    """(n_lags, n - 1) implied timescales at every lag, NaN where there are fewer."""
-    return nan_padded([() if fit is None else implied_timescales(fit.transition_matrix, lag).timescales
-                       for fit, lag in zip(fits, lags_ps)], n - 1)
 
 
 def _intervals(model: KineticModel, resamples: list[Resamples], timescales_by_lag: np.ndarray, lag_index: int,
@@ -113,7 +107,7 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
     model = kinetic_model(counts[lag_index], lags_ps[lag_index], source=source, target=target,
                           n_pathways=c.n_pathways, min_population=c.min_population,
                           min_transitions_out=c.min_transitions)
-    by_lag = _timescales_by_lag(fits, lags_ps, counts.shape[-1])
+    by_lag = nan_padded(timescales_by_lag(counts, lags_ps, fits=fits), counts.shape[-1] - 1)
     intervals = _intervals(model, resamples, by_lag, lag_index, c) if resamples else None
     return Snapshot.of(model, counts[lag_index], lags_ps=lags_ps, timescales_by_lag=by_lag,
                        markov=markov.record(model.lag), intervals=intervals, lag_auto=auto, n_blocks=int(n_blocks),

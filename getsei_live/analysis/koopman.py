@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
-from ..errors import ParameterError
+from ..errors import GetseiError, ParameterError
 from ._checks import as_count_matrix, as_transition_matrix
 from ._result import Result, frozen_array
 
-__all__ = ["TransitionMatrix", "transition_matrix", "stationary_distribution", "largest_connected_set"]
+__all__ = ["TransitionMatrix", "fit_by_lag", "transition_matrix", "stationary_distribution", "largest_connected_set"]
 
 log = logging.getLogger(__name__)
 
@@ -189,3 +189,14 @@ def transition_matrix(
         n_states=n,
         reversible=bool(reversible),
     )
+
+
+def fit_by_lag(counts: np.ndarray, *, reversible: bool = False) -> list[TransitionMatrix | None]:
+    """The Koopman matrix at every lag of ``(n_lags, n, n)`` counts; None where the counts do not give one yet."""
+    fits: list[TransitionMatrix | None] = []
+    for c in counts:
+        try:
+            fits.append(transition_matrix(c, reversible=reversible))
+        except GetseiError:
+            fits.append(None)
+    return fits

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import GetseiError
 from ._result import Result, frozen_array, nan_array, nan_padded, strict_json
-from .koopman import TransitionMatrix, transition_matrix
-from .spectral import implied_timescales
+from .koopman import TransitionMatrix, fit_by_lag
+from .spectral import timescales_by_lag
 from .uncertainty import PROBABILITY, TIME, Resamples, envelope, percentile_interval
 
 __all__ = ["ChapmanKolmogorov", "LagVerdict", "MarkovRecord", "MarkovTest", "fit_by_lag", "markov_test"]
@@ -156,17 +155,6 @@ class MarkovRecord(Result):
                    tuple(tuple(r) for r in data.get("reasons", ())), data.get("suggested_lag_ps"), ck)
 
 
-def fit_by_lag(counts: np.ndarray) -> list[TransitionMatrix | None]:
-    """The Koopman matrix at every lag; None where the counts do not give one yet."""
-    fits: list[TransitionMatrix | None] = []
-    for c in counts:
-        try:
-            fits.append(transition_matrix(c))
-        except GetseiError:
-            fits.append(None)
-    return fits
-
-
 def _full_matrix(fit: TransitionMatrix | None, n: int) -> np.ndarray:
     """The fitted matrix in the original numbering, NaN for states outside it."""
     full = np.full((n, n), np.nan)
@@ -245,8 +233,7 @@ def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[R
     """
     n = counts.shape[-1]
     fits = fit_by_lag(counts) if fits is None else fits
-    point = [np.zeros(0) if fit is None else implied_timescales(fit.transition_matrix, lag).timescales
-             for fit, lag in zip(fits, lags)]
+    point = timescales_by_lag(counts, lags, fits=fits)
     padded = nan_padded(point, n - 1)
     ts_ci = envelope([percentile_interval(r.timescales, confidence, estimate=padded, n_units=r.n_units,
                                           limits=TIME) for r in resamples]) if resamples else None

@@ -10,6 +10,7 @@ import scipy.linalg
 
 from ._checks import as_lag, as_transition_matrix
 from ._result import Result, frozen_array
+from .koopman import TransitionMatrix, fit_by_lag
 
 __all__ = ["ImpliedTimescales", "implied_timescales", "timescales_by_lag"]
 
@@ -78,8 +79,9 @@ def implied_timescales(K: np.ndarray, lag: float) -> ImpliedTimescales:
     )
 
 
-def timescales_by_lag(counts: np.ndarray, lags: Sequence[float], *, reversible: bool = False) -> list[np.ndarray]:
-    """Implied timescales at every counted lag, for the implied-timescale plot.
+def timescales_by_lag(counts: np.ndarray, lags: Sequence[float], *, reversible: bool = False,
+                      fits: Sequence[TransitionMatrix | None] | None = None) -> list[np.ndarray]:
+    """Implied timescales at every counted lag, for the implied-timescale plot and the Markov test.
 
     Parameters
     ----------
@@ -88,19 +90,14 @@ def timescales_by_lag(counts: np.ndarray, lags: Sequence[float], *, reversible: 
     lags : sequence of float
         The lags, in the unit the timescales should have.
     reversible : bool, default False
+    fits : sequence of TransitionMatrix or None, optional
+        ``fit_by_lag(counts)``, when the caller has it already (then ``reversible`` is not used).
 
     Returns
     -------
     list of (n_active - 1,) ndarray
         One array per lag; empty where the counts do not yet give a model.
     """
-    from ..errors import GetseiError
-    from .koopman import transition_matrix
-
-    out = []
-    for c, lag in zip(counts, lags):
-        try:
-            out.append(implied_timescales(transition_matrix(c, reversible=reversible).transition_matrix, lag).timescales)
-        except GetseiError:
-            out.append(np.zeros(0))
-    return out
+    fits = fit_by_lag(counts, reversible=reversible) if fits is None else fits
+    return [np.zeros(0) if fit is None else implied_timescales(fit.transition_matrix, lag).timescales
+            for fit, lag in zip(fits, lags)]

@@ -52,8 +52,9 @@ class DriftGuard:
             return None
         ood, mean = np.mean(self._frames, axis=0)
         self._frames = []
-        # To a micro-nat: torch's elementwise kernels round the last float32 bit of an embedding differently with
-        # a different thread count, which moves this mean by ~1e-9; a snapshot should not depend on that.
+        # To a micro-nat (the store keeps each log-likelihood as float16): torch's float32 ELU rounds the last bit
+        # of some embeddings differently with another thread count (a Dask task's 1 against the caller's), which
+        # moves this mean by ~1e-9. An ELU in float64 removes that at the source but doubles the encoder's time.
         return StateFit(float(ood), round(float(mean), 6), float(self.threshold))
 
     def warn(self, snap: Snapshot) -> None:
