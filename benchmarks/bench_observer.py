@@ -53,7 +53,7 @@ def prefilled_store(path: Path, model, n_li: int, history: int) -> RunStore:
             block.append(state.astype(np.int8))
             store.append(t * 50, t * 0.1, block[-1])
         counter.update_many(np.stack(block))
-        store.flush(counter.counts(), counter.per_li_counts(), (counter.block_counts(), counter.block_frames))
+        store.flush(counter.tally())
     store.close()
     return RunStore.open(path, "a", spec=spec)
 

@@ -1,20 +1,24 @@
-"""Sliding-window transition counts at several lags at once, per Li atom and per block of time, from a ring buffer;
-and the counts of a store's committed frames (restored, or recounted from its states)."""
+"""Sliding-window transition counts at several lags at once, per Li atom and per block of time, from a ring buffer,
+of core-assigned labels; and the counts of a store's committed frames (restored, or recounted from its states)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+import dataclasses
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .analysis.coring import UNASSIGNED, CoreAssigner
 from .errors import ParameterError, StoreError
 
 if TYPE_CHECKING:
+    from .spec import RunSpec
     from .store import RunStore
 
-__all__ = ["TransitionCounter", "committed_counter", "recount"]
+__all__ = ["RunCounter", "Tally", "TransitionCounter", "committed_counter", "recount"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,12 @@ class TransitionCounter:
         Number of Li atoms (labels per frame).
     max_blocks : int, default 16
         Most blocks of time kept (even).
+    count_from : int, default 0
+        Frames before this one start no pair (equilibration): a pair is counted only when its earlier frame is at
+        least ``count_from``.
+
+    Labels may be ``UNASSIGNED`` (-1: a Li before its first core, see ``analysis.coring``); pairs with one are
+    not counted.
 
     Attributes
     ----------
@@ -54,7 +64,8 @@ class TransitionCounter:
         Current length of a block of time, in frames.
     """
 
-    def __init__(self, n_states: int, lags: Sequence[int], n_li: int, max_blocks: int = 16) -> None:
+    def __init__(self, n_states: int, lags: Sequence[int], n_li: int, max_blocks: int = 16, *,
+                 count_from: int = 0) -> None:
         lags = tuple(int(lag) for lag in lags)
         if not lags or min(lags) < 1 or len(set(lags)) != len(lags):
             raise ParameterError(f"The 'lags' parameter must be distinct whole numbers of frames >= 1. Got {lags!r}.")
@@ -66,6 +77,7 @@ class TransitionCounter:
         if int(max_blocks) < 2 or int(max_blocks) % 2:
             raise ParameterError(f"The 'max_blocks' parameter must be an even number >= 2. Got {max_blocks!r}.")
         self.n_frames = 0
+        self.count_from = int(count_from)
         self.max_blocks = int(max_blocks)
         self.block_frames = min(lags)
         self._blocks = np.zeros((self.max_blocks, len(lags), self.n_states, self.n_states), dtype=np.int64)
@@ -88,6 +100,11 @@ class TransitionCounter:
     def recent_frames(self) -> np.ndarray:
         """(min(n_frames, max(lags)), n_li) int8: the buffered frames, oldest first."""
         return self._history[max(0, self._history.shape[0] - self.n_frames):].copy()
+
+    def tally(self) -> Tally:
+        """What a store keeps of these counts (a copy), with the frames counted as the frames covered."""
+        return Tally(self.n_frames, self.counts(), self.per_li_counts(), self.block_counts(), self.block_frames,
+                     self.recent_frames())
 
     def block_counts(self) -> np.ndarray:
         """(n_blocks, n_lags, n_states, n_states) int64: counts of each block of time so far (a copy).
@@ -116,9 +133,9 @@ class TransitionCounter:
             raise ParameterError(f"Expected labels of shape (n_frames, {self.n_li}). Got {frames.shape}.")
         if frames.shape[0] == 0:
             return
-        if frames.min() < 0 or frames.max() >= self.n_states:
-            raise ParameterError(f"Labels must lie in 0..{self.n_states - 1}. Got values from {frames.min()} to "
-                                 f"{frames.max()}.")
+        if frames.min() < UNASSIGNED or frames.max() >= self.n_states:
+            raise ParameterError(f"Labels must lie in 0..{self.n_states - 1} (or be {UNASSIGNED}: not assigned). "
+                                 f"Got values from {frames.min()} to {frames.max()}.")
         known = min(self.n_frames, self._history.shape[0])
         self._make_room(self.n_frames + frames.shape[0])
         joined = np.concatenate([self._history[self._history.shape[0] - known:], frames.astype(np.int8)])
@@ -131,13 +148,15 @@ class TransitionCounter:
             start = max(0, known - lag)  # the first pair whose later frame is new
             before = joined[start:first_end].astype(np.int64)
             after = joined[start + lag:].astype(np.int64)
-            pair = before * n + after
-            self._counts[k] += np.bincount(pair.ravel(), minlength=n * n).reshape(n, n)
-            later = self.n_frames - known + start + lag + np.arange(pair.shape[0])  # frame index of each row
+            later = self.n_frames - known + start + lag + np.arange(before.shape[0])  # frame index of each row
+            counted = (before >= 0) & (after >= 0) & (later - lag >= self.count_from)[:, None]
+            pair = np.where(counted, before * n + after, -1)
+            keep = pair.ravel() >= 0
+            self._counts[k] += np.bincount(pair.ravel()[keep], minlength=n * n).reshape(n, n)
             block = np.repeat(later // self.block_frames, self.n_li)
-            self._blocks[:, k] += np.bincount(block * (n * n) + pair.ravel(),
+            self._blocks[:, k] += np.bincount((block * (n * n) + pair.ravel())[keep],
                                               minlength=self.max_blocks * n * n).reshape(self.max_blocks, n, n)
-            per_li = np.bincount((li[None, :] * (n * n) + pair).ravel(), minlength=self.n_li * n * n)
+            per_li = np.bincount((li[None, :] * (n * n) + pair).ravel()[keep], minlength=self.n_li * n * n)
             self._per_li[:, k] += per_li.reshape(self.n_li, n, n)
         keep = self._history.shape[0]
         tail = joined[-keep:]
@@ -165,43 +184,154 @@ class TransitionCounter:
         self.n_frames = int(n_frames)
 
 
-def recount(store: RunStore, n: int) -> TransitionCounter:
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """What a store keeps of its counter, derived from the raw labels of the ``frames`` it covers.
+
+    Attributes
+    ----------
+    frames : int
+        Raw frames covered.
+    counts : (n_lags, n, n) int64 ndarray
+    per_li_counts : (n_li, n_lags, n, n) int64 ndarray
+    block_counts : (n_blocks, n_lags, n, n) int64 ndarray
+    block_frames : int
+    recent : (k, n_li) int8 ndarray
+        The last cored frames (k = min(emitted, max(lags))), oldest first: where counting and coring go on.
+    raw_changes, cored_changes : int
+        Label changes between consecutive frames of all Li, before and after the coring.
+    """
+
+    frames: int
+    counts: np.ndarray
+    per_li_counts: np.ndarray
+    block_counts: np.ndarray
+    block_frames: int
+    recent: np.ndarray
+    raw_changes: int = 0
+    cored_changes: int = 0
+
+
+class RunCounter:
+    """A run's counting: raw labels in, core assignment, then sliding-window counts of the cored labels.
+
+    Parameters
+    ----------
+    n_states : int
+    lags : sequence of int
+        Lags in frames.
+    n_li : int
+    core_frames : int, default 1
+        Frames a Li must stay in a new state before it counts as there (1: the raw labels).
+    count_from : int, default 0
+        Equilibration: frames before this one start no pair.
+
+    Attributes
+    ----------
+    n_frames : int
+        Raw frames seen (the cored ones run ``core_frames - 1`` behind).
+    """
+
+    def __init__(self, n_states: int, lags: Sequence[int], n_li: int, *, core_frames: int = 1,
+                 count_from: int = 0) -> None:
+        self.cores = CoreAssigner(core_frames, n_li)
+        self.transitions = TransitionCounter(n_states, lags, n_li, count_from=count_from)
+        self.n_states, self.lags, self.n_li = self.transitions.n_states, self.transitions.lags, int(n_li)
+
+    @classmethod
+    def of(cls, spec: RunSpec) -> RunCounter:
+        return cls(spec.n_states, spec.lags, spec.n_li, core_frames=spec.core_frames,
+                   count_from=spec.equilibrate_frames)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(n_states={self.n_states}, lags={self.lags}, n_li={self.n_li}, "
+                f"core_frames={self.cores.core_frames}, n_frames={self.n_frames})")
+
+    @property
+    def n_frames(self) -> int:
+        return self.cores.n_seen
+
+    @property
+    def block_frames(self) -> int:
+        return self.transitions.block_frames
+
+    @property
+    def removed_share(self) -> float | None:
+        """Share of the raw label changes that the coring removed (None before any change)."""
+        return self.cores.removed_share
+
+    def update(self, labels: np.ndarray) -> None:
+        """Add one frame of raw labels, (n_li,)."""
+        self.update_many(np.asarray(labels)[None, :])
+
+    def update_many(self, frames: np.ndarray) -> None:
+        """Add consecutive frames of raw labels, (n_frames, n_li)."""
+        frames = np.asarray(frames)
+        if frames.ndim != 2 or frames.shape[1] != self.n_li:
+            raise ParameterError(f"Expected labels of shape (n_frames, {self.n_li}). Got {frames.shape}.")
+        if frames.size and (frames.min() < 0 or frames.max() >= self.n_states):
+            raise ParameterError(f"Labels must lie in 0..{self.n_states - 1}. Got values from {frames.min()} to "
+                                 f"{frames.max()}.")
+        self.transitions.update_many(self.cores.push(frames))
+
+    def counts(self) -> np.ndarray:
+        return self.transitions.counts()
+
+    def per_li_counts(self) -> np.ndarray:
+        return self.transitions.per_li_counts()
+
+    def block_counts(self) -> np.ndarray:
+        return self.transitions.block_counts()
+
+    def tally(self) -> Tally:
+        """What the store keeps (a copy)."""
+        return dataclasses.replace(self.transitions.tally(), frames=self.n_frames, raw_changes=self.cores.raw_changes,
+                                   cored_changes=self.cores.cored_changes)
+
+    def restore(self, tally: Tally, raw: np.ndarray) -> None:
+        """Continue from a stored ``tally`` and the last ``cores.raw_rows_needed()`` raw frames it covers."""
+        n_li = self.n_li
+        emitted = max(0, tally.frames - self.cores.delay)
+        recent = np.asarray(tally.recent)
+        previous = recent[-1] if emitted else np.full(n_li, UNASSIGNED, dtype=np.int8)
+        self.transitions.restore(recent, tally.counts, tally.per_li_counts, emitted, tally.block_counts,
+                                 tally.block_frames)
+        self.cores.restore(raw, previous, tally.frames, tally.raw_changes, tally.cored_changes)
+
+
+def recount(store: RunStore, n: int) -> RunCounter:
     """A counter fed the first ``n`` committed frames of ``states``, in blocks."""
-    spec = store.spec
-    counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
+    counter = RunCounter.of(store.spec)
     for start in range(0, n, 4096):
         counter.update_many(store.states(start, min(n, start + 4096)))
     return counter
 
 
-def committed_counter(store: RunStore, *, repair: bool = False) -> tuple[TransitionCounter, bool]:
+def committed_counter(store: RunStore, *, repair: bool = False) -> tuple[RunCounter, bool]:
     """A counter holding the counts of the store's committed frames, and whether they had to be rebuilt from
     ``states`` because the stored counts cover a different number of frames (a writer killed between its writes).
     With ``repair`` the rebuilt counts are also written back (the store must be writable)."""
     spec = store.spec
     n = store.committed_frames
+    counter = RunCounter.of(spec)
     if n == 0:
-        return TransitionCounter(spec.n_states, spec.lags, spec.n_li), False
-    counts, per_li, covered = store.counts()
-    blocks = store.block_counts()
-    counter = TransitionCounter(spec.n_states, spec.lags, spec.n_li)
-    fits = blocks is not None and blocks[0].shape[0] <= counter.max_blocks
-    if covered == n and fits:
-        keep = min(n, max(spec.lags))
-        recent = store.states(n - keep, n)
-        if np.any((recent < 0) | (recent >= spec.n_states)):
+        return counter, False
+    tally = store.tally()
+    fits = tally is not None and tally.block_counts.shape[0] <= counter.transitions.max_blocks
+    if fits and tally.frames == n:
+        raw = store.states(n - counter.cores.raw_rows_needed(n), n)
+        if np.any((raw < 0) | (raw >= spec.n_states)):
             raise StoreError(f"{store.path} is damaged: the last committed frames hold missing labels. "
                              f"Run 'getsei-live check {store.path}'.")
-        counter.restore(recent, counts, per_li, n, *blocks)
+        counter.restore(tally, raw)
         return counter, False
     if not fits:
-        log.info("%s: no usable counts per block of time stored (an older store); recounting from states.",
-                 store.path)
+        log.info("%s: no usable counts per block of time or recent cored frames stored (an older store); "
+                 "recounting from states.", store.path)
     else:
         log.warning("%s: stored counts cover %d frames but %d are committed; recounting from states.",
-                    store.path, covered, n)
+                    store.path, tally.frames, n)
     counter = recount(store, n)
     if repair:
-        store.rewrite_counts(counter.counts(), counter.per_li_counts(), (counter.block_counts(), counter.block_frames),
-                             n)
+        store.rewrite_counts(counter.tally())
     return counter, True

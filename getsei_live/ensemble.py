@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .counting import TransitionCounter, committed_counter
+from .counting import RunCounter, committed_counter
 from .errors import ParameterError
 from .spec import RunSpec
 from .store import RunStore
@@ -42,6 +42,8 @@ class RunCounts:
     temperature_K : float or None
     simulated_ps : float
         Time of the last committed frame.
+    raw_changes, cored_changes : int
+        Label changes between consecutive frames of all Li, before and after the core assignment.
     """
 
     path: str
@@ -54,12 +56,16 @@ class RunCounts:
     status: str
     temperature_K: float | None
     simulated_ps: float
+    raw_changes: int = 0
+    cored_changes: int = 0
 
     @classmethod
-    def of(cls, path: str | Path, counter: TransitionCounter, store: RunStore, simulated_ps: float) -> RunCounts:
+    def of(cls, path: str | Path, counter: RunCounter, store: RunStore, simulated_ps: float, *,
+           status: str | None = None) -> RunCounts:
         """The counts in ``counter`` (which holds the committed frames of ``store``, or more)."""
         return cls(str(path), store.spec, counter.counts(), counter.per_li_counts(), counter.block_counts(),
-                   counter.block_frames, counter.n_frames, store.status, store.temperature_K, float(simulated_ps))
+                   counter.block_frames, counter.n_frames, status or store.status, store.temperature_K,
+                   float(simulated_ps), counter.cores.raw_changes, counter.cores.cored_changes)
 
 
 def run_counts(path: str | Path) -> RunCounts:
@@ -131,6 +137,21 @@ class Ensemble:
     def replica_counts(self) -> np.ndarray | None:
         """(n_runs, n_lags, n, n) counts of each run; None for a single run."""
         return np.stack([run.counts for run in self.runs]) if self.n_runs > 1 else None
+
+    @property
+    def removed_share(self) -> float | None:
+        """Share of the raw label changes of all runs that the core assignment removed (None before any)."""
+        raw = sum(run.raw_changes for run in self.runs)
+        return None if not raw else 1.0 - sum(run.cored_changes for run in self.runs) / raw
+
+    @property
+    def observed_ps(self) -> float:
+        """Counted time per Li (ps), averaged over the Li of all runs: frames after equilibration whose core
+        assignment is final."""
+        spec = self.spec
+        frames = [max(0, run.committed_frames - run.spec.core_frames + 1 - run.spec.equilibrate_frames)
+                  for run in self.runs]
+        return float(np.average(frames, weights=self.n_li)) * spec.frame_dt_ps
 
     @property
     def block_ps(self) -> float:

@@ -153,9 +153,7 @@ def repair_store(path: str | Path) -> StoreReport:
         raise GetseiError(f"{path}: cannot repair damaged primary data: {'; '.join(before.problems)}.")
     with RunStore.open(path, "a") as store:
         n = store.committed_frames
-        counter = recount(store, n)
-        blocks = (counter.block_counts(), counter.block_frames)
-        store.rewrite_counts(counter.counts(), counter.per_li_counts(), blocks, n)
+        store.rewrite_counts(recount(store, n).tally())
         snapshots = store.snapshots()
         kept = [s for s in snapshots if (s.frame or 0) <= n]
         if len(kept) != len(snapshots):

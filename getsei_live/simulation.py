@@ -86,6 +86,7 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
         state_model.to(device)
     dyn = langevin(atoms, temperature_K=md.temperature_K, timestep_fs=md.timestep_fs,
                    coupling_time_ps=md.coupling_time_ps, seed=md.seed, initialise_velocities=checkpoint is None)
+    options.setdefault("planned_ps", steps_to_ps(md.steps, md.timestep_fs))
     monitor = attach(dyn, state_model, store=store, interval_steps=md.interval_steps, seed=md.seed, **options)
     start = time.perf_counter()
     dyn.attach(_progress(dyn, monitor, md, report), interval=md.interval_steps)

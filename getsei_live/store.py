@@ -11,13 +11,17 @@ Layout (``run.zarr/``)::
     counts           (n_lags, n, n) int64 cumulative sliding counts; attr ``frames`` = frames they cover
     per_li_counts    (n_li, n_lags, n, n) int64
     block_counts     (n_blocks, n_lags, n, n) int64 counts per block of time; attr ``block_frames`` = block length
+    recent_states    (k, n_li) int8 the last max(lags) core-assigned frames (where counting goes on); attrs
+                     ``frames`` (raw frames covered), ``raw_changes``, ``cored_changes``
     snapshots        (S,) JSON strings, one analysis snapshot each
     checkpoint/      positions, momenta, cell, numbers of the last committed frame (for restarting MD)
 
 Write order on every flush: rows of ``frames``/``states``, then counts, then
 the checkpoint, then ``committed_frames``. Readers trust only rows below
 ``committed_frames``; counts are derived data and are rebuilt from ``states``
-when they disagree with it.
+when they disagree with it. ``states`` holds the raw labels; the counts are of
+the core-assigned labels (``spec.core_frames``), which run ``core_frames - 1``
+frames behind.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import zarr
 
 from . import __version__
 from .analysis.records import Snapshot
+from .counting import Tally
 from .errors import ParameterError, StoreError, StoreMismatchError
 from .layout import (
     create_arrays,
@@ -232,6 +237,25 @@ class RunStore:
         return arr[...], self._group["per_li_counts"][...], int(arr.attrs["frames"])
 
     @reading
+    def tally(self) -> Tally | None:
+        """Everything stored of the counter (counts, per Li, per block of time, the recent cored frames); None for
+        a store from before block counts or (with core assignment) recent cored frames were kept."""
+        blocks = self.block_counts()
+        counts, per_li, covered = self.counts()
+        if blocks is None:
+            return None
+        if "recent_states" in self._group:
+            arr = self._group["recent_states"]
+            if int(arr.attrs.get("frames", -1)) != covered:
+                return None
+            return Tally(covered, counts, per_li, *blocks, arr[...], int(arr.attrs["raw_changes"]),
+                         int(arr.attrs["cored_changes"]))
+        if self.spec.core_frames != 1:
+            return None
+        keep = min(covered, max(self.spec.lags))  # without coring the cored frames are the raw ones
+        return Tally(covered, counts, per_li, *blocks, self._group["states"][covered - keep:covered])
+
+    @reading
     def block_counts(self) -> tuple[np.ndarray, int] | None:
         """Stored counts per block of time and the block length in frames; None for a store made before
         they were kept (they are then rebuilt from ``states``)."""
@@ -274,18 +298,19 @@ class RunStore:
         on disk until ``flush``."""
         self._pending.append(step, time_ps, labels, log_likelihood)
 
-    def flush(self, counts: np.ndarray, per_li_counts: np.ndarray, blocks: tuple[np.ndarray, int], *,
-              checkpoint: dict | None = None) -> int:
-        """Write the buffered frames, then counts (covering them), then the checkpoint, then commit.
+    def flush(self, tally: Tally, *, checkpoint: dict | None = None) -> int:
+        """Write the buffered frames, then the counter's ``tally`` (covering them), then the checkpoint, then commit.
 
         Returns the new number of committed frames.
         """
         self._require_writer()
         n = int(self._group.attrs["committed_frames"])
         k = len(self._pending)
+        if tally.frames != n + k:
+            raise StoreError(f"The counts cover {tally.frames} frames, not the {n + k} being committed.")
         if k:
             self._write_rows(n)
-        self._write_counts(counts, per_li_counts, blocks, n + k)
+        self._write_counts(tally)
         if checkpoint is not None:
             Checkpoint(self._group, self._require_writer).write(checkpoint)
         self._group.attrs["committed_frames"] = n + k
@@ -361,15 +386,23 @@ class RunStore:
         self._require_writer()
         self._group.attrs.update({"status": status, "stop_reason": stop_reason})
 
-    def rewrite_counts(self, counts: np.ndarray, per_li_counts: np.ndarray, blocks: tuple[np.ndarray, int],
-                       frames: int) -> None:
+    def rewrite_counts(self, tally: Tally) -> None:
         """Replace the derived counts (after a rebuild from ``states``)."""
         self._require_writer()
-        self._write_counts(counts, per_li_counts, blocks, frames)
+        self._write_counts(tally)
 
-    def _write_counts(self, counts: np.ndarray, per_li_counts: np.ndarray, blocks: tuple[np.ndarray, int],
-                      frames: int) -> None:
-        block_counts, block_frames = blocks
+    def _write_counts(self, tally: Tally) -> None:
+        counts, block_counts, block_frames = tally.counts, tally.block_counts, tally.block_frames
+        if "recent_states" not in self._group:  # a store from before core assignment
+            self._group.create_array("recent_states", shape=tally.recent.shape, chunks=(max(self.spec.lags),
+                                                                                        self.spec.n_li),
+                                     dtype="int8", fill_value=-1)
+        recent = self._group["recent_states"]
+        if recent.shape != tally.recent.shape:
+            recent.resize(tally.recent.shape)
+        recent[...] = tally.recent
+        recent.attrs.update({"frames": int(tally.frames), "raw_changes": int(tally.raw_changes),
+                             "cored_changes": int(tally.cored_changes)})
         if "block_counts" not in self._group:  # a store from before block counts were kept
             self._group.create_array("block_counts", shape=(0, *counts.shape), chunks=(64, *counts.shape),
                                      dtype="int64", fill_value=0)
@@ -380,5 +413,5 @@ class RunStore:
             arr[...] = block_counts
         arr.attrs["block_frames"] = int(block_frames)
         self._group["counts"][...] = counts
-        self._group["per_li_counts"][...] = per_li_counts
-        self._group["counts"].attrs["frames"] = int(frames)
+        self._group["per_li_counts"][...] = tally.per_li_counts
+        self._group["counts"].attrs["frames"] = int(tally.frames)

@@ -95,7 +95,8 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
     snap = snapshot(counts, ensemble.per_li_counts, ensemble.block_counts, lags_ps=lags_ps, lag_index=lag_index,
                     source=source, target=target, criteria=criteria, rng=np.random.default_rng(seed),
                     block_ps=ensemble.block_ps, replica_counts=ensemble.replica_counts,
-                    n_li=ensemble.n_li)
+                    n_li=ensemble.n_li, observed_ps=ensemble.observed_ps, core_ps=ensemble.spec.core_ps,
+                    label_changes_removed=ensemble.removed_share)
     lag_index = snap.lag_index
     model = kinetic_model(counts[lag_index], snap.lag_ps, source=source, target=target, reversible=reversible,
                           n_pathways=n_pathways, min_population=criteria.min_population,

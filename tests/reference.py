@@ -77,3 +77,37 @@ def chain_labels(P: np.ndarray, n_frames: int, n_li: int, rng: np.random.Generat
     for t in range(1, n_frames):
         out[t] = np.minimum((rng.random(n_li)[:, None] > cumulative[out[t - 1]]).sum(axis=1), P.shape[0] - 1)
     return out
+
+
+def core_loop(states: np.ndarray, core_frames: int) -> np.ndarray:
+    """Core assignment by its definition, one Li and one frame at a time: a Li's label at frame t is the state of
+    the latest run of at least ``core_frames`` equal raw labels that began at or before t (-1 before the first
+    one). Only the frames whose run is known to its end or to ``core_frames`` (all but the last
+    ``core_frames - 1``) are returned."""
+    n_frames, n_li = states.shape
+    out = np.full((max(0, n_frames - core_frames + 1), n_li), -1, dtype=np.int64)
+    for i in range(n_li):
+        current = -1
+        for t in range(n_frames - core_frames + 1):
+            start = t
+            while start > 0 and states[start - 1, i] == states[t, i]:
+                start -= 1
+            end = t
+            while end + 1 < n_frames and states[end + 1, i] == states[t, i]:
+                end += 1
+            if end - start + 1 >= core_frames:
+                current = states[t, i]
+            out[t, i] = current
+    return out
+
+
+def counts_by_definition(states: np.ndarray, lags, n_states: int, count_from: int = 0) -> np.ndarray:
+    """Sliding-window counts, one Li and one frame at a time; pairs with a label < 0 (not assigned) or whose earlier
+    frame is before ``count_from`` are not counted."""
+    counts = np.zeros((len(lags), n_states, n_states), dtype=np.int64)
+    for k, lag in enumerate(lags):
+        for t in range(max(lag, count_from + lag), states.shape[0]):
+            for i in range(states.shape[1]):
+                if states[t - lag, i] >= 0 and states[t, i] >= 0:
+                    counts[k, states[t - lag, i], states[t, i]] += 1
+    return counts

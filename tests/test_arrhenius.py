@@ -96,7 +96,7 @@ def write_store(path, labels: np.ndarray, T: float | None, fingerprint: str = "s
     store = RunStore.create(path, spec, temperature_K=T)
     for k, row in enumerate(labels):
         store.append(k, k * FRAME_PS, row)
-    store.flush(counter.counts(), counter.per_li_counts(), (counter.block_counts(), counter.block_frames))
+    store.flush(counter.tally())
     store.set_status("finished")
     store.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import shutil
 
 import numpy as np
@@ -39,7 +41,7 @@ def written(tmp_path, fixed_seed):
             counter.update(labels)
             store.append(t * 10, t * 0.02, labels)
             if store.pending_frames == 32 or t == N_FRAMES - 1:
-                store.flush(counter.counts(), counter.per_li_counts(), (counter.block_counts(), counter.block_frames))
+                store.flush(counter.tally())
         for frame in (60, N_FRAMES):
             store.add_snapshot(Snapshot(lag_ps=0.02, lags_ps=(0.02, 0.06), frame=frame, step=frame * 10))
     return path, states
@@ -57,8 +59,8 @@ def test_a_sound_store_passes_and_its_counts_are_a_recount(written):
 def test_damaged_counts_and_a_snapshot_from_the_future_are_repaired(written):
     path, states = written
     with RunStore.open(path, "a") as store:
-        counts, per_li, _ = store.counts()
-        store.rewrite_counts(counts * 2, per_li, store.block_counts(), N_FRAMES - 5)
+        tally = store.tally()
+        store.rewrite_counts(dataclasses.replace(tally, counts=tally.counts * 2, frames=N_FRAMES - 5))
         store.add_snapshot(Snapshot(lag_ps=0.02, lags_ps=(0.02, 0.06), frame=N_FRAMES + 40, step=0))
     report = check_store(path)
     assert not report.problems

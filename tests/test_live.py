@@ -26,6 +26,7 @@ from getsei_live.observers import ConvergenceCriteria
 from getsei_live.store import RunStore
 
 from conftest import TRAJECTORIES, shared_file
+from reference import core_loop, counts_by_definition
 
 
 def lpscl_unit_cell():
@@ -40,14 +41,9 @@ def soft_lj():
     return LennardJones(sigma=1.6, epsilon=0.01, rc=4.0, smooth=True)
 
 
-def recount(states: np.ndarray, lags: tuple[int, ...], n_states: int) -> np.ndarray:
-    """Sliding-window counts by the definition, one Li and one frame at a time."""
-    counts = np.zeros((len(lags), n_states, n_states), dtype=np.int64)
-    for k, lag in enumerate(lags):
-        for t in range(lag, states.shape[0]):
-            for i in range(states.shape[1]):
-                counts[k, states[t - lag, i], states[t, i]] += 1
-    return counts
+def recount(states: np.ndarray, lags: tuple[int, ...], n_states: int, core_frames: int = 1) -> np.ndarray:
+    """Sliding-window counts of the core-assigned labels, by the definitions, one Li and one frame at a time."""
+    return counts_by_definition(core_loop(states, core_frames), lags, n_states)
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
@@ -58,7 +54,7 @@ def test_langevin_md_store_counts_equal_recount_and_resume(tiny_model, tmp_path,
                    rng=np.random.default_rng(0))
     path = tmp_path / "run.zarr"
     with attach(dyn, tiny_model, store=path, every=5, lags_ps=(0.005, 0.01, 0.025), check_every=10,
-                stop_when_stable=False, asynchronous=asynchronous) as monitor:
+                stop_when_stable=False, asynchronous=asynchronous, core_ps=0.015) as monitor:
         dyn.run(100)
     # A new dynamics object counts from 0 again: continue from the store's checkpoint.
     store = RunStore.open(path)
@@ -66,7 +62,7 @@ def test_langevin_md_store_counts_equal_recount_and_resume(tiny_model, tmp_path,
     assert checkpoint["step"] == 100 and np.array_equal(checkpoint["positions"], atoms.positions)
     dyn2 = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     with attach(dyn2, tiny_model, store=path, every=5, lags_ps=(0.005, 0.01, 0.025), check_every=10,
-                stop_when_stable=False, asynchronous=asynchronous) as monitor:
+                stop_when_stable=False, asynchronous=asynchronous, core_ps=0.015) as monitor:
         assert monitor.asynchronous == asynchronous
         dyn2.run(100)
     store = RunStore.open(path)
@@ -77,7 +73,7 @@ def test_langevin_md_store_counts_equal_recount_and_resume(tiny_model, tmp_path,
     assert states.shape == (41, 24) and states.dtype == np.int8
     counts, per_li, covered = store.counts()
     assert covered == 41
-    np.testing.assert_array_equal(counts, recount(states.astype(int), (1, 2, 5), tiny_model.n_states))
+    np.testing.assert_array_equal(counts, recount(states.astype(int), (1, 2, 5), tiny_model.n_states, 3))
     np.testing.assert_array_equal(per_li.sum(axis=0), counts)
     labels_now = tiny_model.assign(atoms)
     np.testing.assert_array_equal(states[-1], labels_now)

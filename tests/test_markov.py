@@ -22,11 +22,12 @@ def counted(labels: np.ndarray, n_states: int) -> TransitionCounter:
 
 
 def judged(counter: TransitionCounter, rng) -> object:
+    """The Markov test of the counts, frames 1 ps apart, as a snapshot makes it."""
     lags = [float(lag) for lag in LAGS]
     active = [transition_matrix(c).active_set for c in counter.counts()]
     resamples = [resample_counts(counter.per_li_counts(), lags, active, n_resamples=100, rng=rng, method="li"),
                  resample_counts(counter.block_counts(), lags, active, n_resamples=100, rng=rng, method="time")]
-    return markov_test(counter.counts(), lags, resamples)
+    return markov_test(counter.counts(), lags, resamples, observed_ps=float(counter.n_frames), n_li=counter.n_li)
 
 
 def test_batched_flux_equals_reactive_flux(fixed_seed):
@@ -62,6 +63,55 @@ def test_hidden_state_process_fails_at_short_lag(fixed_seed):
     first = test.verdicts[0]
     assert not first.markovian
     assert any("Chapman-Kolmogorov" in r or "moves from" in r for r in first.reasons), first.reasons
+
+
+def test_lumped_chain_with_few_data_fails_on_its_point_deviation(fixed_seed):
+    """A hidden-state chain lumped as above (exactly, K(1)^4 misses K(4) by 0.12) seen by 4 Li for 200 frames: the
+    intervals are so wide that they overlap +-0.05 everywhere, which passed the old test."""
+    hidden = np.array([[0.6, 0.0, 0.4], [0.0, 0.99, 0.01], [0.1, 0.02, 0.88]])
+    observed = np.array([0, 0, 1])[chain_labels(hidden, 200, 4, fixed_seed)]
+    first = judged(counted(observed, 2), fixed_seed).verdicts[0]
+    assert first.ck.max_deviation.max() > 0.05
+    assert not first.markovian
+    assert any("Chapman-Kolmogorov test failed at" in r and "largest difference" in r for r in first.reasons)
+
+
+def test_nearly_diagonal_lumped_chain_fails_on_leaving_probabilities(fixed_seed):
+    """A lumped state left rarely (a slow and a small fast hidden part): every |K(1)^k - K(k)| entry is below 0.05,
+    but K(1)^4 predicts leaving it half as often again as the data show."""
+    hidden = np.array([[0.999, 0.0, 0.001], [0.0, 0.7, 0.3], [0.001, 0.01, 0.989]])
+    observed = np.array([0, 0, 1])[chain_labels(hidden, 600, 30, fixed_seed)]
+    first = judged(counted(observed, 2), fixed_seed).verdicts[0]
+    assert first.ck.max_deviation.max() < 0.05
+    assert not first.markovian
+    assert any("is left with probability" in r and "apart, at most 25%" in r for r in first.reasons), first.reasons
+    stay_predicted = np.linalg.matrix_power(first.ck.predicted[0] * 0 + _k1(observed), 4)  # independent power
+    assert np.allclose(first.ck.predicted[1], stay_predicted, atol=1e-12)
+
+
+def _k1(labels: np.ndarray) -> np.ndarray:
+    counts = np.zeros((2, 2))
+    np.add.at(counts, (labels[:-1].ravel(), labels[1:].ravel()), 1)
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
+def test_a_process_slower_than_the_run_is_not_resolved(fixed_seed):
+    """An exact chain whose slowest process (about 500 frames) is longer than the 200 frames observed: its implied
+    timescales agree at every lag, so the plateau and the CK test pass, but the run has not seen that process."""
+    P = np.array([[0.998, 0.002, 0.0], [0.3, 0.4, 0.3], [0.0, 0.002, 0.998]])
+    test = judged(counted(chain_labels(P, 200, 500, fixed_seed), 3), fixed_seed)
+    first = test.verdicts[0]
+    assert not first.markovian and test.suggested_lag is None
+    assert any("longer than each Li was observed (200 ps)" in r for r in first.reasons), first.reasons
+
+
+def test_no_resolving_longer_lag_means_no_plateau(fixed_seed):
+    """A fast chain (t1 = 3.5 frames): at lag 2 no longer lag resolves t1, so its plateau cannot be seen."""
+    P = np.array([[0.8, 0.15, 0.05], [0.15, 0.7, 0.15], [0.05, 0.15, 0.8]])
+    test = judged(counted(chain_labels(P, 2000, 40, fixed_seed), 3), fixed_seed)
+    second = test.verdicts[1]
+    assert not second.markovian
+    assert any("no longer stored lag resolves t1" in r for r in second.reasons), second.reasons
 
 
 def test_bias_corrected_interval_shifts_against_a_biased_resample():

@@ -22,6 +22,7 @@ from .markov import markov_test
 from .model import KineticModel, kinetic_model
 from .records import Intervals, Snapshot, Verdict
 from .spectral import timescales_by_lag
+from .stationarity import stationarity
 from .uncertainty import (
     METHODS,
     PROBABILITY,
@@ -65,8 +66,9 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
              lags_ps: tuple[float, ...], lag_index: int | None, source: tuple[int, ...] | None,
              target: tuple[int, ...] | None, criteria: ConvergenceCriteria, rng: np.random.Generator,
              block_ps: float | None = None, replica_counts: np.ndarray | None = None,
-             n_li: list[int] | None = None) -> Snapshot:
-    """The kinetic model, its intervals and the Markov test at every lag.
+             n_li: list[int] | None = None, observed_ps: float | None = None, core_ps: float = 0.0,
+             label_changes_removed: float | None = None) -> Snapshot:
+    """The kinetic model, its intervals, the Markov test at every lag and the stationarity of the run.
 
     Parameters
     ----------
@@ -86,6 +88,10 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
         The counts of each run of an ensemble (``counts`` is their sum).
     n_li : list of int, optional
         Li atoms of each run of an ensemble (``per_li_counts`` holds them run after run).
+    observed_ps : float, optional
+        Counted time per Li (ps): a slower process has not been seen (see ``markov_test``).
+    core_ps, label_changes_removed : float, float or None
+        The core length of the counted labels and the share of raw label changes it removed, for the record.
     """
     c, lags_ps = criteria, tuple(lags_ps)
     fits = fit_by_lag(counts)
@@ -96,7 +102,9 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
     resamples = [resample_counts(u, lags_ps, active_sets, n_resamples=c.n_bootstrap, rng=rng, method=m, strata=s)
                  for m, (u, s) in units.items()] if c.n_bootstrap else []
     markov = markov_test(counts, lags_ps, resamples, confidence=c.confidence, ck_tolerance=c.ck_tolerance,
-                         timescale_rtol=c.plateau_rtol, n_timescales=c.n_timescales, fits=fits)
+                         leave_rtol=c.ck_leave_rtol, timescale_rtol=c.plateau_rtol, n_timescales=c.n_timescales,
+                         fits=fits, observed_ps=observed_ps, n_li=per_li_counts.shape[0],
+                         min_slow_events=c.min_slow_events)
     auto = lag_index is None
     if auto:
         usable = [k for k in range(len(lags_ps)) if counts[k].sum() > 0]
@@ -109,6 +117,11 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
                           min_transitions_out=c.min_transitions)
     by_lag = nan_padded(timescales_by_lag(counts, lags_ps, fits=fits), counts.shape[-1] - 1)
     intervals = _intervals(model, resamples, by_lag, lag_index, c) if resamples else None
+    steady = stationarity(block_counts, lag_index, rng=rng, n_resamples=max(c.n_bootstrap, 50),
+                          confidence=c.confidence, max_population_drift=c.max_population_drift,
+                          max_leave_drift=c.max_leave_drift) if c.n_bootstrap else None
     return Snapshot.of(model, counts[lag_index], lags_ps=lags_ps, timescales_by_lag=by_lag,
                        markov=markov.record(model.lag), intervals=intervals, lag_auto=auto, n_blocks=int(n_blocks),
-                       n_replicas=1 if replica_counts is None else len(replica_counts), block_ps=block_ps)
+                       n_replicas=1 if replica_counts is None else len(replica_counts), block_ps=block_ps,
+                       core_ps=float(core_ps), label_changes_removed=label_changes_removed, observed_ps=observed_ps,
+                       stationarity=steady)

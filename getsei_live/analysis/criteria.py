@@ -17,10 +17,20 @@ class ConvergenceCriteria:
 
     - ``min_transitions``: every state of the model (active set) has at least
       this many observed transitions out of it at the analysis lag (count).
-    - ``markovian``: the analysis lag passes the Markov test (slowest process
-      longer than the lag; the ``n_timescales`` slowest timescales on a plateau
-      within ``plateau_rtol`` or their intervals; Chapman-Kolmogorov within
-      ``ck_tolerance``).
+    - ``markovian``: the analysis lag passes the Markov test on point estimates
+      (``analysis.markov.markov_test``): the slowest process longer than the
+      lag, shorter than the time each Li was observed and seen about
+      ``min_slow_events`` times or more (n_Li x observed time / t1); the
+      ``n_timescales`` slowest timescales within ``plateau_rtol`` at every
+      longer lag that resolves them, and some longer lag resolving t1;
+      Chapman-Kolmogorov within ``ck_tolerance`` for every entry and within
+      ``ck_leave_rtol`` (relative) for the probability of leaving each state.
+    - ``stationary``: the state populations and the probabilities of leaving
+      each state at the analysis lag do not drift between the first and the
+      second half of the counted time: a drift counts when its block-resampled
+      interval excludes zero and it exceeds ``max_population_drift`` (fraction
+      of the Li) or ``max_leave_drift`` (relative). Otherwise the run is
+      still equilibrating.
     - ``route_interval``: the interval of every reported route share is at most
       ``share_ci_width`` wide (fraction of the reactive flux).
     - ``top_route_resolved``: the top route is still the top route in at least
@@ -55,7 +65,11 @@ class ConvergenceCriteria:
     timescale_ci_rwidth : float, default 0.3 (relative)
     n_timescales : int, default 2 (slowest processes judged)
     ck_tolerance : float, default 0.05 (transition probability)
+    ck_leave_rtol : float, default 0.25 (relative difference of the probability of leaving a state)
     plateau_rtol : float, default 0.2 (relative)
+    min_slow_events : float, default 100 (events of the slowest process the run had room for)
+    max_population_drift : float, default 0.05 (fraction of the Li)
+    max_leave_drift : float, default 0.3 (relative)
     min_blocks : int, default 8 (blocks of time)
     min_replicas : int, default 4 (runs of an ensemble before whole runs are resampled)
     min_population : float, default 0.02 (fraction of the Li for a default source or target)
@@ -74,7 +88,11 @@ class ConvergenceCriteria:
     timescale_ci_rwidth: float = 0.3
     n_timescales: int = 2
     ck_tolerance: float = 0.05
+    ck_leave_rtol: float = 0.25
     plateau_rtol: float = 0.2
+    min_slow_events: float = 100.0
+    max_population_drift: float = 0.05
+    max_leave_drift: float = 0.3
     min_blocks: int = 8
     min_replicas: int = 4
     min_population: float = 0.02
@@ -86,7 +104,8 @@ class ConvergenceCriteria:
         check_fields(self, integers={"patience": 1, "n_pathways": 1, "min_transitions": 0, "n_bootstrap": 0,
                                      "n_timescales": 1, "min_blocks": 2, "min_replicas": 2},
                      positive=("fraction_tol", "timescale_rtol", "share_ci_width", "timescale_ci_rwidth",
-                               "ck_tolerance", "plateau_rtol", "confidence", "top_route_confidence"),
+                               "ck_tolerance", "plateau_rtol", "confidence", "top_route_confidence",
+                               "ck_leave_rtol", "max_population_drift", "max_leave_drift"),
                      unit_interval=("confidence", "min_population", "max_ood_fraction"))
         if not self.top_route_confidence <= 1:
             raise ParameterError(f"The 'top_route_confidence' parameter must lie in (0, 1]. "

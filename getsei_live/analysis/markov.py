@@ -3,12 +3,15 @@
 At a Markovian lag tau, the Koopman matrix at k tau is the k-th power of the
 one at tau, so (1) the implied timescales no longer change with the lag, and
 (2) ``K(tau)^k`` predicts the estimated ``K(k tau)`` (Chapman-Kolmogorov; Prinz
-et al. 2011; deeptime's ``ck_test``). Both are judged with the resampling
-intervals of ``uncertainty``, on the lags the run counts.
+et al. 2011; deeptime's ``ck_test``). Both are judged on point estimates, on
+the lags the run counts: wide intervals are no evidence that a model is
+Markovian, so they can only make a test stricter. A slow process counts only
+when the run has seen it many times.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,8 +41,13 @@ class ChapmanKolmogorov(Result):
     max_deviation : (n_k,) ndarray
         Largest ``|predicted - estimated|`` over the states of both models.
     passed : (n_k,) ndarray of bool
-        No entry's difference interval lies wholly outside ``+-tolerance``.
+        No entry differs by more than ``tolerance`` (nor has its difference interval wholly outside it), and no
+        state's probability of leaving it differs by more than ``leave_rtol`` of the estimated one.
     tolerance : float
+    leave_deviation : (n_k, n) ndarray
+        ``|predicted - estimated|`` probability of leaving each state, relative to the estimated one (NaN for
+        states outside either model).
+    leave_rtol : float
     """
 
     lag: float
@@ -52,6 +60,8 @@ class ChapmanKolmogorov(Result):
     max_deviation: np.ndarray
     passed: np.ndarray
     tolerance: float
+    leave_deviation: np.ndarray = dataclasses.field(default_factory=lambda: frozen_array(np.zeros((0, 0))))
+    leave_rtol: float = np.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +92,12 @@ class MarkovTest(Result):
     ----------
     verdicts : tuple of LagVerdict
         One per stored lag, shortest first.
+    timescales_ci : (n_lags, n - 1, 2) ndarray or None
+        The resampled intervals of the implied timescales at every lag (None without resamples).
     """
 
     verdicts: tuple[LagVerdict, ...]
+    timescales_ci: np.ndarray | None = None
 
     @property
     def suggested_lag(self) -> float | None:
@@ -138,6 +151,7 @@ class MarkovRecord(Result):
             "ck": None if ck is None else strict_json({
                 "lag_ps": ck.lag, "multiples": list(ck.multiples), "tolerance": ck.tolerance,
                 "passed": ck.passed.tolist(), "max_deviation": ck.max_deviation.tolist(),
+                "leave_deviation": ck.leave_deviation.tolist(), "leave_rtol": ck.leave_rtol,
                 **{name: getattr(ck, name).tolist() for name in _CK_ARRAYS}}),
         }
 
@@ -150,7 +164,9 @@ class MarkovRecord(Result):
                 lag=float(ck["lag_ps"]), multiples=tuple(int(k) for k in ck["multiples"]),
                 difference_ci=frozen_array(np.full(arrays["predicted_ci"].shape, np.nan)),
                 max_deviation=frozen_array([np.nan if d is None else d for d in ck["max_deviation"]]),
-                passed=frozen_array(ck["passed"], bool), tolerance=float(ck["tolerance"]), **arrays)
+                passed=frozen_array(ck["passed"], bool), tolerance=float(ck["tolerance"]),
+                leave_deviation=frozen_array(nan_array(ck.get("leave_deviation", []))),
+                leave_rtol=float(ck.get("leave_rtol") or np.inf), **arrays)
         return cls(tuple(float(v) for v in data.get("lags_ps", ())), tuple(bool(v) for v in data.get("markovian", ())),
                    tuple(tuple(r) for r in data.get("reasons", ())), data.get("suggested_lag_ps"), ck)
 
@@ -171,7 +187,8 @@ def _power(K: np.ndarray, k: int) -> np.ndarray:
 
 
 def _ck(fits: Sequence[TransitionMatrix | None], n: int, lags: Sequence[float], a: int,
-        resamples: Sequence[Resamples], *, confidence: float, tolerance: float) -> ChapmanKolmogorov | None:
+        resamples: Sequence[Resamples], *, confidence: float, tolerance: float,
+        leave_rtol: float) -> ChapmanKolmogorov | None:
     multiples = [(b, int(round(lags[b] / lags[a]))) for b in range(len(lags))
                  if lags[b] > lags[a] and abs(lags[b] / lags[a] - round(lags[b] / lags[a])) < 1e-6]
     if not multiples:
@@ -185,32 +202,61 @@ def _ck(fits: Sequence[TransitionMatrix | None], n: int, lags: Sequence[float], 
         e = res.transition_matrices[:, [b for b, _ in multiples]]
         for key, value, limits in (("p", p, PROBABILITY), ("e", e, PROBABILITY), ("d", p - e, (-1.0, 1.0))):
             ci[key].append(percentile_interval(value, confidence, n_units=res.n_units, limits=limits))
-    predicted_ci, estimated_ci, difference_ci = (envelope(ci[key]) for key in ("p", "e", "d"))
+    shape = (*predicted.shape, 2)
+    predicted_ci, estimated_ci, difference_ci = (envelope(ci[key]) if resamples else np.full(shape, np.nan)
+                                                 for key in ("p", "e", "d"))
     both = np.isfinite(predicted) & np.isfinite(estimated)
     deviation = np.where(both, np.abs(predicted - estimated), 0.0)
-    outside = both & ((difference_ci[..., 0] > tolerance) | (difference_ci[..., 1] < -tolerance))
+    # the point deviation decides; an interval wholly outside the tolerance can only fail a test more
+    outside = both & ((deviation > tolerance) | (difference_ci[..., 0] > tolerance)
+                      | (difference_ci[..., 1] < -tolerance))
+    leave = _leaving_deviation(predicted, estimated)
     return ChapmanKolmogorov(
         lag=float(lags[a]), multiples=tuple(k for _, k in multiples), predicted=frozen_array(predicted),
         estimated=frozen_array(estimated), predicted_ci=frozen_array(predicted_ci),
         estimated_ci=frozen_array(estimated_ci), difference_ci=frozen_array(difference_ci),
         max_deviation=frozen_array(deviation.reshape(len(multiples), -1).max(axis=1)),
-        passed=frozen_array(~outside.reshape(len(multiples), -1).any(axis=1), bool), tolerance=float(tolerance))
+        passed=frozen_array(~outside.reshape(len(multiples), -1).any(axis=1)
+                            & ~(np.nan_to_num(leave, nan=0.0) > leave_rtol).any(axis=1), bool),
+        tolerance=float(tolerance), leave_deviation=frozen_array(leave), leave_rtol=float(leave_rtol))
+
+
+def _leaving_deviation(predicted: np.ndarray, estimated: np.ndarray) -> np.ndarray:
+    """(n_k, n) |predicted - estimated| probability of leaving each state within k lags, relative to the estimated
+    one (NaN for states outside either model; inf where only the prediction leaves)."""
+    stay_p = np.diagonal(predicted, axis1=1, axis2=2)
+    stay_e = np.diagonal(estimated, axis1=1, axis2=2)
+    leave_p, leave_e = 1.0 - stay_p, 1.0 - stay_e
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(leave_p - leave_e) / leave_e
+    rel = np.where(leave_e > 0, rel, np.where(np.abs(leave_p) > 1e-12, np.inf, 0.0))
+    return np.where(np.isfinite(stay_p) & np.isfinite(stay_e), rel, np.nan)
 
 
 def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[Resamples], *,
-                confidence: float = 0.9, ck_tolerance: float = 0.05, timescale_rtol: float = 0.2,
-                n_timescales: int = 2, fits: Sequence[TransitionMatrix | None] | None = None) -> MarkovTest:
-    """Judge every stored lag: slowest process resolved, timescales on a plateau, Chapman-Kolmogorov passed.
+                confidence: float = 0.9, ck_tolerance: float = 0.05, leave_rtol: float = 0.25,
+                timescale_rtol: float = 0.2, n_timescales: int = 2,
+                fits: Sequence[TransitionMatrix | None] | None = None, observed_ps: float | None = None,
+                n_li: int | None = None, min_slow_events: float = 100.0) -> MarkovTest:
+    """Judge every stored lag: slowest process resolved and seen often, timescales on a plateau, Chapman-Kolmogorov
+    passed.
 
-    A lag passes when (1) its slowest implied timescale is longer than the
-    lag itself (otherwise ``K(tau)`` has almost forgotten where each Li was
-    and says little about rates); (2) each of its ``n_timescales`` slowest
-    timescales that are longer than the lag agrees with the same process at
-    every longer stored lag where that process is still resolved: intervals
-    overlap, or the relative difference is below ``timescale_rtol``; (3) for
-    every stored multiple ``k tau``, no entry of ``K(tau)^k - K(k tau)`` has its
-    interval wholly outside ``+-ck_tolerance``. A lag with no stored multiple
-    cannot be tested and does not pass.
+    A lag passes when
+
+    1. its slowest implied timescale t1 is longer than the lag (otherwise ``K(tau)`` has almost forgotten where
+       each Li was and says little about rates), shorter than the time each Li was observed (``observed_ps``: a
+       process slower than the run was never seen), and the data had room for at least ``min_slow_events``
+       such events (about ``n_li * observed_ps / t1``);
+    2. each of its ``n_timescales`` slowest timescales that are longer than the lag agrees, as a point estimate,
+       within ``timescale_rtol`` with the same process at every longer stored lag that still resolves it, and at
+       least one longer lag resolves t1 (a plateau that cannot be seen is not a plateau; overlapping intervals
+       are no evidence of one);
+    3. for every stored multiple ``k tau``, no entry of ``K(tau)^k - K(k tau)`` differs by more than
+       ``ck_tolerance`` (the point estimate decides; an interval wholly outside the tolerance fails it too), and
+       for every state the predicted probability of leaving it within ``k tau`` is within ``leave_rtol`` of the
+       estimated one, relative to it (so that a nearly diagonal matrix cannot pass on small absolute numbers).
+
+    A lag with no stored multiple cannot be tested and does not pass.
 
     Parameters
     ----------
@@ -222,10 +268,17 @@ def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[R
     confidence : float
     ck_tolerance : float
         Probability difference accepted in the Chapman-Kolmogorov test.
+    leave_rtol : float
+        Relative difference accepted between predicted and estimated probabilities of leaving a state.
     timescale_rtol : float
     n_timescales : int
     fits : sequence of TransitionMatrix or None, optional
         ``fit_by_lag(counts)``, when the caller has it already.
+    observed_ps : float, optional
+        Time each Li was observed (counted), in ps; None skips rule 1's checks against it.
+    n_li : int, optional
+        Li atoms observed (default: none of rule 1's event count).
+    min_slow_events : float, default 100
 
     Returns
     -------
@@ -239,38 +292,67 @@ def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[R
                                           limits=TIME) for r in resamples]) if resamples else None
     verdicts = []
     for a, lag in enumerate(lags):
-        reasons = []
-        t = point[a]
-        if t.size == 0 or not t[0] > lag:
-            slowest = f"{t[0]:.3g} ps" if t.size else "none"
-            reasons.append(f"slowest process not resolved (t1 = {slowest}, not longer than the lag {lag:g} ps)")
-        reasons += _off_plateau(point, ts_ci, lags, a, n_timescales=n_timescales, rtol=timescale_rtol)
-        ck = _ck(fits, n, lags, a, resamples, confidence=confidence, tolerance=ck_tolerance)
+        reasons = _unresolved(point[a], lag, observed_ps=observed_ps, n_li=n_li, min_events=min_slow_events)
+        reasons += _off_plateau(point, lags, a, n_timescales=n_timescales, rtol=timescale_rtol)
+        ck = _ck(fits, n, lags, a, resamples, confidence=confidence, tolerance=ck_tolerance, leave_rtol=leave_rtol)
         if ck is None:
             reasons.append("no stored multiple of this lag for a Chapman-Kolmogorov test")
         elif not ck.passed.all():
-            k = int(np.argmax(~ck.passed))
-            reasons.append(f"Chapman-Kolmogorov test failed at {ck.multiples[k]} x {lag:g} ps "
-                           f"(largest difference {ck.max_deviation[k]:.3f} > {ck_tolerance:g})")
+            reasons.append(_ck_reason(ck, lag))
         verdicts.append(LagVerdict(float(lag), not reasons, tuple(reasons), ck))
-    return MarkovTest(tuple(verdicts))
+    return MarkovTest(tuple(verdicts), ts_ci)
 
 
-def _off_plateau(point: list[np.ndarray], ts_ci: np.ndarray | None, lags: Sequence[float], a: int, *,
-                 n_timescales: int, rtol: float) -> list[str]:
-    """Why lag ``a``'s slowest resolved timescales are not on a plateau: one reason per process that moves."""
+def _unresolved(t: np.ndarray, lag: float, *, observed_ps: float | None, n_li: int | None,
+                min_events: float) -> list[str]:
+    """Why the slowest process at this lag is not resolved by the data (empty: it is)."""
+    if t.size == 0 or not t[0] > lag:
+        slowest = f"{t[0]:.3g} ps" if t.size else "none"
+        return [f"slowest process not resolved (t1 = {slowest}, not longer than the lag {lag:g} ps)"]
+    if observed_ps is None:
+        return []
+    if not t[0] < observed_ps:
+        return [f"t1 = {t[0]:.3g} ps is longer than each Li was observed ({observed_ps:.3g} ps): the slowest "
+                f"process has not been seen"]
+    if n_li is not None and n_li * observed_ps / t[0] < min_events:
+        return [f"t1 = {t[0]:.3g} ps: the {n_li} Li had room for only about {n_li * observed_ps / t[0]:.0f} such "
+                f"events in {observed_ps:.3g} ps (need {min_events:g})"]
+    return []
+
+
+def _ck_reason(ck: ChapmanKolmogorov, lag: float) -> str:
+    k = int(np.argmax(~ck.passed))
+    if ck.max_deviation[k] > ck.tolerance or np.isnan(ck.leave_deviation[k]).all():
+        return (f"Chapman-Kolmogorov test failed at {ck.multiples[k]} x {lag:g} ps (largest difference "
+                f"{ck.max_deviation[k]:.3f} > {ck.tolerance:g})")
+    leave = np.nan_to_num(ck.leave_deviation[k], nan=0.0)
+    if not (leave > ck.leave_rtol).any():
+        return (f"Chapman-Kolmogorov test failed at {ck.multiples[k]} x {lag:g} ps (the interval of a difference "
+                f"lies wholly outside +-{ck.tolerance:g})")
+    s = int(np.argmax(leave))
+    stay_p, stay_e = ck.predicted[k, s, s], ck.estimated[k, s, s]
+    return (f"Chapman-Kolmogorov test failed at {ck.multiples[k]} x {lag:g} ps: S{s} is left with probability "
+            f"{1 - stay_p:.3g} predicted, {1 - stay_e:.3g} estimated ({100 * leave[s]:.0f}% apart, at most "
+            f"{100 * ck.leave_rtol:g}%)")
+
+
+def _off_plateau(point: list[np.ndarray], lags: Sequence[float], a: int, *, n_timescales: int,
+                 rtol: float) -> list[str]:
+    """Why lag ``a``'s slowest resolved timescales are not on a plateau: one reason per process that moves, or
+    that no longer lag resolves (t1)."""
     reasons, t = [], point[a]
     for m in range(min(n_timescales, t.size)):
         if not t[m] > lags[a]:
             break
+        seen = False
         for b in range(a + 1, len(lags)):
             if point[b].size <= m or not point[b][m] > lags[b]:
                 continue
-            lo_a, hi_a = ts_ci[a, m] if ts_ci is not None else (t[m], t[m])
-            lo_b, hi_b = ts_ci[b, m] if ts_ci is not None else (point[b][m], point[b][m])
-            apart = hi_a < lo_b or hi_b < lo_a
-            if apart and abs(point[b][m] - t[m]) > rtol * t[m]:
-                reasons.append(f"t{m + 1} moves from {t[m]:.3g} ps to {point[b][m]:.3g} ps at lag "
-                               f"{lags[b]:g} ps (intervals apart)")
+            seen = True
+            if abs(point[b][m] - t[m]) > rtol * t[m]:
+                reasons.append(f"t{m + 1} moves from {t[m]:.3g} ps to {point[b][m]:.3g} ps at lag {lags[b]:g} ps "
+                               f"(more than {100 * rtol:g}%)")
                 break
+        if m == 0 and not seen and a + 1 < len(lags):
+            reasons.append(f"no longer stored lag resolves t1 ({t[0]:.3g} ps): its plateau cannot be seen")
     return reasons

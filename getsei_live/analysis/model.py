@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ParameterError
 from ._checks import as_lag, as_state_set
 from ._result import Result
 from .koopman import TransitionMatrix, transition_matrix
@@ -43,6 +44,9 @@ class KineticModel(Result):
         out): the default source and target are chosen among them.
     notes : tuple of str
         Warnings about the source and target (a state the interface barely visits).
+    nothing_to_analyse : str or None
+        Why there are no fluxes or pathways: fewer than two populated states (stationary population at least
+        ``min_population``), or a default source that is also the target.
     """
 
     lag: float
@@ -55,6 +59,7 @@ class KineticModel(Result):
     target: tuple[int, ...]
     endpoint_candidates: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
+    nothing_to_analyse: str | None = None
 
     @property
     def mobility_ranking(self) -> tuple[int, ...]:
@@ -107,14 +112,31 @@ def kinetic_model(
     active = tm.active_set
     src, dst, candidates, notes = _endpoints(tm, rates, source, target, min_population=min_population,
                                              min_transitions_out=min_transitions_out)
-    if active.size < 2:
-        return KineticModel(lag, tm, its, rates, None, (), src, dst, candidates, notes)
+    empty = _nothing_to_analyse(tm, src, dst, min_population)
+    if empty is not None:
+        return KineticModel(lag, tm, its, rates, None, (), src, dst, candidates, notes, empty)
     flux = reactive_flux(K, tm.to_active(src, "source"), tm.to_active(dst, "target"), lag=lag)
     routes = tuple(
         Pathway(states=tuple(int(active[s]) for s in p.states), flux=p.flux, fraction=p.fraction)
         for p in pathways(flux, k=n_pathways)
     )
     return KineticModel(lag, tm, its, rates, flux, routes, src, dst, candidates, notes)
+
+
+def _nothing_to_analyse(tm: TransitionMatrix, source: tuple[int, ...], target: tuple[int, ...],
+                        min_population: float) -> str | None:
+    """One line when the counts hold no kinetics to read: fewer than two populated states, or source = target."""
+    pi = tm.stationary_distribution
+    populated = [int(tm.active_set[k]) for k in np.flatnonzero(pi >= min_population)] if tm.active_set.size > 1 \
+        else [int(s) for s in tm.active_set]
+    if len(populated) < 2:
+        share = f" ({100 * pi.max():.1f}% of the Li)" if pi.size else ""
+        return (f"only {', '.join(f'S{s}' for s in populated) or 'no state'} is visited{share}: nothing to "
+                f"analyse yet")
+    if set(source) & set(target):
+        return (f"the least and the most mobile populated state are both {', '.join(f'S{s}' for s in source)}: "
+                f"nothing to analyse yet")
+    return None
 
 
 def _endpoints(tm: TransitionMatrix, rates: RateMatrix, source, target, *, min_population: float,
@@ -132,6 +154,9 @@ def _endpoints(tm: TransitionMatrix, rates: RateMatrix, source, target, *, min_p
     candidates = tuple(int(active[k]) for k in sorted(ranked))
     src = as_state_set(source, n, "source") if source is not None else (int(active[ranked[-1]]),)
     dst = as_state_set(target, n, "target") if target is not None else (int(active[ranked[0]]),)
+    given = source is not None and target is not None
+    if given and (overlap := sorted(set(src) & set(dst))):
+        raise ParameterError(f"The source and target sets overlap in states {overlap}; they must be disjoint.")
     position = {int(s): k for k, s in enumerate(active)}
     for name, chosen in (("source", src), ("target", dst)):
         for s in chosen:

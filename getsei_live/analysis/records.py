@@ -23,6 +23,7 @@ from ._result import listed, nan_array, strict_json
 from .markov import MarkovRecord
 from .model import KineticModel
 from .pathways import Pathway
+from .stationarity import Stationarity
 from .record_parts import (
     INTERVAL_KEYS,
     Condition,
@@ -42,7 +43,8 @@ _MODEL_KEYS = ("lag_ps", "lag_auto", "n_transitions", "transitions_out", "active
                "stationary_distribution", "transition_matrix", "lags_ps", "timescales_by_lag", "timescales",
                "rate_matrix", "rates_valid", "rate_problems", "escape_rates", "mobility", "mobility_ranking", "source",
                "target", "endpoint_candidates", "endpoint_notes", "total_flux", "tpt_rate_per_ps", "pathways",
-               "n_blocks", "n_replicas", "block_ps", "markov")
+               "n_blocks", "n_replicas", "block_ps", "markov", "core_ps", "label_changes_removed", "observed_ps",
+               "nothing_to_analyse", "stationarity")
 _ARRAYS = ("stationary_distribution", "transition_matrix", "timescales_by_lag", "timescales", "rate_matrix",
            "escape_rates", "mobility")
 _INTS = ("transitions_out", "active_set", "excluded_states", "mobility_ranking", "source", "target",
@@ -87,6 +89,16 @@ class Snapshot(FrozenRecord, Mapping):
         Blocks of time and runs the intervals resample.
     block_ps : float or None
     markov : MarkovRecord or None
+    core_ps : float
+        Core length of the counted labels (0: raw labels).
+    label_changes_removed : float or None
+        Share of the raw label changes that the core assignment removed.
+    observed_ps : float or None
+        Counted time per Li (ps).
+    nothing_to_analyse : str or None
+        Why there is no kinetics to read yet (fewer than two populated states, or the source is the target).
+    stationarity : Stationarity or None
+        Populations and leaving probabilities in the two halves of the run (None: too few blocks of time).
     intervals : Intervals or None
         None without resampling (``n_bootstrap=0``).
     frame, step, time_ps : int, int, float or None
@@ -128,6 +140,11 @@ class Snapshot(FrozenRecord, Mapping):
     n_replicas: int = 1
     block_ps: float | None = None
     markov: MarkovRecord | None = None
+    core_ps: float = 0.0
+    label_changes_removed: float | None = None
+    observed_ps: float | None = None
+    nothing_to_analyse: str | None = None
+    stationarity: Stationarity | None = None
     intervals: Intervals | None = None
     frame: int | None = None
     step: int | None = None
@@ -140,7 +157,7 @@ class Snapshot(FrozenRecord, Mapping):
     @classmethod
     def of(cls, model: KineticModel, counts: np.ndarray, *, lags_ps: tuple[float, ...], timescales_by_lag: np.ndarray,
            markov: MarkovRecord, intervals: Intervals | None, lag_auto: bool, n_blocks: int, n_replicas: int,
-           block_ps: float | None) -> Snapshot:
+           block_ps: float | None, **counting: Any) -> Snapshot:
         """The snapshot of ``model``, estimated from ``counts`` (n, n) at its lag, among the stored ``lags_ps``."""
         n = counts.shape[-1]
         active = model.transition.active_set
@@ -165,7 +182,8 @@ class Snapshot(FrozenRecord, Mapping):
             source=model.source, target=model.target, endpoint_candidates=model.endpoint_candidates,
             endpoint_notes=model.notes, total_flux=flux.total_flux if flux is not None else 0.0,
             tpt_rate_per_ps=flux.rate if flux is not None else 0.0, pathways=model.pathways, n_blocks=n_blocks,
-            n_replicas=n_replicas, block_ps=block_ps, markov=markov, intervals=intervals)
+            n_replicas=n_replicas, block_ps=block_ps, markov=markov, intervals=intervals,
+            nothing_to_analyse=model.nothing_to_analyse, **counting)
 
     # ---------------------------------------------------------------- the stored form
     def to_dict(self) -> dict:
@@ -181,7 +199,7 @@ class Snapshot(FrozenRecord, Mapping):
                 value = listed(value)
             elif key == "pathways":
                 value = [{"states": list(p.states), "flux": p.flux, "fraction": p.fraction} for p in value]
-            elif key == "markov":
+            elif key in ("markov", "stationarity"):
                 value = value.to_dict() if value is not None else None
             elif isinstance(value, tuple):
                 value = list(value)
@@ -212,6 +230,7 @@ class Snapshot(FrozenRecord, Mapping):
         values["pathways"] = tuple(Pathway(tuple(int(s) for s in p["states"]), _float(p.get("flux")),
                                            float(p["fraction"])) for p in data.get("pathways", ()))
         values["markov"] = MarkovRecord.from_dict(data["markov"]) if data.get("markov") else None
+        values["stationarity"] = Stationarity.from_dict(data["stationarity"]) if data.get("stationarity") else None
         fit = StateFit.from_dict(data["fit"]) if data.get("fit") else None
         return cls(**values, ensemble=tuple(data.get("ensemble", ())), fit=fit,
                    intervals=Intervals.from_dict(data), verdict=Verdict.from_dict(data),

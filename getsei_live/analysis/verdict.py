@@ -11,10 +11,13 @@ import numpy as np
 from .criteria import ConvergenceCriteria
 from .records import Condition, Snapshot, Verdict
 
-__all__ = ["Condition", "ConvergenceMonitor", "RETRAIN", "Verdict", "conditions", "explain"]
+__all__ = ["Condition", "ConvergenceMonitor", "EQUILIBRATING", "RETRAIN", "Verdict", "conditions", "explain"]
 
 #: What the verdict says instead of "converged" when the state model no longer fits the frames.
 RETRAIN = "states no longer describe the structure; retrain"
+
+#: What it says when populations or rates still drift across the run.
+EQUILIBRATING = "still equilibrating"
 
 
 def _slow(snap: Snapshot, n_timescales: int) -> list[int]:
@@ -62,6 +65,23 @@ def _routes(snap: Snapshot, c: ConvergenceCriteria) -> list[Condition]:
                                                f"(need {100 * c.top_route_confidence:g}%)")]
 
 
+def _stationary(snap: Snapshot) -> Condition:
+    steady = snap.stationarity
+    if steady is None:
+        return Condition("stationary", False, None, "no drift", "", "too few blocks of time to judge drift yet")
+    if steady.stationary:
+        return Condition("stationary", True, "no drift", "no drift", "",
+                         "populations and leaving probabilities steady across the run")
+    return Condition("stationary", False, "; ".join(steady.reasons), "no drift", "",
+                     f"{EQUILIBRATING}: " + "; ".join(steady.reasons))
+
+
+def _analysable(snap: Snapshot) -> list[Condition]:
+    if snap.nothing_to_analyse is None:
+        return []
+    return [Condition("analysable", False, None, "two populated states", "", snap.nothing_to_analyse)]
+
+
 def _states_fit(snap: Snapshot, c: ConvergenceCriteria) -> list[Condition]:
     if snap.fit is None:
         return []
@@ -88,7 +108,7 @@ def conditions(snap: Snapshot | Mapping, criteria: ConvergenceCriteria) -> list[
     """The convergence conditions of one snapshot (all but ``unchanged``, which needs the history): passed or
     not, by how much."""
     snap, c = Snapshot.from_dict(snap), criteria
-    return [_transitions(snap, c), _markovian(snap),
+    return [*_analysable(snap), _transitions(snap, c), _markovian(snap), _stationary(snap),
             Condition("time_blocks", snap.n_blocks >= c.min_blocks, snap.n_blocks, c.min_blocks, "blocks",
                       f"{snap.n_blocks} blocks of time to resample (need {c.min_blocks})"),
             *_routes(snap, c), *_states_fit(snap, c), _timescale_interval(snap, c)]
@@ -174,8 +194,13 @@ def explain(snap: Snapshot | Mapping) -> str:
     snap = Snapshot.from_dict(snap)
     verdict = snap.verdict
     reasons = list(verdict.reasons) if verdict is not None else []
+    if snap.nothing_to_analyse is not None:
+        return snap.nothing_to_analyse
     if verdict is not None and "states_fit" in verdict.failed:
         return f"{RETRAIN}: " + "; ".join(reasons)
+    if verdict is not None and "stationary" in verdict.failed and snap.stationarity is not None:
+        first = next(c.detail for c in verdict.conditions if c.name == "stationary")
+        return "; ".join([first, *(r for r in reasons if r != first)])
     if not snap.converged:
         return "not converged: " + "; ".join(reasons or ["no analysis yet"])
     parts = []

@@ -38,8 +38,9 @@ def _check_line(snap) -> str:
 @click.option("--scheduler", default=None, help="Label on the Dask cluster at this scheduler address instead.")
 @click.option("--chunk-frames", type=click.IntRange(min=1), default=None,
               help="Frames per Dask task (default: one task per trajectory file).")
-def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, lags_ps: str, lag_ps,
-           source: tuple[int, ...] | None, target: tuple[int, ...] | None, check_every: int, timestep_fs: float,
+def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, lags_ps: str, lag_ps, core_ps: float,
+           equilibrate_ps: float, source: tuple[int, ...] | None, target: tuple[int, ...] | None, check_every: int,
+           timestep_fs: float,
            interval: int, stop_when_stable: bool, file_format: str | None, temperature_K: float | None,
            one_store_each: bool, workers: int | None, scheduler: str | None, chunk_frames: int | None,
            **thresholds) -> None:
@@ -60,7 +61,7 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
             else {store_path: list(trajectories)})
     if len(jobs) < len(trajectories) and one_store_each:
         raise ParameterError("--one-store-each needs trajectory files with different names.")
-    options = dict(lag_ps=lag_ps, source=source, target=target,
+    options = dict(lag_ps=lag_ps, core_ps=core_ps, equilibrate_ps=equilibrate_ps, source=source, target=target,
                    check_every_frames=check_every, criteria=(criteria := make_criteria(thresholds)),
                    stop_when_stable=stop_when_stable, temperature_K=temperature_K,
                    on_check=_echo_check)
@@ -129,7 +130,8 @@ def _stem(path: Path) -> str:
               help="Store of another replica of this system (repeat for each): read, never written; the analysis "
                    "and the early stop are then the ensemble's.")
 def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, lags_ps: str, lag_ps,
-        source: tuple[int, ...] | None, target: tuple[int, ...] | None, check_every: int, temperature_K: float,
+        core_ps: float, equilibrate_ps: float, source: tuple[int, ...] | None, target: tuple[int, ...] | None,
+        check_every: int, temperature_K: float,
         timestep_fs: float, coupling_time_ps: float, steps: int, every: int, stop_when_stable: bool, device: str,
         synchronous: bool, seed: int, warmup_ps: float | None, n_states: int | str, companions: tuple[Path, ...],
         **thresholds) -> None:
@@ -152,8 +154,9 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
     md = MDSettings(steps=steps, temperature_K=temperature_K, timestep_fs=timestep_fs,
                     coupling_time_ps=coupling_time_ps, interval_steps=every, device=device, seed=seed)
     monitor = run_live_md(read(structure), mace_model, model, store_path, md, report=_echo_err,
-                          lags_ps=float_list(lags_ps), lag_ps=lag_ps, source=source,
-                          target=target, check_every_frames=check_every,
+                          lags_ps=float_list(lags_ps), lag_ps=lag_ps, core_ps=core_ps,
+                          equilibrate_ps=equilibrate_ps, source=source, target=target,
+                          check_every_frames=check_every,
                           criteria=(criteria := make_criteria(thresholds)), stop_when_stable=stop_when_stable,
                           asynchronous=not synchronous, companions=companions, on_check=_echo_check, **warmup)
     if monitor.latest is not None:

@@ -17,7 +17,7 @@ from ..analysis.convergence import (
     snapshot,
 )
 from ..analysis.records import Snapshot
-from ..counting import TransitionCounter
+from ..counting import RunCounter
 from ..ensemble import Ensemble, RunCounts, ensemble_problems, run_counts
 from ..errors import ParameterError, StoreError
 from ..store import RunStore
@@ -84,11 +84,10 @@ class Analyst:
     def converged(self) -> bool:
         return self.convergence.converged
 
-    def ensemble(self, counter: TransitionCounter, last_step: int | None) -> Ensemble:
+    def ensemble(self, counter: RunCounter, last_step: int | None) -> Ensemble:
         """This run's counts and those its companions have committed so far."""
-        own = RunCounts(str(self.store.path), self.spec, counter.counts(), counter.per_li_counts(),
-                        counter.block_counts(), counter.block_frames, counter.n_frames, "running", None,
-                        steps_to_ps(last_step or 0, self.spec.timestep_fs))
+        own = RunCounts.of(self.store.path, counter, self.store, steps_to_ps(last_step or 0, self.spec.timestep_fs),
+                           status="running")
         others = []
         for path in self.companions:
             try:
@@ -100,7 +99,7 @@ class Analyst:
                 others.append(run)
         return Ensemble((own, *others))
 
-    def check(self, counter: TransitionCounter, last_step: int) -> Snapshot | None:
+    def check(self, counter: RunCounter, last_step: int) -> Snapshot | None:
         """The judged snapshot of the committed counts, also stored; None while the lag has no transition."""
         ensemble = self.ensemble(counter, last_step)
         counts = ensemble.counts
@@ -110,7 +109,9 @@ class Analyst:
             snap = snapshot(counts, ensemble.per_li_counts, ensemble.block_counts, lags_ps=self.spec.lags_ps,
                             lag_index=self.lag_index, source=self.source, target=self.target,
                             criteria=self.criteria, rng=self._rng, block_ps=ensemble.block_ps,
-                            replica_counts=ensemble.replica_counts, n_li=ensemble.n_li)
+                            replica_counts=ensemble.replica_counts, n_li=ensemble.n_li,
+                            observed_ps=ensemble.observed_ps, core_ps=self.spec.core_ps,
+                            label_changes_removed=ensemble.removed_share)
         snap = snap.at(frame=counter.n_frames, step=last_step, time_ps=steps_to_ps(last_step, self.spec.timestep_fs),
                        ensemble=tuple(run.path for run in ensemble.runs) if ensemble.n_runs > 1 else (),
                        fit=self.drift.summary())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 from ase import Atoms, units
 
 from ..analysis.convergence import ConvergenceCriteria
+from ..analysis.coring import core_frames_of
 from ..counting import committed_counter, recount
 from ..errors import ParameterError, StoreMismatchError
 from ..gcl import TrainingConfig
@@ -20,7 +22,22 @@ from .monitor import LiveMonitor
 from .warmup import WarmupPlan, model_path
 
 # LiveMonitor lives in .monitor, committed_counter and recount in getsei_live.counting: exported here for old imports.
-__all__ = ["LiveMonitor", "attach", "committed_counter", "frames_from_ps", "recount", "replay"]
+__all__ = ["DEFAULT_CORE_PS", "DEFAULT_LAGS_PS", "LiveMonitor", "attach", "committed_counter", "frames_from_ps",
+           "recount", "replay"]
+
+log = logging.getLogger(__name__)
+
+#: Lags counted by default (ps): a doubling series, so every lag but the longest has a stored multiple for the
+#: Chapman-Kolmogorov test.
+DEFAULT_LAGS_PS = (0.1, 0.2, 0.4, 0.8, 1.6)
+
+#: Default core length (ps): on the three Li6PS5Cl AIMD runs (500 K, frames 0.1 ps apart) 0.3 ps removes every
+#: reversion within 2 frames and flattens the slowest timescale across lags 0.1-1.6 ps; 0.2 ps leaves it rising,
+#: 0.5 ps already drops real hops (see the README, "Core assignment").
+DEFAULT_CORE_PS = 0.3
+
+#: A run shorter than this many times its longest lag cannot show a plateau there: one warning at the start.
+_RUN_PER_LAG = 5
 
 
 def frames_from_ps(lags_ps: Sequence[float], frame_dt_ps: float) -> tuple[int, ...]:
@@ -37,6 +54,32 @@ def frames_from_ps(lags_ps: Sequence[float], frame_dt_ps: float) -> tuple[int, .
     if len(set(lags)) != len(lags) or not lags:
         raise ParameterError(f"The 'lags_ps' parameter must hold distinct lags. Got {tuple(lags_ps)!r}.")
     return tuple(lags)
+
+
+def _equilibrate_frames(equilibrate_ps: float, frame_dt_ps: float) -> int:
+    if isinstance(equilibrate_ps, bool) or not isinstance(equilibrate_ps, (int, float, np.number)) \
+            or not equilibrate_ps >= 0 or not np.isfinite(equilibrate_ps):
+        raise ParameterError(f"The 'equilibrate_ps' parameter must be a time in ps >= 0. Got {equilibrate_ps!r}.")
+    return int(np.ceil(float(equilibrate_ps) / frame_dt_ps - 1e-6))
+
+
+def plan_warnings(lags: tuple[int, ...], lag_index: int | None, frame_dt_ps: float, planned_ps: float | None,
+                  equilibrate_frames: int = 0) -> list[str]:
+    """What in the lags (frames) or the run's planned length (ps) keeps the Markov test from ever passing, each
+    with what to change."""
+    lines = []
+    if lag_index is not None:
+        lag = lags[lag_index]
+        if not any(other > lag and other % lag == 0 for other in lags):
+            lines.append(f"the analysis lag {lag * frame_dt_ps:g} ps has no multiple among the counted lags, so "
+                         f"the Chapman-Kolmogorov test can never pass and the run can never converge: count "
+                         f"{2 * lag * frame_dt_ps:g} ps too, or use lag_ps='auto'")
+    longest = max(lags) * frame_dt_ps
+    counted = None if planned_ps is None else planned_ps - equilibrate_frames * frame_dt_ps
+    if counted is not None and counted < _RUN_PER_LAG * longest:
+        lines.append(f"the run counts {counted:g} ps, less than {_RUN_PER_LAG} times its longest lag "
+                     f"({longest:g} ps): too short to judge the lags; run longer or count shorter lags")
+    return lines
 
 
 def renamed(options: dict, old: str, new: str, value, default):
@@ -81,7 +124,7 @@ def _open_store(store: str | Path | RunStore, spec: RunSpec, state_model: Labell
 def _warmup_store(store, atoms: Atoms, *, lags: tuple[int, ...], timestep_fs: float, interval_steps: int,
                   li: np.ndarray,
                   temperature_K: float | None, warmup_ps: float | None, n_states: int | str,
-                  training: TrainingConfig | None) -> tuple[RunStore, Labeller | None, WarmupPlan]:
+                  training: TrainingConfig | None, counting: dict) -> tuple[RunStore, Labeller | None, WarmupPlan]:
     """The store of a run that trains its state model on its own warm-up: new, warming up, or live already (then
     with the model it trained, loaded from beside the store)."""
     from ..graphs import LiGraphBuilder
@@ -94,7 +137,7 @@ def _warmup_store(store, atoms: Atoms, *, lags: tuple[int, ...], timestep_fs: fl
         raise ParameterError("A run that trains its state model in the run needs a store path, not an open store.")
     LiGraphBuilder().check(atoms)  # every structure problem surfaces here, before a store is touched
     plan = WarmupPlan.of(warmup_ps, n_states=n_states, timestep_fs=timestep_fs, interval=interval_steps, lags=lags,
-                         li_indices=li, training=training)
+                         li_indices=li, training=training, **counting)
     path = Path(store)
     if not path.exists():
         return RunStore.create(path, None, elements=atoms.get_chemical_symbols(), temperature_K=temperature_K,
@@ -119,9 +162,11 @@ def make_monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: flo
                  lags_ps: Sequence[float], lag_ps: float | None, source, target, check_every_frames: int,
                  criteria: ConvergenceCriteria | None, stop_when_stable: bool, temperature_K: float | None = None,
                  warmup_ps: float | None = None, n_states: int | str = 6, training: TrainingConfig | None = None,
+                 core_ps: float = DEFAULT_CORE_PS, equilibrate_ps: float = 0.0, planned_ps: float | None = None,
                  **options) -> LiveMonitor:
     """A monitor on a new or resumed store, with every parameter checked before a store is touched (``attach``,
-    ``replay`` and ``replay_distributed`` make theirs here)."""
+    ``replay`` and ``replay_distributed`` make theirs here). ``planned_ps``: how long the run will be, when known
+    (a warning at the start if it is too short for the lags)."""
     check_sampling(interval_steps, timestep_fs)
     warmup_options = dict(warmup_ps=warmup_ps, n_states=n_states, training=training)
     if state_model is not None and warmup_ps is not None:
@@ -132,7 +177,7 @@ def make_monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: flo
                              f"Got {check_every_frames!r}.")
     frame_dt_ps = steps_to_ps(interval_steps, timestep_fs)
     lags = frames_from_ps(lags_ps, frame_dt_ps)
-    lag_ps = max(lags_ps) if lag_ps is None else lag_ps
+    lag_ps = "auto" if lag_ps is None else lag_ps
     if lag_ps == "auto":
         lag_index = None
     else:
@@ -140,16 +185,20 @@ def make_monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: flo
         if analysis_lag not in lags:
             raise ParameterError(f"The analysis lag ({lag_ps} ps) must be one of 'lags_ps' {tuple(lags_ps)}.")
         lag_index = lags.index(analysis_lag)
+    counting = dict(core_frames=core_frames_of(core_ps, frame_dt_ps),
+                    equilibrate_frames=_equilibrate_frames(equilibrate_ps, frame_dt_ps))
+    for line in plan_warnings(lags, lag_index, frame_dt_ps, planned_ps, counting["equilibrate_frames"]):
+        log.warning("getsei-live: %s", line)
     li = np.flatnonzero(atoms.numbers == LI)
     if state_model is None:
         opened, state_model, warmup = _warmup_store(store, atoms, lags=lags, timestep_fs=timestep_fs,
                                                     interval_steps=interval_steps, li=li, temperature_K=temperature_K,
-                                                    **warmup_options)
+                                                    counting=counting, **warmup_options)
     else:
         state_model.check(atoms)  # every structure problem surfaces here, before a store is touched
         spec = RunSpec(fingerprint=state_model.fingerprint, n_states=state_model.n_states,
                        timestep_fs=float(timestep_fs), interval_steps=int(interval_steps), lags_frames=lags,
-                       li_indices=tuple(li))
+                       li_indices=tuple(li), **counting)
         opened, warmup = _open_store(store, spec, state_model, atoms.get_chemical_symbols(), temperature_K), None
 
     def as_set(states: int | Iterable[int] | None) -> tuple[int, ...] | None:
@@ -168,8 +217,9 @@ def make_monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: flo
 
 
 def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "run.zarr",
-           interval_steps: int | None = None, lags_ps: Sequence[float] = (1.0, 2.0, 5.0, 10.0), *,
-           lag_ps: float | str | None = None, source: int | Iterable[int] | None = None,
+           interval_steps: int | None = None, lags_ps: Sequence[float] = DEFAULT_LAGS_PS, *,
+           lag_ps: float | str | None = "auto", core_ps: float = DEFAULT_CORE_PS, equilibrate_ps: float = 0.0,
+           source: int | Iterable[int] | None = None,
            target: int | Iterable[int] | None = None, check_every_frames: int | None = None,
            criteria: ConvergenceCriteria | None = None, stop_when_stable: bool = True,
            asynchronous: bool = True, temperature_K: float | None = None, **options) -> LiveMonitor:
@@ -186,11 +236,17 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
         Created when missing; an existing store is resumed (its settings must match).
     interval_steps : int, default 50
         MD steps between observed frames (``every``, its old name, is still accepted).
-    lags_ps : sequence of float
-        Lag times (ps) at which transitions are counted, each a multiple of the frame spacing.
-    lag_ps : float or "auto", optional
-        The lag of the rates and pathways; default the longest of ``lags_ps``. ``"auto"``: at each check, the shortest
-        stored lag that passes the Markov test (implied-timescale plateau and Chapman-Kolmogorov).
+    lags_ps : sequence of float, default (0.1, 0.2, 0.4, 0.8, 1.6)
+        Lag times (ps) at which transitions are counted, each a multiple of the frame spacing. A doubling series
+        lets every lag but the longest be tested (Chapman-Kolmogorov needs a stored multiple).
+    lag_ps : float or "auto", default "auto"
+        The lag of the rates and pathways. ``"auto"``: at each check, the shortest stored lag that passes the Markov
+        test (the longest lag while none does).
+    core_ps : float, default 0.3
+        Core assignment: a Li's state changes only once it has stayed ``core_ps`` (rounded up to whole frames) in
+        the new state; the transition is dated when it entered it, so counting runs that far behind. 0: raw labels.
+    equilibrate_ps : float, default 0
+        Frames of the first ``equilibrate_ps`` of the store are stored but start no counted transition.
     source, target : state(s), optional
         TPT sets; default the least and the most mobile of the states holding ``criteria.min_population`` of the Li.
     check_every_frames : int, default 20
@@ -223,17 +279,19 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
     monitor = make_monitor(state_model, dyn.atoms, store, timestep_fs=dyn.dt / units.fs,
                            interval_steps=interval_steps, lags_ps=lags_ps, lag_ps=lag_ps, source=source, target=target,
                            check_every_frames=check_every_frames, criteria=criteria, stop_when_stable=stop_when_stable,
-                           asynchronous=asynchronous, temperature_K=temperature_K, **options)
+                           asynchronous=asynchronous, temperature_K=temperature_K, core_ps=core_ps,
+                           equilibrate_ps=equilibrate_ps, **options)
     monitor.bind(dyn)
     dyn.attach(monitor, interval=interval_steps)
     return monitor
 
 
 def replay(frames: Iterable[Atoms], state_model: Labeller, store: str | Path | RunStore, *, timestep_fs: float,
-           interval_steps: int | None = None, lags_ps: Sequence[float], first_step: int = 0, **kwargs) -> LiveMonitor:
+           interval_steps: int | None = None, lags_ps: Sequence[float] = DEFAULT_LAGS_PS, first_step: int = 0,
+           **kwargs) -> LiveMonitor:
     """Feed a finished trajectory through the same observer: frame k is MD step ``first_step + k * interval_steps``
     (``interval``, the old name of ``interval_steps``, is still accepted; so is ``check_every`` for
-    ``check_every_frames``).
+    ``check_every_frames``). ``core_ps``, ``equilibrate_ps``, ``lag_ps`` and the rest are ``attach``'s.
 
     Frames the store has committed already are skipped, so running it again
     after an interruption continues where the store ends. Returns the closed
@@ -245,6 +303,7 @@ def replay(frames: Iterable[Atoms], state_model: Labeller, store: str | Path | R
     check_sampling(interval, timestep_fs)
     if isinstance(frames, Sequence):
         frame_dt_ps = steps_to_ps(interval, timestep_fs)
+        kwargs.setdefault("planned_ps", (len(frames) - 1) * frame_dt_ps)
         longest = max(frames_from_ps(lags_ps, frame_dt_ps))
         if longest >= len(frames):
             raise ParameterError(
@@ -257,7 +316,7 @@ def replay(frames: Iterable[Atoms], state_model: Labeller, store: str | Path | R
         raise ParameterError("The trajectory has no frames to replay.")
     monitor = make_monitor(state_model, first, store, timestep_fs=timestep_fs, interval_steps=interval,
                            lags_ps=lags_ps, stop_when_stable=kwargs.pop("stop_when_stable", False),
-                           lag_ps=kwargs.pop("lag_ps", None), source=kwargs.pop("source", None),
+                           lag_ps=kwargs.pop("lag_ps", "auto"), source=kwargs.pop("source", None),
                            target=kwargs.pop("target", None), check_every_frames=check_every_frames,
                            criteria=kwargs.pop("criteria", None), **kwargs)
     with monitor:

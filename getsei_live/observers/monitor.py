@@ -285,9 +285,7 @@ class LiveMonitor:
         if self.warming is not None:
             self.warming.flush()
         elif self.store.pending_frames:
-            self.store.flush(self.counter.counts(), self.counter.per_li_counts(),
-                             (self.counter.block_counts(), self.counter.block_frames),
-                             checkpoint=self.checkpoints.record())
+            self.store.flush(self.counter.tally(), checkpoint=self.checkpoints.record())
         self._last_flush = time.monotonic()
 
     def check(self, *, only_if_new: bool = False) -> Snapshot | None:

@@ -50,6 +50,8 @@ class WarmupPlan:
     li_indices : tuple of int
     training : dict
         ``TrainingConfig`` fields.
+    core_frames, equilibrate_frames : int
+        The run's core length and equilibration, in frames (see ``RunSpec``).
     """
 
     n_frames: int
@@ -59,10 +61,13 @@ class WarmupPlan:
     lags: tuple[int, ...]
     li_indices: tuple[int, ...]
     training: dict
+    core_frames: int = 1
+    equilibrate_frames: int = 0
 
     @classmethod
     def of(cls, warmup_ps: float, *, n_states: int | str, timestep_fs: float, interval: int, lags: tuple[int, ...],
-           li_indices, training: TrainingConfig | None) -> WarmupPlan:
+           li_indices, training: TrainingConfig | None, core_frames: int = 1,
+           equilibrate_frames: int = 0) -> WarmupPlan:
         frame_ps = steps_to_ps(interval, timestep_fs)
         if isinstance(warmup_ps, bool) or not isinstance(warmup_ps, (int, float)) or not warmup_ps > 0:
             raise ParameterError(f"The 'warmup_ps' parameter must be a positive time in ps. Got {warmup_ps!r}.")
@@ -70,7 +75,8 @@ class WarmupPlan:
         if n_states != "auto" and (isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 2):
             raise ParameterError(f"The 'n_states' parameter must be an integer >= 2 or 'auto'. Got {n_states!r}.")
         return cls(n_frames, n_states, float(timestep_fs), int(interval), tuple(lags),
-                   tuple(int(i) for i in li_indices), (training or TrainingConfig()).to_dict())
+                   tuple(int(i) for i in li_indices), (training or TrainingConfig()).to_dict(), int(core_frames),
+                   int(equilibrate_frames))
 
     def to_dict(self) -> dict:
         return {**asdict(self), "lags": list(self.lags), "li_indices": list(self.li_indices)}
@@ -79,8 +85,9 @@ class WarmupPlan:
         """Refuse to go on with a warm-up begun with other settings."""
         stored = store.warmup.settings
         mine = self.to_dict()
-        different = [k for k in ("timestep_fs", "interval", "lags", "li_indices", "n_frames", "n_states")
-                     if stored.get(k) != mine[k]]
+        defaults = {"core_frames": 1, "equilibrate_frames": 0}  # a warm-up begun before they were kept
+        different = [k for k in ("timestep_fs", "interval", "lags", "li_indices", "n_frames", "n_states",
+                                 "core_frames", "equilibrate_frames") if stored.get(k, defaults.get(k)) != mine[k]]
         if different:
             raise StoreMismatchError(f"{store.path} holds a warm-up begun with other settings ("
                                      + ", ".join(f"{k}: stored {stored.get(k)}, now {mine[k]}" for k in different)
@@ -99,7 +106,8 @@ def train_on_warmup(store: RunStore, plan: WarmupPlan):
                              config=TrainingConfig(**plan.training))
     path = model.save(model_path(store.path))
     spec = RunSpec(fingerprint=model.fingerprint, n_states=model.n_states, timestep_fs=plan.timestep_fs,
-                   interval=plan.interval, lags=plan.lags, li_indices=plan.li_indices)
+                   interval=plan.interval, lags=plan.lags, li_indices=plan.li_indices, core_frames=plan.core_frames,
+                   equilibrate_frames=plan.equilibrate_frames)
     store.begin(spec, model.describe(), {"file": path.name, "frames": len(frames), "first_step": steps[0],
                                          "last_step": steps[-1], "n_states": model.n_states,
                                          "silhouette": model.silhouette})
