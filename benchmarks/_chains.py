@@ -24,7 +24,8 @@ from getsei_live import attach
 from getsei_live.analysis import kinetic_model
 from getsei_live.analysis.uncertainty import percentile_interval, resample_counts, route_shares
 from getsei_live.graphs import LiGraphBuilder
-from getsei_live.observers import ConvergenceCriteria, TransitionCounter
+from getsei_live.counting import RunCounter
+from getsei_live.observers import ConvergenceCriteria
 from getsei_live.store import RunStore
 
 TIMESTEP_FS = 1.0  # one frame per MD step: frame spacing 0.001 ps
@@ -44,6 +45,8 @@ class Chain:
     lag: int = 1
     regimes: tuple[np.ndarray, ...] = field(default=())
     switch: float = 0.0
+    flicker: float = 0.0
+    core_frames: int = 1
 
     def observed_matrix(self) -> np.ndarray:
         """The frame-to-frame matrix the labels follow on average (what EDMD converges to).
@@ -102,12 +105,15 @@ def chains() -> list[Chain]:
     active = _normalised([[0.80, 0.16, 0.04], [0.15, 0.70, 0.15], [0.04, 0.16, 0.80]])
     collective = Chain("3 states, collective", (calm + active) / 2, 0, 2, regimes=(calm, active), switch=0.01,
                        budget_frames=3000)
+    line = _normalised([[0.95, 0.04, 0.01, 0], [0.03, 0.93, 0.04, 0], [0, 0.04, 0.93, 0.03], [0, 0.01, 0.04, 0.95]])
     return [Chain("3 states, easy", easy, 0, 2),
             collective,
             Chain("6 states, slow + fast", slow_fast, 0, 5, budget_frames=4000),
             Chain("4 states, competing routes", competing, 0, 3),
             Chain("4 states, trap", trap, 0, 2, budget_frames=4000),
-            Chain("8 states, ring", larger, 0, 4, budget_frames=4000)]
+            Chain("8 states, ring", larger, 0, 4, budget_frames=4000),
+            Chain("4 states, flicker, raw", line, 0, 3, flicker=0.1, budget_frames=4000),
+            Chain("4 states, flicker, cored", line, 0, 3, flicker=0.1, core_frames=2, budget_frames=4000)]
 
 
 def labels(chain: Chain, rng: np.random.Generator) -> np.ndarray:
@@ -128,7 +134,18 @@ def labels(chain: Chain, rng: np.random.Generator) -> np.ndarray:
         out[t] = np.minimum((u > cumulative[regime][out[t - 1]]).sum(axis=1), n - 1)
         if len(matrices) > 1 and rng.random() < chain.switch:
             regime = (regime + 1 + int(rng.integers(len(matrices) - 1))) % len(matrices)
-    return out
+    return _flickered(out, chain.flicker, n, rng) if chain.flicker else out
+
+
+def _flickered(true: np.ndarray, rate: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Labels that show each Li's true state, but in a share ``rate`` of frames (never two in a row) a neighbouring
+    state instead, for that one frame: the per-frame flicker of real labels."""
+    jump = rng.random(true.shape) < rate
+    jump[1:] &= ~jump[:-1]
+    step = np.where(rng.random(true.shape) < 0.5, -1, 1)
+    neighbour = np.clip(true + step, 0, n - 1)
+    neighbour = np.where(neighbour == true, true - step, neighbour)  # at the ends: the one neighbour there is
+    return np.where(jump, neighbour, true).astype(np.int8)
 
 
 class ChainLabels:
@@ -171,6 +188,7 @@ def run_replica(chain: Chain, seed: int, criteria: ConvergenceCriteria, *, check
         dt_ps = TIMESTEP_FS / 1000
         monitor = attach(dyn, ChainLabels(frames, chain.P.shape[0], f"{chain.name}-{seed}"), store=path, every=1,
                          lags_ps=tuple(lag * dt_ps for lag in chain.lags), lag_ps=chain.lag * dt_ps,
+                         core_ps=0.0 if chain.core_frames == 1 else chain.core_frames * dt_ps,
                          source=chain.source, target=chain.target, check_every=check_every, criteria=criteria,
                          stop_when_stable=True, seed=seed)
         with monitor:
@@ -197,7 +215,7 @@ def old_intervals(chain: Chain, states: np.ndarray, frame: int, route: tuple[int
 
     Returns the interval of ``route``'s share and of the slowest timescale.
     """
-    counter = TransitionCounter(chain.P.shape[0], chain.lags, chain.n_li)
+    counter = RunCounter(chain.P.shape[0], chain.lags, chain.n_li, core_frames=chain.core_frames)
     counter.update_many(states[:frame])
     k = chain.lags.index(chain.lag)
     lags_ps = [lag * TIMESTEP_FS / 1000 for lag in chain.lags]

@@ -299,9 +299,10 @@ class RunCounter:
         self.cores.restore(raw, previous, tally.frames, tally.raw_changes, tally.cored_changes)
 
 
-def recount(store: RunStore, n: int) -> RunCounter:
-    """A counter fed the first ``n`` committed frames of ``states``, in blocks."""
-    counter = RunCounter.of(store.spec)
+def recount(store: RunStore, n: int, spec: RunSpec | None = None) -> RunCounter:
+    """A counter fed the first ``n`` committed frames of ``states``, in blocks (counted as ``spec`` says: default
+    the store's; another core length re-cores the raw labels)."""
+    counter = RunCounter.of(spec or store.spec)
     for start in range(0, n, 4096):
         counter.update_many(store.states(start, min(n, start + 4096)))
     return counter

@@ -10,13 +10,15 @@ spacing, the same lags in frames).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .counting import RunCounter, committed_counter
+from .analysis.coring import core_frames_of
+from .counting import RunCounter, committed_counter, recount
 from .errors import ParameterError
 from .spec import RunSpec
 from .store import RunStore
@@ -68,11 +70,20 @@ class RunCounts:
                    float(simulated_ps), counter.cores.raw_changes, counter.cores.cored_changes)
 
 
-def run_counts(path: str | Path) -> RunCounts:
-    """The committed counts of the store at ``path``, read-only (fine while another process writes it)."""
+def run_counts(path: str | Path, *, core_ps: float | None = None) -> RunCounts:
+    """The committed counts of the store at ``path``, read-only (fine while another process writes it).
+
+    ``core_ps`` other than the run's: its raw labels are re-cored and recounted with that core length.
+    """
     store = RunStore.open(path, "r")
-    counter, _ = committed_counter(store)
-    return RunCounts.of(path, counter, store, store.times_ps()[-1] if counter.n_frames else 0.0)
+    spec = store.spec
+    if core_ps is not None and core_frames_of(core_ps, spec.frame_dt_ps) != spec.core_frames:
+        spec = dataclasses.replace(spec, core_frames=core_frames_of(core_ps, spec.frame_dt_ps))
+        counter = recount(store, store.committed_frames, spec)
+    else:
+        counter, _ = committed_counter(store)
+    run = RunCounts.of(path, counter, store, store.times_ps()[-1] if counter.n_frames else 0.0)
+    return dataclasses.replace(run, spec=spec)
 
 
 def ensemble_problems(first: RunSpec, other: RunSpec) -> list[str]:
@@ -85,6 +96,8 @@ def ensemble_problems(first: RunSpec, other: RunSpec) -> list[str]:
         problems.append(f"frame spacing {other.frame_dt_ps:g} ps, not {first.frame_dt_ps:g} ps")
     if other.lags != first.lags:
         problems.append(f"lags {list(other.lags)} frames, not {list(first.lags)}")
+    if other.core_frames != first.core_frames:
+        problems.append(f"core length {other.core_ps:g} ps, not {first.core_ps:g} ps (analyze them with --core-ps)")
     return problems
 
 
@@ -184,10 +197,11 @@ class Ensemble:
                  "transitions": int(run.counts[0].sum())} for run in self.runs]
 
 
-def read_ensemble(paths: Sequence[str | Path]) -> Ensemble:
-    """The committed counts of several stores as one ensemble; a clear error when they do not belong together."""
+def read_ensemble(paths: Sequence[str | Path], *, core_ps: float | None = None) -> Ensemble:
+    """The committed counts of several stores as one ensemble (re-cored with ``core_ps`` when given); a clear error
+    when they do not belong together."""
     resolved = [Path(p).resolve() for p in paths]
     repeated = sorted({str(p) for p, r in zip(paths, resolved) if resolved.count(r) > 1})
     if repeated:
         raise ParameterError(f"A store is named twice ({', '.join(repeated)}); its counts would count twice.")
-    return Ensemble(tuple(run_counts(p) for p in paths))
+    return Ensemble(tuple(run_counts(p, core_ps=core_ps) for p in paths))

@@ -8,14 +8,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import KineticModel, kinetic_model, timescales_by_lag
+from .analysis import KineticModel, kinetic_model, nan_padded, timescales_by_lag
+from .analysis.coring import core_frames_of
 from .analysis.convergence import ConvergenceCriteria, snapshot
 from .analysis.records import Snapshot
 from .ensemble import read_ensemble
 from .errors import ParameterError
 from .store import RunStore
 
-__all__ = ["StoreAnalysis", "analyze_store", "analyze_stores", "state_model_fit"]
+__all__ = ["CORE_LENGTHS_PS", "CoreLength", "StoreAnalysis", "analyze_store", "analyze_stores", "core_lengths",
+           "state_model_fit"]
+
+
+#: Core lengths (ps) of ``analyze``'s table of implied timescales against core length (and the run's own).
+CORE_LENGTHS_PS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +65,8 @@ class StoreAnalysis:
 
 def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | str | None = None, source=None,
                   target=None, reversible: bool = False, n_pathways: int = 5, n_bootstrap: int = 200,
-                  seed: int = 0) -> StoreAnalysis:
+                  seed: int = 0, core_ps: float | None = None,
+                  core_lengths_ps: Sequence[float] | None = CORE_LENGTHS_PS) -> StoreAnalysis:
     """Analyse the committed frames of a store, or of several as one model (read-only; fine while another
     process writes them).
 
@@ -79,9 +86,14 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
     n_bootstrap : int, default 200
         Resamples of Li atoms, of blocks of time (and of runs) for the intervals.
     seed : int, default 0
+    core_ps : float, optional
+        Re-core the raw labels with this core length (ps) instead of the run's.
+    core_lengths_ps : sequence of float or None
+        Core lengths (ps) of the table of implied timescales against core length (``info["core_lengths"]``);
+        None for no table.
     """
     paths = [path] if isinstance(path, (str, Path)) else list(path)
-    ensemble = read_ensemble(paths)
+    ensemble = read_ensemble(paths, core_ps=core_ps)
     lags_ps = ensemble.spec.lags_ps
     first_store = RunStore.open(paths[0], "r")
     live = first_store.analysis
@@ -97,6 +109,7 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
                     block_ps=ensemble.block_ps, replica_counts=ensemble.replica_counts,
                     n_li=ensemble.n_li, observed_ps=ensemble.observed_ps, core_ps=ensemble.spec.core_ps,
                     label_changes_removed=ensemble.removed_share)
+    table = core_lengths(paths, core_lengths_ps) if core_lengths_ps else []
     lag_index = snap.lag_index
     model = kinetic_model(counts[lag_index], snap.lag_ps, source=source, target=target, reversible=reversible,
                           n_pathways=n_pathways, min_population=criteria.min_population,
@@ -107,8 +120,56 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
             "stop_reason": first_store.stop_reason if ensemble.n_runs == 1 else None,
             "committed_frames": n, "simulated_ps": simulated, "lags_ps": list(lags_ps),
             "timescales_by_lag": by_lag, "temperature_K": first.temperature_K, "n_runs": ensemble.n_runs,
-            "runs": ensemble.describe(), "state_model_fit": _fit_summary(paths, criteria.max_ood_fraction)}
+            "runs": ensemble.describe(), "state_model_fit": _fit_summary(paths, criteria.max_ood_fraction),
+            "core_ps": ensemble.spec.core_ps, "label_changes_removed": ensemble.removed_share,
+            "core_lengths": [row.to_dict() for row in table]}
     return StoreAnalysis(info, model, counts, ensemble.per_li_counts, lag_index, snap)
+
+
+@dataclass(frozen=True, slots=True)
+class CoreLength:
+    """The counts of one core length: how often labels change and the implied timescales at every lag.
+
+    Attributes
+    ----------
+    core_ps : float
+    core_frames : int
+    changes_per_li_ps : float
+        Changes of the cored labels per Li per ps of counted time.
+    removed_share : float or None
+        Share of the raw label changes removed.
+    t1_by_lag, t2_by_lag : tuple of float
+        The two slowest implied timescales (ps) at every stored lag (NaN where undefined).
+    """
+
+    core_ps: float
+    core_frames: int
+    changes_per_li_ps: float
+    removed_share: float | None
+    t1_by_lag: tuple[float, ...]
+    t2_by_lag: tuple[float, ...]
+
+    def to_dict(self) -> dict:
+        return {"core_ps": self.core_ps, "core_frames": self.core_frames,
+                "changes_per_li_ps": self.changes_per_li_ps, "removed_share": self.removed_share,
+                "t1_by_lag": list(self.t1_by_lag), "t2_by_lag": list(self.t2_by_lag)}
+
+
+def core_lengths(paths: Sequence[str | Path], core_lengths_ps: Sequence[float]) -> list[CoreLength]:
+    """The stores' raw labels re-cored at each core length (and at the runs' own): label changes and implied
+    timescales at every lag, since the slowest timescale grows with the core length."""
+    spec = RunStore.open(paths[0], "r").spec
+    frames = sorted({core_frames_of(c, spec.frame_dt_ps) for c in core_lengths_ps} | {spec.core_frames})
+    rows = []
+    for c in frames:
+        ensemble = read_ensemble(paths, core_ps=0.0 if c == 1 else c * spec.frame_dt_ps)
+        by_lag = nan_padded([t[:2] for t in timescales_by_lag(ensemble.counts, spec.lags_ps)], 2)
+        changes = sum(run.cored_changes for run in ensemble.runs)
+        li_ps = ensemble.observed_ps * sum(ensemble.n_li)
+        rows.append(CoreLength(0.0 if c == 1 else c * spec.frame_dt_ps, c, changes / li_ps if li_ps else np.nan,
+                               ensemble.removed_share, tuple(float(t) for t in by_lag[:, 0]),
+                               tuple(float(t) for t in by_lag[:, 1])))
+    return rows
 
 
 def _lag_index(counts: np.ndarray, lags_ps: tuple[float, ...], lag_ps: float | str, n: int,

@@ -31,7 +31,8 @@ def run(path: Path, seed: int, frames: int, *, stop: bool, companions=()) -> obj
     dyn = VelocityVerlet(_li_atoms(CHAIN.n_li), timestep=TIMESTEP_FS * units.fs)
     monitor = attach(dyn, ChainLabels(labels(CHAIN, rng), 3, "easy"), store=path, every=1,
                      lags_ps=tuple(lag * DT_PS for lag in CHAIN.lags), lag_ps=DT_PS, source=0, target=2,
-                     check_every=50, criteria=CRITERIA, stop_when_stable=stop, seed=seed, companions=companions)
+                     check_every=50, criteria=CRITERIA, stop_when_stable=stop, seed=seed, companions=companions,
+                     core_ps=0)  # exact Markov labels: nothing to core
     with monitor:
         dyn.run(frames - 1)
     return monitor
@@ -71,5 +72,5 @@ def test_companions_that_do_not_belong_are_refused(tmp_path):
     dyn = VelocityVerlet(_li_atoms(CHAIN.n_li), timestep=TIMESTEP_FS * units.fs)
     with pytest.raises(ParameterError, match="cannot join this run's ensemble: lags"):
         attach(dyn, ChainLabels(labels(CHAIN, rng), 3, "easy"), store=tmp_path / "c.zarr", every=1,
-               lags_ps=(DT_PS, 3 * DT_PS), companions=[first])
+               lags_ps=(DT_PS, 3 * DT_PS), companions=[first], core_ps=0)
     assert not (tmp_path / "c.zarr").exists() or RunStore.open(tmp_path / "c.zarr").committed_frames == 0

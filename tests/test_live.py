@@ -118,7 +118,7 @@ def test_synthetic_process_converges_stops_early_and_covers_the_truth(tmp_path, 
                                    confidence=0.95)
     monitor = attach(dyn, labels, store=tmp_path / "run.zarr", every=1, lags_ps=(0.001, 0.002), lag_ps=0.001,
                      source=0, target=2, check_every=25, criteria=criteria, stop_when_stable=True,
-                     asynchronous=asynchronous, max_queue=4)
+                     asynchronous=asynchronous, max_queue=4, core_ps=0)  # exact Markov labels: nothing to core
     dyn.run(20000)
     monitor.close()
     assert monitor.converged and monitor.stop_reason == "converged"
@@ -186,8 +186,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tiny_model_file, tmp_p
     np.testing.assert_array_equal(resumed.states(), straight.states())
     for ours, theirs in zip(resumed.counts(), straight.counts()):
         np.testing.assert_array_equal(ours, theirs)
-    np.testing.assert_array_equal(resumed.counts()[0], recount(resumed.states().astype(int), (1, 3, 10), 4))
-    print(f"killed at {at_kill} committed frames; resumed to 140 with identical counts")
+    np.testing.assert_array_equal(resumed.counts()[0], recount(resumed.states().astype(int), (1, 3, 10), 4, 3))
+    print(f"killed at {at_kill} committed frames; resumed to 140 with identical counts (cored over 3 frames)")
 
 
 @pytest.fixture
@@ -249,7 +249,10 @@ def test_states_outside_the_model_do_not_block_convergence():
             "timescales": [3.0, None], "lag_ps": 1.0, "n_blocks": 16, "pathway_fraction_ci": [[0.99, 1.0]],
             "top_route_resolved": 1.0, "timescales_ci": [[2.9, 3.1], None],
             "markov": {"lags_ps": [1.0, 2.0], "markovian": [True, False], "reasons": [[], ["no multiple"]],
-                       "suggested_lag_ps": 1.0}}
+                       "suggested_lag_ps": 1.0},
+            "stationarity": {"populations": [[0, 0.5, 0.5]] * 2, "leaving": [[0, 0.1, 0.1]] * 2,
+                             "population_drift_ci": [[-0.01, 0.01]] * 3, "leaving_drift_ci": [[-0.1, 0.1]] * 3,
+                             "reasons": [], "n_blocks": 16}}
     assert monitor.judge(snap)["reasons"] == ["first check"]
     verdict = monitor.judge(snap)
     assert verdict["stable"] and verdict["converged"] and verdict["failed"] == []
@@ -270,9 +273,9 @@ def test_states_outside_the_model_do_not_block_convergence():
 def test_the_new_and_the_old_parameter_names_make_the_same_run(tiny_model, aimd_frames, tmp_path):
     frames = aimd_frames["test"]
     new = replay(frames, tiny_model, tmp_path / "new.zarr", timestep_fs=2.0, interval_steps=50, lags_ps=(0.1,),
-                 check_every_frames=2)
+                 check_every_frames=2, core_ps=0)
     old = replay(frames, tiny_model, tmp_path / "old.zarr", timestep_fs=2.0, interval=50, lags_ps=(0.1,),
-                 check_every=2)
+                 check_every=2, core_ps=0)
     stored = [RunStore.open(m.store.path) for m in (new, old)]
     assert stored[0].spec == stored[1].spec and stored[0].spec.interval_steps == stored[0].spec.interval == 50
     assert [s.to_dict() for s in stored[0].snapshots()] == [s.to_dict() for s in stored[1].snapshots()]

@@ -46,7 +46,7 @@ def md_script(tmp_path: Path) -> Path:
         monitor = attach(dyn, None, store=path, every={EVERY}, lags_ps=(0.008, 0.016), warmup_ps=0.072,
                          n_states=3, training=TrainingConfig(seed=0, epochs=3, batch_size=64, hidden_channels=8,
                                                              heads=2, embedding_dim=8),
-                         check_every=5, flush_frames=2, stop_when_stable=False)
+                         check_every=5, flush_frames=2, stop_when_stable=False, core_ps=0.016)
         with monitor:
             dyn.run(total - done)
     """))

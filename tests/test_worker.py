@@ -111,7 +111,7 @@ def test_a_labelling_failure_reaches_the_caller_with_the_frames_before_it_commit
     path = tmp_path / "run.zarr"
     labeller = BreaksAt(tiny_model, call=13)  # frame 12 (step 60) fails
     monitor = attach(dyn, labeller, store=path, every=5, lags_ps=(0.005, 0.01), check_every=5, flush_frames=100,
-                     stop_when_stable=False, asynchronous=asynchronous)
+                     stop_when_stable=False, asynchronous=asynchronous, core_ps=0.01)
     with pytest.raises(StructureError, match="exploded MD"):
         with monitor:
             dyn.run(200)
@@ -122,7 +122,7 @@ def test_a_labelling_failure_reaches_the_caller_with_the_frames_before_it_commit
     np.testing.assert_array_equal(store.steps(), np.arange(0, 60, 5))
     assert store.checkpoint()["step"] == 55  # the checkpoint belongs to the last committed frame
     np.testing.assert_array_equal(store.counts()[0], recount(store.states().astype(int), (1, 2),
-                                                             tiny_model.n_states))
+                                                             tiny_model.n_states, 2))
     assert check_store(path).ok
 
 
@@ -169,7 +169,8 @@ def test_sigkill_of_asynchronous_md_then_resume_equals_uninterrupted(tiny_model_
         if slow:
             dyn.attach(lambda: time.sleep(0.01), interval=1)
         monitor = attach(dyn, StateModel.load({str(tiny_model_file)!r}), store=path, every=5,
-                         lags_ps=(0.005, 0.015), check_every=10, flush_frames=3, stop_when_stable=False)
+                         lags_ps=(0.005, 0.015), check_every=10, flush_frames=3, stop_when_stable=False,
+                         core_ps=0.015)
         with monitor:
             dyn.run(600 - done)
     """))
@@ -199,12 +200,14 @@ def test_a_second_writer_is_refused_while_an_asynchronous_monitor_holds_the_stor
     first = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     second = VelocityVerlet(atoms.copy(), timestep=1.0 * units.fs)
     path = tmp_path / "run.zarr"
-    with attach(first, tiny_model, store=path, every=5, lags_ps=(0.005,), stop_when_stable=False) as monitor:
+    with attach(first, tiny_model, store=path, every=5, lags_ps=(0.005,), stop_when_stable=False,
+                core_ps=0.01) as monitor:
         assert monitor.asynchronous
         first.run(20)
         with pytest.raises(StoreLockedError, match=r"being written by pid \d+"):
-            attach(second, tiny_model, store=path, every=5, lags_ps=(0.005,), stop_when_stable=False)
+            attach(second, tiny_model, store=path, every=5, lags_ps=(0.005,), stop_when_stable=False, core_ps=0.01)
         first.run(20)
     store = RunStore.open(path)
     assert store.committed_frames == 9 and store.status == "finished"
-    np.testing.assert_array_equal(store.counts()[0], recount(store.states().astype(int), (1,), tiny_model.n_states))
+    np.testing.assert_array_equal(store.counts()[0], recount(store.states().astype(int), (1,), tiny_model.n_states,
+                                                             2))

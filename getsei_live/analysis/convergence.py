@@ -119,7 +119,7 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
     intervals = _intervals(model, resamples, by_lag, lag_index, c) if resamples else None
     steady = stationarity(block_counts, lag_index, rng=rng, n_resamples=max(c.n_bootstrap, 50),
                           confidence=c.confidence, max_population_drift=c.max_population_drift,
-                          max_leave_drift=c.max_leave_drift) if c.n_bootstrap else None
+                          max_leave_drift=c.max_leave_drift, min_exits=c.min_transitions) if c.n_bootstrap else None
     return Snapshot.of(model, counts[lag_index], lags_ps=lags_ps, timescales_by_lag=by_lag,
                        markov=markov.record(model.lag), intervals=intervals, lag_auto=auto, n_blocks=int(n_blocks),
                        n_replicas=1 if replica_counts is None else len(replica_counts), block_ps=block_ps,

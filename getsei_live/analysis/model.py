@@ -127,12 +127,14 @@ def _nothing_to_analyse(tm: TransitionMatrix, source: tuple[int, ...], target: t
                         min_population: float) -> str | None:
     """One line when the counts hold no kinetics to read: fewer than two populated states, or source = target."""
     pi = tm.stationary_distribution
-    populated = [int(tm.active_set[k]) for k in np.flatnonzero(pi >= min_population)] if tm.active_set.size > 1 \
-        else [int(s) for s in tm.active_set]
+    populated = [int(tm.active_set[k]) for k in np.flatnonzero(pi >= min_population)]
     if len(populated) < 2:
-        share = f" ({100 * pi.max():.1f}% of the Li)" if pi.size else ""
-        return (f"only {', '.join(f'S{s}' for s in populated) or 'no state'} is visited{share}: nothing to "
-                f"analyse yet")
+        names = ", ".join(f"S{s}" for s in populated) or "no state"
+        others = [int(s) for s in tm.excluded_states if s not in tm.unvisited_states]
+        if others:
+            return (f"only {names} is connected both ways ({', '.join(f'S{s}' for s in others)} visited, but not "
+                    f"yet left and re-entered): nothing to analyse yet")
+        return f"only {names} is visited ({100 * pi.max():.1f}% of the Li): nothing to analyse yet"
     if set(source) & set(target):
         return (f"the least and the most mobile populated state are both {', '.join(f'S{s}' for s in source)}: "
                 f"nothing to analyse yet")

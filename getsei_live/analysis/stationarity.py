@@ -92,7 +92,7 @@ def _populations_and_leaving(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def stationarity(block_counts: np.ndarray | Sequence[np.ndarray], lag_index: int, *, rng: np.random.Generator,
                  n_resamples: int = 200, confidence: float = 0.9, max_population_drift: float = 0.05,
-                 max_leave_drift: float = 0.3) -> Stationarity | None:
+                 max_leave_drift: float = 0.3, min_exits: int = 20) -> Stationarity | None:
     """Judge whether populations and leaving probabilities drift between the halves of the counted time.
 
     Parameters
@@ -109,6 +109,8 @@ def stationarity(block_counts: np.ndarray | Sequence[np.ndarray], lag_index: int
         Drift of a state's population (fraction of the Li) that counts, when significant.
     max_leave_drift : float, default 0.3
         Relative drift of a leaving probability that counts, when significant.
+    min_exits : int, default 20
+        A leaving probability is judged only for states left at least this often in each half.
 
     Returns
     -------
@@ -131,6 +133,8 @@ def stationarity(block_counts: np.ndarray | Sequence[np.ndarray], lag_index: int
     d_pop = pop[:, 1] - pop[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         d_leave = (leave[:, 1] - leave[:, 0]) / ((leave[:, 1] + leave[:, 0]) / 2)
+    halves = np.stack([early[0], late[0]]).reshape(2, n, n)
+    judged = np.all(halves.sum(axis=-1) - np.diagonal(halves, axis1=1, axis2=2) >= min_exits, axis=0)
     pop_ci = percentile_interval(d_pop[1:], confidence)
     leave_ci = percentile_interval(d_leave[1:], confidence)
     reasons = []
@@ -138,7 +142,7 @@ def stationarity(block_counts: np.ndarray | Sequence[np.ndarray], lag_index: int
         if abs(d_pop[0, s]) > max_population_drift and (pop_ci[s, 0] > 0 or pop_ci[s, 1] < 0):
             reasons.append(f"S{s} holds {100 * pop[0, 0, s]:.1f}% of the Li in the first half of the run and "
                            f"{100 * pop[0, 1, s]:.1f}% in the second")
-        elif np.isfinite(d_leave[0, s]) and abs(d_leave[0, s]) > max_leave_drift \
+        elif judged[s] and abs(d_leave[0, s]) > max_leave_drift \
                 and (leave_ci[s, 0] > 0 or leave_ci[s, 1] < 0):
             reasons.append(f"S{s} is left with probability {leave[0, 0, s]:.3g} per lag in the first half and "
                            f"{leave[0, 1, s]:.3g} in the second")

@@ -194,10 +194,10 @@ def explain(snap: Snapshot | Mapping) -> str:
     snap = Snapshot.from_dict(snap)
     verdict = snap.verdict
     reasons = list(verdict.reasons) if verdict is not None else []
-    if snap.nothing_to_analyse is not None:
-        return snap.nothing_to_analyse
     if verdict is not None and "states_fit" in verdict.failed:
         return f"{RETRAIN}: " + "; ".join(reasons)
+    if snap.nothing_to_analyse is not None:
+        return snap.nothing_to_analyse
     if verdict is not None and "stationary" in verdict.failed and snap.stationarity is not None:
         first = next(c.detail for c in verdict.conditions if c.name == "stationary")
         return "; ".join([first, *(r for r in reasons if r != first)])

@@ -45,7 +45,9 @@ def format_model(model) -> str:
     out += ["", f"Rate matrix R = logm(K)/tau in 1/ps, {verdict}:", table(
         ["from \\ to", *names], [[n, *(f"{v:.3e}" for v in row)] for n, row in zip(names, rates.generator)])]
     out += ["", "Mobility ranking: " + " > ".join(f"S{s}" for s in model.mobility_ranking)]
-    if model.flux is not None:
+    if model.nothing_to_analyse is not None:
+        out += ["", model.nothing_to_analyse[0].upper() + model.nothing_to_analyse[1:] + "."]
+    elif model.flux is not None:
         src, dst = ", ".join(f"S{s}" for s in model.source), ", ".join(f"S{s}" for s in model.target)
         out += ["", f"Reactive flux {src} -> {dst}: total {model.flux.total_flux:.4g} per lag, "
                     f"rate {model.flux.rate:.4g} 1/ps (mean first-passage time {1 / model.flux.rate:.4g} ps)"
@@ -83,6 +85,14 @@ def format_state_model(model) -> str:
     return "\n".join(line for line in out if line is not None)
 
 
+
+
+def core_line(core_ps: float, removed: float | None) -> str:
+    """What the core assignment did, in one line."""
+    if not core_ps:
+        return "Core assignment: off (raw labels counted)."
+    share = f"; it removed {100 * removed:.0f}% of the raw label changes" if removed is not None else ""
+    return f"Core assignment: a Li changes state after {core_ps:g} ps in the new one{share}."
 
 
 def _interval(ci: np.ndarray | None, k: int, scale: float = 1.0, fmt: str = ".2f") -> str:
@@ -124,7 +134,10 @@ def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int
           for k, t in enumerate(snap.timescales) if np.isfinite(t)]
     chosen = " (chosen automatically)" if snap.lag_auto else ""
     head.append(f"Implied timescales at lag {snap.lag_ps:g} ps{chosen}: " + (", ".join(ts) or "none finite"))
+    head.append(core_line(snap.core_ps, snap.label_changes_removed))
     head.append("Mobility ranking: " + " > ".join(f"S{s}" for s in snap.mobility_ranking))
+    if snap.nothing_to_analyse is not None:
+        return "\n".join([*head, "", snap.nothing_to_analyse[0].upper() + snap.nothing_to_analyse[1:] + "."])
     src = ", ".join(f"S{s}" for s in snap.source)
     dst = ", ".join(f"S{s}" for s in snap.target)
     head += [f"Note: {note}" for note in snap.endpoint_notes]
@@ -154,15 +167,19 @@ def format_markov(markov: MarkovRecord) -> str:
     ck = markov.ck
     if ck is not None:
         out += ["", f"Chapman-Kolmogorov test at lag {ck.lag:g} ps: P(stay in state) predicted K(tau)^k "
-                    f"against estimated K(k tau), with intervals; tolerance {ck.tolerance:g}"]
+                    f"against estimated K(k tau), with intervals; tolerance {ck.tolerance:g} for every entry, "
+                    f"{100 * ck.leave_rtol:g}% for the probability of leaving a state"]
         rows = []
         for m, k in enumerate(ck.multiples):
             for s in range(ck.predicted.shape[1]):
                 p, e = ck.predicted[m, s, s], ck.estimated[m, s, s]
                 if np.isfinite(p) and np.isfinite(e):
+                    leave = ck.leave_deviation[m, s] if ck.leave_deviation.size else np.nan
                     rows.append([f"{k} x {ck.lag:g} ps", f"S{s}", f"{p:.3f}", _pair(ck.predicted_ci[m, s, s]),
-                                 f"{e:.3f}", _pair(ck.estimated_ci[m, s, s])])
-        out.append(table(["lag", "state", "predicted", "interval", "estimated", "interval"], rows, left=2))
+                                 f"{e:.3f}", _pair(ck.estimated_ci[m, s, s]),
+                                 f"{100 * leave:.0f}%" if np.isfinite(leave) else ""])
+        out.append(table(["lag", "state", "predicted", "interval", "estimated", "interval", "leaving apart"], rows,
+                         left=2))
         out.append("  " + ", ".join(f"{k} x: largest |difference| {d:.3f}, {'passed' if ok else 'FAILED'}"
                                     for k, d, ok in zip(ck.multiples, ck.max_deviation, ck.passed)))
     return "\n".join(out)

@@ -11,7 +11,7 @@ import numpy as np
 from ..analysis import strict_json as json_ready
 from ..errors import ParameterError
 from . import main
-from ._format import format_markov, format_model, format_snapshot, table
+from ._format import core_line, format_markov, format_model, format_snapshot, table
 from ._options import LAG, endpoints
 
 
@@ -58,9 +58,11 @@ def analyze_counts(counts_file: Path, lag_ps: float, source: tuple[int, ...] | N
 @endpoints("least mobile populated state", "most mobile populated state")
 @click.option("--reversible", is_flag=True, help="Detailed-balance estimate instead of row-normalised counts.")
 @click.option("--pathways", "n_pathways", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--core-ps", type=click.FloatRange(min=0), default=None,
+              help="Re-core the stored raw labels with this core length in ps (0: raw labels; default: the run's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | None, target: tuple[int, ...] | None,
-            reversible: bool, n_pathways: int, as_json: bool) -> None:
+            reversible: bool, n_pathways: int, core_ps: float | None, as_json: bool) -> None:
     """The full kinetic analysis of a run store (read-only; works while the run is still being written).
 
     Several stores (replicas of one system: the same state model, frame spacing and lags) are analysed as one
@@ -69,7 +71,7 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
     from ..summary import analyze_store
 
     result = analyze_store(list(store_paths), lag_ps=lag_ps, source=source,
-                           target=target, reversible=reversible, n_pathways=n_pathways)
+                           target=target, reversible=reversible, n_pathways=n_pathways, core_ps=core_ps)
     info, model, by_lag, lags_ps = result.info, result.model, result.info["timescales_by_lag"], result.info["lags_ps"]
     if as_json:
         click.echo(json.dumps(json_ready(result.to_dict()), indent=1))
@@ -94,12 +96,17 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
                    f"distribution over {fit['frames']} frames, {100 * fit['ood_fraction_recent']:.1f}% in the last "
                    f"20 frames" + (" -- the states no longer describe the structure; retrain"
                                    if fit["retrain"] else ""))
+    click.echo(core_line(info["core_ps"], info["label_changes_removed"]))
     intervals = result.snapshot.intervals
-    if intervals is not None and intervals.pathway_fractions.size:
+    if intervals is not None and intervals.pathway_fractions.size and model.nothing_to_analyse is None:
         click.echo(f"Route-share intervals ({100 * intervals.confidence:.0f}%, resampling {intervals.method}): "
                    + ", ".join(f"#{k + 1} [{100 * c[0]:.1f}, {100 * c[1]:.1f}]"
                                for k, c in enumerate(intervals.pathway_fractions) if np.isfinite(c).all())
                    + f"; top route on top in {100 * intervals.top_route_resolved:.0f}% of resamples")
+    steady = result.snapshot.stationarity
+    if steady is not None:
+        click.echo("Stationarity: " + ("populations and leaving probabilities steady across the run" if
+                                       steady.stationary else "still equilibrating: " + "; ".join(steady.reasons)))
     click.echo("")
     click.echo(format_markov(result.snapshot.markov))
     width = max((len(t) for t in by_lag), default=0)
@@ -107,6 +114,20 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
     click.echo(table(["lag (ps)", *(f"t{k + 1}" for k in range(width))],
                      [[f"{lag:g}", *(f"{v:.4g}" for v in t), *([""] * (width - len(t)))]
                       for lag, t in zip(lags_ps, by_lag)]))
+    rows = info["core_lengths"]
+    if rows:
+        click.echo("\nThe slowest timescale grows with the core length (raw labels re-cored; t1 in ps at each lag):")
+        click.echo(table(["core (ps)", "changes /Li/ps", "removed", *(f"t1 @{lag:g}" for lag in lags_ps)],
+                         [[f"{r['core_ps']:g}" + (" *" if r["core_frames"] == _core_frames(info) else ""),
+                           f"{r['changes_per_li_ps']:.3g}",
+                           "" if r["removed_share"] is None else f"{100 * r['removed_share']:.0f}%",
+                           *(f"{t:.3g}" if t == t else "" for t in r["t1_by_lag"])] for r in rows]))
+        click.echo("  * the core length of this analysis")
+
+
+def _core_frames(info: dict) -> int:
+    """The core length of an analysis in frames (1: raw labels)."""
+    return next((r["core_frames"] for r in info["core_lengths"] if abs(r["core_ps"] - info["core_ps"]) < 1e-9), 1)
 
 
 @main.command()
