@@ -23,6 +23,18 @@ __all__ = ["RunCounter", "Tally", "TransitionCounter", "committed_counter", "rec
 log = logging.getLogger(__name__)
 
 
+def label_frames(frames: np.ndarray, n_li: int, n_states: int, *, lowest: int) -> np.ndarray:
+    """``frames`` as an (n_frames, n_li) array of labels in ``lowest..n_states - 1``, or a ParameterError."""
+    frames = np.asarray(frames)
+    if frames.ndim != 2 or frames.shape[1] != n_li:
+        raise ParameterError(f"Expected labels of shape (n_frames, {n_li}). Got {frames.shape}.")
+    if frames.size and (frames.min() < lowest or frames.max() >= n_states):
+        unassigned = f" (or be {UNASSIGNED}: not assigned)" if lowest == UNASSIGNED else ""
+        raise ParameterError(f"Labels must lie in 0..{n_states - 1}{unassigned}. Got values from {frames.min()} "
+                             f"to {frames.max()}.")
+    return frames
+
+
 class TransitionCounter:
     """Count state transitions of every Li atom at several lags while frames arrive.
 
@@ -128,14 +140,9 @@ class TransitionCounter:
 
     def update_many(self, frames: np.ndarray) -> None:
         """Add consecutive frames, (n_frames, n_li); the same as calling ``update`` on each row."""
-        frames = np.asarray(frames)
-        if frames.ndim != 2 or frames.shape[1] != self.n_li:
-            raise ParameterError(f"Expected labels of shape (n_frames, {self.n_li}). Got {frames.shape}.")
+        frames = label_frames(frames, self.n_li, self.n_states, lowest=UNASSIGNED)
         if frames.shape[0] == 0:
             return
-        if frames.min() < UNASSIGNED or frames.max() >= self.n_states:
-            raise ParameterError(f"Labels must lie in 0..{self.n_states - 1} (or be {UNASSIGNED}: not assigned). "
-                                 f"Got values from {frames.min()} to {frames.max()}.")
         known = min(self.n_frames, self._history.shape[0])
         self._make_room(self.n_frames + frames.shape[0])
         joined = np.concatenate([self._history[self._history.shape[0] - known:], frames.astype(np.int8)])
@@ -266,13 +273,7 @@ class RunCounter:
 
     def update_many(self, frames: np.ndarray) -> None:
         """Add consecutive frames of raw labels, (n_frames, n_li)."""
-        frames = np.asarray(frames)
-        if frames.ndim != 2 or frames.shape[1] != self.n_li:
-            raise ParameterError(f"Expected labels of shape (n_frames, {self.n_li}). Got {frames.shape}.")
-        if frames.size and (frames.min() < 0 or frames.max() >= self.n_states):
-            raise ParameterError(f"Labels must lie in 0..{self.n_states - 1}. Got values from {frames.min()} to "
-                                 f"{frames.max()}.")
-        self.transitions.update_many(self.cores.push(frames))
+        self.transitions.update_many(self.cores.push(label_frames(frames, self.n_li, self.n_states, lowest=0)))
 
     def counts(self) -> np.ndarray:
         return self.transitions.counts()
