@@ -331,9 +331,9 @@ def _ck_reason(ck: ChapmanKolmogorov, lag: float) -> str:
                 f"lies wholly outside +-{ck.tolerance:g})")
     s = int(np.argmax(leave))
     stay_p, stay_e = ck.predicted[k, s, s], ck.estimated[k, s, s]
+    apart = f"{100 * leave[s]:.0f}% apart" if leave[s] < 100 else "over 100 times apart"
     return (f"Chapman-Kolmogorov test failed at {ck.multiples[k]} x {lag:g} ps: S{s} is left with probability "
-            f"{1 - stay_p:.3g} predicted, {1 - stay_e:.3g} estimated ({100 * leave[s]:.0f}% apart, at most "
-            f"{100 * ck.leave_rtol:g}%)")
+            f"{1 - stay_p:.3g} predicted, {1 - stay_e:.3g} estimated ({apart}, at most {100 * ck.leave_rtol:g}%)")
 
 
 def _off_plateau(point: list[np.ndarray], lags: Sequence[float], a: int, *, n_timescales: int,
