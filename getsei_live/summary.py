@@ -12,7 +12,7 @@ from .analysis import KineticModel, kinetic_model, nan_padded, timescales_by_lag
 from .analysis.coring import core_frames_of
 from .analysis.convergence import ConvergenceCriteria, snapshot
 from .analysis.records import Snapshot
-from .ensemble import read_ensemble
+from .ensemble import Ensemble, read_ensemble
 from .errors import ParameterError
 from .store import RunStore
 
@@ -109,7 +109,7 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
                     block_ps=ensemble.block_ps, replica_counts=ensemble.replica_counts,
                     n_li=ensemble.n_li, observed_ps=ensemble.observed_ps, core_ps=ensemble.spec.core_ps,
                     label_changes_removed=ensemble.removed_share)
-    table = core_lengths(paths, core_lengths_ps) if core_lengths_ps else []
+    table = core_lengths(paths, core_lengths_ps, analysed=ensemble) if core_lengths_ps else []
     lag_index = snap.lag_index
     model = kinetic_model(counts[lag_index], snap.lag_ps, source=source, target=target, reversible=reversible,
                           n_pathways=n_pathways, min_population=criteria.min_population,
@@ -155,18 +155,21 @@ class CoreLength:
                 "t1_by_lag": list(self.t1_by_lag), "t2_by_lag": list(self.t2_by_lag)}
 
 
-def core_lengths(paths: Sequence[str | Path], core_lengths_ps: Sequence[float]) -> list[CoreLength]:
+def core_lengths(paths: Sequence[str | Path], core_lengths_ps: Sequence[float], *,
+                 analysed: Ensemble | None = None) -> list[CoreLength]:
     """The stores' raw labels re-cored at each core length (and at the runs' own): label changes and implied
-    timescales at every lag, since the slowest timescale grows with the core length."""
+    timescales at every lag, since the slowest timescale grows with the core length. ``analysed``: the ensemble
+    read already at one of these core lengths (it is not read again)."""
     spec = RunStore.open(paths[0], "r").spec
     frames = sorted({core_frames_of(c, spec.frame_dt_ps) for c in core_lengths_ps} | {spec.core_frames})
     rows = []
     for c in frames:
-        ensemble = read_ensemble(paths, core_ps=0.0 if c == 1 else c * spec.frame_dt_ps)
+        ensemble = (analysed if analysed is not None and analysed.spec.core_frames == c
+                    else read_ensemble(paths, core_ps=c * spec.frame_dt_ps if c > 1 else 0.0))
         by_lag = nan_padded([t[:2] for t in timescales_by_lag(ensemble.counts, spec.lags_ps)], 2)
         changes = sum(run.cored_changes for run in ensemble.runs)
         li_ps = ensemble.observed_ps * sum(ensemble.n_li)
-        rows.append(CoreLength(0.0 if c == 1 else c * spec.frame_dt_ps, c, changes / li_ps if li_ps else np.nan,
+        rows.append(CoreLength(ensemble.spec.core_ps, c, changes / li_ps if li_ps else np.nan,
                                ensemble.removed_share, tuple(float(t) for t in by_lag[:, 0]),
                                tuple(float(t) for t in by_lag[:, 1])))
     return rows

@@ -64,3 +64,4 @@ def as_state_set(states: int | Iterable[int], n_states: int, name: str) -> tuple
     if not out:
         raise ParameterError(f"The '{name}' set of states is empty; give at least one state.")
     return tuple(sorted(out))
+

@@ -22,7 +22,12 @@ from .koopman import TransitionMatrix, fit_by_lag
 from .spectral import timescales_by_lag
 from .uncertainty import PROBABILITY, TIME, Resamples, envelope, percentile_interval
 
-__all__ = ["ChapmanKolmogorov", "LagVerdict", "MarkovRecord", "MarkovTest", "fit_by_lag", "markov_test"]
+__all__ = ["DEFAULT_LAGS_PS", "ChapmanKolmogorov", "LagVerdict", "MarkovRecord", "MarkovTest", "fit_by_lag", "markov_test"]
+
+
+#: Lags counted by default (ps): a doubling series, so that every lag but the longest has a stored multiple for the
+#: Chapman-Kolmogorov test.
+DEFAULT_LAGS_PS = (0.1, 0.2, 0.4, 0.8, 1.6)
 
 
 @dataclass(frozen=True, slots=True)

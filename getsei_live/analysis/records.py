@@ -157,7 +157,8 @@ class Snapshot(FrozenRecord, Mapping):
     @classmethod
     def of(cls, model: KineticModel, counts: np.ndarray, *, lags_ps: tuple[float, ...], timescales_by_lag: np.ndarray,
            markov: MarkovRecord, intervals: Intervals | None, lag_auto: bool, n_blocks: int, n_replicas: int,
-           block_ps: float | None, **counting: Any) -> Snapshot:
+           block_ps: float | None, core_ps: float = 0.0, label_changes_removed: float | None = None,
+           observed_ps: float | None = None, stationarity: Stationarity | None = None) -> Snapshot:
         """The snapshot of ``model``, estimated from ``counts`` (n, n) at its lag, among the stored ``lags_ps``."""
         n = counts.shape[-1]
         active = model.transition.active_set
@@ -183,7 +184,8 @@ class Snapshot(FrozenRecord, Mapping):
             endpoint_notes=model.notes, total_flux=flux.total_flux if flux is not None else 0.0,
             tpt_rate_per_ps=flux.rate if flux is not None else 0.0, pathways=model.pathways, n_blocks=n_blocks,
             n_replicas=n_replicas, block_ps=block_ps, markov=markov, intervals=intervals,
-            nothing_to_analyse=model.nothing_to_analyse, **counting)
+            nothing_to_analyse=model.nothing_to_analyse, core_ps=core_ps,
+            label_changes_removed=label_changes_removed, observed_ps=observed_ps, stationarity=stationarity)
 
     # ---------------------------------------------------------------- the stored form
     def to_dict(self) -> dict:

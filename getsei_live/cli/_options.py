@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from ..analysis.coring import DEFAULT_CORE_PS
+from ..analysis.markov import DEFAULT_LAGS_PS
 from ..errors import ParameterError
 
 __all__ = ["LAG", "N_STATES", "STATES", "STATE_SET", "endpoint_options", "float_list", "live_options",
@@ -109,13 +111,13 @@ def live_options(command: Callable) -> Callable:
                           "frames of --warmup-ps."),
         click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
                      help="Zarr store to write; an existing one is resumed."),
-        click.option("--lags-ps", default="0.1,0.2,0.4,0.8,1.6", show_default=True,
+        click.option("--lags-ps", default=",".join(f"{lag:g}" for lag in DEFAULT_LAGS_PS), show_default=True,
                      help="Lags at which transitions are counted, in ps, comma-separated; a doubling series lets "
                           "every lag but the longest be tested."),
         click.option("--lag-ps", type=LAG, default="auto", show_default=True,
                      help="Lag of rates and pathways in ps, or 'auto': at each check the shortest stored lag that "
                           "passes the Markov test (the longest while none does)."),
-        click.option("--core-ps", type=click.FloatRange(min=0), default=0.3, show_default=True,
+        click.option("--core-ps", type=click.FloatRange(min=0), default=DEFAULT_CORE_PS, show_default=True,
                      help="Core assignment: a Li's state changes only after it stayed this long (ps, rounded up to "
                           "whole frames) in the new one; 0 counts the raw labels."),
         click.option("--equilibrate-ps", type=click.FloatRange(min=0), default=0.0, show_default=True,

@@ -8,9 +8,14 @@ from pathlib import Path
 import click
 
 from ..errors import ParameterError
+from ..analysis.coring import DEFAULT_CORE_PS
 from ..units import steps_to_ps
 from . import main
 from ._options import N_STATES, float_list, live_options, make_criteria
+
+
+#: The demo's core length (ps): 5 of its frames.
+DEMO_CORE_PS = 0.1
 
 
 def _check_line(snap) -> str:
@@ -229,11 +234,11 @@ def demo(system: str, store_path: Path, steps: int, temperature_K: float, device
     model = StateModel.load(bundled_file("demo_states.pt"))
     md = MDSettings(steps=steps, temperature_K=temperature_K, timestep_fs=2.0, coupling_time_ps=0.5,
                     interval_steps=10, device=device, dtype="float32", seed=seed)
-    # the demo's frames are 0.02 ps apart and its runs short: a core of 0.1 ps (5 frames), stated
-    click.echo("Core assignment: a Li changes state after 0.1 ps in the new one (the demo's own setting; the "
-               "default is 0.3 ps)", err=True)
+    click.echo(f"Core assignment: a Li changes state after {DEMO_CORE_PS:g} ps in the new one (the demo's own "
+               f"setting, for its frames 0.02 ps apart and its short runs; the default is {DEFAULT_CORE_PS:g} ps)",
+               err=True)
     monitor = run_live_md(interface.atoms, "bundled", model, store_path, md, report=_echo_err,
-                          lags_ps=(0.1, 0.2, 0.4, 0.8), lag_ps="auto", check_every_frames=25, core_ps=0.1,
+                          lags_ps=(0.1, 0.2, 0.4, 0.8), lag_ps="auto", check_every_frames=25, core_ps=DEMO_CORE_PS,
                           criteria=ConvergenceCriteria(), stop_when_stable=True, on_check=_echo_check)
     click.echo("")
     click.echo(format_state_model(model))

@@ -10,13 +10,14 @@ import numpy as np
 from ase import Atoms, units
 
 from ..analysis.convergence import ConvergenceCriteria
-from ..analysis.coring import core_frames_of
+from ..analysis.coring import DEFAULT_CORE_PS, core_frames_of
+from ..analysis.markov import DEFAULT_LAGS_PS
 from ..counting import committed_counter, recount
 from ..errors import ParameterError, StoreMismatchError
 from ..gcl import TrainingConfig
 from ..labeller import Labeller
 from ..store import RunSpec, RunStore
-from ..units import LI, steps_to_ps
+from ..units import LI, frames_at_least, steps_to_ps
 from .frames import Frame
 from .monitor import LiveMonitor
 from .warmup import WarmupPlan, model_path
@@ -26,15 +27,6 @@ __all__ = ["DEFAULT_CORE_PS", "DEFAULT_LAGS_PS", "LiveMonitor", "attach", "commi
            "recount", "replay"]
 
 log = logging.getLogger(__name__)
-
-#: Lags counted by default (ps): a doubling series, so every lag but the longest has a stored multiple for the
-#: Chapman-Kolmogorov test.
-DEFAULT_LAGS_PS = (0.1, 0.2, 0.4, 0.8, 1.6)
-
-#: Default core length (ps): on the three Li6PS5Cl AIMD runs (500 K, frames 0.1 ps apart) 0.3 ps removes every
-#: reversion within 2 frames and flattens the slowest timescale across lags 0.1-1.6 ps; 0.2 ps leaves it rising,
-#: 0.5 ps already drops real hops (see the README, "Core assignment").
-DEFAULT_CORE_PS = 0.3
 
 #: A run shorter than this many times its longest lag cannot show a plateau there: one warning at the start.
 _RUN_PER_LAG = 5
@@ -54,13 +46,6 @@ def frames_from_ps(lags_ps: Sequence[float], frame_dt_ps: float) -> tuple[int, .
     if len(set(lags)) != len(lags) or not lags:
         raise ParameterError(f"The 'lags_ps' parameter must hold distinct lags. Got {tuple(lags_ps)!r}.")
     return tuple(lags)
-
-
-def _equilibrate_frames(equilibrate_ps: float, frame_dt_ps: float) -> int:
-    if isinstance(equilibrate_ps, bool) or not isinstance(equilibrate_ps, (int, float, np.number)) \
-            or not equilibrate_ps >= 0 or not np.isfinite(equilibrate_ps):
-        raise ParameterError(f"The 'equilibrate_ps' parameter must be a time in ps >= 0. Got {equilibrate_ps!r}.")
-    return int(np.ceil(float(equilibrate_ps) / frame_dt_ps - 1e-6))
 
 
 def plan_warnings(lags: tuple[int, ...], lag_index: int | None, frame_dt_ps: float, planned_ps: float | None,
@@ -186,7 +171,7 @@ def make_monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: flo
             raise ParameterError(f"The analysis lag ({lag_ps} ps) must be one of 'lags_ps' {tuple(lags_ps)}.")
         lag_index = lags.index(analysis_lag)
     counting = dict(core_frames=core_frames_of(core_ps, frame_dt_ps),
-                    equilibrate_frames=_equilibrate_frames(equilibrate_ps, frame_dt_ps))
+                    equilibrate_frames=frames_at_least(equilibrate_ps, frame_dt_ps, "equilibrate_ps"))
     for line in plan_warnings(lags, lag_index, frame_dt_ps, planned_ps, counting["equilibrate_frames"]):
         log.warning("getsei-live: %s", line)
     li = np.flatnonzero(atoms.numbers == LI)
