@@ -22,7 +22,7 @@ from .analysis.markov import ChapmanKolmogorov, MarkovRecord  # noqa: E402
 from .analysis.records import Snapshot  # noqa: E402
 
 __all__ = ["state_colour", "implied_timescales_figure", "rate_matrix_figure", "mobility_figure", "flux_figure",
-           "network_figure", "pathways_figure", "convergence_figure",
+           "network_figure", "pathways_figure", "convergence_figure", "core_lengths_figure",
            "ck_figure", "populations_figure", "features_figure", "arrhenius_figure", "state_model_fit_figure"]
 
 SOURCE_COLOUR, TARGET_COLOUR = "#ff1493", "#00bfff"  # outside the state palette
@@ -60,6 +60,27 @@ def implied_timescales_figure(lags_ps, timescales, intervals=None) -> Figure:
     ax.set_ylabel("implied timescale (ps)")
     ax.set_title("Implied timescales (shaded: not resolved at this lag)")
     ax.legend(fontsize=8)
+    return fig
+
+
+def core_lengths_figure(lags_ps, rows: Sequence[dict], core_ps: float) -> Figure:
+    """The slowest implied timescale against lag for each core length (``summary.core_lengths`` rows as dicts);
+    the analysis's own core length drawn thick. A flat line is a Markovian core length."""
+    lags = np.asarray(lags_ps, dtype=float)
+    fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
+    for k, row in enumerate(rows):
+        t1 = np.array([np.nan if t is None else t for t in row["t1_by_lag"]], dtype=float)
+        own = abs(row["core_ps"] - core_ps) < 1e-9
+        share = "" if row["removed_share"] is None else f", {100 * row['removed_share']:.0f}% of changes removed"
+        ax.plot(lags, t1, "o-", lw=2.5 if own else 1.2, color=plt.get_cmap("plasma")(k / max(1, len(rows))),
+                label=f"core {row['core_ps']:g} ps{share}" + (" (this analysis)" if own else ""))
+    span = np.array([lags.min(), lags.max()])
+    ax.plot(span, span, "--", color="grey", label="lag = timescale")
+    ax.set_yscale("log")
+    ax.set_xlabel("lag time (ps)")
+    ax.set_ylabel("slowest implied timescale t1 (ps)")
+    ax.set_title("t1 against lag for each core length")
+    ax.legend(fontsize=7)
     return fig
 
 

@@ -88,6 +88,9 @@ def _model_figures(result, n_states: int, out: Path) -> dict[str, Path]:
         figures["pathways"] = _png(plots.pathways_figure([p.to_dict() for p in model.pathways],
                                                          result.intervals_dict().get("pathway_fraction_ci")),
                                    out / "pathways.png")
+    if result.info["core_lengths"]:
+        figures["core_lengths"] = _png(plots.core_lengths_figure(result.info["lags_ps"], result.info["core_lengths"],
+                                                                 result.info["core_ps"]), out / "core_lengths.png")
     if snap.markov.ck is not None:
         figures["chapman_kolmogorov"] = _png(plots.ck_figure(snap.markov.ck), out / "chapman_kolmogorov.png")
     return figures
@@ -138,11 +141,21 @@ CAPTIONS = {
                           "from K(tau)^k (line, band) against estimated from K(k tau) (points, bars). A Markovian "
                           "lag keeps the points on the bands.",
     "populations": "Fraction of Li atoms in each state over the run.",
+    "core_lengths": "The slowest implied timescale against lag for each core length (raw labels re-cored): it grows "
+                    "with the core length; a flat line means that core length gives a Markovian model.",
     "features": "Escape rate of each state against the mean environment of its central Li.",
     "state_model_fit": "Share of Li environments below the 1st percentile of the training environments' "
                        "log-likelihood, per frame: about 1% while the states describe the structure; well above the "
                        "red line, retrain the state model.",
 }
+
+
+def _pathways_html(model, rows: str) -> str:
+    """The pathway table, or the one line that says there is nothing to analyse yet."""
+    if model.nothing_to_analyse is not None:
+        return f"<h2>Pathways</h2><p><b>{html.escape(model.nothing_to_analyse)}</b>.</p>"
+    return (f"<h2>Pathways S{', S'.join(map(str, model.source))} &rarr; S{', S'.join(map(str, model.target))}</h2>"
+            f"<table><tr><th>#</th><th>route</th><th>share</th><th>90% interval</th></tr>{rows}</table>")
 
 
 def _html(summary: dict, figures: dict[str, Path], model, name: str) -> str:
@@ -194,13 +207,13 @@ simulated, status <b>{esc(str(summary['status']))}</b>{' (' + esc(str(summary['s
 live convergence: <b>{verdict}</b>.</p>
 <p>Koopman model at lag {model.lag:g} ps, {tm.active_set.size} of {tm.n_states} states active; rate matrix
 {'is a valid generator' if rates.valid else 'is NOT a valid generator (' + esc('; '.join(rates.problems)) + '); the nearest valid generator is shown'}.
-Implied timescales: {timescales}.</p>
+Implied timescales: {timescales}. Core assignment: {f"{summary['core_ps']:g} ps" if summary['core_ps'] else 'off'}{
+'' if summary['label_changes_removed'] is None else f" ({100 * summary['label_changes_removed']:.0f}% of the raw label changes removed)"}.</p>
 <p>{markov_text}</p>{conditions}
 <h2>States</h2><table><tr><th>state</th><th>population</th><th>escape rate (1/ps)</th><th>mobility</th></tr>{rows}</table>
 <h2>Mean environments (from the state model)</h2><table><tr><th>state</th><th>share of training Li</th>
 <th>mean neighbours in the shell</th><th>mean distance (A)</th></tr>{states}</table>
-<h2>Pathways S{', S'.join(map(str, model.source))} &rarr; S{', S'.join(map(str, model.target))}</h2>
-<table><tr><th>#</th><th>route</th><th>share</th><th>90% interval</th></tr>{paths}</table>
+{_pathways_html(model, paths)}
 <h2>Figures</h2>{images}
 </body></html>
 """

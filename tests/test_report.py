@@ -15,7 +15,7 @@ from getsei_live.cli import main
 from conftest import TRAJECTORIES, shared_file
 
 FIGURES = {"implied_timescales", "rate_matrix", "mobility", "fluxes", "network", "pathways", "convergence",
-           "populations", "features", "state_model_fit"}
+           "populations", "features", "state_model_fit", "core_lengths"}
 
 
 @pytest.fixture(scope="module")

@@ -209,3 +209,6 @@ def report(store_paths: tuple[Path, ...], output: Path, lag_ps, source: tuple[in
                + (" (PARTIAL: the run is still going)" if summary["partial"] else ""))
     for name, file in summary["figures"].items():
         click.echo(f"  {output / file}  ({name})")
+    empty = summary["model"].get("nothing_to_analyse")
+    if empty:
+        click.echo(empty[0].upper() + empty[1:] + ".")
