@@ -6,6 +6,7 @@ import contextlib
 import io
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,8 @@ from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
 from .errors import GetseiError, ParameterError, StructureError
 
-__all__ = ["FOUNDATION_MODELS", "bundled_file", "default_device", "langevin", "mace_calculator", "restore_checkpoint"]
+__all__ = ["FOUNDATION_MODELS", "Relaxation", "bundled_file", "default_device", "langevin", "mace_calculator", "relax",
+           "restore_checkpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,33 @@ def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str 
             f"Cannot get the MACE foundation model {model!r} ({type(error).__name__}: {error}). mace-torch downloads "
             f"it on first use, which needs internet; offline, pass the path of a .model file instead."
         ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Relaxation:
+    """What a relaxation did: the largest force on an atom before and after (eV/A), the steps taken and the
+    energy change (eV)."""
+
+    max_force_before: float
+    max_force_after: float
+    steps: int
+    energy_change_eV: float
+
+    def describe(self) -> str:
+        return (f"relaxed in {self.steps} FIRE steps: largest force {self.max_force_before:.2f} -> "
+                f"{self.max_force_after:.2f} eV/A, energy {self.energy_change_eV:+.2f} eV")
+
+
+def relax(atoms: Atoms, *, steps: int = 200, fmax_eV_A: float = 0.1) -> Relaxation:
+    """Relax the positions of ``atoms`` (with its calculator) in place: FIRE for at most ``steps`` steps or until the
+    largest force is below ``fmax_eV_A``, so that MD started from it does not heat up as the structure settles."""
+    from ase.optimize import FIRE
+
+    before, energy = float(np.linalg.norm(atoms.get_forces(), axis=1).max()), atoms.get_potential_energy()
+    optimiser = FIRE(atoms, logfile=None)
+    optimiser.run(fmax=fmax_eV_A, steps=steps)
+    after = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
+    return Relaxation(before, after, int(optimiser.nsteps), float(atoms.get_potential_energy() - energy))
 
 
 def restore_checkpoint(atoms: Atoms, checkpoint: dict) -> None:

@@ -177,3 +177,19 @@ def test_run_with_a_real_mace_model_and_resume(tiny_model_file, tmp_path):
     opened = RunStore.open(store)
     np.testing.assert_array_equal(opened.steps(), [0, 4, 8, 12])
     assert opened.status == "finished"
+
+
+def test_build_relaxes_the_interface_it_writes(tmp_path):
+    from ase.io import read
+
+    from getsei_live.md import mace_calculator
+
+    out = tmp_path / "interface.extxyz"
+    result = CliRunner().invoke(main, ["build", "lpscl-li", "--size", "small", "--relax-steps", "30", "--device",
+                                       "cpu", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Relaxing with the bundled MACE potential: relaxed in 30 FIRE steps" in result.output
+    atoms = read(out)
+    atoms.calc = mace_calculator("bundled", device="cpu", dtype="float32")
+    before = float(result.output.split("largest force ")[1].split(" ->")[0])
+    assert np.linalg.norm(atoms.get_forces(), axis=1).max() < 0.6 * before  # recomputed on the written file

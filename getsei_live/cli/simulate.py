@@ -187,16 +187,31 @@ def _echo_check(snap) -> None:
               help="Distance between the electrolyte and the first Li plane.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output structure file (any ase.io format, e.g. interface.extxyz).")
-def build(system: str, size: str, vacuum_A: float | None, gap_A: float, output: Path) -> None:
-    """Build a solid-electrolyte / Li-metal interface of the paper (lpscl-li, lgps-li, llzo-li)."""
+@click.option("--model", "mace_model", default="bundled", show_default=True,
+              help="MACE potential the interface is relaxed with: 'bundled', a .model file or a foundation-model name.")
+@click.option("--relax-steps", type=click.IntRange(min=0), default=200, show_default=True,
+              help="FIRE steps of the relaxation (0: write the interface as built).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def build(system: str, size: str, vacuum_A: float | None, gap_A: float, output: Path, mace_model: str,
+          relax_steps: int, device: str) -> None:
+    """Build a solid-electrolyte / Li-metal interface of the paper (lpscl-li, lgps-li, llzo-li), relaxed with a
+    short optimisation so that MD from it starts near its temperature."""
     from ase.io import write
 
     from ..systems import build_interface
 
     interface = build_interface(system, size, vacuum_A=vacuum_A, gap_A=gap_A)
-    write(output, interface.atoms)
     click.echo(interface.describe())
-    click.echo(f"Wrote {output}")
+    atoms = interface.atoms
+    if relax_steps:
+        from ..md import default_device, mace_calculator, relax
+
+        atoms.calc = mace_calculator(mace_model, device=default_device() if device == "auto" else device,
+                                     dtype="float32")
+        click.echo(f"Relaxing with the {mace_model} MACE potential: " + relax(atoms, steps=relax_steps).describe())
+        atoms.calc = None
+    write(output, atoms)
+    click.echo(f"Wrote {output}" + ("" if relax_steps else " (not relaxed)"))
 
 
 @main.command()
