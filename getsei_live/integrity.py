@@ -124,6 +124,13 @@ def _check_counts(store: RunStore, n: int, report: StoreReport) -> None:
         report.derived.append("counts differ from a recount of the committed states")
     if not np.array_equal(per_li, counter.per_li_counts()):
         report.derived.append("per-Li counts differ from a recount of the committed states")
+    try:
+        tally = store.tally()
+    except Exception as error:
+        report.derived.append(f"the recent core-assigned frames are unreadable ({type(error).__name__})")
+        tally = None
+    if tally is not None and not np.array_equal(tally.recent, counter.tally().recent):
+        report.derived.append("the recent core-assigned frames differ from a recount of the committed states")
     blocks = store.block_counts()
     if blocks is None:
         report.derived.append("no counts per block of time (a store from an older getsei-live)")

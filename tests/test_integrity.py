@@ -85,3 +85,15 @@ def test_lost_labels_are_reported_and_not_repaired(written):
     with pytest.raises(GetseiError, match="cannot repair damaged primary data"):
         repair_store(path)
     assert chunks  # the store did have label chunks to lose
+
+
+def test_wrong_recent_core_assigned_frames_are_found_and_repaired(written):
+    import zarr
+
+    path, states = written
+    recent = zarr.open_group(str(path), mode="r+")["recent_states"]
+    recent[...] = (recent[...] + 1) % N_STATES
+    report = check_store(path)
+    assert any("recent core-assigned frames differ" in d for d in report.derived), report.to_dict()
+    assert repair_store(path).ok
+    np.testing.assert_array_equal(RunStore.open(path).tally().recent, states[-max(LAGS):])
