@@ -140,7 +140,10 @@ class TransitionCounter:
 
     def update_many(self, frames: np.ndarray) -> None:
         """Add consecutive frames, (n_frames, n_li); the same as calling ``update`` on each row."""
-        frames = label_frames(frames, self.n_li, self.n_states, lowest=UNASSIGNED)
+        self._count(label_frames(frames, self.n_li, self.n_states, lowest=UNASSIGNED))
+
+    def _count(self, frames: np.ndarray) -> None:
+        """``update_many`` of frames already checked."""
         if frames.shape[0] == 0:
             return
         known = min(self.n_frames, self._history.shape[0])
@@ -273,7 +276,8 @@ class RunCounter:
 
     def update_many(self, frames: np.ndarray) -> None:
         """Add consecutive frames of raw labels, (n_frames, n_li)."""
-        self.transitions.update_many(self.cores.push(label_frames(frames, self.n_li, self.n_states, lowest=0)))
+        # the cored labels of checked raw labels need no second check
+        self.transitions._count(self.cores.push(label_frames(frames, self.n_li, self.n_states, lowest=0)))
 
     def counts(self) -> np.ndarray:
         return self.transitions.counts()
