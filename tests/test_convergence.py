@@ -68,7 +68,14 @@ def test_convergence_needs_patience_unchanged_checks(fixed_seed):
     assert [v.stable_streak for v in verdicts] == [0, 1, 2, 3]
     assert [v.converged for v in verdicts] == [False, False, False, True]
     assert verdicts[0].reasons[-1] == "first check"
-    assert explain(monitor.judge(snap)).startswith("converged: top route")
+    judged = monitor.judge(snap)
+    said, top, ci = explain(judged), judged.pathways[0], judged.intervals
+    route = " -> ".join(f"S{s}" for s in top.states)
+    assert said.startswith(f"converged: top route {route} {100 * top.fraction:.0f}% "
+                           f"[{100 * ci.pathway_fractions[0][0]:.0f}, {100 * ci.pathway_fractions[0][1]:.0f}], on top "
+                           f"in {100 * ci.top_route_resolved:.0f}% of resamples; t1 = {judged.timescales[0]:.3g} ps "
+                           f"[{ci.timescales[0][0]:.3g}, {ci.timescales[0][1]:.3g}]")
+    assert f"Markovian at lag {judged.lag_ps:g} ps" in said
     moved = Snapshot.from_dict({**snap.to_dict(), "timescales": [2 * t for t in snap.to_dict()["timescales"]]})
     assert "a timescale moved by 100%" in monitor.judge(moved).verdict.reasons
 

@@ -204,16 +204,25 @@ def explain(snap: Snapshot | Mapping) -> str:
     if not snap.converged:
         return "not converged: " + "; ".join(reasons or ["no analysis yet"])
     parts = []
+    intervals = snap.intervals
     if snap.pathways:
         top = snap.pathways[0]
-        ci = snap.intervals.pathway_fractions[0] if snap.intervals is not None else None
-        half = f" +/- {50 * (ci[1] - ci[0]):.0f}" if ci is not None and not np.isnan(ci).any() else ""
-        resolved = snap.intervals.top_route_resolved if snap.intervals is not None else 0.0
-        parts.append(f"top route {' -> '.join(f'S{s}' for s in top.states)} resolved in "
-                     f"{100 * resolved:.0f}% of resamples, share {100 * top.fraction:.0f}%{half}")
-    ts = [f"t{k + 1} = {t:.3g} ps" for k, t in enumerate(snap.timescales[:2]) if np.isfinite(t)]
+        ci = intervals.pathway_fractions[0] if intervals is not None and len(intervals.pathway_fractions) else None
+        bounds = (f" [{100 * ci[0]:.0f}, {100 * ci[1]:.0f}]" if ci is not None and not np.isnan(ci).any() else "")
+        resolved = intervals.top_route_resolved if intervals is not None else 0.0
+        parts.append(f"top route {' -> '.join(f'S{s}' for s in top.states)} {100 * top.fraction:.0f}%{bounds}, on "
+                     f"top in {100 * resolved:.0f}% of resamples")
+    ts = []
+    for k, t in enumerate(snap.timescales[:2]):
+        if not np.isfinite(t):
+            continue
+        ci = intervals.timescales[k] if intervals is not None and len(intervals.timescales) > k else None
+        bounds = f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci is not None and np.isfinite(ci).all() else ""
+        ts.append(f"t{k + 1} = {t:.3g} ps{bounds}")
     if ts:
         parts.append(", ".join(ts))
-    parts.append(f"CK test passed at lag {snap.lag_ps:g} ps")
+    parts.append(f"Markovian at lag {snap.lag_ps:g} ps")
+    if snap.stationarity is not None:
+        parts.append("populations steady")
     runs = snap.n_replicas
     return f"converged{f' ({runs} runs together)' if runs > 1 else ''}: " + "; ".join(parts)

@@ -9,13 +9,12 @@ import click
 
 from ..errors import ParameterError
 from ..analysis.coring import DEFAULT_CORE_PS
+from ..demo import DEMO_BUDGET_PS
 from ..units import steps_to_ps
 from . import main
 from ._options import N_STATES, float_list, live_options, make_criteria
 
 
-#: The demo's core length (ps): 5 of its frames.
-DEMO_CORE_PS = 0.1
 
 
 def _check_line(snap) -> str:
@@ -218,47 +217,40 @@ def build(system: str, size: str, vacuum_A: float | None, gap_A: float, output: 
 @click.option("--system", type=click.Choice(["lpscl-li", "lgps-li", "llzo-li"]), default="lpscl-li",
               show_default=True)
 @click.option("--store", "store_path", type=click.Path(path_type=Path), default=Path("demo.zarr"), show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="MD step budget (2 fs steps).")
-@click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=700.0,
-              show_default=True)
+@click.option("--ps", "budget_ps", type=click.FloatRange(min=0, min_open=True), default=DEMO_BUDGET_PS,
+              show_default=True, help="MD budget in ps (2 fs steps), equilibration included; the run stops earlier "
+                                      "once converged.")
+@click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Temperature (default: the one the demo's state model was made for, 700 K).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def demo(system: str, store_path: Path, steps: int, temperature_K: float, device: str, seed: int) -> None:
-    """Langevin MD of an interface with the bundled MACE potential and the live analysis; stops when stable.
+@click.option("--no-stop", is_flag=True, help="Run the whole budget (a reference run), still judging every check.")
+def demo(system: str, store_path: Path, budget_ps: float, temperature_K: float | None, device: str, seed: int,
+         no_stop: bool) -> None:
+    """Langevin MD of an interphase with the bundled MACE potential and the live analysis; stops when converged.
 
-    Builds the small interface, labels Li with the pretrained state model, writes STORE (an existing demo store
-    is replaced), and prints the states, timescales, mobility ranking and top pathways. Needs no internet.
+    Starts from the interphase that scripts/make_demo_states.py formed, equilibrates (not counted), labels Li
+    with the demo's state model for that interphase, writes STORE (an existing demo store is replaced), stops
+    once the pathways and timescales are stable, and says why and how much of the budget that saved. Needs no
+    internet.
     """
-    import shutil
-
-    from ..md import bundled_file
-    from ..observers import ConvergenceCriteria
-    from ..simulation import MDSettings, run_live_md
-    from ..states import StateModel
-    from ..store import RunStore
-    from ..systems import build_interface
+    from ..demo import run_demo, stop_summary
     from ._format import format_snapshot, format_state_model
 
     start = time.perf_counter()
-    if store_path.exists():
-        RunStore.open(store_path, "r")  # refuses anything that is not a getsei-live store
-        shutil.rmtree(store_path)
-    interface = build_interface(system, "demo")
-    click.echo(interface.describe(), err=True)
-    model = StateModel.load(bundled_file("demo_states.pt"))
-    md = MDSettings(steps=steps, temperature_K=temperature_K, timestep_fs=2.0, coupling_time_ps=0.5,
-                    interval_steps=10, device=device, dtype="float32", seed=seed)
-    click.echo(f"Core assignment: a Li changes state after {DEMO_CORE_PS:g} ps in the new one (the demo's own "
-               f"setting, for its frames 0.02 ps apart and its short runs; the default is {DEFAULT_CORE_PS:g} ps)",
-               err=True)
-    monitor = run_live_md(interface.atoms, "bundled", model, store_path, md, report=_echo_err,
-                          lags_ps=(0.1, 0.2, 0.4, 0.8), lag_ps="auto", check_every_frames=25, core_ps=DEMO_CORE_PS,
-                          criteria=ConvergenceCriteria(), stop_when_stable=True, on_check=_echo_check)
+    run = run_demo(system, store_path, budget_ps=budget_ps, temperature_K=temperature_K, seed=seed, device=device,
+                   stop=not no_stop, report=_echo_err, on_check=_echo_check)
     click.echo("")
-    click.echo(format_state_model(model))
-    if monitor.latest is not None:
+    click.echo(format_state_model(run.model))
+    latest = run.monitor.latest
+    if latest is not None:
         click.echo("")
-        click.echo(format_snapshot(monitor.latest, patience=ConvergenceCriteria().patience))
-    click.echo(f"\nDemo finished in {time.perf_counter() - start:.0f} s; the run is in {store_path} "
+        click.echo(format_snapshot(latest, patience=run.criteria.patience))
+    if run.fits:
+        click.echo(f"Drift guard, share of Li environments outside the state model's training, per check (%): "
+                   f"{', '.join(f'{100 * f:.1f}' for f in run.fits)} (at most "
+                   f"{100 * run.criteria.max_ood_fraction:g})")
+    click.echo("")
+    click.echo(stop_summary(run.monitor, budget_ps))
+    click.echo(f"Demo finished in {time.perf_counter() - start:.0f} s; the run is in {store_path} "
                f"(try: getsei-live analyze {store_path}, getsei-live report {store_path})")

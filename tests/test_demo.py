@@ -1,0 +1,49 @@
+"""The demo's shipped interphases and state models, and what it prints about its settings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from getsei_live.analysis.criteria import ConvergenceCriteria
+from getsei_live.demo import DEMO_CRITERIA, criteria_lines, demo_setup
+from getsei_live.md import bundled_file
+from getsei_live.systems import SYSTEMS
+
+SHIPPED = [s for s in SYSTEMS if (bundled_file("bundled_mace.model").parent / f"demo_states_{s}.pt").is_file()]
+
+
+@pytest.mark.parametrize("system", SHIPPED)
+def test_the_start_is_the_interface_and_its_model_describes_it(system):
+    """The shipped start holds the demo interface's atoms, its state model labels every Li of it, and at most the
+    drift guard's share of its Li environments lie outside what the model saw in training."""
+    from getsei_live.systems import build_interface
+
+    setup = demo_setup(system)
+    built = build_interface(system, "demo").atoms
+    assert sorted(setup.atoms.numbers) == sorted(built.numbers)
+    labels, log_likelihood = setup.model.assign_with_fit(setup.atoms)
+    n_li = int((setup.atoms.numbers == 3).sum())
+    assert labels.shape == (n_li,) and set(np.unique(labels)) <= set(range(setup.model.n_states))
+    outside = float(np.mean(log_likelihood < setup.model.fit_threshold))
+    assert outside <= DEMO_CRITERIA.max_ood_fraction
+    card = json.loads(bundled_file(f"demo_states_{system}.json").read_text())
+    assert card["fingerprint"] == setup.model.fingerprint
+    assert min(card["sample_temperatures_K"]) <= setup.temperature_K <= max(card["sample_temperatures_K"])
+    assert card["drift_guard"]["largest_share_outside"] <= DEMO_CRITERIA.max_ood_fraction
+
+
+def test_a_temperature_the_model_was_not_trained_at_is_pointed_out():
+    setup = demo_setup(SHIPPED[0], temperature_K=1500.0)
+    assert setup.temperature_K == 1500.0
+    assert any("outside the temperatures the state model was trained at" in line for line in setup.lines)
+
+
+def test_criteria_lines_give_every_threshold_and_mark_the_demos_own():
+    lines = criteria_lines(ConvergenceCriteria(share_ci_width=0.1, patience=2))
+    assert len(lines) == len(ConvergenceCriteria.__dataclass_fields__)
+    assert "  share_ci_width         0.1   (the demo's; default 0.05)" in lines
+    assert "  patience               2   (the demo's; default 3)" in lines
+    assert "  min_transitions        20" in lines
