@@ -25,6 +25,28 @@ def test_model_card_matches_the_file():
     assert bundled_file("bundled_mace.model").stat().st_size < 5 * 2**20
 
 
+def test_the_cards_errors_against_the_teacher_reproduce_on_the_held_out_frames():
+    """The card's force and energy errors, recomputed in a plain loop from the shipped held-out frames (CHGNet's
+    energies and forces), and no worse than 20% above the first bundled model's forces (0.107 eV/A RMSE)."""
+    from ase.io import read
+
+    card = json.loads(bundled_file("bundled_mace.json").read_text())
+    frames = read(bundled_file("bundled_mace_valid.extxyz.gz"), index=":", format="extxyz")
+    assert len(frames) == card["training_data"]["validation_frames"]
+    calc = mace_calculator("bundled", device="cpu", dtype="float64")
+    squared, n, energy = 0.0, 0, []
+    for atoms in frames:
+        reference, ref_energy = atoms.arrays["REF_forces"].copy(), atoms.info["REF_energy"]
+        atoms.calc = calc
+        squared += float(((atoms.get_forces() - reference) ** 2).sum())
+        n += reference.size
+        energy.append(abs(atoms.get_potential_energy() - ref_energy) / len(atoms))
+    force_rmse = (squared / n) ** 0.5
+    assert force_rmse == pytest.approx(card["validation"]["force_rmse_eV_per_A"], rel=1e-4)
+    assert 1e3 * np.mean(energy) == pytest.approx(card["validation"]["energy_mae_meV_per_atom"], rel=1e-4)
+    assert force_rmse <= 1.2 * 0.1073
+
+
 @pytest.mark.parametrize("system", SYSTEMS)
 def test_finite_energies_and_forces_on_each_demo_interface(calculator, system):
     atoms = build_interface(system, "demo").atoms
