@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import click
+import numpy as np
 
 from ..errors import ParameterError
 from ..analysis.coring import DEFAULT_CORE_PS
@@ -21,7 +22,13 @@ def _check_line(snap) -> str:
     verdict = "CONVERGED" if snap.converged else "open: " + ", ".join(snap.verdict.failed)
     top = snap.pathways[0] if snap.pathways else None
     lead = f"  top {' -> '.join(f'S{s}' for s in top.states)} {100 * top.fraction:.0f}%" if top else ""
-    return f"  check at {snap.time_ps:9.2f} ps  frame {snap.frame:>6}  lag {snap.lag_ps:g} ps  {verdict}{lead}"
+    t1 = ""
+    if len(snap.timescales) and np.isfinite(snap.timescales[0]):
+        ci = snap.intervals.timescales[0] if snap.intervals is not None and len(snap.intervals.timescales) else None
+        bounds = f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci is not None and np.isfinite(ci).all() else ""
+        t1 = f"  t1 {snap.timescales[0]:.3g} ps{bounds}"
+    return (f"  check at {snap.time_ps:9.2f} ps  frame {snap.frame:>6}  lag {snap.lag_ps:g} ps{lead}{t1}  "
+            f"{verdict}")
 
 
 @main.command()
@@ -221,7 +228,8 @@ def build(system: str, size: str, vacuum_A: float | None, gap_A: float, output: 
               show_default=True, help="MD budget in ps (2 fs steps), equilibration included; the run stops earlier "
                                       "once converged.")
 @click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Temperature (default: the one the demo's state model was made for, 700 K).")
+              help="Temperature (default 700 K, where the interphase formed; its state model was trained at 650, 700 "
+                   "and 750 K).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-stop", is_flag=True, help="Run the whole budget (a reference run), still judging every check.")
