@@ -9,7 +9,6 @@ import click
 import numpy as np
 
 from ..errors import ParameterError
-from ..analysis.coring import DEFAULT_CORE_PS
 from ..demo import DEMO_BUDGET_PS
 from ..units import steps_to_ps
 from . import main
