@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from ..errors import ParameterError
-from ..demo import DEMO_BUDGET_PS
+from ..demo import DEMO_BUDGET_PS, DEMO_TIMESTEP_FS
 from ..units import steps_to_ps
 from . import main
 from ._options import N_STATES, float_list, live_options, make_criteria
@@ -226,14 +226,16 @@ def build(system: str, size: str, vacuum_A: float | None, gap_A: float, output: 
 @click.option("--ps", "budget_ps", type=click.FloatRange(min=0, min_open=True), default=DEMO_BUDGET_PS,
               show_default=True, help="MD budget in ps (2 fs steps), equilibration included; the run stops earlier "
                                       "once converged.")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="The budget in 2 fs MD steps instead (the 0.1 spelling; --ps wins when both are given).")
 @click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Temperature (default 700 K, where the interphase formed; its state model was trained at 650, 700 "
                    "and 750 K).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-stop", is_flag=True, help="Run the whole budget (a reference run), still judging every check.")
-def demo(system: str, store_path: Path, budget_ps: float, temperature_K: float | None, device: str, seed: int,
-         no_stop: bool) -> None:
+def demo(system: str, store_path: Path, budget_ps: float, steps: int | None, temperature_K: float | None, device: str,
+         seed: int, no_stop: bool) -> None:
     """Langevin MD of an interphase with the bundled MACE potential and the live analysis; stops when converged.
 
     Starts from the interphase that scripts/make_demo_states.py formed, equilibrates (not counted), labels Li
@@ -245,6 +247,8 @@ def demo(system: str, store_path: Path, budget_ps: float, temperature_K: float |
     from ._format import format_snapshot, format_state_model
 
     start = time.perf_counter()
+    if steps is not None and click.get_current_context().get_parameter_source("budget_ps").name == "DEFAULT":
+        budget_ps = steps * DEMO_TIMESTEP_FS / 1000
     run = run_demo(system, store_path, budget_ps=budget_ps, temperature_K=temperature_K, seed=seed, device=device,
                    stop=not no_stop, report=_echo_err, on_check=_echo_check)
     click.echo("")
