@@ -51,15 +51,24 @@ class SnapshotLog:
     def __init__(self, group: zarr.Group, require_writer: Callable[[], None]) -> None:
         self._group, self._require_writer = group, require_writer
 
-    def read(self) -> list[Snapshot]:
+    def _written(self) -> list[str]:
+        """The stored strings without the empty ones at the end: a writer killed between growing the array and
+        writing the new entry leaves the fill value "" there, which is no snapshot."""
         arr = self._group["snapshots"]
-        return [Snapshot.from_dict(json.loads(s)) for s in arr[:]] if arr.shape[0] else []
+        values = [str(s) for s in arr[:]] if arr.shape[0] else []
+        while values and not values[-1]:
+            values.pop()
+        return values
+
+    def read(self) -> list[Snapshot]:
+        return [Snapshot.from_dict(json.loads(s)) for s in self._written()]
 
     def add(self, snapshot: Snapshot) -> None:
         self._require_writer()
         arr = self._group["snapshots"]
-        n = arr.shape[0]
-        arr.resize((n + 1,))
+        n = len(self._written())  # an entry left empty by a killed writer is written over
+        if arr.shape[0] < n + 1:
+            arr.resize((n + 1,))
         arr[n] = _encoded(snapshot)
 
     def replace(self, snapshots: Sequence[Snapshot]) -> None:

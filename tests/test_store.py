@@ -35,3 +35,25 @@ def test_a_failed_creation_releases_the_lock(tmp_path, monkeypatch):
     lock = WriterLock(path)
     lock.acquire()  # would raise StoreLockedError had create kept it
     lock.release()
+
+
+def test_a_snapshot_entry_left_empty_by_a_killed_writer_is_no_snapshot(tmp_path):
+    """A writer killed after growing the snapshot array and before writing the entry leaves the fill value "": the
+    store still reads, and the next snapshot takes that place."""
+    import json
+
+    import zarr
+
+    from getsei_live.analysis.records import Snapshot
+    from getsei_live.storeparts import SnapshotLog
+
+    group = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    group.create_array("snapshots", shape=(0,), chunks=(64,), dtype=str)
+    log = SnapshotLog(group, lambda: None)
+    first, second = Snapshot(lag_ps=0.1, frame=5), Snapshot(lag_ps=0.2, frame=10)
+    log.add(first)
+    group["snapshots"].resize((2,))  # the kill: grown, never written
+    assert [s.frame for s in log.read()] == [5]
+    log.add(second)
+    assert [s.frame for s in log.read()] == [5, 10] and group["snapshots"].shape == (2,)
+    assert json.loads(str(group["snapshots"][1]))["lag_ps"] == 0.2
