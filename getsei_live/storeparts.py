@@ -66,7 +66,9 @@ class SnapshotLog:
     def add(self, snapshot: Snapshot) -> None:
         self._require_writer()
         arr = self._group["snapshots"]
-        n = len(self._written())  # an entry left empty by a killed writer is written over
+        n = arr.shape[0]
+        while n and not str(arr[n - 1]):  # an entry left empty by a killed writer is written over
+            n -= 1
         if arr.shape[0] < n + 1:
             arr.resize((n + 1,))
         arr[n] = _encoded(snapshot)

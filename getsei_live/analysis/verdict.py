@@ -11,7 +11,7 @@ import numpy as np
 from .criteria import ConvergenceCriteria
 from .records import Condition, Snapshot, Verdict
 
-__all__ = ["Condition", "ConvergenceMonitor", "EQUILIBRATING", "RETRAIN", "Verdict", "conditions", "explain"]
+__all__ = ["Condition", "ConvergenceMonitor", "EQUILIBRATING", "RETRAIN", "Verdict", "conditions", "explain", "timescale_text"]
 
 #: What the verdict says instead of "converged" when the state model no longer fits the frames.
 RETRAIN = "states no longer describe the structure; retrain"
@@ -189,6 +189,14 @@ class ConvergenceMonitor:
                                    self.converged, tuple(reasons)))
 
 
+def timescale_text(snap: Snapshot, k: int = 0) -> str:
+    """"t1 = 3.35 ps [2.83, 3.91]": the k-th slowest timescale of a snapshot with its interval, when it has one."""
+    intervals = snap.intervals
+    ci = intervals.timescales[k] if intervals is not None and len(intervals.timescales) > k else None
+    bounds = f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci is not None and np.isfinite(ci).all() else ""
+    return f"t{k + 1} = {snap.timescales[k]:.3g} ps{bounds}"
+
+
 def explain(snap: Snapshot | Mapping) -> str:
     """Why a judged snapshot is, or is not, converged, in a user's words."""
     snap = Snapshot.from_dict(snap)
@@ -212,13 +220,7 @@ def explain(snap: Snapshot | Mapping) -> str:
         resolved = intervals.top_route_resolved if intervals is not None else 0.0
         parts.append(f"top route {' -> '.join(f'S{s}' for s in top.states)} {100 * top.fraction:.0f}%{bounds}, on "
                      f"top in {100 * resolved:.0f}% of resamples")
-    ts = []
-    for k, t in enumerate(snap.timescales[:2]):
-        if not np.isfinite(t):
-            continue
-        ci = intervals.timescales[k] if intervals is not None and len(intervals.timescales) > k else None
-        bounds = f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci is not None and np.isfinite(ci).all() else ""
-        ts.append(f"t{k + 1} = {t:.3g} ps{bounds}")
+    ts = [timescale_text(snap, k) for k in range(min(2, len(snap.timescales))) if np.isfinite(snap.timescales[k])]
     if ts:
         parts.append(", ".join(ts))
     parts.append(f"Markovian at lag {snap.lag_ps:g} ps")

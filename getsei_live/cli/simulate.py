@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from ..analysis.verdict import timescale_text
 from ..errors import ParameterError
 from ..demo import DEMO_BUDGET_PS, DEMO_TIMESTEP_FS
 from ..units import steps_to_ps
@@ -15,17 +16,11 @@ from . import main
 from ._options import N_STATES, float_list, live_options, make_criteria
 
 
-
-
 def _check_line(snap) -> str:
     verdict = "CONVERGED" if snap.converged else "open: " + ", ".join(snap.verdict.failed)
     top = snap.pathways[0] if snap.pathways else None
     lead = f"  top {' -> '.join(f'S{s}' for s in top.states)} {100 * top.fraction:.0f}%" if top else ""
-    t1 = ""
-    if len(snap.timescales) and np.isfinite(snap.timescales[0]):
-        ci = snap.intervals.timescales[0] if snap.intervals is not None and len(snap.intervals.timescales) else None
-        bounds = f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci is not None and np.isfinite(ci).all() else ""
-        t1 = f"  t1 {snap.timescales[0]:.3g} ps{bounds}"
+    t1 = f"  {timescale_text(snap)}" if len(snap.timescales) and np.isfinite(snap.timescales[0]) else ""
     return (f"  check at {snap.time_ps:9.2f} ps  frame {snap.frame:>6}  lag {snap.lag_ps:g} ps{lead}{t1}  "
             f"{verdict}")
 
