@@ -315,7 +315,7 @@ def recount(store: RunStore, n: int, spec: RunSpec | None = None) -> RunCounter:
 
 def committed_counter(store: RunStore, *, repair: bool = False) -> tuple[RunCounter, bool]:
     """A counter holding the counts of the store's committed frames, and whether they had to be rebuilt from
-    ``states`` because the stored counts cover a different number of frames (a writer killed between its writes).
+    ``states`` because the stored ones are not what the last commit wrote (a writer killed between its writes).
     With ``repair`` the rebuilt counts are also written back (the store must be writable)."""
     spec = store.spec
     n = store.committed_frames
@@ -331,12 +331,12 @@ def committed_counter(store: RunStore, *, repair: bool = False) -> tuple[RunCoun
                              f"Run 'getsei-live check {store.path}'.")
         counter.restore(tally, raw)
         return counter, False
-    if not fits:
-        log.info("%s: no usable counts per block of time or recent cored frames stored (an older store); "
-                 "recounting from states.", store.path)
+    if tally is None or tally.frames != n:  # what a commit did not name: never trusted
+        (log.warning if repair else log.info)(
+            "%s: the stored counts are not those of its %d committed frames (a writer stopped during a commit, "
+            "one writing now, or an older store); recounting from states.", store.path, n)
     else:
-        log.warning("%s: stored counts cover %d frames but %d are committed; recounting from states.",
-                    store.path, tally.frames, n)
+        log.info("%s: more blocks of time stored than this version keeps; recounting from states.", store.path)
     counter = recount(store, n)
     if repair:
         store.rewrite_counts(counter.tally())

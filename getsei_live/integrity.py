@@ -85,6 +85,10 @@ def _check_frames(store: RunStore, n: int, report: StoreReport) -> bool:
         if np.any(steps < 0):
             report.problems.append(f"frames/step has missing rows (a deleted chunk?) at frames "
                                    f"{np.flatnonzero(steps < 0)[:5].tolist()}")
+        elif np.any(np.diff(steps) <= 0):
+            first = int(np.flatnonzero(np.diff(steps) <= 0)[0]) + 1
+            report.problems.append(f"frames/step repeats or goes back at frame {first} (step {steps[first]} after "
+                                   f"{steps[first - 1]}): two writers, or rows written out of order")
         elif np.any(np.diff(steps) != spec.interval_steps):
             report.problems.append(f"frames/step is not evenly spaced by the interval ({spec.interval_steps} steps)")
         if not np.allclose(times, steps_to_ps(steps, spec.timestep_fs)):
@@ -118,6 +122,10 @@ def _check_counts(store: RunStore, n: int, report: StoreReport) -> None:
     except Exception as error:
         report.derived.append(f"counts are unreadable ({type(error).__name__})")
         return
+    if covered != n and _moved_on(store, n):
+        report.notes.append(f"the writer committed frames beyond the {n} read while this check ran; the counts "
+                            f"were not compared (run check again once it has finished)")
+        return
     if covered != n:
         report.derived.append(f"counts cover {covered} frames, not the {n} committed")
     if not np.array_equal(counts, counter.counts()):
@@ -125,11 +133,11 @@ def _check_counts(store: RunStore, n: int, report: StoreReport) -> None:
     if not np.array_equal(per_li, counter.per_li_counts()):
         report.derived.append("per-Li counts differ from a recount of the committed states")
     try:
-        tally = store.tally()
+        recent = store.recent_states()
     except Exception as error:
         report.derived.append(f"the recent core-assigned frames are unreadable ({type(error).__name__})")
-        tally = None
-    if tally is not None and not np.array_equal(tally.recent, counter.tally().recent):
+        recent = None
+    if recent is not None and not np.array_equal(recent, counter.tally().recent):
         report.derived.append("the recent core-assigned frames differ from a recount of the committed states")
     blocks = store.block_counts()
     if blocks is None:
@@ -144,10 +152,25 @@ def _check_history(store: RunStore, n: int, report: StoreReport) -> None:
     except Exception as error:  # undecodable chunk or JSON
         report.derived.append(f"the snapshot history is unreadable ({type(error).__name__})")
         return
-    late = [s.frame for s in snapshots if (s.frame or 0) > n]
+    frames = [s.frame or 0 for s in snapshots]
+    late = [f for f in frames if f > n]
+    if late and _moved_on(store, n):  # written since this check read the metadata: a store being written
+        late = [f for f in late if f > RunStore.open(store.path, "r").committed_frames]
+    if any(b <= a for a, b in zip(frames, frames[1:])):
+        first = next(k for k, (a, b) in enumerate(zip(frames, frames[1:]), 1) if b <= a)
+        report.derived.append(f"the snapshots repeat or go back at entry {first} (frame {frames[first]} after "
+                              f"{frames[first - 1]}): two writers?")
     if late:
         report.derived.append(f"{len(late)} snapshots refer to frames beyond the committed {n}")
     report.notes.append(f"{len(snapshots)} analysis snapshots")
+
+
+def _moved_on(store: RunStore, n: int) -> bool:
+    """Whether a writer has committed past the ``n`` frames a check read (then what changed since is no damage)."""
+    try:
+        return RunStore.open(store.path, "r").committed_frames != n
+    except Exception:
+        return False
 
 
 def repair_store(path: str | Path) -> StoreReport:
@@ -162,7 +185,10 @@ def repair_store(path: str | Path) -> StoreReport:
         n = store.committed_frames
         store.rewrite_counts(recount(store, n).tally())
         snapshots = store.snapshots()
-        kept = [s for s in snapshots if (s.frame or 0) <= n]
+        kept = []
+        for snap in snapshots:  # in order, within the committed frames, each after the one before
+            if (snap.frame or 0) <= n and (not kept or (snap.frame or 0) > (kept[-1].frame or 0)):
+                kept.append(snap)
         if len(kept) != len(snapshots):
             store.replace_snapshots(kept)
     return check_store(path)

@@ -14,12 +14,18 @@ Layout (``run.zarr/``)::
     recent_states    (k, n_li) int8 the last max(lags) core-assigned frames (where counting goes on); attrs
                      ``frames`` (raw frames covered), ``raw_changes``, ``cored_changes``
     snapshots        (S,) JSON strings, one analysis snapshot each
-    checkpoint/      positions, momenta, cell, numbers of the last committed frame (for restarting MD)
 
-Write order on every flush: rows of ``frames``/``states``, then counts, then
-the checkpoint, then ``committed_frames``. Readers trust only rows below
-``committed_frames``; counts are derived data and are rebuilt from ``states``
-when they disagree with it. ``states`` holds the raw labels; the counts are of
+    checkpoints/0, 1 two slots of positions, momenta, cell, numbers of a committed frame (for restarting MD)
+    attrs.commit     the commit record: frames, the SHA-256 of the derived data (counts, per-Li and block counts,
+                     recent_states), the checkpoint slot in use
+
+Write order on every flush: rows of ``frames``/``states``, then the derived
+data, then the checkpoint into the free slot, then the commit: one write of
+the root metadata (``committed_frames`` and the commit record). Zarr writes
+each file whole (a temporary file renamed), so a writer killed anywhere leaves
+the last commit intact: readers trust only rows below ``committed_frames``,
+derived data whose digest the commit holds (otherwise they rebuild it from
+``states``), and the checkpoint slot it names. ``states`` holds the raw labels; the counts are of
 the core-assigned labels (``spec.core_frames``), which run ``core_frames - 1``
 frames behind.
 """
@@ -48,7 +54,7 @@ from .layout import (
 )
 from .locking import WriterLock
 from .spec import RunSpec
-from .storeparts import Checkpoint, FrameBuffer, SnapshotLog
+from .storeparts import Checkpoint, FrameBuffer, SnapshotLog, tally_digest
 from .warmup import WarmupFrames
 
 __all__ = ["RunSpec", "RunStore", "STORE_SCHEMA_VERSION"]
@@ -70,7 +76,7 @@ class RunStore:
         self._group = group
         self._lock = lock
         self._pending = FrameBuffer()
-        attrs = dict(group.attrs)
+        attrs = self._meta = dict(group.attrs)
         if attrs.get("kind") != "getsei-live run":
             raise StoreError(f"{path} is a Zarr group but not a getsei-live store.")
         if int(attrs.get("schema_version", 0)) > STORE_SCHEMA_VERSION:
@@ -104,7 +110,7 @@ class RunStore:
             group = zarr.open_group(str(path), mode="a", zarr_format=3)  # new directory; "w" would delete the lock
             if spec is not None:
                 create_arrays(group, spec, chunk_frames)
-            group.attrs.update({
+            group.update_attributes({
                 "kind": "getsei-live run",
                 "schema_version": STORE_SCHEMA_VERSION,
                 "package_version": __version__,
@@ -158,7 +164,25 @@ class RunStore:
                     f"{path} belongs to a different run: " + "; ".join(problems)
                     + ". Resume with the original settings, or write to a new store."
                 )
+        if mode == "a":
+            try:
+                store._check_rows()
+            except BaseException:
+                store.close()
+                raise
         return store
+
+    def _check_rows(self) -> None:
+        """Refuse to write to a store whose committed frames are not all there (edited or damaged metadata)."""
+        n = self.committed_frames
+        if self.spec is None or not n:
+            return
+        rows = {name: self._group[name].shape[0] for name in ("frames/step", "frames/time_ps", "states")}
+        short = {name: have for name, have in rows.items() if have < n}
+        if short:
+            raise StoreError(f"{self.path} is damaged: {n} frames are committed but "
+                             + ", ".join(f"{name} holds {have} rows" for name, have in short.items())
+                             + f". Run 'getsei-live check {self.path}'; it is not resumed.")
 
     def close(self) -> None:
         """Flush nothing (call ``flush`` first) and release the writer lock."""
@@ -178,9 +202,25 @@ class RunStore:
 
     # ---------------------------------------------------------------- reading
     def _attrs(self) -> dict[str, Any]:
-        if self.mode == "r":  # another process may be writing: read the metadata afresh
+        """The root metadata: the writer's own, live; a reader's as it was at ``open`` (or the last ``refresh``),
+        so that everything a reader reads is judged against one ``committed_frames``."""
+        return dict(self._group.attrs) if self.mode == "a" else self._meta
+
+    def refresh(self) -> RunStore:
+        """A reader: read the metadata afresh (what a writer has committed since); returns the store."""
+        if self.mode == "r":
             self._group = open_group(self.path, "r")
-        return dict(self._group.attrs)
+            self._meta = dict(self._group.attrs)
+            if self.spec is None and self._meta.get("spec"):
+                self.spec = RunSpec.from_dict(self._meta["spec"])
+                self.state_model_config = self._meta.get("state_model", {})
+        return self
+
+    @property
+    def _commit(self) -> dict:
+        """The commit record: what the last commit made true (frames, the digest of the derived data, the
+        checkpoint's slot); empty for a store from before it was kept."""
+        return dict(self._attrs().get("commit") or {})
 
     @property
     def committed_frames(self) -> int:
@@ -244,16 +284,26 @@ class RunStore:
         counts, per_li, covered = self.counts()
         if blocks is None:
             return None
+        commit = self._commit
         if "recent_states" in self._group:
             arr = self._group["recent_states"]
             if int(arr.attrs.get("frames", -1)) != covered:
                 return None
-            return Tally(covered, counts, per_li, *blocks, arr[...], int(arr.attrs["raw_changes"]),
-                         int(arr.attrs["cored_changes"]))
-        if self.spec.core_frames != 1:
+            tally = Tally(covered, counts, per_li, *blocks, arr[...], int(arr.attrs["raw_changes"]),
+                          int(arr.attrs["cored_changes"]))
+        elif self.spec.core_frames != 1:
             return None
-        keep = min(covered, max(self.spec.lags))  # without coring the cored frames are the raw ones
-        return Tally(covered, counts, per_li, *blocks, self._group["states"][covered - keep:covered])
+        else:
+            keep = min(covered, max(self.spec.lags))  # without coring the cored frames are the raw ones
+            tally = Tally(covered, counts, per_li, *blocks, self._group["states"][covered - keep:covered])
+        if commit and (commit.get("frames") != self.committed_frames or commit.get("derived") != tally_digest(tally)):
+            return None  # not what the last commit wrote: a writer killed mid-commit, or one writing now
+        return tally
+
+    @reading
+    def recent_states(self) -> np.ndarray | None:
+        """The stored last core-assigned frames (where counting goes on); None for a store from before them."""
+        return self._group["recent_states"][...] if "recent_states" in self._group else None
 
     @reading
     def block_counts(self) -> tuple[np.ndarray, int] | None:
@@ -277,7 +327,7 @@ class RunStore:
     @reading
     def checkpoint(self) -> dict[str, np.ndarray] | None:
         """Positions, momenta, cell, numbers and pbc of the last committed frame, when stored."""
-        return Checkpoint(self._group, self._require_writer).read()
+        return Checkpoint(self._group, self._require_writer, self._commit.get("checkpoint")).read()
 
     # ---------------------------------------------------------------- writing
     @property
@@ -311,11 +361,33 @@ class RunStore:
         if k:
             self._write_rows(n)
         self._write_counts(tally)
+        record = self._commit.get("checkpoint")
         if checkpoint is not None:
-            Checkpoint(self._group, self._require_writer).write(checkpoint)
-        self._group.attrs["committed_frames"] = n + k
+            record = Checkpoint(self._group, self._require_writer, record).write(checkpoint)
+        self._write_commit(n + k, tally, record)
         self._pending.clear()
         return n + k
+
+    def _write_commit(self, frames: int, tally: Tally | None, checkpoint: dict | None) -> None:
+        """The commit: one write of the root metadata (atomic: zarr writes a file whole or not at all) that makes
+        the rows below ``frames``, the derived data with this digest and this checkpoint slot what the store
+        holds. Everything written before it and not named by it is ignored by readers and by a resume."""
+        commit = {"frames": int(frames), "checkpoint": checkpoint}
+        if tally is not None:
+            commit["derived"] = tally_digest(tally)
+        self._update_attrs({"committed_frames": int(frames), "commit": commit})
+
+    def _update_attrs(self, values: dict) -> None:
+        """One write of the root metadata. zarr changes its copy in memory before the write, so a write that fails
+        (a full disk) is followed by a read of what the disk holds: the writer goes on from the last commit."""
+        try:
+            self._group.update_attributes(values)  # attrs.update would write once per key
+        except BaseException:
+            try:
+                self._group = open_group(self.path, "r+")
+            except Exception:
+                pass
+            raise
 
     def _write_rows(self, n: int) -> None:
         """The buffered frames as rows ``n:n + k`` of ``frames``, ``states`` and ``log_likelihood``."""
@@ -336,9 +408,15 @@ class RunStore:
             fit.resize((n + k, n_li))
             fit[rows] = fit_rows
 
-    def save_checkpoint(self, data: dict) -> None:
-        """Write the checkpoint (positions, momenta, cell, numbers, pbc, step) of the last frame kept."""
-        Checkpoint(self._group, self._require_writer).write(data)
+    def save_checkpoint(self, data: dict) -> dict:
+        """Write a checkpoint (positions, momenta, cell, numbers, pbc, step) into the free slot; returns the record
+        that a commit (``commit_warmup``) makes it the checkpoint with."""
+        return Checkpoint(self._group, self._require_writer, self._commit.get("checkpoint")).write(data)
+
+    def commit_warmup(self, frames: int, checkpoint: dict | None) -> None:
+        """Commit ``frames`` warm-up frames and the checkpoint ``save_checkpoint`` wrote, in one metadata write."""
+        self._require_writer()
+        self._update_attrs({"warmup_frames": int(frames), "commit": {"frames": 0, "checkpoint": checkpoint}})
 
     def add_snapshot(self, snapshot: Snapshot) -> None:
         """Append one analysis snapshot."""
@@ -351,7 +429,7 @@ class RunStore:
 
     def set_analysis(self, settings: dict) -> None:
         self._require_writer()
-        self._group.attrs["analysis"] = settings
+        self._update_attrs({"analysis": settings})
 
     def replace_snapshots(self, snapshots: list[Snapshot]) -> None:
         """Rewrite the whole snapshot history (repair only)."""
@@ -366,7 +444,7 @@ class RunStore:
         """Make a warm-up store a run store: the state model is trained, its spec known."""
         self._require_writer()
         create_arrays(self._group, spec, chunk_frames)
-        self._group.attrs.update({"spec": spec.to_dict(), "frame_dt_ps": spec.frame_dt_ps,
+        self._update_attrs({"spec": spec.to_dict(), "frame_dt_ps": spec.frame_dt_ps,
                                   "lags_ps": list(spec.lags_ps), "state_model": state_model_config,
                                   "state_model_trained_in_run": trained, "status": "running"})
         self.spec, self.state_model_config = spec, state_model_config
@@ -380,16 +458,19 @@ class RunStore:
         if stored is not None:
             raise StoreMismatchError(f"{self.path} holds a run at {stored:g} K; it cannot go on at {value:g} K. "
                                      f"Write the new temperature to a new store.")
-        self._group.attrs["temperature_K"] = value
+        self._update_attrs({"temperature_K": value})
 
     def set_status(self, status: str, stop_reason: str | None = None) -> None:
         self._require_writer()
-        self._group.attrs.update({"status": status, "stop_reason": stop_reason})
+        self._update_attrs({"status": status, "stop_reason": stop_reason})
 
     def rewrite_counts(self, tally: Tally) -> None:
-        """Replace the derived counts (after a rebuild from ``states``)."""
+        """Replace the derived counts (after a rebuild from ``states`` of the committed frames) and commit them."""
         self._require_writer()
+        if tally.frames != self.committed_frames:
+            raise StoreError(f"The counts cover {tally.frames} frames, not the {self.committed_frames} committed.")
         self._write_counts(tally)
+        self._write_commit(tally.frames, tally, self._commit.get("checkpoint"))
 
     def _write_counts(self, tally: Tally) -> None:
         counts, block_counts, block_frames = tally.counts, tally.block_counts, tally.block_frames

@@ -3,6 +3,7 @@ the checkpoint. ``RunStore`` holds the lock and decides the order in which they 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 
@@ -11,7 +12,7 @@ import zarr
 
 from .analysis.records import Snapshot
 
-__all__ = ["CHECKPOINT_FIELDS", "Checkpoint", "FrameBuffer", "SnapshotLog"]
+__all__ = ["CHECKPOINT_FIELDS", "Checkpoint", "FrameBuffer", "SnapshotLog", "tally_digest"]
 
 #: What a checkpoint holds of the last committed frame (and its ``step``).
 CHECKPOINT_FIELDS = ("positions", "momenta", "cell", "numbers", "pbc")
@@ -87,26 +88,54 @@ def _encoded(snapshot: Snapshot) -> str:
 
 
 class Checkpoint:
-    """Positions, momenta, cell, numbers and pbc of the last frame committed (``checkpoint/`` group), and its step:
-    what the MD restarts from."""
+    """Positions, momenta, cell, numbers and pbc of the last frame committed, and its step: what the MD restarts
+    from.
 
-    def __init__(self, group: zarr.Group, require_writer: Callable[[], None]) -> None:
-        self._group, self._require_writer = group, require_writer
+    Two slots (``checkpoints/0``, ``checkpoints/1``): a new checkpoint goes into the slot the commit record does not
+    name, and becomes the checkpoint only when the commit that names it is written, so a writer killed while
+    writing one leaves the committed checkpoint whole. (Stores from before the slots keep one ``checkpoint/``.)
+    """
+
+    def __init__(self, group: zarr.Group, require_writer: Callable[[], None], record: dict | None) -> None:
+        self._group, self._require_writer, self._record = group, require_writer, record
 
     def read(self) -> dict | None:
-        if "checkpoint" not in self._group:
+        if self._record is not None:
+            g = self._group[f"checkpoints/{self._record['slot']}"]
+        elif "checkpoint" in self._group:  # a store from before the slots
+            g = self._group["checkpoint"]
+        else:
             return None
-        g = self._group["checkpoint"]
         return {name: g[name][...] for name in CHECKPOINT_FIELDS} | {"step": int(g.attrs["step"])}
 
-    def write(self, data: dict) -> None:
+    def write(self, data: dict) -> dict:
+        """Write ``data`` into the free slot; returns the record that the commit makes it the checkpoint with."""
         self._require_writer()
-        if "checkpoint" not in self._group:
-            g = self._group.create_group("checkpoint")
-            for name in CHECKPOINT_FIELDS:
-                value = np.asarray(data[name])
-                g.create_array(name, shape=value.shape, chunks=value.shape, dtype=value.dtype)
-        g = self._group["checkpoint"]
-        for name in CHECKPOINT_FIELDS:
-            g[name][...] = np.asarray(data[name])
+        slot = "1" if self._record is not None and self._record["slot"] == "0" else "0"
+        name = f"checkpoints/{slot}"
+        values = {field: np.asarray(data[field]) for field in CHECKPOINT_FIELDS}
+        if name in self._group and any(self._group[f"{name}/{f}"].shape != v.shape for f, v in values.items()):
+            del self._group[name]  # another structure (a warm-up frame of other size cannot be, but be sure)
+        if name not in self._group:
+            g = self._group.require_group("checkpoints").create_group(slot)
+            for field, value in values.items():
+                g.create_array(field, shape=value.shape, chunks=value.shape, dtype=value.dtype)
+        g = self._group[name]
+        for field, value in values.items():
+            g[field][...] = value
         g.attrs["step"] = int(data["step"])
+        return {"slot": slot, "step": int(data["step"])}
+
+
+def tally_digest(tally) -> str:
+    """SHA-256 of everything a store keeps of its counter (``counting.Tally``): the commit record holds the digest
+    of the tally it commits, so that counts half rewritten by a killed writer are never trusted."""
+    h = hashlib.sha256()
+    for values, dtype in ((tally.counts, np.int64), (tally.per_li_counts, np.int64),
+                          (tally.block_counts, np.int64), (tally.recent, np.int8)):
+        values = np.ascontiguousarray(values, dtype=dtype)
+        h.update(repr(values.shape).encode())
+        h.update(values.tobytes())
+    h.update(json.dumps([int(tally.frames), int(tally.block_frames), int(tally.raw_changes),
+                         int(tally.cored_changes)]).encode())
+    return h.hexdigest()

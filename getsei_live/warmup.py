@@ -5,10 +5,11 @@ Layout (``run.zarr/warmup/``)::
     step        (W,) int64 absolute MD step
     positions   (W, n_atoms, 3) float64
     cell        (W, 3, 3) float64
-    attrs       numbers, pbc, committed (rows to trust)
+    attrs       numbers, pbc
 
-Rows are written before ``committed`` grows, as the run's frames are; a
-writer killed during the warm-up loses at most the frames it had not flushed.
+Rows are written before the store's ``warmup_frames`` (root metadata, written
+in one commit with the checkpoint) grows, as the run's frames are; a writer
+killed during the warm-up loses at most the frames it had not committed.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ class WarmupFrames:
 
     @property
     def committed(self) -> int:
-        return int(self._group["warmup"].attrs["committed"]) if "warmup" in self._group else 0
+        """Warm-up frames committed: the root metadata's ``warmup_frames``, written with the checkpoint's commit."""
+        if "warmup" not in self._group:
+            return 0
+        return int(self._group.attrs.get("warmup_frames", self._group["warmup"].attrs["committed"]))
 
     def _arrays(self, numbers: np.ndarray, pbc: np.ndarray) -> zarr.Group:
         if "warmup" not in self._group:
@@ -54,23 +58,20 @@ class WarmupFrames:
                             "committed": 0})
         return self._group["warmup"]
 
-    def write(self, frames: list, before_commit: Callable[[], None] | None = None) -> int:
-        """Append ``frames`` (``observers.Frame``), call ``before_commit`` (the checkpoint), then commit; returns
-        the frames committed."""
+    def write(self, frames: list, commit: Callable[[int], None]) -> int:
+        """Append ``frames`` (``observers.Frame``) as rows beyond the committed ones, then call ``commit`` with the
+        new number of frames (it writes the checkpoint and the store's commit); returns the frames committed."""
         self._require_writer()
         if not frames:
             return self.committed
+        n, k = self.committed, len(frames)
         g = self._arrays(frames[0].numbers, frames[0].pbc)
-        n, k = int(g.attrs["committed"]), len(frames)
         for name, values in (("step", [f.step for f in frames]), ("positions", [f.positions for f in frames]),
                              ("cell", [f.cell for f in frames])):
             array = g[name]
             array.resize((n + k, *array.shape[1:]))
             array[n:n + k] = np.asarray(values)
-        if before_commit is not None:
-            before_commit()
-        g.attrs["committed"] = n + k
-        self._group.attrs["warmup_frames"] = n + k  # for readers of the store's metadata alone
+        commit(n + k)
         return n + k
 
     def steps(self) -> np.ndarray:

@@ -144,8 +144,9 @@ def watch(store_path: Path, refresh_s: float, once: bool) -> None:
     store = RunStore.open(store_path, "r")
     patience = (store.analysis.get("criteria") or {}).get("patience")
     while True:
-        snapshots = store.snapshots()
+        store.refresh()  # one read of the metadata per view: everything shown is of the same commit
         status, committed = store.status, store.committed_frames
+        snapshots = [s for s in store.snapshots() if (s.frame or 0) <= committed]
         if store.spec is None and status == "warming up":
             text = (f"{store_path}: warming up, {store.warmup.committed} of {store.warmup.settings['n_frames']} "
                     f"frames kept; the state model is trained on them, then the analysis starts.")
@@ -158,8 +159,6 @@ def watch(store_path: Path, refresh_s: float, once: bool) -> None:
         click.echo(text)
         if once or status not in ("running", "warming up"):
             return
-        if store.spec is None:
-            store = RunStore.open(store_path, "r")  # the warm-up ends: read the run store it became
         time.sleep(refresh_s)
 
 

@@ -61,7 +61,7 @@ class Analyst:
     companions : sequence of path
         The other replicas' stores, read at every check (never written).
     seed : int
-        Of the resampling.
+        Of the resampling (with the frame of each check).
     on_check : callable, optional
         Called with every judged snapshot.
     """
@@ -78,11 +78,16 @@ class Analyst:
         history = store.snapshots()
         self.convergence.restore(history)
         self.latest: Snapshot | None = history[-1] if history else None
-        self._rng = np.random.default_rng(seed)
+        self._seed = int(seed)
 
     @property
     def converged(self) -> bool:
         return self.convergence.converged
+
+    def _rng(self, frame: int) -> np.random.Generator:
+        """The resampling of the check at ``frame``: from the seed and the frame alone, so that a resumed run draws
+        what an uninterrupted one draws."""
+        return np.random.default_rng([self._seed, int(frame)])
 
     def ensemble(self, counter: RunCounter, last_step: int | None) -> Ensemble:
         """This run's counts and those its companions have committed so far."""
@@ -108,7 +113,7 @@ class Analyst:
         with _BLAS.limit(limits=1, user_api="blas"):
             snap = snapshot(counts, ensemble.per_li_counts, ensemble.block_counts, lags_ps=self.spec.lags_ps,
                             lag_index=self.lag_index, source=self.source, target=self.target,
-                            criteria=self.criteria, rng=self._rng, block_ps=ensemble.block_ps,
+                            criteria=self.criteria, rng=self._rng(counter.n_frames), block_ps=ensemble.block_ps,
                             replica_counts=ensemble.replica_counts, n_li=ensemble.n_li,
                             observed_ps=ensemble.observed_ps, core_ps=self.spec.core_ps,
                             label_changes_removed=ensemble.removed_share)

@@ -254,7 +254,7 @@ class LiveMonitor:
         self.last_step = step
         self.checkpoints.keep(frame)
         self._since_check += 1
-        if self._since_check >= self.check_every:
+        if self.counter.n_frames % self.check_every == 0:  # at the same frames whatever the interruptions
             self.check()
         elif self._flush_due(self.store.pending_frames):
             self.flush()

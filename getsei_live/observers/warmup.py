@@ -164,6 +164,7 @@ class WarmupRecorder:
         """Write the frames kept: rows, then the checkpoint of the last, then the count of committed rows."""
         if self._pending:
             last = self._pending[-1]
-            self.committed = self.store.warmup.write(self._pending,
-                                                     lambda: self.store.save_checkpoint(last.checkpoint()))
+            store = self.store
+            self.committed = store.warmup.write(
+                self._pending, lambda frames: store.commit_warmup(frames, store.save_checkpoint(last.checkpoint())))
             self._pending = []
