@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import warnings
 from dataclasses import dataclass
@@ -58,14 +59,19 @@ def bundled_file(name: str) -> Path:
     return path
 
 
-def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str = "float64"):
+def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str = "float64", trust: bool = False):
     """A MACE calculator from a ``.model`` file, ``"bundled"``, or a mace-torch foundation-model name.
 
     ``"bundled"`` is the small demo potential distilled from CHGNet that ships
-    with getsei-live (see ``getsei_live/data/bundled_mace.json``). Foundation
-    models are downloaded by mace-torch on first use; on a machine without
-    internet that fails with a message saying so.
+    with getsei-live (see ``getsei_live/data/bundled_mace.json``); its file is
+    checked against the SHA-256 in that card. A model file is unpickled without
+    running code from it (``potential_file.load_mace_model``): one that needs
+    more than a MACE model does is refused, unless ``trust`` (the user trusts
+    its source). Foundation models are downloaded by mace-torch on first use; on
+    a machine without internet that fails with a message saying so.
     """
+    from .potential_file import UnsafeModelFile, load_mace_model, sha256
+
     path = bundled_file("bundled_mace.model") if str(model) == "bundled" else Path(model)
     if not path.is_file():
         if path.suffix == ".model" or "/" in str(model):
@@ -74,13 +80,26 @@ def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str 
             raise ParameterError(f"Unknown MACE model {model!r}: give a .model file, 'bundled', or one of the "
                                  f"foundation models "
                                  f"{', '.join(FOUNDATION_MODELS)}.")
+    elif str(model) == "bundled":
+        expected = json.loads(bundled_file("bundled_mace.json").read_text()).get("sha256")
+        if expected is not None and sha256(path) != expected:
+            raise GetseiError(f"The bundled potential {path} is not the file getsei-live shipped (its SHA-256 "
+                              f"differs from the card's); reinstall getsei-live.")
     MACECalculator, mace_mp = _import_mace()
     device = device or default_device()
     if path.is_file():
         try:
+            loaded = load_mace_model(path, device=device, trust=trust)
+        except UnsafeModelFile:
+            raise
+        except GetseiError:
+            raise
+        except Exception as error:
+            raise GetseiError(f"Cannot load the MACE model {path}: {type(error).__name__}: {error}") from None
+        try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
-                return MACECalculator(model_paths=str(path), device=device, default_dtype=dtype)
+                return MACECalculator(models=loaded, device=device, default_dtype=dtype)
         except Exception as error:
             raise GetseiError(f"Cannot load the MACE model {path}: {type(error).__name__}: {error}") from None
     try:

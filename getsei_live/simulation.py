@@ -41,6 +41,9 @@ class MDSettings:
         MACE's precision.
     seed : int, default 0
         Of the thermostat's noise, the initial velocities and the resampling.
+    trust_model_file : bool, default False
+        Load the MACE file in full, as mace-torch does, though it needs more than a MACE model (it could run code;
+        see ``potential_file``): only for a file whose source you trust.
     """
 
     steps: int
@@ -51,6 +54,7 @@ class MDSettings:
     device: str = "auto"
     dtype: str = "float64"
     seed: int = 0
+    trust_model_file: bool = False
 
 
 def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, store: str | Path, md: MDSettings, *,
@@ -81,7 +85,7 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
         restore_checkpoint(atoms, checkpoint)
         report(f"Resuming from the checkpoint at step {checkpoint['step']} in {store}")
     device = default_device() if md.device == "auto" else md.device
-    atoms.calc = mace_calculator(mace_model, device=device, dtype=md.dtype)
+    atoms.calc = mace_calculator(mace_model, device=device, dtype=md.dtype, trust=md.trust_model_file)
     if state_model is not None and hasattr(state_model, "to"):
         state_model.to(device)
     dyn = langevin(atoms, temperature_K=md.temperature_K, timestep_fs=md.timestep_fs,

@@ -111,6 +111,9 @@ def _stem(path: Path) -> str:
 @click.argument("structure", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--model", "mace_model", required=True,
               help="MACE potential: a .model file, or a mace-torch foundation-model name (needs internet).")
+@click.option("--trust-model-file", is_flag=True,
+              help="Load a --model file that needs more than a MACE model does (it could run code); only for a "
+                   "file whose source you trust.")
 @live_options
 @click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=300.0,
               show_default=True)
@@ -139,7 +142,7 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
         check_every: int, temperature_K: float,
         timestep_fs: float, coupling_time_ps: float, steps: int, every: int, stop_when_stable: bool, device: str,
         synchronous: bool, seed: int, warmup_ps: float | None, n_states: int | str, companions: tuple[Path, ...],
-        **thresholds) -> None:
+        trust_model_file: bool, **thresholds) -> None:
     """Langevin MD of STRUCTURE with a MACE potential and the live analysis attached.
 
     An existing STORE is resumed from its last committed frame (positions and momenta from its checkpoint).
@@ -157,7 +160,8 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
     model = None if states_file == "auto" else StateModel.load(states_file)
     warmup = {} if model is not None else dict(warmup_ps=warmup_ps, n_states=n_states)
     md = MDSettings(steps=steps, temperature_K=temperature_K, timestep_fs=timestep_fs,
-                    coupling_time_ps=coupling_time_ps, interval_steps=every, device=device, seed=seed)
+                    coupling_time_ps=coupling_time_ps, interval_steps=every, device=device, seed=seed,
+                    trust_model_file=trust_model_file)
     monitor = run_live_md(read(structure), mace_model, model, store_path, md, report=_echo_err,
                           lags_ps=float_list(lags_ps), lag_ps=lag_ps, core_ps=core_ps,
                           equilibrate_ps=equilibrate_ps, source=source, target=target,
@@ -189,11 +193,13 @@ def _echo_check(snap) -> None:
               help="Output structure file (any ase.io format, e.g. interface.extxyz).")
 @click.option("--model", "mace_model", default="bundled", show_default=True,
               help="MACE potential the interface is relaxed with: 'bundled', a .model file or a foundation-model name.")
+@click.option("--trust-model-file", is_flag=True,
+              help="Load a --model file that needs more than a MACE model does (it could run code).")
 @click.option("--relax-steps", type=click.IntRange(min=0), default=200, show_default=True,
               help="FIRE steps of the relaxation (0: write the interface as built).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 def build(system: str, size: str, vacuum_A: float | None, gap_A: float, output: Path, mace_model: str,
-          relax_steps: int, device: str) -> None:
+          trust_model_file: bool, relax_steps: int, device: str) -> None:
     """Build a solid-electrolyte / Li-metal interface of the paper (lpscl-li, lgps-li, llzo-li), relaxed with a
     short optimisation so that MD from it starts near its temperature."""
     from ase.io import write
@@ -207,7 +213,7 @@ def build(system: str, size: str, vacuum_A: float | None, gap_A: float, output: 
         from ..md import default_device, mace_calculator, relax
 
         atoms.calc = mace_calculator(mace_model, device=default_device() if device == "auto" else device,
-                                     dtype="float32")
+                                     dtype="float32", trust=trust_model_file)
         click.echo(f"Relaxing with the {mace_model} MACE potential: " + relax(atoms, steps=relax_steps).describe())
         atoms.calc = None
     write(output, atoms)
