@@ -47,6 +47,11 @@ class StoreError(GetseiError):
     """A run store cannot be opened, read or written."""
 
 
+class StoreFullError(StoreError):
+    """The disk (or quota) of a store is full: what was committed is intact, and the run resumes once there is
+    space."""
+
+
 class StoreLockedError(StoreError):
     """Another live process holds the store's writer lock."""
 

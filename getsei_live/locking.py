@@ -1,4 +1,4 @@
-"""The single-writer lock of a run store: an OS file lock that dies with its process."""
+"""The single-writer lock of a run store: an OS lock on the store directory that dies with its process."""
 
 from __future__ import annotations
 
@@ -16,30 +16,39 @@ LOCK_NAME = ".writer.lock"
 
 
 class WriterLock:
-    """An exclusive advisory lock (flock) on ``run.zarr/.writer.lock``.
+    """An exclusive advisory lock (flock) on the store directory itself, with ``run.zarr/.writer.lock`` saying who
+    holds it.
 
     The operating system drops it when the process ends, however it ends, so a
-    killed writer never leaves the store locked.
+    killed writer never leaves the store locked. The lock is on the directory,
+    not on the file: deleting or replacing ``.writer.lock`` (it stays after every
+    run and can look stale) does not let a second writer in.
     """
 
     def __init__(self, root: Path) -> None:
+        self.root = root
         self.path = root / LOCK_NAME
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
+            try:
+                holder = self.path.read_text(errors="replace").strip()
+            except OSError:
+                holder = ""
             raise StoreLockedError(
-                f"{self.path.parent} is being written by {holder}; only one writer at a time. "
+                f"{self.root} is being written by {holder or 'another process'}; only one writer at a time. "
                 f"Readers (watch, analyze) work meanwhile."
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}".encode(), 0)
         self._fd = fd
+        try:
+            self.path.write_text(f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}")
+        except OSError:  # who holds it is information; the lock holds without it
+            pass
 
     def release(self) -> None:
         if self._fd is not None:

@@ -32,9 +32,13 @@ frames behind.
 
 from __future__ import annotations
 
+import errno
+import functools
 import logging
 import os
+import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +48,7 @@ import zarr
 from . import __version__
 from .analysis.records import Snapshot
 from .counting import Tally
-from .errors import ParameterError, StoreError, StoreMismatchError
+from .errors import ParameterError, StoreError, StoreFullError, StoreMismatchError
 from .layout import (
     create_arrays,
     create_fit_array,
@@ -62,6 +66,37 @@ __all__ = ["RunSpec", "RunStore", "STORE_SCHEMA_VERSION"]
 log = logging.getLogger(__name__)
 
 STORE_SCHEMA_VERSION = 1
+
+
+#: What a full disk or quota raises from a write.
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def writing(method: Callable) -> Callable:
+    """A full disk met by a write becomes a ``StoreFullError`` that says what is committed; the writer records the
+    interruption in the store's status when that small write still fits."""
+
+    @functools.wraps(method)
+    def wrapper(self: RunStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as error:
+            if error.errno not in FULL:
+                raise
+            committed = self._committed_on_disk()
+            recorded = ""
+            if method.__name__ != "set_status":
+                try:
+                    self.set_status("interrupted", f"the disk is full ({error.strerror})")
+                    recorded = "; the store says so in its status"
+                except Exception:
+                    pass
+            raise StoreFullError(
+                f"No space left for {self.path} ({error.strerror}): {committed} frames are committed and intact"
+                f"{recorded}. Free some space and run the same command again to resume."
+            ) from None
+
+    return wrapper
 
 
 class RunStore:
@@ -126,8 +161,13 @@ class RunStore:
                 "stop_reason": None,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             })
-        except BaseException:
-            lock.release()  # a half-made store: leave it unlocked so it can be removed or inspected
+        except BaseException as error:
+            lock.release()
+            shutil.rmtree(path, ignore_errors=True)  # a half-made store is no store: leave nothing behind
+            if isinstance(error, OSError):
+                raise StoreFullError(f"Cannot create the store at {path}: {error.strerror}; nothing was left "
+                                     f"behind.") if error.errno in FULL else StoreError(
+                    f"Cannot create the store at {path}: {error.strerror}; nothing was left behind.") from None
             raise
         log.info("Created store %s%s.", path, f" ({spec.n_li} Li, lags {spec.lags} frames)" if spec else " (warm-up)")
         return cls(path, group, "a", lock)
@@ -215,6 +255,13 @@ class RunStore:
                 self.spec = RunSpec.from_dict(self._meta["spec"])
                 self.state_model_config = self._meta.get("state_model", {})
         return self
+
+    def _committed_on_disk(self) -> int:
+        """``committed_frames`` as the disk holds it (what a failed write left the writer with)."""
+        try:
+            return int(open_group(self.path, "r").attrs.get("committed_frames", 0))
+        except Exception:
+            return 0
 
     @property
     def _commit(self) -> dict:
@@ -348,6 +395,7 @@ class RunStore:
         on disk until ``flush``."""
         self._pending.append(step, time_ps, labels, log_likelihood)
 
+    @writing
     def flush(self, tally: Tally, *, checkpoint: dict | None = None) -> int:
         """Write the buffered frames, then the counter's ``tally`` (covering them), then the checkpoint, then commit.
 
@@ -408,16 +456,19 @@ class RunStore:
             fit.resize((n + k, n_li))
             fit[rows] = fit_rows
 
+    @writing
     def save_checkpoint(self, data: dict) -> dict:
         """Write a checkpoint (positions, momenta, cell, numbers, pbc, step) into the free slot; returns the record
         that a commit (``commit_warmup``) makes it the checkpoint with."""
         return Checkpoint(self._group, self._require_writer, self._commit.get("checkpoint")).write(data)
 
+    @writing
     def commit_warmup(self, frames: int, checkpoint: dict | None) -> None:
         """Commit ``frames`` warm-up frames and the checkpoint ``save_checkpoint`` wrote, in one metadata write."""
         self._require_writer()
         self._update_attrs({"warmup_frames": int(frames), "commit": {"frames": 0, "checkpoint": checkpoint}})
 
+    @writing
     def add_snapshot(self, snapshot: Snapshot) -> None:
         """Append one analysis snapshot."""
         self.history.add(snapshot)
@@ -427,10 +478,12 @@ class RunStore:
         """The analysis settings of the last writer (lag_ps, source, target, check_every, criteria)."""
         return dict(self._attrs().get("analysis") or {})
 
+    @writing
     def set_analysis(self, settings: dict) -> None:
         self._require_writer()
         self._update_attrs({"analysis": settings})
 
+    @writing
     def replace_snapshots(self, snapshots: list[Snapshot]) -> None:
         """Rewrite the whole snapshot history (repair only)."""
         self.history.replace(snapshots)
@@ -440,6 +493,7 @@ class RunStore:
         """The frames kept while a state model is trained in the run (see ``attach(state_model=None)``)."""
         return WarmupFrames(self._group, self._require_writer)
 
+    @writing
     def begin(self, spec: RunSpec, state_model_config: dict, trained: dict, chunk_frames: int = 256) -> None:
         """Make a warm-up store a run store: the state model is trained, its spec known."""
         self._require_writer()
@@ -449,6 +503,7 @@ class RunStore:
                                   "state_model_trained_in_run": trained, "status": "running"})
         self.spec, self.state_model_config = spec, state_model_config
 
+    @writing
     def set_temperature(self, temperature_K: float | None) -> None:
         """Record the run's temperature; a resumed run must keep the one recorded."""
         self._require_writer()
@@ -460,10 +515,12 @@ class RunStore:
                                      f"Write the new temperature to a new store.")
         self._update_attrs({"temperature_K": value})
 
+    @writing
     def set_status(self, status: str, stop_reason: str | None = None) -> None:
         self._require_writer()
         self._update_attrs({"status": status, "stop_reason": stop_reason})
 
+    @writing
     def rewrite_counts(self, tally: Tally) -> None:
         """Replace the derived counts (after a rebuild from ``states`` of the committed frames) and commit them."""
         self._require_writer()

@@ -252,3 +252,36 @@ def test_a_crash_at_every_write_of_a_live_md_run_resumes_to_the_uninterrupted_st
     crashed = crash_every_write(monkeypatch, tmp_path, base, full, live_run)
     print(f"live MD: {len(crashed)} crash points, before each write of {written(crashed)}; every resume equal to "
           f"the uninterrupted run")
+
+
+# ------------------------------------------------------------------ a full disk
+def test_a_full_disk_mid_replay_is_one_clear_error_and_the_run_resumes_once_there_is_space(tiny_model, labelled_frames,
+                                                                                        tmp_path, monkeypatch):
+    import zarr.storage._local as zarr_local
+
+    from getsei_live.errors import StoreFullError
+
+    labeller = Recorded(tiny_model)
+    full, path = tmp_path / "full.zarr", tmp_path / "run.zarr"
+    replay(labelled_frames, labeller, full, **REPLAY)
+    put, chunks = zarr_local._put, []
+
+    def disk_fills(file, value, exclusive=False):  # after 40 chunks, no chunk fits; small metadata still does
+        if "/c/" in str(file):
+            chunks.append(file)
+            if len(chunks) > 40:
+                raise OSError(28, "No space left on device")
+        return put(file, value, exclusive)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(zarr_local, "_put", disk_fills)
+        with pytest.raises(StoreFullError) as error:
+            replay(labelled_frames, labeller, path, **REPLAY)
+    store = RunStore.open(path)
+    message = str(error.value)
+    print(message)
+    assert f"{store.committed_frames} frames are committed and intact" in message and "\n" not in message
+    assert 0 < store.committed_frames < len(labelled_frames)
+    assert store.status == "interrupted" and "disk is full" in store.stop_reason
+    replay(labelled_frames, labeller, path, **REPLAY)  # space freed: the same command resumes
+    assert_same_store(path, contents(full), set())

@@ -40,3 +40,21 @@ def test_a_killed_holder_leaves_no_lock(tmp_path):
     lock.acquire()  # the operating system dropped the dead process's lock
     assert (tmp_path / LOCK_NAME).read_text().startswith(f"pid {os.getpid()}")
     lock.release()
+
+
+@pytest.mark.parametrize("tamper", ["deleted", "replaced"])
+def test_a_deleted_or_replaced_lock_file_lets_no_second_writer_in(tmp_path, tamper):
+    code = (f"import sys, time; sys.path.insert(0, {os.getcwd()!r}); from pathlib import Path; "
+            f"from getsei_live.locking import WriterLock; WriterLock(Path({str(tmp_path)!r})).acquire(); "
+            f"print('locked', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        (tmp_path / LOCK_NAME).unlink()
+        if tamper == "replaced":
+            (tmp_path / LOCK_NAME).write_text("stale")
+        with pytest.raises(StoreLockedError, match="only one writer at a time"):
+            WriterLock(tmp_path).acquire()
+    finally:
+        holder.kill()
+        holder.wait()

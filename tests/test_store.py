@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from getsei_live import store as store_module
-from getsei_live.errors import StoreLockedError
+from getsei_live.errors import StoreFullError, StoreLockedError
 from getsei_live.locking import WriterLock
 from getsei_live.store import RunSpec, RunStore
 
@@ -24,17 +24,25 @@ def test_the_creating_writer_holds_the_lock(tmp_path):
     RunStore.open(path, "a").close()  # released on close
 
 
-def test_a_failed_creation_releases_the_lock(tmp_path, monkeypatch):
-    def broken(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+def test_a_creation_that_meets_a_full_disk_leaves_nothing_behind(tmp_path, monkeypatch):
+    import zarr.storage._local as zarr_local
 
-    monkeypatch.setattr(store_module.zarr, "open_group", broken)
+    put, writes = zarr_local._put, []
+
+    def full_after_two(path, value, exclusive=False):  # the disk fills up while the store is being made
+        writes.append(path)
+        if len(writes) > 2:
+            raise OSError(28, "No space left on device")
+        return put(path, value, exclusive)
+
+    monkeypatch.setattr(zarr_local, "_put", full_after_two)
     path = tmp_path / "run.zarr"
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StoreFullError, match=r"Cannot create the store at .*: No space left on device; nothing was "
+                                             r"left behind"):
         RunStore.create(path, SPEC)
-    lock = WriterLock(path)
-    lock.acquire()  # would raise StoreLockedError had create kept it
-    lock.release()
+    assert not path.exists()
+    monkeypatch.setattr(zarr_local, "_put", put)
+    RunStore.create(path, SPEC).close()  # once there is space, the same path makes a store
 
 
 def test_a_snapshot_entry_left_empty_by_a_killed_writer_is_no_snapshot(tmp_path):
