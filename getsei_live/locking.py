@@ -30,7 +30,9 @@ class WriterLock:
         self.path = root / LOCK_NAME
         self._fd: int | None = None
 
-    def acquire(self) -> None:
+    def acquire(self, *, record: bool = True) -> None:
+        """Take the lock (StoreLockedError if another process holds it); ``record``: say who holds it now (else
+        with ``record_holder``, e.g. at the first write, so that a writer that writes nothing changes nothing)."""
         fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -45,6 +47,11 @@ class WriterLock:
                 f"Readers (watch, analyze) work meanwhile."
             ) from None
         self._fd = fd
+        if record:
+            self.record_holder()
+
+    def record_holder(self) -> None:
+        """Write who holds the lock into ``.writer.lock`` (information for a refused second writer)."""
         try:
             self.path.write_text(f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}")
         except OSError:  # who holds it is information; the lock holds without it

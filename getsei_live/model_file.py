@@ -75,6 +75,38 @@ def write(data: dict, path: str | Path) -> Path:
     return path
 
 
+ARRAYS = ("scaler_mean", "scaler_scale", "order", "gmm_weights", "gmm_means", "gmm_covariances",
+          "gmm_precisions_cholesky")
+CONFIG = ("feature_schema", "encoder", "training", "states", "silhouette", "silhouette_by_k")
+ENCODER = ("in_channels", "hidden_channels", "heads", "embedding_dim")
+
+
+def _check_contents(path: Path, data: dict, config: dict) -> dict:
+    """The encoder's sizes, once the file holds every part of a model and its weights fit the encoder its
+    configuration describes (built without memory first: a damaged configuration must not allocate)."""
+    try:
+        missing = [k for k in CONFIG if k not in config] + [f"arrays/{k}" for k in ARRAYS if k not in data["arrays"]]
+        weights = data["encoder"]
+        sizes = {k: int(config["encoder"][k]) for k in ENCODER} if "encoder" in config else {}
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{path} is a damaged state model: it lacks {error}.") from None
+    if missing:
+        raise ModelFileError(f"{path} is a damaged state model: it lacks {', '.join(missing)}.")
+    if any(v < 1 for v in sizes.values()):
+        raise ModelFileError(f"{path} is a damaged state model: encoder sizes {sizes}.")
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in GATEncoder(**sizes).state_dict().items()}
+    except Exception as error:
+        raise ModelFileError(f"{path} is a damaged state model: its encoder {sizes} cannot be built "
+                             f"({type(error).__name__}).") from None
+    stored = {k: tuple(v.shape) for k, v in weights.items()} if isinstance(weights, dict) else None
+    if stored != expected:
+        raise ModelFileError(f"{path} is a damaged state model: its encoder weights do not fit the encoder its "
+                             f"configuration describes ({', '.join(f'{k} {v}' for k, v in sizes.items())}).")
+    return sizes
+
+
 def _load(path: Path) -> tuple[dict, dict]:
     """The payload and its configuration; refuses files that are not one, hold pickled objects, or are newer."""
     if not path.is_file():
@@ -110,8 +142,9 @@ def _load(path: Path) -> tuple[dict, dict]:
 def read(path: str | Path) -> dict:
     """The ``StateModel`` constructor's arguments (all but ``device``) from a saved file."""
     data, config = _load(Path(path))
+    sizes = _check_contents(Path(path), data, config)
     arrays = {k: v.numpy() for k, v in data["arrays"].items()}
-    encoder = GATEncoder(**config["encoder"])
+    encoder = GATEncoder(**sizes)
     encoder.load_state_dict(data["encoder"])
     mixture = GaussianMixture(n_components=arrays["gmm_weights"].size, covariance_type="full")
     mixture.weights_ = arrays["gmm_weights"]

@@ -79,6 +79,12 @@ def writing(method: Callable) -> Callable:
     @functools.wraps(method)
     def wrapper(self: RunStore, *args: Any, **kwargs: Any) -> Any:
         try:
+            if not self.wrote and self._lock is not None:
+                self._lock.record_holder()
+            if self._staged:  # what a resume changes goes to disk with its first write, not before
+                staged, self._staged = self._staged, None
+                self._update_attrs(staged)
+            self.wrote = True
             return method(self, *args, **kwargs)
         except OSError as error:
             if error.errno not in FULL:
@@ -111,6 +117,9 @@ class RunStore:
         self._group = group
         self._lock = lock
         self._pending = FrameBuffer()
+        self._staged: dict = {}
+        #: Whether this handle has written anything (a store it created, or a write since it was opened).
+        self.wrote = False
         attrs = self._meta = dict(group.attrs)
         if attrs.get("kind") != "getsei-live run":
             raise StoreError(f"{path} is a Zarr group but not a getsei-live store.")
@@ -170,7 +179,9 @@ class RunStore:
                     f"Cannot create the store at {path}: {error.strerror}; nothing was left behind.") from None
             raise
         log.info("Created store %s%s.", path, f" ({spec.n_li} Li, lags {spec.lags} frames)" if spec else " (warm-up)")
-        return cls(path, group, "a", lock)
+        store = cls(path, group, "a", lock)
+        store.wrote = True
+        return store
 
     @classmethod
     def open(cls, path: str | Path, mode: str = "r", *, spec: RunSpec | None = None) -> RunStore:
@@ -189,7 +200,7 @@ class RunStore:
             if not os.access(path, os.W_OK):
                 raise StoreError(f"Cannot write to {path}: permission denied. Open it read-only, or copy it.")
             lock = WriterLock(path)
-            lock.acquire()
+            lock.acquire(record=False)  # who holds it is recorded with the first write
         try:
             store = cls(path, open_group(path, "r+" if mode == "a" else "r"), mode, lock)
         except BaseException:
@@ -502,6 +513,26 @@ class RunStore:
                                   "lags_ps": list(spec.lags_ps), "state_model": state_model_config,
                                   "state_model_trained_in_run": trained, "status": "running"})
         self.spec, self.state_model_config = spec, state_model_config
+
+    def stage_resume(self, temperature_K: float | None) -> None:
+        """A writer resuming the store: refuse a temperature other than the recorded one now, and record the status
+        "running" (and a temperature not recorded yet) with the first write, so that a resume refused before it
+        writes anything leaves the store as it was."""
+        self._require_writer()
+        value, stored = rounded_temperature(temperature_K), self.temperature_K
+        if value is not None and stored is not None and not np.isclose(value, stored, rtol=1e-9):
+            raise StoreMismatchError(f"{self.path} holds a run at {stored:g} K; it cannot go on at {value:g} K. "
+                                     f"Write the new temperature to a new store.")
+        self.stage({"status": "running", "stop_reason": None}
+                   | ({"temperature_K": value} if value is not None and stored is None else {}))
+
+    def stage(self, values: dict) -> None:
+        """Root metadata to write with this handle's next write (at once when it has written already)."""
+        self._require_writer()
+        if self.wrote:
+            self._update_attrs(values)
+        else:
+            self._staged.update(values)
 
     @writing
     def set_temperature(self, temperature_K: float | None) -> None:

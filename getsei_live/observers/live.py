@@ -37,7 +37,7 @@ def frames_from_ps(lags_ps: Sequence[float], frame_dt_ps: float) -> tuple[int, .
     lags = []
     for lag in lags_ps:
         ratio = float(lag) / frame_dt_ps
-        if not lag > 0 or abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
+        if not np.isfinite(ratio) or not lag > 0 or abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
             raise ParameterError(
                 f"The 'lag_ps' parameter must be a positive multiple of the frame interval ({frame_dt_ps:g} ps). "
                 f"Got {lag!r} instead."
@@ -81,8 +81,8 @@ def check_sampling(interval_steps: object, timestep_fs: object) -> None:
     if isinstance(interval_steps, bool) or not isinstance(interval_steps, (int, np.integer)) or interval_steps < 1:
         raise ParameterError(f"The 'interval_steps', 'interval' or 'every' parameter must be a positive number of MD "
                              f"steps. Got {interval_steps!r} instead.")
-    if not isinstance(timestep_fs, (int, float)) or not timestep_fs > 0:
-        raise ParameterError(f"The time step must be positive. Got {timestep_fs!r} fs.")
+    if isinstance(timestep_fs, bool) or not isinstance(timestep_fs, (int, float)) or not 0 < timestep_fs < np.inf:
+        raise ParameterError(f"The time step must be a positive, finite number of fs. Got {timestep_fs!r} fs.")
 
 
 def _open_store(store: str | Path | RunStore, spec: RunSpec, state_model: Labeller, elements: list[str],
@@ -98,8 +98,7 @@ def _open_store(store: str | Path | RunStore, spec: RunSpec, state_model: Labell
         return RunStore.create(store, spec, state_model_config=state_model.describe(), elements=elements,
                                temperature_K=temperature_K)
     try:
-        opened.set_temperature(temperature_K)
-        opened.set_status("running", None)
+        opened.stage_resume(temperature_K)
     except BaseException:
         opened.close()
         raise
@@ -130,17 +129,30 @@ def _warmup_store(store, atoms: Atoms, *, lags: tuple[int, ...], timestep_fs: fl
     opened = RunStore.open(path, "a")
     try:
         plan.check_resumable(opened)
-        opened.set_temperature(temperature_K)
+        opened.stage_resume(temperature_K)
         if opened.spec is None:
             return opened, None, plan
         model = StateModel.load(model_path(path), device="cpu")
         if model.fingerprint != opened.spec.fingerprint:
             raise StoreMismatchError(f"{model_path(path)} is not the state model {path} was trained with.")
-        opened.set_status("running", None)
         return opened, model, plan
     except BaseException:
         opened.close()
         raise
+
+
+def _check_endpoints(source, target, n_states: int | str) -> None:
+    """Source and target are states of the model and disjoint: checked before a store is created or a frame
+    written (the first check would find out only after frames were committed)."""
+    from ..analysis._checks import as_state_set
+
+    if not isinstance(n_states, (int, np.integer)):
+        return  # a state model trained in the run picks its number of states: checked at the first check
+    sets = {name: as_state_set(states, int(n_states), name) for name, states in (("source", source),
+                                                                                 ("target", target))
+            if states is not None}
+    if len(sets) == 2 and (overlap := sorted(set(sets["source"]) & set(sets["target"]))):
+        raise ParameterError(f"The source and target sets overlap in states {overlap}; they must be disjoint.")
 
 
 def make_monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: float, interval_steps: int,
@@ -174,6 +186,7 @@ def make_monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: flo
                     equilibrate_frames=frames_at_least(equilibrate_ps, frame_dt_ps, "equilibrate_ps"))
     for line in plan_warnings(lags, lag_index, frame_dt_ps, planned_ps, counting["equilibrate_frames"]):
         log.warning("getsei-live: %s", line)
+    _check_endpoints(source, target, state_model.n_states if state_model is not None else n_states)
     li = np.flatnonzero(atoms.numbers == LI)
     if state_model is None:
         opened, state_model, warmup = _warmup_store(store, atoms, lags=lags, timestep_fs=timestep_fs,

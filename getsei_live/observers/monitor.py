@@ -102,6 +102,7 @@ class LiveMonitor:
         self.warmup = warmup
         self.analyst: Analyst | None = None
         self.state_model, self.spec, self.counter, self.warming = None, None, None, None
+        self._rewrite_counts = None
         if store.spec is None:  # warming up: the state model comes from these frames
             if warmup is None:
                 raise ParameterError(f"{store.path} is warming up; resume it with state_model=None and its warm-up.")
@@ -123,17 +124,19 @@ class LiveMonitor:
         self._li_indices = np.asarray(spec.li_indices)
         self.drift = DriftGuard.of(state_model, self.criteria)
         self.analyst = Analyst(self.store, drift=self.drift, **self._analysis)
-        self.counter, _ = committed_counter(self.store, repair=self.store.writable)
+        self.counter, rebuilt = committed_counter(self.store)
+        if rebuilt and self.store.writable:  # with the resume's first write: a refused resume changes nothing
+            self._rewrite_counts = self.counter.tally()
         n = self.store.committed_frames
         self.last_step = int(self.store.steps()[-1]) if n else None
         if n:
             log.info("Resuming %s at frame %d (step %d).", self.store.path, n, self.last_step)
         if self.store.mode == "a":
             lag_index = self._analysis["lag_index"]
-            self.store.set_analysis({"lag_ps": "auto" if lag_index is None else spec.lags_ps[lag_index],
+            self.store.stage({"analysis": {"lag_ps": "auto" if lag_index is None else spec.lags_ps[lag_index],
                                      "source": self._analysis["source"], "target": self._analysis["target"],
                                      "check_every": self.check_every, "criteria": self.criteria.to_dict(),
-                                     "stop_when_stable": self.stop_when_stable})
+                                     "stop_when_stable": self.stop_when_stable}})
         if self.store.warmup.committed and self.store.writable:
             for step, atoms in self.store.warmup.atoms():
                 if self.last_step is None or step > self.last_step:
@@ -249,6 +252,9 @@ class LiveMonitor:
     def _record(self, step: int, labels: np.ndarray, frame: Frame | None,
                 log_likelihood: np.ndarray | None = None) -> bool:
         """Count and buffer one labelled frame, then the one place that decides to flush, check or stop."""
+        if self._rewrite_counts is not None:  # counts rebuilt at the resume: written before the first new frame
+            tally, self._rewrite_counts = self._rewrite_counts, None
+            self.store.rewrite_counts(tally)
         self.counter.update(labels)
         self.store.append(step, steps_to_ps(step, self.spec.timestep_fs), labels, log_likelihood)
         self.last_step = step
@@ -309,7 +315,8 @@ class LiveMonitor:
 
     def _finish(self, status: str, reason: str | None) -> None:
         self.flush()
-        self.store.set_status(status, reason)
+        if self.store.wrote or (status == "finished" and self.store.status not in ("finished", "stopped")):
+            self.store.set_status(status, reason)  # a refused resume, which wrote nothing, leaves the store as it was
 
     # ---------------------------------------------------------------- closing
     def close(self, status: str = "finished", reason: str | None = None) -> None:
