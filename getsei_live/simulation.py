@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,13 +86,21 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
         restore_checkpoint(atoms, checkpoint)
         report(f"Resuming from the checkpoint at step {checkpoint['step']} in {store}")
     device = default_device() if md.device == "auto" else md.device
-    atoms.calc = mace_calculator(mace_model, device=device, dtype=md.dtype, trust=md.trust_model_file)
     if state_model is not None and hasattr(state_model, "to"):
         state_model.to(device)
     dyn = langevin(atoms, temperature_K=md.temperature_K, timestep_fs=md.timestep_fs,
                    coupling_time_ps=md.coupling_time_ps, seed=md.seed, initialise_velocities=checkpoint is None)
     options.setdefault("planned_ps", steps_to_ps(md.steps, md.timestep_fs))
+    existed = (store / "zarr.json").is_file()
+    # the store first (its lock, its spec against this run's): a refusal comes before MACE loads, in a second
     monitor = attach(dyn, state_model, store=store, interval_steps=md.interval_steps, seed=md.seed, **options)
+    try:
+        atoms.calc = mace_calculator(mace_model, device=device, dtype=md.dtype, trust=md.trust_model_file)
+    except BaseException as error:
+        monitor.close("interrupted", f"{type(error).__name__}: {error}")  # a resumed store: nothing written
+        if not existed:
+            shutil.rmtree(store, ignore_errors=True)  # the store this run made, empty: no store at all
+        raise
     start = time.perf_counter()
     dyn.attach(_progress(dyn, monitor, md, report), interval=md.interval_steps)
     report(f"Langevin MD: {len(atoms)} atoms, {md.temperature_K:g} K, {md.timestep_fs:g} fs, {md.steps} steps on "

@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from ..analysis.verdict import timescale_text
-from ..errors import ParameterError
+from ..errors import ParameterError, StructureError
 from ..demo import DEMO_BUDGET_PS, DEMO_TIMESTEP_FS
 from ..units import steps_to_ps
 from . import main
@@ -70,6 +70,9 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
                    check_every_frames=check_every, criteria=(criteria := make_criteria(thresholds)),
                    stop_when_stable=stop_when_stable, temperature_K=temperature_K,
                    on_check=_echo_check)
+    for store in jobs:  # a store another process writes, or a damaged one, is refused before anything is read
+        if (Path(store) / "zarr.json").is_file():
+            RunStore.open(store, "a").close()
     start = time.perf_counter()
     if workers is not None or scheduler is not None:
         where = f"the Dask scheduler at {scheduler}" if scheduler else f"{workers} local Dask workers"
@@ -149,8 +152,6 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
     Replicas run as separate processes, each with its own STORE and the others as --companion; each stops when
     the ensemble has converged.
     """
-    from ase.io import read
-
     from ..simulation import MDSettings, run_live_md
     from ..states import StateModel
 
@@ -162,7 +163,7 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
     md = MDSettings(steps=steps, temperature_K=temperature_K, timestep_fs=timestep_fs,
                     coupling_time_ps=coupling_time_ps, interval_steps=every, device=device, seed=seed,
                     trust_model_file=trust_model_file)
-    monitor = run_live_md(read(structure), mace_model, model, store_path, md, report=_echo_err,
+    monitor = run_live_md(read_structure(structure), mace_model, model, store_path, md, report=_echo_err,
                           lags_ps=float_list(lags_ps), lag_ps=lag_ps, core_ps=core_ps,
                           equilibrate_ps=equilibrate_ps, source=source, target=target,
                           check_every_frames=check_every,
@@ -172,6 +173,21 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
         from ._format import format_snapshot
 
         click.echo(format_snapshot(monitor.latest, patience=criteria.patience))
+
+
+def read_structure(path: Path):
+    """The structure in ``path`` (any ase.io format); a file ASE cannot read is one StructureError."""
+    from ase.io import read
+
+    try:
+        atoms = read(path)
+    except Exception as error:
+        detail = str(error).splitlines()[0] if str(error) else ""
+        raise StructureError(f"Cannot read a structure from {path} ({type(error).__name__}{': ' if detail else ''}"
+                             f"{detail}); give a file ase.io reads, e.g. .extxyz, POSCAR or .cif.") from None
+    if len(atoms) == 0:
+        raise StructureError(f"{path} holds no atoms.")
+    return atoms
 
 
 def _echo_err(line: str) -> None:
