@@ -68,9 +68,12 @@ class SnapshotLog:
         self._require_writer()
         arr = self._group["snapshots"]
         n = arr.shape[0]
-        while n and not str(arr[n - 1]):  # an entry left empty by a killed writer is written over
+        frame = snapshot.frame or 0
+        # written over: an entry left empty by a killed writer, and entries of frames not before this one (checks
+        # of frames that were not committed after all, e.g. a store whose committed frames were set back)
+        while n and (not (last := str(arr[n - 1])) or (json.loads(last).get("frame") or 0) >= frame):
             n -= 1
-        if arr.shape[0] < n + 1:
+        if arr.shape[0] != n + 1:
             arr.resize((n + 1,))
         arr[n] = _encoded(snapshot)
 

@@ -11,6 +11,7 @@ state model). The one real SIGKILL test is in ``test_live.py``.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -285,3 +286,24 @@ def test_a_full_disk_mid_replay_is_one_clear_error_and_the_run_resumes_once_ther
     assert store.status == "interrupted" and "disk is full" in store.stop_reason
     replay(labelled_frames, labeller, path, **REPLAY)  # space freed: the same command resumes
     assert_same_store(path, contents(full), set())
+
+
+def test_counts_ahead_of_the_commit_are_never_trusted(tiny_model, labelled_frames, tmp_path):
+    """The case a kill between the counts and the commit made (found by killing 'run'): a finished 30-frame store
+    whose committed_frames and counts' frame count are set back to 25, as that kill leaves them, resumes to the
+    counts of an uninterrupted run, not 5 frames x the Li more."""
+    labeller = Recorded(tiny_model)
+    frames = labelled_frames[:30]
+    full, path = tmp_path / "full.zarr", tmp_path / "run.zarr"
+    replay(frames, labeller, full, **REPLAY)
+    replay(frames, labeller, path, **REPLAY)
+    for meta, key in ((path / "zarr.json", "committed_frames"), (path / "counts" / "zarr.json", "frames")):
+        data = json.loads(meta.read_text())
+        data["attributes"][key] = 25
+        meta.write_text(json.dumps(data))
+    replay(frames, labeller, path, **REPLAY)
+    resumed, straight = RunStore.open(path), RunStore.open(full)
+    assert resumed.committed_frames == 30
+    np.testing.assert_array_equal(resumed.counts()[0], straight.counts()[0])
+    assert check_store(path).ok
+    print(f"at lag 1: {resumed.counts()[0][0].sum()} transitions stored, as in the uninterrupted run")
