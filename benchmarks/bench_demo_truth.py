@@ -1,7 +1,7 @@
 """Does the demo's early stop give the answer a longer run gives? The demo at three seeds, and one reference run.
 
 Usage: python benchmarks/bench_demo_truth.py [--system lpscl-li] [--seeds 0 1 2] [--reference-seed 10]
-                                             [--reference-factor 3] [--out out/demo_truth]
+                                             [--reference-factor 3] [--out out/demo_truth] [--table-only]
 
 Each seed runs ``getsei-live demo`` (the same settings, the early stop on). The reference runs the same system
 without stopping for ``--reference-factor`` times the longest stop time (at least), with another seed. Its counts
@@ -23,6 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from getsei_live.demo import run_demo, stop_summary  # noqa: E402
+from getsei_live.store import RunStore  # noqa: E402
 from getsei_live.summary import analyze_store  # noqa: E402
 
 
@@ -37,64 +38,81 @@ def main() -> None:
     parser.add_argument("--reference-seed", type=int, default=10)
     parser.add_argument("--reference-factor", type=float, default=3.0)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "demo_truth")
+    parser.add_argument("--table-only", action="store_true",
+                        help="Print the table from the stores an earlier run left in --out (runs nothing).")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.WARNING)
     quiet = lambda line: None  # noqa: E731
 
-    stopped = {}
-    for seed in args.seeds:
+    walls = {}
+    for seed in [] if args.table_only else args.seeds:
         began = time.perf_counter()
         run = run_demo(args.system, args.out / f"seed{seed}.zarr", seed=seed, report=quiet)
-        stopped[seed] = (run, time.perf_counter() - began)
-        print(f"seed {seed}: {stop_summary(run.monitor, run.budget_ps)} ({stopped[seed][1]:.0f} s)", flush=True)
-    ends = [run.monitor.latest.time_ps for run, _ in stopped.values()]
+        walls[seed] = time.perf_counter() - began
+        print(f"seed {seed}: {stop_summary(run.monitor, run.budget_ps)} ({walls[seed]:.0f} s)", flush=True)
+    ends = [RunStore.open(args.out / f"seed{seed}.zarr").snapshots()[-1].time_ps for seed in args.seeds]
     reference_ps = float(np.ceil(args.reference_factor * max(ends)))
-    began = time.perf_counter()
-    ref = run_demo(args.system, args.out / "reference.zarr", seed=args.reference_seed, budget_ps=reference_ps,
-                   stop=False, report=quiet)
-    print(f"reference (seed {args.reference_seed}, {reference_ps:g} ps, no stop): "
-          f"{stop_summary(ref.monitor, reference_ps)} ({time.perf_counter() - began:.0f} s)", flush=True)
+    if not args.table_only:
+        began = time.perf_counter()
+        ref = run_demo(args.system, args.out / "reference.zarr", seed=args.reference_seed, budget_ps=reference_ps,
+                       stop=False, report=quiet)
+        print(f"reference (seed {args.reference_seed}, {reference_ps:g} ps, no stop): "
+              f"{stop_summary(ref.monitor, reference_ps)} ({time.perf_counter() - began:.0f} s)", flush=True)
+    table(args, walls)
 
-    print(f"\n{args.system}: {len(args.seeds)} stopped runs against a {reference_ps:g} ps reference "
-          f"({reference_ps / max(ends):.1f} x the longest stop)")
-    header = (f"{'seed':>4}  {'stop ps':>7}  {'wall s':>6}  {'top route':<22} {'share [90%]':<16} {'on top':>6}  "
-              f"{'ref share':>9} {'in':>3}  {'lag':>4}  {'t1 ps [90%]':<20} {'ref t1':>6} {'in':>3}")
+
+def table(args, walls: dict) -> None:
+    """The stopped runs' last (converged) snapshots against the reference's counts, analysed at each one's lag,
+    source and target; everything read from the stores."""
+    reference_path = args.out / "reference.zarr"
+    ref_store = RunStore.open(reference_path)
+    ref_ps = float(ref_store.times_ps()[-1])
+    stops = {seed: RunStore.open(args.out / f"seed{seed}.zarr").snapshots()[-1] for seed in args.seeds}
+    longest = max(snap.time_ps for snap in stops.values())
+    print(f"\n{args.system}: {len(stops)} stopped runs against a {ref_ps:g} ps reference "
+          f"({ref_ps / longest:.1f} x the longest stop)")
+    header = (f"{'seed':>4}  {'stop ps':>7}  {'wall s':>6}  {'top route':<12} {'share [90%]':<16} {'on top':>6}  "
+              f"{'ref share':>9} {'in':>3}  {'lag':>4}  {'t1 ps [90%]':<20} {'ref t1':>6} {'in':>3}  "
+              f"{'drift max':>9}")
     print(header)
     print("-" * len(header))
     inside = {"share": 0, "t1": 0}
-    for seed, (run, wall) in stopped.items():
-        snap = run.monitor.latest
+    for seed, snap in stops.items():
         top = snap.pathways[0] if snap.pathways else None
         share_ci = snap.intervals.pathway_fractions[0] if top is not None else (np.nan, np.nan)
         t1_ci = snap.intervals.timescales[0] if len(snap.intervals.timescales) else (np.nan, np.nan)
-        reference = analyze_store(args.out / "reference.zarr", lag_ps=snap.lag_ps, source=snap.source,
-                                  target=snap.target, core_lengths_ps=None)
-        ref_share = next((p.fraction for p in reference.model.pathways if top is not None and p.states == top.states),
-                         0.0)
-        ref_t1 = float(reference.model.timescales[0]) if len(reference.model.timescales) else np.nan
+        reference = analyze_store(reference_path, lag_ps=snap.lag_ps, source=snap.source, target=snap.target,
+                                  core_lengths_ps=None).snapshot
+        ref_share = next((p.fraction for p in reference.pathways if top is not None and p.states == top.states), 0.0)
+        ref_t1 = float(reference.timescales[0]) if len(reference.timescales) else np.nan
         share_in = top is not None and share_ci[0] <= ref_share <= share_ci[1]
         t1_in = bool(t1_ci[0] <= ref_t1 <= t1_ci[1])
         inside["share"] += share_in
         inside["t1"] += t1_in
+        drift = [s.fit.ood_fraction for s in RunStore.open(args.out / f"seed{seed}.zarr").snapshots()
+                 if s.fit is not None]
         share_text = (f"{100 * top.fraction:.0f}% [{100 * share_ci[0]:.0f}, {100 * share_ci[1]:.0f}]"
                       if top is not None else "-")
         t1_text = f"{snap.timescales[0]:.2f} [{t1_ci[0]:.2f}, {t1_ci[1]:.2f}]"
-        print(f"{seed:>4}  {snap.time_ps:7.2f}  {wall:6.0f}  {route(top.states) if top else '-':<22} {share_text:<16} "
+        wall = f"{walls[seed]:6.0f}" if seed in walls else f"{'-':>6}"
+        print(f"{seed:>4}  {snap.time_ps:7.2f}  {wall}  {route(top.states) if top else '-':<12} {share_text:<16} "
               f"{100 * snap.intervals.top_route_resolved:5.0f}%  {100 * ref_share:8.0f}% {'yes' if share_in else 'no':>3}"
-              f"  {snap.lag_ps:4g}  {t1_text:<20} {ref_t1:6.2f} {'yes' if t1_in else 'no':>3}")
-    tops = {route(run.monitor.latest.pathways[0].states) for run, _ in stopped.values() if run.monitor.latest.pathways}
+              f"  {snap.lag_ps:4g}  {t1_text:<20} {ref_t1:6.2f} {'yes' if t1_in else 'no':>3}  "
+              f"{100 * max(drift, default=np.nan):8.1f}%")
+    tops = {route(s.pathways[0].states) for s in stops.values() if s.pathways}
     print(f"\nTop route of every stopped run: {', '.join(sorted(tops))} "
           f"({'they agree' if len(tops) == 1 else 'they differ'}); reference inside the stopped run's interval: "
-          f"share {inside['share']} of {len(stopped)}, t1 {inside['t1']} of {len(stopped)}")
-    ref_snap = ref.monitor.latest
-    print(f"Reference at its end ({ref_snap.time_ps:.1f} ps, lag {ref_snap.lag_ps:g} ps): top route "
-          f"{route(ref_snap.pathways[0].states) if ref_snap.pathways else '-'} "
-          f"{100 * ref_snap.pathways[0].fraction if ref_snap.pathways else 0:.0f}%, t1 {ref_snap.timescales[0]:.2f} ps; "
-          f"converged: {ref_snap.converged}")
-    print(f"Drift guard, largest share outside per check: "
-          + ", ".join(f"seed {seed} {100 * max(run.fits, default=np.nan):.1f}%" for seed, (run, _) in stopped.items())
-          + f", reference {100 * max(ref.fits, default=np.nan):.1f}%")
+          f"share {inside['share']} of {len(stops)}, t1 {inside['t1']} of {len(stops)}")
+    t1s = [s.intervals.timescales[0] for s in stops.values()]
+    print(f"t1 intervals overlap: {'yes' if max(lo for lo, _ in t1s) <= min(hi for _, hi in t1s) else 'no'}")
+    last = ref_store.snapshots()[-1]
+    drift = [s.fit.ood_fraction for s in ref_store.snapshots() if s.fit is not None]
+    print(f"Reference at its end ({last.time_ps:.1f} ps, lag {last.lag_ps:g} ps): top route "
+          f"{route(last.pathways[0].states) if last.pathways else '-'} "
+          f"{100 * last.pathways[0].fraction if last.pathways else 0:.0f}%, t1 {last.timescales[0]:.2f} ps "
+          f"[{last.intervals.timescales[0][0]:.2f}, {last.intervals.timescales[0][1]:.2f}]; converged: "
+          f"{last.converged}; drift guard at most {100 * max(drift, default=np.nan):.1f}% of Li outside per check")
 
 
 if __name__ == "__main__":
