@@ -68,6 +68,16 @@ log = logging.getLogger(__name__)
 STORE_SCHEMA_VERSION = 1
 
 
+def _remove(path: Path) -> None:
+    """Remove a half-made store. zarr writes some files concurrently, and the writes still in flight when one failed
+    finish afterwards (re-creating their folders), so remove until nothing comes back."""
+    for _ in range(50):
+        shutil.rmtree(path, ignore_errors=True)
+        time.sleep(0.02)
+        if not path.exists():
+            return
+
+
 #: What a full disk or quota raises from a write.
 FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -172,7 +182,7 @@ class RunStore:
             })
         except BaseException as error:
             lock.release()
-            shutil.rmtree(path, ignore_errors=True)  # a half-made store is no store: leave nothing behind
+            _remove(path)  # a half-made store is no store: leave nothing behind
             if isinstance(error, OSError):
                 raise StoreFullError(f"Cannot create the store at {path}: {error.strerror}; nothing was left "
                                      f"behind.") if error.errno in FULL else StoreError(
