@@ -222,7 +222,7 @@ class Slabs:
 
 LIVE = dict(lags_ps=(0.01, 0.03), core_ps=0.01, check_every_frames=10, flush_frames=4, criteria=CRITERIA,
             asynchronous=False, interval_steps=5)
-LIVE_STEPS = 150
+LIVE_STEPS = 110
 
 
 def live_run(path: Path, steps: int = LIVE_STEPS) -> None:
