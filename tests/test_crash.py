@@ -148,7 +148,7 @@ def written(crashed: list[str]) -> str:
 
 # ------------------------------------------------------------------ the replay path
 @pytest.fixture(scope="module")
-def labelled_frames(tiny_model, aimd_frames):
+def labelled_frames():
     from conftest import aimd_run
 
     return aimd_run("50pct", "0:36")

@@ -17,7 +17,6 @@ from ase.io import write
 from click.testing import CliRunner
 
 from getsei_live.cli import main
-from getsei_live.md import bundled_file
 
 from conftest import aimd_run
 
