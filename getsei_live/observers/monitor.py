@@ -102,7 +102,6 @@ class LiveMonitor:
         self.warmup = warmup
         self.analyst: Analyst | None = None
         self.state_model, self.spec, self.counter, self.warming = None, None, None, None
-        self._rewrite_counts = None
         if store.spec is None:  # warming up: the state model comes from these frames
             if warmup is None:
                 raise ParameterError(f"{store.path} is warming up; resume it with state_model=None and its warm-up.")
@@ -124,9 +123,9 @@ class LiveMonitor:
         self._li_indices = np.asarray(spec.li_indices)
         self.drift = DriftGuard.of(state_model, self.criteria)
         self.analyst = Analyst(self.store, drift=self.drift, **self._analysis)
-        self.counter, rebuilt = committed_counter(self.store)
-        if rebuilt and self.store.writable:  # with the resume's first write: a refused resume changes nothing
-            self._rewrite_counts = self.counter.tally()
+        # counts rebuilt from states reach the disk with the next flush (which writes the whole tally and its
+        # digest), so a refused resume changes nothing
+        self.counter, _ = committed_counter(self.store)
         n = self.store.committed_frames
         self.last_step = int(self.store.steps()[-1]) if n else None
         if n:
@@ -252,9 +251,6 @@ class LiveMonitor:
     def _record(self, step: int, labels: np.ndarray, frame: Frame | None,
                 log_likelihood: np.ndarray | None = None) -> bool:
         """Count and buffer one labelled frame, then the one place that decides to flush, check or stop."""
-        if self._rewrite_counts is not None:  # counts rebuilt at the resume: written before the first new frame
-            tally, self._rewrite_counts = self._rewrite_counts, None
-            self.store.rewrite_counts(tally)
         self.counter.update(labels)
         self.store.append(step, steps_to_ps(step, self.spec.timestep_fs), labels, log_likelihood)
         self.last_step = step
