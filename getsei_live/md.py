@@ -85,7 +85,9 @@ def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str 
         if expected is not None and sha256(path) != expected:
             raise GetseiError(f"The bundled potential {path} is not the file getsei-live shipped (its SHA-256 "
                               f"differs from the card's); reinstall getsei-live.")
-    MACECalculator, mace_mp = _import_mace()
+    _, mace_mp = _import_mace()
+    from .mace_md import MDCalculator
+
     device = device or default_device()
     if path.is_file():
         try:
@@ -99,7 +101,7 @@ def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str 
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
-                return MACECalculator(models=loaded, device=device, default_dtype=dtype)
+                return MDCalculator(models=loaded, device=device, default_dtype=dtype)
         except Exception as error:
             raise GetseiError(f"Cannot load the MACE model {path}: {type(error).__name__}: {error}") from None
     try:

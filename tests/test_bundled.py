@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list
+from conftest import LPSCL_416
 
 from getsei_live.md import bundled_file, langevin, mace_calculator
 from getsei_live.states import StateModel
@@ -84,3 +85,39 @@ def test_demo_state_model_labels_each_interface():
         labels = model.assign(atoms)
         assert labels.shape == ((atoms.numbers == 3).sum(),)
         assert labels.min() >= 0 and labels.max() < 6
+
+
+def test_md_calculator_short_path_equals_mace_torch_calculator():
+    """The MD calculator's energy and forces without stress equal mace-torch's own calculator on the same model
+    (the demo interfaces, the real 416-atom Li6PS5Cl cell when ../shared is there, and a cluster without
+    periodicity); a stress request takes mace-torch's path and gives its numbers."""
+    from ase.io import read
+    from mace.calculators import MACECalculator
+
+    from getsei_live.potential_file import load_mace_model
+
+    ours = mace_calculator("bundled", device="cpu", dtype="float64")
+    assert ours.short_path
+    reference = MACECalculator(models=load_mace_model(bundled_file("bundled_mace.model"), device="cpu"),
+                               device="cpu", default_dtype="float64")
+    structures = [build_interface(system, "demo").atoms for system in SYSTEMS]
+    if LPSCL_416.exists():
+        structures.append(read(LPSCL_416, format="vasp"))
+    cluster = structures[0][:40].copy()
+    cluster.pbc = False
+    cluster.cell = [0, 0, 0]
+    structures.append(cluster)
+    for atoms in structures:
+        atoms.calc = reference
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        stress = atoms.get_stress() if atoms.pbc.all() else None
+        atoms.calc = ours
+        assert atoms.get_potential_energy() == pytest.approx(energy, rel=1e-12, abs=1e-9)
+        np.testing.assert_allclose(atoms.get_forces(), forces, rtol=0, atol=1e-9)
+        if stress is not None:
+            np.testing.assert_allclose(atoms.get_stress(), stress, rtol=0, atol=1e-9)
+    with pytest.raises(Exception, match="no parameters for atomic numbers \\[79\\]"):
+        gold = structures[0].copy()
+        gold.numbers[0] = 79
+        gold.calc = ours
+        gold.get_forces()
