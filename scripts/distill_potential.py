@@ -3,7 +3,7 @@
 Usage:
     pip install -e ".[distill]"            # chgnet 0.4.2, only needed here
     python scripts/distill_potential.py data  [--out out/distill]   # teacher MD + labels (CHGNet)
-    python scripts/distill_potential.py train [--out out/distill] [--epochs 60] [--device cpu]
+    python scripts/distill_potential.py train [--out out/distill] [--epochs 60] [--device cpu] [--resume]
     python scripts/distill_potential.py card  [--out out/distill]   # errors vs teacher, speed, model card
     python scripts/distill_potential.py all   ...                   # the three in order
 
@@ -110,7 +110,7 @@ def make_data(out: Path, steps: int, every: int, seed: int) -> None:
           f"({time.perf_counter() - start:.0f} s)")
 
 
-def train(out: Path, epochs: int, device: str, seed: int) -> None:
+def train(out: Path, epochs: int, device: str, seed: int, resume: bool = False) -> None:
     command = [
         str(Path(sys.executable).parent / "mace_run_train"), "--name", "getsei_demo",
         "--train_file", str(out / "train.extxyz"), "--valid_file", str(out / "valid.extxyz"),
@@ -121,7 +121,7 @@ def train(out: Path, epochs: int, device: str, seed: int) -> None:
         "--max_num_epochs", str(epochs), "--lr", "0.01", "--forces_weight", "100", "--energy_weight", "1",
         "--default_dtype", "float32", "--device", device, "--seed", str(seed), "--eval_interval", "5",
         "--patience", "20", "--work_dir", str(out), "--model_dir", str(out), "--save_cpu",
-    ]
+    ] + (["--restart_latest"] if resume else [])
     print(" ".join(command), flush=True)
     subprocess.run(command, check=True, cwd=out)
 
@@ -229,13 +229,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true",
+                        help="train: go on from the latest checkpoint in --out up to --epochs in all")
     args = parser.parse_args()
     args.out = args.out.resolve()  # the training runs in it (cwd), so relative paths would not resolve
     args.out.mkdir(parents=True, exist_ok=True)
     if args.stage in ("data", "all"):
         make_data(args.out, args.steps, args.every, args.seed)
     if args.stage in ("train", "all"):
-        train(args.out, args.epochs, args.device, args.seed)
+        train(args.out, args.epochs, args.device, args.seed, args.resume)
     if args.stage in ("card", "all"):
         card(args.out)
 

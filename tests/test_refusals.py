@@ -165,3 +165,14 @@ def test_a_second_writer_is_refused_at_once_while_the_first_holds_the_store(sett
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_states_demo_names_the_bundled_demo_state_model_and_a_missing_file_says_what_to_give():
+    import click
+
+    from getsei_live.cli._options import STATES
+    from getsei_live.states import StateModel
+
+    assert StateModel.load(STATES.convert("demo", None, None)).n_states == 6
+    with pytest.raises(click.BadParameter, match="'demo' for the bundled demo state model"):
+        STATES.convert("missing.pt", None, None)

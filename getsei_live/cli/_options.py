@@ -71,16 +71,19 @@ def float_list(text: str) -> tuple[float, ...]:
 
 
 class _StatesType(click.ParamType):
-    """A state-model file that exists, or "auto"."""
+    """A state-model file that exists, "demo" (the bundled demo state model) or "auto"."""
 
-    name = "FILE|auto"
+    name = "FILE|demo|auto"
 
     def convert(self, value, param, ctx):
         if isinstance(value, Path) or value == "auto":
             return value
+        if value == "demo":
+            return Path(__file__).resolve().parents[1] / "data" / "demo_states.pt"
         path = Path(value)
         if not path.is_file():
-            self.fail(f"no state-model file at {path} (give a file from 'getsei-live train', or 'auto')", param, ctx)
+            self.fail(f"no state-model file at {path} (give a file from 'getsei-live train', 'demo' for the "
+                      f"bundled demo state model, or 'auto' to train one in the run)", param, ctx)
         return path
 
 
@@ -107,8 +110,9 @@ def live_options(command: Callable) -> Callable:
     """The analysis options shared by ``run`` and ``replay``."""
     options = [
         click.option("--states", "states_file", type=STATES, required=True,
-                     help="State model file (from getsei-live train); for 'run', 'auto' trains one in the run on the "
-                          "frames of --warmup-ps."),
+                     help="State model file (from getsei-live train); 'demo': the bundled demo state model (6 "
+                          "states trained on small demo interfaces: for trying the tool, not for physics); for "
+                          "'run', 'auto' trains one in the run on the frames of --warmup-ps."),
         click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,
                      help="Zarr store to write; an existing one is resumed."),
         click.option("--lags-ps", default=",".join(f"{lag:g}" for lag in DEFAULT_LAGS_PS), show_default=True,

@@ -113,7 +113,9 @@ def _stem(path: Path) -> str:
 @main.command()
 @click.argument("structure", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--model", "mace_model", required=True,
-              help="MACE potential: a .model file, or a mace-torch foundation-model name (needs internet).")
+              help="MACE potential: a .model file, 'bundled' (the small demo potential shipped with getsei-live, "
+                   "distilled from CHGNet: for trying the tool, not for physics), or a mace-torch foundation-model "
+                   "name (needs internet).")
 @click.option("--trust-model-file", is_flag=True,
               help="Load a --model file that needs more than a MACE model does (it could run code); only for a "
                    "file whose source you trust.")
