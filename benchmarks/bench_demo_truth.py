@@ -1,7 +1,7 @@
 """Does the demo's early stop give the answer a longer run gives? The demo at three seeds, and one reference run.
 
 Usage: python benchmarks/bench_demo_truth.py [--system lpscl-li] [--seeds 0 1 2] [--reference-seed 10]
-                                             [--reference-factor 3] [--out out/demo_truth] [--table-only]
+                                             [--reference-factor 3] [--out out/demo_truth] [--reuse] [--table-only]
 
 Each seed runs ``getsei-live demo`` (the same settings, the early stop on). The reference runs the same system
 without stopping for ``--reference-factor`` times the longest stop time (at least), with another seed. Its counts
@@ -38,6 +38,9 @@ def main() -> None:
     parser.add_argument("--reference-seed", type=int, default=10)
     parser.add_argument("--reference-factor", type=float, default=3.0)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "demo_truth")
+    parser.add_argument("--reuse", action="store_true",
+                        help="Keep a seed's store already in --out (e.g. the demo.zarr of a 'make demo' with its "
+                             "seed 0, copied there as seed0.zarr) instead of running it again.")
     parser.add_argument("--table-only", action="store_true",
                         help="Print the table from the stores an earlier run left in --out (runs nothing).")
     args = parser.parse_args()
@@ -47,6 +50,9 @@ def main() -> None:
 
     walls = {}
     for seed in [] if args.table_only else args.seeds:
+        if args.reuse and (args.out / f"seed{seed}.zarr").exists():
+            print(f"seed {seed}: the store already in {args.out} (--reuse)", flush=True)
+            continue
         began = time.perf_counter()
         run = run_demo(args.system, args.out / f"seed{seed}.zarr", seed=seed, report=quiet)
         walls[seed] = time.perf_counter() - began

@@ -16,6 +16,7 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "StoreMismatchError",
+    "RunInterrupted",
 ]
 
 
@@ -76,3 +77,8 @@ def check_fields(obj: object, *, integers: dict[str, int] | None = None, positiv
         value = getattr(obj, name)
         if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
             raise ParameterError(f"The '{name}' parameter must lie in [0, 1). Got {value!r} instead.")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A live run stopped by Ctrl-C after its store was closed cleanly; the message says where it stopped and how to
+    resume. A ``KeyboardInterrupt``, so that code catching that still does."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ase import Atoms
 
+from .errors import RunInterrupted
 from .labeller import Labeller
 from .md import default_device, langevin, mace_calculator, restore_checkpoint
 from .observers import LiveMonitor, attach
@@ -29,7 +30,8 @@ class MDSettings:
     Attributes
     ----------
     steps : int
-        MD steps to run (at most: the run may stop early once converged).
+        MD steps of the whole run (at most: it may stop early once converged). A resumed run goes on to this total,
+        so that the same settings finish the same run.
     temperature_K : float, default 300
     timestep_fs : float, default 2
     coupling_time_ps : float, default 1
@@ -85,6 +87,10 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
     if checkpoint is not None:
         restore_checkpoint(atoms, checkpoint)
         report(f"Resuming from the checkpoint at step {checkpoint['step']} in {store}")
+    done = 0 if checkpoint is None else int(checkpoint["step"])
+    remaining = md.steps - done
+    if checkpoint is not None:
+        report(f"{done} of the run's {md.steps} steps are done; {max(remaining, 0)} to go")
     device = default_device() if md.device == "auto" else md.device
     if state_model is not None and hasattr(state_model, "to"):
         state_model.to(device)
@@ -94,6 +100,10 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
     existed = (store / "zarr.json").is_file()
     # the store first (its lock, its spec against this run's): a refusal comes before MACE loads, in a second
     monitor = attach(dyn, state_model, store=store, interval_steps=md.interval_steps, seed=md.seed, **options)
+    if remaining <= 0:
+        monitor.close("interrupted", "nothing to run")  # writes nothing: the store is left as it was
+        report(f"Nothing to run: {store} already holds {done} steps (--steps {md.steps} is the run's total).")
+        return monitor
     try:
         atoms.calc = mace_calculator(mace_model, device=device, dtype=md.dtype, trust=md.trust_model_file)
     except BaseException as error:
@@ -102,25 +112,30 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
             shutil.rmtree(store, ignore_errors=True)  # the store this run made, empty: no store at all
         raise
     start = time.perf_counter()
-    dyn.attach(_progress(dyn, monitor, md, report), interval=md.interval_steps)
-    report(f"Langevin MD: {len(atoms)} atoms, {md.temperature_K:g} K, {md.timestep_fs:g} fs, {md.steps} steps on "
+    dyn.attach(_progress(dyn, monitor, md, report, remaining), interval=md.interval_steps)
+    report(f"Langevin MD: {len(atoms)} atoms, {md.temperature_K:g} K, {md.timestep_fs:g} fs, {remaining} steps on "
            f"{device}; observing every {md.interval_steps} steps into {store}"
            f"{'' if monitor.asynchronous else ' (synchronous)'}")
-    with monitor:
-        dyn.run(md.steps)
+    try:
+        with monitor:
+            dyn.run(remaining)
+    except KeyboardInterrupt:
+        raise RunInterrupted(f"Interrupted at step {done + dyn.nsteps}; {monitor.n_frames} frames are committed in "
+                             f"{store}. Run the same command to resume.") from None
     report(f"Done: {dyn.nsteps} steps in {time.perf_counter() - start:.1f} s"
            + (f"; stopped early, {monitor.stop_explanation}" if monitor.stop_reason else ""))
     return monitor
 
 
-def _progress(dyn, monitor: LiveMonitor, md: MDSettings, report: Callable[[str], None]) -> Callable[[], None]:
+def _progress(dyn, monitor: LiveMonitor, md: MDSettings, report: Callable[[str], None],
+              remaining: int) -> Callable[[], None]:
     """An ASE observer that reports the step, simulated time, speed, frames and verdict about every 10 s."""
     start, offset = time.perf_counter(), monitor.last_step or 0
     last = [0.0]
 
     def progress() -> None:
         elapsed = time.perf_counter() - start
-        if elapsed - last[0] < 10 and dyn.nsteps not in (0, md.steps):
+        if elapsed - last[0] < 10 and dyn.nsteps not in (0, remaining):
             return
         last[0] = elapsed
         ps = steps_to_ps(dyn.nsteps, md.timestep_fs)

@@ -169,14 +169,20 @@ def test_run_with_a_real_mace_model_and_resume(tiny_model_file, tmp_path):
     first = CliRunner().invoke(main, [*args, "--steps", "8"])
     assert first.exit_code == 0, first.output
     assert "Done: 8 steps" in first.output and "ns/day" in first.output
-    second = CliRunner().invoke(main, [*args, "--steps", "4"])
+    second = CliRunner().invoke(main, [*args, "--steps", "12"])  # --steps is the run's total
     assert second.exit_code == 0, second.output
     assert "Resuming from the checkpoint at step 8" in second.output
+    assert "8 of the run's 12 steps are done; 4 to go" in second.output and "Done: 4 steps" in second.output
     from getsei_live import RunStore
 
     opened = RunStore.open(store)
     np.testing.assert_array_equal(opened.steps(), [0, 4, 8, 12])
     assert opened.status == "finished"
+    before = sorted((p.relative_to(store), p.stat().st_mtime_ns) for p in store.rglob("*") if p.is_file())
+    third = CliRunner().invoke(main, [*args, "--steps", "12"])  # the same command again: nothing left to run
+    assert third.exit_code == 0, third.output
+    assert "Nothing to run" in third.output
+    assert sorted((p.relative_to(store), p.stat().st_mtime_ns) for p in store.rglob("*") if p.is_file()) == before
 
 
 def test_build_relaxes_the_interface_it_writes(tmp_path):

@@ -1,6 +1,7 @@
 """The ``getsei-live`` command line: click commands that print tables, or JSON with ``--json``.
 
-Every ``GetseiError`` becomes a one-line message and exit status 2 (``--debug`` shows the traceback).
+Every ``GetseiError`` becomes a one-line message and exit status 2, Ctrl-C one line and status 130 (``--debug``
+shows the traceback).
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ class _Group(click.Group):
                 raise
             click.echo(f"Error: {error}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt as error:  # Ctrl-C: one line and the shell's status for SIGINT
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(str(error) or "Interrupted.", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=_Group)
