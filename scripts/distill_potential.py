@@ -206,6 +206,9 @@ def card(out: Path) -> None:
                             "speed_cpu_2_cores_float32": {system: {"seconds_per_step": row["previous"],
                                                                    "ns_per_day": 2e-6 * 86400 / row["previous"]}
                                                           for system, row in timing.items()}}
+    from getsei_live.potential_file import sha256
+
+    info["sha256"] = sha256(model_file)  # checked when the bundled file loads
     DATA_DIR.mkdir(exist_ok=True)
     shutil.copy(model_file, DATA_DIR / "bundled_mace.model")
     with gzip.open(DATA_DIR / "bundled_mace_valid.extxyz.gz", "wt") as handle:  # the card's errors, testable
