@@ -37,6 +37,21 @@ class MDCalculator(MACECalculator):
         self._column = np.full(max(zs) + 1, -1)
         self._column[zs] = np.arange(len(zs))
         self._head = torch.tensor([self.available_heads.index(self.head)], device=self.device)
+        self._species: tuple[np.ndarray, torch.Tensor] | None = None  # atomic numbers and their one-hot rows
+
+    def _node_attrs(self, numbers: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+        """The one-hot element rows of ``numbers``, made once: MD does not change the atoms."""
+        cached = self._species
+        if cached is not None and cached[1].dtype == dtype and np.array_equal(cached[0], numbers):
+            return cached[1]
+        column = np.where(numbers < len(self._column), self._column[np.minimum(numbers, len(self._column) - 1)], -1)
+        if (column < 0).any():
+            missing = sorted({int(z) for z, c in zip(numbers, column) if c < 0})
+            raise ValueError(f"The MACE model has no parameters for atomic numbers {missing}.")
+        node_attrs = np.zeros((len(numbers), len(self.z_table.zs)))
+        node_attrs[np.arange(len(numbers)), column] = 1.0
+        self._species = (numbers.copy(), torch.as_tensor(node_attrs, dtype=dtype, device=self.device))
+        return self._species[1]
 
     def calculate(self, atoms=None, properties=None, system_changes=all_changes) -> None:
         if not self.short_path or not set(properties or ("energy",)) <= _SHORT_PATH:
@@ -53,11 +68,7 @@ class MDCalculator(MACECalculator):
 
     def _inputs(self, atoms, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         """The model's input dictionary for one structure, as mace-torch's ``AtomicData`` would hold it."""
-        numbers = atoms.numbers
-        column = np.where(numbers < len(self._column), self._column[np.minimum(numbers, len(self._column) - 1)], -1)
-        if (column < 0).any():
-            missing = sorted({int(z) for z, c in zip(numbers, column) if c < 0})
-            raise ValueError(f"The MACE model has no parameters for atomic numbers {missing}.")
+        node_attrs = self._node_attrs(atoms.numbers, dtype)
         # mace-torch's get_neighborhood: matscipy's list without an atom's edge to itself in the same cell.
         # A direction without periodicity gets a cell vector far longer than the structure (shifts along it are 0).
         cell = np.array(atoms.cell.array, dtype=float)
@@ -70,13 +81,11 @@ class MDCalculator(MACECalculator):
         keep = ~((sender == receiver) & ~unit_shifts.any(axis=1))
         sender, receiver, unit_shifts = sender[keep], receiver[keep], unit_shifts[keep]
         n = len(atoms)
-        node_attrs = np.zeros((n, len(self.z_table.zs)))
-        node_attrs[np.arange(n), column] = 1.0
 
         def tensor(array, kind=dtype):
             return torch.as_tensor(np.ascontiguousarray(array), dtype=kind, device=self.device)
 
-        return {"positions": tensor(atoms.positions), "node_attrs": tensor(node_attrs),
+        return {"positions": tensor(atoms.positions), "node_attrs": node_attrs,
                 "edge_index": tensor(np.stack((sender, receiver)), torch.long),
                 "shifts": tensor(unit_shifts @ cell), "unit_shifts": tensor(unit_shifts),
                 "cell": tensor(cell), "batch": torch.zeros(n, dtype=torch.long, device=self.device),

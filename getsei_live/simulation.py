@@ -84,12 +84,11 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
     """
     store = Path(store)
     checkpoint = RunStore.open(store, "r").checkpoint() if (store / "zarr.json").is_file() else None
-    if checkpoint is not None:
-        restore_checkpoint(atoms, checkpoint)
-        report(f"Resuming from the checkpoint at step {checkpoint['step']} in {store}")
     done = 0 if checkpoint is None else int(checkpoint["step"])
     remaining = md.steps - done
     if checkpoint is not None:
+        restore_checkpoint(atoms, checkpoint)
+        report(f"Resuming from the checkpoint at step {done} in {store}")
         report(f"{done} of the run's {md.steps} steps are done; {max(remaining, 0)} to go")
     device = default_device() if md.device == "auto" else md.device
     if state_model is not None and hasattr(state_model, "to"):
