@@ -79,7 +79,9 @@ class _StatesType(click.ParamType):
         if isinstance(value, Path) or value == "auto":
             return value
         if value == "demo":
-            return Path(__file__).resolve().parents[1] / "data" / "demo_states.pt"
+            from ..md import bundled_file
+
+            return bundled_file("demo_states.pt")
         path = Path(value)
         if not path.is_file():
             self.fail(f"no state-model file at {path} (give a file from 'getsei-live train', 'demo' for the "
