@@ -17,16 +17,15 @@ import numpy as np
 from ase import units
 from ase.build import bulk
 from ase.md.verlet import VelocityVerlet
-
 from matscipy.calculators.pair_potential import LennardJonesCut, PairPotential
 
 from getsei_live import attach
 from getsei_live.analysis import kinetic_model
+from getsei_live.analysis.counting import RunCounter
+from getsei_live.analysis.criteria import ConvergenceCriteria
 from getsei_live.analysis.uncertainty import percentile_interval, resample_counts, route_shares
-from getsei_live.graphs import LiGraphBuilder
-from getsei_live.counting import RunCounter
-from getsei_live.observers import ConvergenceCriteria
-from getsei_live.store import RunStore
+from getsei_live.states.graphs import LiGraphBuilder
+from getsei_live.store.run_store import RunStore
 
 TIMESTEP_FS = 1.0  # one frame per MD step: frame spacing 0.001 ps
 

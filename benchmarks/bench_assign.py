@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from ase.io import read
 
-from getsei_live.md import bundled_file
-from getsei_live.states import StateModel
-from getsei_live.systems import build_interface
+from getsei_live.md.calculators import bundled_file
+from getsei_live.states.model import StateModel
+from getsei_live.structures.builders import build_interface
 
 ROOT = Path(__file__).resolve().parents[1]
 STRUCTURE = ROOT.parent / "shared" / "data" / "structures" / "Li6PS5Cl_2x2x2_416atoms_morgan_POSCAR"

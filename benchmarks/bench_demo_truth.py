@@ -5,7 +5,7 @@ Usage: python benchmarks/bench_demo_truth.py [--system lpscl-li] [--seeds 0 1 2]
 
 Each seed runs ``getsei-live demo`` (the same settings, the early stop on). The reference runs the same system
 without stopping for ``--reference-factor`` times the longest stop time (at least), with another seed. Its counts
-are then analysed at each stopped run's lag, source and target (``getsei_live.summary.analyze_store``), and the
+are then analysed at each stopped run's lag, source and target (``getsei_live.offline.summary.analyze_store``), and the
 table says whether the reference's share of the stopped run's top route and its t1 lie inside the stopped run's
 intervals (90%, from resampling Li atoms and blocks of time).
 """
@@ -22,9 +22,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from getsei_live.demo import run_demo, stop_summary  # noqa: E402
-from getsei_live.store import RunStore  # noqa: E402
-from getsei_live.summary import analyze_store  # noqa: E402
+from getsei_live.md.demo import run_demo, stop_summary  # noqa: E402
+from getsei_live.offline.summary import analyze_store  # noqa: E402
+from getsei_live.store.run_store import RunStore  # noqa: E402
 
 
 def route(states) -> str:

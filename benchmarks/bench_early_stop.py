@@ -18,9 +18,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-
 from _chains import chains, judge_replica, run_replica
-from getsei_live.observers import ConvergenceCriteria
+
+from getsei_live.analysis.criteria import ConvergenceCriteria
 
 
 def replica(args: tuple[int, int, int]) -> dict:

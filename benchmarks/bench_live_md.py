@@ -32,10 +32,11 @@ import numpy as np
 import torch
 
 from getsei_live import attach
-from getsei_live.md import bundled_file, langevin, mace_calculator
-from getsei_live.observers import ConvergenceCriteria
-from getsei_live.states import StateModel
-from getsei_live.systems import build_interface
+from getsei_live.analysis.criteria import ConvergenceCriteria
+from getsei_live.md.calculators import bundled_file, mace_calculator
+from getsei_live.md.dynamics import langevin
+from getsei_live.states.model import StateModel
+from getsei_live.structures.builders import build_interface
 
 SYSTEMS = {"demo": ("lpscl-li", "demo"), "paper": ("lgps-li", "paper")}
 MODES = ("off", "sync", "async")

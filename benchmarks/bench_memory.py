@@ -29,8 +29,8 @@ from ase.io import read
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_assign import STRUCTURE  # noqa: E402
 
-from getsei_live.analysis.convergence import ConvergenceCriteria  # noqa: E402
-from getsei_live.observers import replay  # noqa: E402
+from getsei_live.analysis.criteria import ConvergenceCriteria  # noqa: E402
+from getsei_live.observers.live import replay  # noqa: E402
 from getsei_live.units import LI  # noqa: E402
 
 

@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import median_s  # noqa: E402
 from bench_assign import STRUCTURE  # noqa: E402
 
-from getsei_live.md import bundled_file  # noqa: E402
-
-from getsei_live.observers import ConvergenceCriteria  # noqa: E402
-from getsei_live.observers.live import LiveMonitor  # noqa: E402
-from getsei_live.states import StateModel  # noqa: E402
-from getsei_live.store import RunSpec, RunStore  # noqa: E402
+from getsei_live.analysis.criteria import ConvergenceCriteria  # noqa: E402
+from getsei_live.md.calculators import bundled_file  # noqa: E402
+from getsei_live.observers.monitor import LiveMonitor  # noqa: E402
+from getsei_live.states.model import StateModel  # noqa: E402
+from getsei_live.store.run_store import RunStore  # noqa: E402
+from getsei_live.store.spec import RunSpec  # noqa: E402
 
 LAGS = (1, 2, 5, 10)
 
@@ -41,7 +41,7 @@ def prefilled_store(path: Path, model, n_li: int, history: int) -> RunStore:
                    lags_frames=LAGS, li_indices=tuple(range(n_li)))
     store = RunStore.create(path, spec)
     rng = np.random.default_rng(0)
-    from getsei_live.observers import TransitionCounter
+    from getsei_live.analysis.counting import TransitionCounter
 
     counter = TransitionCounter(model.n_states, LAGS, n_li)
     state = rng.integers(0, model.n_states, n_li)

@@ -27,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from getsei_live.md import bundled_file
-from getsei_live.observers import replay, replay_distributed
-from getsei_live.states import StateModel
-from getsei_live.store import RunStore
-from getsei_live.trajectory import read_trajectory
+from getsei_live.md.calculators import bundled_file
+from getsei_live.observers.distributed import replay_distributed
+from getsei_live.observers.live import replay
+from getsei_live.states.model import StateModel
+from getsei_live.store.run_store import RunStore
+from getsei_live.structures.trajectory import read_trajectory
 
 TRAJECTORIES = Path(__file__).resolve().parents[2] / "shared" / "data" / "trajectories"
 SETTINGS = dict(timestep_fs=2.0, interval_steps=50, lags_ps=(0.1, 0.2, 0.5), check_every=20)

@@ -27,10 +27,11 @@ from sklearn.metrics import adjusted_rand_score
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from getsei_live.gcl import TrainingConfig  # noqa: E402
-from getsei_live.md import langevin, mace_calculator  # noqa: E402
-from getsei_live.states import StateModel  # noqa: E402
-from getsei_live.systems import SYSTEMS, build_interface  # noqa: E402
+from getsei_live.md.calculators import mace_calculator  # noqa: E402
+from getsei_live.md.dynamics import langevin  # noqa: E402
+from getsei_live.states.encoder import TrainingConfig  # noqa: E402
+from getsei_live.states.model import StateModel  # noqa: E402
+from getsei_live.structures.builders import SYSTEMS, build_interface  # noqa: E402
 
 
 def frames_of(system: str, steps: int, every: int, folder: Path) -> list:

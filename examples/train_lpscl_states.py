@@ -21,10 +21,10 @@ from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 
 from getsei_live.cli import format_state_model
-from getsei_live.gcl import TrainingConfig
-from getsei_live.graphs import LiGraphBuilder
-from getsei_live.states import StateModel
-from getsei_live.trajectory import read_trajectory
+from getsei_live.states.encoder import TrainingConfig
+from getsei_live.states.graphs import LiGraphBuilder
+from getsei_live.states.model import StateModel
+from getsei_live.structures.trajectory import read_trajectory
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "trajectories"
 RUNS = [DATA / f"Li6PS5Cl_AIMD_500K_{p}_run1_XDATCAR.gz" for p in ("0pct", "50pct", "100pct")]

@@ -19,23 +19,23 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0.0.0+unknown"
 
 _LAZY = {
-    "LiGraphBuilder": "getsei_live.graphs",
-    "FeatureSchema": "getsei_live.graphs",
-    "TransitionCounter": "getsei_live.counting",
-    "ConvergenceCriteria": "getsei_live.analysis.convergence",
+    "LiGraphBuilder": "getsei_live.states.graphs",
+    "FeatureSchema": "getsei_live.states.graphs",
+    "TransitionCounter": "getsei_live.analysis.counting",
+    "ConvergenceCriteria": "getsei_live.analysis.criteria",
     "Snapshot": "getsei_live.analysis.records",
     "Verdict": "getsei_live.analysis.records",
-    "MDSettings": "getsei_live.simulation",
-    "run_live_md": "getsei_live.simulation",
+    "MDSettings": "getsei_live.md.run",
+    "run_live_md": "getsei_live.md.run",
     "LiveMonitor": "getsei_live.observers.live",
     "attach": "getsei_live.observers.live",
     "replay": "getsei_live.observers.live",
     "replay_distributed": "getsei_live.observers.distributed",
-    "analyze_store": "getsei_live.summary",
-    "arrhenius_stores": "getsei_live.temperatures",
-    "StateModel": "getsei_live.states",
-    "RunStore": "getsei_live.store",
-    "RunSpec": "getsei_live.store",
+    "analyze_store": "getsei_live.offline.summary",
+    "arrhenius_stores": "getsei_live.offline.temperatures",
+    "StateModel": "getsei_live.states.model",
+    "RunStore": "getsei_live.store.run_store",
+    "RunSpec": "getsei_live.store.spec",
 }
 
 __all__ = ["FeatureSchemaError", "GetseiError", "ParameterError", "StructureError", "__version__", *_LAZY]

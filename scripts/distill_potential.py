@@ -37,7 +37,7 @@ from ase.spacegroup import crystal
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from getsei_live.systems import build_interface, electrolyte_cell, li_bcc  # noqa: E402
+from getsei_live.structures.builders import build_interface, electrolyte_cell, li_bcc  # noqa: E402
 
 DATA_DIR = ROOT / "getsei_live" / "data"
 TEMPERATURES_K = (400.0, 900.0)
@@ -128,7 +128,7 @@ def train(out: Path, epochs: int, device: str, seed: int, resume: bool = False) 
 
 def errors(model_file: Path, valid: list[Atoms]) -> dict:
     """Energy (meV/atom) and force (eV/A) errors of a model against the teacher's labels (float64)."""
-    from getsei_live.md import mace_calculator
+    from getsei_live.md.calculators import mace_calculator
 
     calc = mace_calculator(model_file, device="cpu", dtype="float64")
     de, df = [], []
@@ -148,7 +148,7 @@ def errors(model_file: Path, valid: list[Atoms]) -> dict:
 def speeds(model_files: dict[str, Path], rounds: int = 5, steps: int = 10) -> dict:
     """Seconds per Langevin step (float32, as the demo runs) of each model on each demo interface: the models take
     turns in ``rounds`` blocks of ``steps`` steps, so that a drift of the machine hits them alike; the median."""
-    from getsei_live.md import mace_calculator
+    from getsei_live.md.calculators import mace_calculator
 
     out = {}
     for system in ("lpscl-li", "lgps-li", "llzo-li"):
@@ -206,7 +206,7 @@ def card(out: Path) -> None:
                             "speed_cpu_2_cores_float32": {system: {"seconds_per_step": row["previous"],
                                                                    "ns_per_day": 2e-6 * 86400 / row["previous"]}
                                                           for system, row in timing.items()}}
-    from getsei_live.potential_file import sha256
+    from getsei_live.md.potential_file import sha256
 
     info["sha256"] = sha256(model_file)  # checked when the bundled file loads
     DATA_DIR.mkdir(exist_ok=True)

@@ -6,7 +6,7 @@ Usage: python scripts/make_demo_states.py [--systems lpscl-li lgps-li llzo-li] [
 
 For each demo interface, with the bundled MACE potential (float32, 2 fs, Langevin coupling 0.5 ps, as the demo runs):
 
-1. build it (``getsei_live.systems.build_interface``, demo size) and relax it (FIRE, 200 steps);
+1. build it (``getsei_live.structures.builders.build_interface``, demo size) and relax it (FIRE, 200 steps);
 2. run ``--form-ps`` at the demo temperature: the Li slab reacts with the electrolyte and the interphase forms (the
    state populations settle). The last frame, positions only, is the demo's starting structure
    ``getsei_live/data/demo_start_<system>.extxyz``;
@@ -35,10 +35,11 @@ from ase.io import write
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from getsei_live.gcl import TrainingConfig  # noqa: E402
-from getsei_live.md import langevin, mace_calculator, relax  # noqa: E402
-from getsei_live.states import StateModel  # noqa: E402
-from getsei_live.systems import SYSTEMS, build_interface  # noqa: E402
+from getsei_live.md.calculators import mace_calculator  # noqa: E402
+from getsei_live.md.dynamics import langevin, relax  # noqa: E402
+from getsei_live.states.encoder import TrainingConfig  # noqa: E402
+from getsei_live.states.model import StateModel  # noqa: E402
+from getsei_live.structures.builders import SYSTEMS, build_interface  # noqa: E402
 
 DATA = ROOT / "getsei_live" / "data"
 TIMESTEP_FS, COUPLING_PS, CHECK_FRAMES = 2.0, 0.5, 25

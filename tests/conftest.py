@@ -49,8 +49,8 @@ def aimd_frames():
 
 def train_tiny(frames, seed: int, n_states: int = 4):
     """A small state model trained in a couple of seconds on real frames."""
-    from getsei_live.gcl import TrainingConfig
-    from getsei_live.states import StateModel
+    from getsei_live.states.encoder import TrainingConfig
+    from getsei_live.states.model import StateModel
 
     return StateModel.train(frames, n_states=n_states, frame_fraction=1.0,
                             config=TrainingConfig(seed=seed, **TINY_TRAINING))
@@ -74,7 +74,7 @@ AIMD_REPLAY = dict(timestep_fs=2.0, interval=50, lags_ps=(0.1, 0.2, 0.5), check_
 @pytest.fixture(scope="session")
 def aimd_stores(tiny_model, tmp_path_factory):
     """One store per real AIMD run, replayed serially with the tiny state model (all 140 frames each)."""
-    from getsei_live.observers import replay
+    from getsei_live.observers.live import replay
 
     folder = tmp_path_factory.mktemp("aimd_stores")
     paths = []

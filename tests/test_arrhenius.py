@@ -11,12 +11,13 @@ from click.testing import CliRunner
 from reference import chain_labels
 
 from getsei_live.analysis.arrhenius import BOLTZMANN_EV_PER_K, arrhenius_fit, rates_at_temperature
+from getsei_live.analysis.counting import TransitionCounter
 from getsei_live.analysis.uncertainty import resampling_units
 from getsei_live.cli import main
-from getsei_live.counting import TransitionCounter
 from getsei_live.errors import ParameterError
-from getsei_live.store import RunSpec, RunStore
-from getsei_live.temperatures import arrhenius_stores
+from getsei_live.offline.temperatures import arrhenius_stores
+from getsei_live.store.run_store import RunStore
+from getsei_live.store.spec import RunSpec
 
 #: A three-state chain 0 <-> 1 <-> 2: (from, to) -> (prefactor 1/ps, activation energy eV).
 BARRIERS = {(0, 1): (40.0, 0.30), (1, 0): (60.0, 0.20), (1, 2): (30.0, 0.25), (2, 1): (50.0, 0.35)}

@@ -11,15 +11,21 @@ import torch
 from ase.build import bulk
 from ase.io import write
 from click.testing import CliRunner
+from conftest import LPSCL_416, shared_file
 
 from getsei_live import RunStore, StateModel, replay
 from getsei_live.analysis import reactive_flux
 from getsei_live.cli import main
-from getsei_live.errors import (FeatureSchemaError, ModelFileError, ParameterError, StoreError, StoreLockedError,
-                                StructureError, TrajectoryError)
-from getsei_live.trajectory import read_trajectory
-
-from conftest import LPSCL_416, shared_file
+from getsei_live.errors import (
+    FeatureSchemaError,
+    ModelFileError,
+    ParameterError,
+    StoreError,
+    StoreLockedError,
+    StructureError,
+    TrajectoryError,
+)
+from getsei_live.structures.trajectory import read_trajectory
 
 REPLAY = ["--timestep-fs", "2", "--interval", "50", "--lags-ps", "0.1,0.2", "--check-every", "2"]
 

@@ -9,9 +9,10 @@ import pytest
 from ase.neighborlist import neighbor_list
 from conftest import LPSCL_416
 
-from getsei_live.md import bundled_file, langevin, mace_calculator
-from getsei_live.states import StateModel
-from getsei_live.systems import SYSTEMS, build_interface
+from getsei_live.md.calculators import bundled_file, mace_calculator
+from getsei_live.md.dynamics import langevin
+from getsei_live.states.model import StateModel
+from getsei_live.structures.builders import SYSTEMS, build_interface
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ def test_md_calculator_short_path_equals_mace_torch_calculator():
     from ase.io import read
     from mace.calculators import MACECalculator
 
-    from getsei_live.potential_file import load_mace_model
+    from getsei_live.md.potential_file import load_mace_model
 
     ours = mace_calculator("bundled", device="cpu", dtype="float64")
     assert ours.short_path

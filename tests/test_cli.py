@@ -9,11 +9,10 @@ import pytest
 from click.testing import CliRunner
 from deeptime.markov import reactive_flux as deeptime_reactive_flux
 from deeptime.markov.msm import MarkovStateModel
+from reference import core_loop
 
 from getsei_live import __version__
 from getsei_live.cli import main
-
-from reference import core_loop
 
 
 @pytest.fixture
@@ -155,7 +154,6 @@ def test_unknown_mace_model_name(tiny_model_file, tmp_path):
 @pytest.mark.slow
 def test_run_with_a_real_mace_model_and_resume(tiny_model_file, tmp_path):
     from ase.io import write
-
     from conftest import SHARED_DATA, shared_file
     from test_live import lpscl_unit_cell
 
@@ -188,7 +186,7 @@ def test_run_with_a_real_mace_model_and_resume(tiny_model_file, tmp_path):
 def test_build_relaxes_the_interface_it_writes(tmp_path):
     from ase.io import read
 
-    from getsei_live.md import mace_calculator
+    from getsei_live.md.calculators import mace_calculator
 
     out = tmp_path / "interface.extxyz"
     result = CliRunner().invoke(main, ["build", "lpscl-li", "--size", "small", "--relax-steps", "30", "--device",

@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _chains import TIMESTEP_FS, ChainLabels, _li_atoms, chains, labels  # noqa: E402
 
 from getsei_live import attach  # noqa: E402
+from getsei_live.analysis.criteria import ConvergenceCriteria  # noqa: E402
 from getsei_live.errors import ParameterError  # noqa: E402
-from getsei_live.observers import ConvergenceCriteria  # noqa: E402
-from getsei_live.store import RunStore  # noqa: E402
+from getsei_live.store.run_store import RunStore  # noqa: E402
 
 CHAIN = replace(chains()[0], n_li=24, budget_frames=2500)
 CRITERIA = ConvergenceCriteria(n_bootstrap=100)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from getsei_live.consensus import agreement, consensus, mixture_from_labels
+from getsei_live.states.consensus import agreement, consensus, mixture_from_labels
 
 
 def test_consensus_recovers_a_partition_that_each_seed_renames_and_blurs():

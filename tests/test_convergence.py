@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from deeptime.markov.msm import MaximumLikelihoodMSM
 
-from getsei_live.analysis.convergence import ConvergenceCriteria, ConvergenceMonitor, explain, snapshot
+from getsei_live.analysis.convergence import snapshot
+from getsei_live.analysis.counting import TransitionCounter
+from getsei_live.analysis.criteria import ConvergenceCriteria
 from getsei_live.analysis.records import Snapshot, Verdict
-from getsei_live.counting import TransitionCounter
+from getsei_live.analysis.verdict import ConvergenceMonitor, explain
 
 P = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.02, 0.08, 0.90]])
 LAGS = (1, 2, 4)

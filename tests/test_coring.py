@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from reference import core_loop, counts_by_definition
 
 from getsei_live.analysis.coring import UNASSIGNED, CoreAssigner, core_frames_of, core_labels
-from getsei_live.counting import RunCounter, TransitionCounter
+from getsei_live.analysis.counting import RunCounter, TransitionCounter
 from getsei_live.errors import ParameterError
 
 LAGS = (1, 2, 5)

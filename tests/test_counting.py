@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from getsei_live import ParameterError
-from getsei_live.observers import TransitionCounter
+from getsei_live.analysis.counting import TransitionCounter
 
 LAGS = (1, 3, 7)
 

@@ -20,9 +20,9 @@ import pytest
 import zarr.storage._local as zarr_local
 
 from getsei_live import ConvergenceCriteria, RunStore, replay
-from getsei_live.integrity import check_store
-from getsei_live.observers import attach
-from getsei_live.summary import analyze_store
+from getsei_live.observers.live import attach
+from getsei_live.offline.summary import analyze_store
+from getsei_live.store.integrity import check_store
 
 CRITERIA = ConvergenceCriteria(n_bootstrap=10, patience=1)
 
@@ -232,7 +232,7 @@ def live_run(path: Path, steps: int = LIVE_STEPS) -> None:
     from ase.calculators.lj import LennardJones
     from ase.md.verlet import VelocityVerlet
 
-    from getsei_live.md import restore_checkpoint
+    from getsei_live.md.dynamics import restore_checkpoint
 
     atoms = li_crystal()
     done = 0

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from getsei_live.analysis.criteria import ConvergenceCriteria
-from getsei_live.demo import DEMO_CRITERIA, criteria_lines, demo_setup
-from getsei_live.md import bundled_file
-from getsei_live.systems import SYSTEMS
+from getsei_live.md.calculators import bundled_file
+from getsei_live.md.demo import DEMO_CRITERIA, criteria_lines, demo_setup
+from getsei_live.structures.builders import SYSTEMS
 
 SHIPPED = [s for s in SYSTEMS if (bundled_file("bundled_mace.model").parent / f"demo_states_{s}.pt").is_file()]
 
@@ -19,7 +19,7 @@ SHIPPED = [s for s in SYSTEMS if (bundled_file("bundled_mace.model").parent / f"
 def test_the_start_is_the_interface_and_its_model_describes_it(system):
     """The shipped start holds the demo interface's atoms, its state model labels every Li of it, and at most the
     drift guard's share of its Li environments lie outside what the model saw in training."""
-    from getsei_live.systems import build_interface
+    from getsei_live.structures.builders import build_interface
 
     setup = demo_setup(system)
     built = build_interface(system, "demo").atoms

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from getsei_live.analysis.criteria import ConvergenceCriteria
 from getsei_live.analysis.verdict import RETRAIN, explain
 from getsei_live.cli import main
-from getsei_live.gcl import TrainingConfig
-from getsei_live.observers import ConvergenceCriteria, replay
-from getsei_live.states import StateModel
-from getsei_live.store import RunStore
-from getsei_live.systems import build_interface
+from getsei_live.observers.live import replay
+from getsei_live.states.encoder import TrainingConfig
+from getsei_live.states.model import StateModel
+from getsei_live.store.run_store import RunStore
+from getsei_live.structures.builders import build_interface
 
 SETTINGS = dict(timestep_fs=2.0, interval=10, lags_ps=(0.02, 0.04), check_every=5,
                 criteria=ConvergenceCriteria(n_bootstrap=20))

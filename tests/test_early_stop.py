@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from _chains import chains, judge_replica, run_replica  # noqa: E402
 
-from getsei_live.observers import ConvergenceCriteria  # noqa: E402
+from getsei_live.analysis.criteria import ConvergenceCriteria  # noqa: E402
 
 
 @pytest.mark.slow

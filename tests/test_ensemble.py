@@ -10,12 +10,14 @@ from click.testing import CliRunner
 from conftest import AIMD_REPLAY, TRAJECTORIES, aimd_run
 from reference import chain_labels
 
-from getsei_live.analysis.convergence import ConvergenceCriteria, snapshot
+from getsei_live.analysis.convergence import snapshot
+from getsei_live.analysis.counting import TransitionCounter
+from getsei_live.analysis.criteria import ConvergenceCriteria
 from getsei_live.cli import main
 from getsei_live.errors import ParameterError
-from getsei_live.observers import TransitionCounter, replay
-from getsei_live.store import RunStore
-from getsei_live.summary import analyze_store
+from getsei_live.observers.live import replay
+from getsei_live.offline.summary import analyze_store
+from getsei_live.store.run_store import RunStore
 
 
 def widths(ci) -> np.ndarray:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from getsei_live.gcl import GATEncoder, GraphSet, TrainingConfig, augment, nt_xent, train_encoder
-from getsei_live.graphs import LiGraphArrays
+from getsei_live.states.encoder import GATEncoder, GraphSet, TrainingConfig, augment, nt_xent, train_encoder
+from getsei_live.states.graphs import LiGraphArrays
 
 
 def random_graphs(rng: np.random.Generator, n_graphs: int, n_features: int = 5) -> LiGraphArrays:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import reference
 from ase import Atoms
 from ase.build import bulk
 
 from getsei_live import FeatureSchemaError, LiGraphBuilder, StructureError
-from getsei_live.graphs import DEFAULT_ELEMENTS
-
-import reference
+from getsei_live.states.graphs import DEFAULT_ELEMENTS
 
 
 def random_structure(cell, symbols, rng, min_distance=1.7) -> Atoms:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-
 import shutil
 
 import numpy as np
 import pytest
 
+from getsei_live.analysis.counting import TransitionCounter
 from getsei_live.analysis.records import Snapshot
-from getsei_live.counting import TransitionCounter
 from getsei_live.errors import GetseiError
-from getsei_live.integrity import check_store, repair_store
-from getsei_live.store import RunSpec, RunStore
+from getsei_live.store.integrity import check_store, repair_store
+from getsei_live.store.run_store import RunStore
+from getsei_live.store.spec import RunSpec
 
 N_STATES, LAGS, N_LI, N_FRAMES = 3, (1, 3), 4, 120
 SPEC = RunSpec(fingerprint="f" * 64, n_states=N_STATES, timestep_fs=2.0, interval_steps=10, lags_frames=LAGS,

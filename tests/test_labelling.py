@@ -7,10 +7,10 @@ import pytest
 import torch
 from sklearn.mixture import GaussianMixture
 
-from getsei_live.labelling import MixtureLabels, _sparse_gat, graph_tensors, resolve_device
-from getsei_live.md import bundled_file
-from getsei_live.states import StateModel
-from getsei_live.systems import build_interface
+from getsei_live.md.calculators import bundled_file
+from getsei_live.states.inference import MixtureLabels, _sparse_gat, graph_tensors, resolve_device
+from getsei_live.states.model import StateModel
+from getsei_live.structures.builders import build_interface
 
 CPU = torch.device("cpu")
 

@@ -18,15 +18,14 @@ from ase.calculators.lj import LennardJones
 from ase.md.langevin import Langevin
 from ase.md.verlet import VelocityVerlet
 from ase.spacegroup import crystal
-
-from getsei_live import attach, replay
-from getsei_live.errors import ParameterError, StoreLockedError, StoreMismatchError
-from getsei_live.graphs import LiGraphBuilder
-from getsei_live.observers import ConvergenceCriteria
-from getsei_live.store import RunStore
-
 from conftest import TRAJECTORIES, shared_file
 from reference import core_loop, counts_by_definition
+
+from getsei_live import attach, replay
+from getsei_live.analysis.criteria import ConvergenceCriteria
+from getsei_live.errors import ParameterError, StoreLockedError, StoreMismatchError
+from getsei_live.states.graphs import LiGraphBuilder
+from getsei_live.store.run_store import RunStore
 
 
 def lpscl_unit_cell():
@@ -243,7 +242,7 @@ def test_lag_must_be_a_multiple_of_the_frame_interval(tiny_model, aimd_frames, t
 
 
 def test_states_outside_the_model_do_not_block_convergence():
-    from getsei_live.observers import ConvergenceMonitor
+    from getsei_live.analysis.verdict import ConvergenceMonitor
 
     monitor = ConvergenceMonitor(ConvergenceCriteria(patience=1, min_transitions=20))
     snap = {"transitions_out": [0, 50, 40], "active_set": [1, 2], "pathways": [{"states": [1, 2], "fraction": 1.0}],

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from getsei_live.errors import StoreLockedError
-from getsei_live.locking import LOCK_NAME, WriterLock
+from getsei_live.store.lock import LOCK_NAME, WriterLock
 
 
 def test_a_second_handle_is_refused_and_names_the_holder(tmp_path):
@@ -27,7 +27,7 @@ def test_a_second_handle_is_refused_and_names_the_holder(tmp_path):
 
 def test_a_killed_holder_leaves_no_lock(tmp_path):
     code = (f"import sys, time; sys.path.insert(0, {os.getcwd()!r}); from pathlib import Path; "
-            f"from getsei_live.locking import WriterLock; WriterLock(Path({str(tmp_path)!r})).acquire(); "
+            f"from getsei_live.store.lock import WriterLock; WriterLock(Path({str(tmp_path)!r})).acquire(); "
             f"print('locked', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
@@ -45,7 +45,7 @@ def test_a_killed_holder_leaves_no_lock(tmp_path):
 @pytest.mark.parametrize("tamper", ["deleted", "replaced"])
 def test_a_deleted_or_replaced_lock_file_lets_no_second_writer_in(tmp_path, tamper):
     code = (f"import sys, time; sys.path.insert(0, {os.getcwd()!r}); from pathlib import Path; "
-            f"from getsei_live.locking import WriterLock; WriterLock(Path({str(tmp_path)!r})).acquire(); "
+            f"from getsei_live.store.lock import WriterLock; WriterLock(Path({str(tmp_path)!r})).acquire(); "
             f"print('locked', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

@@ -7,10 +7,10 @@ import pytest
 from reference import chain_labels
 
 from getsei_live.analysis import reactive_flux, transition_matrix
+from getsei_live.analysis.counting import TransitionCounter
 from getsei_live.analysis.markov import markov_test
 from getsei_live.analysis.tpt import net_flux_batch
 from getsei_live.analysis.uncertainty import envelope, percentile_interval, resample_counts
-from getsei_live.observers import TransitionCounter
 
 LAGS = (1, 2, 4)
 

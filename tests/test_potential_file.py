@@ -7,11 +7,11 @@ import os
 import pytest
 import torch
 from click.testing import CliRunner
-
 from conftest import SHARED_DATA, shared_file
+
 from getsei_live.cli import main
-from getsei_live.md import bundled_file, mace_calculator
-from getsei_live.potential_file import UnsafeModelFile, load_mace_model
+from getsei_live.md.calculators import bundled_file, mace_calculator
+from getsei_live.md.potential_file import UnsafeModelFile, load_mace_model
 
 SPICE = SHARED_DATA / "models" / "mace_spice_small" / "MACE_SPICE_mace-torch-0.3.16.model"
 
@@ -75,7 +75,7 @@ def test_real_mace_files_load_without_trust_and_give_the_full_unpickle_energy():
 
 
 def test_a_changed_bundled_potential_is_refused(tmp_path, monkeypatch):
-    import getsei_live.md as md
+    import getsei_live.md.calculators as md
 
     copy = tmp_path / "bundled_mace.model"
     copy.write_bytes(bundled_file("bundled_mace.model").read_bytes() + b"\0")

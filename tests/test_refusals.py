@@ -15,10 +15,9 @@ import pytest
 import torch
 from ase.io import write
 from click.testing import CliRunner
+from conftest import aimd_run
 
 from getsei_live.cli import main
-
-from conftest import aimd_run
 
 REPLAY = ["--timestep-fs", "2", "--interval", "50", "--lags-ps", "0.1,0.2", "--check-every", "5", "--temperature-K", "500"]
 
@@ -150,7 +149,7 @@ def test_a_bad_input_is_refused_in_one_line_and_changes_nothing(setting, args, w
 
 def test_a_second_writer_is_refused_at_once_while_the_first_holds_the_store(setting):
     store = setting["store"]
-    code = (f"import time; from pathlib import Path; from getsei_live.store import RunStore; "
+    code = (f"import time; from pathlib import Path; from getsei_live.store.run_store import RunStore; "
             f"s = RunStore.open(Path({str(store)!r}), 'a'); print('holding', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
@@ -171,7 +170,7 @@ def test_states_demo_names_the_bundled_demo_state_model_and_a_missing_file_says_
     import click
 
     from getsei_live.cli._options import STATES
-    from getsei_live.states import StateModel
+    from getsei_live.states.model import StateModel
 
     assert StateModel.load(STATES.convert("demo", None, None)).n_states == 6
     with pytest.raises(click.BadParameter, match="'demo' for the bundled demo state model"):

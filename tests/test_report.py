@@ -7,12 +7,11 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import TRAJECTORIES, shared_file
 from matplotlib.image import imread
 
 from getsei_live import RunStore
 from getsei_live.cli import main
-
-from conftest import TRAJECTORIES, shared_file
 
 FIGURES = {"implied_timescales", "rate_matrix", "mobility", "fluxes", "network", "pathways", "convergence",
            "populations", "features", "state_model_fit", "core_lengths"}

@@ -7,14 +7,14 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_TRAINING, train_tiny
 from sklearn.metrics import adjusted_rand_score
 
 from getsei_live import FeatureSchemaError, StructureError
 from getsei_live.errors import ModelFileError
-from getsei_live.gcl import nt_xent
-from getsei_live.states import SCHEMA_VERSION, StateModel
-
-from conftest import TINY_TRAINING, train_tiny
+from getsei_live.states.encoder import nt_xent
+from getsei_live.states.model import StateModel
+from getsei_live.states.model_file import SCHEMA_VERSION
 
 TINY = TINY_TRAINING
 

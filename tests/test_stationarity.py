@@ -6,8 +6,8 @@ import numpy as np
 from reference import chain_labels
 
 from getsei_live.analysis import kinetic_model
+from getsei_live.analysis.counting import TransitionCounter
 from getsei_live.analysis.stationarity import stationarity
-from getsei_live.counting import TransitionCounter
 
 P = np.array([[0.90, 0.07, 0.03], [0.05, 0.85, 0.10], [0.02, 0.08, 0.90]])
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from getsei_live import store as store_module
 from getsei_live.errors import StoreFullError, StoreLockedError
-from getsei_live.locking import WriterLock
-from getsei_live.store import RunSpec, RunStore
+from getsei_live.store.run_store import RunStore
+from getsei_live.store.spec import RunSpec
 
 SPEC = RunSpec(fingerprint="f" * 64, n_states=3, timestep_fs=2.0, interval=10, lags=(1, 2), li_indices=(0, 1, 2))
 
@@ -53,7 +52,7 @@ def test_a_snapshot_entry_left_empty_by_a_killed_writer_is_no_snapshot(tmp_path)
     import zarr
 
     from getsei_live.analysis.records import Snapshot
-    from getsei_live.storeparts import SnapshotLog
+    from getsei_live.store.parts import SnapshotLog
 
     group = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
     group.create_array("snapshots", shape=(0,), chunks=(64,), dtype=str)

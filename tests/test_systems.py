@@ -8,7 +8,7 @@ import pytest
 from ase.neighborlist import neighbor_list
 
 from getsei_live.errors import ParameterError
-from getsei_live.systems import SIZES, SYSTEMS, build_interface, electrolyte_cell
+from getsei_live.structures.builders import SIZES, SYSTEMS, build_interface, electrolyte_cell
 
 FORMULA_UNITS = {"lpscl-li": ({"Li": 6, "P": 1, "S": 5, "Cl": 1}, 4), "lgps-li": ({"Li": 10, "Ge": 1, "P": 2, "S": 12}, 2),
                  "llzo-li": ({"Li": 7, "La": 3, "Zr": 2, "O": 12}, 8)}

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from test_live import kill_after_committed
 
-from getsei_live.integrity import check_store
-from getsei_live.states import StateModel
-from getsei_live.store import RunStore
+from getsei_live.states.model import StateModel
+from getsei_live.store.integrity import check_store
+from getsei_live.store.run_store import RunStore
 
 STEPS, EVERY, WARMUP_FRAMES = 80, 4, 10
 
@@ -25,9 +25,10 @@ def md_script(tmp_path: Path) -> Path:
     script.write_text(textwrap.dedent(f"""
         import sys, time
         from getsei_live import RunStore, attach
-        from getsei_live.gcl import TrainingConfig
-        from getsei_live.md import langevin, mace_calculator, restore_checkpoint
-        from getsei_live.systems import build_interface
+        from getsei_live.states.encoder import TrainingConfig
+        from getsei_live.md.calculators import mace_calculator
+        from getsei_live.md.dynamics import langevin, restore_checkpoint
+        from getsei_live.structures.builders import build_interface
         path, slow = sys.argv[1], sys.argv[2] == "slow"
         total = int(sys.argv[3]) if len(sys.argv) > 3 else {STEPS}
         atoms = build_interface("lpscl-li", "small").atoms

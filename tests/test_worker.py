@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 from ase import units
 from ase.md.verlet import VelocityVerlet
+from test_live import kill_after_committed, lpscl_unit_cell, recount, soft_lj
 
 from getsei_live import attach
 from getsei_live.errors import StructureError
-from getsei_live.integrity import check_store
 from getsei_live.observers.worker import FrameWorker
-from getsei_live.store import RunStore
-
-from test_live import kill_after_committed, lpscl_unit_cell, recount, soft_lj
+from getsei_live.store.integrity import check_store
+from getsei_live.store.run_store import RunStore
 
 
 def test_items_are_processed_in_order_on_another_thread():
@@ -153,7 +152,7 @@ def test_sigkill_of_asynchronous_md_then_resume_equals_uninterrupted(tiny_model_
         from ase import units
         from ase.md.verlet import VelocityVerlet
         from getsei_live import RunStore, StateModel, attach
-        from getsei_live.md import restore_checkpoint
+        from getsei_live.md.dynamics import restore_checkpoint
         from test_live import lpscl_unit_cell, soft_lj
         path, slow = sys.argv[1], sys.argv[2] == "slow"
         atoms = lpscl_unit_cell()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -95,3 +95,35 @@ def nan_padded(rows: Sequence[Sequence[float | None]], width: int | None = None)
     for line, row in zip(out, rows):
         line[: len(row)] = [np.nan if v is None else v for v in row]
     return out
+
+
+def int_tuple(values: Any) -> tuple[int, ...]:
+    return () if values is None else tuple(int(v) for v in values)
+
+
+def empty_array() -> np.ndarray:
+    return frozen_array(np.zeros(0))
+
+
+class FrozenRecord:
+    """Read-only arrays after construction, with every non-finite number as NaN (as the store reads it back)."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                if value.dtype.kind == "f" and np.isinf(value).any():
+                    value = np.where(np.isfinite(value), value, np.nan)
+                    object.__setattr__(self, f.name, value)
+                value.flags.writeable = False
+
+
+class FlatRecord(FrozenRecord):
+    """A record whose stored form is its fields."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: Mapping):
+        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from .criteria import ConvergenceCriteria
 from .koopman import fit_by_lag
 from .markov import markov_test
 from .model import KineticModel, kinetic_model
-from .records import Intervals, Snapshot, Verdict
+from .records import Intervals, Snapshot
 from .spectral import timescales_by_lag
 from .stationarity import stationarity
 from .uncertainty import (
@@ -34,10 +34,9 @@ from .uncertainty import (
     resampling_units,
     route_shares,
 )
-from .verdict import ConvergenceMonitor, conditions, explain
 
 # the criteria and the verdict live in .criteria and .verdict; imported here for the old names
-__all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "Snapshot", "Verdict", "conditions", "explain", "snapshot"]
+__all__ = ["snapshot"]
 
 log = logging.getLogger(__name__)
 

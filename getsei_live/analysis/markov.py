@@ -22,7 +22,7 @@ from .koopman import TransitionMatrix, fit_by_lag
 from .spectral import timescales_by_lag
 from .uncertainty import PROBABILITY, TIME, Resamples, envelope, percentile_interval
 
-__all__ = ["DEFAULT_LAGS_PS", "ChapmanKolmogorov", "LagVerdict", "MarkovRecord", "MarkovTest", "fit_by_lag", "markov_test"]
+__all__ = ["DEFAULT_LAGS_PS", "ChapmanKolmogorov", "LagVerdict", "MarkovRecord", "MarkovTest", "markov_test"]
 
 
 #: Lags counted by default (ps): a doubling series, so that every lag but the longest has a stored multiple for the

@@ -19,23 +19,135 @@ from typing import Any
 
 import numpy as np
 
-from ._result import listed, nan_array, strict_json
+from ._result import FlatRecord, FrozenRecord, empty_array, int_tuple, listed, nan_array, strict_json
 from .markov import MarkovRecord
 from .model import KineticModel
 from .pathways import Pathway
 from .stationarity import Stationarity
-from .record_parts import (
-    INTERVAL_KEYS,
-    Condition,
-    FrozenRecord,
-    Intervals,
-    StateFit,
-    Verdict,
-    empty_array,
-    int_tuple,
-)
 
 __all__ = ["Condition", "Intervals", "Snapshot", "StateFit", "Verdict"]
+
+
+@dataclass(frozen=True, eq=False)
+class StateFit(FlatRecord):
+    """How well the state model describes the frames since the previous check (``DriftGuard``).
+
+    Attributes
+    ----------
+    ood_fraction : float
+        Share of Li environments below the training distribution's 1st-percentile log-likelihood.
+    mean_log_likelihood : float
+    threshold : float
+    """
+
+    ood_fraction: float
+    mean_log_likelihood: float
+    threshold: float
+
+
+#: Stored key of each ``Intervals`` field.
+INTERVAL_KEYS = {"n_bootstrap": "n_bootstrap", "method": "interval_method", "confidence": "confidence",
+                  "pathway_fractions": "pathway_fraction_ci", "top_route_resolved": "top_route_resolved",
+                  "timescales": "timescales_ci", "timescales_by_lag": "timescales_by_lag_ci",
+                  "transition_matrix": "transition_matrix_ci"}
+
+
+@dataclass(frozen=True, eq=False)
+class Intervals(FrozenRecord):
+    """Resampling intervals of a snapshot: (lower, upper) pairs, NaN where a resample had no value.
+
+    Attributes
+    ----------
+    n_bootstrap : int
+    method : str
+        What was resampled, in words ("Li atoms and blocks of time").
+    confidence : float
+    pathway_fractions : (n_pathways, 2) ndarray
+    top_route_resolved : float
+        Share of the resamples in which the top route stays on top.
+    timescales : (n - 1, 2) ndarray
+        At the analysis lag.
+    timescales_by_lag : (n_lags, n - 1, 2) ndarray
+    transition_matrix : (n, n, 2) ndarray
+    """
+
+    n_bootstrap: int = 0
+    method: str = ""
+    confidence: float = float("nan")
+    pathway_fractions: np.ndarray = field(default_factory=empty_array)
+    top_route_resolved: float = 0.0
+    timescales: np.ndarray = field(default_factory=empty_array)
+    timescales_by_lag: np.ndarray = field(default_factory=empty_array)
+    transition_matrix: np.ndarray = field(default_factory=empty_array)
+
+    def to_dict(self) -> dict:
+        out = {}
+        for name, key in INTERVAL_KEYS.items():
+            value = getattr(self, name)
+            out[key] = listed(value) if isinstance(value, np.ndarray) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Intervals | None:
+        """The intervals among a snapshot's stored keys; None when it has none."""
+        if not any(key in data for key in ("pathway_fraction_ci", "timescales_ci", "confidence")):
+            return None
+        values = {name: data[key] for name, key in INTERVAL_KEYS.items() if data.get(key) is not None}
+        arrays = {name: nan_array(values[name]) for name in ("pathway_fractions", "timescales", "timescales_by_lag",
+                                                              "transition_matrix") if name in values}
+        return cls(**{**values, **arrays})
+
+
+@dataclass(frozen=True, eq=False)
+class Condition(FlatRecord):
+    """One convergence condition: passed or not, its value against its threshold, and why in words."""
+
+    name: str
+    passed: bool
+    value: Any
+    threshold: Any
+    unit: str
+    detail: str
+
+
+@dataclass(frozen=True, eq=False)
+class Verdict:
+    """The judgement of one snapshot (``ConvergenceMonitor.judge``).
+
+    Attributes
+    ----------
+    stable : bool
+        The point estimates did not move since the previous check.
+    stable_streak : int
+        Checks in a row that were unchanged with every other condition met.
+    conditions : tuple of Condition
+    failed : tuple of str
+        Names of the conditions that failed.
+    converged : bool
+    reasons : tuple of str
+        What failed, in words.
+    """
+
+    stable: bool
+    stable_streak: int
+    conditions: tuple[Condition, ...]
+    failed: tuple[str, ...]
+    converged: bool
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"stable": self.stable, "stable_streak": self.stable_streak,
+                "conditions": [c.to_dict() for c in self.conditions], "failed": list(self.failed),
+                "converged": self.converged, "reasons": list(self.reasons)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Verdict | None:
+        """The verdict among a snapshot's stored keys; None for a snapshot not judged."""
+        if "converged" not in data:
+            return None
+        return cls(bool(data.get("stable", False)), int(data.get("stable_streak", 0)),
+                   tuple(Condition.from_dict(c) for c in data.get("conditions", ())), tuple(data.get("failed", ())),
+                   bool(data["converged"]), tuple(data.get("reasons", ())))
 
 
 #: Stored keys of the snapshot's own fields, in the order the store has always written them.

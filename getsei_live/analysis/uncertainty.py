@@ -43,8 +43,7 @@ from ._result import Result, frozen_array
 from .pathways import decompose
 from .tpt import net_flux_batch
 
-__all__ = ["PROBABILITY", "Resamples", "TIME", "resample_counts", "resampling_units", "route_shares",
-           "percentile_interval", "envelope"]
+__all__ = ["Resamples", "resample_counts", "resampling_units", "route_shares", "percentile_interval", "envelope"]
 
 #: Ranges of the quantities intervals are formed for.
 PROBABILITY, TIME = (0.0, 1.0), (0.0, np.inf)

@@ -11,7 +11,7 @@ import numpy as np
 from .criteria import ConvergenceCriteria
 from .records import Condition, Snapshot, Verdict
 
-__all__ = ["Condition", "ConvergenceMonitor", "EQUILIBRATING", "RETRAIN", "Verdict", "conditions", "explain", "timescale_text"]
+__all__ = ["ConvergenceMonitor", "EQUILIBRATING", "RETRAIN", "conditions", "explain", "timescale_text"]
 
 #: What the verdict says instead of "converged" when the state model no longer fits the frames.
 RETRAIN = "states no longer describe the structure; retrain"

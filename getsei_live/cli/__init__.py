@@ -53,6 +53,6 @@ def main(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 
-from . import kinetics, models, simulate, temperatures  # noqa: E402,F401  # pyflakes: ignore  (registers the commands)
+from . import arrhenius, kinetics, models, simulate  # noqa: E402,F401  (registers the commands)
 
 __all__ = ["main"]

@@ -79,7 +79,7 @@ class _StatesType(click.ParamType):
         if isinstance(value, Path) or value == "auto":
             return value
         if value == "demo":
-            from ..md import bundled_file
+            from ..md.calculators import bundled_file
 
             return bundled_file("demo_states.pt")
         path = Path(value)
@@ -179,7 +179,7 @@ CRITERIA = [
 
 
 def criteria_options() -> list:
-    from ..analysis.convergence import ConvergenceCriteria
+    from ..analysis.criteria import ConvergenceCriteria
 
     defaults = ConvergenceCriteria()
     return [click.option(flag, field, type=kind, default=getattr(defaults, field), show_default=True, help=text)
@@ -187,7 +187,7 @@ def criteria_options() -> list:
 
 
 def make_criteria(options: dict):
-    from ..observers import ConvergenceCriteria
+    from ..analysis.criteria import ConvergenceCriteria
 
     return ConvergenceCriteria(**{field: options.pop(field) for _, field, _, _ in CRITERIA})
 

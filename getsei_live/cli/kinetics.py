@@ -68,7 +68,7 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
     Several stores (replicas of one system: the same state model, frame spacing and lags) are analysed as one
     model: their counts add, and the intervals resample Li atoms and blocks of time of all runs, and whole runs.
     """
-    from ..summary import analyze_store
+    from ..offline.summary import analyze_store
 
     result = analyze_store(list(store_paths), lag_ps=lag_ps, source=source,
                            target=target, reversible=reversible, n_pathways=n_pathways, core_ps=core_ps)
@@ -139,7 +139,7 @@ def watch(store_path: Path, refresh_s: float, once: bool) -> None:
     """Live view of a store that another process is writing; ends when the run ends (Ctrl-C to leave)."""
     import time
 
-    from ..store import RunStore
+    from ..store.run_store import RunStore
 
     store = RunStore.open(store_path, "r")
     patience = (store.analysis.get("criteria") or {}).get("patience")
@@ -171,7 +171,7 @@ def check(store_path: Path, repair: bool, as_json: bool) -> None:
 
     Changes nothing unless --repair is given; --repair never touches frames or states. Exits 1 when problems remain.
     """
-    from ..integrity import check_store, repair_store
+    from ..store.integrity import check_store, repair_store
 
     report = repair_store(store_path) if repair else check_store(store_path)
     if as_json:
@@ -200,7 +200,7 @@ def report(store_paths: tuple[Path, ...], output: Path, lag_ps, source: tuple[in
            target: tuple[int, ...] | None) -> None:
     """Figures (PNG), a self-contained index.html and summary.json for a run store, or for several as one model
     (replicas); works on a running store."""
-    from ..report import write_report
+    from ..offline.report import write_report
 
     summary = write_report(list(store_paths), output, lag_ps=lag_ps, source=source,
                            target=target)

@@ -36,9 +36,9 @@ def train(trajectories: tuple[Path, ...], output: Path, n_states: str, k_range: 
     """Train a state model (GAT encoder + Gaussian mixture) on one or more trajectories."""
     import torch
 
-    from ..gcl import TrainingConfig
-    from ..states import StateModel
-    from ..trajectory import read_trajectory
+    from ..states.encoder import TrainingConfig
+    from ..states.model import StateModel
+    from ..structures.trajectory import read_trajectory
 
     if n_states != "auto" and not n_states.isdigit():
         raise ParameterError(f"The '--n-states' option takes a whole number or 'auto'. Got {n_states!r} instead.")
@@ -74,7 +74,7 @@ def train(trajectories: tuple[Path, ...], output: Path, n_states: str, k_range: 
 @click.option("--json", "as_json", is_flag=True, help="Print the model's card as JSON.")
 def inspect(model_file: Path, as_json: bool) -> None:
     """Show a saved state model: states, their mean environments, silhouette scores."""
-    from ..states import StateModel
+    from ..states.model import StateModel
 
     model = StateModel.load(model_file)
     if as_json:

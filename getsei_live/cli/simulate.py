@@ -10,7 +10,7 @@ import numpy as np
 
 from ..analysis.verdict import timescale_text
 from ..errors import ParameterError, StructureError
-from ..demo import DEMO_BUDGET_PS, DEMO_TIMESTEP_FS
+from ..md.demo import DEMO_BUDGET_PS, DEMO_TIMESTEP_FS
 from ..units import steps_to_ps
 from . import main
 from ._options import N_STATES, float_list, live_options, make_criteria
@@ -54,11 +54,11 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
     Run it again on the same store after an interruption: it continues where the store's committed frames end.
     With --workers or --scheduler, Dask workers label the frames and the stores are exactly the serial replay's.
     """
-    from ..observers import replay as replay_frames
-    from ..observers import replay_distributed
-    from ..states import StateModel
-    from ..store import RunStore
-    from ..trajectory import read_trajectory
+    from ..observers.distributed import replay_distributed
+    from ..observers.live import replay as replay_frames
+    from ..states.model import StateModel
+    from ..store.run_store import RunStore
+    from ..structures.trajectory import read_trajectory
 
     if states_file == "auto":
         raise ParameterError("replay needs a state model: train one on these trajectories with 'getsei-live train'.")
@@ -154,8 +154,8 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
     Replicas run as separate processes, each with its own STORE and the others as --companion; each stops when
     the ensemble has converged.
     """
-    from ..simulation import MDSettings, run_live_md
-    from ..states import StateModel
+    from ..md.run import MDSettings, run_live_md
+    from ..states.model import StateModel
 
     if (states_file == "auto") != (warmup_ps is not None):
         raise ParameterError("--states auto trains the state model on the frames of --warmup-ps: give both, or a "
@@ -222,13 +222,14 @@ def build(system: str, size: str, vacuum_A: float | None, gap_A: float, output: 
     short optimisation so that MD from it starts near its temperature."""
     from ase.io import write
 
-    from ..systems import build_interface
+    from ..structures.builders import build_interface
 
     interface = build_interface(system, size, vacuum_A=vacuum_A, gap_A=gap_A)
     click.echo(interface.describe())
     atoms = interface.atoms
     if relax_steps:
-        from ..md import default_device, mace_calculator, relax
+        from ..md.calculators import default_device, mace_calculator
+        from ..md.dynamics import relax
 
         atoms.calc = mace_calculator(mace_model, device=default_device() if device == "auto" else device,
                                      dtype="float32", trust=trust_model_file)
@@ -262,7 +263,7 @@ def demo(system: str, store_path: Path, budget_ps: float, steps: int | None, tem
     once the pathways and timescales are stable, and says why and how much of the budget that saved. Needs no
     internet.
     """
-    from ..demo import run_demo, stop_summary
+    from ..md.demo import run_demo, stop_summary
     from ._format import format_snapshot, format_state_model
 
     start = time.perf_counter()

@@ -1,11 +1,5 @@
-"""ASE-facing parts of the live analysis: labelling frames, counting transitions, judging convergence."""
+"""ASE-facing live analysis: frame capture, the worker thread, the monitor, the drift guard, the warm-up, Dask replay.
 
-from __future__ import annotations
-
-from ..analysis.convergence import ConvergenceCriteria, ConvergenceMonitor
-from ..counting import TransitionCounter
-from .distributed import replay_distributed
-from .live import LiveMonitor, attach, replay
-
-__all__ = ["ConvergenceCriteria", "ConvergenceMonitor", "LiveMonitor", "TransitionCounter", "attach", "replay",
-           "replay_distributed"]
+Nothing is imported here, so ``import getsei_live.observers`` costs nothing; ``attach`` and ``replay`` live in
+``getsei_live.observers.live`` (and at the top level, ``getsei_live.attach``).
+"""

@@ -10,17 +10,14 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from ..analysis.convergence import (
-    ConvergenceCriteria,
-    ConvergenceMonitor,
-    explain,
-    snapshot,
-)
+from ..analysis.convergence import snapshot
+from ..analysis.counting import RunCounter
+from ..analysis.criteria import ConvergenceCriteria
 from ..analysis.records import Snapshot
-from ..counting import RunCounter
-from ..ensemble import Ensemble, RunCounts, ensemble_problems, run_counts
+from ..analysis.verdict import ConvergenceMonitor, explain
 from ..errors import ParameterError, StoreError
-from ..store import RunStore
+from ..offline.ensemble import Ensemble, RunCounts, ensemble_problems, run_counts
+from ..store.run_store import RunStore
 from ..units import steps_to_ps
 from .drift import DriftGuard
 

@@ -37,7 +37,7 @@ _MODELS: dict = {}
 
 def _state_model(path: str, device: str):
     """The state model, loaded once per worker process."""
-    from ..states import StateModel
+    from ..states.model import StateModel
 
     key = (path, os.path.getmtime(path), device)
     if key not in _MODELS:
@@ -47,7 +47,7 @@ def _state_model(path: str, device: str):
 
 
 def _count_frames(path: str, file_format: str | None) -> int:
-    from ..trajectory import read_trajectory
+    from ..structures.trajectory import read_trajectory
 
     return len(read_trajectory(path, format=file_format))
 
@@ -56,7 +56,7 @@ def _label_chunk(path: str, file_format: str | None, start: int, stop: int | Non
                  threads: int | None, li_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(frames, n_li) int8 labels and float64 log-likelihoods of frames ``start:stop`` of one trajectory
     (``stop`` None: to its end); runs on a Dask worker."""
-    from ..trajectory import read_trajectory
+    from ..structures.trajectory import read_trajectory
 
     if threads is not None:
         import torch
@@ -167,7 +167,7 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
     """
     from ase.io import read
 
-    from ..states import StateModel
+    from ..states.model import StateModel
 
     interval = renamed(kwargs, "interval", "interval_steps", interval_steps, None)
     check_sampling(interval, timestep_fs)

@@ -9,22 +9,20 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms, units
 
-from ..analysis.convergence import ConvergenceCriteria
 from ..analysis.coring import DEFAULT_CORE_PS, core_frames_of
+from ..analysis.criteria import ConvergenceCriteria
 from ..analysis.markov import DEFAULT_LAGS_PS
-from ..counting import committed_counter, recount
 from ..errors import ParameterError, StoreMismatchError
-from ..gcl import TrainingConfig
-from ..labeller import Labeller
-from ..store import RunSpec, RunStore
+from ..states.encoder import TrainingConfig
+from ..states.labeller import Labeller
+from ..store.run_store import RunStore
+from ..store.spec import RunSpec
 from ..units import LI, frames_at_least, steps_to_ps
 from .frames import Frame
 from .monitor import LiveMonitor
 from .warmup import WarmupPlan, model_path
 
-# LiveMonitor lives in .monitor, committed_counter and recount in getsei_live.counting: exported here for old imports.
-__all__ = ["DEFAULT_CORE_PS", "DEFAULT_LAGS_PS", "LiveMonitor", "attach", "committed_counter", "frames_from_ps",
-           "recount", "replay"]
+__all__ = ["attach", "frames_from_ps", "replay"]
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +109,8 @@ def _warmup_store(store, atoms: Atoms, *, lags: tuple[int, ...], timestep_fs: fl
                   training: TrainingConfig | None, counting: dict) -> tuple[RunStore, Labeller | None, WarmupPlan]:
     """The store of a run that trains its state model on its own warm-up: new, warming up, or live already (then
     with the model it trained, loaded from beside the store)."""
-    from ..graphs import LiGraphBuilder
-    from ..states import StateModel
+    from ..states.graphs import LiGraphBuilder
+    from ..states.model import StateModel
 
     if warmup_ps is None:
         raise ParameterError("Without a state model, give 'warmup_ps': how long the warm-up is whose frames the "

@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms, units
 
-from ..analysis.convergence import ConvergenceCriteria, explain
+from ..analysis.criteria import ConvergenceCriteria
 from ..analysis.records import Snapshot
-from ..counting import committed_counter
+from ..analysis.verdict import explain
 from ..errors import ParameterError, StoreError, StructureError
-from ..labeller import Labeller
-from ..store import RunStore
+from ..states.labeller import Labeller
+from ..store.counts import committed_counter
+from ..store.run_store import RunStore
 from ..units import LI, steps_to_ps
 from .analyst import Analyst
 from .drift import DriftGuard

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParameterError, StoreMismatchError, StructureError
-from ..gcl import TrainingConfig
-from ..spec import RunSpec
-from ..store import RunStore
+from ..states.encoder import TrainingConfig
+from ..store.run_store import RunStore
+from ..store.spec import RunSpec
 from ..units import LI, steps_to_ps
 from .frames import Frame
 
@@ -96,7 +96,7 @@ class WarmupPlan:
 
 def train_on_warmup(store: RunStore, plan: WarmupPlan):
     """Train a state model on the store's warm-up frames, save it beside the store, make the store a run store."""
-    from ..states import StateModel
+    from ..states.model import StateModel
 
     frames = store.warmup.atoms()
     steps = [step for step, _ in frames]

@@ -1,0 +1,82 @@
+"""The dynamics the runs use: a FIRE relaxation, Langevin NVT with the centre of mass fixed, and a checkpoint restore."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms, units
+from ase.constraints import FixCom
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
+
+from ..errors import ParameterError, StructureError
+
+__all__ = ["Relaxation", "langevin", "relax", "restore_checkpoint"]
+
+
+@dataclass(frozen=True, slots=True)
+class Relaxation:
+    """What a relaxation did: the largest force on an atom before and after (eV/A), the steps taken and the
+    energy change (eV)."""
+
+    max_force_before: float
+    max_force_after: float
+    steps: int
+    energy_change_eV: float
+
+    def describe(self) -> str:
+        return (f"relaxed in {self.steps} FIRE steps: largest force {self.max_force_before:.2f} -> "
+                f"{self.max_force_after:.2f} eV/A, energy {self.energy_change_eV:+.2f} eV")
+
+
+def relax(atoms: Atoms, *, steps: int = 200, fmax_eV_A: float = 0.1) -> Relaxation:
+    """Relax the positions of ``atoms`` (with its calculator) in place: FIRE for at most ``steps`` steps or until the
+    largest force is below ``fmax_eV_A``, so that MD started from it does not heat up as the structure settles."""
+    from ase.optimize import FIRE
+
+    before, energy = float(np.linalg.norm(atoms.get_forces(), axis=1).max()), atoms.get_potential_energy()
+    optimiser = FIRE(atoms, logfile=None)
+    optimiser.run(fmax=fmax_eV_A, steps=steps)
+    after = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
+    return Relaxation(before, after, int(optimiser.nsteps), float(atoms.get_potential_energy() - energy))
+
+
+def restore_checkpoint(atoms: Atoms, checkpoint: dict) -> None:
+    """Put the positions, momenta and cell of a store's checkpoint into ``atoms`` (same atoms, same order)."""
+    if not np.array_equal(atoms.numbers, checkpoint["numbers"]):
+        raise StructureError("The structure does not match the store's checkpoint (other atoms or another order).")
+    atoms.set_cell(checkpoint["cell"])
+    atoms.positions = checkpoint["positions"]
+    atoms.set_momenta(checkpoint["momenta"])
+
+
+def langevin(atoms: Atoms, *, temperature_K: float, timestep_fs: float, coupling_time_ps: float | None = None,
+             friction_ps: float | None = None, seed: int = 0,
+             initialise_velocities: bool = True) -> Langevin:
+    """Langevin NVT dynamics with a thermostat coupling time ``coupling_time_ps`` (friction = 1 / coupling time).
+
+    ``friction_ps`` is the old name of the coupling time, still accepted.
+    """
+    if coupling_time_ps is None:
+        coupling_time_ps = friction_ps
+    elif friction_ps is not None and friction_ps != coupling_time_ps:
+        raise ParameterError("Give the Langevin coupling time once, as 'coupling_time_ps' ('friction_ps' is its "
+                             "old name).")
+    if coupling_time_ps is None:
+        raise ParameterError("The 'coupling_time_ps' parameter (Langevin coupling time, ps) is required.")
+    if not temperature_K > 0:
+        raise ParameterError(f"The 'temperature_K' parameter must be positive. Got {temperature_K!r} instead.")
+    if not timestep_fs > 0:
+        raise ParameterError(f"The 'timestep_fs' parameter must be positive. Got {timestep_fs!r} instead.")
+    if not coupling_time_ps > 0:
+        raise ParameterError(f"The 'coupling_time_ps' parameter must be positive. Got {coupling_time_ps!r} instead.")
+    rng = np.random.default_rng(seed)
+    if initialise_velocities:
+        thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
+        Stationary(atoms)
+    # ASE >= 3.28: fix the centre of mass with a constraint rather than Langevin's fixcm.
+    if not any(isinstance(c, FixCom) for c in atoms.constraints):
+        atoms.set_constraint([*atoms.constraints, FixCom()])
+    return Langevin(atoms, timestep=timestep_fs * units.fs, temperature_K=temperature_K,
+                    friction=1.0 / (coupling_time_ps * 1000.0 * units.fs), fixcm=False, rng=rng)

@@ -1,0 +1,148 @@
+"""Langevin MD with a MACE potential and the live analysis attached: what ``getsei-live run`` and ``demo`` run."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ase import Atoms
+
+from ..errors import RunInterrupted
+from ..observers.live import attach
+from ..observers.monitor import LiveMonitor
+from ..states.labeller import Labeller
+from ..store.run_store import RunStore
+from ..units import steps_to_ps
+from .calculators import default_device, mace_calculator
+from .dynamics import langevin, restore_checkpoint
+
+__all__ = ["MDSettings", "run_live_md"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MDSettings:
+    """The Langevin MD of a live run.
+
+    Attributes
+    ----------
+    steps : int
+        MD steps of the whole run (at most: it may stop early once converged). A resumed run goes on to this total,
+        so that the same settings finish the same run.
+    temperature_K : float, default 300
+    timestep_fs : float, default 2
+    coupling_time_ps : float, default 1
+        Langevin coupling time (friction = 1 / coupling time).
+    interval_steps : int, default 50
+        MD steps between observed frames.
+    device : str, default "auto"
+        Where MACE and the state model's encoder run ("auto": CUDA when torch sees a GPU).
+    dtype : str, default "float64"
+        MACE's precision.
+    seed : int, default 0
+        Of the thermostat's noise, the initial velocities and the resampling.
+    trust_model_file : bool, default False
+        Load the MACE file in full, as mace-torch does, though it needs more than a MACE model (it could run code;
+        see ``potential_file``): only for a file whose source you trust.
+    """
+
+    steps: int
+    temperature_K: float = 300.0
+    timestep_fs: float = 2.0
+    coupling_time_ps: float = 1.0
+    interval_steps: int = 50
+    device: str = "auto"
+    dtype: str = "float64"
+    seed: int = 0
+    trust_model_file: bool = False
+
+
+def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, store: str | Path, md: MDSettings, *,
+                report: Callable[[str], None] = log.info, **options) -> LiveMonitor:
+    """Run Langevin MD of ``atoms`` with a MACE potential and the live analysis attached; returns the closed monitor.
+
+    An existing ``store`` is resumed: positions and momenta come from its
+    checkpoint, the step count from its last committed frame.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+    mace_model : str
+        A .model file, "bundled", or a mace-torch foundation-model name (needs internet).
+    state_model : Labeller or None
+        None trains one in the run (give ``warmup_ps`` among the options).
+    store : path
+    md : MDSettings
+    report : callable, default ``log.info``
+        Receives the progress lines (about every 10 s of wall time).
+    **options
+        ``attach``'s options (``lags_ps``, ``lag_ps``, ``check_every_frames``, ``criteria``,
+        ``stop_when_stable``, ``asynchronous``, ``companions``, ``on_check``, ``warmup_ps``, ...).
+    """
+    store = Path(store)
+    checkpoint = RunStore.open(store, "r").checkpoint() if (store / "zarr.json").is_file() else None
+    done = 0 if checkpoint is None else int(checkpoint["step"])
+    remaining = md.steps - done
+    if checkpoint is not None:
+        restore_checkpoint(atoms, checkpoint)
+        report(f"Resuming from the checkpoint at step {done} in {store}")
+        report(f"{done} of the run's {md.steps} steps are done; {max(remaining, 0)} to go")
+    device = default_device() if md.device == "auto" else md.device
+    if state_model is not None and hasattr(state_model, "to"):
+        state_model.to(device)
+    dyn = langevin(atoms, temperature_K=md.temperature_K, timestep_fs=md.timestep_fs,
+                   coupling_time_ps=md.coupling_time_ps, seed=md.seed, initialise_velocities=checkpoint is None)
+    options.setdefault("planned_ps", steps_to_ps(md.steps, md.timestep_fs))
+    existed = (store / "zarr.json").is_file()
+    # the store first (its lock, its spec against this run's): a refusal comes before MACE loads, in a second
+    monitor = attach(dyn, state_model, store=store, interval_steps=md.interval_steps, seed=md.seed, **options)
+    if remaining <= 0:
+        monitor.close("interrupted", "nothing to run")  # writes nothing: the store is left as it was
+        report(f"Nothing to run: {store} already holds {done} steps (--steps {md.steps} is the run's total).")
+        return monitor
+    try:
+        atoms.calc = mace_calculator(mace_model, device=device, dtype=md.dtype, trust=md.trust_model_file)
+    except BaseException as error:
+        monitor.close("interrupted", f"{type(error).__name__}: {error}")  # a resumed store: nothing written
+        if not existed:
+            shutil.rmtree(store, ignore_errors=True)  # the store this run made, empty: no store at all
+        raise
+    start = time.perf_counter()
+    dyn.attach(_progress(dyn, monitor, md, report, remaining), interval=md.interval_steps)
+    report(f"Langevin MD: {len(atoms)} atoms, {md.temperature_K:g} K, {md.timestep_fs:g} fs, {remaining} steps on "
+           f"{device}; observing every {md.interval_steps} steps into {store}"
+           f"{'' if monitor.asynchronous else ' (synchronous)'}")
+    try:
+        with monitor:
+            dyn.run(remaining)
+    except KeyboardInterrupt:
+        raise RunInterrupted(f"Interrupted at step {done + dyn.nsteps}; {monitor.n_frames} frames are committed in "
+                             f"{store}. Run the same command to resume.") from None
+    report(f"Done: {dyn.nsteps} steps in {time.perf_counter() - start:.1f} s"
+           + (f"; stopped early, {monitor.stop_explanation}" if monitor.stop_reason else ""))
+    return monitor
+
+
+def _progress(dyn, monitor: LiveMonitor, md: MDSettings, report: Callable[[str], None],
+              remaining: int) -> Callable[[], None]:
+    """An ASE observer that reports the step, simulated time, speed, frames and verdict about every 10 s."""
+    start, offset = time.perf_counter(), monitor.last_step or 0
+    last = [0.0]
+
+    def progress() -> None:
+        elapsed = time.perf_counter() - start
+        if elapsed - last[0] < 10 and dyn.nsteps not in (0, remaining):
+            return
+        last[0] = elapsed
+        ps = steps_to_ps(dyn.nsteps, md.timestep_fs)
+        ns_day = ps / 1000 / (elapsed / 86400) if elapsed > 0 else 0.0
+        report(f"step {offset + dyn.nsteps:>9}  {steps_to_ps(offset + dyn.nsteps, md.timestep_fs):9.2f} ps  "
+               f"{ns_day:7.3f} ns/day  frames {monitor.n_frames:>6}  T {dyn.atoms.get_temperature():6.0f} K  "
+               f"{'converged' if monitor.converged else 'not converged'}")
+
+    return progress

@@ -1,0 +1,1 @@
+"""Finished stores: the full analysis, ensembles of runs, temperatures, the report and its figures."""

@@ -1,0 +1,350 @@
+"""Matplotlib figures of a kinetic model and its run (the paper's Figs. 3-6 and the run's history).
+
+Every function takes plain arrays, analysis records or JSON-ready dicts and returns a Figure;
+states keep one colour each across all figures.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from collections.abc import Sequence  # noqa: E402
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from ..analysis import nan_padded  # noqa: E402
+from ..analysis.arrhenius import BOLTZMANN_EV_PER_K  # noqa: E402
+from ..analysis.markov import ChapmanKolmogorov, MarkovRecord  # noqa: E402
+from ..analysis.records import Snapshot  # noqa: E402
+
+__all__ = ["state_colour", "implied_timescales_figure", "rate_matrix_figure", "mobility_figure", "flux_figure",
+           "network_figure", "pathways_figure", "convergence_figure", "core_lengths_figure",
+           "ck_figure", "populations_figure", "features_figure", "arrhenius_figure", "state_model_fit_figure"]
+
+SOURCE_COLOUR, TARGET_COLOUR = "#ff1493", "#00bfff"  # outside the state palette
+
+
+def state_colour(state: int) -> tuple:
+    return plt.get_cmap("tab10")(int(state) % 10)
+
+
+def _names(states) -> list[str]:
+    return [f"S{int(s)}" for s in states]
+
+
+def implied_timescales_figure(lags_ps, timescales, intervals=None) -> Figure:
+    """Implied timescales against lag time, with the lag = timescale line (paper Fig. 3a).
+
+    timescales : (n_lags, n_processes) with NaN where undefined; intervals : (n_lags, n_processes, 2) or None.
+    """
+    lags = np.asarray(lags_ps, dtype=float)
+    ts = np.asarray(timescales, dtype=float)
+    fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
+    for k in range(ts.shape[1]):
+        if not np.any(np.isfinite(ts[:, k])):
+            continue  # fewer active states than the model has: no such process
+        colour = plt.get_cmap("viridis")(k / max(1, ts.shape[1] - 1))
+        ax.plot(lags, ts[:, k], "o-", color=colour, label=f"process {k + 1}")
+        if intervals is not None:
+            ci = np.asarray(intervals, dtype=float)
+            ax.fill_between(lags, ci[:, k, 0], ci[:, k, 1], color=colour, alpha=0.2, linewidth=0)
+    span = np.array([lags.min(), lags.max()])
+    ax.plot(span, span, "--", color="grey", label="lag = timescale")
+    ax.fill_between(span, 0, span, color="grey", alpha=0.12)
+    ax.set_yscale("log")
+    ax.set_xlabel("lag time (ps)")
+    ax.set_ylabel("implied timescale (ps)")
+    ax.set_title("Implied timescales (shaded: not resolved at this lag)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def core_lengths_figure(lags_ps, rows: Sequence[dict], core_ps: float) -> Figure:
+    """The slowest implied timescale against lag for each core length (``summary.core_lengths`` rows as dicts);
+    the analysis's own core length drawn thick. A flat line is a Markovian core length."""
+    lags = np.asarray(lags_ps, dtype=float)
+    fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
+    for k, row in enumerate(rows):
+        t1 = np.array([np.nan if t is None else t for t in row["t1_by_lag"]], dtype=float)
+        own = abs(row["core_ps"] - core_ps) < 1e-9
+        share = "" if row["removed_share"] is None else f", {100 * row['removed_share']:.0f}% of changes removed"
+        ax.plot(lags, t1, "o-", lw=2.5 if own else 1.2, color=plt.get_cmap("plasma")(k / max(1, len(rows))),
+                label=f"core {row['core_ps']:g} ps{share}" + (" (this analysis)" if own else ""))
+    span = np.array([lags.min(), lags.max()])
+    ax.plot(span, span, "--", color="grey", label="lag = timescale")
+    ax.set_yscale("log")
+    ax.set_xlabel("lag time (ps)")
+    ax.set_ylabel("slowest implied timescale t1 (ps)")
+    ax.set_title("t1 against lag for each core length")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _heatmap(ax, matrix, names, title, unit, *, fmt="{:.2g}", marks=None, cmap="viridis"):
+    image = ax.imshow(matrix, cmap=cmap)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("to state")
+    ax.set_ylabel("from state")
+    ax.set_title(title)
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            if not np.isfinite(matrix[i, j]):
+                continue
+            ax.text(j, i, fmt.format(matrix[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if image.norm(matrix[i, j]) < 0.5 else "black")
+            if marks is not None and marks[i, j]:
+                ax.plot(j, i, marker="x", color="red", markersize=14, markeredgewidth=1.5)
+    plt.colorbar(image, ax=ax, label=unit, shrink=0.8)
+
+
+def rate_matrix_figure(generator, states, *, valid: bool, raw_rates=None) -> Figure:
+    """Off-diagonal rates in 1/ps (paper Fig. 3b); red crosses where logm(K)/lag was negative (not a generator)."""
+    g = np.array(generator, dtype=float)
+    off = g.copy()
+    np.fill_diagonal(off, np.nan)
+    marks = None
+    if not valid and raw_rates is not None:
+        raw = np.real(np.asarray(raw_rates, dtype=complex))
+        marks = (raw < 0) & ~np.eye(len(g), dtype=bool)
+    fig, ax = plt.subplots(figsize=(5.6, 4.6), layout="constrained")
+    title = "Rate matrix (1/ps)" + ("" if valid else "\nlogm(K)/lag not a generator: nearest valid one shown, x = was < 0")
+    _heatmap(ax, off, _names(states), title, "rate (1/ps)", fmt="{:.2g}", marks=marks)
+    return fig
+
+
+def mobility_figure(states, escape_rates, mobility) -> Figure:
+    """Mobility score (escape rate / the largest), most mobile first (paper Fig. 3c)."""
+    order = np.argsort(-np.asarray(escape_rates), kind="stable")
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
+    names = [f"S{states[k]}" for k in order]
+    bars = ax.bar(names, np.asarray(mobility)[order], color=[state_colour(states[k]) for k in order])
+    for bar, k in zip(bars, order):
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{escape_rates[k]:.3g}/ps",
+                ha="center", va="bottom", fontsize=7)
+    ax.set_ylabel("mobility score (escape rate / max)")
+    ax.set_xlabel("state, most mobile first")
+    ax.set_ylim(0, 1.15)
+    ax.set_title("Mobility ranking")
+    return fig
+
+
+def flux_figure(states, equilibrium_flux, net_flux) -> Figure:
+    """Equilibrium flux pi_i K_ij and net reactive flux (paper Fig. 4a-b), per lag."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.4), layout="constrained")
+    names = _names(states)
+    _heatmap(axes[0], np.asarray(equilibrium_flux, float), names, "Equilibrium flux", "flux per lag", cmap="Blues")
+    _heatmap(axes[1], np.asarray(net_flux, float), names, "Net reactive flux", "flux per lag", cmap="Reds")
+    return fig
+
+
+def network_figure(states, populations, net_flux, source, target) -> Figure:
+    """States as nodes sized by population, arrows as wide as the net reactive flux (paper Fig. 4c)."""
+    n = len(states)
+    angle = np.pi / 2 - 2 * np.pi * np.arange(n) / n
+    xy = np.column_stack([np.cos(angle), np.sin(angle)])
+    fig, ax = plt.subplots(figsize=(5.5, 5.5), layout="constrained")
+    flux = np.asarray(net_flux, float)
+    top = flux.max() if flux.max() > 0 else 1.0
+    for i in range(n):
+        for j in range(n):
+            if flux[i, j] > 1e-3 * top:
+                ax.annotate("", xy=xy[j], xytext=xy[i], arrowprops=dict(
+                    arrowstyle="-|>", lw=0.5 + 7 * flux[i, j] / top, color="0.35", alpha=0.8,
+                    shrinkA=22, shrinkB=22, connectionstyle="arc3,rad=0.12"))
+    pops = np.asarray(populations, float)
+    for k, s in enumerate(states):
+        edge = SOURCE_COLOUR if s in source else TARGET_COLOUR if s in target else "black"
+        ax.scatter(*xy[k], s=600 + 5000 * pops[k], color=state_colour(s), edgecolors=edge, linewidths=4, zorder=3)
+        role = "\nsource" if s in source else "\ntarget" if s in target else ""
+        ax.text(*xy[k], f"S{s}\n{100 * pops[k]:.1f}%{role}", ha="center", va="center", fontsize=8, zorder=4)
+    ax.set_xlim(-1.5, 1.5)
+    ax.set_ylim(-1.5, 1.5)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title("Transition network: population and net reactive flux")
+    return fig
+
+
+def pathways_figure(pathways: list[dict], intervals=None) -> Figure:
+    """Top pathways as routes of state circles, with flux share and interval (paper Fig. 4d)."""
+    rows = max(1, len(pathways))
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 * rows + 0.8), layout="constrained")
+    for r, path in enumerate(pathways):
+        y = rows - r
+        for k, s in enumerate(path["states"]):
+            ax.scatter(k, y, s=500, color=state_colour(s), zorder=3, edgecolors="black")
+            ax.text(k, y, f"S{s}", ha="center", va="center", fontsize=8, zorder=4)
+            if k:
+                ax.annotate("", xy=(k - 0.18, y), xytext=(k - 0.82, y),
+                            arrowprops=dict(arrowstyle="-|>", lw=1 + 6 * path["fraction"], color="0.3"))
+        ci = intervals[r] if intervals and r < len(intervals) and intervals[r] and None not in intervals[r] else None
+        share = f"{100 * path['fraction']:.1f}%" + (f"  [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
+        ax.text(len(path["states"]) - 0.4, y, share, va="center", fontsize=9)
+    width = max((len(p["states"]) for p in pathways), default=2)
+    ax.set_xlim(-0.6, width + 2.2)
+    ax.set_ylim(0.3, rows + 0.7)
+    ax.axis("off")
+    ax.set_title("Top pathways, share of the reactive flux [interval]")
+    return fig
+
+
+def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
+    """Timescales and pathway shares at each check against simulated time; the first converged check marked."""
+    snapshots = [Snapshot.from_dict(s) for s in snapshots]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, layout="constrained")
+    time = np.array([s.time_ps for s in snapshots], dtype=float)
+    ts = nan_padded([s.timescales for s in snapshots])
+    for k in range(ts.shape[1]):
+        top.plot(time, ts[:, k], "o-", markersize=3, label=f"t{k + 1}")
+    top.set_yscale("log")
+    top.set_ylabel("implied timescale (ps)")
+    top.legend(fontsize=7, ncol=3)
+    routes: dict[tuple, list] = {}
+    for k, s in enumerate(snapshots):
+        for p in s.pathways:
+            routes.setdefault(tuple(p.states), [np.nan] * len(snapshots))[k] = p.fraction
+    for route, shares in sorted(routes.items(), key=lambda item: -np.nanmax(item[1]))[:8]:
+        bottom.plot(time, shares, "o-", markersize=3, label=" -> ".join(f"S{s}" for s in route))
+    bottom.set_ylabel("pathway share")
+    bottom.set_xlabel("simulated time (ps)")
+    bottom.legend(fontsize=7)
+    converged = [s.time_ps for s in snapshots if s.converged]
+    for ax in (top, bottom):
+        if converged:
+            ax.axvline(converged[0], color="red", linestyle="--", label="converged")
+    top.set_title("Convergence history" + (f" (stable from {converged[0]:.1f} ps)" if converged else " (not converged)"))
+    return fig
+
+
+def populations_figure(time_ps, states, n_states: int) -> Figure:
+    """Fraction of the Li atoms in each state against simulated time."""
+    labels = np.asarray(states)
+    fractions = np.stack([(labels == s).mean(axis=1) for s in range(n_states)], axis=1)
+    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    ax.stackplot(time_ps, fractions.T, colors=[state_colour(s) for s in range(n_states)],
+                 labels=[f"S{s}" for s in range(n_states)])
+    ax.set_xlabel("simulated time (ps)")
+    ax.set_ylabel("fraction of Li")
+    ax.set_ylim(0, 1)
+    ax.set_title("State populations")
+    ax.legend(fontsize=7, ncol=n_states, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    return fig
+
+
+def features_figure(states, escape_rates, features: dict[str, np.ndarray]) -> Figure:
+    """Escape rate of each state against its mean graph features, with Pearson r (paper Fig. 3d)."""
+    names = list(features)
+    cols = min(3, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), layout="constrained", squeeze=False)
+    rates = np.asarray(escape_rates, float)
+    for ax, name in zip(axes.flat, names):
+        x = np.asarray(features[name], float)
+        ax.scatter(x, rates, c=[state_colour(s) for s in states], s=60, edgecolors="black")
+        for s, xi, yi in zip(states, x, rates):
+            ax.annotate(f"S{s}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        r = np.corrcoef(x, rates)[0, 1] if np.std(x) > 0 and np.std(rates) > 0 else np.nan
+        ax.set_title(f"r = {r:.2f}" if np.isfinite(r) else "r undefined", fontsize=9)
+        ax.set_xlabel(name)
+        ax.set_ylabel("escape rate (1/ps)")
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.suptitle("Escape rate against graph features of the state")
+    return fig
+
+
+def ck_figure(ck: ChapmanKolmogorov | dict) -> Figure:
+    """Chapman-Kolmogorov test per state, as deeptime draws it: predicted ``K(tau)^k`` (line and band) against the
+    estimated ``K(k tau)`` (points with bars), for the probability of being in the same state after k lags.
+
+    ck : a snapshot's ``markov.ck`` (or its stored dictionary).
+    """
+    if isinstance(ck, dict):
+        ck = MarkovRecord.from_dict({"ck": ck}).ck
+    lags = np.array([1, *ck.multiples]) * ck.lag
+    states = [s for s in range(ck.predicted.shape[1]) if np.isfinite(ck.predicted[0, s, s])]
+    cols = min(3, max(1, len(states)))
+    rows = int(np.ceil(len(states) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.7 * rows), layout="constrained", squeeze=False,
+                             sharex=True)
+    for ax, s in zip(axes.flat, states):
+        pred, est = (np.concatenate([[1.0], values[:, s, s]]) for values in (ck.predicted, ck.estimated))
+        (p_lo, p_hi), (e_lo, e_hi) = (np.concatenate([[[1.0, 1.0]], ci[:, s, s]]).T
+                                      for ci in (ck.predicted_ci, ck.estimated_ci))
+        colour = state_colour(s)
+        ax.plot(lags, pred, "-", color=colour, label="predicted K(tau)^k")
+        ax.fill_between(lags, p_lo, p_hi, color=colour, alpha=0.2, linewidth=0)
+        ax.errorbar(lags, est, yerr=[np.clip(est - e_lo, 0, None), np.clip(e_hi - est, 0, None)], fmt="o",
+                    color="black", markersize=4, capsize=2, label="estimated K(k tau)")
+        ax.set_title(f"S{s}", fontsize=9)
+        ax.set_ylim(0, 1.02)
+    for ax in list(axes.flat)[len(states):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("lag time (ps)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("P(same state)")
+    axes.flat[0].legend(fontsize=7)
+    verdict = ", ".join(f"{k}x {'passed' if ok else 'FAILED'}" for k, ok in zip(ck.multiples, ck.passed))
+    fig.suptitle(f"Chapman-Kolmogorov test at lag {ck.lag:g} ps ({verdict})")
+    return fig
+
+
+def _arrhenius_panel(ax, fits, at_K: float, colours) -> None:
+    for fit, colour in zip(fits, colours):
+        T, k, ci = np.asarray(fit.temperatures_K), np.asarray(fit.rates), np.asarray(fit.rate_ci)
+        x = 1000.0 / T
+        ok = np.isfinite(k) & (k > 0)
+        err = np.abs(np.stack([k - ci[:, 0], ci[:, 1] - k]))[:, ok]
+        label = fit.name + (f": {fit.activation_eV:.2f} eV" if np.isfinite(fit.activation_eV) else "")
+        ax.errorbar(x[ok], k[ok], yerr=np.nan_to_num(err), fmt="o", color=colour, capsize=3, label=label)
+        if np.isfinite(fit.activation_eV):
+            line = np.linspace(x.min(), 1000.0 / at_K, 50)
+            ax.plot(line, fit.prefactor_per_ps * np.exp(-fit.activation_eV * line / (1000.0 * BOLTZMANN_EV_PER_K)), "-",
+                    color=colour, alpha=0.7)
+            ax.errorbar([1000.0 / at_K], [fit.rate_at], yerr=np.abs(np.array([[fit.rate_at - fit.rate_at_ci[0]],
+                                                                             [fit.rate_at_ci[1] - fit.rate_at]])),
+                        fmt="s", mfc="white", color=colour, capsize=3)
+    ax.axvline(1000.0 / at_K, color="grey", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("1000 / T (1/K)")
+    ax.set_ylabel("rate (1/ps)")
+    ax.legend(fontsize=7)
+
+
+def arrhenius_figure(result, n_pairs: int = 6) -> Figure:
+    """Escape rates (left) and the fastest state-to-state rates (right) against 1000/T, with the Arrhenius fits
+    extrapolated to ``result.at_K`` (open squares, with intervals)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    escape = [f for f in result.escape if np.any(np.isfinite(f.rates) & (np.asarray(f.rates) > 0))]
+    _arrhenius_panel(left, escape, result.at_K, [state_colour(int(f.name.split("S")[-1])) for f in escape])
+    left.set_title(f"Escape rates (lag {result.lag_ps:g} ps)")
+    pairs = sorted(result.transitions, key=lambda f: -np.nanmax(f.rates))[:n_pairs]
+    _arrhenius_panel(right, pairs, result.at_K, [plt.get_cmap("tab10")(k) for k in range(len(pairs))])
+    right.set_title("Fastest state-to-state rates")
+    return fig
+
+
+def state_model_fit_figure(fits: dict, max_ood_fraction: float) -> Figure:
+    """How well the state model fitted each frame of each store: the fraction of Li environments outside its
+    training distribution (top) and their mean log-likelihood (bottom), against time."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, layout="constrained")
+    for name, fit in fits.items():
+        top.plot(fit["time_ps"], 100 * np.asarray(fit["ood_fraction"]), lw=1, label=name)
+        bottom.plot(fit["time_ps"], fit["mean_log_likelihood"], lw=1, label=name)
+    top.axhline(100 * max_ood_fraction, color="red", ls="--", lw=1, label="retrain above")
+    top.axhline(1.0, color="grey", ls=":", lw=1, label="expected (1%)")
+    top.set_ylabel("% of Li outside training")
+    top.legend(fontsize=7)
+    bottom.axhline(next(iter(fits.values()))["threshold"], color="grey", ls=":", lw=1,
+                   label="1st percentile in training")
+    bottom.set_ylabel("mean log-likelihood")
+    bottom.set_xlabel("time (ps)")
+    bottom.legend(fontsize=7)
+    top.set_title("State-model fit of each frame")
+    return fig

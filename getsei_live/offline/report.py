@@ -1,0 +1,219 @@
+"""``getsei-live report``: PNG figures, a self-contained index.html and summary.json from any run store."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis import nan_padded, strict_json
+from ..analysis.criteria import ConvergenceCriteria
+from ..errors import StoreError
+from ..store.run_store import RunStore
+from .summary import analyze_store, state_model_fit
+
+__all__ = ["write_report"]
+
+log = logging.getLogger(__name__)
+
+
+def _png(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(store_path: str | Path | Sequence[str | Path], out_dir: str | Path, *, lag_ps: float | None = None,
+                 source=None, target=None, seed: int = 0) -> dict:
+    """Write the report of a store, or of several as one model, into ``out_dir``; returns the summary (also
+    written as summary.json).
+
+    The summary holds exactly what ``getsei-live analyze --json`` prints, plus the
+    figures, intervals, state descriptions and whether the run was still going.
+    The convergence figure is the first store's live history; the populations
+    are over all Li of all stores, up to the shortest run.
+    """
+    paths = [store_path] if isinstance(store_path, (str, Path)) else list(store_path)
+    stores = [RunStore.open(p, "r") for p in paths]
+    result = analyze_store(paths, lag_ps=lag_ps, source=source, target=target, seed=seed)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"Cannot write the report to {out}: {error.strerror}.") from None
+    history = stores[0].snapshots()
+    described = stores[0].state_model_config.get("states") or []
+    figures = {**_model_figures(result, stores[0].spec.n_states, out),
+               **_run_figures(stores, paths, history, out),
+               **_feature_figure(result.model, described, stores[0].spec.n_states, out)}
+    intervals = result.intervals_dict()
+    summary = {**result.to_dict(), "partial": result.info["status"] == "running",
+               "figures": {k: p.name for k, p in figures.items()},
+               "timescale_intervals_by_lag": intervals.get("timescales_by_lag_ci"),
+               "pathway_fraction_intervals": intervals.get("pathway_fraction_ci"), "states": described,
+               "convergence": history[-1].to_dict() if history else None}
+    (out / "summary.json").write_text(json.dumps(strict_json(summary), indent=1))
+    (out / "index.html").write_text(_html(summary, figures, result.model, result.info["store"]))
+    log.info("Wrote %d figures, index.html and summary.json to %s.", len(figures), out)
+    return summary
+
+
+def _model_figures(result, n_states: int, out: Path) -> dict[str, Path]:
+    """Timescales by lag, rates, mobility, fluxes, network, pathways and the Chapman-Kolmogorov test."""
+    from . import plots
+
+    model, snap = result.model, result.snapshot
+    tm, rates = model.transition, model.rates
+    active = [int(s) for s in tm.active_set]
+    its = nan_padded(result.info["timescales_by_lag"], n_states - 1)
+    its_ci = snap.intervals.timescales_by_lag if snap.intervals is not None else None
+    figures = {"implied_timescales": _png(plots.implied_timescales_figure(result.info["lags_ps"], its, its_ci),
+                                          out / "implied_timescales.png"),
+               "rate_matrix": _png(plots.rate_matrix_figure(rates.generator, active, valid=rates.valid,
+                                                            raw_rates=rates.rate_matrix), out / "rate_matrix.png"),
+               "mobility": _png(plots.mobility_figure(active, rates.escape_rates, rates.mobility),
+                                out / "mobility.png")}
+    if model.flux is not None:
+        figures["fluxes"] = _png(plots.flux_figure(active, model.flux.equilibrium_flux, model.flux.net_flux),
+                                 out / "fluxes.png")
+        figures["network"] = _png(plots.network_figure(active, tm.stationary_distribution, model.flux.net_flux,
+                                                       model.source, model.target), out / "network.png")
+        figures["pathways"] = _png(plots.pathways_figure([p.to_dict() for p in model.pathways],
+                                                         result.intervals_dict().get("pathway_fraction_ci")),
+                                   out / "pathways.png")
+    if result.info["core_lengths"]:
+        figures["core_lengths"] = _png(plots.core_lengths_figure(result.info["lags_ps"], result.info["core_lengths"],
+                                                                 result.info["core_ps"]), out / "core_lengths.png")
+    if snap.markov.ck is not None:
+        figures["chapman_kolmogorov"] = _png(plots.ck_figure(snap.markov.ck), out / "chapman_kolmogorov.png")
+    return figures
+
+
+def _run_figures(stores: list[RunStore], paths: list, history: list, out: Path) -> dict[str, Path]:
+    """The live history, the state model's fit and the populations over time."""
+    from . import plots
+
+    figures = {}
+    if history:
+        figures["convergence"] = _png(plots.convergence_figure(history), out / "convergence.png")
+    fits = {str(p): f for p in paths if (f := state_model_fit(p)) is not None}
+    if fits:
+        limit = ConvergenceCriteria.from_dict(stores[0].analysis.get("criteria") or {}).max_ood_fraction
+        figures["state_model_fit"] = _png(plots.state_model_fit_figure(fits, limit), out / "state_model_fit.png")
+    n = min(s.committed_frames for s in stores)
+    stride = max(1, n // 2000)
+    states = np.concatenate([s.states(0, n)[::stride] for s in stores], axis=1)
+    figures["populations"] = _png(plots.populations_figure(stores[0].times_ps()[:n:stride], states,
+                                                           stores[0].spec.n_states), out / "populations.png")
+    return figures
+
+
+def _feature_figure(model, described: list[dict], n_states: int, out: Path) -> dict[str, Path]:
+    """Escape rate of each state against the mean environment of its central Li (when the states are described)."""
+    from . import plots
+
+    if len(described) != n_states:
+        return {}
+    active = [int(s) for s in model.transition.active_set]
+    feats = {f"mean n_{e} in shell": np.array([described[s]["mean_counts"][e] for s in active])
+             for e in described[0]["mean_counts"] if any(d["mean_counts"][e] > 0.05 for d in described)}
+    feats["mean neighbour distance (A)"] = np.array([described[s]["mean_neighbour_distance_A"] for s in active])
+    return {"features": _png(plots.features_figure(active, model.rates.escape_rates, feats), out / "features.png")}
+
+
+CAPTIONS = {
+    "implied_timescales": "Implied timescales against lag time (90% intervals from resampling Li atoms). Processes "
+                          "below the dashed line relax faster than the lag and are not resolved.",
+    "rate_matrix": "Rates between states, R = logm(K)/lag, in 1/ps.",
+    "mobility": "Mobility score: escape rate divided by the largest.",
+    "fluxes": "Equilibrium flux pi_i K_ij and net reactive flux from source to target, per lag.",
+    "network": "Transition network: node size = population, arrow width = net reactive flux.",
+    "pathways": "Dominant pathways: repeated widest-bottleneck paths in the residual net flux.",
+    "convergence": "What the live monitor saw at each check; the dashed red line marks convergence.",
+    "chapman_kolmogorov": "Chapman-Kolmogorov test: probability of being in the same state after k lags, predicted "
+                          "from K(tau)^k (line, band) against estimated from K(k tau) (points, bars). A Markovian "
+                          "lag keeps the points on the bands.",
+    "populations": "Fraction of Li atoms in each state over the run.",
+    "core_lengths": "The slowest implied timescale against lag for each core length (raw labels re-cored): it grows "
+                    "with the core length; a flat line means that core length gives a Markovian model.",
+    "features": "Escape rate of each state against the mean environment of its central Li.",
+    "state_model_fit": "Share of Li environments below the 1st percentile of the training environments' "
+                       "log-likelihood, per frame: about 1% while the states describe the structure; well above the "
+                       "red line, retrain the state model.",
+}
+
+
+def _pathways_html(model, rows: str) -> str:
+    """The pathway table, or the one line that says there is nothing to analyse yet."""
+    if model.nothing_to_analyse is not None:
+        return f"<h2>Pathways</h2><p><b>{html.escape(model.nothing_to_analyse)}</b>.</p>"
+    return (f"<h2>Pathways S{', S'.join(map(str, model.source))} &rarr; S{', S'.join(map(str, model.target))}</h2>"
+            f"<table><tr><th>#</th><th>route</th><th>share</th><th>90% interval</th></tr>{rows}</table>")
+
+
+def _html(summary: dict, figures: dict[str, Path], model, name: str) -> str:
+    esc = html.escape
+    tm, rates = model.transition, model.rates
+    rows = "".join(
+        f"<tr><td>S{s}</td><td>{p:.4f}</td><td>{e:.4g}</td><td>{m:.3f}</td></tr>"
+        for s, p, e, m in zip(tm.active_set, tm.stationary_distribution, rates.escape_rates, rates.mobility))
+    intervals = summary.get("pathway_fraction_intervals") or []
+    paths = "".join(
+        f"<tr><td>{k + 1}</td><td>{' &rarr; '.join(f'S{s}' for s in p.states)}</td><td>{100 * p.fraction:.1f}%</td>"
+        f"<td>{'' if k >= len(intervals) or not intervals[k] or None in intervals[k] else f'[{100 * intervals[k][0]:.1f}, {100 * intervals[k][1]:.1f}]'}</td></tr>"
+        for k, p in enumerate(model.pathways))
+    states = "".join(
+        f"<tr><td>S{d['index']}</td><td>{d['population']:.3f}</td><td>"
+        + ", ".join(f"{e} {c:.2f}" for e, c in d["mean_counts"].items() if c >= 0.05)
+        + f"</td><td>{d['mean_neighbour_distance_A']:.3f}</td></tr>" for d in summary["states"])
+    conv = summary.get("convergence") or {}
+    verdict = ("converged" if conv.get("converged") else "not converged") if conv else "no live analysis recorded"
+    conditions = "".join(
+        f"<tr><td>{esc(c['name'])}</td><td>{'passed' if c['passed'] else '<b>failed</b>'}</td>"
+        f"<td>{esc(str(c['detail']))}</td></tr>" for c in conv.get("conditions", []))
+    conditions = (f"<h2>Convergence at the last check ({conv['time_ps']:.2f} ps)</h2><table><tr><th>condition</th>"
+                  f"<th></th><th>detail</th></tr>{conditions}</table>") if conditions else ""
+    markov = summary["markov"]
+    at = markov["lags_ps"].index(model.lag) if model.lag in markov["lags_ps"] else None
+    suggestion = markov["suggested_lag_ps"]
+    markov_text = (f"Markov test at lag {model.lag:g} ps: "
+                   + ("<b>passed</b>" if at is not None and markov["markovian"][at]
+                      else "<b>failed</b> (" + esc("; ".join(markov["reasons"][at] if at is not None else [])) + ")")
+                   + "; shortest stored lag that passes: "
+                   + (f"{suggestion:g} ps" if suggestion is not None else "none (count longer lags)") + ".")
+    images = "".join(
+        f"<figure><img src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}' alt='{esc(k)}'>"
+        f"<figcaption>{esc(CAPTIONS.get(k, k))}</figcaption></figure>" for k, p in figures.items())
+    timescales = ", ".join(f"t{k + 1} = {t:.4g} ps" for k, t in enumerate(model.timescales.timescales))
+    banner = ("<p class='partial'>PARTIAL: the run was still being written when this report was made.</p>"
+              if summary["partial"] else "")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>getsei-live report: {esc(name)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;margin:0.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
+td:first-child{{text-align:left}}figure{{display:inline-block;margin:0.5em;vertical-align:top;max-width:520px}}
+img{{max-width:100%}}figcaption{{font-size:0.85em;color:#555}}.partial{{background:#fee;padding:0.5em;border:1px solid #c00}}
+</style></head><body>
+<h1>getsei-live report</h1>{banner}
+<p>Store <code>{esc(name)}</code>: {summary['committed_frames']} frames, {summary['simulated_ps']:.2f} ps
+simulated, status <b>{esc(str(summary['status']))}</b>{' (' + esc(str(summary['stop_reason'])) + ')' if summary['stop_reason'] else ''};
+live convergence: <b>{verdict}</b>.</p>
+<p>Koopman model at lag {model.lag:g} ps, {tm.active_set.size} of {tm.n_states} states active; rate matrix
+{'is a valid generator' if rates.valid else 'is NOT a valid generator (' + esc('; '.join(rates.problems)) + '); the nearest valid generator is shown'}.
+Implied timescales: {timescales}. Core assignment: {f"{summary['core_ps']:g} ps" if summary['core_ps'] else 'off'}{
+'' if summary['label_changes_removed'] is None else f" ({100 * summary['label_changes_removed']:.0f}% of the raw label changes removed)"}.</p>
+<p>{markov_text}</p>{conditions}
+<h2>States</h2><table><tr><th>state</th><th>population</th><th>escape rate (1/ps)</th><th>mobility</th></tr>{rows}</table>
+<h2>Mean environments (from the state model)</h2><table><tr><th>state</th><th>share of training Li</th>
+<th>mean neighbours in the shell</th><th>mean distance (A)</th></tr>{states}</table>
+{_pathways_html(model, paths)}
+<h2>Figures</h2>{images}
+</body></html>
+"""

@@ -1,0 +1,78 @@
+"""The plumbing of a run store: the arrays ``RunStore.create`` makes (the layout is described in ``store``),
+opening the Zarr group, and turning failures deep inside zarr into errors that say what to do."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from ..errors import GetseiError, ParameterError, StoreError
+from .spec import RunSpec
+
+__all__ = ["create_arrays", "create_fit_array"]
+
+
+def create_arrays(group: zarr.Group, spec: RunSpec, chunk_frames: int) -> None:
+    """Empty frames, states, counts, block counts, snapshots and log-likelihoods of a new store."""
+    n, n_lags, n_li = spec.n_states, len(spec.lags), spec.n_li
+    frames = group.create_group("frames")
+    frames.create_array("step", shape=(0,), chunks=(chunk_frames,), dtype="int64", fill_value=-1)
+    frames.create_array("time_ps", shape=(0,), chunks=(chunk_frames,), dtype="float64", fill_value=np.nan)
+    group.create_array("states", shape=(0, n_li), chunks=(chunk_frames, n_li), dtype="int8", fill_value=-1)
+    counts = group.create_array("counts", shape=(n_lags, n, n), chunks=(n_lags, n, n), dtype="int64",
+                                fill_value=0)
+    counts.attrs["frames"] = 0
+    group.create_array("per_li_counts", shape=(n_li, n_lags, n, n), chunks=(n_li, n_lags, n, n),
+                       dtype="int64", fill_value=0)
+    group.create_array("block_counts", shape=(0, n_lags, n, n), chunks=(64, n_lags, n, n), dtype="int64",
+                       fill_value=0).attrs["block_frames"] = min(spec.lags)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zarr marks its variable-length string type as not yet in the spec
+        group.create_array("snapshots", shape=(0,), chunks=(64,), dtype=str)
+    create_fit_array(group, spec.n_li, 0, chunk_frames)
+
+
+def create_fit_array(group: zarr.Group, n_li: int, n_frames: int, chunk_frames: int = 256) -> zarr.Array:
+    """``log_likelihood`` (frames, n_li) float16: the state model's fit of every Li environment, NaN where not
+    recorded (frames labelled elsewhere, or stores made before it was kept)."""
+    return group.create_array("log_likelihood", shape=(n_frames, n_li), chunks=(chunk_frames, n_li),
+                              dtype="float16", fill_value=np.nan)
+
+
+def open_group(path: Path, mode: str) -> zarr.Group:
+    try:
+        return zarr.open_group(str(path), mode=mode, zarr_format=3)
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError, ValueError,
+            KeyError) as error:
+        raise StoreError(f"{path} is not a getsei-live store ({type(error).__name__}: {error}).") from None
+
+
+def rounded_temperature(value: float | None) -> float | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+                              or not value > 0):
+        raise ParameterError(f"The temperature must be a positive number of kelvin. Got {value!r} instead.")
+    return None if value is None else round(float(value), 6)  # Langevin reports kT / kB: 799.9999999999999
+
+
+def reading(method: Callable) -> Callable:
+    """Turn a failure deep inside zarr (a missing or corrupted chunk) into a StoreError with what to do."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except GetseiError:
+            raise
+        except Exception as error:
+            raise StoreError(
+                f"{self.path} is damaged: reading {method.__name__} failed ({type(error).__name__}: {error}). "
+                f"Run 'getsei-live check {self.path}' to see what is affected."
+            ) from None
+
+    return wrapper

@@ -1,0 +1,596 @@
+"""RunStore: the Zarr v3 layout of a live run; batched appends, a writer lock, resume and committed-row reads.
+
+Layout (``run.zarr/``)::
+
+    attrs            schema version, package version, the run's spec (state-model fingerprint, time step,
+                     interval, lags, Li indices), state-model config, elements, temperature_K, committed_frames, status
+    frames/step      (T,) int64 absolute MD step of each frame
+    frames/time_ps   (T,) float64
+    states           (T, n_li) int8, chunked by frames
+    log_likelihood   (T, n_li) float16 the state model's fit of each Li environment (NaN: not recorded)
+    counts           (n_lags, n, n) int64 cumulative sliding counts; attr ``frames`` = frames they cover
+    per_li_counts    (n_li, n_lags, n, n) int64
+    block_counts     (n_blocks, n_lags, n, n) int64 counts per block of time; attr ``block_frames`` = block length
+    recent_states    (k, n_li) int8 the last max(lags) core-assigned frames (where counting goes on); attrs
+                     ``frames`` (raw frames covered), ``raw_changes``, ``cored_changes``
+    snapshots        (S,) JSON strings, one analysis snapshot each
+
+    checkpoints/0, 1 two slots of positions, momenta, cell, numbers of a committed frame (for restarting MD)
+    attrs.commit     the commit record: frames, the SHA-256 of the derived data (counts, per-Li and block counts,
+                     recent_states), the checkpoint slot in use
+
+Write order on every flush: rows of ``frames``/``states``, then the derived
+data, then the checkpoint into the free slot, then the commit: one write of
+the root metadata (``committed_frames`` and the commit record). Zarr writes
+each file whole (a temporary file renamed), so a writer killed anywhere leaves
+the last commit intact: readers trust only rows below ``committed_frames``,
+derived data whose digest the commit holds (otherwise they rebuild it from
+``states``), and the checkpoint slot it names. ``states`` holds the raw labels; the counts are of
+the core-assigned labels (``spec.core_frames``), which run ``core_frames - 1``
+frames behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from .. import __version__
+from ..analysis.counting import Tally
+from ..analysis.records import Snapshot
+from ..errors import ParameterError, StoreError, StoreFullError, StoreMismatchError
+from .layout import (
+    create_arrays,
+    create_fit_array,
+    open_group,
+    reading,
+    rounded_temperature,
+)
+from .lock import WriterLock
+from .parts import Checkpoint, FrameBuffer, SnapshotLog, tally_digest
+from .spec import RunSpec
+from .warmup import WarmupFrames
+
+__all__ = ["RunStore", "STORE_SCHEMA_VERSION"]
+
+log = logging.getLogger(__name__)
+
+STORE_SCHEMA_VERSION = 1
+
+
+def _remove(path: Path) -> None:
+    """Remove a half-made store. zarr writes some files concurrently, and the writes still in flight when one failed
+    finish afterwards (re-creating their folders), so remove until nothing comes back."""
+    for _ in range(50):
+        shutil.rmtree(path, ignore_errors=True)
+        time.sleep(0.02)
+        if not path.exists():
+            return
+
+
+#: What a full disk or quota raises from a write.
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def writing(method: Callable) -> Callable:
+    """A full disk met by a write becomes a ``StoreFullError`` that says what is committed; the writer records the
+    interruption in the store's status when that small write still fits."""
+
+    @functools.wraps(method)
+    def wrapper(self: RunStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            if not self.wrote and self._lock is not None:
+                self._lock.record_holder()
+            if self._staged:  # what a resume changes goes to disk with its first write, not before
+                staged, self._staged = self._staged, None
+                self._update_attrs(staged)
+            self.wrote = True
+            return method(self, *args, **kwargs)
+        except OSError as error:
+            if error.errno not in FULL:
+                raise
+            committed = self._committed_on_disk()
+            recorded = ""
+            if method.__name__ != "set_status":
+                try:
+                    self.set_status("interrupted", f"the disk is full ({error.strerror})")
+                    recorded = "; the store says so in its status"
+                except Exception:
+                    pass
+            raise StoreFullError(
+                f"No space left for {self.path} ({error.strerror}): {committed} frames are committed and intact"
+                f"{recorded}. Free some space and run the same command again to resume."
+            ) from None
+
+    return wrapper
+
+
+class RunStore:
+    """A run's Zarr store. Open with ``RunStore.open`` (read or append) or ``RunStore.create``.
+
+    Parameters are not for direct use; see the class methods.
+    """
+
+    def __init__(self, path: Path, group: zarr.Group, mode: str, lock: WriterLock | None) -> None:
+        self.path = path
+        self.mode = mode
+        self._group = group
+        self._lock = lock
+        self._pending = FrameBuffer()
+        self._staged: dict = {}
+        #: Whether this handle has written anything (a store it created, or a write since it was opened).
+        self.wrote = False
+        attrs = self._meta = dict(group.attrs)
+        if attrs.get("kind") != "getsei-live run":
+            raise StoreError(f"{path} is a Zarr group but not a getsei-live store.")
+        if int(attrs.get("schema_version", 0)) > STORE_SCHEMA_VERSION:
+            raise StoreError(f"{path} uses store schema {attrs['schema_version']}, newer than this getsei-live "
+                             f"({__version__}) reads; upgrade getsei-live.")
+        self.spec: RunSpec | None = RunSpec.from_dict(attrs["spec"]) if attrs.get("spec") else None  # None: warming up
+        self.state_model_config: dict = attrs.get("state_model", {})
+        self.elements: list[str] = list(attrs.get("elements", []))
+
+    # ---------------------------------------------------------------- opening
+    @classmethod
+    def create(cls, path: str | Path, spec: RunSpec | None, *, state_model_config: dict | None = None,
+               elements: list[str] | None = None, temperature_K: float | None = None, warmup: dict | None = None,
+               chunk_frames: int = 256) -> RunStore:
+        """Create a new store (the path must not exist yet) and hold its writer lock.
+
+        ``temperature_K`` is the thermostat's temperature, for ``getsei-live arrhenius`` (None when unknown).
+        ``spec`` None with ``warmup`` settings: a store that keeps warm-up frames until a state model is trained
+        in the run (status "warming up"); ``begin`` then makes it a run store.
+        """
+        path = Path(path)
+        if path.exists():
+            raise StoreError(f"{path} exists already; open it with mode 'a' to resume, or choose a new path.")
+        try:
+            path.mkdir(parents=True)
+        except OSError as error:
+            raise StoreError(f"Cannot create the store at {path}: {error.strerror}.") from None
+        lock = WriterLock(path)
+        lock.acquire()
+        try:
+            group = zarr.open_group(str(path), mode="a", zarr_format=3)  # new directory; "w" would delete the lock
+            if spec is not None:
+                create_arrays(group, spec, chunk_frames)
+            group.update_attributes({
+                "kind": "getsei-live run",
+                "schema_version": STORE_SCHEMA_VERSION,
+                "package_version": __version__,
+                "spec": None if spec is None else spec.to_dict(),
+                "frame_dt_ps": None if spec is None else spec.frame_dt_ps,
+                "lags_ps": None if spec is None else list(spec.lags_ps),
+                "warmup": warmup,
+                "state_model": state_model_config or {},
+                "elements": list(elements or []),
+                "temperature_K": rounded_temperature(temperature_K),
+                "committed_frames": 0,
+                "status": "running" if spec is not None else "warming up",
+                "stop_reason": None,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            })
+        except BaseException as error:
+            lock.release()
+            _remove(path)  # a half-made store is no store: leave nothing behind
+            if isinstance(error, OSError):
+                raise StoreFullError(f"Cannot create the store at {path}: {error.strerror}; nothing was left "
+                                     f"behind.") if error.errno in FULL else StoreError(
+                    f"Cannot create the store at {path}: {error.strerror}; nothing was left behind.") from None
+            raise
+        log.info("Created store %s%s.", path, f" ({spec.n_li} Li, lags {spec.lags} frames)" if spec else " (warm-up)")
+        store = cls(path, group, "a", lock)
+        store.wrote = True
+        return store
+
+    @classmethod
+    def open(cls, path: str | Path, mode: str = "r", *, spec: RunSpec | None = None) -> RunStore:
+        """Open an existing store for reading ("r") or appending ("a", takes the writer lock).
+
+        With ``spec`` (append mode), the store's spec must match it; otherwise
+        StoreMismatchError names every difference.
+        """
+        if mode not in ("r", "a"):
+            raise ParameterError(f"The 'mode' parameter must be 'r' or 'a'. Got {mode!r} instead.")
+        path = Path(path)
+        if not (path / "zarr.json").is_file():
+            raise StoreError(f"{path} is not a getsei-live store (no zarr.json there).")
+        lock = None
+        if mode == "a":
+            if not os.access(path, os.W_OK):
+                raise StoreError(f"Cannot write to {path}: permission denied. Open it read-only, or copy it.")
+            lock = WriterLock(path)
+            lock.acquire(record=False)  # who holds it is recorded with the first write
+        try:
+            store = cls(path, open_group(path, "r+" if mode == "a" else "r"), mode, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        if spec is not None and store.spec is not None:
+            problems = spec.differences(store.spec)
+            if problems:
+                store.close()
+                raise StoreMismatchError(
+                    f"{path} belongs to a different run: " + "; ".join(problems)
+                    + ". Resume with the original settings, or write to a new store."
+                )
+        if mode == "a":
+            try:
+                store._check_rows()
+            except BaseException:
+                store.close()
+                raise
+        return store
+
+    def _check_rows(self) -> None:
+        """Refuse to write to a store whose committed frames are not all there (edited or damaged metadata)."""
+        n = self.committed_frames
+        if self.spec is None or not n:
+            return
+        rows = {name: self._group[name].shape[0] for name in ("frames/step", "frames/time_ps", "states")}
+        short = {name: have for name, have in rows.items() if have < n}
+        if short:
+            raise StoreError(f"{self.path} is damaged: {n} frames are committed but "
+                             + ", ".join(f"{name} holds {have} rows" for name, have in short.items())
+                             + f". Run 'getsei-live check {self.path}'; it is not resumed.")
+
+    def close(self) -> None:
+        """Flush nothing (call ``flush`` first) and release the writer lock."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"RunStore({str(self.path)!r}, mode={self.mode!r}, committed_frames={self.committed_frames}, "
+                f"status={self.status!r})")
+
+    # ---------------------------------------------------------------- reading
+    def _attrs(self) -> dict[str, Any]:
+        """The root metadata: the writer's own, live; a reader's as it was at ``open`` (or the last ``refresh``),
+        so that everything a reader reads is judged against one ``committed_frames``."""
+        return dict(self._group.attrs) if self.mode == "a" else self._meta
+
+    def refresh(self) -> RunStore:
+        """A reader: read the metadata afresh (what a writer has committed since); returns the store."""
+        if self.mode == "r":
+            self._group = open_group(self.path, "r")
+            self._meta = dict(self._group.attrs)
+            if self.spec is None and self._meta.get("spec"):
+                self.spec = RunSpec.from_dict(self._meta["spec"])
+                self.state_model_config = self._meta.get("state_model", {})
+        return self
+
+    def _committed_on_disk(self) -> int:
+        """``committed_frames`` as the disk holds it (what a failed write left the writer with)."""
+        try:
+            return int(open_group(self.path, "r").attrs.get("committed_frames", 0))
+        except Exception:
+            return 0
+
+    @property
+    def _commit(self) -> dict:
+        """The commit record: what the last commit made true (frames, the digest of the derived data, the
+        checkpoint's slot); empty for a store from before it was kept."""
+        return dict(self._attrs().get("commit") or {})
+
+    @property
+    def committed_frames(self) -> int:
+        return int(self._attrs()["committed_frames"])
+
+    @property
+    def status(self) -> str:
+        return str(self._attrs()["status"])
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self._attrs()["stop_reason"]
+
+    @property
+    def temperature_K(self) -> float | None:
+        """The run's thermostat temperature in K; None when it was not recorded."""
+        value = self._attrs().get("temperature_K")
+        return None if value is None else float(value)
+
+    @reading
+    def steps(self) -> np.ndarray:
+        """(committed_frames,) int64 absolute MD steps."""
+        n = self.committed_frames
+        return self._group["frames/step"][:n]
+
+    @reading
+    def times_ps(self) -> np.ndarray:
+        n = self.committed_frames
+        return self._group["frames/time_ps"][:n]
+
+    @reading
+    def states(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """(frames, n_li) int8 labels of committed frames ``start:stop``."""
+        n = self.committed_frames
+        stop = n if stop is None else min(stop, n)
+        return self._group["states"][start:stop]
+
+    @reading
+    def log_likelihood(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """(frames, n_li) float32 log-likelihood of every Li environment under the state model, committed frames
+        ``start:stop``; NaN where it was not recorded."""
+        n = self.committed_frames
+        stop = n if stop is None else min(stop, n)
+        out = np.full((max(stop - start, 0), self.spec.n_li), np.nan, dtype=np.float32)
+        have = min(stop, self._group["log_likelihood"].shape[0]) if "log_likelihood" in self._group else 0
+        if have > start:
+            out[: have - start] = self._group["log_likelihood"][start:have]
+        return out
+
+    @reading
+    def counts(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Stored cumulative counts: ``(counts, per_li_counts, frames_covered)``."""
+        arr = self._group["counts"]
+        return arr[...], self._group["per_li_counts"][...], int(arr.attrs["frames"])
+
+    @reading
+    def tally(self) -> Tally | None:
+        """Everything stored of the counter (counts, per Li, per block of time, the recent cored frames); None for
+        a store from before block counts or (with core assignment) recent cored frames were kept."""
+        blocks = self.block_counts()
+        counts, per_li, covered = self.counts()
+        if blocks is None:
+            return None
+        commit = self._commit
+        if "recent_states" in self._group:
+            arr = self._group["recent_states"]
+            if int(arr.attrs.get("frames", -1)) != covered:
+                return None
+            tally = Tally(covered, counts, per_li, *blocks, arr[...], int(arr.attrs["raw_changes"]),
+                          int(arr.attrs["cored_changes"]))
+        elif self.spec.core_frames != 1:
+            return None
+        else:
+            keep = min(covered, max(self.spec.lags))  # without coring the cored frames are the raw ones
+            tally = Tally(covered, counts, per_li, *blocks, self._group["states"][covered - keep:covered])
+        if commit and (commit.get("frames") != self.committed_frames or commit.get("derived") != tally_digest(tally)):
+            return None  # not what the last commit wrote: a writer killed mid-commit, or one writing now
+        return tally
+
+    @reading
+    def recent_states(self) -> np.ndarray | None:
+        """The stored last core-assigned frames (where counting goes on); None for a store from before them."""
+        return self._group["recent_states"][...] if "recent_states" in self._group else None
+
+    @reading
+    def block_counts(self) -> tuple[np.ndarray, int] | None:
+        """Stored counts per block of time and the block length in frames; None for a store made before
+        they were kept (they are then rebuilt from ``states``)."""
+        if "block_counts" not in self._group:
+            return None
+        arr = self._group["block_counts"]
+        return arr[...], int(arr.attrs["block_frames"])
+
+    @property
+    def history(self) -> SnapshotLog:
+        """The analysis snapshots (``snapshots`` reads them, ``add_snapshot`` appends one)."""
+        return SnapshotLog(self._group, self._require_writer)
+
+    @reading
+    def snapshots(self) -> list[Snapshot]:
+        """All analysis snapshots, oldest first."""
+        return self.history.read()
+
+    @reading
+    def checkpoint(self) -> dict[str, np.ndarray] | None:
+        """Positions, momenta, cell, numbers and pbc of the last committed frame, when stored."""
+        return Checkpoint(self._group, self._require_writer, self._commit.get("checkpoint")).read()
+
+    # ---------------------------------------------------------------- writing
+    @property
+    def writable(self) -> bool:
+        """True while this handle holds the writer lock."""
+        return self.mode == "a" and self._lock is not None
+
+    def _require_writer(self) -> None:
+        if not self.writable:
+            raise StoreError(f"{self.path} is open read-only (or closed); open it with mode 'a' to write.")
+
+    @property
+    def pending_frames(self) -> int:
+        return len(self._pending)
+
+    def append(self, step: int, time_ps: float, labels: np.ndarray, log_likelihood: np.ndarray | None = None) -> None:
+        """Buffer one frame (with the state model's log-likelihood of each Li environment, when known); nothing is
+        on disk until ``flush``."""
+        self._pending.append(step, time_ps, labels, log_likelihood)
+
+    @writing
+    def flush(self, tally: Tally, *, checkpoint: dict | None = None) -> int:
+        """Write the buffered frames, then the counter's ``tally`` (covering them), then the checkpoint, then commit.
+
+        Returns the new number of committed frames.
+        """
+        self._require_writer()
+        n = int(self._group.attrs["committed_frames"])
+        k = len(self._pending)
+        if tally.frames != n + k:
+            raise StoreError(f"The counts cover {tally.frames} frames, not the {n + k} being committed.")
+        if k:
+            self._write_rows(n)
+        self._write_counts(tally)
+        record = self._commit.get("checkpoint")
+        if checkpoint is not None:
+            record = Checkpoint(self._group, self._require_writer, record).write(checkpoint)
+        self._write_commit(n + k, tally, record)
+        self._pending.clear()
+        return n + k
+
+    def _write_commit(self, frames: int, tally: Tally | None, checkpoint: dict | None) -> None:
+        """The commit: one write of the root metadata (atomic: zarr writes a file whole or not at all) that makes
+        the rows below ``frames``, the derived data with this digest and this checkpoint slot what the store
+        holds. Everything written before it and not named by it is ignored by readers and by a resume."""
+        commit = {"frames": int(frames), "checkpoint": checkpoint}
+        if tally is not None:
+            commit["derived"] = tally_digest(tally)
+        self._update_attrs({"committed_frames": int(frames), "commit": commit})
+
+    def _update_attrs(self, values: dict) -> None:
+        """One write of the root metadata. zarr changes its copy in memory before the write, so a write that fails
+        (a full disk) is followed by a read of what the disk holds: the writer goes on from the last commit."""
+        try:
+            self._group.update_attributes(values)  # attrs.update would write once per key
+        except BaseException:
+            try:
+                self._group = open_group(self.path, "r+")
+            except Exception:
+                pass
+            raise
+
+    def _write_rows(self, n: int) -> None:
+        """The buffered frames as rows ``n:n + k`` of ``frames``, ``states`` and ``log_likelihood``."""
+        buffer, n_li = self._pending, self.spec.n_li
+        k = len(buffer)
+        rows = slice(n, n + k)
+        for name, values in (("frames/step", buffer.steps), ("frames/time_ps", buffer.times)):
+            arr = self._group[name]
+            arr.resize((n + k,))
+            arr[rows] = np.asarray(values)
+        states = self._group["states"]
+        states.resize((n + k, n_li))
+        states[rows] = np.stack(buffer.states)
+        fit_rows = buffer.fit_rows(n_li)
+        if fit_rows is not None:
+            fit = self._group["log_likelihood"] if "log_likelihood" in self._group else create_fit_array(
+                self._group, n_li, n)  # a store from before the fit was kept: NaN before
+            fit.resize((n + k, n_li))
+            fit[rows] = fit_rows
+
+    @writing
+    def save_checkpoint(self, data: dict) -> dict:
+        """Write a checkpoint (positions, momenta, cell, numbers, pbc, step) into the free slot; returns the record
+        that a commit (``commit_warmup``) makes it the checkpoint with."""
+        return Checkpoint(self._group, self._require_writer, self._commit.get("checkpoint")).write(data)
+
+    @writing
+    def commit_warmup(self, frames: int, checkpoint: dict | None) -> None:
+        """Commit ``frames`` warm-up frames and the checkpoint ``save_checkpoint`` wrote, in one metadata write."""
+        self._require_writer()
+        self._update_attrs({"warmup_frames": int(frames), "commit": {"frames": 0, "checkpoint": checkpoint}})
+
+    @writing
+    def add_snapshot(self, snapshot: Snapshot) -> None:
+        """Append one analysis snapshot."""
+        self.history.add(snapshot)
+
+    @property
+    def analysis(self) -> dict:
+        """The analysis settings of the last writer (lag_ps, source, target, check_every, criteria)."""
+        return dict(self._attrs().get("analysis") or {})
+
+    @writing
+    def set_analysis(self, settings: dict) -> None:
+        self._require_writer()
+        self._update_attrs({"analysis": settings})
+
+    @writing
+    def replace_snapshots(self, snapshots: list[Snapshot]) -> None:
+        """Rewrite the whole snapshot history (repair only)."""
+        self.history.replace(snapshots)
+
+    @property
+    def warmup(self) -> WarmupFrames:
+        """The frames kept while a state model is trained in the run (see ``attach(state_model=None)``)."""
+        return WarmupFrames(self._group, self._require_writer)
+
+    @writing
+    def begin(self, spec: RunSpec, state_model_config: dict, trained: dict, chunk_frames: int = 256) -> None:
+        """Make a warm-up store a run store: the state model is trained, its spec known."""
+        self._require_writer()
+        create_arrays(self._group, spec, chunk_frames)
+        self._update_attrs({"spec": spec.to_dict(), "frame_dt_ps": spec.frame_dt_ps,
+                                  "lags_ps": list(spec.lags_ps), "state_model": state_model_config,
+                                  "state_model_trained_in_run": trained, "status": "running"})
+        self.spec, self.state_model_config = spec, state_model_config
+
+    def stage_resume(self, temperature_K: float | None) -> None:
+        """A writer resuming the store: refuse a temperature other than the recorded one now, and record the status
+        "running" (and a temperature not recorded yet) with the first write, so that a resume refused before it
+        writes anything leaves the store as it was."""
+        self._require_writer()
+        value, stored = rounded_temperature(temperature_K), self.temperature_K
+        if value is not None and stored is not None and not np.isclose(value, stored, rtol=1e-9):
+            raise StoreMismatchError(f"{self.path} holds a run at {stored:g} K; it cannot go on at {value:g} K. "
+                                     f"Write the new temperature to a new store.")
+        self.stage({"status": "running", "stop_reason": None}
+                   | ({"temperature_K": value} if value is not None and stored is None else {}))
+
+    def stage(self, values: dict) -> None:
+        """Root metadata to write with this handle's next write (at once when it has written already)."""
+        self._require_writer()
+        if self.wrote:
+            self._update_attrs(values)
+        else:
+            self._staged.update(values)
+
+    @writing
+    def set_temperature(self, temperature_K: float | None) -> None:
+        """Record the run's temperature; a resumed run must keep the one recorded."""
+        self._require_writer()
+        value, stored = rounded_temperature(temperature_K), self.temperature_K
+        if value is None or (stored is not None and np.isclose(value, stored, rtol=1e-9)):
+            return
+        if stored is not None:
+            raise StoreMismatchError(f"{self.path} holds a run at {stored:g} K; it cannot go on at {value:g} K. "
+                                     f"Write the new temperature to a new store.")
+        self._update_attrs({"temperature_K": value})
+
+    @writing
+    def set_status(self, status: str, stop_reason: str | None = None) -> None:
+        self._require_writer()
+        self._update_attrs({"status": status, "stop_reason": stop_reason})
+
+    @writing
+    def rewrite_counts(self, tally: Tally) -> None:
+        """Replace the derived counts (after a rebuild from ``states`` of the committed frames) and commit them."""
+        self._require_writer()
+        if tally.frames != self.committed_frames:
+            raise StoreError(f"The counts cover {tally.frames} frames, not the {self.committed_frames} committed.")
+        self._write_counts(tally)
+        self._write_commit(tally.frames, tally, self._commit.get("checkpoint"))
+
+    def _write_counts(self, tally: Tally) -> None:
+        counts, block_counts, block_frames = tally.counts, tally.block_counts, tally.block_frames
+        if "recent_states" not in self._group:  # a store from before core assignment
+            self._group.create_array("recent_states", shape=tally.recent.shape, chunks=(max(self.spec.lags),
+                                                                                        self.spec.n_li),
+                                     dtype="int8", fill_value=-1)
+        recent = self._group["recent_states"]
+        if recent.shape != tally.recent.shape:
+            recent.resize(tally.recent.shape)
+        recent[...] = tally.recent
+        recent.attrs.update({"frames": int(tally.frames), "raw_changes": int(tally.raw_changes),
+                             "cored_changes": int(tally.cored_changes)})
+        if "block_counts" not in self._group:  # a store from before block counts were kept
+            self._group.create_array("block_counts", shape=(0, *counts.shape), chunks=(64, *counts.shape),
+                                     dtype="int64", fill_value=0)
+        arr = self._group["block_counts"]
+        if arr.shape != block_counts.shape:  # a new block has started, or blocks merged
+            arr.resize(block_counts.shape)
+        if block_counts.size:
+            arr[...] = block_counts
+        arr.attrs["block_frames"] = int(block_frames)
+        self._group["counts"][...] = counts
+        self._group["per_li_counts"][...] = tally.per_li_counts
+        self._group["counts"].attrs["frames"] = int(tally.frames)

@@ -1,0 +1,1 @@
+"""Structures: interface builders from crystallographic data, and reading trajectories."""
