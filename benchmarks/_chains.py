@@ -187,10 +187,10 @@ def run_replica(chain: Chain, seed: int, criteria: ConvergenceCriteria, *, check
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         path = Path(tmp) / "run.zarr"
         dt_ps = TIMESTEP_FS / 1000
-        monitor = attach(dyn, ChainLabels(frames, chain.P.shape[0], f"{chain.name}-{seed}"), store=path, every=1,
+        monitor = attach(dyn, ChainLabels(frames, chain.P.shape[0], f"{chain.name}-{seed}"), store=path, interval_steps=1,
                          lags_ps=tuple(lag * dt_ps for lag in chain.lags), lag_ps=chain.lag * dt_ps,
                          core_ps=0.0 if chain.core_frames == 1 else chain.core_frames * dt_ps,
-                         source=chain.source, target=chain.target, check_every=check_every, criteria=criteria,
+                         source=chain.source, target=chain.target, check_every_frames=check_every, criteria=criteria,
                          stop_when_stable=True, seed=seed)
         with monitor:
             dyn.run(chain.budget_frames - 1)

@@ -60,9 +60,9 @@ def setup(system: str, size: str, mode: str, model: StateModel, args, workdir: P
     dyn = langevin(atoms, temperature_K=700.0, timestep_fs=2.0, coupling_time_ps=0.5, seed=1)
     if mode == "off":
         return dyn, None, None
-    monitor = attach(dyn, model, store=workdir / f"{system}-{mode}.zarr", every=args.every,
+    monitor = attach(dyn, model, store=workdir / f"{system}-{mode}.zarr", interval_steps=args.every,
                      lags_ps=tuple(args.every * 2.0 / 1000 * k for k in (1, 2, 4)), lag_ps="auto",
-                     check_every=args.check_every, criteria=ConvergenceCriteria(), stop_when_stable=False,
+                     check_every_frames=args.check_every, criteria=ConvergenceCriteria(), stop_when_stable=False,
                      asynchronous=mode == "async")
     timed = Timed(monitor)
     dyn.observers = [(timed, *entry[1:]) if entry[0] is monitor else entry for entry in dyn.observers]

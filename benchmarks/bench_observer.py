@@ -76,7 +76,7 @@ def main() -> None:
             store = prefilled_store(Path(tmp) / "run.zarr", model, li.size, history)
             start = time.perf_counter()
             monitor = LiveMonitor(model, store, lag_index=len(LAGS) - 1, source=None, target=None,
-                                  check_every=10**9, criteria=ConvergenceCriteria(), stop_when_stable=False)
+                                  check_every_frames=10**9, criteria=ConvergenceCriteria(), stop_when_stable=False)
             resume = time.perf_counter() - start
             step = monitor.last_step
             observe = []

@@ -35,7 +35,7 @@ from getsei_live.store.run_store import RunStore
 from getsei_live.structures.trajectory import read_trajectory
 
 TRAJECTORIES = Path(__file__).resolve().parents[2] / "shared" / "data" / "trajectories"
-SETTINGS = dict(timestep_fs=2.0, interval_steps=50, lags_ps=(0.1, 0.2, 0.5), check_every=20)
+SETTINGS = dict(timestep_fs=2.0, interval_steps=50, lags_ps=(0.1, 0.2, 0.5), check_every_frames=20)
 
 
 def files() -> list[Path]:

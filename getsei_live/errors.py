@@ -17,6 +17,7 @@ __all__ = [
     "StoreLockedError",
     "StoreMismatchError",
     "RunInterrupted",
+    "GetseiDeprecationWarning",
 ]
 
 
@@ -82,3 +83,7 @@ def check_fields(obj: object, *, integers: dict[str, int] | None = None, positiv
 class RunInterrupted(KeyboardInterrupt):
     """A live run stopped by Ctrl-C after its store was closed cleanly; the message says where it stopped and how to
     resume. A ``KeyboardInterrupt``, so that code catching that still does."""
+
+
+class GetseiDeprecationWarning(DeprecationWarning):
+    """A name that still works but will go: the message names the one to use (``getsei_live.deprecation``)."""

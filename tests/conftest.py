@@ -68,7 +68,7 @@ def tiny_model_file(tiny_model, tmp_path_factory):
 
 AIMD_RUNS = ("0pct", "50pct", "100pct")
 #: How the AIMD runs are replayed (the 2 fs / 50-step spacing is nominal: the tests need mechanics, not physics).
-AIMD_REPLAY = dict(timestep_fs=2.0, interval=50, lags_ps=(0.1, 0.2, 0.5), check_every=35)
+AIMD_REPLAY = dict(timestep_fs=2.0, interval_steps=50, lags_ps=(0.1, 0.2, 0.5), check_every_frames=35)
 
 
 @pytest.fixture(scope="session")

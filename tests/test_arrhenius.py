@@ -91,7 +91,7 @@ def test_activation_energies_are_recovered_with_nominal_coverage():
 
 
 def write_store(path, labels: np.ndarray, T: float | None, fingerprint: str = "synthetic") -> None:
-    spec = RunSpec(fingerprint=fingerprint, n_states=3, timestep_fs=100.0, interval=1, lags=LAGS,
+    spec = RunSpec(fingerprint=fingerprint, n_states=3, timestep_fs=100.0, interval_steps=1, lags_frames=LAGS,
                    li_indices=tuple(range(labels.shape[1])))
     counter = counted(labels)
     store = RunStore.create(path, spec, temperature_K=T)

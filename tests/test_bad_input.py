@@ -27,7 +27,7 @@ from getsei_live.errors import (
 )
 from getsei_live.structures.trajectory import read_trajectory
 
-REPLAY = ["--timestep-fs", "2", "--interval", "50", "--lags-ps", "0.1,0.2", "--check-every", "2"]
+REPLAY = ["--timestep-fs", "2", "--interval-steps", "50", "--lags-ps", "0.1,0.2", "--check-every-frames", "2"]
 
 
 def cli(*args: str):
@@ -127,8 +127,8 @@ def test_exploded_md_keeps_the_committed_frames(tiny_model, frames, tmp_path):
     exploded.positions[:] = np.inf
     path = tmp_path / "run.zarr"
     with pytest.raises(StructureError, match="NaN or infinite positions"):
-        replay([*frames[:3], exploded], tiny_model, path, timestep_fs=2.0, interval=50, lags_ps=(0.1,),
-               check_every=100)
+        replay([*frames[:3], exploded], tiny_model, path, timestep_fs=2.0, interval_steps=50, lags_ps=(0.1,),
+               check_every_frames=100)
     store = RunStore.open(path)
     assert store.committed_frames == 3 and store.status == "interrupted"
     assert "StructureError" in store.stop_reason
@@ -226,7 +226,7 @@ def test_store_from_another_run(store, tiny_model_file, frames, tmp_path):
     before = store_state(store)
     trajectory = trajectory_file(tmp_path, frames, "t.extxyz")
     result = cli("replay", trajectory, "--states", tiny_model_file, "--store", store, "--timestep-fs", "1",
-                 "--interval", "100", "--lags-ps", "0.1,0.2")
+                 "--interval-steps", "100", "--lags-ps", "0.1,0.2")
     assert_one_line_error(result, "belongs to a different run: time step (fs): stored 2.0, now 1.0; "
                                   "interval (MD steps per frame): stored 50, now 100")
     result = cli("replay", trajectory, "--states", tiny_model_file, "--store", store, *REPLAY[:4],
@@ -300,7 +300,7 @@ def test_nonsensical_parameters(store, tiny_model, tiny_model_file, frames, tmp_
     trajectory = trajectory_file(tmp_path, frames, "t.extxyz")
     fresh = tmp_path / "fresh.zarr"
     base = ["replay", trajectory, "--states", tiny_model_file, "--store", fresh, "--timestep-fs", "2",
-            "--interval", "50"]
+            "--interval-steps", "50"]
     assert_one_line_error(cli(*base, "--lags-ps", "0.1,0.25"),
                           "The 'lag_ps' parameter must be a positive multiple of the frame interval (0.1 ps). "
                           "Got 0.25 instead.")
@@ -311,10 +311,10 @@ def test_nonsensical_parameters(store, tiny_model, tiny_model_file, frames, tmp_
     with pytest.raises(ParameterError, match="'source' set of states is empty"):
         reactive_flux(np.full((3, 3), 1 / 3), [], [2])
     with pytest.raises(ParameterError, match="'every' parameter must be a positive number of MD steps"):
-        replay(frames, tiny_model, tmp_path / "x.zarr", timestep_fs=2.0, interval=0, lags_ps=(0.1,))
+        replay(frames, tiny_model, tmp_path / "x.zarr", timestep_fs=2.0, interval_steps=0, lags_ps=(0.1,))
     structure = shared_file(LPSCL_416)
     assert_one_line_error(cli("run", structure, "--model", "small", "--states", tiny_model_file, "--store", fresh,
-                              "--steps", "5", "--every", "0"), "Invalid value for '--every'")
+                              "--steps", "5", "--interval-steps", "0"), "Invalid value for '--interval-steps'")
     assert_one_line_error(cli("run", structure, "--model", "small", "--states", tiny_model_file, "--store", fresh,
                               "--steps", "5", "--temperature-K", "-5"), "Invalid value for '--temperature-K'")
     assert_one_line_error(cli("run", structure, "--model", "mace-nonexistent", "--states", tiny_model_file,

@@ -113,7 +113,7 @@ def test_replay_analyze_and_watch(tiny_model_file, tmp_path):
     trajectory = shared_file(TRAJECTORIES / "Li6PS5Cl_AIMD_500K_50pct_run1_XDATCAR.gz")
     store = tmp_path / "run.zarr"
     args = ["replay", str(trajectory), "--states", str(tiny_model_file), "--store", str(store), "--timestep-fs", "2",
-            "--interval", "50", "--lags-ps", "0.1,0.5", "--lag-ps", "0.5", "--check-every", "35"]
+            "--interval-steps", "50", "--lags-ps", "0.1,0.5", "--lag-ps", "0.5", "--check-every-frames", "35"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "140 frames in" in result.output and "Top pathways" in result.output
@@ -136,6 +136,32 @@ def test_replay_analyze_and_watch(tiny_model_file, tmp_path):
     assert "140 frames" in text.output and "Implied timescales (ps) at every counted lag" in text.output
     shown = CliRunner().invoke(main, ["watch", str(store), "--once"])
     assert shown.exit_code == 0 and "Frame 140" in shown.output and "run finished" in shown.output
+
+
+def test_old_option_names_warn_and_make_the_same_run(tiny_model_file, tmp_path):
+    from conftest import TRAJECTORIES, shared_file
+
+    from getsei_live import RunStore
+
+    trajectory = shared_file(TRAJECTORIES / "Li6PS5Cl_AIMD_500K_50pct_run1_XDATCAR.gz")
+    common = ["replay", str(trajectory), "--states", str(tiny_model_file), "--timestep-fs", "2", "--lags-ps", "0.1,0.5"]
+    new = CliRunner().invoke(main, [*common, "--store", str(tmp_path / "new.zarr"), "--interval-steps", "50",
+                                    "--check-every-frames", "35"])
+    old = CliRunner().invoke(main, [*common, "--store", str(tmp_path / "old.zarr"), "--interval", "50",
+                                    "--check-every", "35"])
+    assert new.exit_code == old.exit_code == 0, old.output
+    assert "Warning" not in new.output
+    assert "Warning: --interval is deprecated since getsei-live 0.2; use --interval-steps." in old.output
+    assert "Warning: --check-every is deprecated since getsei-live 0.2; use --check-every-frames." in old.output
+    runs = [RunStore.open(tmp_path / name) for name in ("new.zarr", "old.zarr")]
+    assert runs[0].spec == runs[1].spec
+    assert [s.to_dict() for s in runs[0].snapshots()] == [s.to_dict() for s in runs[1].snapshots()]
+    both = CliRunner().invoke(main, [*common, "--store", str(tmp_path / "x.zarr"), "--interval-steps", "50",
+                                     "--interval", "25"])
+    assert both.exit_code == 2 and "Give --interval-steps once (--interval is its old name)" in both.output
+    assert not (tmp_path / "x.zarr").exists()
+    missing = CliRunner().invoke(main, [*common, "--store", str(tmp_path / "y.zarr")])
+    assert missing.exit_code == 2 and "Missing option '--interval-steps'" in missing.output
 
 
 def test_store_errors_are_one_line(tmp_path):
@@ -162,8 +188,8 @@ def test_run_with_a_real_mace_model_and_resume(tiny_model_file, tmp_path):
     write(structure, lpscl_unit_cell())
     store = tmp_path / "run.zarr"
     args = ["run", str(structure), "--model", str(mace_file), "--states", str(tiny_model_file), "--store",
-            str(store), "--temperature-K", "500", "--timestep-fs", "1", "--every", "4", "--lags-ps", "0.004,0.008",
-            "--check-every", "2", "--device", "cpu"]
+            str(store), "--temperature-K", "500", "--timestep-fs", "1", "--interval-steps", "4", "--lags-ps", "0.004,0.008",
+            "--check-every-frames", "2", "--device", "cpu"]
     first = CliRunner().invoke(main, [*args, "--steps", "8"])
     assert first.exit_code == 0, first.output
     assert "Done: 8 steps" in first.output and "ns/day" in first.output

@@ -29,9 +29,9 @@ def run(path: Path, seed: int, frames: int, *, stop: bool, companions=()) -> obj
     """Real velocity-Verlet MD of Li atoms, labelled by the chain (the same 'state model' for every replica)."""
     rng = np.random.default_rng(seed)
     dyn = VelocityVerlet(_li_atoms(CHAIN.n_li), timestep=TIMESTEP_FS * units.fs)
-    monitor = attach(dyn, ChainLabels(labels(CHAIN, rng), 3, "easy"), store=path, every=1,
+    monitor = attach(dyn, ChainLabels(labels(CHAIN, rng), 3, "easy"), store=path, interval_steps=1,
                      lags_ps=tuple(lag * DT_PS for lag in CHAIN.lags), lag_ps=DT_PS, source=0, target=2,
-                     check_every=50, criteria=CRITERIA, stop_when_stable=stop, seed=seed, companions=companions,
+                     check_every_frames=50, criteria=CRITERIA, stop_when_stable=stop, seed=seed, companions=companions,
                      core_ps=0)  # exact Markov labels: nothing to core
     with monitor:
         dyn.run(frames - 1)
@@ -71,6 +71,6 @@ def test_companions_that_do_not_belong_are_refused(tmp_path):
     rng = np.random.default_rng(0)
     dyn = VelocityVerlet(_li_atoms(CHAIN.n_li), timestep=TIMESTEP_FS * units.fs)
     with pytest.raises(ParameterError, match="cannot join this run's ensemble: lags"):
-        attach(dyn, ChainLabels(labels(CHAIN, rng), 3, "easy"), store=tmp_path / "c.zarr", every=1,
+        attach(dyn, ChainLabels(labels(CHAIN, rng), 3, "easy"), store=tmp_path / "c.zarr", interval_steps=1,
                lags_ps=(DT_PS, 3 * DT_PS), companions=[first], core_ps=0)
     assert not (tmp_path / "c.zarr").exists() or RunStore.open(tmp_path / "c.zarr").committed_frames == 0

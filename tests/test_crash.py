@@ -177,7 +177,7 @@ class Recorded:
         return self.assign_with_fit(atoms)[0]
 
 
-REPLAY = dict(timestep_fs=2.0, interval=50, lags_ps=(0.1, 0.3), core_ps=0.2, check_every=10, flush_frames=4,
+REPLAY = dict(timestep_fs=2.0, interval_steps=50, lags_ps=(0.1, 0.3), core_ps=0.2, check_every_frames=10, flush_frames=4,
               criteria=CRITERIA)
 
 

@@ -17,7 +17,7 @@ from getsei_live.states.model import StateModel
 from getsei_live.store.run_store import RunStore
 from getsei_live.structures.builders import build_interface
 
-SETTINGS = dict(timestep_fs=2.0, interval=10, lags_ps=(0.02, 0.04), check_every=5,
+SETTINGS = dict(timestep_fs=2.0, interval_steps=10, lags_ps=(0.02, 0.04), check_every_frames=5,
                 criteria=ConvergenceCriteria(n_bootstrap=20))
 
 

@@ -160,9 +160,9 @@ def test_dask_replay_equals_the_serial_replay(aimd_stores, tiny_model_file, tmp_
     processes, one store each. States, counts and the analysis snapshots equal the serial replay's byte for byte."""
     folder = tmp_path / "dask"
     files = [TRAJECTORIES / f"Li6PS5Cl_AIMD_500K_{path.stem}_run1_XDATCAR.gz" for path in aimd_stores]
-    settings = ["--timestep-fs", "2", "--interval", "50", "--lags-ps", "0.1,0.2,0.5", "--check-every", "35",
+    settings = ["--timestep-fs", "2", "--interval-steps", "50", "--lags-ps", "0.1,0.2,0.5", "--check-every-frames", "35",
                 "--temperature-K", "500"]
-    assert AIMD_REPLAY == dict(timestep_fs=2.0, interval=50, lags_ps=(0.1, 0.2, 0.5), check_every=35)
+    assert AIMD_REPLAY == dict(timestep_fs=2.0, interval_steps=50, lags_ps=(0.1, 0.2, 0.5), check_every_frames=35)
     result = CliRunner().invoke(main, ["replay", *map(str, files), "--states", str(tiny_model_file), "--store",
                                        str(folder), "--one-store-each", "--workers", "2", "--chunk-frames", "24",
                                        *settings])

@@ -23,7 +23,7 @@ from reference import core_loop, counts_by_definition
 
 from getsei_live import attach, replay
 from getsei_live.analysis.criteria import ConvergenceCriteria
-from getsei_live.errors import ParameterError, StoreLockedError, StoreMismatchError
+from getsei_live.errors import GetseiDeprecationWarning, ParameterError, StoreLockedError, StoreMismatchError
 from getsei_live.states.graphs import LiGraphBuilder
 from getsei_live.store.run_store import RunStore
 
@@ -52,7 +52,7 @@ def test_langevin_md_store_counts_equal_recount_and_resume(tiny_model, tmp_path,
     dyn = Langevin(atoms, timestep=1.0 * units.fs, temperature_K=500, friction=0.02, fixcm=False,
                    rng=np.random.default_rng(0))
     path = tmp_path / "run.zarr"
-    with attach(dyn, tiny_model, store=path, every=5, lags_ps=(0.005, 0.01, 0.025), check_every=10,
+    with attach(dyn, tiny_model, store=path, interval_steps=5, lags_ps=(0.005, 0.01, 0.025), check_every_frames=10,
                 stop_when_stable=False, asynchronous=asynchronous, core_ps=0.015) as monitor:
         dyn.run(100)
     # A new dynamics object counts from 0 again: continue from the store's checkpoint.
@@ -60,7 +60,7 @@ def test_langevin_md_store_counts_equal_recount_and_resume(tiny_model, tmp_path,
     checkpoint = store.checkpoint()
     assert checkpoint["step"] == 100 and np.array_equal(checkpoint["positions"], atoms.positions)
     dyn2 = VelocityVerlet(atoms, timestep=1.0 * units.fs)
-    with attach(dyn2, tiny_model, store=path, every=5, lags_ps=(0.005, 0.01, 0.025), check_every=10,
+    with attach(dyn2, tiny_model, store=path, interval_steps=5, lags_ps=(0.005, 0.01, 0.025), check_every_frames=10,
                 stop_when_stable=False, asynchronous=asynchronous, core_ps=0.015) as monitor:
         assert monitor.asynchronous == asynchronous
         dyn2.run(100)
@@ -116,8 +116,8 @@ def test_synthetic_process_converges_stops_early_and_covers_the_truth(tmp_path, 
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     criteria = ConvergenceCriteria(patience=3, fraction_tol=0.05, timescale_rtol=0.1, n_bootstrap=200,
                                    confidence=0.95)
-    monitor = attach(dyn, labels, store=tmp_path / "run.zarr", every=1, lags_ps=(0.001, 0.002), lag_ps=0.001,
-                     source=0, target=2, check_every=25, criteria=criteria, stop_when_stable=True,
+    monitor = attach(dyn, labels, store=tmp_path / "run.zarr", interval_steps=1, lags_ps=(0.001, 0.002), lag_ps=0.001,
+                     source=0, target=2, check_every_frames=25, criteria=criteria, stop_when_stable=True,
                      asynchronous=asynchronous, max_queue=4, core_ps=0)  # exact Markov labels: nothing to core
     dyn.run(20000)
     monitor.close()
@@ -171,8 +171,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tiny_model_file, tmp_p
                 if slow:
                     time.sleep(0.03)
                 yield atoms
-        replay(stream(), StateModel.load({str(tiny_model_file)!r}), sys.argv[1], timestep_fs=2.0, interval=50,
-               lags_ps=(0.1, 0.3, 1.0), check_every=20, flush_frames=7)
+        replay(stream(), StateModel.load({str(tiny_model_file)!r}), sys.argv[1], timestep_fs=2.0, interval_steps=50,
+               lags_ps=(0.1, 0.3, 1.0), check_every_frames=20, flush_frames=7)
     """))
     killed, full = tmp_path / "killed.zarr", tmp_path / "full.zarr"
     kill_after_committed(subprocess.Popen([sys.executable, str(script), str(killed), "slow"]), killed, 30)
@@ -193,7 +193,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tiny_model_file, tmp_p
 @pytest.fixture
 def small_store(tiny_model, aimd_frames, tmp_path):
     path = tmp_path / "run.zarr"
-    replay(aimd_frames["test"], tiny_model, path, timestep_fs=2.0, interval=50, lags_ps=(0.1, 0.2), check_every=2)
+    replay(aimd_frames["test"], tiny_model, path, timestep_fs=2.0, interval_steps=50, lags_ps=(0.1, 0.2), check_every_frames=2)
     return path
 
 
@@ -222,7 +222,7 @@ def test_resume_with_another_state_model_is_refused(small_store, tiny_model_file
     with torch.no_grad():
         next(other.encoder.parameters()).add_(1e-3)
     with pytest.raises(StoreMismatchError, match=r"state model \(fingerprint\): stored \w+, now \w+"):
-        replay(aimd_frames["test"], other, small_store, timestep_fs=2.0, interval=50, lags_ps=(0.1, 0.2))
+        replay(aimd_frames["test"], other, small_store, timestep_fs=2.0, interval_steps=50, lags_ps=(0.1, 0.2))
 
 
 def test_second_writer_refused_reader_fine(small_store):
@@ -236,7 +236,7 @@ def test_second_writer_refused_reader_fine(small_store):
 
 def test_lag_must_be_a_multiple_of_the_frame_interval(tiny_model, aimd_frames, tmp_path):
     with pytest.raises(ParameterError, match=r"positive multiple of the frame interval \(0.1 ps\). Got 0.25"):
-        replay(aimd_frames["test"], tiny_model, tmp_path / "x.zarr", timestep_fs=2.0, interval=50,
+        replay(aimd_frames["test"], tiny_model, tmp_path / "x.zarr", timestep_fs=2.0, interval_steps=50,
                lags_ps=(0.1, 0.25))
     assert not (tmp_path / "x.zarr").exists()
 
@@ -274,12 +274,17 @@ def test_the_new_and_the_old_parameter_names_make_the_same_run(tiny_model, aimd_
     frames = aimd_frames["test"]
     new = replay(frames, tiny_model, tmp_path / "new.zarr", timestep_fs=2.0, interval_steps=50, lags_ps=(0.1,),
                  check_every_frames=2, core_ps=0)
-    old = replay(frames, tiny_model, tmp_path / "old.zarr", timestep_fs=2.0, interval=50, lags_ps=(0.1,),
-                 check_every=2, core_ps=0)
+    with pytest.warns(GetseiDeprecationWarning) as caught:
+        old = replay(frames, tiny_model, tmp_path / "old.zarr", timestep_fs=2.0, interval=50, lags_ps=(0.1,),
+                     check_every=2, core_ps=0)
+    assert sorted(str(w.message) for w in caught) == [
+        "'check_every' is deprecated since getsei-live 0.2; use 'check_every_frames'.",
+        "'interval' is deprecated since getsei-live 0.2; use 'interval_steps'."]
+    assert all(w.filename == __file__ for w in caught)  # the warning points at the caller's line
     stored = [RunStore.open(m.store.path) for m in (new, old)]
-    assert stored[0].spec == stored[1].spec and stored[0].spec.interval_steps == stored[0].spec.interval == 50
+    assert stored[0].spec == stored[1].spec and stored[0].spec.interval_steps == stored[0].spec.interval_steps == 50
     assert [s.to_dict() for s in stored[0].snapshots()] == [s.to_dict() for s in stored[1].snapshots()]
     assert [s.frame for s in stored[0].snapshots()] == [2, 4, 5]  # every 2 frames, and the last
-    with pytest.raises(ParameterError, match="Give 'interval_steps' once"):
+    with pytest.raises(ParameterError, match="Give 'interval_steps' once"), pytest.warns(GetseiDeprecationWarning):
         replay(frames, tiny_model, tmp_path / "x.zarr", timestep_fs=2.0, interval_steps=50, interval=10,
                lags_ps=(0.1,))

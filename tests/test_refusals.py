@@ -19,7 +19,7 @@ from conftest import aimd_run
 
 from getsei_live.cli import main
 
-REPLAY = ["--timestep-fs", "2", "--interval", "50", "--lags-ps", "0.1,0.2", "--check-every", "5", "--temperature-K", "500"]
+REPLAY = ["--timestep-fs", "2", "--interval-steps", "50", "--lags-ps", "0.1,0.2", "--check-every-frames", "5", "--temperature-K", "500"]
 
 
 def tree(path) -> dict:
@@ -83,9 +83,9 @@ CASES = [
     ("lag off the frame spacing", lambda s: other(s, "--lags-ps", "0.1,0.15"), "positive multiple", "store"),
     ("infinite time step", lambda s: other(s, "--timestep-fs", "inf"), "positive, finite number of fs", "store"),
     ("analysis lag not counted", lambda s: replay_args(s, "--lag-ps", "0.4"), "must be one of", "store"),
-    ("resume, other interval", lambda s: other(s, "--interval", "25"), "belongs to a different run", "store"),
+    ("resume, other interval", lambda s: other(s, "--interval-steps", "25"), "belongs to a different run", "store"),
     ("resume, other lags", lambda s: other(s, "--lags-ps", "0.1,0.3"), "belongs to a different run", "store"),
-    ("resume, other time step", lambda s: other(s, "--timestep-fs", "1", "--interval", "100"),
+    ("resume, other time step", lambda s: other(s, "--timestep-fs", "1", "--interval-steps", "100"),
      "belongs to a different run", "store"),
     ("resume, other core length", lambda s: replay_args(s, "--core-ps", "0.4"), "belongs to a different run",
      "store"),
@@ -107,7 +107,7 @@ CASES = [
     ("inspect a model without its means", lambda s: ["inspect", t(s, "no_means.pt")], "lacks arrays/gmm_means",
      "store"),
     ("inspect a huge encoder", lambda s: ["inspect", t(s, "huge.pt")], "do not fit the encoder", "store"),
-    ("check every 0 frames", lambda s: replay_args(s, "--check-every", "0"), "", "store"),
+    ("check every 0 frames", lambda s: replay_args(s, "--check-every-frames", "0"), "", "store"),
     ("confidence 2", lambda s: replay_args(s, "--confidence", "2"), "", "store"),
     ("negative equilibration", lambda s: replay_args(s, "--equilibrate-ps", "-1"), "", "store"),
     ("committed beyond the rows", lambda s: ["replay", t(s, "traj"), "--states", t(s, "model"), "--store",

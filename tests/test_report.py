@@ -22,8 +22,8 @@ def replay_store(tiny_model_file, tmp_path_factory):
     trajectory = shared_file(TRAJECTORIES / "Li6PS5Cl_AIMD_500K_50pct_run1_XDATCAR.gz")
     store = tmp_path_factory.mktemp("report") / "replay.zarr"
     result = CliRunner().invoke(main, ["replay", str(trajectory), "--states", str(tiny_model_file), "--store",
-                                       str(store), "--timestep-fs", "2", "--interval", "50", "--lags-ps",
-                                       "0.1,0.2,0.5,1", "--lag-ps", "1", "--check-every", "20"])
+                                       str(store), "--timestep-fs", "2", "--interval-steps", "50", "--lags-ps",
+                                       "0.1,0.2,0.5,1", "--lag-ps", "1", "--check-every-frames", "20"])
     assert result.exit_code == 0, result.output
     return store
 

@@ -8,7 +8,7 @@ from getsei_live.errors import StoreFullError, StoreLockedError
 from getsei_live.store.run_store import RunStore
 from getsei_live.store.spec import RunSpec
 
-SPEC = RunSpec(fingerprint="f" * 64, n_states=3, timestep_fs=2.0, interval=10, lags=(1, 2), li_indices=(0, 1, 2))
+SPEC = RunSpec(fingerprint="f" * 64, n_states=3, timestep_fs=2.0, interval_steps=10, lags_frames=(1, 2), li_indices=(0, 1, 2))
 
 
 def test_the_creating_writer_holds_the_lock(tmp_path):

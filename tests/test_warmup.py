@@ -44,10 +44,10 @@ def md_script(tmp_path: Path) -> Path:
                        initialise_velocities=checkpoint is None)
         if slow:
             dyn.attach(lambda: time.sleep(0.1), interval=1)
-        monitor = attach(dyn, None, store=path, every={EVERY}, lags_ps=(0.008, 0.016), warmup_ps=0.072,
+        monitor = attach(dyn, None, store=path, interval_steps={EVERY}, lags_ps=(0.008, 0.016), warmup_ps=0.072,
                          n_states=3, training=TrainingConfig(seed=0, epochs=3, batch_size=64, hidden_channels=8,
                                                              heads=2, embedding_dim=8),
-                         check_every=5, flush_frames=2, stop_when_stable=False, core_ps=0.016)
+                         check_every_frames=5, flush_frames=2, stop_when_stable=False, core_ps=0.016)
         with monitor:
             dyn.run(total - done)
     """))

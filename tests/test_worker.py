@@ -109,7 +109,7 @@ def test_a_labelling_failure_reaches_the_caller_with_the_frames_before_it_commit
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     path = tmp_path / "run.zarr"
     labeller = BreaksAt(tiny_model, call=13)  # frame 12 (step 60) fails
-    monitor = attach(dyn, labeller, store=path, every=5, lags_ps=(0.005, 0.01), check_every=5, flush_frames=100,
+    monitor = attach(dyn, labeller, store=path, interval_steps=5, lags_ps=(0.005, 0.01), check_every_frames=5, flush_frames=100,
                      stop_when_stable=False, asynchronous=asynchronous, core_ps=0.01)
     with pytest.raises(StructureError, match="exploded MD"):
         with monitor:
@@ -129,7 +129,7 @@ def test_a_failure_after_the_last_observation_is_raised_by_close(tiny_model, tmp
     atoms = lpscl_unit_cell()
     atoms.calc = soft_lj()
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
-    monitor = attach(dyn, BreaksAt(tiny_model, call=5), store=tmp_path / "run.zarr", every=5, lags_ps=(0.005,),
+    monitor = attach(dyn, BreaksAt(tiny_model, call=5), store=tmp_path / "run.zarr", interval_steps=5, lags_ps=(0.005,),
                      stop_when_stable=False, asynchronous=True, max_queue=50)
     dyn.run(20)  # frames 0..4 queued; the fifth fails after the MD has finished
     with pytest.raises(StructureError):
@@ -167,8 +167,8 @@ def test_sigkill_of_asynchronous_md_then_resume_equals_uninterrupted(tiny_model_
         dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
         if slow:
             dyn.attach(lambda: time.sleep(0.01), interval=1)
-        monitor = attach(dyn, StateModel.load({str(tiny_model_file)!r}), store=path, every=5,
-                         lags_ps=(0.005, 0.015), check_every=10, flush_frames=3, stop_when_stable=False,
+        monitor = attach(dyn, StateModel.load({str(tiny_model_file)!r}), store=path, interval_steps=5,
+                         lags_ps=(0.005, 0.015), check_every_frames=10, flush_frames=3, stop_when_stable=False,
                          core_ps=0.015)
         with monitor:
             dyn.run(600 - done)
@@ -199,12 +199,12 @@ def test_a_second_writer_is_refused_while_an_asynchronous_monitor_holds_the_stor
     first = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     second = VelocityVerlet(atoms.copy(), timestep=1.0 * units.fs)
     path = tmp_path / "run.zarr"
-    with attach(first, tiny_model, store=path, every=5, lags_ps=(0.005,), stop_when_stable=False,
+    with attach(first, tiny_model, store=path, interval_steps=5, lags_ps=(0.005,), stop_when_stable=False,
                 core_ps=0.01) as monitor:
         assert monitor.asynchronous
         first.run(20)
         with pytest.raises(StoreLockedError, match=r"being written by pid \d+"):
-            attach(second, tiny_model, store=path, every=5, lags_ps=(0.005,), stop_when_stable=False, core_ps=0.01)
+            attach(second, tiny_model, store=path, interval_steps=5, lags_ps=(0.005,), stop_when_stable=False, core_ps=0.01)
         first.run(20)
     store = RunStore.open(path)
     assert store.committed_frames == 9 and store.status == "finished"

@@ -14,7 +14,7 @@ from ..analysis.markov import DEFAULT_LAGS_PS
 from ..errors import ParameterError
 
 __all__ = ["LAG", "N_STATES", "STATES", "STATE_SET", "endpoint_options", "float_list", "live_options",
-           "make_criteria"]
+           "make_criteria", "renamed_options"]
 
 
 class _StateSet(click.ParamType):
@@ -37,6 +37,40 @@ class _StateSet(click.ParamType):
 
 
 STATE_SET = _StateSet()
+
+
+def renamed_options(**renames: str) -> Callable:
+    """Old option names that still work for a release: ``renamed_options(every="--interval-steps")`` adds a hidden
+    ``--every`` whose value goes to the parameter of ``--interval-steps``, with a one-line warning on stderr naming
+    the new option (listed in CHANGELOG.md). Both with different values is a usage error."""
+
+    def decorate(command: Callable) -> Callable:
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            ctx = click.get_current_context()
+            for old, new in renames.items():
+                value = kwargs.pop(f"deprecated_{old}")
+                if value is None:
+                    continue
+                old_flag, param = "--" + old.replace("_", "-"), _destination(ctx.command, new)
+                click.echo(f"Warning: {old_flag} is deprecated since getsei-live 0.2; use {new}.", err=True)
+                target, value = param.name, param.type_cast_value(ctx, value)
+                if ctx.get_parameter_source(target) is click.core.ParameterSource.COMMANDLINE:
+                    if kwargs[target] != value:
+                        raise click.UsageError(f"Give {new} once ({old_flag} is its old name).")
+                kwargs[target] = value
+            return command(*args, **kwargs)
+
+        for old, new in renames.items():
+            wrapper = click.option("--" + old.replace("_", "-"), f"deprecated_{old}", default=None, hidden=True,
+                                   help=f"Deprecated: {new}.")(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def _destination(command: click.Command, flag: str) -> click.Parameter:
+    return next(p for p in command.params if flag in getattr(p, "opts", ()))
 
 
 def _joined(ctx, param, values: tuple[tuple[int, ...], ...]) -> tuple[int, ...] | None:
@@ -130,7 +164,7 @@ def live_options(command: Callable) -> Callable:
                      help="ps at the start of the run whose frames are stored but start no counted transition."),
         *endpoint_options("least mobile state holding --min-population of the Li",
                           "most mobile state holding --min-population of the Li"),
-        click.option("--check-every", "--check-every-frames", "check_every", type=click.IntRange(min=1), default=20,
+        click.option("--check-every-frames", type=click.IntRange(min=1), default=20,
                      show_default=True,
                      help="Frames between analysis snapshots."),
         *criteria_options(),

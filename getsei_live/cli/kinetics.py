@@ -12,7 +12,7 @@ from ..analysis import strict_json as json_ready
 from ..errors import ParameterError
 from . import main
 from ._format import core_line, format_markov, format_model, format_snapshot, table
-from ._options import LAG, endpoints
+from ._options import LAG, endpoints, renamed_options
 
 
 def _load_counts(path: Path) -> np.ndarray:
@@ -131,9 +131,10 @@ def _core_frames(info: dict) -> int:
 
 
 @main.command()
+@renamed_options(interval="--refresh-s")
 @click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
-@click.option("--refresh-s", "--interval", "refresh_s", type=click.FloatRange(min=0.1), default=5.0,
-              show_default=True, help="Seconds between refreshes (--interval is the old name).")
+@click.option("--refresh-s", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds between refreshes.")
 @click.option("--once", is_flag=True, help="Print the current state once and exit.")
 def watch(store_path: Path, refresh_s: float, once: bool) -> None:
     """Live view of a store that another process is writing; ends when the run ends (Ctrl-C to leave)."""

@@ -13,7 +13,7 @@ from ..errors import ParameterError, StructureError
 from ..md.demo import DEMO_BUDGET_PS, DEMO_TIMESTEP_FS
 from ..units import steps_to_ps
 from . import main
-from ._options import N_STATES, float_list, live_options, make_criteria
+from ._options import N_STATES, float_list, live_options, make_criteria, renamed_options
 
 
 def _check_line(snap) -> str:
@@ -26,11 +26,12 @@ def _check_line(snap) -> str:
 
 
 @main.command()
+@renamed_options(interval="--interval-steps", check_every="--check-every-frames")
 @click.argument("trajectories", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @live_options
 @click.option("--timestep-fs", type=click.FloatRange(min=0, min_open=True), required=True,
               help="MD time step of the trajectory, in fs.")
-@click.option("--interval", "--interval-steps", "interval", type=click.IntRange(min=1), required=True,
+@click.option("--interval-steps", type=click.IntRange(min=1), default=None,
               help="MD steps between the frames of the file.")
 @click.option("--stop-when-stable", is_flag=True, help="Stop reading once the pathways are stable.")
 @click.option("--format", "file_format", default=None, help="ase.io format name, when the file name does not say it.")
@@ -44,9 +45,9 @@ def _check_line(snap) -> str:
 @click.option("--chunk-frames", type=click.IntRange(min=1), default=None,
               help="Frames per Dask task (default: one task per trajectory file).")
 def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, lags_ps: str, lag_ps, core_ps: float,
-           equilibrate_ps: float, source: tuple[int, ...] | None, target: tuple[int, ...] | None, check_every: int,
+           equilibrate_ps: float, source: tuple[int, ...] | None, target: tuple[int, ...] | None, check_every_frames: int,
            timestep_fs: float,
-           interval: int, stop_when_stable: bool, file_format: str | None, temperature_K: float | None,
+           interval_steps: int, stop_when_stable: bool, file_format: str | None, temperature_K: float | None,
            one_store_each: bool, workers: int | None, scheduler: str | None, chunk_frames: int | None,
            **thresholds) -> None:
     """Feed finished trajectories (in order) through the live observer into STORE.
@@ -54,6 +55,8 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
     Run it again on the same store after an interruption: it continues where the store's committed frames end.
     With --workers or --scheduler, Dask workers label the frames and the stores are exactly the serial replay's.
     """
+    if interval_steps is None:
+        raise click.UsageError("Missing option '--interval-steps' (MD steps between the frames of the file).")
     from ..observers.distributed import replay_distributed
     from ..observers.live import replay as replay_frames
     from ..states.model import StateModel
@@ -67,7 +70,7 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
     if len(jobs) < len(trajectories) and one_store_each:
         raise ParameterError("--one-store-each needs trajectory files with different names.")
     options = dict(lag_ps=lag_ps, core_ps=core_ps, equilibrate_ps=equilibrate_ps, source=source, target=target,
-                   check_every_frames=check_every, criteria=(criteria := make_criteria(thresholds)),
+                   check_every_frames=check_every_frames, criteria=(criteria := make_criteria(thresholds)),
                    stop_when_stable=stop_when_stable, temperature_K=temperature_K,
                    on_check=_echo_check)
     for store in jobs:  # a store another process writes, or a damaged one, is refused before anything is read
@@ -77,7 +80,7 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
     if workers is not None or scheduler is not None:
         where = f"the Dask scheduler at {scheduler}" if scheduler else f"{workers} local Dask workers"
         click.echo(f"Replaying {len(trajectories)} trajectories into {len(jobs)} store(s) on {where}", err=True)
-        monitors = replay_distributed(jobs, states_file, timestep_fs=timestep_fs, interval_steps=interval,
+        monitors = replay_distributed(jobs, states_file, timestep_fs=timestep_fs, interval_steps=interval_steps,
                                       lags_ps=float_list(lags_ps), workers=workers or 1, scheduler=scheduler,
                                       chunk_frames=chunk_frames, file_format=file_format, **options)
     else:
@@ -85,9 +88,9 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
         monitors = {}
         for store, paths in jobs.items():
             frames = [frame for path in paths for frame in read_trajectory(path, format=file_format)]
-            click.echo(f"Replaying {len(frames)} frames ({steps_to_ps(len(frames) * interval, timestep_fs):.2f} ps)"
+            click.echo(f"Replaying {len(frames)} frames ({steps_to_ps(len(frames) * interval_steps, timestep_fs):.2f} ps)"
                        f" into {store}", err=True)
-            monitors[store] = replay_frames(frames, model, store, timestep_fs=timestep_fs, interval_steps=interval,
+            monitors[store] = replay_frames(frames, model, store, timestep_fs=timestep_fs, interval_steps=interval_steps,
                                             lags_ps=float_list(lags_ps), **options)
     elapsed = time.perf_counter() - start
     for store in monitors:
@@ -111,6 +114,7 @@ def _stem(path: Path) -> str:
 
 
 @main.command()
+@renamed_options(every="--interval-steps", friction_ps="--coupling-time-ps", check_every="--check-every-frames")
 @click.argument("structure", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--model", "mace_model", required=True,
               help="MACE potential: a .model file, 'bundled' (the small demo potential shipped with getsei-live, "
@@ -123,10 +127,10 @@ def _stem(path: Path) -> str:
 @click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=300.0,
               show_default=True)
 @click.option("--timestep-fs", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True)
-@click.option("--coupling-time-ps", "--friction-ps", "coupling_time_ps", type=click.FloatRange(min=0, min_open=True),
-              default=1.0, show_default=True, help="Langevin coupling time, in ps (--friction-ps is the old name).")
+@click.option("--coupling-time-ps", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Langevin coupling time, in ps.")
 @click.option("--steps", type=click.IntRange(min=1), required=True, help="MD steps to run (at most).")
-@click.option("--every", "--interval-steps", "every", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--interval-steps", type=click.IntRange(min=1), default=50, show_default=True,
               help="MD steps between observed frames.")
 @click.option("--stop-when-stable", is_flag=True, help="End the MD once the pathways are stable.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
@@ -144,8 +148,8 @@ def _stem(path: Path) -> str:
                    "and the early stop are then the ensemble's.")
 def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, lags_ps: str, lag_ps,
         core_ps: float, equilibrate_ps: float, source: tuple[int, ...] | None, target: tuple[int, ...] | None,
-        check_every: int, temperature_K: float,
-        timestep_fs: float, coupling_time_ps: float, steps: int, every: int, stop_when_stable: bool, device: str,
+        check_every_frames: int, temperature_K: float,
+        timestep_fs: float, coupling_time_ps: float, steps: int, interval_steps: int, stop_when_stable: bool, device: str,
         synchronous: bool, seed: int, warmup_ps: float | None, n_states: int | str, companions: tuple[Path, ...],
         trust_model_file: bool, **thresholds) -> None:
     """Langevin MD of STRUCTURE with a MACE potential and the live analysis attached.
@@ -163,12 +167,12 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
     model = None if states_file == "auto" else StateModel.load(states_file)
     warmup = {} if model is not None else dict(warmup_ps=warmup_ps, n_states=n_states)
     md = MDSettings(steps=steps, temperature_K=temperature_K, timestep_fs=timestep_fs,
-                    coupling_time_ps=coupling_time_ps, interval_steps=every, device=device, seed=seed,
+                    coupling_time_ps=coupling_time_ps, interval_steps=interval_steps, device=device, seed=seed,
                     trust_model_file=trust_model_file)
     monitor = run_live_md(read_structure(structure), mace_model, model, store_path, md, report=_echo_err,
                           lags_ps=float_list(lags_ps), lag_ps=lag_ps, core_ps=core_ps,
                           equilibrate_ps=equilibrate_ps, source=source, target=target,
-                          check_every_frames=check_every,
+                          check_every_frames=check_every_frames,
                           criteria=(criteria := make_criteria(thresholds)), stop_when_stable=stop_when_stable,
                           asynchronous=not synchronous, companions=companions, on_check=_echo_check, **warmup)
     if monitor.latest is not None:

@@ -10,6 +10,7 @@ from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
+from ..deprecation import renamed
 from ..errors import ParameterError, StructureError
 
 __all__ = ["Relaxation", "langevin", "relax", "restore_checkpoint"]
@@ -56,13 +57,10 @@ def langevin(atoms: Atoms, *, temperature_K: float, timestep_fs: float, coupling
              initialise_velocities: bool = True) -> Langevin:
     """Langevin NVT dynamics with a thermostat coupling time ``coupling_time_ps`` (friction = 1 / coupling time).
 
-    ``friction_ps`` is the old name of the coupling time, still accepted.
+    ``friction_ps`` is the deprecated old name of ``coupling_time_ps``.
     """
-    if coupling_time_ps is None:
-        coupling_time_ps = friction_ps
-    elif friction_ps is not None and friction_ps != coupling_time_ps:
-        raise ParameterError("Give the Langevin coupling time once, as 'coupling_time_ps' ('friction_ps' is its "
-                             "old name).")
+    if friction_ps is not None:
+        coupling_time_ps = renamed({"friction_ps": friction_ps}, "friction_ps", "coupling_time_ps", coupling_time_ps)
     if coupling_time_ps is None:
         raise ParameterError("The 'coupling_time_ps' parameter (Langevin coupling time, ps) is required.")
     if not temperature_K > 0:

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..deprecation import renamed
 from ..errors import ParameterError, StructureError
 from ..units import LI
-from .live import check_sampling, make_monitor, renamed
+from .live import check_sampling, make_monitor
 from .monitor import LiveMonitor
 
 __all__ = ["replay_distributed"]

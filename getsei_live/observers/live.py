@@ -12,6 +12,7 @@ from ase import Atoms, units
 from ..analysis.coring import DEFAULT_CORE_PS, core_frames_of
 from ..analysis.criteria import ConvergenceCriteria
 from ..analysis.markov import DEFAULT_LAGS_PS
+from ..deprecation import renamed
 from ..errors import ParameterError, StoreMismatchError
 from ..states.encoder import TrainingConfig
 from ..states.labeller import Labeller
@@ -63,16 +64,6 @@ def plan_warnings(lags: tuple[int, ...], lag_index: int | None, frame_dt_ps: flo
         lines.append(f"the run counts {counted:g} ps, less than {_RUN_PER_LAG} times its longest lag "
                      f"({longest:g} ps): too short to judge the lags; run longer or count shorter lags")
     return lines
-
-
-def renamed(options: dict, old: str, new: str, value, default):
-    """A parameter given by its name or by its old name (taken out of ``options``), once; else its default."""
-    if old in options:
-        legacy = options.pop(old)
-        if value is not None and value != legacy:
-            raise ParameterError(f"Give '{new}' once ('{old}' is its old name).")
-        return legacy
-    return default if value is None else value
 
 
 def check_sampling(interval_steps: object, timestep_fs: object) -> None:
@@ -204,7 +195,7 @@ def make_monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: flo
 
     try:
         return LiveMonitor(state_model, opened, lag_index=lag_index, source=as_set(source),
-                           target=as_set(target), check_every=int(check_every_frames),
+                           target=as_set(target), check_every_frames=int(check_every_frames),
                            criteria=criteria or ConvergenceCriteria(), stop_when_stable=stop_when_stable,
                            warmup=warmup, **options)
     except BaseException:
@@ -231,7 +222,7 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
     store : path or RunStore, default "run.zarr"
         Created when missing; an existing store is resumed (its settings must match).
     interval_steps : int, default 50
-        MD steps between observed frames (``every``, its old name, is still accepted).
+        MD steps between observed frames (``every`` is its deprecated old name).
     lags_ps : sequence of float, default (0.1, 0.2, 0.4, 0.8, 1.6)
         Lag times (ps) at which transitions are counted, each a multiple of the frame spacing. A doubling series
         lets every lag but the longest be tested (Chapman-Kolmogorov needs a stored multiple).
@@ -246,7 +237,7 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
     source, target : state(s), optional
         TPT sets; default the least and the most mobile of the states holding ``criteria.min_population`` of the Li.
     check_every_frames : int, default 20
-        Frames between analysis snapshots (``check_every``, its old name, is still accepted).
+        Frames between analysis snapshots (``check_every`` is its deprecated old name).
     criteria : ConvergenceCriteria, optional
     stop_when_stable : bool, default True
         End ``dyn.run`` cleanly once converged. Asynchronous monitors end it at the first observation after the

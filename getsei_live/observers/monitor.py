@@ -46,7 +46,7 @@ class LiveMonitor:
 
     Parameters
     ----------
-    state_model, store, lag_index, source, target, check_every, criteria, stop_when_stable, asynchronous
+    state_model, store, lag_index, source, target, check_every_frames, criteria, stop_when_stable, asynchronous
         As ``attach`` resolves them (``lag_index`` indexes ``store.spec.lags_frames``; None: "auto").
     max_queue : int, default 4
         Frames waiting for the worker before the MD waits (also while a warm-up trains its state model).
@@ -81,13 +81,13 @@ class LiveMonitor:
     """
 
     def __init__(self, state_model: Labeller, store: RunStore, *, lag_index: int | None, source: tuple[int, ...] | None,
-                 target: tuple[int, ...] | None, check_every: int, criteria: ConvergenceCriteria,
+                 target: tuple[int, ...] | None, check_every_frames: int, criteria: ConvergenceCriteria,
                  stop_when_stable: bool, asynchronous: bool = False, max_queue: int = 4, threads: int | None = 1,
                  nice: int = 10, flush_frames: int = 64, flush_seconds: float = 30.0, seed: int = 0,
                  on_check: Callable[[Snapshot], None] | None = None, companions: Sequence[str | Path] = (),
                  warmup: WarmupPlan | None = None) -> None:
         self.store = store
-        self.check_every = check_every
+        self.check_every_frames = check_every_frames
         self.criteria = criteria
         self.stop_when_stable = stop_when_stable
         self.flush_frames = flush_frames
@@ -135,7 +135,7 @@ class LiveMonitor:
             lag_index = self._analysis["lag_index"]
             self.store.stage({"analysis": {"lag_ps": "auto" if lag_index is None else spec.lags_ps[lag_index],
                                      "source": self._analysis["source"], "target": self._analysis["target"],
-                                     "check_every": self.check_every, "criteria": self.criteria.to_dict(),
+                                     "check_every": self.check_every_frames, "criteria": self.criteria.to_dict(),
                                      "stop_when_stable": self.stop_when_stable}})
         if self.store.warmup.committed and self.store.writable:
             for step, atoms in self.store.warmup.atoms():
@@ -257,7 +257,7 @@ class LiveMonitor:
         self.last_step = step
         self.checkpoints.keep(frame)
         self._since_check += 1
-        if self.counter.n_frames % self.check_every == 0:  # at the same frames whatever the interruptions
+        if self.counter.n_frames % self.check_every_frames == 0:  # at the same frames whatever the interruptions
             self.check()
         elif self._flush_due(self.store.pending_frames):
             self.flush()

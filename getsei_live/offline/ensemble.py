@@ -95,8 +95,8 @@ def ensemble_problems(first: RunSpec, other: RunSpec) -> list[str]:
                         f"{first.fingerprint[:12]} ({first.n_states} states)")
     if not np.isclose(other.frame_dt_ps, first.frame_dt_ps, rtol=1e-9):
         problems.append(f"frame spacing {other.frame_dt_ps:g} ps, not {first.frame_dt_ps:g} ps")
-    if other.lags != first.lags:
-        problems.append(f"lags {list(other.lags)} frames, not {list(first.lags)}")
+    if other.lags_frames != first.lags_frames:
+        problems.append(f"lags {list(other.lags_frames)} frames, not {list(first.lags_frames)}")
     if other.core_frames != first.core_frames:
         problems.append(f"core length {other.core_ps:g} ps, not {first.core_ps:g} ps (analyze them with --core-ps)")
     return problems

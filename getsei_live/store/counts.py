@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def counter_for(spec: RunSpec) -> RunCounter:
     """An empty counter that counts as ``spec`` says (states, lags, Li atoms, core length, equilibration)."""
-    return RunCounter(spec.n_states, spec.lags, spec.n_li, core_frames=spec.core_frames,
+    return RunCounter(spec.n_states, spec.lags_frames, spec.n_li, core_frames=spec.core_frames,
                       count_from=spec.equilibrate_frames)
 
 

@@ -20,7 +20,7 @@ __all__ = ["create_arrays", "create_fit_array"]
 
 def create_arrays(group: zarr.Group, spec: RunSpec, chunk_frames: int) -> None:
     """Empty frames, states, counts, block counts, snapshots and log-likelihoods of a new store."""
-    n, n_lags, n_li = spec.n_states, len(spec.lags), spec.n_li
+    n, n_lags, n_li = spec.n_states, len(spec.lags_frames), spec.n_li
     frames = group.create_group("frames")
     frames.create_array("step", shape=(0,), chunks=(chunk_frames,), dtype="int64", fill_value=-1)
     frames.create_array("time_ps", shape=(0,), chunks=(chunk_frames,), dtype="float64", fill_value=np.nan)
@@ -31,7 +31,7 @@ def create_arrays(group: zarr.Group, spec: RunSpec, chunk_frames: int) -> None:
     group.create_array("per_li_counts", shape=(n_li, n_lags, n, n), chunks=(n_li, n_lags, n, n),
                        dtype="int64", fill_value=0)
     group.create_array("block_counts", shape=(0, n_lags, n, n), chunks=(64, n_lags, n, n), dtype="int64",
-                       fill_value=0).attrs["block_frames"] = min(spec.lags)
+                       fill_value=0).attrs["block_frames"] = min(spec.lags_frames)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zarr marks its variable-length string type as not yet in the spec
         group.create_array("snapshots", shape=(0,), chunks=(64,), dtype=str)

@@ -188,7 +188,7 @@ class RunStore:
                                      f"behind.") if error.errno in FULL else StoreError(
                     f"Cannot create the store at {path}: {error.strerror}; nothing was left behind.") from None
             raise
-        log.info("Created store %s%s.", path, f" ({spec.n_li} Li, lags {spec.lags} frames)" if spec else " (warm-up)")
+        log.info("Created store %s%s.", path, f" ({spec.n_li} Li, lags {spec.lags_frames} frames)" if spec else " (warm-up)")
         store = cls(path, group, "a", lock)
         store.wrote = True
         return store
@@ -362,7 +362,7 @@ class RunStore:
         elif self.spec.core_frames != 1:
             return None
         else:
-            keep = min(covered, max(self.spec.lags))  # without coring the cored frames are the raw ones
+            keep = min(covered, max(self.spec.lags_frames))  # without coring the cored frames are the raw ones
             tally = Tally(covered, counts, per_li, *blocks, self._group["states"][covered - keep:covered])
         if commit and (commit.get("frames") != self.committed_frames or commit.get("derived") != tally_digest(tally)):
             return None  # not what the last commit wrote: a writer killed mid-commit, or one writing now
@@ -573,7 +573,7 @@ class RunStore:
     def _write_counts(self, tally: Tally) -> None:
         counts, block_counts, block_frames = tally.counts, tally.block_counts, tally.block_frames
         if "recent_states" not in self._group:  # a store from before core assignment
-            self._group.create_array("recent_states", shape=tally.recent.shape, chunks=(max(self.spec.lags),
+            self._group.create_array("recent_states", shape=tally.recent.shape, chunks=(max(self.spec.lags_frames),
                                                                                         self.spec.n_li),
                                      dtype="int8", fill_value=-1)
         recent = self._group["recent_states"]

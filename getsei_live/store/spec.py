@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ..deprecation import renamed, warn_renamed
 from ..errors import ParameterError
 from ..units import steps_to_ps
 
@@ -26,9 +27,9 @@ class RunSpec:
     timestep_fs : float
         MD time step.
     interval_steps : int
-        MD steps between observed frames (``interval``, the name the store keeps, is an alias).
+        MD steps between observed frames (the store keeps it as ``interval``).
     lags_frames : tuple of int
-        Lags in frames (``lags``, the name the store keeps, is an alias).
+        Lags in frames (the store keeps them as ``lags``).
     li_indices : tuple of int
         Atom indices of the Li atoms, in label order.
     core_frames : int, default 1
@@ -48,10 +49,11 @@ class RunSpec:
 
     def __init__(self, fingerprint: str, n_states: int, timestep_fs: float, interval_steps: int | None = None,
                  lags_frames: Sequence[int] | None = None, li_indices: Sequence[int] = (), *,
-                 core_frames: int = 1, equilibrate_frames: int = 0,
-                 interval: int | None = None, lags: Sequence[int] | None = None) -> None:
-        interval_steps = _one(interval_steps, interval, "interval_steps", "interval")
-        lags_frames = _one(lags_frames, lags, "lags_frames", "lags")
+                 core_frames: int = 1, equilibrate_frames: int = 0, **old_names) -> None:
+        interval_steps = renamed(old_names, "interval", "interval_steps", interval_steps)
+        lags_frames = renamed(old_names, "lags", "lags_frames", lags_frames)
+        if old_names:
+            raise TypeError(f"RunSpec() got an unexpected keyword argument {next(iter(old_names))!r}")
         if int(core_frames) < 1 or int(equilibrate_frames) < 0:
             raise ParameterError(f"'core_frames' must be >= 1 and 'equilibrate_frames' >= 0. Got {core_frames!r} "
                                  f"and {equilibrate_frames!r}.")
@@ -63,12 +65,14 @@ class RunSpec:
 
     @property
     def interval(self) -> int:
-        """Alias of ``interval_steps``."""
+        """Deprecated: ``interval_steps``."""
+        warn_renamed("RunSpec.interval", "RunSpec.interval_steps")
         return self.interval_steps
 
     @property
     def lags(self) -> tuple[int, ...]:
-        """Alias of ``lags_frames``."""
+        """Deprecated: ``lags_frames``."""
+        warn_renamed("RunSpec.lags", "RunSpec.lags_frames")
         return self.lags_frames
 
     @property
@@ -126,12 +130,3 @@ class RunSpec:
                 else:
                     out.append(f"{names[f.name]}: stored {theirs}, now {mine}")
         return out
-
-
-def _one(value, alias, name: str, alias_name: str):
-    """A parameter given by its name or its old name, once."""
-    if value is not None and alias is not None and value != alias:
-        raise ParameterError(f"Give '{name}' once ('{alias_name}' is its old name).")
-    if value is None and alias is None:
-        raise ParameterError(f"The '{name}' parameter is required.")
-    return value if value is not None else alias

@@ -1,0 +1,42 @@
+"""Old names that still work for one release: the one helper that maps them to the new name and warns.
+
+Every rename is listed in ``CHANGELOG.md``; a call with an old name raises a ``GetseiDeprecationWarning`` that names
+the new one, and giving both names with different values is an error.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from .errors import GetseiDeprecationWarning, ParameterError
+
+__all__ = ["renamed", "warn_renamed"]
+
+_MISSING: Any = object()
+
+
+def warn_renamed(old: str, new: str, *, since: str = "0.2", stacklevel: int = 3) -> None:
+    """Warn that ``old`` is now called ``new``."""
+    warnings.warn(f"'{old}' is deprecated since getsei-live {since}; use '{new}'.", GetseiDeprecationWarning,
+                  stacklevel=stacklevel)
+
+
+def renamed(options: dict, old: str, new: str, value: Any = None, default: Any = _MISSING, *,
+            since: str = "0.2") -> Any:
+    """The value of parameter ``new``, given as ``value`` or under its old name ``old`` in ``options`` (taken out).
+
+    The old name warns (``GetseiDeprecationWarning``); both with different values is a ``ParameterError``; neither
+    gives ``default`` (without one, the parameter is required).
+    """
+    if old in options:
+        legacy = options.pop(old)
+        warn_renamed(old, new, since=since, stacklevel=4)
+        if value is not None and value != legacy:
+            raise ParameterError(f"Give '{new}' once ('{old}' is its old name).")
+        return legacy
+    if value is None:
+        if default is _MISSING:
+            raise ParameterError(f"The '{new}' parameter is required.")
+        return default
+    return value
