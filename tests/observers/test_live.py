@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -17,32 +13,14 @@ from ase.build import bulk
 from ase.calculators.lj import LennardJones
 from ase.md.langevin import Langevin
 from ase.md.verlet import VelocityVerlet
-from ase.spacegroup import crystal
 from conftest import TRAJECTORIES, shared_file
-from reference import core_loop, counts_by_definition
+from helpers import kill_after_committed, lpscl_unit_cell, recount, soft_lj
 
 from getsei_live import attach, replay
 from getsei_live.analysis.criteria import ConvergenceCriteria
-from getsei_live.errors import GetseiDeprecationWarning, ParameterError, StoreLockedError, StoreMismatchError
+from getsei_live.errors import GetseiDeprecationWarning, ParameterError, StoreMismatchError
 from getsei_live.states.graphs import LiGraphBuilder
 from getsei_live.store.run_store import RunStore
-
-
-def lpscl_unit_cell():
-    """Ordered Li6PS5Cl, F-43m, 52 atoms (crystallographic data from ../shared/data/SOURCES.md)."""
-    return crystal(["Li", "P", "S", "S", "Cl"],
-                   basis=[(0.02311, 0.25, 0.25), (0.5, 0.5, 0.5), (0.61552, 0.61552, 0.61552), (0.25, 0.25, 0.25),
-                          (0, 0, 0)], spacegroup=216, cellpar=[10.2795] * 3 + [90] * 3)
-
-
-def soft_lj():
-    # A cheap, stable stand-in potential: what is tested is the observer, not the physics.
-    return LennardJones(sigma=1.6, epsilon=0.01, rc=4.0, smooth=True)
-
-
-def recount(states: np.ndarray, lags: tuple[int, ...], n_states: int, core_frames: int = 1) -> np.ndarray:
-    """Sliding-window counts of the core-assigned labels, by the definitions, one Li and one frame at a time."""
-    return counts_by_definition(core_loop(states, core_frames), lags, n_states)
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
@@ -142,21 +120,6 @@ def test_synthetic_process_converges_stops_early_and_covers_the_truth(tmp_path, 
     assert np.all(np.abs(estimate - K) <= 2 * half_width)
 
 
-def kill_after_committed(writer: subprocess.Popen, path, frames: int, timeout_s: float = 120,
-                         attribute: str = "committed_frames") -> None:
-    """SIGKILL ``writer`` once the store at ``path`` has committed ``frames`` frames (or it ends, or time is up);
-    ``attribute="warmup_frames"`` counts the frames kept during a warm-up."""
-    committed, deadline = 0, time.monotonic() + timeout_s
-    while committed < frames and time.monotonic() < deadline and writer.poll() is None:
-        time.sleep(0.05)
-        try:
-            committed = json.loads((path / "zarr.json").read_text())["attributes"][attribute]
-        except (OSError, ValueError, KeyError):
-            continue
-    os.kill(writer.pid, signal.SIGKILL)
-    writer.wait()
-
-
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(tiny_model_file, tmp_path):
     trajectory = shared_file(TRAJECTORIES / "Li6PS5Cl_AIMD_500K_50pct_run1_XDATCAR.gz")
     script = tmp_path / "writer.py"
@@ -223,15 +186,6 @@ def test_resume_with_another_state_model_is_refused(small_store, tiny_model_file
         next(other.encoder.parameters()).add_(1e-3)
     with pytest.raises(StoreMismatchError, match=r"state model \(fingerprint\): stored \w+, now \w+"):
         replay(aimd_frames["test"], other, small_store, timestep_fs=2.0, interval_steps=50, lags_ps=(0.1, 0.2))
-
-
-def test_second_writer_refused_reader_fine(small_store):
-    with RunStore.open(small_store, "a"):
-        with pytest.raises(StoreLockedError, match=r"being written by pid \d+"):
-            RunStore.open(small_store, "a")
-        reader = RunStore.open(small_store, "r")
-        assert reader.committed_frames == 5
-    RunStore.open(small_store, "a").close()  # released
 
 
 def test_lag_must_be_a_multiple_of_the_frame_interval(tiny_model, aimd_frames, tmp_path):

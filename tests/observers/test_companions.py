@@ -11,7 +11,7 @@ import pytest
 from ase import units
 from ase.md.verlet import VelocityVerlet
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from _chains import TIMESTEP_FS, ChainLabels, _li_atoms, chains, labels  # noqa: E402
 

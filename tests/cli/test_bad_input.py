@@ -274,6 +274,7 @@ def test_second_writer_refused_reader_fine(store, tiny_model_file, frames, tmp_p
         reading = cli("analyze", store, "--json")
         assert reading.exit_code == 0 and json.loads(reading.output)["committed_frames"] == before[0]
     assert_store_unchanged(store, before)
+    RunStore.open(store, "a").close()  # released when the first writer closed
 
 
 def test_path_that_is_not_a_store(tmp_path):

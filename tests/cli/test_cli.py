@@ -181,7 +181,7 @@ def test_unknown_mace_model_name(tiny_model_file, tmp_path):
 def test_run_with_a_real_mace_model_and_resume(tiny_model_file, tmp_path):
     from ase.io import write
     from conftest import SHARED_DATA, shared_file
-    from test_live import lpscl_unit_cell
+    from helpers import lpscl_unit_cell
 
     mace_file = shared_file(SHARED_DATA / "models" / "mace_spice_small" / "MACE_SPICE_mace-torch-0.3.16.model")
     structure = tmp_path / "lpscl.extxyz"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from ase import units
 from ase.md.verlet import VelocityVerlet
-from test_live import kill_after_committed, lpscl_unit_cell, recount, soft_lj
+from helpers import kill_after_committed, lpscl_unit_cell, recount, soft_lj
 
 from getsei_live import attach
 from getsei_live.errors import StructureError
@@ -148,12 +148,12 @@ def test_sigkill_of_asynchronous_md_then_resume_equals_uninterrupted(tiny_model_
     script = tmp_path / "md.py"
     script.write_text(textwrap.dedent(f"""
         import sys, time
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        sys.path.insert(0, {str(Path(__file__).parents[1])!r})
         from ase import units
         from ase.md.verlet import VelocityVerlet
         from getsei_live import RunStore, StateModel, attach
         from getsei_live.md.dynamics import restore_checkpoint
-        from test_live import lpscl_unit_cell, soft_lj
+        from helpers import lpscl_unit_cell, soft_lj
         path, slow = sys.argv[1], sys.argv[2] == "slow"
         atoms = lpscl_unit_cell()
         atoms.calc = soft_lj()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_live import kill_after_committed
+from helpers import kill_after_committed
 
 from getsei_live.states.model import StateModel
 from getsei_live.store.integrity import check_store

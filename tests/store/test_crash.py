@@ -6,7 +6,7 @@ write k the writer dies: that write and everything after it never reach the disk
 is dropped as the operating system drops it. Every k over a stretch of the run that holds whole flushes (rows,
 derived counts, checkpoint, commit) and a check (its snapshot) is tried in turn, for the live path (a real ASE
 VelocityVerlet run, resumed from the store's checkpoint) and the replay path (real AIMD frames labelled by a real
-state model). The one real SIGKILL test is in ``test_live.py``.
+state model). The one real SIGKILL test is in ``observers/test_live.py``.
 """
 
 from __future__ import annotations
