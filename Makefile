@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.getsei-installed
 
-.PHONY: demo test bench install clean arrhenius-demo
+.PHONY: demo test bench install clean arrhenius-demo docs
 
 install: $(STAMP)
 
@@ -32,6 +32,9 @@ arrhenius-demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_graphs.py

@@ -163,9 +163,9 @@ def small_store(tiny_model, aimd_frames, tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"interval": 100, "lags_ps": (0.2, 0.4)}, r"interval \(MD steps per frame\): stored 50, now 100"),
+        ({"interval_steps": 100, "lags_ps": (0.2, 0.4)}, r"interval \(MD steps per frame\): stored 50, now 100"),
         ({"lags_ps": (0.1, 0.3)}, r"lags \(frames\): stored \(1, 2\), now \(1, 3\)"),
-        ({"timestep_fs": 1.0, "interval": 100}, r"time step \(fs\): stored 2.0, now 1.0"),
+        ({"timestep_fs": 1.0, "interval_steps": 100}, r"time step \(fs\): stored 2.0, now 1.0"),
     ],
 )
 def test_resume_with_other_settings_is_refused(small_store, tiny_model, aimd_frames, change, message):

@@ -72,7 +72,7 @@ def test_runs_that_do_not_belong_together_are_refused(aimd_stores, tiny_model, t
     with pytest.raises(ParameterError, match=r"lags \[1, 2\] frames, not \[1, 2, 5\]"):
         analyze_store([aimd_stores[0], other_lags])
     other_spacing = tmp_path / "spacing.zarr"
-    replay(aimd_run("0pct", "0:20"), tiny_model, other_spacing, **{**AIMD_REPLAY, "interval": 100,
+    replay(aimd_run("0pct", "0:20"), tiny_model, other_spacing, **{**AIMD_REPLAY, "interval_steps": 100,
                                                                        "lags_ps": (0.2, 0.4, 1.0)})
     with pytest.raises(ParameterError, match="frame spacing 0.2 ps, not 0.1 ps"):
         analyze_store([aimd_stores[0], other_spacing])
