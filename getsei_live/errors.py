@@ -15,6 +15,7 @@ __all__ = [
     "TrajectoryError",
     "StoreError",
     "StoreLockedError",
+    "StoreNotFoundError",
     "StoreMismatchError",
     "RunInterrupted",
     "GetseiDeprecationWarning",
@@ -52,6 +53,10 @@ class StoreError(GetseiError):
 class StoreFullError(StoreError):
     """The disk (or quota) of a store is full: what was committed is intact, and the run resumes once there is
     space."""
+
+
+class StoreNotFoundError(StoreError, FileNotFoundError):
+    """No store at the path given (nothing there, or not yet: a run may still be creating it)."""
 
 
 class StoreLockedError(StoreError):

@@ -137,12 +137,29 @@ def _core_frames(info: dict) -> int:
               help="Seconds between refreshes.")
 @click.option("--once", is_flag=True, help="Print the current state once and exit.")
 def watch(store_path: Path, refresh_s: float, once: bool) -> None:
-    """Live view of a store that another process is writing; ends when the run ends (Ctrl-C to leave)."""
+    """Live view of a store that another process is writing; ends when the run ends (Ctrl-C to leave).
+
+    Started before the run has created its store, it waits for it (not with --once).
+    """
     import time
 
+    from ..errors import StoreError
     from ..store.run_store import RunStore
 
-    store = RunStore.open(store_path, "r")
+    waiting = False
+    while True:
+        try:
+            store = RunStore.open(store_path, "r")
+            break
+        except StoreError as error:
+            # nothing there yet, or a group still being created: wait, unless there is a store that is not ours
+            creating = not store_path.exists() or not (store_path / "zarr.json").exists() or "not a getsei-live" in str(error)
+            if once or not creating:
+                raise
+            if not waiting:
+                click.echo(f"{store_path} does not exist yet; waiting for a run to create it (Ctrl-C to leave).")
+                waiting = True
+            time.sleep(refresh_s)
     patience = (store.analysis.get("criteria") or {}).get("patience")
     while True:
         store.refresh()  # one read of the metadata per view: everything shown is of the same commit

@@ -135,6 +135,8 @@ def _stem(path: Path) -> str:
 @click.option("--stop-when-stable", is_flag=True, help="End the MD once the pathways are stable.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where MACE and the state model's encoder run; auto: CUDA when torch sees a GPU.")
+@click.option("--dtype", type=click.Choice(["auto", "float32", "float64"]), default="auto", show_default=True,
+              help="MACE's precision; auto: the model file's own (the bundled model is float32).")
 @click.option("--synchronous", is_flag=True,
               help="Label, store and analyse on the MD thread between steps (default: on a worker thread, so the "
                    "MD only pauses to copy each frame).")
@@ -149,7 +151,7 @@ def _stem(path: Path) -> str:
 def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, lags_ps: str, lag_ps,
         core_ps: float, equilibrate_ps: float, source: tuple[int, ...] | None, target: tuple[int, ...] | None,
         check_every_frames: int, temperature_K: float,
-        timestep_fs: float, coupling_time_ps: float, steps: int, interval_steps: int, stop_when_stable: bool, device: str,
+        timestep_fs: float, coupling_time_ps: float, steps: int, interval_steps: int, stop_when_stable: bool, device: str, dtype: str,
         synchronous: bool, seed: int, warmup_ps: float | None, n_states: int | str, companions: tuple[Path, ...],
         trust_model_file: bool, **thresholds) -> None:
     """Langevin MD of STRUCTURE with a MACE potential and the live analysis attached.
@@ -167,8 +169,8 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
     model = None if states_file == "auto" else StateModel.load(states_file)
     warmup = {} if model is not None else dict(warmup_ps=warmup_ps, n_states=n_states)
     md = MDSettings(steps=steps, temperature_K=temperature_K, timestep_fs=timestep_fs,
-                    coupling_time_ps=coupling_time_ps, interval_steps=interval_steps, device=device, seed=seed,
-                    trust_model_file=trust_model_file)
+                    coupling_time_ps=coupling_time_ps, interval_steps=interval_steps, device=device, dtype=dtype,
+                    seed=seed, trust_model_file=trust_model_file)
     monitor = run_live_md(read_structure(structure), mace_model, model, store_path, md, report=_echo_err,
                           lags_ps=float_list(lags_ps), lag_ps=lag_ps, core_ps=core_ps,
                           equilibrate_ps=equilibrate_ps, source=source, target=target,

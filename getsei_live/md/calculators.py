@@ -51,7 +51,7 @@ def bundled_file(name: str) -> Path:
     return path
 
 
-def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str = "float64", trust: bool = False):
+def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str = "auto", trust: bool = False):
     """A MACE calculator from a ``.model`` file, ``"bundled"``, or a mace-torch foundation-model name.
 
     ``"bundled"`` is the small demo potential distilled from CHGNet that ships
@@ -61,7 +61,12 @@ def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str 
     more than a MACE model does is refused, unless ``trust`` (the user trusts
     its source). Foundation models are downloaded by mace-torch on first use; on
     a machine without internet that fails with a message saying so.
+
+    ``dtype`` is MACE's precision: "auto" (default) keeps a model file's own (the bundled model is float32; a
+    foundation model runs in float64), "float32" or "float64" converts it.
     """
+    if dtype not in ("auto", "float32", "float64"):
+        raise ParameterError(f"The 'dtype' parameter must be 'auto', 'float32' or 'float64'. Got {dtype!r} instead.")
     from .potential_file import UnsafeModelFile, load_mace_model, sha256
 
     path = bundled_file("bundled_mace.model") if str(model) == "bundled" else Path(model)
@@ -93,11 +98,12 @@ def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str 
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
-                return MDCalculator(models=loaded, device=device, default_dtype=dtype)
+                own = str(next(loaded.parameters()).dtype).removeprefix("torch.")
+                return MDCalculator(models=loaded, device=device, default_dtype=own if dtype == "auto" else dtype)
         except Exception as error:
             raise GetseiError(f"Cannot load the MACE model {path}: {type(error).__name__}: {error}") from None
     try:
-        return mace_mp(model=str(model), device=device, default_dtype=dtype)
+        return mace_mp(model=str(model), device=device, default_dtype="float64" if dtype == "auto" else dtype)
     except Exception as error:
         raise GetseiError(
             f"Cannot get the MACE foundation model {model!r} ({type(error).__name__}: {error}). mace-torch downloads "

@@ -42,8 +42,8 @@ class MDSettings:
         MD steps between observed frames.
     device : str, default "auto"
         Where MACE and the state model's encoder run ("auto": CUDA when torch sees a GPU).
-    dtype : str, default "float64"
-        MACE's precision.
+    dtype : str, default "auto"
+        MACE's precision: "auto" keeps the model file's own, "float32" or "float64" converts it.
     seed : int, default 0
         Of the thermostat's noise, the initial velocities and the resampling.
     trust_model_file : bool, default False
@@ -57,7 +57,7 @@ class MDSettings:
     coupling_time_ps: float = 1.0
     interval_steps: int = 50
     device: str = "auto"
-    dtype: str = "float64"
+    dtype: str = "auto"
     seed: int = 0
     trust_model_file: bool = False
 

@@ -48,7 +48,7 @@ import zarr
 from .. import __version__
 from ..analysis.counting import Tally
 from ..analysis.records import Snapshot
-from ..errors import ParameterError, StoreError, StoreFullError, StoreMismatchError
+from ..errors import ParameterError, StoreError, StoreFullError, StoreMismatchError, StoreNotFoundError
 from .layout import (
     create_arrays,
     create_fit_array,
@@ -203,6 +203,8 @@ class RunStore:
         if mode not in ("r", "a"):
             raise ParameterError(f"The 'mode' parameter must be 'r' or 'a'. Got {mode!r} instead.")
         path = Path(path)
+        if not path.exists():
+            raise StoreNotFoundError(f"{path} does not exist.")
         if not (path / "zarr.json").is_file():
             raise StoreError(f"{path} is not a getsei-live store (no zarr.json there).")
         lock = None

@@ -223,3 +223,29 @@ def test_build_relaxes_the_interface_it_writes(tmp_path):
     atoms.calc = mace_calculator("bundled", device="cpu", dtype="float32")
     before = float(result.output.split("largest force ")[1].split(" ->")[0])
     assert np.linalg.norm(atoms.get_forces(), axis=1).max() < 0.6 * before  # recomputed on the written file
+
+
+def test_watch_waits_for_a_store_that_a_run_has_not_created_yet(aimd_stores, tmp_path):
+    """Started before the run, ``watch`` says it waits, then shows the store once it exists (here a finished one,
+    copied in place, so watch ends by itself); a path that does not exist gets those words everywhere else."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    path = tmp_path / "later.zarr"
+    executable = str(Path(sys.executable).parent / "getsei-live")
+    watcher = subprocess.Popen([executable, "watch", str(path), "--refresh-s", "0.2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = watcher.stdout.readline()
+    assert first.strip() == f"{path} does not exist yet; waiting for a run to create it (Ctrl-C to leave)."
+    time.sleep(0.5)
+    assert watcher.poll() is None
+    shutil.copytree(aimd_stores[0], path)
+    rest = watcher.communicate(timeout=120)[0]
+    assert watcher.returncode == 0 and "Frame 140" in rest and "run finished" in rest
+    for command in (["watch", "--once"], ["analyze"], ["report", "-o", str(tmp_path / "r")], ["check"]):
+        result = CliRunner().invoke(main, [command[0], str(tmp_path / "none.zarr"), *command[1:]])
+        assert result.exit_code == 2 and result.output.strip() == f"Error: {tmp_path / 'none.zarr'} does not exist.", (
+            command, result.output)
