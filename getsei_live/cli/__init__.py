@@ -7,6 +7,7 @@ shows the traceback).
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -31,13 +32,27 @@ class _Group(click.Group):
         except GetseiError as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"Error: {error}", err=True)
+            click.echo(f"Error: {as_typed(str(error), self.get_command(ctx, ctx.invoked_subcommand or ''))}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt as error:  # Ctrl-C: one line and the shell's status for SIGINT
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(str(error) or "Interrupted.", err=True)
             ctx.exit(130)
+
+
+def as_typed(message: str, command: click.Command | None) -> str:
+    """The message with each Python parameter the command has as an option named as the user typed it
+    ("The 'lags_ps' parameter" -> "The --lags-ps option")."""
+    options = {p.name: p.opts[0] for p in getattr(command, "params", ()) if isinstance(p, click.Option)}
+
+    def option(match: re.Match) -> str:
+        name = match.group(2)
+        if name not in options:
+            return match.group(0)
+        return f"{options[name]} option" if match.group(3) else options[name]
+
+    return re.sub(r"(')(\w+)'( parameter)?", option, message)
 
 
 @click.group(cls=_Group)

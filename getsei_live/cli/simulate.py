@@ -57,16 +57,21 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
     """
     if interval_steps is None:
         raise click.UsageError("Missing option '--interval-steps' (MD steps between the frames of the file).")
+    from ..observers.live import refuse_early
+
+    if states_file == "auto":
+        raise ParameterError("replay needs a state model: train one on these trajectories with 'getsei-live train'.")
+    jobs = ({store_path / f"{_stem(path)}.zarr": [path] for path in trajectories} if one_store_each
+            else {store_path: list(trajectories)})
+    for store in jobs:  # before torch loads or a frame is read: refusals in a second
+        refuse_early(store, timestep_fs=timestep_fs, interval_steps=interval_steps, lags_ps=float_list(lags_ps),
+                     core_ps=core_ps, equilibrate_ps=equilibrate_ps)
     from ..observers.distributed import replay_distributed
     from ..observers.live import replay as replay_frames
     from ..states.model import StateModel
     from ..store.run_store import RunStore
     from ..structures.trajectory import read_trajectory
 
-    if states_file == "auto":
-        raise ParameterError("replay needs a state model: train one on these trajectories with 'getsei-live train'.")
-    jobs = ({store_path / f"{_stem(path)}.zarr": [path] for path in trajectories} if one_store_each
-            else {store_path: list(trajectories)})
     if len(jobs) < len(trajectories) and one_store_each:
         raise ParameterError("--one-store-each needs trajectory files with different names.")
     options = dict(lag_ps=lag_ps, core_ps=core_ps, equilibrate_ps=equilibrate_ps, source=source, target=target,
@@ -160,12 +165,16 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
     Replicas run as separate processes, each with its own STORE and the others as --companion; each stops when
     the ensemble has converged.
     """
-    from ..md.run import MDSettings, run_live_md
-    from ..states.model import StateModel
+    from ..observers.live import refuse_early
 
     if (states_file == "auto") != (warmup_ps is not None):
         raise ParameterError("--states auto trains the state model on the frames of --warmup-ps: give both, or a "
                              "state-model file without --warmup-ps.")
+    refuse_early(store_path, timestep_fs=timestep_fs, interval_steps=interval_steps, lags_ps=float_list(lags_ps),
+                 core_ps=core_ps, equilibrate_ps=equilibrate_ps)  # before torch and MACE load: refusals in a second
+    from ..md.run import MDSettings, run_live_md
+    from ..states.model import StateModel
+
     model = None if states_file == "auto" else StateModel.load(states_file)
     warmup = {} if model is not None else dict(warmup_ps=warmup_ps, n_states=n_states)
     md = MDSettings(steps=steps, temperature_K=temperature_K, timestep_fs=timestep_fs,

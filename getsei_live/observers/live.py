@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms, units
@@ -14,7 +15,6 @@ from ..analysis.criteria import ConvergenceCriteria
 from ..analysis.markov import DEFAULT_LAGS_PS
 from ..deprecation import renamed
 from ..errors import ParameterError, StoreMismatchError
-from ..states.encoder import TrainingConfig
 from ..states.labeller import Labeller
 from ..store.run_store import RunStore
 from ..store.spec import RunSpec
@@ -22,6 +22,9 @@ from ..units import LI, frames_at_least, steps_to_ps
 from .frames import Frame
 from .monitor import LiveMonitor
 from .warmup import WarmupPlan, model_path
+
+if TYPE_CHECKING:
+    from ..states.encoder import TrainingConfig
 
 __all__ = ["attach", "frames_from_ps", "replay"]
 
@@ -38,13 +41,41 @@ def frames_from_ps(lags_ps: Sequence[float], frame_dt_ps: float) -> tuple[int, .
         ratio = float(lag) / frame_dt_ps
         if not np.isfinite(ratio) or not lag > 0 or abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
             raise ParameterError(
-                f"The 'lag_ps' parameter must be a positive multiple of the frame interval ({frame_dt_ps:g} ps). "
-                f"Got {lag!r} instead."
+                f"Each lag of the 'lags_ps' parameter must be a positive multiple of the frame interval "
+                f"({frame_dt_ps:g} ps). Got {lag!r} instead."
             )
         lags.append(int(round(ratio)))
     if len(set(lags)) != len(lags) or not lags:
         raise ParameterError(f"The 'lags_ps' parameter must hold distinct lags. Got {tuple(lags_ps)!r}.")
     return tuple(lags)
+
+
+def refuse_early(store: str | Path, *, timestep_fs: float, interval_steps: int, lags_ps: Sequence[float],
+                 core_ps: float = DEFAULT_CORE_PS, equilibrate_ps: float = 0.0) -> None:
+    """Refuse, before anything slow is loaded (torch, MACE, a trajectory), what can be refused from the settings
+    alone: lags that are not whole frames, and an existing store that another process is writing or that belongs
+    to a run with another time step, frame interval, lags, core length or equilibration. Changes nothing."""
+    from ..store.lock import WriterLock
+
+    check_sampling(interval_steps, timestep_fs)
+    frame_dt_ps = steps_to_ps(interval_steps, timestep_fs)
+    lags = frames_from_ps(lags_ps, frame_dt_ps)
+    counting = dict(core_frames=core_frames_of(core_ps, frame_dt_ps),
+                    equilibrate_frames=frames_at_least(equilibrate_ps, frame_dt_ps, "equilibrate_ps"))
+    path = Path(store)
+    if not (path / "zarr.json").is_file():
+        return
+    stored = RunStore.open(path, "r").spec
+    if stored is not None:
+        wanted = RunSpec(stored.fingerprint, stored.n_states, timestep_fs, interval_steps, lags, stored.li_indices,
+                         **counting)
+        differences = wanted.differences(stored)
+        if differences:
+            raise StoreMismatchError(f"{path} belongs to a different run: " + "; ".join(differences)
+                                     + ". Use another --store, or the stored settings to resume it.")
+    lock = WriterLock(path)
+    lock.acquire(record=False)
+    lock.release()
 
 
 def plan_warnings(lags: tuple[int, ...], lag_index: int | None, frame_dt_ps: float, planned_ps: float | None,
@@ -68,8 +99,8 @@ def plan_warnings(lags: tuple[int, ...], lag_index: int | None, frame_dt_ps: flo
 
 def check_sampling(interval_steps: object, timestep_fs: object) -> None:
     if isinstance(interval_steps, bool) or not isinstance(interval_steps, (int, np.integer)) or interval_steps < 1:
-        raise ParameterError(f"The 'interval_steps', 'interval' or 'every' parameter must be a positive number of MD "
-                             f"steps. Got {interval_steps!r} instead.")
+        raise ParameterError(f"The 'interval_steps' parameter must be a positive number of MD steps. Got "
+                             f"{interval_steps!r} instead.")
     if isinstance(timestep_fs, bool) or not isinstance(timestep_fs, (int, float)) or not 0 < timestep_fs < np.inf:
         raise ParameterError(f"The time step must be a positive, finite number of fs. Got {timestep_fs!r} fs.")
 

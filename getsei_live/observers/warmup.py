@@ -14,15 +14,18 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ParameterError, StoreMismatchError, StructureError
-from ..states.encoder import TrainingConfig
 from ..store.run_store import RunStore
 from ..store.spec import RunSpec
 from ..units import LI, steps_to_ps
 from .frames import Frame
+
+if TYPE_CHECKING:
+    from ..states.encoder import TrainingConfig
 
 __all__ = ["WarmupPlan", "WarmupRecorder", "model_path", "train_on_warmup"]
 
@@ -75,7 +78,7 @@ class WarmupPlan:
         if n_states != "auto" and (isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 2):
             raise ParameterError(f"The 'n_states' parameter must be an integer >= 2 or 'auto'. Got {n_states!r}.")
         return cls(n_frames, n_states, float(timestep_fs), int(interval), tuple(lags),
-                   tuple(int(i) for i in li_indices), (training or TrainingConfig()).to_dict(), int(core_frames),
+                   tuple(int(i) for i in li_indices), (training or _training_config()()).to_dict(), int(core_frames),
                    int(equilibrate_frames))
 
     def to_dict(self) -> dict:
@@ -103,7 +106,7 @@ def train_on_warmup(store: RunStore, plan: WarmupPlan):
     log.info("getsei-live: warm-up done (%d frames, steps %d-%d); training the state model.", len(frames), steps[0],
              steps[-1])
     model = StateModel.train([[atoms for _, atoms in frames]], n_states=plan.n_states, frame_fraction=1.0,
-                             config=TrainingConfig(**plan.training))
+                             config=_training_config()(**plan.training))
     path = model.save(model_path(store.path))
     spec = RunSpec(fingerprint=model.fingerprint, n_states=model.n_states, timestep_fs=plan.timestep_fs,
                    interval=plan.interval, lags=plan.lags, li_indices=plan.li_indices, core_frames=plan.core_frames,
@@ -168,3 +171,10 @@ class WarmupRecorder:
             self.committed = store.warmup.write(
                 self._pending, lambda frames: store.commit_warmup(frames, store.save_checkpoint(last.checkpoint())))
             self._pending = []
+
+
+def _training_config():
+    """``TrainingConfig``, imported when a warm-up needs it (it brings torch)."""
+    from ..states.encoder import TrainingConfig
+
+    return TrainingConfig

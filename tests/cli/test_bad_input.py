@@ -303,15 +303,15 @@ def test_nonsensical_parameters(store, tiny_model, tiny_model_file, frames, tmp_
     base = ["replay", trajectory, "--states", tiny_model_file, "--store", fresh, "--timestep-fs", "2",
             "--interval-steps", "50"]
     assert_one_line_error(cli(*base, "--lags-ps", "0.1,0.25"),
-                          "The 'lag_ps' parameter must be a positive multiple of the frame interval (0.1 ps). "
-                          "Got 0.25 instead.")
+                          "Each lag of the --lags-ps option must be a positive multiple of the frame interval "
+                          "(0.1 ps). Got 0.25 instead.")
     assert_one_line_error(cli(*base, "--lags-ps", "0.1,20"), "The longest lag (20 ps) is not shorter than the "
                                                             "trajectory (5 frames, 0.4 ps)")
     assert not fresh.exists()
     assert_one_line_error(cli("analyze", store, "--source", "1", "--target", "1"), "overlap in states [1]")
     with pytest.raises(ParameterError, match="'source' set of states is empty"):
         reactive_flux(np.full((3, 3), 1 / 3), [], [2])
-    with pytest.raises(ParameterError, match="'every' parameter must be a positive number of MD steps"):
+    with pytest.raises(ParameterError, match="'interval_steps' parameter must be a positive number of MD steps"):
         replay(frames, tiny_model, tmp_path / "x.zarr", timestep_fs=2.0, interval_steps=0, lags_ps=(0.1,))
     structure = shared_file(LPSCL_416)
     assert_one_line_error(cli("run", structure, "--model", "small", "--states", tiny_model_file, "--store", fresh,

@@ -73,11 +73,11 @@ def other(s, *replace):
 
 #: (id, arguments from the setting, words the one line must hold, the store it must leave as it was)
 CASES = [
-    ("source out of range", lambda s: replay_args(s, "--source", "99"), "'source' set must hold state indices", "store"),
-    ("target out of range", lambda s: replay_args(s, "--target", "7"), "'target' set must hold state indices", "store"),
+    ("source out of range", lambda s: replay_args(s, "--source", "99"), "--source set must hold state indices", "store"),
+    ("target out of range", lambda s: replay_args(s, "--target", "7"), "--target set must hold state indices", "store"),
     ("source is target", lambda s: replay_args(s, "--source", "0", "--target", "0"), "overlap", "store"),
     ("source out of range, new store", lambda s: replay_args(s, "--source", "99", store="new.zarr"),
-     "'source' set must hold", "new.zarr"),
+     "--source set must hold", "new.zarr"),
     ("infinite lag", lambda s: other(s, "--lags-ps", "0.1,inf"), "positive multiple of the frame interval", "store"),
     ("repeated lag", lambda s: other(s, "--lags-ps", "0.1,0.1"), "distinct lags", "store"),
     ("lag off the frame spacing", lambda s: other(s, "--lags-ps", "0.1,0.15"), "positive multiple", "store"),
@@ -112,7 +112,7 @@ CASES = [
     ("negative equilibration", lambda s: replay_args(s, "--equilibrate-ps", "-1"), "", "store"),
     ("committed beyond the rows", lambda s: ["replay", t(s, "traj"), "--states", t(s, "model"), "--store",
                                              t(s, "raised"), *REPLAY], "40 frames are committed but", "raised"),
-    ("analyze, source out of range", lambda s: ["analyze", t(s, "store"), "--source", "99"], "'source'", "store"),
+    ("analyze, source out of range", lambda s: ["analyze", t(s, "store"), "--source", "99"], "--source", "store"),
     ("analyze, lag not stored", lambda s: ["analyze", t(s, "store"), "--lag-ps", "0.3"], "", "store"),
     ("analyze, no store there", lambda s: ["analyze", t(s, "nothing.zarr")], "", "nothing.zarr"),
     ("report, lag not stored", lambda s: ["report", t(s, "store"), "-o", t(s, "rep"), "--lag-ps", "7"], "",
@@ -175,3 +175,19 @@ def test_states_demo_names_the_bundled_demo_state_model_and_a_missing_file_says_
     assert StateModel.load(STATES.convert("demo", None, None)).n_states == 6
     with pytest.raises(click.BadParameter, match="'demo' for the bundled demo state model"):
         STATES.convert("missing.pt", None, None)
+
+
+def test_run_refuses_bad_settings_before_torch_or_mace_load(setting):
+    """What the settings alone decide (lags against the frame spacing, a resume with other settings) is refused
+    before torch is imported, so in about a second, and names the options as typed."""
+    store, structure = t(setting, "store"), t(setting, "traj")
+    cases = [([*("--store", t(setting, "new.zarr")), "--interval-steps", "50", "--lags-ps", "0.1,0.25"],
+              "Each lag of the --lags-ps option must be a positive multiple of the frame interval (0.1 ps)"),
+             (["--store", store, "--interval-steps", "25", "--lags-ps", "0.1,0.2"], "belongs to a different run")]
+    for extra, words in cases:
+        args = ["run", structure, "--model", "bundled", "--states", t(setting, "model"), "--steps", "10", *extra]
+        code = ("import sys; from click.testing import CliRunner; from getsei_live.cli import main; "
+                f"r = CliRunner().invoke(main, {args!r}); "
+                "print(r.exit_code, 'torch' in sys.modules, 'mace' in sys.modules); print(r.output)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert out.splitlines()[0] == "2 False False" and words in out, out
