@@ -169,7 +169,7 @@ def small_store(tiny_model, aimd_frames, tmp_path):
     ],
 )
 def test_resume_with_other_settings_is_refused(small_store, tiny_model, aimd_frames, change, message):
-    settings = {"timestep_fs": 2.0, "interval": 50, "lags_ps": (0.1, 0.2), **change}
+    settings = {"timestep_fs": 2.0, "interval_steps": 50, "lags_ps": (0.1, 0.2), **change}
     before = RunStore.open(small_store).counts()[0]
     with pytest.raises(StoreMismatchError, match=message):
         replay(aimd_frames["test"], tiny_model, small_store, **settings)
