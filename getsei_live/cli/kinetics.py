@@ -151,10 +151,8 @@ def watch(store_path: Path, refresh_s: float, once: bool) -> None:
         try:
             store = RunStore.open(store_path, "r")
             break
-        except StoreError as error:
-            # nothing there yet, or a group still being created: wait, unless there is a store that is not ours
-            creating = not store_path.exists() or not (store_path / "zarr.json").exists() or "not a getsei-live" in str(error)
-            if once or not creating:
+        except StoreError:
+            if once or (store_path / "zarr.json").is_file():  # a store is there, and it cannot be read: say why
                 raise
             if not waiting:
                 click.echo(f"{store_path} does not exist yet; waiting for a run to create it (Ctrl-C to leave).")
