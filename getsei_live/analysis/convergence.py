@@ -32,6 +32,7 @@ from .uncertainty import (
     percentile_interval,
     resample_counts,
     resampling_units,
+    endpoints_kept,
     route_shares,
 )
 
@@ -42,11 +43,20 @@ log = logging.getLogger(__name__)
 
 
 def _intervals(model: KineticModel, resamples: list[Resamples], timescales_by_lag: np.ndarray, lag_index: int,
-               criteria: ConvergenceCriteria) -> Intervals:
-    """The resampling intervals of the model's pathway shares, timescales and Koopman matrix."""
+               criteria: ConvergenceCriteria, *, default_source: bool, default_target: bool) -> Intervals:
+    """The resampling intervals of the model's pathway shares, timescales and Koopman matrix.
+
+    A resample keeps the top route on top only if it also picks the same
+    default source and target: a route whose direction flips with the
+    resampling is not resolved, however clear its share is.
+    """
     c, active = criteria, model.transition.active_set
     routes = [tuple(p.states) for p in model.pathways]
     shares, tops = zip(*(route_shares(r, lag_index, active, model.source, model.target, routes) for r in resamples))
+    kept = [endpoints_kept(r, lag_index, model.lag, active, model.endpoint_candidates,
+                           model.source[0] if default_source else None,
+                           model.target[0] if default_target else None) for r in resamples]
+    tops = [t & k for t, k in zip(tops, kept)]
     fractions = np.array([p.fraction for p in model.pathways])
     by_lag = envelope([percentile_interval(r.timescales, c.confidence, estimate=timescales_by_lag,
                                            n_units=r.n_units, limits=TIME) for r in resamples])
@@ -56,6 +66,7 @@ def _intervals(model: KineticModel, resamples: list[Resamples], timescales_by_la
         pathway_fractions=envelope([percentile_interval(s, c.confidence, estimate=fractions, n_units=r.n_units,
                                                         limits=PROBABILITY) for s, r in zip(shares, resamples)]),
         top_route_resolved=float(min(t.mean() for t in tops)) if routes else 0.0,
+        endpoints_resolved=float(min(k.mean() for k in kept)),
         timescales=by_lag[lag_index], timescales_by_lag=by_lag,
         transition_matrix=envelope([percentile_interval(r.transition_matrices[:, lag_index], c.confidence,
                                                         n_units=r.n_units, limits=PROBABILITY) for r in resamples]))
@@ -115,7 +126,8 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
                           n_pathways=c.n_pathways, min_population=c.min_population,
                           min_transitions_out=c.min_transitions)
     by_lag = nan_padded(timescales_by_lag(counts, lags_ps, fits=fits), counts.shape[-1] - 1)
-    intervals = _intervals(model, resamples, by_lag, lag_index, c) if resamples else None
+    intervals = (_intervals(model, resamples, by_lag, lag_index, c, default_source=source is None,
+                            default_target=target is None) if resamples else None)
     steady = stationarity(block_counts, lag_index, rng=rng, n_resamples=max(c.n_bootstrap, 50),
                           confidence=c.confidence, max_population_drift=c.max_population_drift,
                           max_leave_drift=c.max_leave_drift, min_exits=c.min_transitions) if c.n_bootstrap else None

@@ -48,7 +48,7 @@ class StateFit(FlatRecord):
 #: Stored key of each ``Intervals`` field.
 INTERVAL_KEYS = {"n_bootstrap": "n_bootstrap", "method": "interval_method", "confidence": "confidence",
                   "pathway_fractions": "pathway_fraction_ci", "top_route_resolved": "top_route_resolved",
-                  "timescales": "timescales_ci", "timescales_by_lag": "timescales_by_lag_ci",
+                  "endpoints_resolved": "endpoints_resolved", "timescales": "timescales_ci", "timescales_by_lag": "timescales_by_lag_ci",
                   "transition_matrix": "transition_matrix_ci"}
 
 
@@ -64,7 +64,13 @@ class Intervals(FrozenRecord):
     confidence : float
     pathway_fractions : (n_pathways, 2) ndarray
     top_route_resolved : float
-        Share of the resamples in which the top route stays on top.
+        Share of the resamples in which the top route stays on top, between the
+        same source and target (a default source or target is chosen again in
+        every resample, see ``endpoints_resolved``).
+    endpoints_resolved : float
+        Share of the resamples that choose the same default source (least
+        mobile) and target (most mobile) as the estimate; 1 when both were
+        given, NaN in stores written before 0.3, which did not check.
     timescales : (n - 1, 2) ndarray
         At the analysis lag.
     timescales_by_lag : (n_lags, n - 1, 2) ndarray
@@ -76,6 +82,7 @@ class Intervals(FrozenRecord):
     confidence: float = float("nan")
     pathway_fractions: np.ndarray = field(default_factory=empty_array)
     top_route_resolved: float = 0.0
+    endpoints_resolved: float = float("nan")
     timescales: np.ndarray = field(default_factory=empty_array)
     timescales_by_lag: np.ndarray = field(default_factory=empty_array)
     transition_matrix: np.ndarray = field(default_factory=empty_array)

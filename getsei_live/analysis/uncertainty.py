@@ -41,9 +41,11 @@ from scipy.special import ndtr, ndtri, stdtrit
 
 from ._result import Result, frozen_array
 from .pathways import decompose
+from .rates import generators
 from .tpt import net_flux_batch
 
-__all__ = ["Resamples", "resample_counts", "resampling_units", "route_shares", "percentile_interval", "envelope"]
+__all__ = ["Resamples", "resample_counts", "resampling_units", "route_shares", "endpoints_kept", "percentile_interval",
+           "envelope"]
 
 #: Ranges of the quantities intervals are formed for.
 PROBABILITY, TIME = (0.0, 1.0), (0.0, np.inf)
@@ -216,6 +218,47 @@ def route_shares(resamples: Resamples, lag_index: int, active: np.ndarray, sourc
             if rank == 0:
                 top[r] = route == tuple(routes[0])
     return shares, top
+
+
+def endpoints_kept(resamples: Resamples, lag_index: int, lag: float, active: np.ndarray,
+                   candidates: Sequence[int], source: int | None, target: int | None) -> np.ndarray:
+    """Whether each resample would choose the same default source (least mobile) and target (most mobile).
+
+    The default endpoints are an estimate like any other: when two candidate
+    states are about as mobile, which of them is the "least mobile" flips from
+    resample to resample, and so would the direction of every route. Escape
+    rates come from each resample's generator (``rates.generators``), among
+    the same ``candidates`` (original numbering) as the point estimate.
+
+    Parameters
+    ----------
+    source, target : int or None
+        The default source and target of the point estimate (original
+        numbering); None for one the user chose, which every resample keeps.
+
+    Returns
+    -------
+    (n_resamples,) bool ndarray
+        False also for a resample without a matrix at ``lag_index``.
+    """
+    R = resamples.transition_matrices.shape[0]
+    if source is None and target is None:
+        return np.ones(R, dtype=bool)
+    position = {int(s): k for k, s in enumerate(active)}
+    among = [position[s] for s in candidates if s in position]
+    K = resamples.transition_matrices[:, lag_index][:, active][:, :, active]
+    valid = np.all(np.isfinite(K), axis=(1, 2))
+    kept = np.zeros(R, dtype=bool)
+    if not valid.any() or len(among) < 2:
+        return valid
+    escape = -np.diagonal(generators(K[valid], lag), axis1=1, axis2=2)[:, among]
+    ok = np.ones(int(valid.sum()), dtype=bool)
+    if source is not None:
+        ok &= np.asarray(among)[np.argmin(escape, axis=1)] == position.get(source, -1)
+    if target is not None:
+        ok &= np.asarray(among)[np.argmax(escape, axis=1)] == position.get(target, -1)
+    kept[valid] = ok
+    return kept
 
 
 def _quantile(ordered: np.ndarray, valid: np.ndarray, p: np.ndarray) -> np.ndarray:

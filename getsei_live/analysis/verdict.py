@@ -11,7 +11,8 @@ import numpy as np
 from .criteria import ConvergenceCriteria
 from .records import Condition, Snapshot, Verdict
 
-__all__ = ["ConvergenceMonitor", "EQUILIBRATING", "RETRAIN", "conditions", "explain", "timescale_text"]
+__all__ = ["ConvergenceMonitor", "EQUILIBRATING", "RETRAIN", "conditions", "endpoints_text", "explain",
+           "timescale_text"]
 
 #: What the verdict says instead of "converged" when the state model no longer fits the frames.
 RETRAIN = "states no longer describe the structure; retrain"
@@ -49,6 +50,16 @@ def _markovian(snap: Snapshot) -> Condition:
     return Condition("markovian", markov.markovian[at], why or "passed", "plateau and CK", "", detail)
 
 
+def endpoints_text(snap: Snapshot) -> str:
+    """How often the resamples pick the same default source and target, in words; "" when both were given or
+    every resample agrees."""
+    shared = snap.intervals.endpoints_resolved if snap.intervals is not None else np.nan
+    if not np.isfinite(shared) or shared >= 1:
+        return ""
+    src, dst = (", ".join(f"S{s}" for s in states) for states in (snap.source, snap.target))
+    return f"{src} least and {dst} most mobile in {100 * shared:.0f}% of resamples"
+
+
 def _routes(snap: Snapshot, c: ConvergenceCriteria) -> list[Condition]:
     ci = snap.intervals.pathway_fractions if snap.intervals is not None else np.zeros(0)
     if not snap.pathways or not ci.size:
@@ -58,11 +69,15 @@ def _routes(snap: Snapshot, c: ConvergenceCriteria) -> list[Condition]:
     widest = float(np.max(ci[:, 1] - ci[:, 0]))  # NaN bounds make it NaN: not passed
     widest = widest if np.isfinite(widest) else np.inf
     resolved = snap.intervals.top_route_resolved
+    ends = endpoints_text(snap)
+    unresolved_ends = ends and snap.intervals.endpoints_resolved < c.top_route_confidence
     return [Condition("route_interval", widest <= c.share_ci_width, widest, c.share_ci_width, "share",
                       f"widest route-share interval {100 * widest:.1f} points (at most {100 * c.share_ci_width:g})"),
             Condition("top_route_resolved", resolved >= c.top_route_confidence, resolved, c.top_route_confidence,
                       "fraction of resamples", f"top route on top in {100 * resolved:.0f}% of resamples "
-                                               f"(need {100 * c.top_route_confidence:g}%)")]
+                                               f"(need {100 * c.top_route_confidence:g}%)"
+                                               + (f": which way it runs is not resolved ({ends})"
+                                                  if unresolved_ends else ""))]
 
 
 def _stationary(snap: Snapshot) -> Condition:

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..analysis.markov import MarkovRecord
 from ..analysis.records import Snapshot
+from ..analysis.verdict import endpoints_text
 
 
 def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
@@ -149,7 +150,8 @@ def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int
     head += ["", f"Top pathways {src} -> {dst} (share of the reactive flux"
              + (f", {100 * confidence:.0f}% interval from resampling {method}" if confidence else "")
              + (f"; top route on top in {100 * intervals.top_route_resolved:.0f}% of resamples"
-                if intervals is not None else "") + "):",
+                if intervals is not None else "")
+             + (f"; {ends}" if (ends := endpoints_text(snap)) else "") + "):",
              table(["#", "pathway", "share", "interval"], rows, left=2)]
     return "\n".join(head)
 

@@ -9,6 +9,7 @@ import click
 import numpy as np
 
 from ..analysis import strict_json as json_ready
+from ..analysis.verdict import endpoints_text
 from ..errors import ParameterError
 from . import main
 from ._format import core_line, format_markov, format_model, format_snapshot, table
@@ -102,7 +103,8 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
         click.echo(f"Route-share intervals ({100 * intervals.confidence:.0f}%, resampling {intervals.method}): "
                    + ", ".join(f"#{k + 1} [{100 * c[0]:.1f}, {100 * c[1]:.1f}]"
                                for k, c in enumerate(intervals.pathway_fractions) if np.isfinite(c).all())
-                   + f"; top route on top in {100 * intervals.top_route_resolved:.0f}% of resamples")
+                   + f"; top route on top in {100 * intervals.top_route_resolved:.0f}% of resamples"
+                   + (f" ({ends})" if (ends := endpoints_text(result.snapshot)) else ""))
     steady = result.snapshot.stationarity
     if steady is not None:
         click.echo("Stationarity: " + ("populations and leaving probabilities steady across the run" if

@@ -15,16 +15,20 @@ from getsei_live.analysis.criteria import ConvergenceCriteria
 from getsei_live.analysis.records import Snapshot, Verdict
 from getsei_live.analysis.verdict import ConvergenceMonitor, explain
 
-P = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.02, 0.08, 0.90]])
+# escape probabilities 0.05, 0.10 and 0.20: S0 is the least and S2 the most mobile state, clearly
+P = np.array([[0.95, 0.04, 0.01], [0.05, 0.90, 0.05], [0.04, 0.16, 0.80]])
+# every state leaves with probability 0.10: which is the least mobile is a coin toss
+TIED = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.02, 0.08, 0.90]])
 LAGS = (1, 2, 4)
 DT_PS = 0.1
 
 
-def chain_snapshot(rng: np.random.Generator, n_li: int = 10, n_frames: int = 1500, **options) -> tuple:
+def chain_snapshot(rng: np.random.Generator, n_li: int = 10, n_frames: int = 1500, chain: np.ndarray = P,
+                   **options) -> tuple:
     states = np.zeros((n_frames, n_li), dtype=int)
     for t in range(1, n_frames):
         u = rng.random(n_li)
-        states[t] = (np.cumsum(P[states[t - 1]], axis=1) > u[:, None]).argmax(axis=1)
+        states[t] = (np.cumsum(chain[states[t - 1]], axis=1) > u[:, None]).argmax(axis=1)
     counter = TransitionCounter(3, LAGS, n_li)
     for labels in states:
         counter.update(labels)
@@ -80,6 +84,38 @@ def test_convergence_needs_patience_unchanged_checks(fixed_seed):
     assert f"Markovian at lag {judged.lag_ps:g} ps" in said
     moved = Snapshot.from_dict({**snap.to_dict(), "timescales": [2 * t for t in snap.to_dict()["timescales"]]})
     assert "a timescale moved by 100%" in monitor.judge(moved).verdict.reasons
+
+
+def test_a_route_whose_direction_flips_under_resampling_is_not_resolved(fixed_seed):
+    """With every state as mobile as the others the default source and target are a coin toss: the top route
+    between them is not resolved however long the run, and the verdict says why. A chain with clear mobilities
+    keeps its endpoints in every resample (each resample's least and most mobile state, counted in a loop)."""
+    loose = dict(share_ci_width=1.0, timescale_ci_rwidth=1.0, patience=1)
+    tied, _ = chain_snapshot(fixed_seed, n_li=40, n_frames=3000, chain=TIED, **loose)
+    assert tied.intervals.endpoints_resolved < 0.9
+    assert tied.intervals.top_route_resolved <= tied.intervals.endpoints_resolved
+    condition = next(c for c in ConvergenceMonitor(ConvergenceCriteria(**loose)).judge(tied).verdict.conditions
+                     if c.name == "top_route_resolved")
+    assert not condition.passed and "which way it runs is not resolved" in condition.detail
+    clear, _ = chain_snapshot(fixed_seed, n_li=40, n_frames=3000, **loose)
+    assert (clear.source, clear.target) == ((0,), (2,))
+    assert clear.intervals.endpoints_resolved == 1.0 and clear.intervals.top_route_resolved >= 0.95
+
+
+def test_endpoints_kept_matches_a_loop_over_the_resamples(fixed_seed):
+    from getsei_live.analysis.rates import rate_matrix
+    from getsei_live.analysis.uncertainty import endpoints_kept, resample_counts
+
+    rng = fixed_seed
+    units = rng.integers(0, 30, size=(12, 1, 3, 3)) + np.eye(3, dtype=int)[None, None] * 400
+    active = np.arange(3)
+    res = resample_counts(units, (0.1,), [active], n_resamples=60, rng=rng, method="li")
+    kept = endpoints_kept(res, 0, 0.1, active, (0, 1, 2), source=0, target=2)
+    assert 0 < kept.mean() < 1  # the counts are drawn so that the order flips in some resamples
+    for r in range(60):
+        escape = rate_matrix(res.transition_matrices[r, 0], 0.1).escape_rates
+        assert kept[r] == (np.argmin(escape) == 0 and np.argmax(escape) == 2)
+    assert endpoints_kept(res, 0, 0.1, active, (0, 1, 2), source=None, target=None).all()
 
 
 def test_ragged_rows_are_padded_with_nan():
