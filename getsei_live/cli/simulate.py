@@ -153,12 +153,20 @@ def _stem(path: Path) -> str:
 @click.option("--companion", "companions", multiple=True, type=click.Path(path_type=Path),
               help="Store of another replica of this system (repeat for each): read, never written; the analysis "
                    "and the early stop are then the ensemble's.")
+@click.option("--trajectory", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write an ASE trajectory (.traj: positions, momenta, energies, forces); a resumed run "
+                   "appends to it, no frame twice.")
+@click.option("--trajectory-every", type=click.IntRange(min=1), default=None,
+              help="MD steps between trajectory frames [default: --interval-steps].")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write ASE's MDLogger table (time ps, energies eV/atom, T K) at every observed frame.")
 def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, lags_ps: str, lag_ps,
         core_ps: float, equilibrate_ps: float, source: tuple[int, ...] | None, target: tuple[int, ...] | None,
         check_every_frames: int, temperature_K: float,
         timestep_fs: float, coupling_time_ps: float, steps: int, interval_steps: int, stop_when_stable: bool, device: str, dtype: str,
         synchronous: bool, seed: int, warmup_ps: float | None, n_states: int | str, companions: tuple[Path, ...],
-        trust_model_file: bool, **thresholds) -> None:
+        trust_model_file: bool, trajectory: Path | None, trajectory_every: int | None, log_path: Path | None,
+        **thresholds) -> None:
     """Langevin MD of STRUCTURE with a MACE potential and the live analysis attached.
 
     An existing STORE is resumed from its last committed frame (positions and momenta from its checkpoint).
@@ -185,7 +193,8 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
                           equilibrate_ps=equilibrate_ps, source=source, target=target,
                           check_every_frames=check_every_frames,
                           criteria=(criteria := make_criteria(thresholds)), stop_when_stable=stop_when_stable,
-                          asynchronous=not synchronous, companions=companions, on_check=_echo_check, **warmup)
+                          asynchronous=not synchronous, companions=companions, on_check=_echo_check,
+                          trajectory=trajectory, trajectory_every=trajectory_every, log=log_path, **warmup)
     if monitor.latest is not None:
         from ._format import format_snapshot
 

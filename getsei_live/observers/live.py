@@ -240,7 +240,8 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
            source: int | Iterable[int] | None = None,
            target: int | Iterable[int] | None = None, check_every_frames: int | None = None,
            criteria: ConvergenceCriteria | None = None, stop_when_stable: bool = True,
-           asynchronous: bool = True, temperature_K: float | None = None, **options) -> LiveMonitor:
+           asynchronous: bool = True, temperature_K: float | None = None, trajectory: str | Path | None = None,
+           trajectory_every: int | None = None, log: str | Path | None = None, **options) -> LiveMonitor:
     """Attach the live analysis to an ASE dynamics object; then run it as usual with ``dyn.run(n)``.
 
     Parameters
@@ -280,6 +281,13 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
     temperature_K : float, optional
         Recorded in the store for ``getsei-live arrhenius``; default the thermostat's
         (``dyn.todict()["temperature_K"]``, as ASE's Langevin reports it), None when ``dyn`` has none.
+    trajectory : path, optional
+        Also write an ASE trajectory (``.traj``: positions, momenta, energy and forces, the step in
+        ``atoms.info["step"]``) every ``trajectory_every`` MD steps (default ``interval_steps``). A resumed store
+        appends to it, after dropping the frames from the checkpoint on, so that no frame is there twice.
+    log : path, optional
+        Also write ASE's ``MDLogger`` table (time in ps, energies per atom in eV, temperature in K) at every
+        observed frame, continued on resume the same way.
     **options
         The monitor's ``max_queue``, ``threads``, ``nice``, ``flush_frames``, ``flush_seconds``, ``seed``,
         ``on_check`` and ``companions`` (the other replicas' stores, whose counts join every check): see
@@ -301,6 +309,18 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
                            equilibrate_ps=equilibrate_ps, **options)
     monitor.bind(dyn)
     dyn.attach(monitor, interval=interval_steps)
+    if trajectory is not None or log is not None:
+        from .md_files import MDFiles
+
+        try:
+            files = MDFiles(dyn, monitor.last_step or 0, trajectory=trajectory,
+                            trajectory_every=interval_steps if trajectory_every is None else trajectory_every,
+                            log=log, log_every=interval_steps)
+        except BaseException as error:
+            monitor.close("interrupted", f"{type(error).__name__}: {error}")
+            raise
+        dyn.attach(files, interval=1)
+        monitor.close_with(files.close)
     return monitor
 
 

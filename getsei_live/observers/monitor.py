@@ -111,6 +111,7 @@ class LiveMonitor:
         else:
             self._go_live(state_model)
         self._closed = False
+        self._closers: list = []  # what closes with the monitor (the MD's trajectory and log)
         self._worker = (FrameWorker(self._process, max_queue=max_queue, on_start=worker_start(threads, nice),
                                     on_error=self._commit_before_failure) if asynchronous else None)
         close_at_exit(self)
@@ -335,8 +336,14 @@ class LiveMonitor:
                     self.flush()
         finally:
             self.store.close()
+            for closer in self._closers:
+                closer()
         if failure is not None:
             raise failure
+
+    def close_with(self, closer) -> None:
+        """Call ``closer()`` when the monitor closes (after the store)."""
+        self._closers.append(closer)
 
     def __enter__(self) -> LiveMonitor:
         return self

@@ -179,20 +179,31 @@ def test_unknown_mace_model_name(tiny_model_file, tmp_path):
 
 @pytest.mark.slow
 def test_run_with_a_real_mace_model_and_resume(tiny_model_file, tmp_path):
-    from ase.io import write
+    """``--steps`` is the run's total; the trajectory and the log continue on resume with no frame or line twice,
+    though the interrupted run had written past its last commit."""
+    from ase.io import Trajectory, write
     from conftest import SHARED_DATA, shared_file
     from helpers import lpscl_unit_cell
 
     mace_file = shared_file(SHARED_DATA / "models" / "mace_spice_small" / "MACE_SPICE_mace-torch-0.3.16.model")
     structure = tmp_path / "lpscl.extxyz"
     write(structure, lpscl_unit_cell())
-    store = tmp_path / "run.zarr"
+    store, traj, log = tmp_path / "run.zarr", tmp_path / "md.traj", tmp_path / "md.log"
     args = ["run", str(structure), "--model", str(mace_file), "--states", str(tiny_model_file), "--store",
             str(store), "--temperature-K", "500", "--timestep-fs", "1", "--interval-steps", "4", "--lags-ps", "0.004,0.008",
-            "--check-every-frames", "2", "--device", "cpu"]
+            "--check-every-frames", "2", "--device", "cpu", "--trajectory", str(traj), "--trajectory-every", "2",
+            "--log", str(log)]
     first = CliRunner().invoke(main, [*args, "--steps", "8"])
     assert first.exit_code == 0, first.output
     assert "Done: 8 steps" in first.output and "ns/day" in first.output
+    with Trajectory(traj) as frames:
+        assert [f.info["step"] for f in frames] == [0, 2, 4, 6, 8]
+    stale = lpscl_unit_cell()  # what a run killed after its last commit leaves behind: a frame and a line past it
+    stale.info["step"] = 10
+    with Trajectory(traj, "a") as out:
+        out.write(stale)
+    with log.open("a") as out:
+        out.write("0.0100 1.0 1.0 1.0 1.0\n")
     second = CliRunner().invoke(main, [*args, "--steps", "12"])  # --steps is the run's total
     assert second.exit_code == 0, second.output
     assert "Resuming from the checkpoint at step 8" in second.output
@@ -202,11 +213,21 @@ def test_run_with_a_real_mace_model_and_resume(tiny_model_file, tmp_path):
     opened = RunStore.open(store)
     np.testing.assert_array_equal(opened.steps(), [0, 4, 8, 12])
     assert opened.status == "finished"
+    with Trajectory(traj) as frames:
+        assert [f.info["step"] for f in frames] == [0, 2, 4, 6, 8, 10, 12]
+        np.testing.assert_allclose(frames[-1].positions, opened.checkpoint()["positions"])
+        assert not np.allclose(frames[5].positions, stale.positions)  # the stale frame was replaced
+        assert frames[-1].get_forces().shape == (len(stale), 3)
+    lines = log.read_text().splitlines()
+    assert lines[0].split()[0] == "Time[ps]" and sum(line.startswith("Time") for line in lines) == 1
+    np.testing.assert_allclose([float(line.split()[0]) for line in lines[1:]], [0, 0.004, 0.008, 0.012])
     before = sorted((p.relative_to(store), p.stat().st_mtime_ns) for p in store.rglob("*") if p.is_file())
     third = CliRunner().invoke(main, [*args, "--steps", "12"])  # the same command again: nothing left to run
     assert third.exit_code == 0, third.output
     assert "Nothing to run" in third.output
     assert sorted((p.relative_to(store), p.stat().st_mtime_ns) for p in store.rglob("*") if p.is_file()) == before
+    with Trajectory(traj) as frames:
+        assert len(frames) == 7
 
 
 def test_build_relaxes_the_interface_it_writes(tmp_path):
