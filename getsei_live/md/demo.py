@@ -17,7 +17,8 @@ from ..analysis.coring import DEFAULT_CORE_PS
 from ..analysis.criteria import ConvergenceCriteria
 from ..errors import ParameterError
 
-__all__ = ["DEMO_BUDGET_PS", "DEMO_CRITERIA", "DemoRun", "criteria_lines", "demo_setup", "run_demo", "stop_summary"]
+__all__ = ["DEMO_BUDGET_PS", "DEMO_CRITERIA", "DemoRun", "criteria_lines", "demo_endpoints", "demo_setup", "run_demo",
+           "stop_summary"]
 
 DEMO_TIMESTEP_FS = 2.0
 DEMO_COUPLING_PS = 0.5
@@ -48,6 +49,8 @@ class DemoSetup:
     model: object
     card: dict
     temperature_K: float
+    source: int
+    target: int
     lines: tuple[str, ...]
 
 
@@ -74,7 +77,32 @@ def demo_setup(system: str, temperature_K: float | None = None) -> DemoSetup:
     if not min(sampled) <= temperature_K <= max(sampled):
         lines.append(f"Note: {temperature_K:g} K lies outside the temperatures the state model was trained at; the "
                      f"drift guard says whether its states still fit")
-    return DemoSetup(atoms, model, card, temperature_K, tuple(lines))
+    source, target = demo_endpoints(card)
+    lines.append(f"Question: how Li moves from S{source}, the most metal-like environment (the most Li neighbours: "
+                 f"{_neighbours(card, source)}), to S{target}, the least ({_neighbours(card, target)}); fixed from "
+                 f"the state model's card before the run, as '--source {source} --target {target}' fixes them")
+    return DemoSetup(atoms, model, card, temperature_K, source, target, tuple(lines))
+
+
+def demo_endpoints(card: dict) -> tuple[int, int]:
+    """The demo's source and target: the states with the most and the fewest Li neighbours in the state model's
+    training MD (its card), the most and the least metal-like Li environments.
+
+    They are a question fixed before the run, not an estimate: the default endpoints (the least and the most
+    mobile state) are chosen again in every resample, and with two states about as mobile as each other which
+    one is "least mobile" stays unresolved for far longer than anything else the demo measures.
+    """
+    states = sorted(card["states"], key=lambda s: s["mean_counts"]["Li"])
+    if len(states) < 2:
+        raise ParameterError("The demo's state model has fewer than two states; no pathway to follow.")
+    return int(states[-1]["index"]), int(states[0]["index"])
+
+
+def _neighbours(card: dict, state: int) -> str:
+    """A state's mean neighbour counts from the card, most first, in words."""
+    counts = next(s["mean_counts"] for s in card["states"] if s["index"] == state)
+    return ", ".join(f"{value:.1f} {element}" for element, value in sorted(counts.items(), key=lambda kv: -kv[1])
+                     if value >= 0.05)
 
 
 def criteria_lines(criteria: ConvergenceCriteria, defaults: ConvergenceCriteria | None = None) -> list[str]:
@@ -141,7 +169,7 @@ def run_demo(system: str = "lpscl-li", store: str | Path = "demo.zarr", *, budge
     run.monitor = run_live_md(setup.atoms, "bundled", setup.model, store, md, report=report, lags_ps=DEMO_LAGS_PS,
                               lag_ps="auto", check_every_frames=DEMO_CHECK_FRAMES, core_ps=DEMO_CORE_PS,
                               equilibrate_ps=DEMO_EQUILIBRATE_PS, criteria=DEMO_CRITERIA, stop_when_stable=stop,
-                              on_check=checked)
+                              source=setup.source, target=setup.target, on_check=checked)
     return run
 
 

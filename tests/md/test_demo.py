@@ -47,3 +47,22 @@ def test_criteria_lines_give_every_threshold_and_mark_the_demos_own():
     assert "  share_ci_width         0.1   (the demo's; default 0.05)" in lines
     assert "  patience               2   (the demo's; default 3)" in lines
     assert "  min_transitions        20" in lines
+
+
+@pytest.mark.parametrize("system", SHIPPED)
+def test_the_demo_asks_from_the_most_to_the_least_metal_like_state_and_says_so(system):
+    """The demo's endpoints are fixed from the card before the run: the states with the most and the fewest Li
+    neighbours in the state model's training MD, stated in the lines it prints."""
+    setup = demo_setup(system)
+    card = json.loads(bundled_file(f"demo_states_{system}.json").read_text())
+    li = {}
+    for state in card["states"]:
+        li[state["index"]] = state["mean_counts"]["Li"]
+    most = fewest = None
+    for index, count in li.items():
+        if most is None or count > li[most]:
+            most = index
+        if fewest is None or count < li[fewest]:
+            fewest = index
+    assert (setup.source, setup.target) == (most, fewest) and most != fewest
+    assert any(f"--source {most} --target {fewest}" in line for line in setup.lines)
