@@ -66,6 +66,25 @@ class KineticModel(Result):
         """States (original numbering) from most to least mobile."""
         return tuple(int(self.transition.active_set[k]) for k in self.rates.mobility_ranking)
 
+    def __repr__(self) -> str:
+        ts = self.timescales.timescales
+        t1 = f", t1 {ts[0]:.3g} ps" if len(ts) and np.isfinite(ts[0]) else ""
+        top = (f", top route {' -> '.join(f'S{s}' for s in self.pathways[0].states)} {100 * self.pathways[0].fraction:.0f}%"
+               if self.pathways else "")
+        n = len(self.transition.active_set) + len(self.transition.excluded_states)
+        return f"<KineticModel lag {self.lag:g} ps, {len(self.transition.active_set)} of {n} states active{t1}{top}>"
+
+    def to_pandas(self, table: str = "pathways"):
+        """``table`` ("states", "pathways" or "timescales") as a pandas DataFrame; pandas is needed for this alone."""
+        from .tables import model_rows, to_pandas
+
+        return to_pandas(model_rows(self, table))
+
+    def _repr_html_(self) -> str:
+        from .tables import TABLES, html_page, model_rows
+
+        return html_page(repr(self).strip("<>"), list(self.notes), {t.capitalize(): model_rows(self, t) for t in TABLES})
+
 
 def kinetic_model(
     counts: np.ndarray,

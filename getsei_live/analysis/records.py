@@ -388,9 +388,28 @@ class Snapshot(FrozenRecord, Mapping):
         return len(self._stored)
 
     def __repr__(self) -> str:
-        where = f"frame {self.frame}, " if self.frame is not None else ""
+        where = f"{self.time_ps:g} ps, " if self.time_ps is not None else ""
+        where += f"frame {self.frame}, " if self.frame is not None else ""
+        t1 = f", t1 {self.timescales[0]:.3g} ps" if len(self.timescales) and np.isfinite(self.timescales[0]) else ""
+        top = (f", top route {' -> '.join(f'S{s}' for s in self.pathways[0].states)} "
+               f"{100 * self.pathways[0].fraction:.0f}%" if self.pathways else "")
         verdict = "" if self.verdict is None else (", converged" if self.verdict.converged else ", not converged")
-        return f"<Snapshot {where}lag {self.lag_ps:g} ps, {len(self.pathways)} pathways{verdict}>"
+        return f"<Snapshot {where}lag {self.lag_ps:g} ps{t1}{top}{verdict}>"
+
+    # ---------------------------------------------------------------- for notebooks
+    def to_pandas(self, table: str = "pathways"):
+        """``table`` ("states", "pathways" or "timescales" by lag, each with its interval bounds) as a pandas
+        DataFrame; pandas is needed for this alone."""
+        from .tables import snapshot_rows, to_pandas
+
+        return to_pandas(snapshot_rows(self, table))
+
+    def _repr_html_(self) -> str:
+        from .tables import TABLES, html_page, snapshot_rows
+        from .verdict import explain
+
+        lines = [explain(self)] if self.verdict is not None else []
+        return html_page(repr(self).strip("<>"), lines, {t.capitalize(): snapshot_rows(self, t) for t in TABLES})
 
 
 def _float(value: Any) -> float:

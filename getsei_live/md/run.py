@@ -14,6 +14,7 @@ from ase import Atoms
 from ..errors import RunInterrupted
 from ..observers.live import attach
 from ..observers.monitor import LiveMonitor
+from ..observers.progress import eta_text
 from ..states.labeller import Labeller
 from ..store.run_store import RunStore
 from ..units import steps_to_ps
@@ -130,7 +131,8 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
 
 def _progress(dyn, monitor: LiveMonitor, md: MDSettings, report: Callable[[str], None],
               remaining: int) -> Callable[[], None]:
-    """An ASE observer that reports the step, simulated time, speed, frames and verdict about every 10 s."""
+    """An ASE observer that reports the step, simulated time, speed, frames, the time left to the end of the
+    budget (ETA; an early stop comes sooner) and verdict about every 10 s."""
     start, offset = time.perf_counter(), monitor.last_step or 0
     last = [0.0]
 
@@ -141,8 +143,9 @@ def _progress(dyn, monitor: LiveMonitor, md: MDSettings, report: Callable[[str],
         last[0] = elapsed
         ps = steps_to_ps(dyn.nsteps, md.timestep_fs)
         ns_day = ps / 1000 / (elapsed / 86400) if elapsed > 0 else 0.0
+        left = (remaining - dyn.nsteps) * elapsed / dyn.nsteps if dyn.nsteps else float("nan")
         report(f"step {offset + dyn.nsteps:>9}  {steps_to_ps(offset + dyn.nsteps, md.timestep_fs):9.2f} ps  "
                f"{ns_day:7.3f} ns/day  frames {monitor.n_frames:>6}  T {dyn.atoms.get_temperature():6.0f} K  "
-               f"{'converged' if monitor.converged else 'not converged'}")
+               f"ETA {eta_text(left):>12}  {'converged' if monitor.converged else 'not converged'}")
 
     return progress

@@ -241,7 +241,8 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
            target: int | Iterable[int] | None = None, check_every_frames: int | None = None,
            criteria: ConvergenceCriteria | None = None, stop_when_stable: bool = True,
            asynchronous: bool = True, temperature_K: float | None = None, trajectory: str | Path | None = None,
-           trajectory_every: int | None = None, log: str | Path | None = None, **options) -> LiveMonitor:
+           trajectory_every: int | None = None, log: str | Path | None = None, progress: bool = False,
+           **options) -> LiveMonitor:
     """Attach the live analysis to an ASE dynamics object; then run it as usual with ``dyn.run(n)``.
 
     Parameters
@@ -288,6 +289,9 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
     log : path, optional
         Also write ASE's ``MDLogger`` table (time in ps, energies per atom in eV, temperature in K) at every
         observed frame, continued on resume the same way.
+    progress : bool, default False
+        Show a progress bar (tqdm, on stderr) over the steps of each ``dyn.run``: the ETA, simulated ps, ns/day,
+        frames, temperature and the verdict. Off by default, so scripts stay quiet.
     **options
         The monitor's ``max_queue``, ``threads``, ``nice``, ``flush_frames``, ``flush_seconds``, ``seed``,
         ``on_check`` and ``companions`` (the other replicas' stores, whose counts join every check): see
@@ -321,6 +325,12 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
             raise
         dyn.attach(files, interval=1)
         monitor.close_with(files.close)
+    if progress:
+        from .progress import ProgressBar
+
+        bar = ProgressBar(dyn, monitor)
+        dyn.attach(bar, interval=interval_steps)
+        monitor.close_with(bar.close)
     return monitor
 
 

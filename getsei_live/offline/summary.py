@@ -63,6 +63,16 @@ class StoreAnalysis:
         """The snapshot's intervals as stored (empty without resampling)."""
         return self.snapshot.intervals.to_dict() if self.snapshot.intervals is not None else {}
 
+    def __repr__(self) -> str:
+        return f"<StoreAnalysis of {self.info.get('store', 'a store')}: {repr(self.snapshot).strip('<>')}>"
+
+    def to_pandas(self, table: str = "pathways"):
+        """``table`` ("states", "pathways" or "timescales" by lag, with intervals) as a pandas DataFrame."""
+        return self.snapshot.to_pandas(table)
+
+    def _repr_html_(self) -> str:
+        return self.snapshot._repr_html_()
+
 
 def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | str | None = None, source=None,
                   target=None, reversible: bool = False, n_pathways: int = 5, n_bootstrap: int = 200,

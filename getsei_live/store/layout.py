@@ -15,26 +15,41 @@ import zarr
 from ..errors import GetseiError, ParameterError, StoreError
 from .spec import RunSpec
 
-__all__ = ["create_arrays", "create_fit_array"]
+__all__ = ["DIMENSIONS", "create_arrays", "create_block_counts", "create_fit_array", "create_recent_states"]
+
+#: The named dimensions of every array of a store (zarr's ``dimension_names``), so that ``xarray.open_zarr`` and
+#: ``xarray.open_datatree`` read it: one name per axis, the same name for the same axis in every array of a group.
+DIMENSIONS = {
+    "frames/step": ("frame",), "frames/time_ps": ("frame",),
+    "states": ("frame", "li"), "log_likelihood": ("frame", "li"), "recent_states": ("recent_frame", "li"),
+    "counts": ("lag", "from_state", "to_state"), "per_li_counts": ("li", "lag", "from_state", "to_state"),
+    "block_counts": ("block", "lag", "from_state", "to_state"), "snapshots": ("check",),
+    "checkpoint/positions": ("atom", "xyz"), "checkpoint/momenta": ("atom", "xyz"),
+    "checkpoint/cell": ("cell_vector", "xyz"), "checkpoint/numbers": ("atom",), "checkpoint/pbc": ("xyz",),
+    "warmup/step": ("warmup_frame",), "warmup/positions": ("warmup_frame", "atom", "xyz"),
+    "warmup/cell": ("warmup_frame", "cell_vector", "xyz"),
+}
 
 
 def create_arrays(group: zarr.Group, spec: RunSpec, chunk_frames: int) -> None:
     """Empty frames, states, counts, block counts, snapshots and log-likelihoods of a new store."""
     n, n_lags, n_li = spec.n_states, len(spec.lags_frames), spec.n_li
     frames = group.create_group("frames")
-    frames.create_array("step", shape=(0,), chunks=(chunk_frames,), dtype="int64", fill_value=-1)
-    frames.create_array("time_ps", shape=(0,), chunks=(chunk_frames,), dtype="float64", fill_value=np.nan)
-    group.create_array("states", shape=(0, n_li), chunks=(chunk_frames, n_li), dtype="int8", fill_value=-1)
+    frames.create_array("step", shape=(0,), chunks=(chunk_frames,), dtype="int64", fill_value=-1,
+                        dimension_names=DIMENSIONS["frames/step"])
+    frames.create_array("time_ps", shape=(0,), chunks=(chunk_frames,), dtype="float64", fill_value=np.nan,
+                        dimension_names=DIMENSIONS["frames/time_ps"])
+    group.create_array("states", shape=(0, n_li), chunks=(chunk_frames, n_li), dtype="int8", fill_value=-1,
+                       dimension_names=DIMENSIONS["states"])
     counts = group.create_array("counts", shape=(n_lags, n, n), chunks=(n_lags, n, n), dtype="int64",
-                                fill_value=0)
+                                fill_value=0, dimension_names=DIMENSIONS["counts"])
     counts.attrs["frames"] = 0
     group.create_array("per_li_counts", shape=(n_li, n_lags, n, n), chunks=(n_li, n_lags, n, n),
-                       dtype="int64", fill_value=0)
-    group.create_array("block_counts", shape=(0, n_lags, n, n), chunks=(64, n_lags, n, n), dtype="int64",
-                       fill_value=0).attrs["block_frames"] = min(spec.lags_frames)
+                       dtype="int64", fill_value=0, dimension_names=DIMENSIONS["per_li_counts"])
+    create_block_counts(group, (n_lags, n, n)).attrs["block_frames"] = min(spec.lags_frames)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zarr marks its variable-length string type as not yet in the spec
-        group.create_array("snapshots", shape=(0,), chunks=(64,), dtype=str)
+        group.create_array("snapshots", shape=(0,), chunks=(64,), dtype=str, dimension_names=DIMENSIONS["snapshots"])
     create_fit_array(group, spec.n_li, 0, chunk_frames)
 
 
@@ -42,7 +57,19 @@ def create_fit_array(group: zarr.Group, n_li: int, n_frames: int, chunk_frames: 
     """``log_likelihood`` (frames, n_li) float16: the state model's fit of every Li environment, NaN where not
     recorded (frames labelled elsewhere, or stores made before it was kept)."""
     return group.create_array("log_likelihood", shape=(n_frames, n_li), chunks=(chunk_frames, n_li),
-                              dtype="float16", fill_value=np.nan)
+                              dtype="float16", fill_value=np.nan, dimension_names=DIMENSIONS["log_likelihood"])
+
+
+def create_block_counts(group: zarr.Group, shape: tuple[int, int, int]) -> zarr.Array:
+    """``block_counts`` (blocks, lags, n, n): the counts of each block of time."""
+    return group.create_array("block_counts", shape=(0, *shape), chunks=(64, *shape), dtype="int64", fill_value=0,
+                              dimension_names=DIMENSIONS["block_counts"])
+
+
+def create_recent_states(group: zarr.Group, shape: tuple[int, int], chunk_frames: int) -> zarr.Array:
+    """``recent_states`` (frames, n_li): the raw labels the core assignment still needs."""
+    return group.create_array("recent_states", shape=shape, chunks=(chunk_frames, shape[1]), dtype="int8",
+                              fill_value=-1, dimension_names=DIMENSIONS["recent_states"])
 
 
 def open_group(path: Path, mode: str) -> zarr.Group:

@@ -11,6 +11,7 @@ import numpy as np
 import zarr
 
 from ..analysis.records import Snapshot
+from .layout import DIMENSIONS
 
 __all__ = ["CHECKPOINT_FIELDS", "Checkpoint", "FrameBuffer", "SnapshotLog", "tally_digest"]
 
@@ -122,7 +123,8 @@ class Checkpoint:
         if name not in self._group:
             g = self._group.require_group("checkpoints").create_group(slot)
             for field, value in values.items():
-                g.create_array(field, shape=value.shape, chunks=value.shape, dtype=value.dtype)
+                g.create_array(field, shape=value.shape, chunks=value.shape, dtype=value.dtype,
+                               dimension_names=DIMENSIONS[f"checkpoint/{field}"])
         g = self._group[name]
         for field, value in values.items():
             g[field][...] = value

@@ -51,7 +51,9 @@ from ..analysis.records import Snapshot
 from ..errors import ParameterError, StoreError, StoreFullError, StoreMismatchError, StoreNotFoundError
 from .layout import (
     create_arrays,
+    create_block_counts,
     create_fit_array,
+    create_recent_states,
     open_group,
     reading,
     rounded_temperature,
@@ -575,9 +577,7 @@ class RunStore:
     def _write_counts(self, tally: Tally) -> None:
         counts, block_counts, block_frames = tally.counts, tally.block_counts, tally.block_frames
         if "recent_states" not in self._group:  # a store from before core assignment
-            self._group.create_array("recent_states", shape=tally.recent.shape, chunks=(max(self.spec.lags_frames),
-                                                                                        self.spec.n_li),
-                                     dtype="int8", fill_value=-1)
+            create_recent_states(self._group, tally.recent.shape, max(self.spec.lags_frames))
         recent = self._group["recent_states"]
         if recent.shape != tally.recent.shape:
             recent.resize(tally.recent.shape)
@@ -585,8 +585,7 @@ class RunStore:
         recent.attrs.update({"frames": int(tally.frames), "raw_changes": int(tally.raw_changes),
                              "cored_changes": int(tally.cored_changes)})
         if "block_counts" not in self._group:  # a store from before block counts were kept
-            self._group.create_array("block_counts", shape=(0, *counts.shape), chunks=(64, *counts.shape),
-                                     dtype="int64", fill_value=0)
+            create_block_counts(self._group, counts.shape)
         arr = self._group["block_counts"]
         if arr.shape != block_counts.shape:  # a new block has started, or blocks merged
             arr.resize(block_counts.shape)

@@ -20,6 +20,8 @@ import numpy as np
 import zarr
 from ase import Atoms
 
+from .layout import DIMENSIONS
+
 __all__ = ["WarmupFrames"]
 
 
@@ -51,9 +53,12 @@ class WarmupFrames:
         if "warmup" not in self._group:
             n = len(numbers)
             g = self._group.create_group("warmup")
-            g.create_array("step", shape=(0,), chunks=(256,), dtype="int64", fill_value=-1)
-            g.create_array("positions", shape=(0, n, 3), chunks=(16, n, 3), dtype="float64", fill_value=np.nan)
-            g.create_array("cell", shape=(0, 3, 3), chunks=(256, 3, 3), dtype="float64", fill_value=np.nan)
+            g.create_array("step", shape=(0,), chunks=(256,), dtype="int64", fill_value=-1,
+                           dimension_names=DIMENSIONS["warmup/step"])
+            g.create_array("positions", shape=(0, n, 3), chunks=(16, n, 3), dtype="float64", fill_value=np.nan,
+                           dimension_names=DIMENSIONS["warmup/positions"])
+            g.create_array("cell", shape=(0, 3, 3), chunks=(256, 3, 3), dtype="float64", fill_value=np.nan,
+                           dimension_names=DIMENSIONS["warmup/cell"])
             g.attrs.update({"numbers": np.asarray(numbers).tolist(), "pbc": np.asarray(pbc, bool).tolist(),
                             "committed": 0})
         return self._group["warmup"]

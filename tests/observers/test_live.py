@@ -242,3 +242,29 @@ def test_the_new_and_the_old_parameter_names_make_the_same_run(tiny_model, aimd_
     with pytest.raises(ParameterError, match="Give 'interval_steps' once"), pytest.warns(GetseiDeprecationWarning):
         replay(frames, tiny_model, tmp_path / "x.zarr", timestep_fs=2.0, interval_steps=50, interval=10,
                lags_ps=(0.1,))
+
+
+def test_progress_bar_counts_the_steps_of_each_run_with_an_eta(tmp_path, capsys):
+    """attach(progress=True) shows a tqdm bar on stderr over the steps of each dyn.run; without it nothing."""
+    atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(2)
+    atoms.calc = LennardJones(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
+    K = np.array([[0.9, 0.1], [0.2, 0.8]])
+    dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
+    with attach(dyn, SyntheticLabels(K, len(atoms), seed=1), store=tmp_path / "quiet.zarr", interval_steps=2,
+                lags_ps=(0.002,), check_every_frames=10, core_ps=0, stop_when_stable=False):
+        dyn.run(20)
+    assert capsys.readouterr().err == ""
+    dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
+    with attach(dyn, SyntheticLabels(K, len(atoms), seed=1), store=tmp_path / "bar.zarr", interval_steps=2,
+                lags_ps=(0.002,), check_every_frames=10, core_ps=0, stop_when_stable=False, progress=True):
+        dyn.run(20)
+        dyn.run(10)
+    err = capsys.readouterr().err
+    assert "20/20" in err and "10/10" in err, err  # one bar per dyn.run, each to its end
+    assert "ns/day" in err and "frames " in err and "<00:00" in err  # speed, frames, tqdm's time left
+
+
+def test_eta_text_reads_as_a_person_would_say_it():
+    from getsei_live.observers.progress import eta_text
+
+    assert [eta_text(s) for s in (float("nan"), 12.4, 185, 3725)] == ["?", "12 s", "3 min 05 s", "1 h 02 min"]

@@ -1,0 +1,116 @@
+"""The tables of an analysis (states, pathways, timescales by lag) as plain rows, pandas frames and HTML, for
+notebooks: ``snap.to_pandas("pathways")``, and the ``_repr_html_`` of ``Snapshot``, ``KineticModel`` and a store's
+analysis.
+
+Rows are lists of dicts of plain numbers (numpy and the standard library only); pandas is imported only by
+``to_pandas``, and only where it is installed.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas
+
+    from .model import KineticModel
+    from .records import Snapshot
+
+__all__ = ["TABLES", "html_page", "html_table", "model_rows", "snapshot_rows", "to_pandas"]
+
+#: The tables every analysis has, in the order they are shown.
+TABLES = ("states", "pathways", "timescales")
+
+
+def route_text(states: Sequence[int]) -> str:
+    return " -> ".join(f"S{s}" for s in states)
+
+
+def _bounds(ci: np.ndarray | None, k: int) -> tuple[float, float]:
+    if ci is None or len(ci) <= k:
+        return float("nan"), float("nan")
+    return float(ci[k][0]), float(ci[k][1])
+
+
+def snapshot_rows(snap: Snapshot, table: str) -> list[dict[str, Any]]:
+    """One of ``TABLES`` of a snapshot as rows (interval bounds NaN where there are none)."""
+    intervals = snap.intervals
+    if table == "states":
+        n = len(snap.stationary_distribution)
+        return [{"state": f"S{s}", "population": float(snap.stationary_distribution[s]),
+                 "escape_rate_per_ps": float(snap.escape_rates[s]) if len(snap.escape_rates) > s else float("nan"),
+                 "transitions_out": int(snap.transitions_out[s]) if len(snap.transitions_out) > s else 0,
+                 "active": s in snap.active_set, "source": s in snap.source, "target": s in snap.target}
+                for s in range(n)]
+    if table == "pathways":
+        ci = intervals.pathway_fractions if intervals is not None else None
+        return [{"rank": k + 1, "route": route_text(p.states), "share": float(p.fraction),
+                 "share_lower": _bounds(ci, k)[0], "share_upper": _bounds(ci, k)[1], "flux_per_ps": float(p.flux)}
+                for k, p in enumerate(snap.pathways)]
+    if table == "timescales":
+        ci = intervals.timescales_by_lag if intervals is not None else None
+        passes = snap.markov.markovian if snap.markov is not None else ()
+        rows = []
+        for i, lag in enumerate(snap.lags_ps):
+            row: dict[str, Any] = {"lag_ps": float(lag), "markovian": bool(passes[i]) if len(passes) > i else None}
+            values = snap.timescales_by_lag[i] if len(snap.timescales_by_lag) > i else ()
+            for k, value in enumerate(values):
+                lo, hi = _bounds(ci[i] if ci is not None and len(ci) > i else None, k)
+                row.update({f"t{k + 1}_ps": float(value), f"t{k + 1}_lower": lo, f"t{k + 1}_upper": hi})
+            rows.append(row)
+        return rows
+    raise ValueError(f"No table {table!r}; the tables are {', '.join(TABLES)}.")
+
+
+def model_rows(model: KineticModel, table: str) -> list[dict[str, Any]]:
+    """One of ``TABLES`` of a kinetic model (no intervals; "timescales" at its own lag only)."""
+    active = model.transition.active_set
+    if table == "states":
+        pi = model.transition.stationary_distribution
+        return [{"state": f"S{int(s)}", "population": float(pi[k]),
+                 "escape_rate_per_ps": float(model.rates.escape_rates[k]), "source": int(s) in model.source,
+                 "target": int(s) in model.target} for k, s in enumerate(active)]
+    if table == "pathways":
+        return [{"rank": k + 1, "route": route_text(p.states), "share": float(p.fraction), "flux_per_ps": float(p.flux)}
+                for k, p in enumerate(model.pathways)]
+    if table == "timescales":
+        return [{"lag_ps": float(model.lag), **{f"t{k + 1}_ps": float(t) for k, t in
+                                                enumerate(model.timescales.timescales)}}]
+    raise ValueError(f"No table {table!r}; the tables are {', '.join(TABLES)}.")
+
+
+def to_pandas(rows: list[dict[str, Any]]) -> pandas.DataFrame:
+    """Rows as a pandas DataFrame (pandas is optional: ``pip install pandas``)."""
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError("to_pandas needs pandas: pip install pandas (or getsei-live[notebook]).") from None
+    return pandas.DataFrame.from_records(rows)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else ("yes" if value else "no")
+    if isinstance(value, float):
+        return "-" if not np.isfinite(value) else f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def html_table(rows: list[dict[str, Any]], caption: str = "") -> str:
+    """Rows as a small HTML table."""
+    if not rows:
+        return f"<p><b>{html.escape(caption)}</b>: none</p>" if caption else ""
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row.values()) + "</tr>" for row in rows)
+    cap = f"<caption style='text-align:left'><b>{html.escape(caption)}</b></caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def html_page(title: str, lines: Sequence[str], tables: dict[str, list[dict[str, Any]]]) -> str:
+    """A title, a few lines of text and the tables: what a notebook shows for a result."""
+    text = "".join(f"<div>{html.escape(line)}</div>" for line in lines)
+    return f"<div><b>{html.escape(title)}</b>{text}" + "".join(html_table(r, c) for c, r in tables.items()) + "</div>"

@@ -1,0 +1,32 @@
+"""A store opens in xarray: every array has named dimensions, the same name for the same axis."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from getsei_live.store.run_store import RunStore
+
+xarray = pytest.importorskip("xarray")
+
+
+def test_a_replayed_store_opens_in_xarray_with_named_dimensions(aimd_stores):
+    path = aimd_stores[0]
+    store = RunStore.open(path)
+    tree = xarray.open_datatree(path, engine="zarr", consolidated=False)  # written live: no consolidated metadata
+    root = tree.to_dataset()
+    assert root["states"].dims == ("frame", "li") and root["counts"].dims == ("lag", "from_state", "to_state")
+    np.testing.assert_array_equal(root["states"].values, store.states())
+    counts, per_li, _ = store.counts()
+    np.testing.assert_array_equal(root["counts"].values, counts)
+    np.testing.assert_array_equal(root["per_li_counts"].values, per_li)
+    assert root.sizes["li"] == store.spec.n_li and root.sizes["lag"] == len(store.spec.lags_frames)
+    frames = tree["frames"].to_dataset()
+    np.testing.assert_array_equal(frames["step"].values, store.steps())
+    np.testing.assert_allclose(frames["time_ps"].values, store.times_ps())
+    last = json.loads(str(root["snapshots"].values[-1]))  # each check is one JSON string
+    assert last["frame"] == store.snapshots()[-1].frame
+    flat = xarray.open_zarr(path, consolidated=False)  # the root group alone
+    assert flat["block_counts"].dims == ("block", "lag", "from_state", "to_state")
