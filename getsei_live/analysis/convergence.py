@@ -20,19 +20,21 @@ from .criteria import ConvergenceCriteria
 from .koopman import fit_by_lag
 from .markov import markov_test
 from .model import KineticModel, kinetic_model
+from .rates import generators
 from .records import Intervals, Snapshot
 from .spectral import timescales_by_lag
 from .stationarity import stationarity
+from .tpt import mfpt_batch
 from .uncertainty import (
     METHODS,
     PROBABILITY,
     TIME,
     Resamples,
+    endpoints_kept,
     envelope,
     percentile_interval,
     resample_counts,
     resampling_units,
-    endpoints_kept,
     route_shares,
 )
 
@@ -58,6 +60,7 @@ def _intervals(model: KineticModel, resamples: list[Resamples], timescales_by_la
                            model.target[0] if default_target else None) for r in resamples]
     tops = [t & k for t, k in zip(tops, kept)]
     fractions = np.array([p.fraction for p in model.pathways])
+    mfpts, bottlenecks = zip(*(_passage_samples(model, r, lag_index) for r in resamples))
     by_lag = envelope([percentile_interval(r.timescales, c.confidence, estimate=timescales_by_lag,
                                            n_units=r.n_units, limits=TIME) for r in resamples])
     return Intervals(
@@ -69,7 +72,33 @@ def _intervals(model: KineticModel, resamples: list[Resamples], timescales_by_la
         endpoints_resolved=float(min(k.mean() for k in kept)),
         timescales=by_lag[lag_index], timescales_by_lag=by_lag,
         transition_matrix=envelope([percentile_interval(r.transition_matrices[:, lag_index], c.confidence,
-                                                        n_units=r.n_units, limits=PROBABILITY) for r in resamples]))
+                                                        n_units=r.n_units, limits=PROBABILITY) for r in resamples]),
+        mfpt=envelope([percentile_interval(m, c.confidence, estimate=np.float64(model.mfpt), n_units=r.n_units,
+                                           limits=TIME) for m, r in zip(mfpts, resamples)]),
+        bottleneck_rates=envelope([percentile_interval(b, c.confidence, n_units=r.n_units, limits=TIME,
+                                                       estimate=np.array([p.bottleneck_rate for p in model.pathways]))
+                                   for b, r in zip(bottlenecks, resamples)]))
+
+
+def _passage_samples(model: KineticModel, resamples: Resamples, lag_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each resample's mean first-passage time from the model's source to its target (ps) and the rate of each
+    pathway's rate-limiting step (1/ps); NaN where a resample lacks a state or its matrix is reducible."""
+    active = model.transition.active_set
+    position = {int(s): k for k, s in enumerate(active)}
+    R = resamples.transition_matrices.shape[0]
+    mfpts, rates = np.full(R, np.nan), np.full((R, len(model.pathways)), np.nan)
+    if model.flux is None or any(s not in position for s in (*model.source, *model.target)):
+        return mfpts, rates
+    K = resamples.transition_matrices[:, lag_index][:, active][:, :, active]
+    valid = np.all(np.isfinite(K), axis=(1, 2))
+    if valid.any():
+        mfpts[valid] = mfpt_batch(K[valid], tuple(position[s] for s in model.source),
+                                  tuple(position[s] for s in model.target), lag=model.lag)
+        if model.pathways:
+            generator = generators(K[valid], model.lag)
+            i, j = np.array([[position[s] for s in p.bottleneck] for p in model.pathways]).T
+            rates[valid] = generator[:, i, j]
+    return mfpts, rates
 
 
 def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.ndarray | list[np.ndarray], *,

@@ -14,7 +14,7 @@ from .koopman import TransitionMatrix, transition_matrix
 from .pathways import Pathway, pathways
 from .rates import RateMatrix, rate_matrix
 from .spectral import ImpliedTimescales, implied_timescales
-from .tpt import ReactiveFlux, reactive_flux
+from .tpt import ReactiveFlux, mfpt, reactive_flux
 
 __all__ = ["KineticModel", "kinetic_model"]
 
@@ -47,6 +47,8 @@ class KineticModel(Result):
     nothing_to_analyse : str or None
         Why there are no fluxes or pathways: fewer than two populated states (stationary population at least
         ``min_population``), or a default source that is also the target.
+    mfpt : float
+        Mean first-passage time (ps) from the source to the target (``tpt.mfpt``); NaN without fluxes.
     """
 
     lag: float
@@ -60,6 +62,7 @@ class KineticModel(Result):
     endpoint_candidates: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
     nothing_to_analyse: str | None = None
+    mfpt: float = float("nan")
 
     @property
     def mobility_ranking(self) -> tuple[int, ...]:
@@ -134,12 +137,15 @@ def kinetic_model(
     empty = _nothing_to_analyse(tm, src, dst, min_population)
     if empty is not None:
         return KineticModel(lag, tm, its, rates, None, (), src, dst, candidates, notes, empty)
-    flux = reactive_flux(K, tm.to_active(src, "source"), tm.to_active(dst, "target"), lag=lag)
+    a, b = tm.to_active(src, "source"), tm.to_active(dst, "target")
+    flux = reactive_flux(K, a, b, lag=lag)
     routes = tuple(
-        Pathway(states=tuple(int(active[s]) for s in p.states), flux=p.flux, fraction=p.fraction)
+        Pathway(states=tuple(int(active[s]) for s in p.states), flux=p.flux, fraction=p.fraction,
+                bottleneck=tuple(int(active[s]) for s in p.bottleneck),
+                bottleneck_rate=float(rates.generator[p.bottleneck]))
         for p in pathways(flux, k=n_pathways)
     )
-    return KineticModel(lag, tm, its, rates, flux, routes, src, dst, candidates, notes)
+    return KineticModel(lag, tm, its, rates, flux, routes, src, dst, candidates, notes, mfpt=mfpt(K, a, b, lag=lag))
 
 
 def _nothing_to_analyse(tm: TransitionMatrix, source: tuple[int, ...], target: tuple[int, ...],

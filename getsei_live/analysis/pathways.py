@@ -29,11 +29,17 @@ class Pathway(Result):
         The path's bottleneck capacity, subtracted from the residual network.
     fraction : float
         ``flux / total_flux``.
+    bottleneck : tuple of (int, int)
+        The path's rate-limiting step: the transition along it that carries the least net reactive flux.
+    bottleneck_rate : float
+        That transition's rate (1/ps) from the rate matrix; NaN where the path was decomposed without one.
     """
 
     states: tuple[int, ...]
     flux: float
     fraction: float
+    bottleneck: tuple[int, ...] = ()
+    bottleneck_rate: float = float("nan")
 
 
 def _widest_path(capacity: np.ndarray, source: tuple[int, ...], target: set[int]) -> tuple[list[int], float]:
@@ -99,7 +105,8 @@ def decompose(net_flux: np.ndarray, total: float, source: tuple[int, ...], targe
     """``pathways`` on a bare net-flux matrix (no checks): for the many resamples of an interval estimate."""
     if not total > 0:
         return ()
-    residual = np.array(net_flux, dtype=float)
+    original = np.asarray(net_flux, dtype=float)
+    residual = original.copy()
     residual[residual <= RESIDUAL_RTOL * total] = 0.0
     target = set(target)
     found: list[Pathway] = []
@@ -112,7 +119,9 @@ def decompose(net_flux: np.ndarray, total: float, source: tuple[int, ...], targe
         residual[edges] -= bottleneck
         residual[residual <= RESIDUAL_RTOL * total] = 0.0
         carried += bottleneck
-        found.append(Pathway(states=tuple(path), flux=float(bottleneck), fraction=float(bottleneck / total)))
+        weakest = int(np.argmin(original[edges]))
+        found.append(Pathway(states=tuple(path), flux=float(bottleneck), fraction=float(bottleneck / total),
+                             bottleneck=(int(path[weakest]), int(path[weakest + 1]))))
         if fraction is not None and carried >= fraction * total * (1 - 1e-12):
             break
     return tuple(found)

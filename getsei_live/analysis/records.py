@@ -48,8 +48,9 @@ class StateFit(FlatRecord):
 #: Stored key of each ``Intervals`` field.
 INTERVAL_KEYS = {"n_bootstrap": "n_bootstrap", "method": "interval_method", "confidence": "confidence",
                   "pathway_fractions": "pathway_fraction_ci", "top_route_resolved": "top_route_resolved",
-                  "endpoints_resolved": "endpoints_resolved", "timescales": "timescales_ci", "timescales_by_lag": "timescales_by_lag_ci",
-                  "transition_matrix": "transition_matrix_ci"}
+                  "endpoints_resolved": "endpoints_resolved", "timescales": "timescales_ci",
+                  "timescales_by_lag": "timescales_by_lag_ci", "transition_matrix": "transition_matrix_ci",
+                  "mfpt": "mfpt_ci", "bottleneck_rates": "bottleneck_rate_ci"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +76,10 @@ class Intervals(FrozenRecord):
         At the analysis lag.
     timescales_by_lag : (n_lags, n - 1, 2) ndarray
     transition_matrix : (n, n, 2) ndarray
+    mfpt : (2,) ndarray
+        Of the mean first-passage time from source to target (ps).
+    bottleneck_rates : (n_pathways, 2) ndarray
+        Of the rate (1/ps) of each pathway's rate-limiting step.
     """
 
     n_bootstrap: int = 0
@@ -86,6 +91,8 @@ class Intervals(FrozenRecord):
     timescales: np.ndarray = field(default_factory=empty_array)
     timescales_by_lag: np.ndarray = field(default_factory=empty_array)
     transition_matrix: np.ndarray = field(default_factory=empty_array)
+    mfpt: np.ndarray = field(default_factory=lambda: np.full(2, np.nan))
+    bottleneck_rates: np.ndarray = field(default_factory=empty_array)
 
     def to_dict(self) -> dict:
         out = {}
@@ -101,7 +108,8 @@ class Intervals(FrozenRecord):
             return None
         values = {name: data[key] for name, key in INTERVAL_KEYS.items() if data.get(key) is not None}
         arrays = {name: nan_array(values[name]) for name in ("pathway_fractions", "timescales", "timescales_by_lag",
-                                                              "transition_matrix") if name in values}
+                                                              "transition_matrix", "mfpt", "bottleneck_rates")
+                  if name in values}
         return cls(**{**values, **arrays})
 
 
@@ -163,7 +171,7 @@ _MODEL_KEYS = ("lag_ps", "lag_auto", "n_transitions", "transitions_out", "active
                "rate_matrix", "rates_valid", "rate_problems", "escape_rates", "mobility", "mobility_ranking", "source",
                "target", "endpoint_candidates", "endpoint_notes", "total_flux", "tpt_rate_per_ps", "pathways",
                "n_blocks", "n_replicas", "block_ps", "markov", "core_ps", "label_changes_removed", "observed_ps",
-               "nothing_to_analyse", "stationarity")
+               "nothing_to_analyse", "stationarity", "mfpt_ps")
 _ARRAYS = ("stationary_distribution", "transition_matrix", "timescales_by_lag", "timescales", "rate_matrix",
            "escape_rates", "mobility")
 _INTS = ("transitions_out", "active_set", "excluded_states", "mobility_ranking", "source", "target",
@@ -218,6 +226,8 @@ class Snapshot(FrozenRecord, Mapping):
         Why there is no kinetics to read yet (fewer than two populated states, or the source is the target).
     stationarity : Stationarity or None
         Populations and leaving probabilities in the two halves of the run (None: too few blocks of time).
+    mfpt_ps : float
+        Mean first-passage time from the source to the target (ps); NaN without fluxes (and in older stores).
     intervals : Intervals or None
         None without resampling (``n_bootstrap=0``).
     frame, step, time_ps : int, int, float or None
@@ -264,6 +274,7 @@ class Snapshot(FrozenRecord, Mapping):
     observed_ps: float | None = None
     nothing_to_analyse: str | None = None
     stationarity: Stationarity | None = None
+    mfpt_ps: float = float("nan")
     intervals: Intervals | None = None
     frame: int | None = None
     step: int | None = None
@@ -304,7 +315,8 @@ class Snapshot(FrozenRecord, Mapping):
             tpt_rate_per_ps=flux.rate if flux is not None else 0.0, pathways=model.pathways, n_blocks=n_blocks,
             n_replicas=n_replicas, block_ps=block_ps, markov=markov, intervals=intervals,
             nothing_to_analyse=model.nothing_to_analyse, core_ps=core_ps,
-            label_changes_removed=label_changes_removed, observed_ps=observed_ps, stationarity=stationarity)
+            label_changes_removed=label_changes_removed, observed_ps=observed_ps, stationarity=stationarity,
+            mfpt_ps=model.mfpt)
 
     # ---------------------------------------------------------------- the stored form
     def to_dict(self) -> dict:
@@ -319,7 +331,9 @@ class Snapshot(FrozenRecord, Mapping):
             if isinstance(value, np.ndarray):
                 value = listed(value)
             elif key == "pathways":
-                value = [{"states": list(p.states), "flux": p.flux, "fraction": p.fraction} for p in value]
+                value = [{"states": list(p.states), "flux": p.flux, "fraction": p.fraction,
+                          "bottleneck": list(p.bottleneck), "bottleneck_rate_per_ps": p.bottleneck_rate}
+                         for p in value]
             elif key in ("markov", "stationarity"):
                 value = value.to_dict() if value is not None else None
             elif isinstance(value, tuple):
@@ -349,7 +363,11 @@ class Snapshot(FrozenRecord, Mapping):
             if key in values:
                 values[key] = tuple(values[key])
         values["pathways"] = tuple(Pathway(tuple(int(s) for s in p["states"]), _float(p.get("flux")),
-                                           float(p["fraction"])) for p in data.get("pathways", ()))
+                                           float(p["fraction"]), tuple(int(s) for s in p.get("bottleneck", ())),
+                                           _float(p.get("bottleneck_rate_per_ps")))
+                                   for p in data.get("pathways", ()))
+        if "mfpt_ps" in values:
+            values["mfpt_ps"] = _float(values["mfpt_ps"])
         values["markov"] = MarkovRecord.from_dict(data["markov"]) if data.get("markov") else None
         values["stationarity"] = Stationarity.from_dict(data["stationarity"]) if data.get("stationarity") else None
         fit = StateFit.from_dict(data["fit"]) if data.get("fit") else None

@@ -12,7 +12,7 @@ from ._checks import as_lag, as_state_set, as_transition_matrix
 from ._result import Result, frozen_array
 from .koopman import stationary_distribution
 
-__all__ = ["ReactiveFlux", "reactive_flux", "committor", "net_flux_batch"]
+__all__ = ["ReactiveFlux", "reactive_flux", "committor", "mfpt", "mfpt_batch", "net_flux_batch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +140,58 @@ def reactive_flux(
     )
 
 
+def mfpt(K: np.ndarray, source: int | Iterable[int], target: int | Iterable[int], *, lag: float = 1.0) -> float:
+    """Mean first-passage time from ``source`` to ``target`` (in the units of ``lag``).
+
+    Starting in the source set with the stationary distribution restricted to it, the expected time until the
+    chain first enters the target set: ``m_i = lag + sum_j K_ij m_j`` outside the target, 0 in it (as deeptime's
+    ``MarkovStateModel.mfpt``).
+
+    Examples
+    --------
+    >>> mfpt([[0.9, 0.1], [0.2, 0.8]], 0, 1, lag=2.0)   # geometric: lag / 0.1
+    20.0
+    """
+    k = as_transition_matrix(K)
+    n = k.shape[0]
+    a, b = as_state_set(source, n, "source"), as_state_set(target, n, "target")
+    if overlap := sorted(set(a) & set(b)):
+        raise ParameterError(f"The source and target sets overlap in states {overlap}; they must be disjoint.")
+    return float(mfpt_batch(k[None], a, b, lag=as_lag(lag))[0])
+
+
+def mfpt_batch(K: np.ndarray, source: tuple[int, ...], target: tuple[int, ...], *, lag: float) -> np.ndarray:
+    """``mfpt`` of a stack of (R, n, n) row-stochastic matrices, without checks; NaN where a system is singular or
+    the chain has no unique positive stationary distribution."""
+    R, n = K.shape[0], K.shape[1]
+    pi = _stationary_batch(K)
+    rest = np.setdiff1d(np.arange(n), list(target))
+    a = np.eye(rest.size) - K[:, rest][:, :, rest]
+    out = np.full(R, np.nan)
+    ok = np.all(np.isfinite(pi), axis=1) & (np.abs(np.linalg.det(a)) > 1e-300)
+    if ok.any():
+        m = np.zeros((int(ok.sum()), n))
+        m[:, rest] = np.linalg.solve(a[ok], np.full((int(ok.sum()), rest.size, 1), float(lag)))[:, :, 0]
+        weights = pi[ok][:, list(source)]
+        out[ok] = (weights * m[:, list(source)]).sum(axis=1) / weights.sum(axis=1)
+    return out
+
+
+def _stationary_batch(K: np.ndarray) -> np.ndarray:
+    """Stationary distributions of a stack of (R, n, n) matrices; NaN rows where none is unique and positive."""
+    R, n = K.shape[0], K.shape[1]
+    a = np.swapaxes(K, 1, 2) - np.eye(n)
+    a[:, -1, :] = 1.0
+    rhs = np.zeros((R, n, 1))
+    rhs[:, -1] = 1.0
+    pi = np.full((R, n), np.nan)
+    ok = np.abs(np.linalg.det(a)) > 1e-300
+    if ok.any():
+        pi[ok] = np.linalg.solve(a[ok], rhs[ok])[:, :, 0]
+    pi[~np.all(pi > 0, axis=1)] = np.nan
+    return pi
+
+
 def _committor_batch(K: np.ndarray, source: tuple[int, ...], target: tuple[int, ...]) -> np.ndarray:
     """``committor`` for a stack of (R, n, n) matrices; NaN rows where a system is singular."""
     R, n = K.shape[0], K.shape[1]
@@ -174,17 +226,9 @@ def net_flux_batch(K: np.ndarray, source: tuple[int, ...], target: tuple[int, ..
     net : (R, n, n) ndarray
     total : (R,) ndarray
     """
-    R, n = K.shape[0], K.shape[1]
-    a = np.swapaxes(K, 1, 2) - np.eye(n)
-    a[:, -1, :] = 1.0
-    rhs = np.zeros((R, n, 1))
-    rhs[:, -1] = 1.0
-    pi = np.full((R, n), np.nan)
-    ok = np.abs(np.linalg.det(a)) > 1e-300
-    if ok.any():
-        pi[ok] = np.linalg.solve(a[ok], rhs[ok])[:, :, 0]
-    ok &= np.all(pi > 0, axis=1)
-    pi[~ok] = np.nan
+    n = K.shape[1]
+    pi = _stationary_batch(K)
+    ok = np.all(np.isfinite(pi), axis=1)
     safe = np.where(ok[:, None], pi, 1.0)
     q_plus = _committor_batch(K, source, target)
     reversed_ = np.swapaxes(K, 1, 2) * safe[:, None, :] / safe[:, :, None]

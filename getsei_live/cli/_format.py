@@ -51,11 +51,12 @@ def format_model(model) -> str:
     elif model.flux is not None:
         src, dst = ", ".join(f"S{s}" for s in model.source), ", ".join(f"S{s}" for s in model.target)
         out += ["", f"Reactive flux {src} -> {dst}: total {model.flux.total_flux:.4g} per lag, "
-                    f"rate {model.flux.rate:.4g} 1/ps (mean first-passage time {1 / model.flux.rate:.4g} ps)"
+                    f"rate {model.flux.rate:.4g} 1/ps (mean first-passage time {model.mfpt:.4g} ps)"
                 if model.flux.rate > 0 else f"No reactive flux from {src} to {dst}."]
         out += ["", f"Top {len(model.pathways)} pathways:", table(
-            ["#", "pathway", "flux (per lag)", "share"],
-            [[str(k + 1), route(p.states), f"{p.flux:.4g}", f"{100 * p.fraction:.1f}%"]
+            ["#", "pathway", "flux (per lag)", "share", "rate-limiting step", "its rate (1/ps)"],
+            [[str(k + 1), route(p.states), f"{p.flux:.4g}", f"{100 * p.fraction:.1f}%",
+              route(p.bottleneck) if p.bottleneck else "-", f"{p.bottleneck_rate:.4g}"]
              for k, p in enumerate(model.pathways)], left=2)]
     return "\n".join(out)
 
@@ -143,7 +144,11 @@ def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int
     dst = ", ".join(f"S{s}" for s in snap.target)
     head += [f"Note: {note}" for note in snap.endpoint_notes]
     share_ci = intervals.pathway_fractions if intervals is not None else None
-    rows = [[str(k + 1), route(p.states), f"{100 * p.fraction:.1f}%", _interval(share_ci, k, 100, ".1f")]
+    rate_ci = intervals.bottleneck_rates if intervals is not None else None
+    rows = [[str(k + 1), route(p.states), f"{100 * p.fraction:.1f}%", _interval(share_ci, k, 100, ".1f"),
+             route(p.bottleneck) if p.bottleneck else "-",
+             f"{p.bottleneck_rate:.3g}" if np.isfinite(p.bottleneck_rate) else "-",
+             _interval(rate_ci, k, fmt=".3g")]
             for k, p in enumerate(snap.pathways)]
     confidence = intervals.confidence if intervals is not None else None
     method = intervals.method if intervals is not None else "Li atoms"
@@ -152,7 +157,11 @@ def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int
              + (f"; top route on top in {100 * intervals.top_route_resolved:.0f}% of resamples"
                 if intervals is not None else "")
              + (f"; {ends}" if (ends := endpoints_text(snap)) else "") + "):",
-             table(["#", "pathway", "share", "interval"], rows, left=2)]
+             table(["#", "pathway", "share", "interval", "rate-limiting step", "rate (1/ps)", "interval"], rows,
+                   left=2)]
+    if np.isfinite(snap.mfpt_ps):
+        mfpt_ci = _pair(intervals.mfpt, fmt=".3g") if intervals is not None else ""
+        head.append(f"Mean first-passage time {src} -> {dst}: {snap.mfpt_ps:.3g} ps {mfpt_ci}".rstrip())
     return "\n".join(head)
 
 

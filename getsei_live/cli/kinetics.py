@@ -105,6 +105,17 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
                                for k, c in enumerate(intervals.pathway_fractions) if np.isfinite(c).all())
                    + f"; top route on top in {100 * intervals.top_route_resolved:.0f}% of resamples"
                    + (f" ({ends})" if (ends := endpoints_text(result.snapshot)) else ""))
+        snap = result.snapshot
+        steps = [f"#{k + 1} {' -> '.join(f'S{s}' for s in p.bottleneck)} {p.bottleneck_rate:.3g} "
+                 f"[{c[0]:.3g}, {c[1]:.3g}]" for k, (p, c) in enumerate(zip(snap.pathways, intervals.bottleneck_rates))
+                 if p.bottleneck and np.isfinite(c).all()]
+        if steps:
+            click.echo("Rate-limiting step of each pathway (the transition with the least net flux), rate in 1/ps "
+                       f"with its {100 * intervals.confidence:.0f}% interval: " + ", ".join(steps))
+        if np.isfinite(snap.mfpt_ps) and np.isfinite(intervals.mfpt).all():
+            click.echo(f"Mean first-passage time {', '.join(f'S{s}' for s in snap.source)} -> "
+                       f"{', '.join(f'S{s}' for s in snap.target)}: {snap.mfpt_ps:.3g} ps "
+                       f"[{intervals.mfpt[0]:.3g}, {intervals.mfpt[1]:.3g}]")
     steady = result.snapshot.stationarity
     if steady is not None:
         click.echo("Stationarity: " + ("populations and leaving probabilities steady across the run" if

@@ -91,7 +91,8 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
         One of the store's lags, or "auto" for the shortest lag that passes the
         Markov test; default the (first) run's analysis lag.
     source, target : state(s), optional
-        Default: the least and the most mobile state that holds a real share of the Li.
+        Default: the run's own (when it was given them), else the least and the most mobile state that holds a
+        real share of the Li.
     reversible : bool, default False
     n_pathways : int, default 5
     n_bootstrap : int, default 200
@@ -110,6 +111,8 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
     live = first_store.analysis
     if lag_ps is None:
         lag_ps = live.get("lag_ps", max(lags_ps))
+    if source is None and target is None:  # the question the run asked, if it named one
+        source, target = live.get("source"), live.get("target")
     counts = ensemble.counts
     n, simulated = ensemble.committed_frames, ensemble.simulated_ps
     lag_index = _lag_index(counts, lags_ps, lag_ps, n, simulated)

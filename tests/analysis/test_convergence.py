@@ -127,3 +127,29 @@ def test_ragged_rows_are_padded_with_nan():
     np.testing.assert_array_equal(nan_padded(rows), expected)
     np.testing.assert_array_equal(nan_padded(rows, 4), np.c_[expected, np.full(3, np.nan)])
     assert nan_padded([]).shape == (0, 0)
+
+
+@pytest.mark.slow
+def test_mfpt_and_bottleneck_rate_intervals_cover_the_truth():
+    """Over 40 independent runs of a known chain, the 90% intervals of the mean first-passage time (source S0 to
+    target S2) and of the top route's bottleneck rate hold the true values about 90% of the time."""
+    from deeptime.markov.msm import MarkovStateModel
+
+    from getsei_live.analysis.rates import rate_matrix
+
+    lag_ps = LAGS[1] * DT_PS
+    Klag = np.linalg.matrix_power(P, LAGS[1])
+    true_mfpt = MarkovStateModel(Klag, lagtime=lag_ps).mfpt([0], [2])
+    generator = rate_matrix(Klag, lag_ps).generator
+    hits_mfpt = hits_rate = 0
+    runs = 40
+    for seed in range(runs):
+        snap, _ = chain_snapshot(np.random.default_rng(1000 + seed), n_li=20, n_frames=600, n_bootstrap=200)
+        assert snap.source == (0,) and snap.target == (2,)
+        lo, hi = snap.intervals.mfpt
+        hits_mfpt += lo <= true_mfpt <= hi
+        a, b = snap.pathways[0].bottleneck
+        lo, hi = snap.intervals.bottleneck_rates[0]
+        hits_rate += lo <= generator[a, b] <= hi
+    print(f"90% intervals hold the truth: mfpt {hits_mfpt}/{runs}, bottleneck rate {hits_rate}/{runs}")
+    assert hits_mfpt >= 31 and hits_rate >= 31  # 90% nominal; 31 of 40 is the binomial 1st percentile

@@ -137,3 +137,44 @@ def test_bad_pathway_arguments():
         pathways(f, k=0)
     with pytest.raises(ParameterError, match="'fraction' parameter"):
         pathways(f, fraction=1.5)
+
+
+@pytest.mark.parametrize("make", [random_reversible, random_non_reversible])
+@pytest.mark.parametrize("seed", range(4))
+def test_mfpt_matches_deeptime(make, seed):
+    from deeptime.markov.msm import MarkovStateModel
+
+    from getsei_live.analysis.tpt import mfpt, mfpt_batch
+
+    rng = np.random.default_rng(seed)
+    n = 4 + seed
+    K = make(rng, n)
+    for A, B in (([0], [n - 1]), ([0, 2], [n - 1]), ([n - 1], [0, 1])):
+        theirs = MarkovStateModel(K, lagtime=0.2).mfpt(A, B)
+        assert mfpt(K, A, B, lag=0.2) == pytest.approx(theirs, rel=1e-10)
+        np.testing.assert_allclose(mfpt_batch(np.stack([K, K]), tuple(A), tuple(B), lag=0.2), [theirs] * 2, rtol=1e-10)
+    reducible = np.eye(n)
+    assert np.isnan(mfpt_batch(reducible[None], (0,), (n - 1,), lag=1.0)[0])
+
+
+def test_each_pathway_names_its_weakest_transition():
+    """The bottleneck is the step of the path with the least net flux (a loop over the path's edges here), and
+    its rate is the rate matrix's entry."""
+    from getsei_live.analysis import kinetic_model
+
+    rng = np.random.default_rng(5)
+    K = random_reversible(rng, 6)
+    counts = np.round(K * 1e5).astype(int)
+    model = kinetic_model(counts, 0.5, source=0, target=5, n_pathways=None)
+    active = list(model.transition.active_set)
+    net = model.flux.net_flux
+    for path in model.pathways:
+        weakest, least = None, np.inf
+        for a, b in zip(path.states[:-1], path.states[1:]):
+            value = net[active.index(a), active.index(b)]
+            if value < least:
+                weakest, least = (a, b), value
+        assert path.bottleneck == weakest
+        assert path.bottleneck_rate == model.rates.generator[active.index(weakest[0]), active.index(weakest[1])]
+    assert model.mfpt == pytest.approx(__import__("getsei_live.analysis.tpt", fromlist=["mfpt"]).mfpt(
+        model.transition.transition_matrix, [active.index(0)], [active.index(5)], lag=0.5))
