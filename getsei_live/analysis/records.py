@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from .model import KineticModel
 from .pathways import Pathway
 from .stationarity import Stationarity
 
-__all__ = ["Condition", "Intervals", "Snapshot", "StateFit", "Verdict"]
+__all__ = ["Condition", "Environments", "Intervals", "Snapshot", "StateFit", "Verdict"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +43,49 @@ class StateFit(FlatRecord):
     ood_fraction: float
     mean_log_likelihood: float
     threshold: float
+
+
+@dataclass(frozen=True, eq=False)
+class Environments(FrozenRecord):
+    """The mean environment of the Li in each state, measured on the frame of a check (``StateModel.environments``):
+    what the Li of this run see, not what the state model's training frames held.
+
+    Attributes
+    ----------
+    elements : tuple of str
+        The columns of ``mean_counts``.
+    li : (n_states,) ndarray of int
+        Li atoms in each state in that frame (the weight of its means).
+    mean_counts : (n_states, n_elements) ndarray
+        Mean number of atoms of each element within the shell of a Li in the state (NaN for a state no Li is in).
+    mean_neighbour_distance_A : (n_states,) ndarray
+    """
+
+    elements: tuple[str, ...]
+    li: np.ndarray
+    mean_counts: np.ndarray
+    mean_neighbour_distance_A: np.ndarray
+
+    def to_dict(self) -> dict:
+        return {"elements": list(self.elements), "li": self.li.tolist(), "mean_counts": listed(self.mean_counts),
+                "mean_neighbour_distance_A": listed(self.mean_neighbour_distance_A)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Environments:
+        return cls(tuple(data["elements"]), np.asarray(data["li"], dtype=int), nan_array(data["mean_counts"]),
+                   nan_array(data["mean_neighbour_distance_A"]))
+
+    @classmethod
+    def pooled(cls, records: Sequence[Environments]) -> Environments | None:
+        """The Li-weighted means over several checks' records (None for none)."""
+        records = [r for r in records if r is not None]
+        if not records:
+            return None
+        li = np.sum([r.li for r in records], axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            counts = np.sum([np.nan_to_num(r.mean_counts) * r.li[:, None] for r in records], axis=0) / li[:, None]
+            distance = np.sum([np.nan_to_num(r.mean_neighbour_distance_A) * r.li for r in records], axis=0) / li
+        return cls(records[0].elements, li, counts, distance)
 
 
 #: Stored key of each ``Intervals`` field.
@@ -235,6 +278,9 @@ class Snapshot(FrozenRecord, Mapping):
     ensemble : tuple of str
         The stores analysed together (empty for one run).
     fit : StateFit or None
+    environments : Environments or None
+        The mean environment of each state's Li in the frame of the check (None where the labeller cannot say, or
+        the frames were labelled elsewhere).
     verdict : Verdict or None
         None until ``ConvergenceMonitor.judge``.
     extra : dict
@@ -281,6 +327,7 @@ class Snapshot(FrozenRecord, Mapping):
     time_ps: float | None = None
     ensemble: tuple[str, ...] = ()
     fit: StateFit | None = None
+    environments: Environments | None = None
     verdict: Verdict | None = None
     extra: Mapping = field(default_factory=dict)
 
@@ -326,6 +373,8 @@ class Snapshot(FrozenRecord, Mapping):
             out["ensemble"] = list(self.ensemble)
         if self.fit is not None:
             out["fit"] = self.fit.to_dict()
+        if self.environments is not None:
+            out["environments"] = self.environments.to_dict()
         for key in _MODEL_KEYS:
             value = getattr(self, key)
             if isinstance(value, np.ndarray):
@@ -351,7 +400,8 @@ class Snapshot(FrozenRecord, Mapping):
         """A stored snapshot (or any mapping with at least ``lag_ps``); missing keys take their defaults."""
         if isinstance(data, Snapshot):
             return data
-        known = {*_MODEL_KEYS, *_CONTEXT, "ensemble", "fit", *INTERVAL_KEYS.values(), *_VERDICT_KEYS}
+        known = {*_MODEL_KEYS, *_CONTEXT, "ensemble", "fit", "environments", *INTERVAL_KEYS.values(),
+                 *_VERDICT_KEYS}
         values: dict[str, Any] = {k: data[k] for k in (*_MODEL_KEYS, *_CONTEXT) if k in data}
         for key in _ARRAYS:
             if key in values:
@@ -371,7 +421,8 @@ class Snapshot(FrozenRecord, Mapping):
         values["markov"] = MarkovRecord.from_dict(data["markov"]) if data.get("markov") else None
         values["stationarity"] = Stationarity.from_dict(data["stationarity"]) if data.get("stationarity") else None
         fit = StateFit.from_dict(data["fit"]) if data.get("fit") else None
-        return cls(**values, ensemble=tuple(data.get("ensemble", ())), fit=fit,
+        environments = Environments.from_dict(data["environments"]) if data.get("environments") else None
+        return cls(**values, ensemble=tuple(data.get("ensemble", ())), fit=fit, environments=environments,
                    intervals=Intervals.from_dict(data), verdict=Verdict.from_dict(data),
                    extra={k: v for k, v in data.items() if k not in known})
 
@@ -379,9 +430,10 @@ class Snapshot(FrozenRecord, Mapping):
         return dataclasses.replace(self, verdict=verdict)
 
     def at(self, *, frame: int, step: int, time_ps: float, ensemble: tuple[str, ...] = (),
-           fit: StateFit | None = None) -> Snapshot:
+           fit: StateFit | None = None, environments: Environments | None = None) -> Snapshot:
         """This snapshot, recorded at ``frame`` (MD ``step``, ``time_ps``) of a run."""
-        return dataclasses.replace(self, frame=frame, step=step, time_ps=time_ps, ensemble=tuple(ensemble), fit=fit)
+        return dataclasses.replace(self, frame=frame, step=step, time_ps=time_ps, ensemble=tuple(ensemble), fit=fit,
+                                   environments=environments)
 
     @property
     def converged(self) -> bool:

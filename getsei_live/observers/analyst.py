@@ -13,7 +13,7 @@ from threadpoolctl import ThreadpoolController
 from ..analysis.convergence import snapshot
 from ..analysis.counting import RunCounter
 from ..analysis.criteria import ConvergenceCriteria
-from ..analysis.records import Snapshot
+from ..analysis.records import Environments, Snapshot
 from ..analysis.verdict import ConvergenceMonitor, explain
 from ..errors import ParameterError, StoreError
 from ..offline.ensemble import Ensemble, RunCounts, ensemble_problems, run_counts
@@ -101,7 +101,7 @@ class Analyst:
                 others.append(run)
         return Ensemble((own, *others))
 
-    def check(self, counter: RunCounter, last_step: int) -> Snapshot | None:
+    def check(self, counter: RunCounter, last_step: int, *, environments: Environments | None = None) -> Snapshot | None:
         """The judged snapshot of the committed counts, also stored; None while the lag has no transition."""
         ensemble = self.ensemble(counter, last_step)
         counts = ensemble.counts
@@ -116,7 +116,7 @@ class Analyst:
                             label_changes_removed=ensemble.removed_share)
         snap = snap.at(frame=counter.n_frames, step=last_step, time_ps=steps_to_ps(last_step, self.spec.timestep_fs),
                        ensemble=tuple(run.path for run in ensemble.runs) if ensemble.n_runs > 1 else (),
-                       fit=self.drift.summary())
+                       fit=self.drift.summary(), environments=environments)
         snap = self.convergence.judge(snap)
         self.drift.warn(snap)
         self.store.add_snapshot(snap)

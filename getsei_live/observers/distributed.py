@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.records import Environments
 from ..deprecation import renamed
 from ..errors import ParameterError, StructureError
 from ..units import LI
@@ -54,9 +55,10 @@ def _count_frames(path: str, file_format: str | None) -> int:
 
 
 def _label_chunk(path: str, file_format: str | None, start: int, stop: int | None, model_path: str, device: str,
-                 threads: int | None, li_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(frames, n_li) int8 labels and float64 log-likelihoods of frames ``start:stop`` of one trajectory
-    (``stop`` None: to its end); runs on a Dask worker."""
+                 threads: int | None, li_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """(frames, n_li) int8 labels, float64 log-likelihoods and the Li environments of each state (one dict per
+    frame, ``StateModel.environments``) of frames ``start:stop`` of one trajectory (``stop`` None: to its end);
+    runs on a Dask worker."""
     from ..structures.trajectory import read_trajectory
 
     if threads is not None:
@@ -67,12 +69,14 @@ def _label_chunk(path: str, file_format: str | None, start: int, stop: int | Non
     frames = read_trajectory(path, index=f"{start}:{'' if stop is None else stop}", format=file_format)
     labels = np.empty((len(frames), li_indices.size), dtype=np.int8)
     fit = np.empty((len(frames), li_indices.size))
+    environments = []
     for k, atoms in enumerate(frames):
         if not np.array_equal(np.flatnonzero(atoms.numbers == LI), li_indices):
             raise StructureError(f"{path}: frame {start + k} has other Li atoms than the run's "
                                  f"{li_indices.size}; the atoms of a run must not change.")
-        labels[k], fit[k] = model.assign_with_fit(atoms)
-    return labels, fit
+        labels[k], fit[k], measured = model.label_with_environments(atoms)
+        environments.append(measured)
+    return labels, fit, environments
 
 
 @contextmanager
@@ -212,7 +216,7 @@ def _run(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *
                 futures.append(future)
                 k += 1
     log.info("Labelling %d tasks on %d Dask workers.", len(futures), len(client.scheduler_info().get("workers", {})))
-    waiting: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {store: {} for store in jobs}
+    waiting: dict[str, dict[int, tuple[np.ndarray, np.ndarray, list[dict]]]] = {store: {} for store in jobs}
     following = dict.fromkeys(jobs, 0)
     frame = dict.fromkeys(jobs, 0)  # index of the next frame of each store, for its step
     for future in as_completed(futures):
@@ -222,11 +226,11 @@ def _run(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *
             continue
         waiting[store][k] = future.result()
         while following[store] in waiting[store]:
-            labels, fit = waiting[store].pop(following[store])
+            labels, fit, environments = waiting[store].pop(following[store])
             following[store] += 1
-            for row, row_fit in zip(labels, fit):  # frames committed already (a resumed store): record() skips
+            for row, row_fit, measured in zip(labels, fit, environments):  # frames committed already: skipped
                 if monitor.stop_reason is None:
-                    monitor.record(first_step + frame[store] * interval, row, row_fit)
+                    monitor.record(first_step + frame[store] * interval, row, row_fit, Environments(**measured))
                 frame[store] += 1
         if monitor.stop_reason is not None:
             client.cancel([f for f in futures if plan[f.key][0] == store and not f.done()])

@@ -12,7 +12,7 @@ import numpy as np
 from ase import Atoms, units
 
 from ..analysis.criteria import ConvergenceCriteria
-from ..analysis.records import Snapshot
+from ..analysis.records import Environments, Snapshot
 from ..analysis.verdict import explain
 from ..errors import ParameterError, StoreError, StructureError
 from ..states.labeller import Labeller
@@ -236,10 +236,11 @@ class LiveMonitor:
         labels, log_likelihood = self.drift.label(self.state_model, frame.atoms())  # torch, the worker's threads
         return self._record(frame.step, labels, frame, log_likelihood)
 
-    def record(self, step: int, labels: np.ndarray, log_likelihood: np.ndarray | None = None) -> bool:
-        """Record the labels (and the state model's log-likelihoods) of the frame at absolute MD ``step`` that
-        were assigned elsewhere (by Dask workers in ``replay_distributed``), on this thread; False when the step
-        was seen already. No checkpoint is kept."""
+    def record(self, step: int, labels: np.ndarray, log_likelihood: np.ndarray | None = None,
+               environments: Environments | None = None) -> bool:
+        """Record the labels (and the state model's log-likelihoods, and the Li environments of each state) of the
+        frame at absolute MD ``step`` that were assigned elsewhere (by Dask workers in ``replay_distributed``), on
+        this thread; False when the step was seen already. No checkpoint is kept."""
         labels = np.asarray(labels)
         n = self.spec.n_states
         if labels.shape != (self.spec.n_li,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= n:
@@ -248,10 +249,10 @@ class LiveMonitor:
         if not self._accept(step):
             return False
         self.drift.observe(log_likelihood)
-        return self._record(step, labels, None, log_likelihood)
+        return self._record(step, labels, None, log_likelihood, environments)
 
     def _record(self, step: int, labels: np.ndarray, frame: Frame | None,
-                log_likelihood: np.ndarray | None = None) -> bool:
+                log_likelihood: np.ndarray | None = None, environments: Environments | None = None) -> bool:
         """Count and buffer one labelled frame, then the one place that decides to flush, check or stop."""
         self.counter.update(labels)
         self.store.append(step, steps_to_ps(step, self.spec.timestep_fs), labels, log_likelihood)
@@ -259,7 +260,7 @@ class LiveMonitor:
         self.checkpoints.keep(frame)
         self._since_check += 1
         if self.counter.n_frames % self.check_every_frames == 0:  # at the same frames whatever the interruptions
-            self.check()
+            self.check(environments=environments or self._environments(frame, labels))
         elif self._flush_due(self.store.pending_frames):
             self.flush()
         if self.stop_when_stable and self.converged and self.stop_reason is None:
@@ -267,6 +268,13 @@ class LiveMonitor:
             self.stop_explanation = explain(self.latest) if self.latest is not None else "converged"
             self._finish("stopped", self.stop_explanation)
         return True
+
+    def _environments(self, frame: Frame | None, labels: np.ndarray) -> Environments | None:
+        """The mean environment of each state's Li in the frame of a check, where the labeller can say."""
+        measure = getattr(self.state_model, "environments", None)
+        if frame is None or measure is None:
+            return None
+        return Environments(**measure(frame.atoms(), labels))
 
     def _flush_due(self, pending: int) -> bool:
         return pending >= self.flush_frames or time.monotonic() - self._last_flush > self.flush_seconds
@@ -292,9 +300,10 @@ class LiveMonitor:
             self.store.flush(self.counter.tally(), checkpoint=self.checkpoints.record())
         self._last_flush = time.monotonic()
 
-    def check(self, *, only_if_new: bool = False) -> Snapshot | None:
+    def check(self, *, only_if_new: bool = False, environments: Environments | None = None) -> Snapshot | None:
         """Flush, take an analysis snapshot, judge it, store it; returns it (None while there is too little data,
-        or with ``only_if_new`` when no frame came since the last check)."""
+        or with ``only_if_new`` when no frame came since the last check). ``environments``: the Li environments of
+        the frame checked, recorded with the snapshot."""
         if self.warming is not None:
             self.flush()
             return None
@@ -302,7 +311,7 @@ class LiveMonitor:
             return None
         self._since_check = 0
         self.flush()
-        return self.analyst.check(self.counter, self.last_step)
+        return self.analyst.check(self.counter, self.last_step, environments=environments)
 
     def _commit_before_failure(self, error: BaseException) -> None:
         """On the worker, after a failure: commit the frames before it, as the synchronous path does."""

@@ -84,6 +84,12 @@ def core_lengths_figure(lags_ps, rows: Sequence[dict], core_ps: float) -> Figure
     return fig
 
 
+def _readable_on(rgba) -> str:
+    """Black or white, whichever reads on a cell of colour ``rgba`` (its relative luminance, ITU-R BT.709)."""
+    r, g, b = rgba[:3]
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 else "white"
+
+
 def _heatmap(ax, matrix, names, title, unit, *, fmt="{:.2g}", marks=None, cmap="viridis"):
     image = ax.imshow(matrix, cmap=cmap)
     ax.set_xticks(range(len(names)), names)
@@ -95,8 +101,8 @@ def _heatmap(ax, matrix, names, title, unit, *, fmt="{:.2g}", marks=None, cmap="
         for j in range(matrix.shape[1]):
             if not np.isfinite(matrix[i, j]):
                 continue
-            ax.text(j, i, fmt.format(matrix[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if image.norm(matrix[i, j]) < 0.5 else "black")
+            ax.text(j, i, fmt.format(matrix[i, j]), ha="center", va="center", fontsize=9,
+                    color=_readable_on(image.cmap(image.norm(matrix[i, j]))))
             if marks is not None and marks[i, j]:
                 ax.plot(j, i, marker="x", color="red", markersize=14, markeredgewidth=1.5)
     plt.colorbar(image, ax=ax, label=unit, shrink=0.8)
@@ -200,7 +206,8 @@ def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
     time = np.array([s.time_ps for s in snapshots], dtype=float)
     ts = nan_padded([s.timescales for s in snapshots])
     for k in range(ts.shape[1]):
-        top.plot(time, ts[:, k], "o-", markersize=3, label=f"t{k + 1}")
+        if np.any(np.isfinite(ts[:, k])):  # a legend only for what is drawn
+            top.plot(time, ts[:, k], "o-", markersize=3, label=f"t{k + 1}")
     top.set_yscale("log")
     top.set_ylabel("implied timescale (ps)")
     top.legend(fontsize=7, ncol=3)
@@ -224,15 +231,16 @@ def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
 def populations_figure(time_ps, states, n_states: int) -> Figure:
     """Fraction of the Li atoms in each state against simulated time."""
     labels = np.asarray(states)
-    fractions = np.stack([(labels == s).mean(axis=1) for s in range(n_states)], axis=1)
+    visited = [s for s in range(n_states) if np.any(labels == s)]  # states no Li ever entered are left out
+    fractions = np.stack([(labels == s).mean(axis=1) for s in visited], axis=1)
     fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
-    ax.stackplot(time_ps, fractions.T, colors=[state_colour(s) for s in range(n_states)],
-                 labels=[f"S{s}" for s in range(n_states)])
+    ax.stackplot(time_ps, fractions.T, colors=[state_colour(s) for s in visited],
+                 labels=[f"S{s}" for s in visited])
     ax.set_xlabel("simulated time (ps)")
     ax.set_ylabel("fraction of Li")
     ax.set_ylim(0, 1)
     ax.set_title("State populations")
-    ax.legend(fontsize=7, ncol=n_states, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    ax.legend(fontsize=7, ncol=max(1, len(visited)), loc="upper center", bbox_to_anchor=(0.5, -0.22))
     return fig
 
 
@@ -254,7 +262,7 @@ def features_figure(states, escape_rates, features: dict[str, np.ndarray]) -> Fi
         ax.set_ylabel("escape rate (1/ps)")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    fig.suptitle("Escape rate against graph features of the state")
+    fig.suptitle("Escape rate against the mean environment of the state's Li in this run")
     return fig
 
 

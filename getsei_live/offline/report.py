@@ -15,6 +15,7 @@ from ..analysis import nan_padded, strict_json
 from ..analysis.criteria import ConvergenceCriteria
 from ..errors import StoreError
 from ..store.run_store import RunStore
+from ..analysis.records import Environments
 from .summary import analyze_store, state_model_fit
 
 __all__ = ["write_report"]
@@ -22,12 +23,40 @@ __all__ = ["write_report"]
 log = logging.getLogger(__name__)
 
 
-def _png(fig, path: Path) -> Path:
+def _png(fig, path: Path, context: str = "") -> Path:
+    """Save and close ``fig``; ``context`` (system, temperature, lag, core) heads it."""
     import matplotlib.pyplot as plt
 
+    if context:
+        title = fig.get_suptitle()
+        fig.suptitle(f"{title}\n{context}" if title else context, fontsize=9 if title else 8,
+                     color="black" if title else "0.35")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def run_context(store: RunStore, lag_ps: float | None = None) -> str:
+    """What a figure of this run is of, in one line: system, temperature, lag, core length."""
+    from ase import Atoms
+
+    parts = []
+    checkpoint = store.checkpoint()
+    numbers = None if checkpoint is None else checkpoint.get("numbers")
+    if numbers is not None:
+        parts.append(f"{Atoms(numbers=numbers).get_chemical_formula(mode='metal')} ({len(numbers)} atoms, "
+                     f"{store.spec.n_li} Li)")
+    if store.temperature_K is not None:
+        parts.append(f"{store.temperature_K:g} K")
+    if lag_ps is not None:
+        parts.append(f"lag {lag_ps:g} ps")
+    parts.append(f"core {store.spec.core_ps:g} ps" if store.spec.core_ps else "raw labels")
+    return ", ".join(parts)
+
+
+def run_environments(stores: Sequence[RunStore]) -> Environments | None:
+    """The mean environment of each state's Li over every check of these runs (None: no check recorded one)."""
+    return Environments.pooled([snap.environments for store in stores for snap in store.snapshots()])
 
 
 def write_report(store_path: str | Path | Sequence[str | Path], out_dir: str | Path, *, lag_ps: float | None = None,
@@ -50,22 +79,27 @@ def write_report(store_path: str | Path | Sequence[str | Path], out_dir: str | P
         raise StoreError(f"Cannot write the report to {out}: {error.strerror}.") from None
     history = stores[0].snapshots()
     described = stores[0].state_model_config.get("states") or []
-    figures = {**_model_figures(result, stores[0].spec.n_states, out),
-               **_run_figures(stores, paths, history, out),
-               **_feature_figure(result.model, described, stores[0].spec.n_states, out)}
+    environments = run_environments(stores)
+    context = run_context(stores[0], result.model.lag)
+    figures = {**_model_figures(result, stores[0].spec.n_states, out, context),
+               **_run_figures(stores, paths, history, out, run_context(stores[0])),
+               **_feature_figure(result.model, environments, out, context)}
     intervals = result.intervals_dict()
     summary = {**result.to_dict(), "partial": result.info["status"] == "running",
                "figures": {k: p.name for k, p in figures.items()},
                "timescale_intervals_by_lag": intervals.get("timescales_by_lag_ci"),
                "pathway_fraction_intervals": intervals.get("pathway_fraction_ci"), "states": described,
+               "environments": environments.to_dict() if environments is not None else None, "context": context,
+               "mfpt_ps": result.snapshot.mfpt_ps, "mfpt_ci": intervals.get("mfpt_ci"),
+               "bottleneck_rate_ci": intervals.get("bottleneck_rate_ci"),
                "convergence": history[-1].to_dict() if history else None}
     (out / "summary.json").write_text(json.dumps(strict_json(summary), indent=1))
-    (out / "index.html").write_text(_html(summary, figures, result.model, result.info["store"]))
+    (out / "index.html").write_text(_html(summary, figures, result.model, result.info["store"], environments))
     log.info("Wrote %d figures, index.html and summary.json to %s.", len(figures), out)
     return summary
 
 
-def _model_figures(result, n_states: int, out: Path) -> dict[str, Path]:
+def _model_figures(result, n_states: int, out: Path, context: str) -> dict[str, Path]:
     """Timescales by lag, rates, mobility, fluxes, network, pathways and the Chapman-Kolmogorov test."""
     from . import plots
 
@@ -75,57 +109,67 @@ def _model_figures(result, n_states: int, out: Path) -> dict[str, Path]:
     its = nan_padded(result.info["timescales_by_lag"], n_states - 1)
     its_ci = snap.intervals.timescales_by_lag if snap.intervals is not None else None
     figures = {"implied_timescales": _png(plots.implied_timescales_figure(result.info["lags_ps"], its, its_ci),
-                                          out / "implied_timescales.png"),
+                                          out / "implied_timescales.png", context),
                "rate_matrix": _png(plots.rate_matrix_figure(rates.generator, active, valid=rates.valid,
-                                                            raw_rates=rates.rate_matrix), out / "rate_matrix.png"),
+                                                            raw_rates=rates.rate_matrix),
+                                   out / "rate_matrix.png", context),
                "mobility": _png(plots.mobility_figure(active, rates.escape_rates, rates.mobility),
-                                out / "mobility.png")}
+                                out / "mobility.png", context)}
     if model.flux is not None:
         figures["fluxes"] = _png(plots.flux_figure(active, model.flux.equilibrium_flux, model.flux.net_flux),
-                                 out / "fluxes.png")
+                                 out / "fluxes.png", context)
         figures["network"] = _png(plots.network_figure(active, tm.stationary_distribution, model.flux.net_flux,
-                                                       model.source, model.target), out / "network.png")
+                                                       model.source, model.target), out / "network.png", context)
         figures["pathways"] = _png(plots.pathways_figure([p.to_dict() for p in model.pathways],
                                                          result.intervals_dict().get("pathway_fraction_ci")),
-                                   out / "pathways.png")
+                                   out / "pathways.png", context)
     if result.info["core_lengths"]:
         figures["core_lengths"] = _png(plots.core_lengths_figure(result.info["lags_ps"], result.info["core_lengths"],
-                                                                 result.info["core_ps"]), out / "core_lengths.png")
+                                                                 result.info["core_ps"]),
+                                       out / "core_lengths.png", context)
     if snap.markov.ck is not None:
-        figures["chapman_kolmogorov"] = _png(plots.ck_figure(snap.markov.ck), out / "chapman_kolmogorov.png")
+        figures["chapman_kolmogorov"] = _png(plots.ck_figure(snap.markov.ck), out / "chapman_kolmogorov.png",
+                                             context)
     return figures
 
 
-def _run_figures(stores: list[RunStore], paths: list, history: list, out: Path) -> dict[str, Path]:
+def _run_figures(stores: list[RunStore], paths: list, history: list, out: Path, context: str) -> dict[str, Path]:
     """The live history, the state model's fit and the populations over time."""
     from . import plots
 
     figures = {}
     if history:
-        figures["convergence"] = _png(plots.convergence_figure(history), out / "convergence.png")
+        figures["convergence"] = _png(plots.convergence_figure(history), out / "convergence.png", context)
     fits = {str(p): f for p in paths if (f := state_model_fit(p)) is not None}
     if fits:
         limit = ConvergenceCriteria.from_dict(stores[0].analysis.get("criteria") or {}).max_ood_fraction
-        figures["state_model_fit"] = _png(plots.state_model_fit_figure(fits, limit), out / "state_model_fit.png")
+        figures["state_model_fit"] = _png(plots.state_model_fit_figure(fits, limit), out / "state_model_fit.png",
+                                          context)
     n = min(s.committed_frames for s in stores)
     stride = max(1, n // 2000)
     states = np.concatenate([s.states(0, n)[::stride] for s in stores], axis=1)
     figures["populations"] = _png(plots.populations_figure(stores[0].times_ps()[:n:stride], states,
-                                                           stores[0].spec.n_states), out / "populations.png")
+                                                           stores[0].spec.n_states), out / "populations.png", context)
     return figures
 
 
-def _feature_figure(model, described: list[dict], n_states: int, out: Path) -> dict[str, Path]:
-    """Escape rate of each state against the mean environment of its central Li (when the states are described)."""
+def _feature_figure(model, environments: Environments | None, out: Path, context: str) -> dict[str, Path]:
+    """Escape rate of each state against the mean environment its Li have in this run (the run's own frames, at
+    every check); none with fewer than three states, where a correlation says nothing."""
     from . import plots
 
-    if len(described) != n_states:
-        return {}
     active = [int(s) for s in model.transition.active_set]
-    feats = {f"mean n_{e} in shell": np.array([described[s]["mean_counts"][e] for s in active])
-             for e in described[0]["mean_counts"] if any(d["mean_counts"][e] > 0.05 for d in described)}
-    feats["mean neighbour distance (A)"] = np.array([described[s]["mean_neighbour_distance_A"] for s in active])
-    return {"features": _png(plots.features_figure(active, model.rates.escape_rates, feats), out / "features.png")}
+    if environments is None or len(active) < 3:
+        return {}
+    rows = [s for s in active if environments.li[s] > 0]
+    if len(rows) < 3:
+        return {}
+    keep = [k for k, e in enumerate(environments.elements) if np.nanmax(environments.mean_counts[rows, k]) > 0.05]
+    feats = {f"mean n_{environments.elements[k]} in shell": environments.mean_counts[rows, k] for k in keep}
+    feats["mean neighbour distance (A)"] = environments.mean_neighbour_distance_A[rows]
+    position = {s: k for k, s in enumerate(active)}
+    rates = model.rates.escape_rates[[position[s] for s in rows]]
+    return {"features": _png(plots.features_figure(rows, rates, feats), out / "features.png", context)}
 
 
 CAPTIONS = {
@@ -143,36 +187,79 @@ CAPTIONS = {
     "populations": "Fraction of Li atoms in each state over the run.",
     "core_lengths": "The slowest implied timescale against lag for each core length (raw labels re-cored): it grows "
                     "with the core length; a flat line means that core length gives a Markovian model.",
-    "features": "Escape rate of each state against the mean environment of its central Li.",
+    "features": "Escape rate of each state against the mean environment its Li have in this run (measured on the "
+                "frame of every check), with Pearson r across the states.",
     "state_model_fit": "Share of Li environments below the 1st percentile of the training environments' "
                        "log-likelihood, per frame: about 1% while the states describe the structure; well above the "
                        "red line, retrain the state model.",
 }
 
 
-def _pathways_html(model, rows: str) -> str:
-    """The pathway table, or the one line that says there is nothing to analyse yet."""
+def _bounds(ci, k: int | None = None, scale: float = 1.0, fmt: str = ".3g") -> str:
+    """``[lo, hi]`` of interval ``k`` of ``ci`` (or of ``ci`` itself), "" where there is none."""
+    pair = ci if k is None else (ci[k] if ci is not None and k < len(ci) else None)
+    if pair is None or len(pair) < 2 or any(v is None or not np.isfinite(v) for v in pair):
+        return ""
+    return f"[{scale * pair[0]:{fmt}}, {scale * pair[1]:{fmt}}]"
+
+
+def _pathways_html(model, summary: dict) -> str:
+    """The pathway table with each route's rate-limiting step, and the mean first-passage time; or the one line
+    that says there is nothing to analyse yet."""
     if model.nothing_to_analyse is not None:
         return f"<h2>Pathways</h2><p><b>{html.escape(model.nothing_to_analyse)}</b>.</p>"
-    return (f"<h2>Pathways S{', S'.join(map(str, model.source))} &rarr; S{', S'.join(map(str, model.target))}</h2>"
-            f"<table><tr><th>#</th><th>route</th><th>share</th><th>90% interval</th></tr>{rows}</table>")
+    shares, rates = summary.get("pathway_fraction_intervals"), summary.get("bottleneck_rate_ci")
+    rows = "".join(
+        f"<tr><td>{k + 1}</td><td>{' &rarr; '.join(f'S{s}' for s in p.states)}</td><td>{100 * p.fraction:.1f}%</td>"
+        f"<td>{_bounds(shares, k, 100, '.1f')}</td><td>{' &rarr; '.join(f'S{s}' for s in p.bottleneck)}</td>"
+        f"<td>{p.bottleneck_rate:.3g}</td><td>{_bounds(rates, k)}</td></tr>" for k, p in enumerate(model.pathways))
+    src, dst = (", ".join(f"S{s}" for s in states) for states in (model.source, model.target))
+    mfpt = summary.get("mfpt_ps")
+    passage = (f"<p>Mean first-passage time {src} &rarr; {dst}: <b>{mfpt:.3g} ps</b> {_bounds(summary.get('mfpt_ci'))}"
+               "</p>" if mfpt is not None and np.isfinite(mfpt) else "")
+    return (f"<h2>Pathways {src} &rarr; {dst}</h2><table><tr><th>#</th><th>route</th><th>share</th>"
+            "<th>90% interval</th><th>rate-limiting step</th><th>its rate (1/ps)</th><th>90% interval</th></tr>"
+            f"{rows}</table>{passage}")
 
 
-def _html(summary: dict, figures: dict[str, Path], model, name: str) -> str:
+def _no_features_note(model, figures: dict) -> str:
+    n = model.transition.active_set.size
+    if "features" in figures or n >= 3:
+        return ""
+    return (f"<p>No figure of escape rates against the states' environments: a correlation across {n} states says "
+            "nothing.</p>")
+
+
+def _environments_html(environments: Environments | None, described: list[dict]) -> str:
+    """The mean environment of each state's Li: measured in this run when its checks recorded it, else (said so)
+    the state model's training description; states no Li of the run was in are left out."""
+    head = ("<tr><th>state</th><th>Li environments</th><th>mean neighbours in the shell</th>"
+            "<th>mean distance (A)</th></tr>")
+    if environments is not None:
+        total = int(environments.li.sum())
+        rows = "".join(
+            f"<tr><td>S{s}</td><td>{n} ({100 * n / total:.1f}%)</td><td>"
+            + ", ".join(f"{e} {c:.2f}" for e, c in zip(environments.elements, environments.mean_counts[s])
+                        if c >= 0.05)
+            + f"</td><td>{environments.mean_neighbour_distance_A[s]:.3f}</td></tr>"
+            for s, n in enumerate(environments.li) if n > 0)
+        return (f"<h2>Mean environments in this run</h2><p>Measured on the frame of every check: {total} Li "
+                f"environments.</p><table>{head}{rows}</table>")
+    rows = "".join(
+        f"<tr><td>S{d['index']}</td><td>{100 * d['population']:.1f}% of training</td><td>"
+        + ", ".join(f"{e} {c:.2f}" for e, c in d["mean_counts"].items() if c >= 0.05)
+        + f"</td><td>{d['mean_neighbour_distance_A']:.3f}</td></tr>" for d in described)
+    return ("<h2>Mean environments (of the state model's training frames: this store recorded none of its own)</h2>"
+            f"<table>{head}{rows}</table>") if rows else ""
+
+
+def _html(summary: dict, figures: dict[str, Path], model, name: str, environments: Environments | None) -> str:
     esc = html.escape
     tm, rates = model.transition, model.rates
     rows = "".join(
         f"<tr><td>S{s}</td><td>{p:.4f}</td><td>{e:.4g}</td><td>{m:.3f}</td></tr>"
         for s, p, e, m in zip(tm.active_set, tm.stationary_distribution, rates.escape_rates, rates.mobility))
-    intervals = summary.get("pathway_fraction_intervals") or []
-    paths = "".join(
-        f"<tr><td>{k + 1}</td><td>{' &rarr; '.join(f'S{s}' for s in p.states)}</td><td>{100 * p.fraction:.1f}%</td>"
-        f"<td>{'' if k >= len(intervals) or not intervals[k] or None in intervals[k] else f'[{100 * intervals[k][0]:.1f}, {100 * intervals[k][1]:.1f}]'}</td></tr>"
-        for k, p in enumerate(model.pathways))
-    states = "".join(
-        f"<tr><td>S{d['index']}</td><td>{d['population']:.3f}</td><td>"
-        + ", ".join(f"{e} {c:.2f}" for e, c in d["mean_counts"].items() if c >= 0.05)
-        + f"</td><td>{d['mean_neighbour_distance_A']:.3f}</td></tr>" for d in summary["states"])
+    states = _environments_html(environments, summary["states"])
     conv = summary.get("convergence") or {}
     verdict = ("converged" if conv.get("converged") else "not converged") if conv else "no live analysis recorded"
     conditions = "".join(
@@ -201,7 +288,7 @@ table{{border-collapse:collapse;margin:0.5em 0 1.5em}}td,th{{border:1px solid #c
 td:first-child{{text-align:left}}figure{{display:inline-block;margin:0.5em;vertical-align:top;max-width:520px}}
 img{{max-width:100%}}figcaption{{font-size:0.85em;color:#555}}.partial{{background:#fee;padding:0.5em;border:1px solid #c00}}
 </style></head><body>
-<h1>getsei-live report</h1>{banner}
+<h1>getsei-live report</h1><p><b>{esc(summary.get('context') or '')}</b></p>{banner}
 <p>Store <code>{esc(name)}</code>: {summary['committed_frames']} frames, {summary['simulated_ps']:.2f} ps
 simulated, status <b>{esc(str(summary['status']))}</b>{' (' + esc(str(summary['stop_reason'])) + ')' if summary['stop_reason'] else ''};
 live convergence: <b>{verdict}</b>.</p>
@@ -211,9 +298,8 @@ Implied timescales: {timescales}. Core assignment: {f"{summary['core_ps']:g} ps"
 '' if summary['label_changes_removed'] is None else f" ({100 * summary['label_changes_removed']:.0f}% of the raw label changes removed)"}.</p>
 <p>{markov_text}</p>{conditions}
 <h2>States</h2><table><tr><th>state</th><th>population</th><th>escape rate (1/ps)</th><th>mobility</th></tr>{rows}</table>
-<h2>Mean environments (from the state model)</h2><table><tr><th>state</th><th>share of training Li</th>
-<th>mean neighbours in the shell</th><th>mean distance (A)</th></tr>{states}</table>
-{_pathways_html(model, paths)}
-<h2>Figures</h2>{images}
+{states}
+{_pathways_html(model, summary)}
+<h2>Figures</h2>{images}{_no_features_note(model, figures)}
 </body></html>
 """

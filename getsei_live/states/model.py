@@ -14,7 +14,7 @@ from sklearn.mixture import GaussianMixture
 
 from . import model_file
 from .encoder import GATEncoder, GraphSet, TrainingConfig
-from .environments import StateDescription
+from .environments import StateDescription, centre_descriptor_array
 from .graphs import FeatureSchema, LiGraphArrays, LiGraphBuilder
 from .inference import MixtureLabels, graph_tensors, resolve_device, sparse_embed
 from .training import FIT_PERCENTILE, embed_arrays, embed_graph_set, train_parts
@@ -112,11 +112,39 @@ class StateModel:
     def assign_with_fit(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
         """``assign``'s states and the mixture's log-likelihood of every Li environment (float64), for the drift
         guard: an environment below ``fit_threshold`` lies outside what the model saw in training."""
-        z = self._embed_tensor(self.builder.arrays(atoms))
+        return self._label_with_fit(self.builder.arrays(atoms))
+
+    def _label_with_fit(self, graphs: LiGraphArrays) -> tuple[np.ndarray, np.ndarray]:
+        z = self._embed_tensor(graphs)
         if z.shape[0] == 0:
             return np.zeros(0, dtype=np.int8), np.zeros(0)
         labels, log_likelihood = self._labels.labels_and_fit(z)
         return self._rank[labels.cpu().numpy()].astype(np.int8), log_likelihood.cpu().numpy()
+
+    def environments(self, atoms: Atoms, labels: np.ndarray) -> dict:
+        """The mean environment of the Li in each state of a labelled frame, from the same graphs the labels come
+        from: ``elements``, ``li`` (Li atoms in each state), ``mean_counts`` (n_states, n_elements: atoms of each
+        element within the shell) and ``mean_neighbour_distance_A`` (n_states,); NaN for a state no Li is in. The
+        fields of ``analysis.records.Environments``."""
+        return self._environments(self.builder.arrays(atoms), labels)
+
+    def label_with_environments(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray, dict]:
+        """``assign_with_fit`` and ``environments`` of a frame from one build of its graphs."""
+        graphs = self.builder.arrays(atoms)
+        labels, log_likelihood = self._label_with_fit(graphs)
+        return labels, log_likelihood, self._environments(graphs, labels)
+
+    def _environments(self, graphs: LiGraphArrays, labels: np.ndarray) -> dict:
+        centre = centre_descriptor_array(graphs, self.schema)
+        labels = np.asarray(labels, dtype=np.intp)
+        n_el = len(self.schema.elements)
+        li = np.bincount(labels, minlength=self.n_states)
+        sums = np.zeros((self.n_states, centre.shape[1]))
+        np.add.at(sums, labels, centre)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = sums / li[:, None]
+        return {"elements": tuple(self.schema.elements), "li": li, "mean_counts": means[:, :n_el],
+                "mean_neighbour_distance_A": means[:, n_el]}
 
     @functools.cached_property
     def fit_threshold(self) -> float:

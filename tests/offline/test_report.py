@@ -46,6 +46,11 @@ def test_report_of_a_real_trajectory_replay(replay_store, tmp_path):
     for key, value in analyzed.items():
         assert summary[key] == value, key
     assert "S0" in html and "Pathways" in html and "PARTIAL" not in html
+    store = RunStore.open(replay_store)
+    checks = store.snapshots()
+    assert sum(summary["environments"]["li"]) == store.spec.n_li * len(checks)  # the run's own Li, every check
+    assert "Mean environments in this run" in html and "Mean first-passage time" in html
+    assert "rate-limiting step" in html and f"{store.spec.n_li} Li" in summary["context"]
 
 
 def test_report_of_a_store_being_written_says_partial(replay_store, tmp_path):
@@ -81,8 +86,12 @@ def test_report_of_a_short_demo_run(tmp_path):
     out = tmp_path / "report"
     assert CliRunner().invoke(main, ["report", str(store), "-o", str(out)]).exit_code == 0
     summary = json.loads((out / "summary.json").read_text())
-    # the CK figure is drawn when the analysis lag has a stored multiple to test against
-    assert set(summary["figures"]) == FIGURES | ({"chapman_kolmogorov"} if summary["markov"]["ck"] else set())
+    # the CK figure is drawn when the analysis lag has a stored multiple to test against; the demo's two states
+    # give no escape-rate-against-environment figure (a correlation across two points says nothing)
+    assert len(summary["model"]["transition"]["active_set"]) == 2
+    assert set(summary["figures"]) == (FIGURES - {"features"}) | (
+        {"chapman_kolmogorov"} if summary["markov"]["ck"] else set())
+    assert "a correlation across 2 states says nothing" in (out / "index.html").read_text()
     for file in summary["figures"].values():
         pixels = imread(out / file)
         assert (out / file).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pixels[..., :3].std() > 0.05

@@ -148,3 +148,33 @@ def test_pickles_refused_even_when_torch_is_told_to_allow_them(model, tmp_path, 
     torch.save(payload, tmp_path / "evil.pt")
     with pytest.raises(ModelFileError, match="contains pickled Python objects"):
         StateModel.load(tmp_path / "evil.pt")
+
+
+def test_environments_are_the_mean_shell_of_each_states_li(model, aimd_frames):
+    """StateModel.environments: per state, the mean count of each element within the shell of its Li and their mean
+    neighbour distance; here recomputed Li by Li from ASE's own neighbour list."""
+    from ase.neighborlist import neighbor_list
+
+    atoms = aimd_frames["test"][0]
+    labels, _, measured = model.label_with_environments(atoms)
+    np.testing.assert_array_equal(labels, model.assign(atoms))
+    cutoff, elements = model.schema.shell_cutoff_A, model.schema.elements
+    i, j, d = neighbor_list("ijd", atoms, cutoff)
+    symbols = atoms.get_chemical_symbols()
+    sums = {s: [np.zeros(len(elements)), 0.0, 0] for s in range(model.n_states)}
+    for k, li in enumerate(np.flatnonzero(atoms.numbers == 3)):
+        mine = i == li
+        counts = np.array([sum(symbols[n] == e for n in j[mine]) for e in elements], dtype=float)
+        entry = sums[int(labels[k])]
+        entry[0] += counts
+        entry[1] += d[mine].mean() if mine.any() else 0.0
+        entry[2] += 1
+    for s, (counts, distance, n) in sums.items():
+        assert measured["li"][s] == n
+        if n:
+            np.testing.assert_allclose(measured["mean_counts"][s], counts / n, atol=1e-12)
+            np.testing.assert_allclose(measured["mean_neighbour_distance_A"][s], distance / n, rtol=1e-5)
+        else:
+            assert np.isnan(measured["mean_neighbour_distance_A"][s])
+    again = model.environments(atoms, labels)
+    np.testing.assert_array_equal(again["mean_counts"], measured["mean_counts"])
