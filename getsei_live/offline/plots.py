@@ -7,6 +7,7 @@ states keep one colour each across all figures.
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 
@@ -207,8 +208,15 @@ def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
     ts = nan_padded([s.timescales for s in snapshots])
     for k in range(ts.shape[1]):
         if np.any(np.isfinite(ts[:, k])):  # a legend only for what is drawn
-            top.plot(time, ts[:, k], "o-", markersize=3, label=f"t{k + 1}")
+            line, = top.plot(time, ts[:, k], "o-", markersize=3, label=f"t{k + 1}")
+            bounds = np.array([s.intervals.timescales[k] if s.intervals is not None and len(s.intervals.timescales) > k
+                               else (np.nan, np.nan) for s in snapshots], dtype=float)
+            if np.isfinite(bounds).any():
+                top.fill_between(time, bounds[:, 0], bounds[:, 1], color=line.get_color(), alpha=0.15, linewidth=0,
+                                 label=f"t{k + 1} interval")
     top.set_yscale("log")
+    top.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    top.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
     top.set_ylabel("implied timescale (ps)")
     top.legend(fontsize=7, ncol=3)
     routes: dict[tuple, list] = {}
@@ -224,7 +232,7 @@ def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
     for ax in (top, bottom):
         if converged:
             ax.axvline(converged[0], color="red", linestyle="--", label="converged")
-    top.set_title("Convergence history" + (f" (stable from {converged[0]:.1f} ps)" if converged else " (not converged)"))
+    top.set_title("Convergence history" + (f" (converged at {converged[0]:.1f} ps)" if converged else " (not converged)"))
     return fig
 
 
