@@ -1,6 +1,6 @@
 """Replay throughput: the serial replay against Dask workers, on the real Li6PS5Cl AIMD trajectories.
 
-Usage: python benchmarks/bench_replay.py [--workers 1,2] [--repeats 2] [--chunk-frames 20]
+Usage: python benchmarks/bench_replay.py [--workers 1,2] [--repeats 2] [--chunk-frames 20] [--dask-defaults]
 
 The three 416-atom AIMD runs in ../shared/data/trajectories (140 frames each,
 192 Li) are replayed into one store each with the bundled demo state model:
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from getsei_live.md.calculators import bundled_file
-from getsei_live.observers.distributed import replay_distributed
+from getsei_live.observers.distributed import local_cluster, replay_distributed
 from getsei_live.observers.live import replay
 from getsei_live.states.model import StateModel
 from getsei_live.store.run_store import RunStore
@@ -77,6 +77,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="Dask worker counts, comma-separated")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--chunk-frames", type=int, default=20)
+    parser.add_argument("--dask-defaults", action="store_true",
+                        help="Workers with Dask's own environment only (MALLOC_TRIM_THRESHOLD_ and nothing against "
+                             "it): the slowdown before getsei-live's WORKER_ENVIRONMENT, for comparison.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from dask.distributed import Client, LocalCluster
@@ -88,8 +91,8 @@ def main() -> None:
     clients = {}
     for n in counts:
         start = time.perf_counter()
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.WARNING)
+        cluster = local_cluster(n) if not args.dask_defaults else LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.WARNING)
         clients[n] = Client(cluster)
         print(f"local cluster of {n} worker(s) started in {time.perf_counter() - start:.1f} s")
     chunked = f"dask x{counts[-1]}, chunks of {args.chunk_frames}"
