@@ -49,7 +49,7 @@ def snapshot_rows(snap: Snapshot, table: str) -> list[dict[str, Any]]:
     if table == "pathways":
         ci = intervals.pathway_fractions if intervals is not None else None
         return [{"rank": k + 1, "route": route_text(p.states), "share": float(p.fraction),
-                 "share_lower": _bounds(ci, k)[0], "share_upper": _bounds(ci, k)[1], "flux_per_ps": float(p.flux)}
+                 "share_lower": _bounds(ci, k)[0], "share_upper": _bounds(ci, k)[1], "flux_per_lag": float(p.flux)}
                 for k, p in enumerate(snap.pathways)]
     if table == "timescales":
         ci = intervals.timescales_by_lag if intervals is not None else None
@@ -75,7 +75,7 @@ def model_rows(model: KineticModel, table: str) -> list[dict[str, Any]]:
                  "escape_rate_per_ps": float(model.rates.escape_rates[k]), "source": int(s) in model.source,
                  "target": int(s) in model.target} for k, s in enumerate(active)]
     if table == "pathways":
-        return [{"rank": k + 1, "route": route_text(p.states), "share": float(p.fraction), "flux_per_ps": float(p.flux)}
+        return [{"rank": k + 1, "route": route_text(p.states), "share": float(p.fraction), "flux_per_lag": float(p.flux)}
                 for k, p in enumerate(model.pathways)]
     if table == "timescales":
         return [{"lag_ps": float(model.lag), **{f"t{k + 1}_ps": float(t) for k, t in
