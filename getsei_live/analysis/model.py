@@ -72,7 +72,8 @@ class KineticModel(Result):
     def __repr__(self) -> str:
         ts = self.timescales.timescales
         t1 = f", t1 {ts[0]:.3g} ps" if len(ts) and np.isfinite(ts[0]) else ""
-        top = (f", top route {' -> '.join(f'S{s}' for s in self.pathways[0].states)} {100 * self.pathways[0].fraction:.0f}%"
+        first = self.pathways[0] if self.pathways else None
+        top = (f", top route {' -> '.join(f'S{s}' for s in first.states)} {100 * first.fraction:.0f}%"
                if self.pathways else "")
         n = len(self.transition.active_set) + len(self.transition.excluded_states)
         return f"<KineticModel lag {self.lag:g} ps, {len(self.transition.active_set)} of {n} states active{t1}{top}>"
@@ -86,7 +87,8 @@ class KineticModel(Result):
     def _repr_html_(self) -> str:
         from .tables import TABLES, html_page, model_rows
 
-        return html_page(repr(self).strip("<>"), list(self.notes), {t.capitalize(): model_rows(self, t) for t in TABLES})
+        tables = {t.capitalize(): model_rows(self, t) for t in TABLES}
+        return html_page(repr(self).strip("<>"), list(self.notes), tables)
 
 
 def kinetic_model(

@@ -75,7 +75,8 @@ def model_rows(model: KineticModel, table: str) -> list[dict[str, Any]]:
                  "escape_rate_per_ps": float(model.rates.escape_rates[k]), "source": int(s) in model.source,
                  "target": int(s) in model.target} for k, s in enumerate(active)]
     if table == "pathways":
-        return [{"rank": k + 1, "route": route_text(p.states), "share": float(p.fraction), "flux_per_lag": float(p.flux)}
+        return [{"rank": k + 1, "route": route_text(p.states), "share": float(p.fraction),
+                 "flux_per_lag": float(p.flux)}
                 for k, p in enumerate(model.pathways)]
     if table == "timescales":
         return [{"lag_ps": float(model.lag), **{f"t{k + 1}_ps": float(t) for k, t in

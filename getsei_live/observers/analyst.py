@@ -101,7 +101,8 @@ class Analyst:
                 others.append(run)
         return Ensemble((own, *others))
 
-    def check(self, counter: RunCounter, last_step: int, *, environments: Environments | None = None) -> Snapshot | None:
+    def check(self, counter: RunCounter, last_step: int, *,
+              environments: Environments | None = None) -> Snapshot | None:
         """The judged snapshot of the committed counts, also stored; None while the lag has no transition."""
         ensemble = self.ensemble(counter, last_step)
         counts = ensemble.counts

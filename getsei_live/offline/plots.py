@@ -232,7 +232,8 @@ def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
     for ax in (top, bottom):
         if converged:
             ax.axvline(converged[0], color="red", linestyle="--", label="converged")
-    top.set_title("Convergence history" + (f" (converged at {converged[0]:.1f} ps)" if converged else " (not converged)"))
+    top.set_title("Convergence history"
+                  + (f" (converged at {converged[0]:.1f} ps)" if converged else " (not converged)"))
     return fig
 
 

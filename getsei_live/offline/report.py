@@ -8,32 +8,58 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..analysis import nan_padded, strict_json
 from ..analysis.criteria import ConvergenceCriteria
+from ..analysis.records import Environments
 from ..errors import StoreError
 from ..store.run_store import RunStore
-from ..analysis.records import Environments
 from .summary import analyze_store, state_model_fit
 
-__all__ = ["write_report"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["report_figures", "run_context", "run_environments", "write_report"]
 
 log = logging.getLogger(__name__)
 
 
-def _png(fig, path: Path, context: str = "") -> Path:
-    """Save and close ``fig``; ``context`` (system, temperature, lag, core) heads it."""
-    import matplotlib.pyplot as plt
-
+def _titled(fig: Figure, context: str) -> Figure:
+    """``fig`` headed by ``context`` (system, temperature, lag, core)."""
     if context:
         title = fig.get_suptitle()
         fig.suptitle(f"{title}\n{context}" if title else context, fontsize=9 if title else 8,
                      color="black" if title else "0.35")
+    return fig
+
+
+def _png(fig: Figure, path: Path) -> Path:
+    """Save and close ``fig``."""
+    import matplotlib.pyplot as plt
+
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def report_figures(store_path: str | Path | Sequence[str | Path], *, lag_ps: float | None = None, source=None,
+                   target=None, seed: int = 0) -> dict[str, Figure]:
+    """The report's figures of a store (or of several as one model) as matplotlib Figures, by name, for a notebook:
+    ``report_figures("run.zarr")["pathways"]``. The same figures ``write_report`` saves."""
+    paths = [store_path] if isinstance(store_path, (str, Path)) else list(store_path)
+    stores = [RunStore.open(p, "r") for p in paths]
+    result = analyze_store(paths, lag_ps=lag_ps, source=source, target=target, seed=seed)
+    return _figures(result, stores, paths)
+
+
+def _figures(result, stores: list[RunStore], paths: list) -> dict[str, Figure]:
+    context = run_context(stores[0], result.model.lag)
+    return {**_model_figures(result, stores[0].spec.n_states, context),
+            **_run_figures(stores, paths, stores[0].snapshots(), run_context(stores[0])),
+            **_feature_figure(result.model, run_environments(stores), context)}
 
 
 def run_context(store: RunStore, lag_ps: float | None = None) -> str:
@@ -81,9 +107,7 @@ def write_report(store_path: str | Path | Sequence[str | Path], out_dir: str | P
     described = stores[0].state_model_config.get("states") or []
     environments = run_environments(stores)
     context = run_context(stores[0], result.model.lag)
-    figures = {**_model_figures(result, stores[0].spec.n_states, out, context),
-               **_run_figures(stores, paths, history, out, run_context(stores[0])),
-               **_feature_figure(result.model, environments, out, context)}
+    figures = {name: _png(fig, out / f"{name}.png") for name, fig in _figures(result, stores, paths).items()}
     intervals = result.intervals_dict()
     summary = {**result.to_dict(), "partial": result.info["status"] == "running",
                "figures": {k: p.name for k, p in figures.items()},
@@ -99,7 +123,7 @@ def write_report(store_path: str | Path | Sequence[str | Path], out_dir: str | P
     return summary
 
 
-def _model_figures(result, n_states: int, out: Path, context: str) -> dict[str, Path]:
+def _model_figures(result, n_states: int, context: str) -> dict[str, Figure]:
     """Timescales by lag, rates, mobility, fluxes, network, pathways and the Chapman-Kolmogorov test."""
     from . import plots
 
@@ -108,52 +132,46 @@ def _model_figures(result, n_states: int, out: Path, context: str) -> dict[str, 
     active = [int(s) for s in tm.active_set]
     its = nan_padded(result.info["timescales_by_lag"], n_states - 1)
     its_ci = snap.intervals.timescales_by_lag if snap.intervals is not None else None
-    figures = {"implied_timescales": _png(plots.implied_timescales_figure(result.info["lags_ps"], its, its_ci),
-                                          out / "implied_timescales.png", context),
-               "rate_matrix": _png(plots.rate_matrix_figure(rates.generator, active, valid=rates.valid,
-                                                            raw_rates=rates.rate_matrix),
-                                   out / "rate_matrix.png", context),
-               "mobility": _png(plots.mobility_figure(active, rates.escape_rates, rates.mobility),
-                                out / "mobility.png", context)}
+    figures = {"implied_timescales": _titled(plots.implied_timescales_figure(result.info["lags_ps"], its, its_ci),
+                                             context),
+               "rate_matrix": _titled(plots.rate_matrix_figure(rates.generator, active, valid=rates.valid,
+                                                            raw_rates=rates.rate_matrix), context),
+               "mobility": _titled(plots.mobility_figure(active, rates.escape_rates, rates.mobility), context)}
     if model.flux is not None:
-        figures["fluxes"] = _png(plots.flux_figure(active, model.flux.equilibrium_flux, model.flux.net_flux),
-                                 out / "fluxes.png", context)
-        figures["network"] = _png(plots.network_figure(active, tm.stationary_distribution, model.flux.net_flux,
-                                                       model.source, model.target), out / "network.png", context)
-        figures["pathways"] = _png(plots.pathways_figure([p.to_dict() for p in model.pathways],
-                                                         result.intervals_dict().get("pathway_fraction_ci")),
-                                   out / "pathways.png", context)
+        figures["fluxes"] = _titled(plots.flux_figure(active, model.flux.equilibrium_flux, model.flux.net_flux),
+                                    context)
+        figures["network"] = _titled(plots.network_figure(active, tm.stationary_distribution, model.flux.net_flux,
+                                                       model.source, model.target), context)
+        figures["pathways"] = _titled(plots.pathways_figure([p.to_dict() for p in model.pathways],
+                                                         result.intervals_dict().get("pathway_fraction_ci")), context)
     if result.info["core_lengths"]:
-        figures["core_lengths"] = _png(plots.core_lengths_figure(result.info["lags_ps"], result.info["core_lengths"],
-                                                                 result.info["core_ps"]),
-                                       out / "core_lengths.png", context)
+        figures["core_lengths"] = _titled(plots.core_lengths_figure(result.info["lags_ps"], result.info["core_lengths"],
+                                                                 result.info["core_ps"]), context)
     if snap.markov.ck is not None:
-        figures["chapman_kolmogorov"] = _png(plots.ck_figure(snap.markov.ck), out / "chapman_kolmogorov.png",
-                                             context)
+        figures["chapman_kolmogorov"] = _titled(plots.ck_figure(snap.markov.ck), context)
     return figures
 
 
-def _run_figures(stores: list[RunStore], paths: list, history: list, out: Path, context: str) -> dict[str, Path]:
+def _run_figures(stores: list[RunStore], paths: list, history: list, context: str) -> dict[str, Figure]:
     """The live history, the state model's fit and the populations over time."""
     from . import plots
 
     figures = {}
     if history:
-        figures["convergence"] = _png(plots.convergence_figure(history), out / "convergence.png", context)
+        figures["convergence"] = _titled(plots.convergence_figure(history), context)
     fits = {str(p): f for p in paths if (f := state_model_fit(p)) is not None}
     if fits:
         limit = ConvergenceCriteria.from_dict(stores[0].analysis.get("criteria") or {}).max_ood_fraction
-        figures["state_model_fit"] = _png(plots.state_model_fit_figure(fits, limit), out / "state_model_fit.png",
-                                          context)
+        figures["state_model_fit"] = _titled(plots.state_model_fit_figure(fits, limit), context)
     n = min(s.committed_frames for s in stores)
     stride = max(1, n // 2000)
     states = np.concatenate([s.states(0, n)[::stride] for s in stores], axis=1)
-    figures["populations"] = _png(plots.populations_figure(stores[0].times_ps()[:n:stride], states,
-                                                           stores[0].spec.n_states), out / "populations.png", context)
+    figures["populations"] = _titled(plots.populations_figure(stores[0].times_ps()[:n:stride], states,
+                                                           stores[0].spec.n_states), context)
     return figures
 
 
-def _feature_figure(model, environments: Environments | None, out: Path, context: str) -> dict[str, Path]:
+def _feature_figure(model, environments: Environments | None, context: str) -> dict[str, Figure]:
     """Escape rate of each state against the mean environment its Li have in this run (the run's own frames, at
     every check); none with fewer than three states, where a correlation says nothing."""
     from . import plots
@@ -169,7 +187,7 @@ def _feature_figure(model, environments: Environments | None, out: Path, context
     feats["mean neighbour distance (A)"] = environments.mean_neighbour_distance_A[rows]
     position = {s: k for k, s in enumerate(active)}
     rates = model.rates.escape_rates[[position[s] for s in rows]]
-    return {"features": _png(plots.features_figure(rows, rates, feats), out / "features.png", context)}
+    return {"features": _titled(plots.features_figure(rows, rates, feats), context)}
 
 
 CAPTIONS = {

@@ -98,3 +98,18 @@ def test_report_of_a_short_demo_run(tmp_path):
     analyzed = json.loads(CliRunner().invoke(main, ["analyze", str(store), "--json"]).output)
     for key, value in analyzed.items():
         assert summary[key] == value, key
+
+
+def test_report_figures_from_python_are_the_reports(replay_store, tmp_path):
+    """report_figures gives the report's figures as matplotlib Figures, each headed by what the run is."""
+    import matplotlib.pyplot as plt
+
+    from getsei_live.offline.report import report_figures, run_context
+
+    figures = report_figures(replay_store)
+    assert set(figures) == FIGURES
+    store = RunStore.open(replay_store)
+    for name, fig in figures.items():  # the run's figures say what the run is; the model's also name the lag
+        assert fig.get_suptitle().endswith((run_context(store), run_context(store, 1.0))), name
+        plt.close(fig)
+    assert "lag 1 ps" in figures["pathways"].get_suptitle()
