@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -160,13 +161,16 @@ def _stem(path: Path) -> str:
               help="MD steps between trajectory frames [default: --interval-steps].")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write ASE's MDLogger table (time ps, energies eV/atom, T K) at every observed frame.")
+@click.option("--progress", is_flag=True,
+              help="A progress bar with the time left (tqdm) instead of a progress line every 10 s (for a terminal; "
+                   "the lines suit a log file).")
 def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, lags_ps: str, lag_ps,
         core_ps: float, equilibrate_ps: float, source: tuple[int, ...] | None, target: tuple[int, ...] | None,
         check_every_frames: int, temperature_K: float,
         timestep_fs: float, coupling_time_ps: float, steps: int, interval_steps: int, stop_when_stable: bool, device: str, dtype: str,
         synchronous: bool, seed: int, warmup_ps: float | None, n_states: int | str, companions: tuple[Path, ...],
         trust_model_file: bool, trajectory: Path | None, trajectory_every: int | None, log_path: Path | None,
-        **thresholds) -> None:
+        progress: bool, **thresholds) -> None:
     """Langevin MD of STRUCTURE with a MACE potential and the live analysis attached.
 
     An existing STORE is resumed from its last committed frame (positions and momenta from its checkpoint).
@@ -193,8 +197,9 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
                           equilibrate_ps=equilibrate_ps, source=source, target=target,
                           check_every_frames=check_every_frames,
                           criteria=(criteria := make_criteria(thresholds)), stop_when_stable=stop_when_stable,
-                          asynchronous=not synchronous, companions=companions, on_check=_echo_check,
-                          trajectory=trajectory, trajectory_every=trajectory_every, log=log_path, **warmup)
+                          asynchronous=not synchronous, companions=companions,
+                          on_check=_write_check if progress else _echo_check, trajectory=trajectory,
+                          trajectory_every=trajectory_every, log=log_path, progress=progress, **warmup)
     if monitor.latest is not None:
         from ._format import format_snapshot
 
@@ -222,6 +227,13 @@ def _echo_err(line: str) -> None:
 
 def _echo_check(snap) -> None:
     click.echo(_check_line(snap), err=True)
+
+
+def _write_check(snap) -> None:
+    """A check's line above the progress bar."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(_check_line(snap), file=sys.stderr)
 
 
 @main.command()

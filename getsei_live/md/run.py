@@ -114,7 +114,8 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
             shutil.rmtree(store, ignore_errors=True)  # the store this run made, empty: no store at all
         raise
     start = time.perf_counter()
-    dyn.attach(_progress(dyn, monitor, md, report, remaining), interval=md.interval_steps)
+    if not options.get("progress"):  # attach(progress=True) draws a bar instead
+        dyn.attach(_progress(dyn, monitor, md, report, remaining), interval=md.interval_steps)
     report(f"Langevin MD: {len(atoms)} atoms, {md.temperature_K:g} K, {md.timestep_fs:g} fs, {remaining} steps on "
            f"{device}; observing every {md.interval_steps} steps into {store}"
            f"{'' if monitor.asynchronous else ' (synchronous)'}")

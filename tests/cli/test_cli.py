@@ -204,8 +204,9 @@ def test_run_with_a_real_mace_model_and_resume(tiny_model_file, tmp_path):
         out.write(stale)
     with log.open("a") as out:
         out.write("0.0100 1.0 1.0 1.0 1.0\n")
-    second = CliRunner().invoke(main, [*args, "--steps", "12"])  # --steps is the run's total
+    second = CliRunner().invoke(main, [*args, "--steps", "12", "--progress"])  # --steps is the run's total
     assert second.exit_code == 0, second.output
+    assert "4/4 [" in second.output and "ns/day  frames" not in second.output  # a bar instead of the lines
     assert "Resuming from the checkpoint at step 8" in second.output
     assert "8 of the run's 12 steps are done; 4 to go" in second.output and "Done: 4 steps" in second.output
     from getsei_live import RunStore
