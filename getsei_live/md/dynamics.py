@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms, units
@@ -12,6 +13,9 @@ from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
 from ..deprecation import renamed
 from ..errors import ParameterError, StructureError
+
+if TYPE_CHECKING:
+    from ..store.parts import MDCheckpoint
 
 __all__ = ["Relaxation", "langevin", "relax", "restore_checkpoint"]
 
@@ -43,13 +47,13 @@ def relax(atoms: Atoms, *, steps: int = 200, fmax_eV_A: float = 0.1) -> Relaxati
     return Relaxation(before, after, int(optimiser.nsteps), float(atoms.get_potential_energy() - energy))
 
 
-def restore_checkpoint(atoms: Atoms, checkpoint: dict) -> None:
+def restore_checkpoint(atoms: Atoms, checkpoint: MDCheckpoint) -> None:
     """Put the positions, momenta and cell of a store's checkpoint into ``atoms`` (same atoms, same order)."""
-    if not np.array_equal(atoms.numbers, checkpoint["numbers"]):
+    if not np.array_equal(atoms.numbers, checkpoint.numbers):
         raise StructureError("The structure does not match the store's checkpoint (other atoms or another order).")
-    atoms.set_cell(checkpoint["cell"])
-    atoms.positions = checkpoint["positions"]
-    atoms.set_momenta(checkpoint["momenta"])
+    atoms.set_cell(checkpoint.cell)
+    atoms.positions = checkpoint.positions
+    atoms.set_momenta(checkpoint.momenta)
 
 
 def langevin(atoms: Atoms, *, temperature_K: float, timestep_fs: float, coupling_time_ps: float | None = None,

@@ -87,7 +87,7 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
     """
     store = Path(store)
     checkpoint = RunStore.open(store, "r").checkpoint() if (store / "zarr.json").is_file() else None
-    done = 0 if checkpoint is None else int(checkpoint["step"])
+    done = 0 if checkpoint is None else checkpoint.step
     remaining = md.steps - done
     if checkpoint is not None:
         restore_checkpoint(atoms, checkpoint)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
+from ..store.parts import MDCheckpoint
+
 __all__ = ["CheckpointCapture", "DynamicsBinding", "Frame"]
 
 
@@ -37,10 +39,9 @@ class Frame:
         """The frame as ``ase.Atoms`` (positions, cell, periodicity; no calculator)."""
         return Atoms(numbers=self.numbers, positions=self.positions, cell=self.cell, pbc=self.pbc)
 
-    def checkpoint(self) -> dict:
+    def checkpoint(self) -> MDCheckpoint:
         """The store's checkpoint record of this frame."""
-        return {"positions": self.positions, "momenta": self.momenta, "cell": self.cell, "numbers": self.numbers,
-                "pbc": self.pbc, "step": self.step}
+        return MDCheckpoint(self.positions, self.momenta, self.cell, self.numbers, self.pbc, self.step)
 
 
 class CheckpointCapture:
@@ -54,7 +55,7 @@ class CheckpointCapture:
         if frame is not None:
             self._frame = frame
 
-    def record(self) -> dict | None:
+    def record(self) -> MDCheckpoint | None:
         """The store's checkpoint record of the last frame kept; None before the first."""
         return self._frame.checkpoint() if self._frame is not None else None
 

@@ -68,7 +68,7 @@ def run_context(store: RunStore, lag_ps: float | None = None) -> str:
 
     parts = []
     checkpoint = store.checkpoint()
-    numbers = None if checkpoint is None else checkpoint.get("numbers")
+    numbers = None if checkpoint is None else checkpoint.numbers
     if numbers is not None:
         parts.append(f"{Atoms(numbers=numbers).get_chemical_formula(mode='metal')} ({len(numbers)} atoms, "
                      f"{store.spec.n_li} Li)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import zarr
@@ -13,10 +14,33 @@ import zarr
 from ..analysis.records import Snapshot
 from .layout import DIMENSIONS
 
-__all__ = ["CHECKPOINT_FIELDS", "Checkpoint", "FrameBuffer", "SnapshotLog", "tally_digest"]
+__all__ = ["CHECKPOINT_FIELDS", "Checkpoint", "FrameBuffer", "MDCheckpoint", "SnapshotLog", "tally_digest"]
 
 #: What a checkpoint holds of the last committed frame (and its ``step``).
 CHECKPOINT_FIELDS = ("positions", "momenta", "cell", "numbers", "pbc")
+
+
+@dataclass(frozen=True, eq=False)
+class MDCheckpoint:
+    """A committed frame the MD restarts from: what ``RunStore.checkpoint`` returns and ``flush`` writes.
+
+    Attributes
+    ----------
+    positions, momenta : (n_atoms, 3) ndarray
+        In A and ASE's momentum unit.
+    cell : (3, 3) ndarray
+    numbers : (n_atoms,) ndarray of int
+    pbc : (3,) ndarray of bool
+    step : int
+        The absolute MD step of the frame.
+    """
+
+    positions: np.ndarray
+    momenta: np.ndarray
+    cell: np.ndarray
+    numbers: np.ndarray
+    pbc: np.ndarray
+    step: int
 
 
 class FrameBuffer:
@@ -103,21 +127,21 @@ class Checkpoint:
     def __init__(self, group: zarr.Group, require_writer: Callable[[], None], record: dict | None) -> None:
         self._group, self._require_writer, self._record = group, require_writer, record
 
-    def read(self) -> dict | None:
+    def read(self) -> MDCheckpoint | None:
         if self._record is not None:
             g = self._group[f"checkpoints/{self._record['slot']}"]
         elif "checkpoint" in self._group:  # a store from before the slots
             g = self._group["checkpoint"]
         else:
             return None
-        return {name: g[name][...] for name in CHECKPOINT_FIELDS} | {"step": int(g.attrs["step"])}
+        return MDCheckpoint(**{name: g[name][...] for name in CHECKPOINT_FIELDS}, step=int(g.attrs["step"]))
 
-    def write(self, data: dict) -> dict:
+    def write(self, data: MDCheckpoint) -> dict:
         """Write ``data`` into the free slot; returns the record that the commit makes it the checkpoint with."""
         self._require_writer()
         slot = "1" if self._record is not None and self._record["slot"] == "0" else "0"
         name = f"checkpoints/{slot}"
-        values = {field: np.asarray(data[field]) for field in CHECKPOINT_FIELDS}
+        values = {field: np.asarray(getattr(data, field)) for field in CHECKPOINT_FIELDS}
         if name in self._group and any(self._group[f"{name}/{f}"].shape != v.shape for f, v in values.items()):
             del self._group[name]  # another structure (a warm-up frame of other size cannot be, but be sure)
         if name not in self._group:
@@ -128,8 +152,8 @@ class Checkpoint:
         g = self._group[name]
         for field, value in values.items():
             g[field][...] = value
-        g.attrs["step"] = int(data["step"])
-        return {"slot": slot, "step": int(data["step"])}
+        g.attrs["step"] = int(data.step)
+        return {"slot": slot, "step": int(data.step)}
 
 
 def tally_digest(tally) -> str:

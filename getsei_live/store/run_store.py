@@ -40,7 +40,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import zarr
@@ -59,11 +59,11 @@ from .layout import (
     rounded_temperature,
 )
 from .lock import WriterLock
-from .parts import Checkpoint, FrameBuffer, SnapshotLog, tally_digest
+from .parts import Checkpoint, FrameBuffer, MDCheckpoint, SnapshotLog, tally_digest
 from .spec import RunSpec
 from .warmup import WarmupFrames
 
-__all__ = ["RunStore", "STORE_SCHEMA_VERSION"]
+__all__ = ["RunStore", "STORE_SCHEMA_VERSION", "StoredCounts"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,22 @@ def writing(method: Callable) -> Callable:
             ) from None
 
     return wrapper
+
+
+class StoredCounts(NamedTuple):
+    """A store's committed cumulative transition counts.
+
+    Attributes
+    ----------
+    counts : (n_lags, n, n) ndarray
+    per_li_counts : (n_li, n_lags, n, n) ndarray
+    frames : int
+        Frames the counts cover.
+    """
+
+    counts: np.ndarray
+    per_li_counts: np.ndarray
+    frames: int
 
 
 class RunStore:
@@ -343,10 +359,11 @@ class RunStore:
         return out
 
     @reading
-    def counts(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """Stored cumulative counts: ``(counts, per_li_counts, frames_covered)``."""
+    def counts(self) -> StoredCounts:
+        """Stored cumulative counts: ``StoredCounts(counts, per_li_counts, frames)`` (a named tuple, so
+        ``counts, per_li, frames = store.counts()`` works as well)."""
         arr = self._group["counts"]
-        return arr[...], self._group["per_li_counts"][...], int(arr.attrs["frames"])
+        return StoredCounts(arr[...], self._group["per_li_counts"][...], int(arr.attrs["frames"]))
 
     @reading
     def tally(self) -> Tally | None:
@@ -397,8 +414,8 @@ class RunStore:
         return self.history.read()
 
     @reading
-    def checkpoint(self) -> dict[str, np.ndarray] | None:
-        """Positions, momenta, cell, numbers and pbc of the last committed frame, when stored."""
+    def checkpoint(self) -> MDCheckpoint | None:
+        """Positions, momenta, cell, numbers, pbc and step of the last committed frame, when stored."""
         return Checkpoint(self._group, self._require_writer, self._commit.get("checkpoint")).read()
 
     # ---------------------------------------------------------------- writing
@@ -421,7 +438,7 @@ class RunStore:
         self._pending.append(step, time_ps, labels, log_likelihood)
 
     @writing
-    def flush(self, tally: Tally, *, checkpoint: dict | None = None) -> int:
+    def flush(self, tally: Tally, *, checkpoint: MDCheckpoint | None = None) -> int:
         """Write the buffered frames, then the counter's ``tally`` (covering them), then the checkpoint, then commit.
 
         Returns the new number of committed frames.
@@ -482,7 +499,7 @@ class RunStore:
             fit[rows] = fit_rows
 
     @writing
-    def save_checkpoint(self, data: dict) -> dict:
+    def save_checkpoint(self, data: MDCheckpoint) -> dict:
         """Write a checkpoint (positions, momenta, cell, numbers, pbc, step) into the free slot; returns the record
         that a commit (``commit_warmup``) makes it the checkpoint with."""
         return Checkpoint(self._group, self._require_writer, self._commit.get("checkpoint")).write(data)

@@ -216,7 +216,7 @@ def test_run_with_a_real_mace_model_and_resume(tiny_model_file, tmp_path):
     assert opened.status == "finished"
     with Trajectory(traj) as frames:
         assert [f.info["step"] for f in frames] == [0, 2, 4, 6, 8, 10, 12]
-        np.testing.assert_allclose(frames[-1].positions, opened.checkpoint()["positions"])
+        np.testing.assert_allclose(frames[-1].positions, opened.checkpoint().positions)
         assert not np.allclose(frames[5].positions, stale.positions)  # the stale frame was replaced
         assert frames[-1].get_forces().shape == (len(stale), 3)
     lines = log.read_text().splitlines()

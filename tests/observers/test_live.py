@@ -36,7 +36,7 @@ def test_langevin_md_store_counts_equal_recount_and_resume(tiny_model, tmp_path,
     # A new dynamics object counts from 0 again: continue from the store's checkpoint.
     store = RunStore.open(path)
     checkpoint = store.checkpoint()
-    assert checkpoint["step"] == 100 and np.array_equal(checkpoint["positions"], atoms.positions)
+    assert checkpoint.step == 100 and np.array_equal(checkpoint.positions, atoms.positions)
     dyn2 = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     with attach(dyn2, tiny_model, store=path, interval_steps=5, lags_ps=(0.005, 0.01, 0.025), check_every_frames=10,
                 stop_when_stable=False, asynchronous=asynchronous, core_ps=0.015) as monitor:

@@ -39,7 +39,7 @@ def md_script(tmp_path: Path) -> Path:
             restore_checkpoint(atoms, checkpoint)
         except Exception:
             pass
-        done = 0 if checkpoint is None else checkpoint["step"]
+        done = 0 if checkpoint is None else checkpoint.step
         dyn = langevin(atoms, temperature_K=600, timestep_fs=2.0, coupling_time_ps=0.1, seed=1,
                        initialise_velocities=checkpoint is None)
         if slow:
@@ -62,7 +62,7 @@ def test_killed_during_warm_up_then_resumed(tmp_path):
     at_kill = RunStore.open(path)
     kept = at_kill.warmup.committed
     assert at_kill.spec is None and 4 <= kept < WARMUP_FRAMES, f"the writer should die in the warm-up ({kept})"
-    assert at_kill.checkpoint()["step"] == at_kill.warmup.steps()[-1]
+    assert at_kill.checkpoint().step == at_kill.warmup.steps()[-1]
     subprocess.run([sys.executable, str(script), str(path), "fast"], check=True)
 
     store = RunStore.open(path)

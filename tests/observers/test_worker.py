@@ -119,7 +119,7 @@ def test_a_labelling_failure_reaches_the_caller_with_the_frames_before_it_commit
     store = RunStore.open(path)
     assert store.committed_frames == 12 and store.status == "interrupted" and "exploded" in store.stop_reason
     np.testing.assert_array_equal(store.steps(), np.arange(0, 60, 5))
-    assert store.checkpoint()["step"] == 55  # the checkpoint belongs to the last committed frame
+    assert store.checkpoint().step == 55  # the checkpoint belongs to the last committed frame
     np.testing.assert_array_equal(store.counts()[0], recount(store.states().astype(int), (1, 2),
                                                              tiny_model.n_states, 2))
     assert check_store(path).ok
@@ -161,7 +161,7 @@ def test_sigkill_of_asynchronous_md_then_resume_equals_uninterrupted(tiny_model_
         try:
             store = RunStore.open(path)
             restore_checkpoint(atoms, store.checkpoint())
-            done = store.checkpoint()["step"]
+            done = store.checkpoint().step
         except Exception:
             pass
         dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
@@ -178,7 +178,7 @@ def test_sigkill_of_asynchronous_md_then_resume_equals_uninterrupted(tiny_model_
     at_kill = RunStore.open(killed)
     n_killed = at_kill.committed_frames
     assert 30 <= n_killed < 121, f"the writer should die mid-run ({n_killed})"
-    assert at_kill.checkpoint()["step"] == at_kill.steps()[-1]
+    assert at_kill.checkpoint().step == at_kill.steps()[-1]
     subprocess.run([sys.executable, str(script), str(killed), "fast"], check=True)  # the lock was freed
     subprocess.run([sys.executable, str(script), str(full), "fast"], check=True)
     resumed, straight = RunStore.open(killed), RunStore.open(full)

@@ -70,7 +70,8 @@ def contents(path: Path) -> dict:
     assert tally is not None, f"{path}: the derived data is not what its last commit wrote"
     out = {read: getattr(store, read)() for read in ("steps", "times_ps", "states", "log_likelihood")}
     out |= {f"tally.{name}": getattr(tally, name) for name in tally.__dataclass_fields__}
-    out |= {f"checkpoint.{name}": value for name, value in (checkpoint or {}).items()}
+    if checkpoint is not None:
+        out |= {f"checkpoint.{name}": getattr(checkpoint, name) for name in checkpoint.__dataclass_fields__}
     out["committed_frames"], out["status"] = store.committed_frames, store.status
     out["snapshots"] = {s.frame: s.to_dict() for s in store.snapshots()}
     out["analysis"] = analyze_store(path, n_bootstrap=10, core_lengths_ps=None).snapshot.to_dict()
@@ -239,7 +240,7 @@ def live_run(path: Path, steps: int = LIVE_STEPS) -> None:
     checkpoint = RunStore.open(path).checkpoint() if (path / "zarr.json").is_file() else None
     if checkpoint is not None:
         restore_checkpoint(atoms, checkpoint)
-        done = checkpoint["step"]
+        done = checkpoint.step
     atoms.calc = LennardJones(sigma=2.8, epsilon=0.05, rc=6.0, smooth=True)
     dyn = VelocityVerlet(atoms, timestep=2.0 * units.fs)
     with attach(dyn, Slabs(), store=path, **LIVE):
