@@ -175,6 +175,23 @@ def _check_endpoints(source, target, n_states: int | str) -> None:
         raise ParameterError(f"The source and target sets overlap in states {overlap}; they must be disjoint.")
 
 
+def _check_option_names(options: dict) -> None:
+    """Refuse an option no part of the monitor takes (a typo), naming the closest one, before a store is touched:
+    the options pass through ``attach`` and ``make_monitor`` to ``LiveMonitor``, which would only fail after the
+    store was made."""
+    import difflib
+    import inspect
+
+    takes = set(inspect.signature(LiveMonitor.__init__).parameters) - {"self", "state_model", "store"}
+    unknown = sorted(set(options) - takes)
+    if unknown:
+        known = takes | set(inspect.signature(make_monitor).parameters) | set(inspect.signature(attach).parameters)
+        hints = [f"{name!r}" + (f" (did you mean {close[0]!r}?)"
+                                if (close := difflib.get_close_matches(name, sorted(known), n=1)) else "")
+                 for name in unknown]
+        raise ParameterError(f"Unknown option{'s' if len(unknown) > 1 else ''} {', '.join(hints)}.")
+
+
 def make_monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: float, interval_steps: int,
                  lags_ps: Sequence[float], lag_ps: float | None, source, target, check_every_frames: int,
                  criteria: ConvergenceCriteria | None, stop_when_stable: bool, temperature_K: float | None = None,
@@ -184,6 +201,7 @@ def make_monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: flo
     """A monitor on a new or resumed store, with every parameter checked before a store is touched (``attach``,
     ``replay`` and ``replay_distributed`` make theirs here). ``planned_ps``: how long the run will be, when known
     (a warning at the start if it is too short for the lags)."""
+    _check_option_names(options)
     check_sampling(interval_steps, timestep_fs)
     warmup_options = dict(warmup_ps=warmup_ps, n_states=n_states, training=training)
     if state_model is not None and warmup_ps is not None:

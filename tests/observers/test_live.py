@@ -268,3 +268,13 @@ def test_eta_text_reads_as_a_person_would_say_it():
     from getsei_live.observers.progress import eta_text
 
     assert [eta_text(s) for s in (float("nan"), 12.4, 185, 3725)] == ["?", "12 s", "3 min 05 s", "1 h 02 min"]
+
+
+def test_a_misspelt_option_is_refused_by_name_before_a_store_is_made(tmp_path):
+    atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(2)
+    atoms.calc = LennardJones(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
+    dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
+    labels = SyntheticLabels(np.array([[0.9, 0.1], [0.2, 0.8]]), len(atoms), seed=1)
+    with pytest.raises(ParameterError, match=r"Unknown option 'flush_frame' \(did you mean 'flush_frames'\?\)"):
+        attach(dyn, labels, store=tmp_path / "run.zarr", interval_steps=2, lags_ps=(0.002,), flush_frame=8)
+    assert not (tmp_path / "run.zarr").exists()
