@@ -20,14 +20,28 @@ if TYPE_CHECKING:
     from .model import KineticModel
     from .records import Snapshot
 
-__all__ = ["TABLES", "html_page", "html_table", "model_rows", "snapshot_rows", "to_pandas"]
+__all__ = ["TABLES", "html_page", "html_table", "interval_of", "interval_text", "model_rows", "route_text",
+           "snapshot_rows", "to_pandas"]
 
 #: The tables every analysis has, in the order they are shown.
 TABLES = ("states", "pathways", "timescales")
 
 
-def route_text(states: Sequence[int]) -> str:
-    return " -> ".join(f"S{s}" for s in states)
+def route_text(states: Sequence[int], arrow: str = " -> ") -> str:
+    """``S1 -> S3 -> S0``."""
+    return arrow.join(f"S{s}" for s in states)
+
+
+def interval_text(bounds, scale: float = 1.0, fmt: str = ".3f") -> str:
+    """``[lo, hi]`` (times ``scale``); "" where there are no finite bounds (None and NaN included)."""
+    if bounds is None or len(bounds) < 2 or not np.isfinite(np.asarray(bounds, dtype=float)).all():
+        return ""
+    return f"[{scale * bounds[0]:{fmt}}, {scale * bounds[1]:{fmt}}]"
+
+
+def interval_of(ci, k: int, scale: float = 1.0, fmt: str = ".2f") -> str:
+    """``interval_text`` of the ``k``-th interval of ``ci``; "" where ``ci`` has none."""
+    return interval_text(ci[k], scale, fmt) if ci is not None and k < len(ci) else ""
 
 
 def _bounds(ci: np.ndarray | None, k: int) -> tuple[float, float]:

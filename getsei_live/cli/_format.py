@@ -6,6 +6,9 @@ import numpy as np
 
 from ..analysis.markov import MarkovRecord
 from ..analysis.records import Snapshot
+from ..analysis.tables import interval_of as _interval
+from ..analysis.tables import interval_text as _pair
+from ..analysis.tables import route_text as route
 from ..analysis.verdict import endpoints_text
 
 
@@ -17,10 +20,6 @@ def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
         return "  ".join(c.ljust(w) if k < left else c.rjust(w) for k, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-
-
-def route(states: tuple[int, ...]) -> str:
-    return " -> ".join(f"S{s}" for s in states)
 
 
 def format_model(model) -> str:
@@ -95,16 +94,6 @@ def core_line(core_ps: float, removed: float | None) -> str:
         return "Core assignment: off (raw labels counted)."
     share = f"; it removed {100 * removed:.0f}% of the raw label changes" if removed is not None else ""
     return f"Core assignment: a Li changes state after {core_ps:g} ps in the new one{share}."
-
-
-def _interval(ci: np.ndarray | None, k: int, scale: float = 1.0, fmt: str = ".2f") -> str:
-    return _pair(ci[k], scale, fmt) if ci is not None and k < len(ci) else ""
-
-
-def _pair(bounds, scale: float = 1.0, fmt: str = ".3f") -> str:
-    if bounds is None or len(bounds) < 2 or not np.isfinite(np.asarray(bounds, dtype=float)).all():
-        return ""
-    return f"[{scale * bounds[0]:{fmt}}, {scale * bounds[1]:{fmt}}]"
 
 
 def _verdict_lines(snap: Snapshot) -> list[str]:

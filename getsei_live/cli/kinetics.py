@@ -9,6 +9,7 @@ import click
 import numpy as np
 
 from ..analysis import strict_json as json_ready
+from ..analysis.tables import interval_of, interval_text, route_text
 from ..analysis.verdict import endpoints_text
 from ..errors import ParameterError
 from . import main
@@ -106,16 +107,15 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
                    + f"; top route on top in {100 * intervals.top_route_resolved:.0f}% of resamples"
                    + (f" ({ends})" if (ends := endpoints_text(result.snapshot)) else ""))
         snap = result.snapshot
-        steps = [f"#{k + 1} {' -> '.join(f'S{s}' for s in p.bottleneck)} {p.bottleneck_rate:.3g} "
-                 f"[{c[0]:.3g}, {c[1]:.3g}]" for k, (p, c) in enumerate(zip(snap.pathways, intervals.bottleneck_rates))
-                 if p.bottleneck and np.isfinite(c).all()]
+        steps = [f"#{k + 1} {route_text(p.bottleneck)} {p.bottleneck_rate:.3g} {bounds}"
+                 for k, p in enumerate(snap.pathways)
+                 if p.bottleneck and (bounds := interval_of(intervals.bottleneck_rates, k, fmt=".3g"))]
         if steps:
             click.echo("Rate-limiting step of each pathway (the transition with the least net flux), rate in 1/ps "
                        f"with its {100 * intervals.confidence:.0f}% interval: " + ", ".join(steps))
-        if np.isfinite(snap.mfpt_ps) and np.isfinite(intervals.mfpt).all():
+        if np.isfinite(snap.mfpt_ps) and (bounds := interval_text(intervals.mfpt, fmt=".3g")):
             click.echo(f"Mean first-passage time {', '.join(f'S{s}' for s in snap.source)} -> "
-                       f"{', '.join(f'S{s}' for s in snap.target)}: {snap.mfpt_ps:.3g} ps "
-                       f"[{intervals.mfpt[0]:.3g}, {intervals.mfpt[1]:.3g}]")
+                       f"{', '.join(f'S{s}' for s in snap.target)}: {snap.mfpt_ps:.3g} ps {bounds}")
     steady = result.snapshot.stationarity
     if steady is not None:
         click.echo("Stationarity: " + ("populations and leaving probabilities steady across the run" if

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.records import Environments
 from ..deprecation import renamed
 from ..errors import ParameterError, StructureError
 from ..units import LI
@@ -248,7 +247,7 @@ def _run(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *
             following[store] += 1
             for row, row_fit, measured in zip(labels, fit, environments):  # frames committed already: skipped
                 if monitor.stop_reason is None:
-                    monitor.record(first_step + frame[store] * interval, row, row_fit, Environments(**measured))
+                    monitor.record(first_step + frame[store] * interval, row, row_fit, measured)
                 frame[store] += 1
         if monitor.stop_reason is not None:
             client.cancel([f for f in futures if plan[f.key][0] == store and not f.done()])

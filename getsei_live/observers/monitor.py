@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -237,10 +237,11 @@ class LiveMonitor:
         return self._record(frame.step, labels, frame, log_likelihood)
 
     def record(self, step: int, labels: np.ndarray, log_likelihood: np.ndarray | None = None,
-               environments: Environments | None = None) -> bool:
-        """Record the labels (and the state model's log-likelihoods, and the Li environments of each state) of the
-        frame at absolute MD ``step`` that were assigned elsewhere (by Dask workers in ``replay_distributed``), on
-        this thread; False when the step was seen already. No checkpoint is kept."""
+               environments: Mapping | None = None) -> bool:
+        """Record the labels (and the state model's log-likelihoods, and the Li environments of each state, as
+        ``StateModel.environments`` gives them) of the frame at absolute MD ``step`` that were assigned elsewhere
+        (by Dask workers in ``replay_distributed``), on this thread; False when the step was seen already. No
+        checkpoint is kept."""
         labels = np.asarray(labels)
         n = self.spec.n_states
         if labels.shape != (self.spec.n_li,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= n:
@@ -252,7 +253,7 @@ class LiveMonitor:
         return self._record(step, labels, None, log_likelihood, environments)
 
     def _record(self, step: int, labels: np.ndarray, frame: Frame | None,
-                log_likelihood: np.ndarray | None = None, environments: Environments | None = None) -> bool:
+                log_likelihood: np.ndarray | None = None, environments: Mapping | None = None) -> bool:
         """Count and buffer one labelled frame, then the one place that decides to flush, check or stop."""
         self.counter.update(labels)
         self.store.append(step, steps_to_ps(step, self.spec.timestep_fs), labels, log_likelihood)
@@ -260,7 +261,7 @@ class LiveMonitor:
         self.checkpoints.keep(frame)
         self._since_check += 1
         if self.counter.n_frames % self.check_every_frames == 0:  # at the same frames whatever the interruptions
-            self.check(environments=environments or self._environments(frame, labels))
+            self.check(environments=self._environments(frame, labels, environments))
         elif self._flush_due(self.store.pending_frames):
             self.flush()
         if self.stop_when_stable and self.converged and self.stop_reason is None:
@@ -269,12 +270,14 @@ class LiveMonitor:
             self._finish("stopped", self.stop_explanation)
         return True
 
-    def _environments(self, frame: Frame | None, labels: np.ndarray) -> Environments | None:
-        """The mean environment of each state's Li in the frame of a check, where the labeller can say."""
+    def _environments(self, frame: Frame | None, labels: np.ndarray,
+                      measured: Mapping | None) -> Environments | None:
+        """The mean environment of each state's Li in the frame of a check: as measured elsewhere, or measured
+        here where the labeller can say."""
         measure = getattr(self.state_model, "environments", None)
-        if frame is None or measure is None:
-            return None
-        return Environments(**measure(frame.atoms(), labels))
+        if measured is None and frame is not None and measure is not None:
+            measured = measure(frame.atoms(), labels)
+        return None if measured is None else Environments(**measured)
 
     def _flush_due(self, pending: int) -> bool:
         return pending >= self.flush_frames or time.monotonic() - self._last_flush > self.flush_seconds

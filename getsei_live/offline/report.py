@@ -15,6 +15,7 @@ import numpy as np
 from ..analysis import nan_padded, strict_json
 from ..analysis.criteria import ConvergenceCriteria
 from ..analysis.records import Environments
+from ..analysis.tables import interval_of, interval_text, route_text
 from ..errors import StoreError
 from ..store.run_store import RunStore
 from .summary import analyze_store, state_model_fit
@@ -213,14 +214,6 @@ CAPTIONS = {
 }
 
 
-def _bounds(ci, k: int | None = None, scale: float = 1.0, fmt: str = ".3g") -> str:
-    """``[lo, hi]`` of interval ``k`` of ``ci`` (or of ``ci`` itself), "" where there is none."""
-    pair = ci if k is None else (ci[k] if ci is not None and k < len(ci) else None)
-    if pair is None or len(pair) < 2 or any(v is None or not np.isfinite(v) for v in pair):
-        return ""
-    return f"[{scale * pair[0]:{fmt}}, {scale * pair[1]:{fmt}}]"
-
-
 def _pathways_html(model, summary: dict) -> str:
     """The pathway table with each route's rate-limiting step, and the mean first-passage time; or the one line
     that says there is nothing to analyse yet."""
@@ -228,13 +221,15 @@ def _pathways_html(model, summary: dict) -> str:
         return f"<h2>Pathways</h2><p><b>{html.escape(model.nothing_to_analyse)}</b>.</p>"
     shares, rates = summary.get("pathway_fraction_intervals"), summary.get("bottleneck_rate_ci")
     rows = "".join(
-        f"<tr><td>{k + 1}</td><td>{' &rarr; '.join(f'S{s}' for s in p.states)}</td><td>{100 * p.fraction:.1f}%</td>"
-        f"<td>{_bounds(shares, k, 100, '.1f')}</td><td>{' &rarr; '.join(f'S{s}' for s in p.bottleneck)}</td>"
-        f"<td>{p.bottleneck_rate:.3g}</td><td>{_bounds(rates, k)}</td></tr>" for k, p in enumerate(model.pathways))
+        f"<tr><td>{k + 1}</td><td>{route_text(p.states, ' &rarr; ')}</td><td>{100 * p.fraction:.1f}%</td>"
+        f"<td>{interval_of(shares, k, 100, '.1f')}</td><td>{route_text(p.bottleneck, ' &rarr; ')}</td>"
+        f"<td>{p.bottleneck_rate:.3g}</td><td>{interval_of(rates, k, fmt='.3g')}</td></tr>"
+        for k, p in enumerate(model.pathways))
     src, dst = (", ".join(f"S{s}" for s in states) for states in (model.source, model.target))
     mfpt = summary.get("mfpt_ps")
-    passage = (f"<p>Mean first-passage time {src} &rarr; {dst}: <b>{mfpt:.3g} ps</b> {_bounds(summary.get('mfpt_ci'))}"
-               "</p>" if mfpt is not None and np.isfinite(mfpt) else "")
+    bounds = interval_text(summary.get("mfpt_ci"), fmt=".3g")
+    passage = (f"<p>Mean first-passage time {src} &rarr; {dst}: <b>{mfpt:.3g} ps</b> {bounds}</p>"
+               if mfpt is not None and np.isfinite(mfpt) else "")
     return (f"<h2>Pathways {src} &rarr; {dst}</h2><table><tr><th>#</th><th>route</th><th>share</th>"
             "<th>90% interval</th><th>rate-limiting step</th><th>its rate (1/ps)</th><th>90% interval</th></tr>"
             f"{rows}</table>{passage}")
