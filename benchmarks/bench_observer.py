@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import median_s  # noqa: E402
 from bench_assign import STRUCTURE  # noqa: E402
 
-from getsei_live.analysis.criteria import ConvergenceCriteria  # noqa: E402
+from getsei_live.observers.settings import MonitorSettings  # noqa: E402
 from getsei_live.md.calculators import bundled_file  # noqa: E402
 from getsei_live.observers.monitor import LiveMonitor  # noqa: E402
 from getsei_live.states.model import StateModel  # noqa: E402
@@ -75,8 +75,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             store = prefilled_store(Path(tmp) / "run.zarr", model, li.size, history)
             start = time.perf_counter()
-            monitor = LiveMonitor(model, store, lag_index=len(LAGS) - 1, source=None, target=None,
-                                  check_every_frames=10**9, criteria=ConvergenceCriteria(), stop_when_stable=False)
+            settings = MonitorSettings(check_every_frames=10**9, stop_when_stable=False, asynchronous=False)
+            monitor = LiveMonitor(model, store, settings, lag_index=len(LAGS) - 1)
             resume = time.perf_counter() - start
             step = monitor.last_step
             observe = []

@@ -6,7 +6,9 @@ the new one, and giving both names with different values is an error.
 
 from __future__ import annotations
 
+import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 from .errors import GetseiDeprecationWarning, ParameterError
@@ -16,10 +18,22 @@ __all__ = ["renamed", "warn_renamed"]
 _MISSING: Any = object()
 
 
-def warn_renamed(old: str, new: str, *, since: str = "0.2", stacklevel: int = 3) -> None:
-    """Warn that ``old`` is now called ``new``."""
+_PACKAGE = str(Path(__file__).resolve().parent)
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside getsei-live, so that the warning points at the user's line
+    however deep in the package the old name was seen."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_renamed(old: str, new: str, *, since: str = "0.2") -> None:
+    """Warn that ``old`` is now called ``new``, at the caller's line outside getsei-live."""
     warnings.warn(f"'{old}' is deprecated since getsei-live {since}; use '{new}'.", GetseiDeprecationWarning,
-                  stacklevel=stacklevel)
+                  stacklevel=_caller_stacklevel())
 
 
 def renamed(options: dict, old: str, new: str, value: Any = None, default: Any = _MISSING, *,
@@ -31,7 +45,7 @@ def renamed(options: dict, old: str, new: str, value: Any = None, default: Any =
     """
     if old in options:
         legacy = options.pop(old)
-        warn_renamed(old, new, since=since, stacklevel=4)
+        warn_renamed(old, new, since=since)
         if value is not None and value != legacy:
             raise ParameterError(f"Give '{new}' once ('{old}' is its old name).")
         return legacy

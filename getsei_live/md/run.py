@@ -14,6 +14,7 @@ from ase import Atoms
 from ..errors import RunInterrupted
 from ..observers.live import attach
 from ..observers.monitor import LiveMonitor
+from ..observers.settings import MonitorSettings
 from ..observers.progress import eta_text
 from ..states.labeller import Labeller
 from ..store.run_store import RunStore
@@ -23,7 +24,7 @@ from .dynamics import langevin, restore_checkpoint
 
 __all__ = ["MDSettings", "run_live_md"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,9 @@ class MDSettings:
 
 
 def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, store: str | Path, md: MDSettings, *,
-                report: Callable[[str], None] = log.info, **options) -> LiveMonitor:
+                report: Callable[[str], None] = _log.info, settings: MonitorSettings | None = None,
+                trajectory: str | Path | None = None, trajectory_every: int | None = None,
+                log: str | Path | None = None, progress: bool = False, **options) -> LiveMonitor:
     """Run Langevin MD of ``atoms`` with a MACE potential and the live analysis attached; returns the closed monitor.
 
     An existing ``store`` is resumed: positions and momenta come from its
@@ -79,11 +82,14 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
         None trains one in the run (give ``warmup_ps`` among the options).
     store : path
     md : MDSettings
-    report : callable, default ``log.info``
+    report : callable, default: logged at INFO
         Receives the progress lines (about every 10 s of wall time).
-    **options
-        ``attach``'s options (``lags_ps``, ``lag_ps``, ``check_every_frames``, ``criteria``,
-        ``stop_when_stable``, ``asynchronous``, ``companions``, ``on_check``, ``warmup_ps``, ...).
+    settings, **options
+        The monitor's settings (``MonitorSettings``, or its fields by name: ``lags_ps``, ``lag_ps``,
+        ``check_every_frames``, ``criteria``, ``companions``, ``warmup_ps``, ...); ``interval_steps`` and ``seed``
+        come from ``md``.
+    trajectory, trajectory_every, log, progress
+        As for ``attach``.
     """
     store = Path(store)
     checkpoint = RunStore.open(store, "r").checkpoint() if (store / "zarr.json").is_file() else None
@@ -98,10 +104,12 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
         state_model.to(device)
     dyn = langevin(atoms, temperature_K=md.temperature_K, timestep_fs=md.timestep_fs,
                    coupling_time_ps=md.coupling_time_ps, seed=md.seed, initialise_velocities=checkpoint is None)
-    options.setdefault("planned_ps", steps_to_ps(md.steps, md.timestep_fs))
+    settings = MonitorSettings.of(settings, {**options, "interval_steps": md.interval_steps, "seed": md.seed})
     existed = (store / "zarr.json").is_file()
     # the store first (its lock, its spec against this run's): a refusal comes before MACE loads, in a second
-    monitor = attach(dyn, state_model, store=store, interval_steps=md.interval_steps, seed=md.seed, **options)
+    monitor = attach(dyn, state_model, store=store, settings=settings, trajectory=trajectory,
+                     trajectory_every=trajectory_every, log=log, progress=progress,
+                     planned_ps=steps_to_ps(md.steps, md.timestep_fs))
     if remaining <= 0:
         monitor.close("interrupted", "nothing to run")  # writes nothing: the store is left as it was
         report(f"Nothing to run: {store} already holds {done} steps (--steps {md.steps} is the run's total).")
@@ -114,7 +122,7 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
             shutil.rmtree(store, ignore_errors=True)  # the store this run made, empty: no store at all
         raise
     start = time.perf_counter()
-    if not options.get("progress"):  # attach(progress=True) draws a bar instead
+    if not progress:  # attach(progress=True) draws a bar instead
         dyn.attach(_progress(dyn, monitor, md, report, remaining), interval=md.interval_steps)
     report(f"Langevin MD: {len(atoms)} atoms, {md.temperature_K:g} K, {md.timestep_fs:g} fs, {remaining} steps on "
            f"{device}; observing every {md.interval_steps} steps into {store}"

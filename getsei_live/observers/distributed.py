@@ -15,6 +15,7 @@ a tie between two states to that rounding.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -23,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..deprecation import renamed
 from ..errors import ParameterError, StructureError
 from ..units import LI
-from .live import check_sampling, make_monitor
+from .live import check_sampling, make_monitor, replay_settings
 from .monitor import LiveMonitor
+from .settings import MonitorSettings
 
 __all__ = ["WORKER_ENVIRONMENT", "local_cluster", "replay_distributed"]
 
@@ -132,24 +133,12 @@ def _checked_jobs(jobs: Mapping[str | Path, Sequence[str | Path]], chunk_frames:
     return jobs
 
 
-def _store_monitor(model, first, store: str, timestep_fs: float, interval_steps: int, lags_ps: Sequence[float],
-                   kwargs: dict) -> LiveMonitor:
-    """The monitor of one store, made as ``replay`` makes it."""
-    options = dict(kwargs)
-    check_every_frames = renamed(options, "check_every", "check_every_frames",
-                                 options.pop("check_every_frames", None), 20)
-    return make_monitor(model, first, store, timestep_fs=timestep_fs, interval_steps=interval_steps,
-                        lags_ps=lags_ps, stop_when_stable=options.pop("stop_when_stable", False),
-                        lag_ps=options.pop("lag_ps", None), source=options.pop("source", None),
-                        target=options.pop("target", None), check_every_frames=check_every_frames,
-                        criteria=options.pop("criteria", None), **options)
-
-
 def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_model: str | Path, *,
-                       timestep_fs: float, interval_steps: int | None = None, lags_ps: Sequence[float],
-                       workers: int = 2, scheduler: str | None = None, client=None, chunk_frames: int | None = None,
-                       file_format: str | None = None, device: str = "cpu", threads: int | None = 1,
-                       first_step: int = 0, **kwargs) -> dict[str, LiveMonitor]:
+                       timestep_fs: float, interval_steps: int | None = None,
+                       lags_ps: Sequence[float] | None = None, workers: int = 2, scheduler: str | None = None,
+                       client=None, chunk_frames: int | None = None, file_format: str | None = None,
+                       device: str = "cpu", threads: int | None = 1, first_step: int = 0,
+                       settings: MonitorSettings | None = None, **options) -> dict[str, LiveMonitor]:
     """Replay trajectories into stores, labelling on a Dask cluster; the serial ``replay``'s result.
 
     Parameters
@@ -162,7 +151,7 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
     state_model : path
         A saved ``StateModel``: each worker loads it once.
     timestep_fs, interval_steps, lags_ps
-        As for ``replay`` (``interval`` is the old name of ``interval_steps``).
+        As for ``replay``.
     workers : int, default 2
         Processes of the local cluster made when neither ``scheduler`` nor ``client`` is given.
     scheduler : str, optional
@@ -179,9 +168,10 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
         Where workers label ("auto": CUDA where the worker sees it).
     threads : int or None, default 1
         torch threads per task (one per worker process is what a local cluster of N workers on N cores wants).
-    **kwargs
-        ``replay``'s options: ``lag_ps``, ``source``, ``target``, ``check_every_frames``, ``criteria``,
-        ``stop_when_stable``, ``temperature_K``, ``seed``, ``on_check``.
+    settings, **options
+        ``replay``'s: the fields of ``MonitorSettings`` (``lag_ps``, ``source``, ``target``,
+        ``check_every_frames``, ``criteria``, ``stop_when_stable``, ``temperature_K``, ``seed``, ``on_check``, ...).
+        The stores are written on this process, so ``asynchronous`` is always False here.
 
     Returns
     -------
@@ -191,14 +181,16 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
 
     from ..states.model import StateModel
 
-    interval = renamed(kwargs, "interval", "interval_steps", interval_steps, None)
+    settings = dataclasses.replace(replay_settings(settings, options, interval_steps=interval_steps,
+                                                   lags_ps=lags_ps), asynchronous=False)
+    interval = settings.interval_steps
     check_sampling(interval, timestep_fs)
     jobs = _checked_jobs(jobs, chunk_frames)
     model = StateModel.load(state_model, device="cpu")
     model_path = str(Path(state_model).resolve())
     with _dask_client(client, workers, scheduler) as client, ExitStack() as stack:
-        monitors = {store: stack.enter_context(_store_monitor(model, read(paths[0], index=0, format=file_format),
-                                                              store, timestep_fs, interval, lags_ps, kwargs))
+        monitors = {store: stack.enter_context(make_monitor(model, read(paths[0], index=0, format=file_format),
+                                                            store, settings, timestep_fs=timestep_fs, live=False))
                     for store, paths in jobs.items()}
         _run(client, jobs, monitors, model_path=model_path, chunk_frames=chunk_frames, file_format=file_format,
              device=device, threads=threads, interval=interval, first_step=first_step)

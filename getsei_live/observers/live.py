@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -11,9 +12,6 @@ import numpy as np
 from ase import Atoms, units
 
 from ..analysis.coring import DEFAULT_CORE_PS, core_frames_of
-from ..analysis.criteria import ConvergenceCriteria
-from ..analysis.markov import DEFAULT_LAGS_PS
-from ..deprecation import renamed
 from ..errors import ParameterError, StoreMismatchError
 from ..states.labeller import Labeller
 from ..store.run_store import RunStore
@@ -21,12 +19,13 @@ from ..store.spec import RunSpec
 from ..units import LI, frames_at_least, steps_to_ps
 from .frames import Frame
 from .monitor import LiveMonitor
+from .settings import MonitorSettings
 from .warmup import WarmupPlan, model_path
 
 if TYPE_CHECKING:
     from ..states.encoder import TrainingConfig
 
-__all__ = ["attach", "frames_from_ps", "replay"]
+__all__ = ["attach", "frames_from_ps", "make_monitor", "replay", "replay_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -175,92 +174,59 @@ def _check_endpoints(source, target, n_states: int | str) -> None:
         raise ParameterError(f"The source and target sets overlap in states {overlap}; they must be disjoint.")
 
 
-def _check_option_names(options: dict) -> None:
-    """Refuse an option no part of the monitor takes (a typo), naming the closest one, before a store is touched:
-    the options pass through ``attach`` and ``make_monitor`` to ``LiveMonitor``, which would only fail after the
-    store was made."""
-    import difflib
-    import inspect
-
-    takes = set(inspect.signature(LiveMonitor.__init__).parameters) - {"self", "state_model", "store"}
-    unknown = sorted(set(options) - takes)
-    if unknown:
-        known = takes | set(inspect.signature(make_monitor).parameters) | set(inspect.signature(attach).parameters)
-        hints = [f"{name!r}" + (f" (did you mean {close[0]!r}?)"
-                                if (close := difflib.get_close_matches(name, sorted(known), n=1)) else "")
-                 for name in unknown]
-        raise ParameterError(f"Unknown option{'s' if len(unknown) > 1 else ''} {', '.join(hints)}.")
-
-
-def make_monitor(state_model: Labeller, atoms: Atoms, store, *, timestep_fs: float, interval_steps: int,
-                 lags_ps: Sequence[float], lag_ps: float | None, source, target, check_every_frames: int,
-                 criteria: ConvergenceCriteria | None, stop_when_stable: bool, temperature_K: float | None = None,
-                 warmup_ps: float | None = None, n_states: int | str = 6, training: TrainingConfig | None = None,
-                 core_ps: float = DEFAULT_CORE_PS, equilibrate_ps: float = 0.0, planned_ps: float | None = None,
-                 **options) -> LiveMonitor:
-    """A monitor on a new or resumed store, with every parameter checked before a store is touched (``attach``,
-    ``replay`` and ``replay_distributed`` make theirs here). ``planned_ps``: how long the run will be, when known
-    (a warning at the start if it is too short for the lags)."""
-    _check_option_names(options)
+def make_monitor(state_model: Labeller | None, atoms: Atoms, store, settings: MonitorSettings, *,
+                 timestep_fs: float, live: bool, planned_ps: float | None = None) -> LiveMonitor:
+    """A monitor on a new or resumed store, with every setting checked before a store is touched (``attach``,
+    ``replay`` and ``replay_distributed`` make theirs here). ``live``: a live MD run, which by default stops once
+    converged and labels on a worker thread (a replay by default does neither). ``planned_ps``: how long the run
+    will be, when known (a warning at the start if it is too short for the lags)."""
+    interval_steps = settings.interval_steps
     check_sampling(interval_steps, timestep_fs)
-    warmup_options = dict(warmup_ps=warmup_ps, n_states=n_states, training=training)
-    if state_model is not None and warmup_ps is not None:
+    settings = settings.resolved(live)
+    if state_model is not None and settings.warmup_ps is not None:
         raise ParameterError("'warmup_ps' trains a state model in the run; give it with state_model=None only.")
-    if isinstance(check_every_frames, bool) or not isinstance(check_every_frames, (int, np.integer)) \
-            or check_every_frames < 1:
-        raise ParameterError(f"The 'check_every_frames' parameter must be a positive number of frames. "
-                             f"Got {check_every_frames!r}.")
     frame_dt_ps = steps_to_ps(interval_steps, timestep_fs)
-    lags = frames_from_ps(lags_ps, frame_dt_ps)
-    lag_ps = "auto" if lag_ps is None else lag_ps
-    if lag_ps == "auto":
+    lags = frames_from_ps(settings.lags_ps, frame_dt_ps)
+    if settings.lag_ps == "auto":
         lag_index = None
     else:
-        analysis_lag = frames_from_ps([lag_ps], frame_dt_ps)[0]
+        analysis_lag = frames_from_ps([settings.lag_ps], frame_dt_ps)[0]
         if analysis_lag not in lags:
-            raise ParameterError(f"The analysis lag ({lag_ps} ps) must be one of 'lags_ps' {tuple(lags_ps)}.")
+            raise ParameterError(f"The analysis lag ({settings.lag_ps} ps) must be one of 'lags_ps' "
+                                 f"{settings.lags_ps}.")
         lag_index = lags.index(analysis_lag)
-    counting = dict(core_frames=core_frames_of(core_ps, frame_dt_ps),
-                    equilibrate_frames=frames_at_least(equilibrate_ps, frame_dt_ps, "equilibrate_ps"))
+    counting = dict(core_frames=core_frames_of(settings.core_ps, frame_dt_ps),
+                    equilibrate_frames=frames_at_least(settings.equilibrate_ps, frame_dt_ps, "equilibrate_ps"))
     for line in plan_warnings(lags, lag_index, frame_dt_ps, planned_ps, counting["equilibrate_frames"]):
         log.warning("getsei-live: %s", line)
-    _check_endpoints(source, target, state_model.n_states if state_model is not None else n_states)
+    _check_endpoints(settings.source, settings.target,
+                     state_model.n_states if state_model is not None else settings.n_states)
     li = np.flatnonzero(atoms.numbers == LI)
     if state_model is None:
         opened, state_model, warmup = _warmup_store(store, atoms, lags=lags, timestep_fs=timestep_fs,
-                                                    interval_steps=interval_steps, li=li, temperature_K=temperature_K,
-                                                    counting=counting, **warmup_options)
+                                                    interval_steps=interval_steps, li=li,
+                                                    temperature_K=settings.temperature_K, counting=counting,
+                                                    warmup_ps=settings.warmup_ps, n_states=settings.n_states,
+                                                    training=settings.training)
     else:
         state_model.check(atoms)  # every structure problem surfaces here, before a store is touched
         spec = RunSpec(fingerprint=state_model.fingerprint, n_states=state_model.n_states,
                        timestep_fs=float(timestep_fs), interval_steps=int(interval_steps), lags_frames=lags,
                        li_indices=tuple(li), **counting)
-        opened, warmup = _open_store(store, spec, state_model, atoms.get_chemical_symbols(), temperature_K), None
-
-    def as_set(states: int | Iterable[int] | None) -> tuple[int, ...] | None:
-        if states is None:
-            return None
-        return (int(states),) if isinstance(states, (int, np.integer)) else tuple(int(s) for s in states)
-
+        opened = _open_store(store, spec, state_model, atoms.get_chemical_symbols(), settings.temperature_K)
+        warmup = None
     try:
-        return LiveMonitor(state_model, opened, lag_index=lag_index, source=as_set(source),
-                           target=as_set(target), check_every_frames=int(check_every_frames),
-                           criteria=criteria or ConvergenceCriteria(), stop_when_stable=stop_when_stable,
-                           warmup=warmup, **options)
+        return LiveMonitor(state_model, opened, settings, lag_index=lag_index, warmup=warmup)
     except BaseException:
         opened.close()
         raise
 
 
 def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "run.zarr",
-           interval_steps: int | None = None, lags_ps: Sequence[float] = DEFAULT_LAGS_PS, *,
-           lag_ps: float | str | None = "auto", core_ps: float = DEFAULT_CORE_PS, equilibrate_ps: float = 0.0,
-           source: int | Iterable[int] | None = None,
-           target: int | Iterable[int] | None = None, check_every_frames: int | None = None,
-           criteria: ConvergenceCriteria | None = None, stop_when_stable: bool = True,
-           asynchronous: bool = True, temperature_K: float | None = None, trajectory: str | Path | None = None,
+           interval_steps: int | None = None, lags_ps: Sequence[float] | None = None, *,
+           settings: MonitorSettings | None = None, trajectory: str | Path | None = None,
            trajectory_every: int | None = None, log: str | Path | None = None, progress: bool = False,
-           **options) -> LiveMonitor:
+           planned_ps: float | None = None, **options) -> LiveMonitor:
     """Attach the live analysis to an ASE dynamics object; then run it as usual with ``dyn.run(n)``.
 
     Parameters
@@ -269,37 +235,15 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
         Any ASE MD (Langevin, VelocityVerlet, NPT ...) with any calculator.
     state_model : Labeller or None
         A ``StateModel``, or anything with ``n_states``, ``fingerprint``, ``check``, ``assign`` and ``describe``.
-        None: train one in the run on the frames of the first ``warmup_ps`` (see ``**options``).
+        None: train one in the run on the frames of the first ``warmup_ps``.
     store : path or RunStore, default "run.zarr"
         Created when missing; an existing store is resumed (its settings must match).
     interval_steps : int, default 50
-        MD steps between observed frames (``every`` is its deprecated old name).
+        MD steps between observed frames.
     lags_ps : sequence of float, default (0.1, 0.2, 0.4, 0.8, 1.6)
-        Lag times (ps) at which transitions are counted, each a multiple of the frame spacing. A doubling series
-        lets every lag but the longest be tested (Chapman-Kolmogorov needs a stored multiple).
-    lag_ps : float or "auto", default "auto"
-        The lag of the rates and pathways. ``"auto"``: at each check, the shortest stored lag that passes the Markov
-        test (the longest lag while none does).
-    core_ps : float, default 0.3
-        Core assignment: a Li's state changes only once it has stayed ``core_ps`` (rounded up to whole frames) in
-        the new state; the transition is dated when it entered it, so counting runs that far behind. 0: raw labels.
-    equilibrate_ps : float, default 0
-        Frames of the first ``equilibrate_ps`` of the store are stored but start no counted transition.
-    source, target : state(s), optional
-        TPT sets; default the least and the most mobile of the states holding ``criteria.min_population`` of the Li.
-    check_every_frames : int, default 20
-        Frames between analysis snapshots (``check_every`` is its deprecated old name).
-    criteria : ConvergenceCriteria, optional
-    stop_when_stable : bool, default True
-        End ``dyn.run`` cleanly once converged. Asynchronous monitors end it at the first observation after the
-        verdict (at most ``max_queue`` frames later; those frames are stored too).
-    asynchronous : bool, default True
-        Label, count, store and analyse on a worker thread; the MD thread only copies the frame (tens of
-        microseconds). False: all of it on the MD thread, between steps. Either way a failure (a broken structure, a
-        full disk) is raised at the next observation or at ``close()``, with the frames before it committed.
-    temperature_K : float, optional
-        Recorded in the store for ``getsei-live arrhenius``; default the thermostat's
-        (``dyn.todict()["temperature_K"]``, as ASE's Langevin reports it), None when ``dyn`` has none.
+        Lag times (ps) at which transitions are counted, each a multiple of the frame spacing.
+    settings : MonitorSettings, optional
+        Every setting of the monitor as one record; keywords given beside it replace its fields.
     trajectory : path, optional
         Also write an ASE trajectory (``.traj``: positions, momenta, energy and forces, the step in
         ``atoms.info["step"]``) every ``trajectory_every`` MD steps (default ``interval_steps``). A resumed store
@@ -310,25 +254,27 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
     progress : bool, default False
         Show a progress bar (tqdm, on stderr) over the steps of each ``dyn.run``: the ETA, simulated ps, ns/day,
         frames, temperature and the verdict. Off by default, so scripts stay quiet.
+    planned_ps : float, optional
+        How long the run will be (ps): a warning at the start when it is too short for the lags.
     **options
-        The monitor's ``max_queue``, ``threads``, ``nice``, ``flush_frames``, ``flush_seconds``, ``seed``,
-        ``on_check`` and ``companions`` (the other replicas' stores, whose counts join every check): see
-        ``LiveMonitor``. With ``state_model=None``, the warm-up's: ``warmup_ps`` (ps of MD whose frames, kept in the
-        store, train the state model on the worker, saved as ``run.states.pt``; they become the run's first frames),
-        ``n_states`` (6, or "auto" for the best silhouette), ``training`` (a ``TrainingConfig``).
+        Any field of ``MonitorSettings`` by name: ``lag_ps``, ``core_ps``, ``equilibrate_ps``, ``source``,
+        ``target``, ``check_every_frames``, ``criteria``, ``stop_when_stable`` (default True here),
+        ``asynchronous``, ``temperature_K`` (default the thermostat's, ``dyn.todict()["temperature_K"]``),
+        ``warmup_ps``, ``n_states``, ``training``, ``max_queue``, ``threads``, ``nice``, ``flush_frames``,
+        ``flush_seconds``, ``seed``, ``on_check``, ``companions``. A name that is none of them is refused at once,
+        with the closest one.
 
     Returns
     -------
     LiveMonitor
     """
-    temperature_K = dyn.todict().get("temperature_K") if temperature_K is None else temperature_K
-    interval_steps = renamed(options, "every", "interval_steps", interval_steps, 50)
-    check_every_frames = renamed(options, "check_every", "check_every_frames", check_every_frames, 20)
-    monitor = make_monitor(state_model, dyn.atoms, store, timestep_fs=dyn.dt / units.fs,
-                           interval_steps=interval_steps, lags_ps=lags_ps, lag_ps=lag_ps, source=source, target=target,
-                           check_every_frames=check_every_frames, criteria=criteria, stop_when_stable=stop_when_stable,
-                           asynchronous=asynchronous, temperature_K=temperature_K, core_ps=core_ps,
-                           equilibrate_ps=equilibrate_ps, **options)
+    given = {**options, **_explicit(interval_steps=interval_steps, lags_ps=lags_ps)}
+    settings = MonitorSettings.of(settings, given)
+    if settings.temperature_K is None:  # the thermostat's, as ASE's Langevin reports it
+        settings = dataclasses.replace(settings, temperature_K=dyn.todict().get("temperature_K"))
+    monitor = make_monitor(state_model, dyn.atoms, store, settings, timestep_fs=dyn.dt / units.fs, live=True,
+                           planned_ps=planned_ps)
+    interval_steps = settings.interval_steps
     monitor.bind(dyn)
     dyn.attach(monitor, interval=interval_steps)
     if trajectory is not None or log is not None:
@@ -352,25 +298,37 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
     return monitor
 
 
-def replay(frames: Iterable[Atoms], state_model: Labeller, store: str | Path | RunStore, *, timestep_fs: float,
-           interval_steps: int | None = None, lags_ps: Sequence[float] = DEFAULT_LAGS_PS, first_step: int = 0,
-           **kwargs) -> LiveMonitor:
-    """Feed a finished trajectory through the same observer: frame k is MD step ``first_step + k * interval_steps``
-    (``interval``, the old name of ``interval_steps``, is still accepted; so is ``check_every`` for
-    ``check_every_frames``). ``core_ps``, ``equilibrate_ps``, ``lag_ps`` and the rest are ``attach``'s.
+def _explicit(**values) -> dict:
+    """The arguments given (not None)."""
+    return {name: value for name, value in values.items() if value is not None}
 
-    Frames the store has committed already are skipped, so running it again
-    after an interruption continues where the store ends. Returns the closed
-    monitor (its ``latest`` snapshot and ``store`` path stay available).
+
+def replay_settings(settings: MonitorSettings | None, options: dict, **explicit) -> MonitorSettings:
+    """A replay's settings from ``settings``, ``**options`` and its explicit arguments; the frame interval is
+    required (a trajectory file does not say it)."""
+    given = {**options, **_explicit(**explicit)}
+    if settings is None and not {"interval_steps", "interval"} & set(given):
+        raise ParameterError("The 'interval_steps' parameter is required: the MD steps between the frames.")
+    return MonitorSettings.of(settings, given)
+
+
+def replay(frames: Iterable[Atoms], state_model: Labeller, store: str | Path | RunStore, *, timestep_fs: float,
+           interval_steps: int | None = None, lags_ps: Sequence[float] | None = None, first_step: int = 0,
+           settings: MonitorSettings | None = None, planned_ps: float | None = None, **options) -> LiveMonitor:
+    """Feed a finished trajectory through the same observer: frame k is MD step ``first_step + k * interval_steps``.
+
+    ``settings`` and ``**options`` are ``attach``'s (the fields of ``MonitorSettings``), except that a replay
+    stops early only with ``stop_when_stable=True``. ``interval_steps`` is required (here or in ``settings``).
+    Frames the store has committed already are skipped, so running it again after an interruption continues where
+    the store ends. Returns the closed monitor (its ``latest`` snapshot and ``store`` path stay available).
     """
-    interval = renamed(kwargs, "interval", "interval_steps", interval_steps, None)
-    check_every_frames = renamed(kwargs, "check_every", "check_every_frames", kwargs.pop("check_every_frames", None),
-                                 20)
+    settings = replay_settings(settings, options, interval_steps=interval_steps, lags_ps=lags_ps)
+    interval = settings.interval_steps
     check_sampling(interval, timestep_fs)
     if isinstance(frames, Sequence):
         frame_dt_ps = steps_to_ps(interval, timestep_fs)
-        kwargs.setdefault("planned_ps", (len(frames) - 1) * frame_dt_ps)
-        longest = max(frames_from_ps(lags_ps, frame_dt_ps))
+        planned_ps = (len(frames) - 1) * frame_dt_ps if planned_ps is None else planned_ps
+        longest = max(frames_from_ps(settings.lags_ps, frame_dt_ps))
         if longest >= len(frames):
             raise ParameterError(
                 f"The longest lag ({longest * frame_dt_ps:g} ps) is not shorter than the trajectory "
@@ -380,11 +338,8 @@ def replay(frames: Iterable[Atoms], state_model: Labeller, store: str | Path | R
     first = next(iterator, None)
     if first is None:
         raise ParameterError("The trajectory has no frames to replay.")
-    monitor = make_monitor(state_model, first, store, timestep_fs=timestep_fs, interval_steps=interval,
-                           lags_ps=lags_ps, stop_when_stable=kwargs.pop("stop_when_stable", False),
-                           lag_ps=kwargs.pop("lag_ps", "auto"), source=kwargs.pop("source", None),
-                           target=kwargs.pop("target", None), check_every_frames=check_every_frames,
-                           criteria=kwargs.pop("criteria", None), **kwargs)
+    monitor = make_monitor(state_model, first, store, settings, timestep_fs=timestep_fs, live=False,
+                           planned_ps=planned_ps)
     with monitor:
         monitor.submit(Frame.capture(first, first_step))
         for k, atoms in enumerate(iterator, start=1):

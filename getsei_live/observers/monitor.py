@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
 
-from ..analysis.criteria import ConvergenceCriteria
 from ..analysis.records import Environments, Snapshot
 from ..analysis.verdict import explain
 from ..errors import ParameterError, StoreError, StructureError
@@ -22,6 +21,7 @@ from ..units import LI, steps_to_ps
 from .analyst import Analyst
 from .drift import DriftGuard
 from .frames import CheckpointCapture, DynamicsBinding, Frame
+from .settings import MonitorSettings
 from .warmup import WarmupPlan, WarmupRecorder, train_on_warmup
 from .worker import FrameWorker, close_at_exit, worker_start
 
@@ -46,22 +46,12 @@ class LiveMonitor:
 
     Parameters
     ----------
-    state_model, store, lag_index, source, target, check_every_frames, criteria, stop_when_stable, asynchronous
-        As ``attach`` resolves them (``lag_index`` indexes ``store.spec.lags_frames``; None: "auto").
-    max_queue : int, default 4
-        Frames waiting for the worker before the MD waits (also while a warm-up trains its state model).
-    threads : int or None, default 1
-        torch threads of the worker; None leaves torch's.
-    nice : int, default 10
-        How much lower the worker's scheduling priority is than the MD's (Linux); 0 keeps it equal.
-    flush_frames, flush_seconds : int, float, default 64, 30
-        Commit buffered frames to the store once this many are waiting, or this long after the last commit.
-    seed : int, default 0
-        Seed of the Li resampling behind the intervals.
-    on_check : callable, optional
-        Called with every new ``Snapshot``.
-    companions : sequence of path, optional
-        The other replicas' stores (see ``companions`` below).
+    state_model : Labeller
+    store : RunStore
+    settings : MonitorSettings
+        Every setting, as ``make_monitor`` resolves them (``MonitorSettings.resolved``).
+    lag_index : int or None
+        The analysis lag, an index into ``store.spec.lags_frames``; None: "auto".
     warmup : WarmupPlan, optional
         The warm-up of a run that trains its state model; a resumed run goes on in its warm-up or with the model
         it trained.
@@ -80,22 +70,18 @@ class LiveMonitor:
         companion that does not exist yet joins once its run has committed frames.
     """
 
-    def __init__(self, state_model: Labeller, store: RunStore, *, lag_index: int | None, source: tuple[int, ...] | None,
-                 target: tuple[int, ...] | None, check_every_frames: int, criteria: ConvergenceCriteria,
-                 stop_when_stable: bool, asynchronous: bool = False, max_queue: int = 4, threads: int | None = 1,
-                 nice: int = 10, flush_frames: int = 64, flush_seconds: float = 30.0, seed: int = 0,
-                 on_check: Callable[[Snapshot], None] | None = None, companions: Sequence[str | Path] = (),
-                 warmup: WarmupPlan | None = None) -> None:
+    def __init__(self, state_model: Labeller | None, store: RunStore, settings: MonitorSettings, *,
+                 lag_index: int | None, warmup: WarmupPlan | None = None) -> None:
         self.store = store
-        self.check_every_frames = check_every_frames
-        self.criteria = criteria
-        self.stop_when_stable = stop_when_stable
-        self.flush_frames = flush_frames
-        self.flush_seconds = flush_seconds
+        self.settings = settings
+        self.lag_index = lag_index
+        self.check_every_frames = settings.check_every_frames
+        self.criteria = settings.criteria
+        self.stop_when_stable = bool(settings.stop_when_stable)
+        self.flush_frames = settings.flush_frames
+        self.flush_seconds = settings.flush_seconds
         self.stop_reason: str | None = None
         self.stop_explanation: str | None = None
-        self._analysis = dict(lag_index=lag_index, source=source, target=target, criteria=criteria,
-                              companions=companions, seed=seed, on_check=on_check)
         self._binding: DynamicsBinding | None = None
         self._since_check = 0
         self._last_flush = time.monotonic()
@@ -112,8 +98,9 @@ class LiveMonitor:
             self._go_live(state_model)
         self._closed = False
         self._closers: list = []  # what closes with the monitor (the MD's trajectory and log)
-        self._worker = (FrameWorker(self._process, max_queue=max_queue, on_start=worker_start(threads, nice),
-                                    on_error=self._commit_before_failure) if asynchronous else None)
+        self._worker = (FrameWorker(self._process, max_queue=settings.max_queue,
+                                    on_start=worker_start(settings.threads, settings.nice),
+                                    on_error=self._commit_before_failure) if settings.asynchronous else None)
         close_at_exit(self)
 
     def _go_live(self, state_model: Labeller) -> None:
@@ -124,7 +111,10 @@ class LiveMonitor:
         self.warming = None
         self._li_indices = np.asarray(spec.li_indices)
         self.drift = DriftGuard.of(state_model, self.criteria)
-        self.analyst = Analyst(self.store, drift=self.drift, **self._analysis)
+        settings = self.settings
+        self.analyst = Analyst(self.store, lag_index=self.lag_index, source=settings.source, target=settings.target,
+                               criteria=settings.criteria, drift=self.drift, companions=settings.companions,
+                               seed=settings.seed, on_check=settings.on_check)
         # counts rebuilt from states reach the disk with the next flush (which writes the whole tally and its
         # digest), so a refused resume changes nothing
         self.counter, _ = committed_counter(self.store)
@@ -133,9 +123,9 @@ class LiveMonitor:
         if n:
             log.info("Resuming %s at frame %d (step %d).", self.store.path, n, self.last_step)
         if self.store.mode == "a":
-            lag_index = self._analysis["lag_index"]
+            lag_index = self.lag_index
             self.store.stage({"analysis": {"lag_ps": "auto" if lag_index is None else spec.lags_ps[lag_index],
-                                     "source": self._analysis["source"], "target": self._analysis["target"],
+                                     "source": self.settings.source, "target": self.settings.target,
                                      "check_every": self.check_every_frames, "criteria": self.criteria.to_dict(),
                                      "stop_when_stable": self.stop_when_stable}})
         if self.store.warmup.committed and self.store.writable:

@@ -278,3 +278,23 @@ def test_a_misspelt_option_is_refused_by_name_before_a_store_is_made(tmp_path):
     with pytest.raises(ParameterError, match=r"Unknown option 'flush_frame' \(did you mean 'flush_frames'\?\)"):
         attach(dyn, labels, store=tmp_path / "run.zarr", interval_steps=2, lags_ps=(0.002,), flush_frame=8)
     assert not (tmp_path / "run.zarr").exists()
+
+
+def test_settings_go_in_as_one_typed_record_and_keywords_replace_its_fields(tmp_path):
+    from getsei_live.observers.settings import MonitorSettings
+
+    atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(2)
+    atoms.calc = LennardJones(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
+    dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
+    labels = SyntheticLabels(np.array([[0.9, 0.1], [0.2, 0.8]]), len(atoms), seed=1)
+    shared = MonitorSettings(interval_steps=2, lags_ps=(0.002, 0.004), seed=3, check_every_frames=7, source=1)
+    with attach(dyn, labels, store=tmp_path / "run.zarr", settings=shared, check_every_frames=5,
+                asynchronous=False) as monitor:
+        dyn.run(20)
+    assert monitor.settings.seed == 3 and monitor.check_every_frames == 5  # the keyword replaced the record's 7
+    assert monitor.settings.source == (1,) and monitor.settings.lags_ps == (0.002, 0.004)
+    assert monitor.stop_when_stable and not monitor.asynchronous  # attach's default, and the keyword given
+    assert RunStore.open(tmp_path / "run.zarr", "r").committed_frames == 11
+    assert shared.check_every_frames == 7  # the record itself is frozen and unchanged
+    with pytest.raises(ParameterError, match="'check_every_frames' parameter must be a positive number of frames"):
+        MonitorSettings(check_every_frames=0)
