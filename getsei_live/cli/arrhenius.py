@@ -18,12 +18,12 @@ def _ci(lo: float, hi: float, fmt: str = "{:.3g}") -> str:
 
 def format_arrhenius(result, n_pairs: int | None = None) -> str:
     """The rates at every temperature, then the fits, as plain-text tables."""
-    temps = [row["temperature_K"] for row in result.temperatures]
+    temps = [row.temperature_K for row in result.temperatures]
     lines = [f"Rates from the Koopman matrix at lag {result.lag_ps:g} ps; "
              f"{100 * result.escape[0].confidence:.0f}% intervals from resampling Li atoms, blocks of time and runs.",
              table(["T (K)", "runs", "ps simulated", "state changes at the lag", "Markovian at the lag"],
-                   [[f"{row['temperature_K']:g}", str(row["n_runs"]), f"{row['simulated_ps']:.1f}",
-                     str(row["state_changes"]), "yes" if row["markovian"] else "NO"] for row in result.temperatures]),
+                   [[f"{row.temperature_K:g}", str(row.n_runs), f"{row.simulated_ps:.1f}",
+                     str(row.state_changes), "yes" if row.markovian else "NO"] for row in result.temperatures]),
              ""]
     fits = list(result.escape) + sorted(result.transitions, key=lambda f: -np.nanmax(f.rates))[:n_pairs]
     header = ["rate (1/ps)", *(f"{t:g} K" for t in temps), "E_a (eV)", "interval", "A (1/ps)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
@@ -15,6 +16,9 @@ from ..errors import ParameterError
 from . import main
 from ._format import core_line, format_markov, format_model, format_snapshot, table
 from ._options import LAG, endpoints, renamed_options
+
+if TYPE_CHECKING:
+    from ..offline.summary import StoreInfo
 
 
 def _load_counts(path: Path) -> np.ndarray:
@@ -74,31 +78,31 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
 
     result = analyze_store(list(store_paths), lag_ps=lag_ps, source=source,
                            target=target, reversible=reversible, n_pathways=n_pathways, core_ps=core_ps)
-    info, model, by_lag, lags_ps = result.info, result.model, result.info["timescales_by_lag"], result.info["lags_ps"]
+    info, model = result.info, result.model
     if as_json:
         click.echo(json.dumps(json_ready(result.to_dict()), indent=1))
         return
-    partial = " (still running: partial)" if info["status"] == "running" else ""
-    if info["n_runs"] > 1:
-        click.echo(f"{info['n_runs']} runs as one model:")
+    partial = " (still running: partial)" if info.status == "running" else ""
+    if info.n_runs > 1:
+        click.echo(f"{info.n_runs} runs as one model:")
         click.echo(table(["store", "status", "frames", "ps", "Li", "transitions"],
-                         [[r["store"], r["status"], str(r["committed_frames"]), f"{r['simulated_ps']:.2f}",
-                           str(r["n_li"]), str(r["transitions"])] for r in info["runs"]]))
-        click.echo(f"together: {info['committed_frames']} frames, {info['simulated_ps']:.2f} ps simulated{partial}")
+                         [[r.store, r.status, str(r.committed_frames), f"{r.simulated_ps:.2f}",
+                           str(r.n_li), str(r.transitions)] for r in info.runs]))
+        click.echo(f"together: {info.committed_frames} frames, {info.simulated_ps:.2f} ps simulated{partial}")
     else:
-        click.echo(f"{info['store']}: {info['committed_frames']} frames, {info['simulated_ps']:.2f} ps simulated, "
-                   f"status {info['status']}{partial}"
-                   + (f", stopped: {info['stop_reason']}" if info["stop_reason"] else ""))
+        click.echo(f"{info.store}: {info.committed_frames} frames, {info.simulated_ps:.2f} ps simulated, "
+                   f"status {info.status}{partial}"
+                   + (f", stopped: {info.stop_reason}" if info.stop_reason else ""))
     click.echo(format_model(model))
     for note in model.notes:
         click.echo(f"Note: {note}")
-    fit = info.get("state_model_fit")
+    fit = info.state_model_fit
     if fit is not None:
-        click.echo(f"State-model fit: {100 * fit['ood_fraction']:.1f}% of Li environments outside the training "
-                   f"distribution over {fit['frames']} frames, {100 * fit['ood_fraction_recent']:.1f}% in the last "
+        click.echo(f"State-model fit: {100 * fit.ood_fraction:.1f}% of Li environments outside the training "
+                   f"distribution over {fit.frames} frames, {100 * fit.ood_fraction_recent:.1f}% in the last "
                    f"20 frames" + (" -- the states no longer describe the structure; retrain"
-                                   if fit["retrain"] else ""))
-    click.echo(core_line(info["core_ps"], info["label_changes_removed"]))
+                                   if fit.retrain else ""))
+    click.echo(core_line(info.core_ps, info.label_changes_removed))
     intervals = result.snapshot.intervals
     if intervals is not None and intervals.pathway_fractions.size and model.nothing_to_analyse is None:
         click.echo(f"Route-share intervals ({100 * intervals.confidence:.0f}%, resampling {intervals.method}): "
@@ -122,25 +126,26 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
                                        steady.stationary else "still equilibrating: " + "; ".join(steady.reasons)))
     click.echo("")
     click.echo(format_markov(result.snapshot.markov))
+    by_lag, lags_ps = info.timescales_by_lag, info.lags_ps
     width = max((len(t) for t in by_lag), default=0)
     click.echo("\nImplied timescales (ps) at every counted lag:")
     click.echo(table(["lag (ps)", *(f"t{k + 1}" for k in range(width))],
                      [[f"{lag:g}", *(f"{v:.4g}" for v in t), *([""] * (width - len(t)))]
                       for lag, t in zip(lags_ps, by_lag)]))
-    rows = info["core_lengths"]
+    rows = info.core_lengths
     if rows:
         click.echo("\nThe slowest timescale grows with the core length (raw labels re-cored; t1 in ps at each lag):")
         click.echo(table(["core (ps)", "changes /Li/ps", "removed", *(f"t1 @{lag:g}" for lag in lags_ps)],
-                         [[f"{r['core_ps']:g}" + (" *" if r["core_frames"] == _core_frames(info) else ""),
-                           f"{r['changes_per_li_ps']:.3g}",
-                           "" if r["removed_share"] is None else f"{100 * r['removed_share']:.0f}%",
-                           *(f"{t:.3g}" if t == t else "" for t in r["t1_by_lag"])] for r in rows]))
+                         [[f"{r.core_ps:g}" + (" *" if r.core_frames == _core_frames(info) else ""),
+                           f"{r.changes_per_li_ps:.3g}",
+                           "" if r.removed_share is None else f"{100 * r.removed_share:.0f}%",
+                           *(f"{t:.3g}" if t == t else "" for t in r.t1_by_lag)] for r in rows]))
         click.echo("  * the core length of this analysis")
 
 
-def _core_frames(info: dict) -> int:
+def _core_frames(info: StoreInfo) -> int:
     """The core length of an analysis in frames (1: raw labels)."""
-    return next((r["core_frames"] for r in info["core_lengths"] if abs(r["core_ps"] - info["core_ps"]) < 1e-9), 1)
+    return next((r.core_frames for r in info.core_lengths if abs(r.core_ps - info.core_ps) < 1e-9), 1)
 
 
 @main.command()
@@ -231,10 +236,9 @@ def report(store_paths: tuple[Path, ...], output: Path, lag_ps, source: tuple[in
     (replicas); works on a running store."""
     from ..offline.report import write_report
 
-    summary = write_report(list(store_paths), output, lag_ps=lag_ps, source=source,
-                           target=target)
-    click.echo(f"Wrote {len(summary['figures'])} figures, index.html and summary.json to {output}"
-               + (" (PARTIAL: the run is still going)" if summary["partial"] else ""))
+    written = write_report(list(store_paths), output, lag_ps=lag_ps, source=source, target=target)
+    click.echo(f"Wrote {len(written.figures)} figures, index.html and summary.json to {output}"
+               + (" (PARTIAL: the run is still going)" if written.partial else ""))
     for name, file in summary["figures"].items():
         click.echo(f"  {output / file}  ({name})")
     empty = summary["model"].get("nothing_to_analyse")

@@ -24,7 +24,7 @@ from ..store.counts import committed_counter, recount
 from ..store.run_store import RunStore
 from ..store.spec import RunSpec
 
-__all__ = ["Ensemble", "RunCounts", "ensemble_problems", "read_ensemble", "run_counts"]
+__all__ = ["Ensemble", "RunCounts", "RunLine", "ensemble_problems", "read_ensemble", "run_counts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,11 +191,27 @@ class Ensemble:
     def name(self) -> str:
         return " + ".join(run.path for run in self.runs)
 
-    def describe(self) -> list[dict]:
-        """One line of facts per run, JSON-ready."""
-        return [{"store": run.path, "status": run.status, "committed_frames": run.committed_frames,
-                 "simulated_ps": run.simulated_ps, "n_li": run.spec.n_li, "temperature_K": run.temperature_K,
-                 "transitions": int(run.counts[0].sum())} for run in self.runs]
+    def describe(self) -> tuple[RunLine, ...]:
+        """One line of facts per run."""
+        return tuple(RunLine(run.path, run.status, run.committed_frames, run.simulated_ps, run.spec.n_li,
+                             run.temperature_K, int(run.counts[0].sum())) for run in self.runs)
+
+
+@dataclass(frozen=True, slots=True)
+class RunLine:
+    """The facts of one run of an ensemble: its store, status, committed frames, simulated ps, Li atoms,
+    temperature (K, None when not recorded) and transitions counted at the shortest lag."""
+
+    store: str
+    status: str
+    committed_frames: int
+    simulated_ps: float
+    n_li: int
+    temperature_K: float | None
+    transitions: int
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 def read_ensemble(paths: Sequence[str | Path], *, core_ps: float | None = None) -> Ensemble:

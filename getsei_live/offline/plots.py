@@ -11,7 +11,8 @@ import matplotlib.ticker
 
 matplotlib.use("Agg")
 
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Mapping, Sequence  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -21,6 +22,10 @@ from ..analysis import nan_padded  # noqa: E402
 from ..analysis.arrhenius import BOLTZMANN_EV_PER_K  # noqa: E402
 from ..analysis.markov import ChapmanKolmogorov, MarkovRecord  # noqa: E402
 from ..analysis.records import Snapshot  # noqa: E402
+
+if TYPE_CHECKING:
+    from ..analysis.pathways import Pathway
+    from .summary import CoreLength, FrameFits
 
 __all__ = ["state_colour", "implied_timescales_figure", "rate_matrix_figure", "mobility_figure", "flux_figure",
            "network_figure", "pathways_figure", "convergence_figure", "core_lengths_figure",
@@ -64,17 +69,17 @@ def implied_timescales_figure(lags_ps, timescales, intervals=None) -> Figure:
     return fig
 
 
-def core_lengths_figure(lags_ps, rows: Sequence[dict], core_ps: float) -> Figure:
-    """The slowest implied timescale against lag for each core length (``summary.core_lengths`` rows as dicts);
+def core_lengths_figure(lags_ps, rows: Sequence[CoreLength], core_ps: float) -> Figure:
+    """The slowest implied timescale against lag for each core length (``StoreInfo.core_lengths``);
     the analysis's own core length drawn thick. A flat line is a Markovian core length."""
     lags = np.asarray(lags_ps, dtype=float)
     fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
     for k, row in enumerate(rows):
-        t1 = np.array([np.nan if t is None else t for t in row["t1_by_lag"]], dtype=float)
-        own = abs(row["core_ps"] - core_ps) < 1e-9
-        share = "" if row["removed_share"] is None else f", {100 * row['removed_share']:.0f}% of changes removed"
+        t1 = np.array([np.nan if t is None else t for t in row.t1_by_lag], dtype=float)
+        own = abs(row.core_ps - core_ps) < 1e-9
+        share = "" if row.removed_share is None else f", {100 * row.removed_share:.0f}% of changes removed"
         ax.plot(lags, t1, "o-", lw=2.5 if own else 1.2, color=plt.get_cmap("plasma")(k / max(1, len(rows))),
-                label=f"core {row['core_ps']:g} ps{share}" + (" (this analysis)" if own else ""))
+                label=f"core {row.core_ps:g} ps{share}" + (" (this analysis)" if own else ""))
     span = np.array([lags.min(), lags.max()])
     ax.plot(span, span, "--", color="grey", label="lag = timescale")
     ax.set_yscale("log")
@@ -177,22 +182,22 @@ def network_figure(states, populations, net_flux, source, target) -> Figure:
     return fig
 
 
-def pathways_figure(pathways: list[dict], intervals=None) -> Figure:
+def pathways_figure(pathways: Sequence[Pathway], intervals=None) -> Figure:
     """Top pathways as routes of state circles, with flux share and interval (paper Fig. 4d)."""
     rows = max(1, len(pathways))
     fig, ax = plt.subplots(figsize=(7.5, 0.9 * rows + 0.8), layout="constrained")
     for r, path in enumerate(pathways):
         y = rows - r
-        for k, s in enumerate(path["states"]):
+        for k, s in enumerate(path.states):
             ax.scatter(k, y, s=500, color=state_colour(s), zorder=3, edgecolors="black")
             ax.text(k, y, f"S{s}", ha="center", va="center", fontsize=8, zorder=4)
             if k:
                 ax.annotate("", xy=(k - 0.18, y), xytext=(k - 0.82, y),
-                            arrowprops=dict(arrowstyle="-|>", lw=1 + 6 * path["fraction"], color="0.3"))
+                            arrowprops=dict(arrowstyle="-|>", lw=1 + 6 * path.fraction, color="0.3"))
         ci = intervals[r] if intervals and r < len(intervals) and intervals[r] and None not in intervals[r] else None
-        share = f"{100 * path['fraction']:.1f}%" + (f"  [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
-        ax.text(len(path["states"]) - 0.4, y, share, va="center", fontsize=9)
-    width = max((len(p["states"]) for p in pathways), default=2)
+        share = f"{100 * path.fraction:.1f}%" + (f"  [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
+        ax.text(len(path.states) - 0.4, y, share, va="center", fontsize=9)
+    width = max((len(p.states) for p in pathways), default=2)
     ax.set_xlim(-0.6, width + 2.2)
     ax.set_ylim(0.3, rows + 0.7)
     ax.axis("off")
@@ -347,18 +352,18 @@ def arrhenius_figure(result, n_pairs: int = 6) -> Figure:
     return fig
 
 
-def state_model_fit_figure(fits: dict, max_ood_fraction: float) -> Figure:
+def state_model_fit_figure(fits: Mapping[str, FrameFits], max_ood_fraction: float) -> Figure:
     """How well the state model fitted each frame of each store: the fraction of Li environments outside its
     training distribution (top) and their mean log-likelihood (bottom), against time."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, layout="constrained")
     for name, fit in fits.items():
-        top.plot(fit["time_ps"], 100 * np.asarray(fit["ood_fraction"]), lw=1, label=name)
-        bottom.plot(fit["time_ps"], fit["mean_log_likelihood"], lw=1, label=name)
+        top.plot(fit.time_ps, 100 * np.asarray(fit.ood_fraction), lw=1, label=name)
+        bottom.plot(fit.time_ps, fit.mean_log_likelihood, lw=1, label=name)
     top.axhline(100 * max_ood_fraction, color="red", ls="--", lw=1, label="retrain above")
     top.axhline(1.0, color="grey", ls=":", lw=1, label="expected (1%)")
     top.set_ylabel("% of Li outside training")
     top.legend(fontsize=7)
-    bottom.axhline(next(iter(fits.values()))["threshold"], color="grey", ls=":", lw=1,
+    bottom.axhline(next(iter(fits.values())).threshold, color="grey", ls=":", lw=1,
                    label="1st percentile in training")
     bottom.set_ylabel("mean log-likelihood")
     bottom.set_xlabel("time (ps)")

@@ -7,6 +7,7 @@ import html
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,12 +19,12 @@ from ..analysis.records import Environments
 from ..analysis.tables import interval_of, interval_text, route_text
 from ..errors import StoreError
 from ..store.run_store import RunStore
-from .summary import analyze_store, state_model_fit
+from .summary import StoreAnalysis, analyze_store, state_model_fit
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["report_figures", "run_context", "run_environments", "write_report"]
+__all__ = ["Report", "report_figures", "run_context", "run_environments", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,41 @@ def run_environments(stores: Sequence[RunStore]) -> Environments | None:
     return Environments.pooled([snap.environments for store in stores for snap in store.snapshots()])
 
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A report written to disk.
+
+    Attributes
+    ----------
+    folder : Path
+    index : Path
+        The self-contained ``index.html``.
+    summary_file : Path
+        ``summary.json``.
+    figures : dict of str -> Path
+        Each figure's PNG, by name.
+    partial : bool
+        The run was still going: the report shows the frames committed so far.
+    analysis : StoreAnalysis
+        The analysis the report shows.
+    summary : dict
+        The JSON document in ``summary.json``: exactly what ``getsei-live analyze --json`` prints, plus the
+        figures, intervals, state descriptions, environments, the run's context and its last check.
+    """
+
+    folder: Path
+    index: Path
+    summary_file: Path
+    figures: dict[str, Path]
+    partial: bool
+    analysis: StoreAnalysis
+    summary: dict
+
+
 def write_report(store_path: str | Path | Sequence[str | Path], out_dir: str | Path, *, lag_ps: float | None = None,
-                 source=None, target=None, seed: int = 0) -> dict:
-    """Write the report of a store, or of several as one model, into ``out_dir``; returns the summary (also
-    written as summary.json).
+                 source=None, target=None, seed: int = 0) -> Report:
+    """Write the report of a store, or of several as one model, into ``out_dir``: PNG figures, ``index.html`` and
+    ``summary.json``.
 
     The summary holds exactly what ``getsei-live analyze --json`` prints, plus the
     figures, intervals, state descriptions and whether the run was still going.
@@ -110,7 +142,7 @@ def write_report(store_path: str | Path | Sequence[str | Path], out_dir: str | P
     context = run_context(stores[0], result.model.lag)
     figures = {name: _png(fig, out / f"{name}.png") for name, fig in _figures(result, stores, paths).items()}
     intervals = result.intervals_dict()
-    summary = {**result.to_dict(), "partial": result.info["status"] == "running",
+    summary = {**result.to_dict(), "partial": result.info.status == "running",
                "figures": {k: p.name for k, p in figures.items()},
                "timescale_intervals_by_lag": intervals.get("timescales_by_lag_ci"),
                "pathway_fraction_intervals": intervals.get("pathway_fraction_ci"), "states": described,
@@ -119,9 +151,9 @@ def write_report(store_path: str | Path | Sequence[str | Path], out_dir: str | P
                "bottleneck_rate_ci": intervals.get("bottleneck_rate_ci"),
                "convergence": history[-1].to_dict() if history else None}
     (out / "summary.json").write_text(json.dumps(strict_json(summary), indent=1))
-    (out / "index.html").write_text(_html(summary, figures, result.model, result.info["store"], environments))
+    (out / "index.html").write_text(_html(summary, figures, result.model, result.info.store, environments))
     log.info("Wrote %d figures, index.html and summary.json to %s.", len(figures), out)
-    return summary
+    return Report(out, out / "index.html", out / "summary.json", figures, summary["partial"], result, summary)
 
 
 def _model_figures(result, n_states: int, context: str) -> dict[str, Figure]:
@@ -131,9 +163,9 @@ def _model_figures(result, n_states: int, context: str) -> dict[str, Figure]:
     model, snap = result.model, result.snapshot
     tm, rates = model.transition, model.rates
     active = [int(s) for s in tm.active_set]
-    its = nan_padded(result.info["timescales_by_lag"], n_states - 1)
+    its = nan_padded(result.info.timescales_by_lag, n_states - 1)
     its_ci = snap.intervals.timescales_by_lag if snap.intervals is not None else None
-    figures = {"implied_timescales": _titled(plots.implied_timescales_figure(result.info["lags_ps"], its, its_ci),
+    figures = {"implied_timescales": _titled(plots.implied_timescales_figure(result.info.lags_ps, its, its_ci),
                                              context),
                "rate_matrix": _titled(plots.rate_matrix_figure(rates.generator, active, valid=rates.valid,
                                                             raw_rates=rates.rate_matrix), context),
@@ -143,11 +175,11 @@ def _model_figures(result, n_states: int, context: str) -> dict[str, Figure]:
                                     context)
         figures["network"] = _titled(plots.network_figure(active, tm.stationary_distribution, model.flux.net_flux,
                                                        model.source, model.target), context)
-        figures["pathways"] = _titled(plots.pathways_figure([p.to_dict() for p in model.pathways],
+        figures["pathways"] = _titled(plots.pathways_figure(model.pathways,
                                                          result.intervals_dict().get("pathway_fraction_ci")), context)
-    if result.info["core_lengths"]:
-        figures["core_lengths"] = _titled(plots.core_lengths_figure(result.info["lags_ps"], result.info["core_lengths"],
-                                                                 result.info["core_ps"]), context)
+    if result.info.core_lengths:
+        figures["core_lengths"] = _titled(plots.core_lengths_figure(result.info.lags_ps, result.info.core_lengths,
+                                                                 result.info.core_ps), context)
     if snap.markov.ck is not None:
         figures["chapman_kolmogorov"] = _titled(plots.ck_figure(snap.markov.ck), context)
     return figures

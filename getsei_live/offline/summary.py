@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +16,99 @@ from ..analysis.criteria import ConvergenceCriteria
 from ..analysis.records import Snapshot
 from ..errors import ParameterError
 from ..store.run_store import RunStore
-from .ensemble import Ensemble, read_ensemble
+from .ensemble import Ensemble, RunLine, read_ensemble
 
-__all__ = ["CORE_LENGTHS_PS", "CoreLength", "StoreAnalysis", "analyze_store", "analyze_stores", "core_lengths",
-           "state_model_fit"]
+__all__ = ["CORE_LENGTHS_PS", "CoreLength", "FitSummary", "FrameFits", "StoreAnalysis", "StoreInfo", "analyze_store",
+           "analyze_stores", "core_lengths", "state_model_fit"]
 
 
 #: Core lengths (ps) of ``analyze``'s table of implied timescales against core length (and the run's own).
 CORE_LENGTHS_PS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class FitSummary:
+    """How well the state model fitted a store's recorded frames.
+
+    Attributes
+    ----------
+    ood_fraction : float
+        Share of Li environments below the model's fit threshold, over every recorded frame.
+    ood_fraction_recent : float
+        The same over the last 20 recorded frames of each run.
+    frames : int
+    threshold : float
+        The state model's log-likelihood threshold.
+    retrain : bool
+        The recent share is above ``ConvergenceCriteria.max_ood_fraction``: the states no longer fit.
+    """
+
+    ood_fraction: float
+    ood_fraction_recent: float
+    frames: int
+    threshold: float
+    retrain: bool
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreInfo:
+    """The facts about the stores behind a ``StoreAnalysis``.
+
+    Attributes
+    ----------
+    store : str
+        The store's path (several joined by " + ").
+    status : str
+        "running", "converged", "finished", ... (several runs: their common status, "running" or "mixed").
+    stop_reason : str or None
+        Why a single run stopped early.
+    committed_frames : int
+        Of all runs together.
+    simulated_ps : float
+        Of all runs together.
+    lags_ps : tuple of float
+    timescales_by_lag : tuple of tuple of float
+        The implied timescales (ps) at every lag.
+    temperature_K : float or None
+    n_runs : int
+    runs : tuple of RunLine
+    state_model_fit : FitSummary or None
+    core_ps : float
+        The core length (ps) the counts were cored with.
+    label_changes_removed : float or None
+        Share of the raw label changes the core assignment removed.
+    core_lengths : tuple of CoreLength
+        The implied timescales against core length.
+    """
+
+    store: str
+    status: str
+    stop_reason: str | None
+    committed_frames: int
+    simulated_ps: float
+    lags_ps: tuple[float, ...]
+    timescales_by_lag: tuple[tuple[float, ...], ...]
+    temperature_K: float | None
+    n_runs: int
+    runs: tuple[RunLine, ...]
+    state_model_fit: FitSummary | None
+    core_ps: float
+    label_changes_removed: float | None
+    core_lengths: tuple[CoreLength, ...]
+
+    def to_dict(self) -> dict:
+        """JSON-ready, as ``getsei-live analyze --json`` prints it."""
+        return {"store": self.store, "status": self.status, "stop_reason": self.stop_reason,
+                "committed_frames": self.committed_frames, "simulated_ps": self.simulated_ps,
+                "lags_ps": list(self.lags_ps), "timescales_by_lag": [list(t) for t in self.timescales_by_lag],
+                "temperature_K": self.temperature_K, "n_runs": self.n_runs,
+                "runs": [run.to_dict() for run in self.runs],
+                "state_model_fit": None if self.state_model_fit is None else self.state_model_fit.to_dict(),
+                "core_ps": self.core_ps, "label_changes_removed": self.label_changes_removed,
+                "core_lengths": [row.to_dict() for row in self.core_lengths]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +117,7 @@ class StoreAnalysis:
 
     Attributes
     ----------
-    info : dict
+    info : StoreInfo
         Store(s), status, committed frames and simulated time (of all runs together), lags, the implied
         timescales at every lag, temperature, and one line per run (``runs``).
     model : KineticModel
@@ -44,7 +130,7 @@ class StoreAnalysis:
         (``snapshot.markov``, with the Chapman-Kolmogorov test at the lag used).
     """
 
-    info: dict
+    info: StoreInfo
     model: KineticModel
     counts: np.ndarray
     per_li_counts: np.ndarray
@@ -56,7 +142,7 @@ class StoreAnalysis:
         stored = self.intervals_dict()
         intervals = {k: stored.get(k) for k in ("confidence", "interval_method", "pathway_fraction_ci",
                                                 "top_route_resolved", "timescales_ci", "timescales_by_lag_ci")}
-        return {**self.info, "markov": self.snapshot.markov.to_dict(), "intervals": intervals,
+        return {**self.info.to_dict(), "markov": self.snapshot.markov.to_dict(), "intervals": intervals,
                 "model": self.model.to_dict()}
 
     def intervals_dict(self) -> dict:
@@ -64,7 +150,7 @@ class StoreAnalysis:
         return self.snapshot.intervals.to_dict() if self.snapshot.intervals is not None else {}
 
     def __repr__(self) -> str:
-        return f"<StoreAnalysis of {self.info.get('store', 'a store')}: {repr(self.snapshot).strip('<>')}>"
+        return f"<StoreAnalysis of {self.info.store}: {repr(self.snapshot).strip('<>')}>"
 
     def to_pandas(self, table: str = "pathways"):
         """``table`` ("states", "pathways" or "timescales" by lag, with intervals) as a pandas DataFrame."""
@@ -101,7 +187,7 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
     core_ps : float, optional
         Re-core the raw labels with this core length (ps) instead of the run's.
     core_lengths_ps : sequence of float or None
-        Core lengths (ps) of the table of implied timescales against core length (``info["core_lengths"]``);
+        Core lengths (ps) of the table of implied timescales against core length (``info.core_lengths``);
         None for no table.
     """
     paths = [path] if isinstance(path, (str, Path)) else list(path)
@@ -128,15 +214,14 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
     model = kinetic_model(counts[lag_index], snap.lag_ps, source=source, target=target, reversible=reversible,
                           n_pathways=n_pathways, min_population=criteria.min_population,
                           min_transitions_out=criteria.min_transitions)
-    by_lag = [t.tolist() for t in timescales_by_lag(counts, lags_ps, reversible=reversible)]
-    first = ensemble.runs[0]
-    info = {"store": ensemble.name, "status": ensemble.status,
-            "stop_reason": first_store.stop_reason if ensemble.n_runs == 1 else None,
-            "committed_frames": n, "simulated_ps": simulated, "lags_ps": list(lags_ps),
-            "timescales_by_lag": by_lag, "temperature_K": first.temperature_K, "n_runs": ensemble.n_runs,
-            "runs": ensemble.describe(), "state_model_fit": _fit_summary(paths, criteria.max_ood_fraction),
-            "core_ps": ensemble.spec.core_ps, "label_changes_removed": ensemble.removed_share,
-            "core_lengths": [row.to_dict() for row in table]}
+    by_lag = tuple(tuple(float(v) for v in t) for t in timescales_by_lag(counts, lags_ps, reversible=reversible))
+    info = StoreInfo(store=ensemble.name, status=ensemble.status,
+                     stop_reason=first_store.stop_reason if ensemble.n_runs == 1 else None,
+                     committed_frames=n, simulated_ps=simulated, lags_ps=tuple(lags_ps), timescales_by_lag=by_lag,
+                     temperature_K=ensemble.runs[0].temperature_K, n_runs=ensemble.n_runs, runs=ensemble.describe(),
+                     state_model_fit=_fit_summary(paths, criteria.max_ood_fraction),
+                     core_ps=ensemble.spec.core_ps, label_changes_removed=ensemble.removed_share,
+                     core_lengths=tuple(table))
     return StoreAnalysis(info, model, counts, ensemble.per_li_counts, lag_index, snap)
 
 
@@ -206,9 +291,27 @@ def _lag_index(counts: np.ndarray, lags_ps: tuple[float, ...], lag_ps: float | s
     return matches[0]
 
 
-def state_model_fit(path: str | Path) -> dict | None:
-    """How well the state model fitted each recorded frame of a store: times (ps), the fraction of Li environments
-    below the model's ``fit_threshold`` and the mean log-likelihood per frame; None when nothing was recorded."""
+@dataclass(frozen=True, slots=True)
+class FrameFits:
+    """How well the state model fitted each recorded frame of a store.
+
+    Attributes
+    ----------
+    time_ps : (n_frames,) ndarray
+    ood_fraction : (n_frames,) ndarray
+        Share of the frame's Li environments below the model's ``fit_threshold``.
+    mean_log_likelihood : (n_frames,) ndarray
+    threshold : float
+    """
+
+    time_ps: np.ndarray
+    ood_fraction: np.ndarray
+    mean_log_likelihood: np.ndarray
+    threshold: float
+
+
+def state_model_fit(path: str | Path) -> FrameFits | None:
+    """How well the state model fitted each recorded frame of a store; None when nothing was recorded."""
     store = RunStore.open(path, "r")
     threshold = store.state_model_config.get("fit_threshold")
     fit = store.log_likelihood()
@@ -216,19 +319,18 @@ def state_model_fit(path: str | Path) -> dict | None:
     if threshold is None or not recorded.any():
         return None
     fit = fit[recorded]
-    return {"time_ps": store.times_ps()[recorded], "ood_fraction": np.mean(fit < threshold, axis=1),
-            "mean_log_likelihood": fit.mean(axis=1), "threshold": float(threshold)}
+    return FrameFits(store.times_ps()[recorded], np.mean(fit < threshold, axis=1), fit.mean(axis=1),
+                     float(threshold))
 
 
-def _fit_summary(paths: Sequence[str | Path], max_ood_fraction: float) -> dict | None:
+def _fit_summary(paths: Sequence[str | Path], max_ood_fraction: float) -> FitSummary | None:
     fits = [f for f in map(state_model_fit, paths) if f is not None]
     if not fits:
         return None
-    ood = np.concatenate([f["ood_fraction"] for f in fits])
-    recent = np.concatenate([f["ood_fraction"][-20:] for f in fits])
-    return {"ood_fraction": float(ood.mean()), "ood_fraction_recent": float(recent.mean()),
-            "frames": int(ood.size), "threshold": fits[0]["threshold"],
-            "retrain": bool(recent.mean() > max_ood_fraction)}
+    ood = np.concatenate([f.ood_fraction for f in fits])
+    recent = np.concatenate([f.ood_fraction[-20:] for f in fits])
+    return FitSummary(float(ood.mean()), float(recent.mean()), int(ood.size), fits[0].threshold,
+                      bool(recent.mean() > max_ood_fraction))
 
 
 def analyze_stores(paths: Sequence[str | Path], **options) -> StoreAnalysis:

@@ -6,6 +6,8 @@ use one state model, so that a state means the same at every temperature.
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,23 @@ from ..analysis.uncertainty import resample_counts, resampling_units
 from ..errors import ParameterError
 from .ensemble import Ensemble, run_counts
 
-__all__ = ["ArrheniusAnalysis", "arrhenius_stores"]
+__all__ = ["ArrheniusAnalysis", "TemperatureLine", "arrhenius_stores"]
+
+
+@dataclass(frozen=True, slots=True)
+class TemperatureLine:
+    """The runs at one temperature: their stores, how long they ran, how many state changes they counted at the
+    lag of the fits, and whether that lag passes their Markov test."""
+
+    temperature_K: float
+    stores: tuple[str, ...]
+    n_runs: int
+    simulated_ps: float
+    state_changes: int
+    markovian: bool
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "stores": list(self.stores)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +57,7 @@ class ArrheniusAnalysis:
         The lag of the Koopman matrices the rates come from.
     at_K : float
         Temperature the fits are extrapolated to.
-    temperatures : list of dict
+    temperatures : tuple of TemperatureLine
         Per temperature: stores, runs, simulated ps, changes of state at the lag, Markov verdict at the lag.
     escape : tuple of ArrheniusFit
         One per state: its escape rate (1/ps).
@@ -50,13 +68,13 @@ class ArrheniusAnalysis:
 
     lag_ps: float
     at_K: float
-    temperatures: list[dict]
+    temperatures: tuple[TemperatureLine, ...]
     escape: tuple[ArrheniusFit, ...]
     transitions: tuple[ArrheniusFit, ...]
     notes: list[str]
 
     def to_dict(self) -> dict:
-        return strict_json({"lag_ps": self.lag_ps, "at_K": self.at_K, "temperatures": self.temperatures,
+        return strict_json({"lag_ps": self.lag_ps, "at_K": self.at_K, "temperatures": [t.to_dict() for t in self.temperatures],
                             "escape": [f.to_dict() for f in self.escape],
                             "transitions": [f.to_dict() for f in self.transitions], "notes": self.notes})
 
@@ -159,10 +177,8 @@ def arrhenius_stores(paths: Sequence[str | Path], *, lag_ps: float | None = None
         k = int(np.argmin(np.abs(np.array(lags) - lag)))
         at_t.append(rates_at_temperature(T, e.counts, units[T], lags=lags, lag_index=k, n_resamples=n_bootstrap,
                                          rng=rng))
-        rows.append({"temperature_K": T, "stores": [run.path for run in e.runs], "n_runs": e.n_runs,
-                     "simulated_ps": e.simulated_ps,
-                     "state_changes": int(e.counts[k].sum() - np.trace(e.counts[k])),
-                     "markovian": bool(_at(markovian[T], lag))})
+        rows.append(TemperatureLine(T, tuple(run.path for run in e.runs), e.n_runs, e.simulated_ps,
+                                    int(e.counts[k].sum() - np.trace(e.counts[k])), bool(_at(markovian[T], lag))))
     temperatures = [r.temperature_K for r in at_t]
     generators = np.stack([r.generator for r in at_t])  # (m, n, n)
     samples = np.stack([r.samples for r in at_t])  # (m, schemes, R, n, n)
@@ -175,4 +191,4 @@ def arrhenius_stores(paths: Sequence[str | Path], *, lag_ps: float | None = None
     escape = tuple(fit(f"escape S{i}", i, i, -1.0) for i in range(n))
     pairs = tuple(fit(f"S{i} -> S{j}", i, j, 1.0) for i in range(n) for j in range(n)
                   if i != j and np.sum(generators[:, i, j] > 0) >= 2)
-    return ArrheniusAnalysis(float(lag), float(at_K), rows, escape, pairs, notes)
+    return ArrheniusAnalysis(float(lag), float(at_K), tuple(rows), escape, pairs, notes)

@@ -119,8 +119,8 @@ def temperature_stores(tmp_path_factory):
 def test_arrhenius_of_stores(temperature_stores, tmp_path):
     result = arrhenius_stores(temperature_stores, n_bootstrap=150, confidence=0.99)  # one data set: see the
     # coverage test for how often the 90% intervals hold the truth
-    assert [row["temperature_K"] for row in result.temperatures] == list(TEMPERATURES)
-    assert [row["n_runs"] for row in result.temperatures] == [1, 2, 1, 1]
+    assert [row.temperature_K for row in result.temperatures] == list(TEMPERATURES)
+    assert [row.n_runs for row in result.temperatures] == [1, 2, 1, 1]
     assert result.lag_ps == pytest.approx(0.1) and not result.notes  # a Markov chain: the shortest lag passes
     by_name = {f.name: f for f in result.transitions + result.escape}
     for (i, j), (A, Ea) in BARRIERS.items():

@@ -34,15 +34,15 @@ def test_three_aimd_runs_as_one_model(aimd_stores):
     stored = [RunStore.open(path, "r").counts() for path in aimd_stores]
     np.testing.assert_array_equal(together.counts, sum(c for c, _, _ in stored))
     np.testing.assert_array_equal(together.per_li_counts, np.concatenate([p for _, p, _ in stored]))
-    assert together.info["committed_frames"] == 3 * 140 and together.info["n_runs"] == 3
-    assert [r["temperature_K"] for r in together.info["runs"]] == [500.0] * 3
+    assert together.info.committed_frames == 3 * 140 and together.info.n_runs == 3
+    assert [r.temperature_K for r in together.info.runs] == [500.0] * 3
     joint = widths(together.snapshot["transition_matrix_ci"])
     for single in alone:
         own = widths(single.snapshot["transition_matrix_ci"])
         both = np.isfinite(joint) & np.isfinite(own) & (own > 0)
         assert both.sum() >= 4
-        assert np.median(joint[both] / own[both]) < 0.8, single.info["store"]
-        assert np.mean(joint[both]) < 0.8 * np.mean(own[both]), single.info["store"]
+        assert np.median(joint[both] / own[both]) < 0.8, single.info.store
+        assert np.mean(joint[both]) < 0.8 * np.mean(own[both]), single.info.store
     def relative(result) -> np.ndarray:  # the runs' timescales differ: compare widths relative to the estimate
         return widths(result.snapshot["timescales_ci"])[:2] / np.array(result.snapshot["timescales"][:2])
 
