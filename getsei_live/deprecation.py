@@ -6,14 +6,18 @@ the new one, and giving both names with different values is an error.
 
 from __future__ import annotations
 
+import functools
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import GetseiDeprecationWarning, ParameterError
 
-__all__ = ["renamed", "warn_renamed"]
+__all__ = ["renamed", "renamed_parameters", "warn_renamed"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _MISSING: Any = object()
 
@@ -54,3 +58,18 @@ def renamed(options: dict, old: str, new: str, value: Any = None, default: Any =
             raise ParameterError(f"The '{new}' parameter is required.")
         return default
     return value
+
+
+def renamed_parameters(**new_names: str) -> Callable[[_F], _F]:
+    """Let a function still take its keyword parameters' old names (``old="new"``), each through ``renamed``."""
+    def decorate(function: _F) -> _F:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, new in new_names.items():
+                if old in kwargs:
+                    kwargs[new] = renamed(kwargs, old, new, kwargs.get(new))
+            return function(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..deprecation import renamed_parameters
 from ._result import Result, frozen_array
 from .koopman import transition_matrix
 from .rates import generators, rate_matrix
@@ -66,8 +67,9 @@ def _generator(K: np.ndarray, active: np.ndarray, lag: float, n: int) -> np.ndar
     return out  # the point estimate goes through scipy's logm, exactly as the kinetic model's rates do
 
 
-def rates_at_temperature(temperature_K: float, counts: np.ndarray, units: Mapping[str, tuple], *,
-                         lags: Sequence[float], lag_index: int, n_resamples: int,
+@renamed_parameters(units="schemes", lags="lags_ps")
+def rates_at_temperature(temperature_K: float, counts: np.ndarray, schemes: Mapping[str, tuple], *,
+                         lags_ps: Sequence[float], lag_index: int, n_resamples: int,
                          rng: np.random.Generator) -> RatesAtTemperature:
     """The generator at one lag and the generators of resampled counts.
 
@@ -75,29 +77,29 @@ def rates_at_temperature(temperature_K: float, counts: np.ndarray, units: Mappin
     ----------
     temperature_K : float
     counts : (n_lags, n, n) ndarray
-    units : mapping
-        ``resampling_units``' output: method -> (units, strata).
-    lags : sequence of float
+    schemes : mapping
+        ``resampling_units``' output: method -> (unit_counts, strata).
+    lags_ps : sequence of float
     lag_index : int
     n_resamples : int
     rng : numpy.random.Generator
     """
     counts = np.asarray(counts, dtype=float)
-    n, lag = counts.shape[-1], float(lags[lag_index])
+    n, lag = counts.shape[-1], float(lags_ps[lag_index])
     fit = transition_matrix(counts[lag_index])
     active = fit.active_set
     generator = _generator(fit.transition_matrix, active, lag, n)
-    active_sets = [active if k == lag_index else np.zeros(0, dtype=int) for k in range(len(lags))]
-    samples = np.full((len(units), n_resamples, n, n), np.nan)
-    for s, (method, (u, strata)) in enumerate(units.items()):
-        resampled = resample_counts(u, lags, active_sets, n_resamples=n_resamples, rng=rng, method=method,
+    active_sets = [active if k == lag_index else np.zeros(0, dtype=int) for k in range(len(lags_ps))]
+    samples = np.full((len(schemes), n_resamples, n, n), np.nan)
+    for s, (method, (u, strata)) in enumerate(schemes.items()):
+        resampled = resample_counts(u, lags_ps, active_sets, n_resamples=n_resamples, rng=rng, method=method,
                                     strata=strata).transition_matrices[:, lag_index][:, active][:, :, active]
         ok = np.all(np.isfinite(resampled), axis=(1, 2))
         full = np.full((int(ok.sum()), n, n), np.nan)
         full[:, active[:, None], active[None, :]] = generators(resampled[ok], lag)
         samples[s, ok] = full
     return RatesAtTemperature(float(temperature_K), lag, frozen_array(generator), frozen_array(samples),
-                              tuple(units))
+                              tuple(schemes))
 
 
 @dataclass(frozen=True, slots=True)

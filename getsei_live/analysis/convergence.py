@@ -135,11 +135,11 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
     c, lags_ps = criteria, tuple(lags_ps)
     fits = fit_by_lag(counts)
     active_sets = [np.zeros(0, dtype=int) if fit is None else fit.active_set for fit in fits]
-    units = resampling_units(per_li_counts, block_counts, min_blocks=c.min_blocks, replica_counts=replica_counts,
-                             n_li=n_li, min_replicas=c.min_replicas)
+    schemes = resampling_units(per_li_counts, block_counts, min_blocks=c.min_blocks, replica_counts=replica_counts,
+                               n_li=n_li, min_replicas=c.min_replicas)
     n_blocks = sum(len(b) for b in ([block_counts] if isinstance(block_counts, np.ndarray) else block_counts))
     resamples = [resample_counts(u, lags_ps, active_sets, n_resamples=c.n_bootstrap, rng=rng, method=m, strata=s)
-                 for m, (u, s) in units.items()] if c.n_bootstrap else []
+                 for m, (u, s) in schemes.items()] if c.n_bootstrap else []
     markov = markov_test(counts, lags_ps, resamples, confidence=c.confidence, ck_tolerance=c.ck_tolerance,
                          leave_rtol=c.ck_leave_rtol, timescale_rtol=c.plateau_rtol, n_timescales=c.n_timescales,
                          fits=fits, observed_ps=observed_ps, n_li=per_li_counts.shape[0],

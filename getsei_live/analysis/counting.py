@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..deprecation import renamed_parameters
 from ..errors import ParameterError
 from .coring import UNASSIGNED, CoreAssigner
 
@@ -35,11 +36,11 @@ class TransitionCounter:
     (s_i(t - tau), s_i(t)) is counted for every Li atom i and every lag tau
     (in frames) that the history allows: sliding-window counts, as deeptime's
     ``TransitionCountEstimator(count_mode="sliding")`` makes them. Only the
-    last ``max(lags)`` frames are kept, so memory does not grow with the run.
+    last ``max(lags_frames)`` frames are kept, so memory does not grow with the run.
 
     Counts are also kept per block of time (summed over Li; a transition
     belongs to the block of its later frame), so that intervals can resample
-    blocks of time as well as Li atoms. Blocks start ``max(lags)`` frames long;
+    blocks of time as well as Li atoms. Blocks start ``max(lags_frames)`` frames long;
     whenever ``max_blocks`` are full, neighbouring blocks merge in pairs and
     the block length doubles, so there are between ``max_blocks / 2`` and
     ``max_blocks`` blocks once the run is long enough, and memory stays bounded.
@@ -48,7 +49,7 @@ class TransitionCounter:
     ----------
     n_states : int
         Number of states; labels must lie in ``range(n_states)``.
-    lags : sequence of int
+    lags_frames : sequence of int
         Lags in frames, each >= 1.
     n_li : int
         Number of Li atoms (labels per frame).
@@ -69,15 +70,17 @@ class TransitionCounter:
         Current length of a block of time, in frames.
     """
 
-    def __init__(self, n_states: int, lags: Sequence[int], n_li: int, max_blocks: int = 16, *,
+    @renamed_parameters(lags="lags_frames")
+    def __init__(self, n_states: int, lags_frames: Sequence[int], n_li: int, max_blocks: int = 16, *,
                  count_from: int = 0) -> None:
-        lags = tuple(int(lag) for lag in lags)
+        lags = tuple(int(lag) for lag in lags_frames)
         if not lags or min(lags) < 1 or len(set(lags)) != len(lags):
-            raise ParameterError(f"The 'lags' parameter must be distinct whole numbers of frames >= 1. Got {lags!r}.")
+            raise ParameterError(f"The 'lags_frames' parameter must be distinct whole numbers of frames >= 1. "
+                                 f"Got {lags!r}.")
         if int(n_states) < 1 or int(n_li) < 1:
             raise ParameterError(f"'n_states' and 'n_li' must be positive. Got {n_states!r} and {n_li!r}.")
         self.n_states = int(n_states)
-        self.lags = lags
+        self.lags_frames = lags
         self.n_li = int(n_li)
         if int(max_blocks) < 2 or int(max_blocks) % 2:
             raise ParameterError(f"The 'max_blocks' parameter must be an even number >= 2. Got {max_blocks!r}.")
@@ -91,8 +94,8 @@ class TransitionCounter:
         self._per_li = np.zeros((self.n_li, len(lags), self.n_states, self.n_states), dtype=np.int64)
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(n_states={self.n_states}, lags={self.lags}, n_li={self.n_li}, "
-                f"n_frames={self.n_frames})")
+        return (f"{type(self).__name__}(n_states={self.n_states}, lags_frames={self.lags_frames}, "
+                f"n_li={self.n_li}, n_frames={self.n_frames})")
 
     def counts(self) -> np.ndarray:
         """(n_lags, n_states, n_states) int64: counts summed over Li atoms (a copy)."""
@@ -144,7 +147,7 @@ class TransitionCounter:
         joined = np.concatenate([self._history[self._history.shape[0] - known:], frames.astype(np.int8)])
         n, new = self.n_states, frames.shape[0]
         li = np.arange(self.n_li)
-        for k, lag in enumerate(self.lags):
+        for k, lag in enumerate(self.lags_frames):
             first_end = joined.shape[0] - lag
             if first_end <= 0:
                 continue
@@ -235,15 +238,17 @@ class RunCounter:
         Raw frames seen (the cored ones run ``core_frames - 1`` behind).
     """
 
-    def __init__(self, n_states: int, lags: Sequence[int], n_li: int, *, core_frames: int = 1,
+    @renamed_parameters(lags="lags_frames")
+    def __init__(self, n_states: int, lags_frames: Sequence[int], n_li: int, *, core_frames: int = 1,
                  count_from: int = 0) -> None:
         self.cores = CoreAssigner(core_frames, n_li)
-        self.transitions = TransitionCounter(n_states, lags, n_li, count_from=count_from)
-        self.n_states, self.lags, self.n_li = self.transitions.n_states, self.transitions.lags, int(n_li)
+        self.transitions = TransitionCounter(n_states, lags_frames, n_li, count_from=count_from)
+        self.n_states, self.lags_frames = self.transitions.n_states, self.transitions.lags_frames
+        self.n_li = int(n_li)
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(n_states={self.n_states}, lags={self.lags}, n_li={self.n_li}, "
-                f"core_frames={self.cores.core_frames}, n_frames={self.n_frames})")
+        return (f"{type(self).__name__}(n_states={self.n_states}, lags_frames={self.lags_frames}, "
+                f"n_li={self.n_li}, core_frames={self.cores.core_frames}, n_frames={self.n_frames})")
 
     @property
     def n_frames(self) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..deprecation import renamed_parameters
 from ._result import Result, frozen_array, nan_array, nan_padded, strict_json
 from .koopman import TransitionMatrix, fit_by_lag
 from .spectral import timescales_by_lag
@@ -238,7 +239,8 @@ def _leaving_deviation(predicted: np.ndarray, estimated: np.ndarray) -> np.ndarr
     return np.where(np.isfinite(stay_p) & np.isfinite(stay_e), rel, np.nan)
 
 
-def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[Resamples], *,
+@renamed_parameters(lags="lags_ps")
+def markov_test(counts: np.ndarray, lags_ps: Sequence[float], resamples: Sequence[Resamples], *,
                 confidence: float = 0.9, ck_tolerance: float = 0.05, leave_rtol: float = 0.25,
                 timescale_rtol: float = 0.2, n_timescales: int = 2,
                 fits: Sequence[TransitionMatrix | None] | None = None, observed_ps: float | None = None,
@@ -266,7 +268,7 @@ def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[R
     Parameters
     ----------
     counts : (n_lags, n, n) ndarray
-    lags : sequence of float
+    lags_ps : sequence of float
         Increasing lags (ps).
     resamples : sequence of Resamples
         From ``resample_counts`` over the same lags; intervals are their envelope.
@@ -291,6 +293,7 @@ def markov_test(counts: np.ndarray, lags: Sequence[float], resamples: Sequence[R
     """
     n = counts.shape[-1]
     fits = fit_by_lag(counts) if fits is None else fits
+    lags = lags_ps
     point = timescales_by_lag(counts, lags, fits=fits)
     padded = nan_padded(point, n - 1)
     ts_ci = envelope([percentile_interval(r.timescales, confidence, estimate=padded, n_units=r.n_units,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from ..deprecation import renamed_parameters
 from ._checks import as_lag, as_transition_matrix
 from ._result import Result, frozen_array
 from .koopman import TransitionMatrix, fit_by_lag
@@ -79,7 +80,8 @@ def implied_timescales(K: np.ndarray, lag: float) -> ImpliedTimescales:
     )
 
 
-def timescales_by_lag(counts: np.ndarray, lags: Sequence[float], *, reversible: bool = False,
+@renamed_parameters(lags="lags_ps")
+def timescales_by_lag(counts: np.ndarray, lags_ps: Sequence[float], *, reversible: bool = False,
                       fits: Sequence[TransitionMatrix | None] | None = None) -> list[np.ndarray]:
     """Implied timescales at every counted lag, for the implied-timescale plot and the Markov test.
 
@@ -87,8 +89,8 @@ def timescales_by_lag(counts: np.ndarray, lags: Sequence[float], *, reversible: 
     ----------
     counts : (n_lags, n, n) array_like
         Count matrices, one per lag.
-    lags : sequence of float
-        The lags, in the unit the timescales should have.
+    lags_ps : sequence of float
+        The lag of each count matrix (ps; the timescales come out in the same unit).
     reversible : bool, default False
     fits : sequence of TransitionMatrix or None, optional
         ``fit_by_lag(counts)``, when the caller has it already (then ``reversible`` is not used).
@@ -100,4 +102,4 @@ def timescales_by_lag(counts: np.ndarray, lags: Sequence[float], *, reversible: 
     """
     fits = fit_by_lag(counts, reversible=reversible) if fits is None else fits
     return [np.zeros(0) if fit is None else implied_timescales(fit.transition_matrix, lag).timescales
-            for fit, lag in zip(fits, lags)]
+            for fit, lag in zip(fits, lags_ps)]

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri, stdtrit
 
+from ..deprecation import renamed_parameters
 from ._result import Result, frozen_array
 from .pathways import decompose
 from .rates import generators
@@ -93,7 +94,8 @@ def _timescales(K: np.ndarray, lag: float, width: int) -> np.ndarray:
 def resampling_units(per_li_counts: np.ndarray, block_counts: np.ndarray | Sequence[np.ndarray], *,
                      min_blocks: int, replica_counts: np.ndarray | None = None, n_li: Sequence[int] | None = None,
                      min_replicas: int = 4) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """The units of each resampling scheme and the replica each unit belongs to (None for one run), by method.
+    """The counts of the units of each resampling scheme and the replica each unit belongs to (None for one run),
+    by method: ``{method: (unit_counts, strata)}``.
 
     Parameters
     ----------
@@ -114,28 +116,29 @@ def resampling_units(per_li_counts: np.ndarray, block_counts: np.ndarray | Seque
     def strata(sizes: Sequence[int]) -> np.ndarray | None:
         return np.repeat(np.arange(len(sizes)), sizes) if ensemble else None
 
-    units = {"li": (np.asarray(per_li_counts), strata(n_li or [len(per_li_counts)]))}
+    schemes = {"li": (np.asarray(per_li_counts), strata(n_li or [len(per_li_counts)]))}
     if sum(b.shape[0] for b in blocks) >= min_blocks:
         # blocks twice as long (the blocking method's next level), paired within each replica
         pairs = [b[: b.shape[0] // 2 * 2].reshape(-1, 2, *b.shape[1:]).sum(axis=1) for b in blocks]
-        units["time"] = (np.concatenate(blocks), strata([b.shape[0] for b in blocks]))
-        units["time2"] = (np.concatenate(pairs), strata([p.shape[0] for p in pairs]))
+        schemes["time"] = (np.concatenate(blocks), strata([b.shape[0] for b in blocks]))
+        schemes["time2"] = (np.concatenate(pairs), strata([p.shape[0] for p in pairs]))
     if ensemble and len(replica_counts) >= max(min_replicas, 2):
-        units["replica"] = (np.asarray(replica_counts), None)
-    return units
+        schemes["replica"] = (np.asarray(replica_counts), None)
+    return schemes
 
 
-def resample_counts(units: np.ndarray, lags: Sequence[float], active_sets: Sequence[np.ndarray], *,
+@renamed_parameters(units="unit_counts", lags="lags_ps")
+def resample_counts(unit_counts: np.ndarray, lags_ps: Sequence[float], active_sets: Sequence[np.ndarray], *,
                     n_resamples: int, rng: np.random.Generator, method: str,
                     strata: np.ndarray | None = None) -> Resamples:
     """Resample the units behind a count matrix and estimate each resample's Koopman matrices and timescales.
 
     Parameters
     ----------
-    units : (n_units, n_lags, n, n) ndarray
-        Counts of each unit (a Li atom, or a block of time); they sum to the total counts.
-    lags : sequence of float
-        The lag of each count matrix (the timescales come out in its unit).
+    unit_counts : (n_units, n_lags, n, n) ndarray
+        Counts of each resampling unit (a Li atom, a block of time, a run); they sum to the total counts.
+    lags_ps : sequence of float
+        The lag of each count matrix (ps; the timescales come out in the same unit).
     active_sets : sequence of (m,) int ndarray
         The point estimate's active set at each lag (empty where there is no model).
     n_resamples : int
@@ -151,8 +154,8 @@ def resample_counts(units: np.ndarray, lags: Sequence[float], active_sets: Seque
     -------
     Resamples
     """
-    units = np.asarray(units, dtype=float)
-    n_units, n_lags, n = units.shape[0], units.shape[1], units.shape[-1]
+    unit_counts = np.asarray(unit_counts, dtype=float)
+    n_units, n_lags, n = unit_counts.shape[0], unit_counts.shape[1], unit_counts.shape[-1]
     if strata is None:
         weights = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_resamples).astype(float)
         effective = n_units
@@ -164,10 +167,10 @@ def resample_counts(units: np.ndarray, lags: Sequence[float], active_sets: Seque
             weights[:, members] = rng.multinomial(members.size, np.full(members.size, 1.0 / members.size),
                                                   size=n_resamples)
         effective = n_units - groups.size + 1
-    counts = (weights @ units.reshape(n_units, -1)).reshape(n_resamples, n_lags, n, n)
+    counts = (weights @ unit_counts.reshape(n_units, -1)).reshape(n_resamples, n_lags, n, n)
     matrices = np.full((n_resamples, n_lags, n, n), np.nan)
     timescales = np.full((n_resamples, n_lags, n - 1), np.nan)
-    for k, (lag, active) in enumerate(zip(lags, active_sets)):
+    for k, (lag, active) in enumerate(zip(lags_ps, active_sets)):
         if len(active) == 0:
             continue
         c = counts[:, k][:, active][:, :, active]

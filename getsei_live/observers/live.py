@@ -139,8 +139,8 @@ def _warmup_store(store, atoms: Atoms, *, lags: tuple[int, ...], timestep_fs: fl
     if isinstance(store, RunStore):
         raise ParameterError("A run that trains its state model in the run needs a store path, not an open store.")
     LiGraphBuilder().check(atoms)  # every structure problem surfaces here, before a store is touched
-    plan = WarmupPlan.of(warmup_ps, n_states=n_states, timestep_fs=timestep_fs, interval=interval_steps, lags=lags,
-                         li_indices=li, training=training, **counting)
+    plan = WarmupPlan.of(warmup_ps, n_states=n_states, timestep_fs=timestep_fs, interval_steps=interval_steps,
+                         lags_frames=lags, li_indices=li, training=training, **counting)
     path = Path(store)
     if not path.exists():
         return RunStore.create(path, None, elements=atoms.get_chemical_symbols(), temperature_K=temperature_K,

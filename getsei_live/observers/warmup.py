@@ -40,15 +40,15 @@ def model_path(store: str | Path) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class WarmupPlan:
-    """How the warm-up goes: ``n_frames`` frames ``interval`` MD steps apart, then a model of ``n_states``.
+    """How the warm-up goes: ``n_frames`` frames ``interval_steps`` MD steps apart, then a model of ``n_states``.
 
     Attributes
     ----------
     n_frames : int
     n_states : int or "auto"
     timestep_fs : float
-    interval : int
-    lags : tuple of int
+    interval_steps : int
+    lags_frames : tuple of int
         The run's lags in frames.
     li_indices : tuple of int
     training : dict
@@ -60,29 +60,33 @@ class WarmupPlan:
     n_frames: int
     n_states: int | str
     timestep_fs: float
-    interval: int
-    lags: tuple[int, ...]
+    interval_steps: int
+    lags_frames: tuple[int, ...]
     li_indices: tuple[int, ...]
     training: dict
     core_frames: int = 1
     equilibrate_frames: int = 0
 
     @classmethod
-    def of(cls, warmup_ps: float, *, n_states: int | str, timestep_fs: float, interval: int, lags: tuple[int, ...],
-           li_indices, training: TrainingConfig | None, core_frames: int = 1,
+    def of(cls, warmup_ps: float, *, n_states: int | str, timestep_fs: float, interval_steps: int,
+           lags_frames: tuple[int, ...], li_indices, training: TrainingConfig | None, core_frames: int = 1,
            equilibrate_frames: int = 0) -> WarmupPlan:
-        frame_ps = steps_to_ps(interval, timestep_fs)
+        frame_ps = steps_to_ps(interval_steps, timestep_fs)
         if isinstance(warmup_ps, bool) or not isinstance(warmup_ps, (int, float)) or not warmup_ps > 0:
             raise ParameterError(f"The 'warmup_ps' parameter must be a positive time in ps. Got {warmup_ps!r}.")
         n_frames = max(2, math.ceil(warmup_ps / frame_ps - 1e-9) + 1)
         if n_states != "auto" and (isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 2):
             raise ParameterError(f"The 'n_states' parameter must be an integer >= 2 or 'auto'. Got {n_states!r}.")
-        return cls(n_frames, n_states, float(timestep_fs), int(interval), tuple(lags),
+        return cls(n_frames, n_states, float(timestep_fs), int(interval_steps), tuple(lags_frames),
                    tuple(int(i) for i in li_indices), (training or _training_config()()).to_dict(), int(core_frames),
                    int(equilibrate_frames))
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "lags": list(self.lags), "li_indices": list(self.li_indices)}
+        """As the store keeps it (with the 0.1 names ``interval`` and ``lags``: the store format is unchanged)."""
+        fields = asdict(self)
+        del fields["interval_steps"], fields["lags_frames"]
+        return {**fields, "interval": self.interval_steps, "lags": list(self.lags_frames),
+                "li_indices": list(self.li_indices)}
 
     def check_resumable(self, store: RunStore) -> None:
         """Refuse to go on with a warm-up begun with other settings."""
@@ -109,7 +113,8 @@ def train_on_warmup(store: RunStore, plan: WarmupPlan):
                              config=_training_config()(**plan.training))
     path = model.save(model_path(store.path))
     spec = RunSpec(fingerprint=model.fingerprint, n_states=model.n_states, timestep_fs=plan.timestep_fs,
-                   interval=plan.interval, lags=plan.lags, li_indices=plan.li_indices, core_frames=plan.core_frames,
+                   interval_steps=plan.interval_steps, lags_frames=plan.lags_frames, li_indices=plan.li_indices,
+                   core_frames=plan.core_frames,
                    equilibrate_frames=plan.equilibrate_frames)
     store.begin(spec, model.describe(), {"file": path.name, "frames": len(frames), "first_step": steps[0],
                                          "last_step": steps[-1], "n_states": model.n_states,
@@ -153,8 +158,8 @@ class WarmupRecorder:
         """Keep one frame; False for a frame seen already."""
         if self.last_step is not None and frame.step <= self.last_step:
             return False
-        if self.last_step is not None and frame.step - self.last_step != self.plan.interval:
-            raise ParameterError(f"Frames must be {self.plan.interval} MD steps apart; got step {frame.step} after "
+        if self.last_step is not None and frame.step - self.last_step != self.plan.interval_steps:
+            raise ParameterError(f"Frames must be {self.plan.interval_steps} MD steps apart; got step {frame.step} after "
                                  f"{self.last_step}.")
         if not np.array_equal(np.flatnonzero(frame.numbers == LI), self.plan.li_indices):
             raise StructureError(f"The frame at step {frame.step} has other Li atoms than the run's first frame; "

@@ -101,7 +101,7 @@ def _by_temperature(paths: Sequence[str | Path]) -> dict[float, Ensemble]:
     return {t: Ensemble(tuple(group)) for t, group in sorted(groups.items())}
 
 
-def _markovian(ensembles: dict[float, Ensemble], units: dict[float, dict], n_bootstrap: int,
+def _markovian(ensembles: dict[float, Ensemble], schemes: dict[float, dict], n_bootstrap: int,
                rng: np.random.Generator) -> dict[float, dict[float, bool]]:
     """Per temperature, whether each counted lag (ps) passes the live monitor's Markov test (its criteria's
     defaults, resampling the same units as the live intervals)."""
@@ -111,7 +111,7 @@ def _markovian(ensembles: dict[float, Ensemble], units: dict[float, dict], n_boo
         lags, fits = e.spec.lags_ps, fit_by_lag(e.counts)
         active = [np.zeros(0, dtype=int) if fit is None else fit.active_set for fit in fits]
         resamples = [resample_counts(u, lags, active, n_resamples=n_bootstrap, rng=rng, method=m, strata=strata)
-                     for m, (u, strata) in units[T].items()]
+                     for m, (u, strata) in schemes[T].items()]
         markov = markov_test(e.counts, lags, resamples, confidence=c.confidence, ck_tolerance=c.ck_tolerance,
                              timescale_rtol=c.plateau_rtol, n_timescales=c.n_timescales, fits=fits)
         out[T] = {v.lag: v.markovian for v in markov.verdicts}
@@ -166,16 +166,16 @@ def arrhenius_stores(paths: Sequence[str | Path], *, lag_ps: float | None = None
         raise ParameterError(f"The 'at_K' parameter must be a positive temperature. Got {at_K!r} instead.")
     ensembles = _by_temperature(paths)
     rng = np.random.default_rng(seed)
-    units = {T: resampling_units(e.per_li_counts, e.block_counts, min_blocks=min_blocks,
+    schemes = {T: resampling_units(e.per_li_counts, e.block_counts, min_blocks=min_blocks,
                                  replica_counts=e.replica_counts, n_li=e.n_li) for T, e in ensembles.items()}
-    markovian = _markovian(ensembles, units, n_bootstrap, rng)
+    markovian = _markovian(ensembles, schemes, n_bootstrap, rng)
     lag, notes = _lag(ensembles, markovian, lag_ps)
     at_t: list[RatesAtTemperature] = []
     rows = []
     for T, e in ensembles.items():
         lags = e.spec.lags_ps
         k = int(np.argmin(np.abs(np.array(lags) - lag)))
-        at_t.append(rates_at_temperature(T, e.counts, units[T], lags=lags, lag_index=k, n_resamples=n_bootstrap,
+        at_t.append(rates_at_temperature(T, e.counts, schemes[T], lags_ps=lags, lag_index=k, n_resamples=n_bootstrap,
                                          rng=rng))
         rows.append(TemperatureLine(T, tuple(run.path for run in e.runs), e.n_runs, e.simulated_ps,
                                     int(e.counts[k].sum() - np.trace(e.counts[k])), bool(_at(markovian[T], lag))))

@@ -50,7 +50,7 @@ def fits_of(rng, confidence=0.9):
     for T in TEMPERATURES:
         counter = counted(labels_at(T, rng))
         units = resampling_units(counter.per_li_counts(), counter.block_counts(), min_blocks=8)
-        at_t.append(rates_at_temperature(T, counter.counts(), units, lags=[k * FRAME_PS for k in LAGS],
+        at_t.append(rates_at_temperature(T, counter.counts(), units, lags_ps=[k * FRAME_PS for k in LAGS],
                                          lag_index=0, n_resamples=150, rng=rng))
     G, S = np.stack([r.generator for r in at_t]), np.stack([r.samples for r in at_t])
     out = {}

@@ -98,13 +98,45 @@ def test_memory_does_not_grow():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"lags": ()}, "'lags' parameter"), ({"lags": (0, 2)}, "'lags' parameter"), ({"n_li": 0}, "must be positive")],
+    [({"lags_frames": ()}, "'lags_frames' parameter"), ({"lags_frames": (0, 2)}, "'lags_frames' parameter"),
+     ({"n_li": 0}, "must be positive")],
 )
 def test_bad_parameters(kwargs, message):
     with pytest.raises(ParameterError, match=message):
-        TransitionCounter(**{"n_states": 3, "lags": (1,), "n_li": 2, **kwargs})
+        TransitionCounter(**{"n_states": 3, "lags_frames": (1,), "n_li": 2, **kwargs})
 
 
 def test_wrong_frame_shape():
     with pytest.raises(ParameterError, match=r"shape \(n_frames, 2\)"):
         TransitionCounter(3, (1,), 2).update(np.zeros(3, dtype=int))
+
+
+def test_the_old_names_of_the_lags_warn_and_count_the_same():
+    """0.1's ``lags`` (frames in the counters, ps in the kinetics) and ``units`` still work, each with a
+    GetseiDeprecationWarning that names the new parameter and points at the caller's line."""
+    from getsei_live.analysis.counting import RunCounter
+    from getsei_live.analysis.spectral import timescales_by_lag
+    from getsei_live.analysis.uncertainty import resample_counts
+    from getsei_live.errors import GetseiDeprecationWarning
+
+    labels = np.random.default_rng(0).integers(0, 2, size=(50, 3))
+    new, run = TransitionCounter(2, lags_frames=(1, 2), n_li=3), RunCounter(2, lags_frames=(1,), n_li=3)
+    with pytest.warns(GetseiDeprecationWarning) as caught:
+        old, old_run = TransitionCounter(2, lags=(1, 2), n_li=3), RunCounter(2, lags=(1,), n_li=3)
+        old_timescales = timescales_by_lag(np.ones((1, 2, 2)) + np.eye(2), lags=(0.1,))
+        old_resample = resample_counts(units=np.ones((3, 1, 2, 2)), lags=(0.1,), active_sets=[np.arange(2)],
+                                       n_resamples=4, rng=np.random.default_rng(1), method="li")
+    assert sorted({str(w.message) for w in caught}) == [
+        "'lags' is deprecated since getsei-live 0.2; use 'lags_frames'.",
+        "'lags' is deprecated since getsei-live 0.2; use 'lags_ps'.",
+        "'units' is deprecated since getsei-live 0.2; use 'unit_counts'."]
+    assert all(w.filename == __file__ for w in caught)
+    for counter in (new, old, run, old_run):
+        counter.update_many(labels)
+    np.testing.assert_array_equal(old.counts(), new.counts())
+    np.testing.assert_array_equal(old_run.counts(), run.counts())
+    assert old.lags_frames == (1, 2)
+    np.testing.assert_array_equal(old_timescales[0], timescales_by_lag(np.ones((1, 2, 2)) + np.eye(2), (0.1,))[0])
+    np.testing.assert_array_equal(old_resample.timescales, resample_counts(
+        np.ones((3, 1, 2, 2)), (0.1,), [np.arange(2)], n_resamples=4, rng=np.random.default_rng(1),
+        method="li").timescales)
