@@ -4,8 +4,11 @@ Usage: python benchmarks/bench_replay.py [--workers 1,2] [--repeats 2] [--chunk-
 
 The three 416-atom AIMD runs in ../shared/data/trajectories (140 frames each,
 192 Li) are replayed into one store each with the bundled demo state model:
-serially in this process (the baseline, with torch's default threads, and with
-one thread: the cost per core, the unit a cluster multiplies), then
+serially in this process, one frame labelled and recorded after another (the
+baseline: what 0.1 did, ``pipeline_depth=0``, with torch's default threads, and
+with one thread: the cost per core, the unit a cluster multiplies); through
+the replay pipeline with no overlap (depth 1: each stage's own time) and with
+the labeller 8 frames ahead of the recorder (the default); then
 by a local Dask cluster of N single-threaded worker processes, one task per
 file and, on the largest cluster, tasks of ``--chunk-frames`` frames. The cluster is
 started before the clock runs (its start-up is printed on its own line); every
@@ -30,6 +33,7 @@ import numpy as np
 from getsei_live.md.calculators import bundled_file
 from getsei_live.observers.distributed import local_cluster, replay_distributed
 from getsei_live.observers.live import replay
+from getsei_live.observers.pipeline import StageTimes
 from getsei_live.states.model import StateModel
 from getsei_live.store.run_store import RunStore
 from getsei_live.structures.trajectory import read_trajectory
@@ -45,23 +49,25 @@ def files() -> list[Path]:
     return found
 
 
-def serial(paths: list[Path], model_path: Path, folder: Path, threads: int | None = None) -> dict[str, np.ndarray]:
+def serial(paths: list[Path], model_path: Path, folder: Path, threads: int | None = None, depth: int = 0,
+           times: StageTimes | None = None) -> dict[str, np.ndarray]:
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads or before)
     try:
-        return _serial(paths, model_path, folder)
+        return _serial(paths, model_path, folder, depth, times)
     finally:
         torch.set_num_threads(before)
 
 
-def _serial(paths: list[Path], model_path: Path, folder: Path) -> dict[str, np.ndarray]:
+def _serial(paths: list[Path], model_path: Path, folder: Path, depth: int,
+            times: StageTimes | None) -> dict[str, np.ndarray]:
     model = StateModel.load(model_path, device="cpu")
     out = {}
     for path in paths:
         store = folder / f"{path.name}.zarr"
-        replay(read_trajectory(path), model, store, **SETTINGS)
+        replay(read_trajectory(path), model, store, pipeline_depth=depth, times=times, **SETTINGS)
         out[path.name] = RunStore.open(store).states()
     return out
 
@@ -96,8 +102,9 @@ def main() -> None:
         clients[n] = Client(cluster)
         print(f"local cluster of {n} worker(s) started in {time.perf_counter() - start:.1f} s")
     chunked = f"dask x{counts[-1]}, chunks of {args.chunk_frames}"
-    times: dict[str, list[float]] = {"serial": [], "serial, 1 torch thread": [], **{f"dask x{n}": [] for n in counts},
-                                     chunked: []}
+    stages = {"pipeline, depth 1 (no overlap)": StageTimes(), "pipeline, depth 8 (default)": StageTimes()}
+    times: dict[str, list[float]] = {"serial": [], "serial, 1 torch thread": [], **{name: [] for name in stages},
+                                     **{f"dask x{n}": [] for n in counts}, chunked: []}
     reference = None
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
@@ -108,6 +115,12 @@ def main() -> None:
             start = time.perf_counter()
             serial(paths, model_path, Path(tmp) / "serial1", threads=1)
             times["serial, 1 torch thread"].append(time.perf_counter() - start)
+            for name, stage in stages.items():
+                start = time.perf_counter()
+                states = serial(paths, model_path, Path(tmp) / name[:16].replace(" ", "_").replace(",", ""),
+                                depth=int(name.split("depth ")[1][0]), times=stage)
+                times[name].append(time.perf_counter() - start)
+                assert all(states[k].tobytes() == reference[k].tobytes() for k in reference), "states differ"
             runs = [(f"dask x{n}", clients[n], None) for n in counts]
             runs.append((chunked, clients[counts[-1]], args.chunk_frames))
             for name, client, chunk in runs:
@@ -127,7 +140,10 @@ def main() -> None:
     for name, values in times.items():
         wall = statistics.median(values)
         print(f"{name:<24} {wall:9.2f} {n_frames / wall:9.1f} {base / wall:8.2f}x")
-    print("every Dask run gave the serial run's states byte for byte")
+    print("every pipelined and Dask run gave the serial run's states byte for byte")
+    print(f"\n{'stage seconds (sum of repeats)':<31} {'read':>7} {'label':>7} {'record':>7} {'wall':>7}")
+    for name, stage in stages.items():
+        print(f"{name:<31} {stage.read_s:7.2f} {stage.label_s:7.2f} {stage.record_s:7.2f} {stage.wall_s:7.2f}")
 
 
 if __name__ == "__main__":

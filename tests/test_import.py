@@ -16,3 +16,44 @@ def test_public_names_resolve():
 
     for name in getsei_live.__all__:
         assert getattr(getsei_live, name) is not None
+
+
+def test_the_public_names_of_the_design_contract_exist_with_their_parameters():
+    """../shared/DESIGN.md's "Public names" block is a contract: every name it shows exists, takes the parameters it
+    shows, and its results have the attributes it lists."""
+    import inspect
+    import re
+
+    import numpy as np
+    from conftest import SHARED_DATA, shared_file
+
+    import getsei_live as gsl
+    from getsei_live import analysis
+    from getsei_live.observers.settings import MonitorSettings
+
+    design = shared_file(SHARED_DATA.parent / "DESIGN.md").read_text()
+    block = design.split("## Public names", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    shown = re.findall(r"\b(gsl|analysis)\.(\w+)\(([^)]*)\)", block)
+    assert len(shown) >= 7, shown
+    for owner, name, arguments in shown:
+        function = getattr(gsl if owner == "gsl" else analysis, name)
+        takes = inspect.signature(function).parameters
+        settings = (set(MonitorSettings.__dataclass_fields__) if "settings" in takes else set())  # attach's **options
+        for argument in re.findall(r"(\w+)=", arguments):
+            assert argument in takes or argument in settings, f"{owner}.{name} does not take {argument}="
+    for method in ("train", "load", "save", "assign", "embed", "fingerprint"):
+        assert hasattr(gsl.StateModel, method)
+    for name in ("latest", "converged", "stop_reason"):
+        assert hasattr(gsl.LiveMonitor, name) or name in inspect.getsource(gsl.LiveMonitor.__init__)
+    K = np.array([[0.9, 0.1, 0.0], [0.05, 0.9, 0.05], [0.0, 0.1, 0.9]])
+    results = {"transition_matrix": analysis.transition_matrix(100 * K),
+               "implied_timescales": analysis.implied_timescales(K, 1.0),
+               "rate_matrix": analysis.rate_matrix(K, 1.0),
+               "reactive_flux": (flux := analysis.reactive_flux(K, [0], [2])),
+               "pathways": analysis.pathways(flux, k=5)[0]}
+    for line in block.splitlines():
+        call = re.search(r"analysis\.(\w+)\(", line)
+        listed = re.findall(r"\.(\w+)", line.split("#", 1)[1]) if "#" in line else []
+        if call and call.group(1) in results:
+            for attribute in listed:
+                assert hasattr(results[call.group(1)], attribute), f"{call.group(1)} has no .{attribute}"

@@ -13,7 +13,7 @@ from ..analysis.coring import DEFAULT_CORE_PS
 from ..analysis.markov import DEFAULT_LAGS_PS
 from ..errors import ParameterError
 
-__all__ = ["LAG", "N_STATES", "STATES", "STATE_SET", "endpoint_options", "float_list", "live_options",
+__all__ = ["LAG", "N_STATES", "STATES", "STATE_MODEL", "STATE_SET", "endpoint_options", "float_list", "live_options",
            "make_criteria", "renamed_options"]
 
 
@@ -105,12 +105,14 @@ def float_list(text: str) -> tuple[float, ...]:
 
 
 class _StatesType(click.ParamType):
-    """A state-model file that exists, "demo" (the bundled demo state model) or "auto"."""
+    """A state-model file that exists, "demo" (the bundled demo state model) or, with ``auto``, "auto"."""
 
-    name = "FILE|demo|auto"
+    def __init__(self, auto: bool = True) -> None:
+        self.auto = auto
+        self.name = "FILE|demo|auto" if auto else "FILE|demo"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, Path) or value == "auto":
+        if isinstance(value, Path) or (self.auto and value == "auto"):
             return value
         if value == "demo":
             from ..md.calculators import bundled_file
@@ -119,11 +121,13 @@ class _StatesType(click.ParamType):
         path = Path(value)
         if not path.is_file():
             self.fail(f"no state-model file at {path} (give a file from 'getsei-live train', 'demo' for the "
-                      f"bundled demo state model, or 'auto' to train one in the run)", param, ctx)
+                      f"bundled demo state model" + (", or 'auto' to train one in the run)" if self.auto else ")"),
+                      param, ctx)
         return path
 
 
 STATES = _StatesType()
+STATE_MODEL = _StatesType(auto=False)
 
 
 class _NStates(click.ParamType):

@@ -239,8 +239,8 @@ def report(store_paths: tuple[Path, ...], output: Path, lag_ps, source: tuple[in
     written = write_report(list(store_paths), output, lag_ps=lag_ps, source=source, target=target)
     click.echo(f"Wrote {len(written.figures)} figures, index.html and summary.json to {output}"
                + (" (PARTIAL: the run is still going)" if written.partial else ""))
-    for name, file in summary["figures"].items():
-        click.echo(f"  {output / file}  ({name})")
-    empty = summary["model"].get("nothing_to_analyse")
+    for name, file in written.figures.items():
+        click.echo(f"  {output / file.name}  ({name})")
+    empty = written.analysis.model.nothing_to_analyse
     if empty:
         click.echo(empty[0].upper() + empty[1:] + ".")

@@ -11,6 +11,7 @@ from ..analysis import strict_json as json_ready
 from ..errors import ParameterError
 from . import main
 from ._format import format_state_model
+from ._options import STATE_MODEL
 
 
 @main.command()
@@ -70,10 +71,11 @@ def train(trajectories: tuple[Path, ...], output: Path, n_states: str, k_range: 
 
 
 @main.command()
-@click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("model_file", type=STATE_MODEL)
 @click.option("--json", "as_json", is_flag=True, help="Print the model's card as JSON.")
 def inspect(model_file: Path, as_json: bool) -> None:
-    """Show a saved state model: states, their mean environments, silhouette scores."""
+    """Show a saved state model (a file, or 'demo' for the bundled one): states, their mean environments,
+    silhouette scores."""
     from ..states.model import StateModel
 
     model = StateModel.load(model_file)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..store.spec import RunSpec
 from ..units import LI, frames_at_least, steps_to_ps
 from .frames import Frame
 from .monitor import LiveMonitor
+from .pipeline import DEPTH, StageTimes, can_pipeline, run_pipeline
 from .settings import MonitorSettings
 from .warmup import WarmupPlan, model_path
 
@@ -314,13 +316,21 @@ def replay_settings(settings: MonitorSettings | None, options: dict, **explicit)
 
 def replay(frames: Iterable[Atoms], state_model: Labeller, store: str | Path | RunStore, *, timestep_fs: float,
            interval_steps: int | None = None, lags_ps: Sequence[float] | None = None, first_step: int = 0,
-           settings: MonitorSettings | None = None, planned_ps: float | None = None, **options) -> LiveMonitor:
+           settings: MonitorSettings | None = None, planned_ps: float | None = None, pipeline_depth: int = DEPTH,
+           times: StageTimes | None = None, **options) -> LiveMonitor:
     """Feed a finished trajectory through the same observer: frame k is MD step ``first_step + k * interval_steps``.
 
     ``settings`` and ``**options`` are ``attach``'s (the fields of ``MonitorSettings``), except that a replay
     stops early only with ``stop_when_stable=True``. ``interval_steps`` is required (here or in ``settings``).
     Frames the store has committed already are skipped, so running it again after an interruption continues where
     the store ends. Returns the closed monitor (its ``latest`` snapshot and ``store`` path stay available).
+
+    Frames are read from ``frames`` on this thread while a labeller thread labels up to ``pipeline_depth`` of them
+    ahead and this thread records (counts, stores and checks) behind it, so a replay runs at about the speed of its
+    slowest stage; the store is the same, byte for byte. ``pipeline_depth=0`` labels and records on this thread,
+    one frame after another (also what a ``StateModel`` trained in the run, a labeller without
+    ``label_with_environments`` and ``asynchronous=True`` get). ``times``: a ``StageTimes`` to fill with the seconds
+    each stage worked (pipelined replays only).
     """
     settings = replay_settings(settings, options, interval_steps=interval_steps, lags_ps=lags_ps)
     interval = settings.interval_steps
@@ -341,10 +351,14 @@ def replay(frames: Iterable[Atoms], state_model: Labeller, store: str | Path | R
     monitor = make_monitor(state_model, first, store, settings, timestep_fs=timestep_fs, live=False,
                            planned_ps=planned_ps)
     with monitor:
-        monitor.submit(Frame.capture(first, first_step))
-        for k, atoms in enumerate(iterator, start=1):
-            if monitor.stop_reason is not None:
-                break
-            monitor.submit(Frame.capture(atoms, first_step + k * interval))
+        if pipeline_depth > 0 and can_pipeline(monitor):
+            run_pipeline(monitor, itertools.chain([first], iterator), first_step=first_step, interval_steps=interval,
+                         times=times, depth=pipeline_depth)
+        else:
+            monitor.submit(Frame.capture(first, first_step))
+            for k, atoms in enumerate(iterator, start=1):
+                if monitor.stop_reason is not None:
+                    break
+                monitor.submit(Frame.capture(atoms, first_step + k * interval))
         monitor.check(only_if_new=True)
     return monitor

@@ -166,15 +166,19 @@ def test_a_second_writer_is_refused_at_once_while_the_first_holds_the_store(sett
         holder.wait()
 
 
-def test_states_demo_names_the_bundled_demo_state_model_and_a_missing_file_says_what_to_give():
-    import click
-
-    from getsei_live.cli._options import STATES
+def test_states_demo_names_the_bundled_demo_state_model_and_a_missing_file_says_what_to_give(tmp_path):
+    from getsei_live.md.calculators import bundled_file
     from getsei_live.states.model import StateModel
 
-    assert StateModel.load(STATES.convert("demo", None, None)).n_states == 6
-    with pytest.raises(click.BadParameter, match="'demo' for the bundled demo state model"):
-        STATES.convert("missing.pt", None, None)
+    card = json.loads(CliRunner().invoke(main, ["inspect", "demo", "--json"]).output)
+    assert card["fingerprint"] == StateModel.load(bundled_file("demo_states.pt")).fingerprint
+    assert card["n_states"] == 6
+    missing = CliRunner().invoke(main, ["inspect", str(tmp_path / "missing.pt")])
+    assert missing.exit_code == 2 and "'demo' for the bundled demo state model)" in missing.output
+    refused = CliRunner().invoke(main, ["replay", str(tmp_path / "a.xyz"), "--states", str(tmp_path / "missing.pt"),
+                                        "--interval-steps", "50"])
+    assert refused.exit_code == 2
+    assert "'demo' for the bundled demo state model, or 'auto' to train one in the run)" in refused.output
 
 
 def test_run_refuses_bad_settings_before_torch_or_mace_load(setting):
