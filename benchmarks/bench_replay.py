@@ -8,7 +8,7 @@ serially in this process, one frame labelled and recorded after another (the
 baseline: what 0.1 did, ``pipeline_depth=0``, with torch's default threads, and
 with one thread: the cost per core, the unit a cluster multiplies); through
 the replay pipeline with no overlap (depth 1: each stage's own time) and with
-the labeller 8 frames ahead of the recorder (the default); then
+the labeller 8 frames ahead of the recorder (``pipeline_depth=8``); then
 by a local Dask cluster of N single-threaded worker processes, one task per
 file and, on the largest cluster, tasks of ``--chunk-frames`` frames. The cluster is
 started before the clock runs (its start-up is printed on its own line); every
@@ -102,7 +102,7 @@ def main() -> None:
         clients[n] = Client(cluster)
         print(f"local cluster of {n} worker(s) started in {time.perf_counter() - start:.1f} s")
     chunked = f"dask x{counts[-1]}, chunks of {args.chunk_frames}"
-    stages = {"pipeline, depth 1 (no overlap)": StageTimes(), "pipeline, depth 8 (default)": StageTimes()}
+    stages = {"pipeline, depth 1 (no overlap)": StageTimes(), "pipeline, depth 8": StageTimes()}
     times: dict[str, list[float]] = {"serial": [], "serial, 1 torch thread": [], **{name: [] for name in stages},
                                      **{f"dask x{n}": [] for n in counts}, chunked: []}
     reference = None
@@ -117,8 +117,8 @@ def main() -> None:
             times["serial, 1 torch thread"].append(time.perf_counter() - start)
             for name, stage in stages.items():
                 start = time.perf_counter()
-                states = serial(paths, model_path, Path(tmp) / name[:16].replace(" ", "_").replace(",", ""),
-                                depth=int(name.split("depth ")[1][0]), times=stage)
+                depth = int(name.split("depth ")[1].split()[0])
+                states = serial(paths, model_path, Path(tmp) / f"pipeline{depth}", depth=depth, times=stage)
                 times[name].append(time.perf_counter() - start)
                 assert all(states[k].tobytes() == reference[k].tobytes() for k in reference), "states differ"
             runs = [(f"dask x{n}", clients[n], None) for n in counts]
@@ -136,10 +136,10 @@ def main() -> None:
     base = statistics.median(times["serial"])
     print(f"\nreplay of {len(paths)} AIMD trajectories, {n_frames} frames of 416 atoms (192 Li), demo state model, "
           f"{os.cpu_count()} cores; median of {args.repeats}")
-    print(f"{'how':<24} {'wall (s)':>9} {'frames/s':>9} {'speed-up':>9}")
+    print(f"{'how':<31} {'wall (s)':>9} {'frames/s':>9} {'speed-up':>9}")
     for name, values in times.items():
         wall = statistics.median(values)
-        print(f"{name:<24} {wall:9.2f} {n_frames / wall:9.1f} {base / wall:8.2f}x")
+        print(f"{name:<31} {wall:9.2f} {n_frames / wall:9.1f} {base / wall:8.2f}x")
     print("every pipelined and Dask run gave the serial run's states byte for byte")
     print(f"\n{'stage seconds (sum of repeats)':<31} {'read':>7} {'label':>7} {'record':>7} {'wall':>7}")
     for name, stage in stages.items():

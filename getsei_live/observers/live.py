@@ -20,7 +20,7 @@ from ..store.spec import RunSpec
 from ..units import LI, frames_at_least, steps_to_ps
 from .frames import Frame
 from .monitor import LiveMonitor
-from .pipeline import DEPTH, StageTimes, can_pipeline, run_pipeline
+from .pipeline import StageTimes, can_pipeline, run_pipeline
 from .settings import MonitorSettings
 from .warmup import WarmupPlan, model_path
 
@@ -316,7 +316,7 @@ def replay_settings(settings: MonitorSettings | None, options: dict, **explicit)
 
 def replay(frames: Iterable[Atoms], state_model: Labeller, store: str | Path | RunStore, *, timestep_fs: float,
            interval_steps: int | None = None, lags_ps: Sequence[float] | None = None, first_step: int = 0,
-           settings: MonitorSettings | None = None, planned_ps: float | None = None, pipeline_depth: int = DEPTH,
+           settings: MonitorSettings | None = None, planned_ps: float | None = None, pipeline_depth: int = 0,
            times: StageTimes | None = None, **options) -> LiveMonitor:
     """Feed a finished trajectory through the same observer: frame k is MD step ``first_step + k * interval_steps``.
 
@@ -325,12 +325,14 @@ def replay(frames: Iterable[Atoms], state_model: Labeller, store: str | Path | R
     Frames the store has committed already are skipped, so running it again after an interruption continues where
     the store ends. Returns the closed monitor (its ``latest`` snapshot and ``store`` path stay available).
 
-    Frames are read from ``frames`` on this thread while a labeller thread labels up to ``pipeline_depth`` of them
-    ahead and this thread records (counts, stores and checks) behind it, so a replay runs at about the speed of its
-    slowest stage; the store is the same, byte for byte. ``pipeline_depth=0`` labels and records on this thread,
-    one frame after another (also what a ``StateModel`` trained in the run, a labeller without
-    ``label_with_environments`` and ``asynchronous=True`` get). ``times``: a ``StageTimes`` to fill with the seconds
-    each stage worked (pipelined replays only).
+    By default each frame is labelled and recorded on this thread, one after another. With ``pipeline_depth`` > 0
+    (e.g. 8) a labeller thread labels up to that many frames ahead while this thread records (counts, stores and
+    checks) behind it; the store is the same, byte for byte. On CPUs it does not pay: both stages hold Python's
+    GIL much of the time, and on 2 cores ``benchmarks/bench_replay.py`` measured it 5-40% slower than one thread
+    (``replay_distributed`` is the way to use more cores). It is meant for labelling on a GPU, where the labeller
+    waits on the device; not measured there yet. A state model trained in the run, a labeller without
+    ``label_with_environments`` and ``asynchronous=True`` never use it. ``times``: a ``StageTimes`` to fill with the
+    seconds each stage worked (pipelined replays only; ``pipeline_depth=1`` times the stages without overlap).
     """
     settings = replay_settings(settings, options, interval_steps=interval_steps, lags_ps=lags_ps)
     interval = settings.interval_steps

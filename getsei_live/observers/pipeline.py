@@ -22,8 +22,10 @@ __all__ = ["StageTimes", "can_pipeline", "run_pipeline"]
 
 log = logging.getLogger(__name__)
 
-#: Frames labelled ahead of the recorder: enough to keep the labeller busy through a check, few enough to keep
-#: memory small (each waiting frame holds its labels and its Li environments).
+#: Frames labelled ahead of the recorder when a pipeline is asked for: enough to keep the labeller busy through a
+#: check, few enough to keep memory small (each waiting frame holds its labels and its Li environments). Not the
+#: default of ``replay``: on CPUs the two threads share Python's GIL (graph building, the analysis) and OpenMP's
+#: spinning threads, and ``benchmarks/bench_replay.py`` measured the pipeline slower than one thread on 2 cores.
 DEPTH = 8
 
 
@@ -62,7 +64,6 @@ def run_pipeline(monitor: LiveMonitor, frames: Iterable[Atoms], *, first_step: i
     Stops reading once the monitor stops (early stop); a failure in either thread is raised here."""
     times = times if times is not None else StageTimes()
     model, li = monitor.state_model, np.asarray(monitor.spec.li_indices)
-    settings = monitor.settings
     waiting: deque[tuple[int, Future]] = deque()
 
     def label(frame: Frame):
@@ -85,8 +86,10 @@ def run_pipeline(monitor: LiveMonitor, frames: Iterable[Atoms], *, first_step: i
 
     began = time.perf_counter()
     last = monitor.last_step
+    # the labeller's torch threads are the monitor's worker's (``threads``, default 1): two OpenMP pools of all
+    # the cores, one per thread, spin against each other (measured 0.7x of one thread on 2 cores)
     with ThreadPoolExecutor(1, thread_name_prefix="getsei-label",
-                            initializer=worker_start(settings.threads, 0)) as labeller:
+                            initializer=worker_start(monitor.settings.threads, 0)) as labeller:
         try:
             iterator, k = iter(frames), 0
             while monitor.stop_reason is None:

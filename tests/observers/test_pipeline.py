@@ -23,12 +23,14 @@ def assert_same_store(a_path, b_path) -> None:
 
 
 def test_a_pipelined_replay_writes_the_store_one_thread_writes(aimd_stores, tiny_model, tmp_path):
-    """The aimd_stores fixture replays with the pipeline (the default); the same run labelled and recorded on one
-    thread, one frame after another (pipeline_depth=0), gives the same store."""
-    serial = tmp_path / "serial.zarr"
-    replay(aimd_run("0pct"), tiny_model, serial, temperature_K=500.0, pipeline_depth=0, **AIMD_REPLAY)
-    assert_same_store(aimd_stores[0], serial)
-    assert len(RunStore.open(serial, "r").snapshots()) == 4
+    """The aimd_stores fixture replays on one thread (the default); the same run through the pipeline, the labeller
+    8 frames ahead, gives the same store."""
+    piped = tmp_path / "piped.zarr"
+    times = StageTimes()
+    replay(aimd_run("0pct"), tiny_model, piped, temperature_K=500.0, pipeline_depth=8, times=times, **AIMD_REPLAY)
+    assert times.frames == 140
+    assert_same_store(aimd_stores[0], piped)
+    assert len(RunStore.open(piped, "r").snapshots()) == 4
 
 
 def test_a_pipelined_replay_resumes_where_the_store_ends_and_times_its_stages(tiny_model, tmp_path):
@@ -37,10 +39,10 @@ def test_a_pipelined_replay_resumes_where_the_store_ends_and_times_its_stages(ti
     frames = aimd_run("0pct")
     path, serial = tmp_path / "resumed.zarr", tmp_path / "serial.zarr"
     first = StageTimes()
-    replay(frames[:61], tiny_model, path, temperature_K=500.0, times=first, **AIMD_REPLAY)
+    replay(frames[:61], tiny_model, path, temperature_K=500.0, times=first, pipeline_depth=8, **AIMD_REPLAY)
     assert first.frames == 61 and first.label_s > 0 and first.record_s > 0 and first.wall_s > 0
     rest = StageTimes()
-    replay(frames, tiny_model, path, temperature_K=500.0, times=rest, **AIMD_REPLAY)
+    replay(frames, tiny_model, path, temperature_K=500.0, times=rest, pipeline_depth=8, **AIMD_REPLAY)
     assert rest.frames == 140 - 61  # the 61 committed frames were skipped without labelling
     assert "frames/s" in str(rest)
     for part in (frames[:61], frames):
