@@ -101,7 +101,7 @@ def test_memory_does_not_grow():
     [({"lags_frames": ()}, "'lags_frames' parameter"), ({"lags_frames": (0, 2)}, "'lags_frames' parameter"),
      ({"n_li": 0}, "must be positive")],
 )
-def test_bad_parameters(kwargs, message):
+def test_bad_counter_parameters(kwargs, message):
     with pytest.raises(ParameterError, match=message):
         TransitionCounter(**{"n_states": 3, "lags_frames": (1,), "n_li": 2, **kwargs})
 

@@ -18,7 +18,7 @@ def random_counts(rng, n, density=1.0):
     return c
 
 
-def test_two_state_closed_form():
+def test_two_state_transition_matrix_closed_form():
     tm = transition_matrix([[70, 30], [10, 90]])
     np.testing.assert_allclose(tm.transition_matrix, [[0.7, 0.3], [0.1, 0.9]], atol=1e-15)
     # pi = (b, a) / (a + b) for K = [[1 - a, a], [b, 1 - b]]

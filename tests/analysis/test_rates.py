@@ -11,7 +11,7 @@ from getsei_live import ParameterError
 from getsei_live.analysis import nearest_generator, rate_matrix
 
 
-def test_two_state_closed_form():
+def test_two_state_rates_closed_form():
     a, b, lag = 0.3, 0.1, 80.0
     r = rate_matrix([[1 - a, a], [b, 1 - b]], lag)
     total = -np.log(1 - a - b) / lag  # k12 + k21

@@ -27,7 +27,7 @@ def random_non_reversible(rng, n):
     return K / K.sum(axis=1, keepdims=True)
 
 
-def test_two_state_closed_form():
+def test_two_state_reactive_flux_closed_form():
     a, b = 0.3, 0.1
     K = np.array([[1 - a, a], [b, 1 - b]])
     f = reactive_flux(K, 0, 1, lag=2.0)

@@ -57,6 +57,6 @@ def test_vacuum():
 @pytest.mark.parametrize(("kwargs", "message"), [({"system": "nacl-li"}, "'system' parameter"),
                                                  ({"size": "huge"}, "'size' parameter"),
                                                  ({"gap_A": -1}, "'gap_A' parameter")])
-def test_bad_parameters(kwargs, message):
+def test_bad_builder_parameters(kwargs, message):
     with pytest.raises(ParameterError, match=message):
         build_interface(**{"system": "lpscl-li", **kwargs})
