@@ -43,8 +43,9 @@ def _check_line(snap) -> str:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Label on a local Dask cluster of this many worker processes (default: serially, here).")
 @click.option("--scheduler", default=None, help="Label on the Dask cluster at this scheduler address instead.")
-@click.option("--chunk-frames", type=click.IntRange(min=1), default=None,
-              help="Frames per Dask task (default: one task per trajectory file).")
+@click.option("--chunk-frames", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Frames per Dask task, read here and sent to the workers (0: one task per trajectory file, "
+                   "read by its worker).")
 def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, lags_ps: str, lag_ps, core_ps: float,
            equilibrate_ps: float, source: tuple[int, ...] | None, target: tuple[int, ...] | None, check_every_frames: int,
            timestep_fs: float,

@@ -67,12 +67,6 @@ def _state_model(path: str, device: str):
     return _MODELS[key]
 
 
-def _count_frames(path: str, file_format: str | None) -> int:
-    from ..structures.trajectory import read_trajectory
-
-    return len(read_trajectory(path, format=file_format))
-
-
 def _label_chunk(path: str, file_format: str | None, start: int, stop: int | None, model_path: str, device: str,
                  threads: int | None, li_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """(frames, n_li) int8 labels, float64 log-likelihoods and the Li environments of each state (one dict per
@@ -136,7 +130,7 @@ def _checked_jobs(jobs: Mapping[str | Path, Sequence[str | Path]], chunk_frames:
 def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_model: str | Path, *,
                        timestep_fs: float, interval_steps: int | None = None,
                        lags_ps: Sequence[float] | None = None, workers: int = 2, scheduler: str | None = None,
-                       client=None, chunk_frames: int | None = None, file_format: str | None = None,
+                       client=None, chunk_frames: int | None = 20, file_format: str | None = None,
                        device: str = "cpu", threads: int | None = 1, first_step: int = 0,
                        settings: MonitorSettings | None = None, **options) -> dict[str, LiveMonitor]:
     """Replay trajectories into stores, labelling on a Dask cluster; the serial ``replay``'s result.
@@ -159,10 +153,11 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
         workers need getsei-live and access to the files.
     client : dask.distributed.Client, optional
         Use this client (and its cluster) as is.
-    chunk_frames : int, optional
-        Frames per task; default one task per trajectory file. Chunks spread a few long files over many workers,
-        but each task reads its file up to its chunk (compressed and text formats cannot seek), so they pay off
-        only for files that are long next to the number of files.
+    chunk_frames : int or None, default 20
+        Frames per task: this process reads each file once (one at a time) and sends the workers chunks of frames,
+        a few per worker ahead of the recording, so a few long files spread over many workers, the recording
+        overlaps the labelling, and the workers need no access to the files. None (or 0): one task per trajectory
+        file, read by its worker (the files must be where the workers are).
     file_format : str, optional
     device : str, default "cpu"
         Where workers label ("auto": CUDA where the worker sees it).
@@ -185,6 +180,7 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
                                                    lags_ps=lags_ps), asynchronous=False)
     interval = settings.interval_steps
     check_sampling(interval, timestep_fs)
+    chunk_frames = None if chunk_frames == 0 and not isinstance(chunk_frames, bool) else chunk_frames
     jobs = _checked_jobs(jobs, chunk_frames)
     model = StateModel.load(state_model, device="cpu")
     model_path = str(Path(state_model).resolve())
@@ -199,47 +195,100 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
     return monitors
 
 
-def _run(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *, model_path: str,
-         chunk_frames: int, file_format: str | None, device: str, threads: int | None, interval: int,
-         first_step: int) -> None:
-    """Submit every chunk of every store's trajectories; record each store's chunks in order as they finish."""
-    from dask.distributed import as_completed
+def _label_frames(numbers: np.ndarray, cells: np.ndarray, positions: np.ndarray, pbc: np.ndarray, model_path: str,
+                  device: str, threads: int | None,
+                  li_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """``_label_chunk``'s result for frames sent as arrays (``cells`` (k, 3, 3), ``positions`` (k, n, 3)): the
+    frames this process read once and cut into chunks; runs on a Dask worker."""
+    from ase import Atoms
 
-    files = sorted({p for paths in jobs.values() for p in paths})
-    if chunk_frames is None:  # one task per file: no need to know the lengths first
-        lengths = dict.fromkeys(files)
-    else:
-        lengths = dict(zip(files, client.gather(client.map(_count_frames, files, file_format=file_format,
-                                                           pure=False))))
-    futures, plan = [], {}
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    model = _state_model(model_path, device)
+    labels = np.empty((len(positions), li_indices.size), dtype=np.int8)
+    fit = np.empty((len(positions), li_indices.size))
+    environments = []
+    for k, (cell, xyz) in enumerate(zip(cells, positions)):
+        labels[k], fit[k], measured = model.label_with_environments(Atoms(numbers=numbers, positions=xyz, cell=cell,
+                                                                          pbc=pbc))
+        environments.append(measured)
+    return labels, fit, environments
+
+
+def _tasks(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *, chunk_frames: int | None,
+           file_format: str | None, labelling: tuple):
+    """(store, future) of every task, submitted as they are asked for: one per file (its worker reads it), or one
+    per chunk of ``chunk_frames`` frames of a file this process reads once, one file at a time. A store that has
+    stopped gets no more."""
+    from ..structures.trajectory import read_trajectory
+
     for store, paths in jobs.items():
-        monitor, k = monitors[store], 0
+        monitor = monitors[store]
         li = np.asarray(monitor.spec.li_indices)
         for path in paths:
-            bounds = ([(0, None)] if chunk_frames is None else
-                      [(a, min(a + chunk_frames, lengths[path])) for a in range(0, lengths[path], chunk_frames)])
-            for start, stop in bounds:
-                future = client.submit(_label_chunk, path, file_format, start, stop, model_path, device, threads,
-                                       li, pure=False)
-                plan[future.key] = (store, k)
-                futures.append(future)
-                k += 1
-    log.info("Labelling %d tasks on %d Dask workers.", len(futures), len(client.scheduler_info().get("workers", {})))
+            if chunk_frames is None:
+                if monitor.stop_reason is None:
+                    yield store, client.submit(_label_chunk, path, file_format, 0, None, *labelling, li, pure=False)
+                continue
+            frames = read_trajectory(path, format=file_format)
+            for start in range(0, len(frames), chunk_frames):
+                chunk = frames[start:start + chunk_frames]
+                if monitor.stop_reason is not None:
+                    break
+                changed = [start + k for k, atoms in enumerate(chunk)
+                           if not np.array_equal(np.flatnonzero(atoms.numbers == LI), li)]
+                if changed or any(not np.array_equal(a.numbers, chunk[0].numbers) for a in chunk):
+                    raise StructureError(f"{path}: frame {changed[0] if changed else start} has other atoms than "
+                                         f"the run's; the atoms of a run must not change.")
+                yield store, client.submit(_label_frames, chunk[0].numbers, np.stack([a.cell.array for a in chunk]),
+                                           np.stack([a.positions for a in chunk]), chunk[0].pbc, *labelling, li,
+                                           pure=False)
+
+
+def _run(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *, model_path: str,
+         chunk_frames: int | None, file_format: str | None, device: str, threads: int | None, interval: int,
+         first_step: int) -> None:
+    """Submit the tasks of every store, a few per worker ahead of the recording; record each store's chunks in
+    order as they finish."""
+    from dask.distributed import as_completed
+
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    tasks = _tasks(client, jobs, monitors, chunk_frames=chunk_frames, file_format=file_format,
+                   labelling=(model_path, device, threads))
+    ahead = None if chunk_frames is None else 3 * n_workers  # chunks in flight: the workers never wait for them
+    pending, plan, inflight, submitted = as_completed(), {}, {}, dict.fromkeys(jobs, 0)
+
+    def submit(limit: int | None) -> None:
+        while limit is None or pending.count() < limit:
+            task = next(tasks, None)
+            if task is None:
+                return
+            store, future = task
+            plan[future.key], inflight[future.key] = (store, submitted[store]), future
+            submitted[store] += 1
+            pending.add(future)
+
+    submit(ahead)
+    log.info("Labelling on %d Dask workers%s.", n_workers,
+             "" if chunk_frames is None else f", chunks of {chunk_frames} frames read here")
     waiting: dict[str, dict[int, tuple[np.ndarray, np.ndarray, list[dict]]]] = {store: {} for store in jobs}
     following = dict.fromkeys(jobs, 0)
     frame = dict.fromkeys(jobs, 0)  # index of the next frame of each store, for its step
-    for future in as_completed(futures):
-        store, k = plan[future.key]
+    for future in pending:
+        store, k = plan.pop(future.key)
+        del inflight[future.key]
         monitor = monitors[store]
-        if monitor.stop_reason is not None:  # stopped early: its remaining chunks are cancelled
-            continue
-        waiting[store][k] = future.result()
-        while following[store] in waiting[store]:
-            labels, fit, environments = waiting[store].pop(following[store])
-            following[store] += 1
-            for row, row_fit, measured in zip(labels, fit, environments):  # frames committed already: skipped
-                if monitor.stop_reason is None:
-                    monitor.record(first_step + frame[store] * interval, row, row_fit, measured)
-                frame[store] += 1
-        if monitor.stop_reason is not None:
-            client.cancel([f for f in futures if plan[f.key][0] == store and not f.done()])
+        if monitor.stop_reason is None:  # stopped early: its remaining chunks are cancelled
+            waiting[store][k] = future.result()
+            while following[store] in waiting[store]:
+                labels, fit, environments = waiting[store].pop(following[store])
+                following[store] += 1
+                for row, row_fit, measured in zip(labels, fit, environments):  # frames committed already: skipped
+                    if monitor.stop_reason is None:
+                        monitor.record(first_step + frame[store] * interval, row, row_fit, measured)
+                    frame[store] += 1
+            if monitor.stop_reason is not None:
+                client.cancel([f for key, f in inflight.items() if plan[key][0] == store])
+        submit(ahead)

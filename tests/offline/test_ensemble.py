@@ -178,3 +178,14 @@ def test_dask_replay_equals_the_serial_replay(aimd_stores, tiny_model_file, tmp_
         np.testing.assert_array_equal(a.steps(), b.steps())
         assert a.snapshots() == b.snapshots() and len(a.snapshots()) == 4
         assert b.temperature_K == 500.0 and b.status == "finished"
+
+
+def test_dask_replay_with_one_task_per_file_equals_the_serial_replay(aimd_stores, tiny_model_file, tmp_path):
+    """``chunk_frames=None``: the worker reads its file itself (the files must be where the workers are)."""
+    from getsei_live.observers.distributed import replay_distributed
+
+    path = tmp_path / "per_file.zarr"
+    replay_distributed({path: [TRAJECTORIES / "Li6PS5Cl_AIMD_500K_0pct_run1_XDATCAR.gz"]}, tiny_model_file,
+                       workers=1, chunk_frames=None, temperature_K=500.0, **AIMD_REPLAY)
+    a, b = RunStore.open(aimd_stores[0], "r"), RunStore.open(path, "r")
+    assert a.states().tobytes() == b.states().tobytes() and a.snapshots() == b.snapshots()
