@@ -1,4 +1,4 @@
-"""ASE-facing live analysis: frame capture, the worker thread, the monitor, the drift guard, the warm-up, Dask replay.
+"""ASE-facing live analysis: settings, frame capture, the worker, the monitor, the drift guard, the warm-up, the replays.
 
 Nothing is imported here, so ``import getsei_live.observers`` costs nothing; ``attach`` and ``replay`` live in
 ``getsei_live.observers.live`` (and at the top level, ``getsei_live.attach``).

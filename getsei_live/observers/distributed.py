@@ -101,6 +101,8 @@ def _dask_client(client, workers: int, scheduler: str | None):
         return
     from dask.distributed import Client
 
+    if not log.isEnabledFor(logging.INFO):  # Dask's INFO lines (scheduler, nanny, connections) only when ours show
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler is not None:
         made = Client(scheduler)
     elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
