@@ -189,3 +189,28 @@ def test_dask_replay_with_one_task_per_file_equals_the_serial_replay(aimd_stores
                        workers=1, chunk_frames=None, temperature_K=500.0, **AIMD_REPLAY)
     a, b = RunStore.open(aimd_stores[0], "r"), RunStore.open(path, "r")
     assert a.states().tobytes() == b.states().tobytes() and a.snapshots() == b.snapshots()
+
+
+#: Criteria that a few dozen frames of the AIMD runs meet: for the mechanics of an early stop, not for physics.
+LAX = ConvergenceCriteria(patience=1, min_transitions=1, share_ci_width=0.99, top_route_confidence=0.01,
+                          timescale_ci_rwidth=100.0, fraction_tol=0.99, timescale_rtol=100.0, ck_tolerance=0.99,
+                          ck_leave_rtol=100.0, plateau_rtol=100.0, min_slow_events=0.01, max_population_drift=0.99,
+                          max_leave_drift=100.0, min_blocks=2, max_ood_fraction=0.99, n_bootstrap=20)
+
+
+def test_a_dask_replay_that_stops_early_stops_where_the_serial_replay_stops(tiny_model, tiny_model_file, tmp_path):
+    """Each store stops at its own converged check; its chunks still queued or labelling are dropped and the store
+    holds what the serial replay's early stop holds, no frame more."""
+    from getsei_live.observers.distributed import replay_distributed
+
+    settings = dict(AIMD_REPLAY, check_every_frames=10, criteria=LAX, stop_when_stable=True, temperature_K=500.0)
+    files = {name: TRAJECTORIES / f"Li6PS5Cl_AIMD_500K_{name}_run1_XDATCAR.gz" for name in ("0pct", "100pct")}
+    monitors = replay_distributed({tmp_path / f"dask_{name}.zarr": [path] for name, path in files.items()},
+                                  tiny_model_file, workers=2, chunk_frames=10, **settings)
+    for name in files:
+        serial = replay(aimd_run(name), tiny_model, tmp_path / f"serial_{name}.zarr", **settings)
+        a, b = RunStore.open(tmp_path / f"serial_{name}.zarr", "r"), RunStore.open(tmp_path / f"dask_{name}.zarr", "r")
+        assert serial.stop_reason == "converged" and a.committed_frames < 140
+        assert monitors[str(tmp_path / f"dask_{name}.zarr")].stop_reason == "converged"
+        assert a.committed_frames == b.committed_frames and a.states().tobytes() == b.states().tobytes()
+        assert a.snapshots() == b.snapshots() and a.status == b.status == "stopped"
