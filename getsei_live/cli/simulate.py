@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -85,6 +86,10 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
             RunStore.open(store, "a").close()
     start = time.perf_counter()
     if workers is not None or scheduler is not None:
+        import distributed  # noqa: F401  (its import sets its loggers to INFO, from Dask's configuration)
+
+        if not logging.getLogger().isEnabledFor(logging.INFO):  # Dask's INFO lines only with -v, as ours
+            logging.getLogger("distributed").setLevel(logging.WARNING)
         where = f"the Dask scheduler at {scheduler}" if scheduler else f"{workers} local Dask workers"
         click.echo(f"Replaying {len(trajectories)} trajectories into {len(jobs)} store(s) on {where}", err=True)
         monitors = replay_distributed(jobs, states_file, timestep_fs=timestep_fs, interval_steps=interval_steps,

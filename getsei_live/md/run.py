@@ -14,8 +14,8 @@ from ase import Atoms
 from ..errors import RunInterrupted
 from ..observers.live import attach
 from ..observers.monitor import LiveMonitor
-from ..observers.settings import MonitorSettings
 from ..observers.progress import eta_text
+from ..observers.settings import MonitorSettings
 from ..states.labeller import Labeller
 from ..store.run_store import RunStore
 from ..units import steps_to_ps

@@ -18,11 +18,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 
 from ..errors import ParameterError, StructureError
 from ..units import LI
@@ -67,29 +68,44 @@ def _state_model(path: str, device: str):
     return _MODELS[key]
 
 
-def _label_chunk(path: str, file_format: str | None, start: int, stop: int | None, model_path: str, device: str,
-                 threads: int | None, li_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def _labelled(frames: Iterable[Atoms], model_path: str, device: str, threads: int | None, li_indices: np.ndarray,
+              where: str, first: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """(frames, n_li) int8 labels, float64 log-likelihoods and the Li environments of each state (one dict per
-    frame, ``StateModel.environments``) of frames ``start:stop`` of one trajectory (``stop`` None: to its end);
-    runs on a Dask worker."""
-    from ..structures.trajectory import read_trajectory
-
+    frame, ``StateModel.environments``) of ``frames``, frame ``first`` of ``where`` onwards; runs on a Dask
+    worker."""
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
     model = _state_model(model_path, device)
-    frames = read_trajectory(path, index=f"{start}:{'' if stop is None else stop}", format=file_format)
+    frames = list(frames)
     labels = np.empty((len(frames), li_indices.size), dtype=np.int8)
     fit = np.empty((len(frames), li_indices.size))
     environments = []
     for k, atoms in enumerate(frames):
         if not np.array_equal(np.flatnonzero(atoms.numbers == LI), li_indices):
-            raise StructureError(f"{path}: frame {start + k} has other Li atoms than the run's "
+            raise StructureError(f"{where}: frame {first + k} has other Li atoms than the run's "
                                  f"{li_indices.size}; the atoms of a run must not change.")
         labels[k], fit[k], measured = model.label_with_environments(atoms)
         environments.append(measured)
     return labels, fit, environments
+
+
+def _label_file(path: str, file_format: str | None, *labelling) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """``_labelled`` of every frame of one trajectory file, read on the worker."""
+    from ..structures.trajectory import read_trajectory
+
+    return _labelled(read_trajectory(path, format=file_format), *labelling, where=path, first=0)
+
+
+def _label_frames(numbers: np.ndarray, cells: np.ndarray, positions: np.ndarray, pbc: np.ndarray, *labelling,
+                  where: str, first: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """``_labelled`` of frames sent as arrays (``cells`` (k, 3, 3), ``positions`` (k, n, 3)): a chunk of a file this
+    process read once."""
+    from ase import Atoms
+
+    frames = (Atoms(numbers=numbers, positions=xyz, cell=cell, pbc=pbc) for cell, xyz in zip(cells, positions))
+    return _labelled(frames, *labelling, where=where, first=first)
 
 
 @contextmanager
@@ -101,8 +117,6 @@ def _dask_client(client, workers: int, scheduler: str | None):
         return
     from dask.distributed import Client
 
-    if not log.isEnabledFor(logging.INFO):  # Dask's INFO lines (scheduler, nanny, connections) only when ours show
-        logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler is not None:
         made = Client(scheduler)
     elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -197,28 +211,6 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
     return monitors
 
 
-def _label_frames(numbers: np.ndarray, cells: np.ndarray, positions: np.ndarray, pbc: np.ndarray, model_path: str,
-                  device: str, threads: int | None,
-                  li_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """``_label_chunk``'s result for frames sent as arrays (``cells`` (k, 3, 3), ``positions`` (k, n, 3)): the
-    frames this process read once and cut into chunks; runs on a Dask worker."""
-    from ase import Atoms
-
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-    model = _state_model(model_path, device)
-    labels = np.empty((len(positions), li_indices.size), dtype=np.int8)
-    fit = np.empty((len(positions), li_indices.size))
-    environments = []
-    for k, (cell, xyz) in enumerate(zip(cells, positions)):
-        labels[k], fit[k], measured = model.label_with_environments(Atoms(numbers=numbers, positions=xyz, cell=cell,
-                                                                          pbc=pbc))
-        environments.append(measured)
-    return labels, fit, environments
-
-
 def _tasks(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *, chunk_frames: int | None,
            file_format: str | None, labelling: tuple):
     """(store, future) of every task, submitted as they are asked for: one per file (its worker reads it), or one
@@ -228,25 +220,25 @@ def _tasks(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor],
 
     for store, paths in jobs.items():
         monitor = monitors[store]
-        li = np.asarray(monitor.spec.li_indices)
+        job = (*labelling, np.asarray(monitor.spec.li_indices))
         for path in paths:
             if chunk_frames is None:
                 if monitor.stop_reason is None:
-                    yield store, client.submit(_label_chunk, path, file_format, 0, None, *labelling, li, pure=False)
+                    yield store, client.submit(_label_file, path, file_format, *job, pure=False)
                 continue
             frames = read_trajectory(path, format=file_format)
             for start in range(0, len(frames), chunk_frames):
                 chunk = frames[start:start + chunk_frames]
                 if monitor.stop_reason is not None:
                     break
-                changed = [start + k for k, atoms in enumerate(chunk)
-                           if not np.array_equal(np.flatnonzero(atoms.numbers == LI), li)]
-                if changed or any(not np.array_equal(a.numbers, chunk[0].numbers) for a in chunk):
-                    raise StructureError(f"{path}: frame {changed[0] if changed else start} has other atoms than "
-                                         f"the run's; the atoms of a run must not change.")
+                changed = next((start + k for k, a in enumerate(chunk) if not np.array_equal(a.numbers,
+                                                                                           chunk[0].numbers)), None)
+                if changed is not None:
+                    raise StructureError(f"{path}: frame {changed} has other atoms than frame {start}; the atoms of "
+                                         f"a run must not change.")
                 yield store, client.submit(_label_frames, chunk[0].numbers, np.stack([a.cell.array for a in chunk]),
-                                           np.stack([a.positions for a in chunk]), chunk[0].pbc, *labelling, li,
-                                           pure=False)
+                                           np.stack([a.positions for a in chunk]), chunk[0].pbc, *job, where=path,
+                                           first=start, pure=False)
 
 
 def _run(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *, model_path: str,
