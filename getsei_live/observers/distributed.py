@@ -188,60 +188,89 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
     -------
     dict of store path -> LiveMonitor (closed)
     """
-    from ase.io import read
-
-    from ..states.model import StateModel
-
     settings = dataclasses.replace(replay_settings(settings, options, interval_steps=interval_steps,
                                                    lags_ps=lags_ps), asynchronous=False)
     interval = settings.interval_steps
     check_sampling(interval, timestep_fs)
     chunk_frames = None if chunk_frames == 0 and not isinstance(chunk_frames, bool) else chunk_frames
     jobs = _checked_jobs(jobs, chunk_frames)
-    model = StateModel.load(state_model, device="cpu")
     model_path = str(Path(state_model).resolve())
     with _dask_client(client, workers, scheduler) as client, ExitStack() as stack:
-        monitors = {store: stack.enter_context(make_monitor(model, read(paths[0], index=0, format=file_format),
-                                                            store, settings, timestep_fs=timestep_fs, live=False))
-                    for store, paths in jobs.items()}
+        monitors = _Monitors(stack, model_path, settings, timestep_fs)
         _run(client, jobs, monitors, model_path=model_path, chunk_frames=chunk_frames, file_format=file_format,
              device=device, threads=threads, interval=interval, first_step=first_step)
         for monitor in monitors.values():
             monitor.check(only_if_new=True)
-    return monitors
+    return dict(monitors)
 
 
-def _tasks(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *, chunk_frames: int | None,
+class _Monitors(dict):
+    """store -> its LiveMonitor, each made (store opened, state model loaded here once) just after the first task
+    of its store is out: the workers start labelling while this process opens the stores."""
+
+    def __init__(self, stack: ExitStack, model_path: str, settings: MonitorSettings, timestep_fs: float):
+        super().__init__()
+        self._stack, self._model_path, self._settings, self._timestep_fs = stack, model_path, settings, timestep_fs
+        self._model = None
+
+    def open(self, store: str, first: Atoms, li_indices: np.ndarray) -> LiveMonitor:
+        """The monitor of ``store`` (whose first frame is ``first``, its Li ``li_indices``), made on first use."""
+        if store not in self:
+            from ..states.model import StateModel
+
+            if self._model is None:
+                self._model = StateModel.load(self._model_path, device="cpu")
+            monitor = self._stack.enter_context(make_monitor(self._model, first, store, self._settings,
+                                                             timestep_fs=self._timestep_fs, live=False))
+            self[store] = monitor
+            if not np.array_equal(monitor.spec.li_indices, li_indices):
+                raise StructureError(f"{store} holds a run of other Li atoms (indices) than the trajectory to "
+                                     f"replay into it; write it to a new store.")
+        return self[store]
+
+    def stopped(self, store: str) -> bool:
+        return store in self and self[store].stop_reason is not None
+
+
+def _tasks(client, jobs: dict[str, list[str]], monitors: _Monitors, *, chunk_frames: int | None,
            file_format: str | None, labelling: tuple):
     """(store, future) of every task, submitted as they are asked for: one per file (its worker reads it), or one
-    per chunk of ``chunk_frames`` frames of a file this process reads once, one file at a time. A store that has
-    stopped gets no more."""
+    per chunk of ``chunk_frames`` frames of a file this process reads once, one file at a time. A store's monitor
+    is opened after its first task is submitted; a store that has stopped gets no more."""
+    from ase.io import read
+
     from ..structures.trajectory import read_trajectory
 
     for store, paths in jobs.items():
-        monitor = monitors[store]
-        job = (*labelling, np.asarray(monitor.spec.li_indices))
         for path in paths:
+            if monitors.stopped(store):
+                break
             if chunk_frames is None:
-                if monitor.stop_reason is None:
-                    yield store, client.submit(_label_file, path, file_format, *job, pure=False)
+                first = read(path, index=0, format=file_format)
+                li = np.flatnonzero(first.numbers == LI)
+                future = client.submit(_label_file, path, file_format, *labelling, li, pure=False)
+                monitors.open(store, first, li)
+                yield store, future
                 continue
             frames = read_trajectory(path, format=file_format)
+            li = np.flatnonzero(frames[0].numbers == LI)
             for start in range(0, len(frames), chunk_frames):
                 chunk = frames[start:start + chunk_frames]
-                if monitor.stop_reason is not None:
+                if monitors.stopped(store):
                     break
                 changed = next((start + k for k, a in enumerate(chunk) if not np.array_equal(a.numbers,
                                                                                            chunk[0].numbers)), None)
                 if changed is not None:
                     raise StructureError(f"{path}: frame {changed} has other atoms than frame {start}; the atoms of "
                                          f"a run must not change.")
-                yield store, client.submit(_label_frames, chunk[0].numbers, np.stack([a.cell.array for a in chunk]),
-                                           np.stack([a.positions for a in chunk]), chunk[0].pbc, *job, where=path,
-                                           first=start, pure=False)
+                future = client.submit(_label_frames, chunk[0].numbers, np.stack([a.cell.array for a in chunk]),
+                                       np.stack([a.positions for a in chunk]), chunk[0].pbc, *labelling, li,
+                                       where=path, first=start, pure=False)
+                monitors.open(store, frames[0], li)
+                yield store, future
 
 
-def _run(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *, model_path: str,
+def _run(client, jobs: dict[str, list[str]], monitors: _Monitors, *, model_path: str,
          chunk_frames: int | None, file_format: str | None, device: str, threads: int | None, interval: int,
          first_step: int) -> None:
     """Submit the tasks of every store, a few per worker ahead of the recording; record each store's chunks in
@@ -264,9 +293,9 @@ def _run(client, jobs: dict[str, list[str]], monitors: dict[str, LiveMonitor], *
             submitted[store] += 1
             pending.add(future)
 
-    submit(ahead)
     log.info("Labelling on %d Dask workers%s.", n_workers,
              "" if chunk_frames is None else f", chunks of {chunk_frames} frames read here")
+    submit(ahead)
     waiting: dict[str, dict[int, tuple[np.ndarray, np.ndarray, list[dict]]]] = {store: {} for store in jobs}
     following = dict.fromkeys(jobs, 0)
     frame = dict.fromkeys(jobs, 0)  # index of the next frame of each store, for its step

@@ -98,8 +98,9 @@ def writing(method: Callable) -> Callable:
                 self._update_attrs(staged)
             self.wrote = True
             return method(self, *args, **kwargs)
-        except OSError as error:
-            if error.errno not in FULL:
+        except BaseException as error:
+            self._arrays.clear()  # zarr changes an array's metadata in memory before writing it: read them afresh
+            if not isinstance(error, OSError) or error.errno not in FULL:
                 raise
             committed = self._committed_on_disk()
             recorded = ""
@@ -143,6 +144,7 @@ class RunStore:
         self.path = path
         self.mode = mode
         self._group = group
+        self._arrays: dict[str, zarr.Array] = {}  # the writer's arrays, opened once (a lookup reads metadata)
         self._lock = lock
         self._pending = FrameBuffer()
         self._staged: dict = {}
@@ -475,6 +477,7 @@ class RunStore:
         except BaseException:
             try:
                 self._group = open_group(self.path, "r+")
+                self._arrays.clear()
             except Exception:
                 pass
             raise
@@ -485,16 +488,16 @@ class RunStore:
         k = len(buffer)
         rows = slice(n, n + k)
         for name, values in (("frames/step", buffer.steps), ("frames/time_ps", buffer.times)):
-            arr = self._group[name]
+            arr = self._array(name)
             arr.resize((n + k,))
             arr[rows] = np.asarray(values)
-        states = self._group["states"]
+        states = self._array("states")
         states.resize((n + k, n_li))
         states[rows] = np.stack(buffer.states)
         fit_rows = buffer.fit_rows(n_li)
         if fit_rows is not None:
-            fit = self._group["log_likelihood"] if "log_likelihood" in self._group else create_fit_array(
-                self._group, n_li, n)  # a store from before the fit was kept: NaN before
+            fit = self._array("log_likelihood", lambda: create_fit_array(self._group, n_li, n))
+            # (made for a store from before the fit was kept: NaN before)
             fit.resize((n + k, n_li))
             fit[rows] = fit_rows
 
@@ -593,22 +596,27 @@ class RunStore:
 
     def _write_counts(self, tally: Tally) -> None:
         counts, block_counts, block_frames = tally.counts, tally.block_counts, tally.block_frames
-        if "recent_states" not in self._group:  # a store from before core assignment
-            create_recent_states(self._group, tally.recent.shape, max(self.spec.lags_frames))
-        recent = self._group["recent_states"]
+        recent = self._array("recent_states", lambda: create_recent_states(  # (made for a store from before
+            self._group, tally.recent.shape, max(self.spec.lags_frames)))    # core assignment)
         if recent.shape != tally.recent.shape:
             recent.resize(tally.recent.shape)
         recent[...] = tally.recent
-        recent.attrs.update({"frames": int(tally.frames), "raw_changes": int(tally.raw_changes),
-                             "cored_changes": int(tally.cored_changes)})
-        if "block_counts" not in self._group:  # a store from before block counts were kept
-            create_block_counts(self._group, counts.shape)
-        arr = self._group["block_counts"]
+        recent.update_attributes({"frames": int(tally.frames), "raw_changes": int(tally.raw_changes),
+                                  "cored_changes": int(tally.cored_changes)})  # attrs.update writes once a key
+        arr = self._array("block_counts", lambda: create_block_counts(self._group, counts.shape))
         if arr.shape != block_counts.shape:  # a new block has started, or blocks merged
             arr.resize(block_counts.shape)
         if block_counts.size:
             arr[...] = block_counts
-        arr.attrs["block_frames"] = int(block_frames)
-        self._group["counts"][...] = counts
-        self._group["per_li_counts"][...] = tally.per_li_counts
-        self._group["counts"].attrs["frames"] = int(tally.frames)
+        if arr.attrs.get("block_frames") != int(block_frames):
+            arr.attrs["block_frames"] = int(block_frames)
+        self._array("counts")[...] = counts
+        self._array("per_li_counts")[...] = tally.per_li_counts
+        self._array("counts").attrs["frames"] = int(tally.frames)
+
+    def _array(self, name: str, create: Callable[[], zarr.Array] | None = None) -> zarr.Array:
+        """The writer's array ``name``, opened once (``create()`` makes it where a store from an older version
+        lacks it)."""
+        if name not in self._arrays:
+            self._arrays[name] = self._group[name] if create is None or name in self._group else create()
+        return self._arrays[name]
