@@ -11,7 +11,8 @@ with one thread: the cost per core, the unit a cluster multiplies); through
 the replay pipeline with no overlap (depth 1: each stage's own time) and with
 the labeller 8 frames ahead of the recorder (``pipeline_depth=8``); then
 by a local Dask cluster of N single-threaded worker processes, one task per
-file and, on the largest cluster, tasks of ``--chunk-frames`` frames. The cluster is
+file and tasks of ``--chunk-frames`` frames (one worker with chunks is the
+replay pipeline across processes: labelling there, recording here). The cluster is
 started before the clock runs (its start-up is printed on its own line); every
 configuration runs ``--repeats`` times, interleaved, and the table shows the
 median frames per second and the speed-up over the serial replay. Each Dask
@@ -89,8 +90,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=3,
                         help="How many of the three AIMD trajectories to replay (the issue's test: as many as workers)")
     parser.add_argument("--dask-defaults", action="store_true",
-                        help="Workers with Dask's own environment only (MALLOC_TRIM_THRESHOLD_ and nothing against "
-                             "it): the slowdown before getsei-live's WORKER_ENVIRONMENT, for comparison.")
+                        help="Workers with Dask's own settings (MALLOC_TRIM_THRESHOLD_ and nothing against it, "
+                             "Dask's profiler sampling every 10 ms): the slowdowns before getsei-live's "
+                             "local_cluster, for comparison.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from dask.distributed import Client, LocalCluster
@@ -106,10 +108,10 @@ def main() -> None:
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.WARNING)
         clients[n] = Client(cluster)
         print(f"local cluster of {n} worker(s) started in {time.perf_counter() - start:.1f} s")
-    chunked = f"dask x{counts[-1]}, chunks of {args.chunk_frames}"
+    chunked = {n: f"dask x{n}, chunks of {args.chunk_frames}" for n in counts}
     stages = {"pipeline, depth 1 (no overlap)": StageTimes(), "pipeline, depth 8": StageTimes()}
     times: dict[str, list[float]] = {"serial": [], "serial, 1 torch thread": [], **{name: [] for name in stages},
-                                     **{f"dask x{n}": [] for n in counts}, chunked: []}
+                                     **{name: [] for n in counts for name in (f"dask x{n}", chunked[n])}}
     reference = None
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
@@ -126,8 +128,8 @@ def main() -> None:
                 states = serial(paths, model_path, Path(tmp) / f"pipeline{depth}", depth=depth, times=stage)
                 times[name].append(time.perf_counter() - start)
                 assert all(states[k].tobytes() == reference[k].tobytes() for k in reference), "states differ"
-            runs = [(f"dask x{n}", clients[n], None) for n in counts]
-            runs.append((chunked, clients[counts[-1]], args.chunk_frames))
+            runs = [run for n in counts for run in ((f"dask x{n}", clients[n], None),
+                                                    (chunked[n], clients[n], args.chunk_frames))]
             for name, client, chunk in runs:
                 folder = Path(tmp) / name.replace(" ", "_").replace(",", "")
                 start = time.perf_counter()
