@@ -221,19 +221,16 @@ class _Monitors(dict):
         self._stack, self._model_path, self._settings, self._timestep_fs = stack, model_path, settings, timestep_fs
         self._model = None
 
-    def open(self, store: str, first: Atoms, li_indices: np.ndarray) -> LiveMonitor:
-        """The monitor of ``store`` (whose first frame is ``first``, its Li ``li_indices``), made on first use."""
+    def open(self, store: str, first: Atoms) -> LiveMonitor:
+        """The monitor of ``store``, whose first frame is ``first``, made on first use (a store that exists must
+        hold a run of the same Li atoms: ``make_monitor`` compares the specs)."""
         if store not in self:
             from ..states.model import StateModel
 
             if self._model is None:
                 self._model = StateModel.load(self._model_path, device="cpu")
-            monitor = self._stack.enter_context(make_monitor(self._model, first, store, self._settings,
-                                                             timestep_fs=self._timestep_fs, live=False))
-            self[store] = monitor
-            if not np.array_equal(monitor.spec.li_indices, li_indices):
-                raise StructureError(f"{store} holds a run of other Li atoms (indices) than the trajectory to "
-                                     f"replay into it; write it to a new store.")
+            self[store] = self._stack.enter_context(make_monitor(self._model, first, store, self._settings,
+                                                                 timestep_fs=self._timestep_fs, live=False))
         return self[store]
 
     def stopped(self, store: str) -> bool:
@@ -257,7 +254,7 @@ def _tasks(client, jobs: dict[str, list[str]], monitors: _Monitors, *, chunk_fra
                 first = read(path, index=0, format=file_format)
                 li = np.flatnonzero(first.numbers == LI)
                 future = client.submit(_label_file, path, file_format, *labelling, li, pure=False)
-                monitors.open(store, first, li)
+                monitors.open(store, first)
                 yield store, future
                 continue
             frames = read_trajectory(path, format=file_format)
@@ -274,7 +271,7 @@ def _tasks(client, jobs: dict[str, list[str]], monitors: _Monitors, *, chunk_fra
                 future = client.submit(_label_frames, chunk[0].numbers, np.stack([a.cell.array for a in chunk]),
                                        np.stack([a.positions for a in chunk]), chunk[0].pbc, *labelling, li,
                                        where=path, first=start, pure=False)
-                monitors.open(store, frames[0], li)
+                monitors.open(store, frames[0])
                 yield store, future
 
 

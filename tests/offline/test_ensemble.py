@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -180,15 +181,44 @@ def test_dask_replay_equals_the_serial_replay(aimd_stores, tiny_model_file, tmp_
         assert b.temperature_K == 500.0 and b.status == "finished"
 
 
-def test_dask_replay_with_one_task_per_file_equals_the_serial_replay(aimd_stores, tiny_model_file, tmp_path):
-    """``chunk_frames=None``: the worker reads its file itself (the files must be where the workers are)."""
-    from getsei_live.observers.distributed import replay_distributed
+def analysis_of(snapshot) -> dict:
+    """A snapshot's fields but the verdict and the state-model fit (which depend on the checks before it)."""
+    return dataclasses.replace(snapshot, verdict=None, fit=None).to_dict()
 
-    path = tmp_path / "per_file.zarr"
-    replay_distributed({path: [TRAJECTORIES / "Li6PS5Cl_AIMD_500K_0pct_run1_XDATCAR.gz"]}, tiny_model_file,
-                       workers=1, chunk_frames=None, temperature_K=500.0, **AIMD_REPLAY)
-    a, b = RunStore.open(aimd_stores[0], "r"), RunStore.open(path, "r")
-    assert a.states().tobytes() == b.states().tobytes() and a.snapshots() == b.snapshots()
+
+def test_a_dask_replay_resumes_a_store_after_its_committed_frames_and_refuses_another_runs_store(
+        aimd_stores, tiny_model, tiny_model_file, tmp_path):
+    """A store with the first 50 frames goes on from frame 50 and ends as the serial replay of all 140 ends, with one
+    task per file (``chunk_frames=None``: the worker reads its file itself) and with chunks read here; a store of
+    another run (other lags) is refused with what differs, before anything is written to it."""
+    from dask.distributed import Client
+
+    from getsei_live.errors import StoreMismatchError
+    from getsei_live.observers.distributed import local_cluster, replay_distributed
+
+    file = TRAJECTORIES / "Li6PS5Cl_AIMD_500K_0pct_run1_XDATCAR.gz"
+    whole = RunStore.open(aimd_stores[0], "r")
+    other = tmp_path / "other_lags.zarr"
+    replay(aimd_run("0pct", "0:20"), tiny_model, other, **{**AIMD_REPLAY, "lags_ps": (0.1, 0.2)})
+    before = (other / "zarr.json").read_bytes()
+    with Client(local_cluster(1)) as client:
+        for chunk_frames in (None, 30):
+            path = tmp_path / f"resumed_{chunk_frames}.zarr"
+            replay(aimd_run("0pct", "0:50"), tiny_model, path, temperature_K=500.0, **AIMD_REPLAY)
+            replay_distributed({path: [file]}, tiny_model_file, client=client, chunk_frames=chunk_frames,
+                               temperature_K=500.0, **AIMD_REPLAY)
+            resumed = RunStore.open(path, "r")
+            assert resumed.committed_frames == 140 and resumed.status == "finished"
+            assert resumed.states().tobytes() == whole.states().tobytes()
+            for x, y in zip(resumed.counts(), whole.counts()):
+                np.testing.assert_array_equal(x, y)
+            # the history also holds the check the first replay made at its end (frame 50), which the verdicts after
+            # it count and which starts the state-model fit's window anew; the analysis itself is the same
+            assert [analysis_of(snap) for snap in resumed.snapshots() if snap.frame != 50] == [
+                analysis_of(snap) for snap in whole.snapshots()]
+        with pytest.raises(StoreMismatchError, match=r"lags \(frames\): stored \(1, 2\), now \(1, 2, 5\)"):
+            replay_distributed({other: [file]}, tiny_model_file, client=client, chunk_frames=30, **AIMD_REPLAY)
+    assert (other / "zarr.json").read_bytes() == before
 
 
 #: Criteria that a few dozen frames of the AIMD runs meet: for the mechanics of an early stop, not for physics.
