@@ -55,8 +55,10 @@ def local_cluster(workers: int, *, profile: bool = False):
     environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_ENVIRONMENT}
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ,
                           "distributed.worker.profile.enabled": bool(profile)}):
+        # no dashboard; the scheduler's small HTTP server (health checks) on a free port, not on 8787, which
+        # another cluster may hold
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                            silence_logs=logging.WARNING)
+                            scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.WARNING)
 
 log = logging.getLogger(__name__)
 
