@@ -196,17 +196,20 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
     -------
     dict of store path -> LiveMonitor (closed)
     """
+    from ..states.model import StateModel
+
     settings = dataclasses.replace(replay_settings(settings, options, interval_steps=interval_steps,
                                                    lags_ps=lags_ps), asynchronous=False)
     interval = settings.interval_steps
     check_sampling(interval, timestep_fs)
     chunk_frames = None if chunk_frames == 0 and not isinstance(chunk_frames, bool) else chunk_frames
     jobs = _checked_jobs(jobs, chunk_frames)
+    model = StateModel.load(state_model, device="cpu")  # a bad file fails here, before a cluster starts
     model_path = str(Path(state_model).resolve())
     with _dask_client(client, workers, scheduler) as client, ExitStack() as stack:
         # the recording here shares the cores with the workers: one BLAS thread (a second one spins, 0.1 CPU-s)
         stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
-        monitors = _Monitors(stack, model_path, settings, timestep_fs)
+        monitors = _Monitors(stack, model, settings, timestep_fs)
         _run(client, jobs, monitors, model_path=model_path, chunk_frames=chunk_frames, file_format=file_format,
              device=device, threads=threads, interval=interval, first_step=first_step)
         for monitor in monitors.values():
@@ -215,22 +218,17 @@ def replay_distributed(jobs: Mapping[str | Path, Sequence[str | Path]], state_mo
 
 
 class _Monitors(dict):
-    """store -> its LiveMonitor, each made (store opened, state model loaded here once) just after the first task
-    of its store is out: the workers start labelling while this process opens the stores."""
+    """store -> its LiveMonitor, each made just after the first task of its store is out: the workers start
+    labelling while this process opens the stores."""
 
-    def __init__(self, stack: ExitStack, model_path: str, settings: MonitorSettings, timestep_fs: float):
+    def __init__(self, stack: ExitStack, state_model, settings: MonitorSettings, timestep_fs: float):
         super().__init__()
-        self._stack, self._model_path, self._settings, self._timestep_fs = stack, model_path, settings, timestep_fs
-        self._model = None
+        self._stack, self._model, self._settings, self._timestep_fs = stack, state_model, settings, timestep_fs
 
     def open(self, store: str, first: Atoms) -> LiveMonitor:
         """The monitor of ``store``, whose first frame is ``first``, made on first use (a store that exists must
         hold a run of the same Li atoms: ``make_monitor`` compares the specs)."""
         if store not in self:
-            from ..states.model import StateModel
-
-            if self._model is None:
-                self._model = StateModel.load(self._model_path, device="cpu")
             self[store] = self._stack.enter_context(make_monitor(self._model, first, store, self._settings,
                                                                  timestep_fs=self._timestep_fs, live=False))
         return self[store]
