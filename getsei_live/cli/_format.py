@@ -12,6 +12,12 @@ from ..analysis.tables import route_text as route
 from ..analysis.verdict import endpoints_text
 
 
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """``n`` and the noun in its number: ``counted(1, "store")`` is "1 store", ``counted(3, "trajectory",
+    "trajectories")`` "3 trajectories"."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
     """A plain-text table; the first ``left`` columns are left-aligned, the rest right-aligned."""
     widths = [max(len(h), *(len(r[k]) for r in rows)) if rows else len(h) for k, h in enumerate(headers)]

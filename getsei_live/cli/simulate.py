@@ -88,10 +88,13 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
     if workers is not None or scheduler is not None:
         import distributed  # noqa: F401  (its import sets its loggers to INFO, from Dask's configuration)
 
+        from ._format import counted
+
         if not logging.getLogger().isEnabledFor(logging.INFO):  # Dask's INFO lines only with -v, as ours
             logging.getLogger("distributed").setLevel(logging.WARNING)
-        where = f"the Dask scheduler at {scheduler}" if scheduler else f"{workers} local Dask workers"
-        click.echo(f"Replaying {len(trajectories)} trajectories into {len(jobs)} store(s) on {where}", err=True)
+        where = f"the Dask scheduler at {scheduler}" if scheduler else counted(workers, "local Dask worker")
+        click.echo(f"Replaying {counted(len(trajectories), 'trajectory', 'trajectories')} into "
+                   f"{counted(len(jobs), 'store')} on {where}", err=True)
         monitors = replay_distributed(jobs, states_file, timestep_fs=timestep_fs, interval_steps=interval_steps,
                                       lags_ps=float_list(lags_ps), workers=workers or 1, scheduler=scheduler,
                                       chunk_frames=chunk_frames, file_format=file_format, **options)
