@@ -15,7 +15,7 @@ from ase import Atoms, units
 from ..analysis.coring import DEFAULT_CORE_PS, core_frames_of
 from ..errors import ParameterError, StoreMismatchError
 from ..states.labeller import Labeller
-from ..store.run_store import RunStore
+from ..store.run_store import RunStore, recorded_writer
 from ..store.spec import RunSpec
 from ..units import LI, frames_at_least, steps_to_ps
 from .frames import Frame
@@ -74,8 +74,8 @@ def refuse_early(store: str | Path, *, timestep_fs: float, interval_steps: int, 
         if differences:
             raise StoreMismatchError(f"{path} belongs to a different run: " + "; ".join(differences)
                                      + ". Use another --store, or the stored settings to resume it.")
-    lock = WriterLock(path)
-    lock.acquire(record=False)
+    lock = WriterLock(path, lambda: recorded_writer(path))
+    lock.acquire()
     lock.release()
 
 

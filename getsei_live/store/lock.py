@@ -6,56 +6,53 @@ import fcntl
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import StoreLockedError
 
-__all__ = ["LOCK_NAME", "WriterLock"]
+__all__ = ["LEGACY_HOLDER_FILE", "WriterLock", "holder"]
 
-LOCK_NAME = ".writer.lock"
+#: Where getsei-live before 0.2 wrote who held the lock, inside the store; zarr warns of it as a stray object when
+#: it lists the store's members (xarray.open_datatree), so the next writer removes it.
+LEGACY_HOLDER_FILE = ".writer.lock"
+
+
+def holder() -> str:
+    """Who this process is, for the message a refused second writer gets."""
+    return f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}"
 
 
 class WriterLock:
-    """An exclusive advisory lock (flock) on the store directory itself, with ``run.zarr/.writer.lock`` saying who
-    holds it.
+    """An exclusive advisory lock (flock) on the store directory itself.
 
     The operating system drops it when the process ends, however it ends, so a
-    killed writer never leaves the store locked. The lock is on the directory,
-    not on the file: deleting or replacing ``.writer.lock`` (it stays after every
-    run and can look stale) does not let a second writer in.
+    killed writer never leaves the store locked. Nothing in the directory is the
+    lock: who holds it is only information (``holder_of()`` reads what the store
+    recorded, for the refusal's message) and editing it lets nobody in.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, holder_of: Callable[[], str | None] | None = None) -> None:
         self.root = root
-        self.path = root / LOCK_NAME
+        self._holder_of = holder_of
         self._fd: int | None = None
 
-    def acquire(self, *, record: bool = True) -> None:
-        """Take the lock (StoreLockedError if another process holds it); ``record``: say who holds it now (else
-        with ``record_holder``, e.g. at the first write, so that a writer that writes nothing changes nothing)."""
+    def acquire(self) -> None:
+        """Take the lock; StoreLockedError, naming the holder where known, if another process holds it."""
         fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             try:
-                holder = self.path.read_text(errors="replace").strip()
-            except OSError:
-                holder = ""
+                name = self._holder_of() if self._holder_of is not None else None
+            except Exception:  # who holds it is information; a store being written may not say yet
+                name = None
             raise StoreLockedError(
-                f"{self.root} is being written by {holder or 'another process'}; only one writer at a time. "
+                f"{self.root} is being written by {name or 'another process'}; only one writer at a time. "
                 f"Readers (watch, analyze) work meanwhile."
             ) from None
         self._fd = fd
-        if record:
-            self.record_holder()
-
-    def record_holder(self) -> None:
-        """Write who holds the lock into ``.writer.lock`` (information for a refused second writer)."""
-        try:
-            self.path.write_text(f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}")
-        except OSError:  # who holds it is information; the lock holds without it
-            pass
 
     def release(self) -> None:
         if self._fd is not None:

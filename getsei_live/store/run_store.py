@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import json
 import logging
 import os
 import shutil
@@ -58,7 +59,7 @@ from .layout import (
     reading,
     rounded_temperature,
 )
-from .lock import WriterLock
+from .lock import LEGACY_HOLDER_FILE, WriterLock, holder
 from .parts import Checkpoint, FrameBuffer, MDCheckpoint, SnapshotLog, tally_digest
 from .spec import RunSpec
 from .warmup import WarmupFrames
@@ -91,8 +92,9 @@ def writing(method: Callable) -> Callable:
     @functools.wraps(method)
     def wrapper(self: RunStore, *args: Any, **kwargs: Any) -> Any:
         try:
-            if not self.wrote and self._lock is not None:
-                self._lock.record_holder()
+            if not self.wrote and self._lock is not None:  # who writes now goes to disk with the first write
+                self._staged = {**(self._staged or {}), "writer": holder()}
+                (self.path / LEGACY_HOLDER_FILE).unlink(missing_ok=True)
             if self._staged:  # what a resume changes goes to disk with its first write, not before
                 staged, self._staged = self._staged, None
                 self._update_attrs(staged)
@@ -116,6 +118,12 @@ def writing(method: Callable) -> Callable:
             ) from None
 
     return wrapper
+
+
+def recorded_writer(path: Path) -> str | None:
+    """Who the store at ``path`` says writes it (``lock.holder()`` of its last writer, recorded in its root
+    metadata with that writer's first write)."""
+    return json.loads((path / "zarr.json").read_text())["attributes"].get("writer")
 
 
 class StoredCounts(NamedTuple):
@@ -178,7 +186,7 @@ class RunStore:
             path.mkdir(parents=True)
         except OSError as error:
             raise StoreError(f"Cannot create the store at {path}: {error.strerror}.") from None
-        lock = WriterLock(path)
+        lock = WriterLock(path, lambda: recorded_writer(path))
         lock.acquire()
         try:
             group = zarr.open_group(str(path), mode="a", zarr_format=3)  # new directory; "w" would delete the lock
@@ -199,6 +207,7 @@ class RunStore:
                 "status": "running" if spec is not None else "warming up",
                 "stop_reason": None,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "writer": holder(),
             })
         except BaseException as error:
             lock.release()
@@ -231,8 +240,8 @@ class RunStore:
         if mode == "a":
             if not os.access(path, os.W_OK):
                 raise StoreError(f"Cannot write to {path}: permission denied. Open it read-only, or copy it.")
-            lock = WriterLock(path)
-            lock.acquire(record=False)  # who holds it is recorded with the first write
+            lock = WriterLock(path, lambda: recorded_writer(path))
+            lock.acquire()  # who holds it is recorded with the first write
         try:
             store = cls(path, open_group(path, "r+" if mode == "a" else "r"), mode, lock)
         except BaseException:
