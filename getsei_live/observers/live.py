@@ -15,7 +15,7 @@ from ase import Atoms, units
 from ..analysis.coring import DEFAULT_CORE_PS, core_frames_of
 from ..errors import ParameterError, StoreMismatchError
 from ..states.labeller import Labeller
-from ..store.run_store import RunStore, recorded_writer
+from ..store.run_store import RunStore, writer_lock
 from ..store.spec import RunSpec
 from ..units import LI, frames_at_least, steps_to_ps
 from .frames import Frame
@@ -56,8 +56,6 @@ def refuse_early(store: str | Path, *, timestep_fs: float, interval_steps: int, 
     """Refuse, before anything slow is loaded (torch, MACE, a trajectory), what can be refused from the settings
     alone: lags that are not whole frames, and an existing store that another process is writing or that belongs
     to a run with another time step, frame interval, lags, core length or equilibration. Changes nothing."""
-    from ..store.lock import WriterLock
-
     check_sampling(interval_steps, timestep_fs)
     frame_dt_ps = steps_to_ps(interval_steps, timestep_fs)
     lags = frames_from_ps(lags_ps, frame_dt_ps)
@@ -74,7 +72,7 @@ def refuse_early(store: str | Path, *, timestep_fs: float, interval_steps: int, 
         if differences:
             raise StoreMismatchError(f"{path} belongs to a different run: " + "; ".join(differences)
                                      + ". Use another --store, or the stored settings to resume it.")
-    lock = WriterLock(path, lambda: recorded_writer(path))
+    lock = writer_lock(path)
     lock.acquire()
     lock.release()
 

@@ -126,6 +126,11 @@ def recorded_writer(path: Path) -> str | None:
     return json.loads((path / "zarr.json").read_text())["attributes"].get("writer")
 
 
+def writer_lock(path: Path) -> WriterLock:
+    """The writer lock of the store at ``path``, whose refusal names the writer the store records."""
+    return WriterLock(path, lambda: recorded_writer(path))
+
+
 class StoredCounts(NamedTuple):
     """A store's committed cumulative transition counts.
 
@@ -186,10 +191,10 @@ class RunStore:
             path.mkdir(parents=True)
         except OSError as error:
             raise StoreError(f"Cannot create the store at {path}: {error.strerror}.") from None
-        lock = WriterLock(path, lambda: recorded_writer(path))
+        lock = writer_lock(path)
         lock.acquire()
         try:
-            group = zarr.open_group(str(path), mode="a", zarr_format=3)  # new directory; "w" would delete the lock
+            group = zarr.open_group(str(path), mode="a", zarr_format=3)  # new directory; "w" would remake the locked one
             if spec is not None:
                 create_arrays(group, spec, chunk_frames)
             group.update_attributes({
@@ -240,7 +245,7 @@ class RunStore:
         if mode == "a":
             if not os.access(path, os.W_OK):
                 raise StoreError(f"Cannot write to {path}: permission denied. Open it read-only, or copy it.")
-            lock = WriterLock(path, lambda: recorded_writer(path))
+            lock = writer_lock(path)
             lock.acquire()  # who holds it is recorded with the first write
         try:
             store = cls(path, open_group(path, "r+" if mode == "a" else "r"), mode, lock)
