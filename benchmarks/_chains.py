@@ -18,6 +18,7 @@ from ase import units
 from ase.build import bulk
 from ase.md.verlet import VelocityVerlet
 from matscipy.calculators.pair_potential import LennardJonesCut, PairPotential
+from scipy.special import ndtri
 
 from getsei_live import attach
 from getsei_live.analysis import kinetic_model
@@ -46,6 +47,12 @@ class Chain:
     switch: float = 0.0
     flicker: float = 0.0
     core_frames: int = 1
+    ar1: float = 0.0  # > 0: no chain at all; labels cut from an AR(1) variable with this correlation per frame
+
+    @property
+    def fluctuating(self) -> bool:
+        """Labels from a continuous variable: no metastable states, no true answer, never to stop."""
+        return self.ar1 > 0
 
     def observed_matrix(self) -> np.ndarray:
         """The frame-to-frame matrix the labels follow on average (what EDMD converges to).
@@ -67,8 +74,11 @@ class Chain:
         p /= p.sum()
         return sum(p[e][:, None] * self.regimes[e] for e in range(m)) / p.sum(axis=0)[:, None]
 
-    def truth(self) -> dict:
-        """Top-route shares and the slowest implied timescale (ps) of the exact chain at the analysis lag."""
+    def truth(self) -> dict | None:
+        """Top-route shares and the slowest implied timescale (ps) of the exact chain at the analysis lag (None for
+        labels of a continuous variable, which have none)."""
+        if self.fluctuating:
+            return None
         K = np.linalg.matrix_power(self.observed_matrix(), self.lag)
         lag_ps = self.lag * TIMESTEP_FS / 1000
         model = kinetic_model(K * 1e12, lag_ps, source=self.source, target=self.target, n_pathways=None,
@@ -107,6 +117,14 @@ def chains() -> list[Chain]:
     # Li that stay about 100 frames in a state: a 2-frame core removes the flicker and few real one-frame visits
     line = _normalised([[0.99, 0.008, 0.002, 0], [0.006, 0.985, 0.009, 0], [0, 0.009, 0.985, 0.006],
                         [0, 0.002, 0.008, 0.99]])
+    # exactly equal flux through 1 and 2 (mirror-symmetric): the answer is a tie
+    equal = _normalised([[0.90, 0.05, 0.05, 0], [0.05, 0.85, 0, 0.10], [0.05, 0, 0.85, 0.10], [0, 0.05, 0.05, 0.90]])
+    # 0 -> i -> 4 through three intermediates entered in proportion 5:3:2, each left to 0 or 4 alike: shares 50/30/20
+    three = _normalised([[0.90, 0.05, 0.03, 0.02, 0], [0.05, 0.90, 0, 0, 0.05], [0.05, 0, 0.90, 0, 0.05],
+                         [0.05, 0, 0, 0.90, 0.05], [0, 0.05, 0.03, 0.02, 0.90]])
+    # not a chain: an AR(1) variable (correlation 0.97 per frame) cut into thirds, with flicker, cored over 3 frames
+    fluctuations = Chain("3 'states' of one variable", np.full((3, 3), 1 / 3), 0, 2, ar1=0.97, flicker=0.1,
+                         core_frames=3, budget_frames=4000)
     return [Chain("3 states, easy", easy, 0, 2),
             collective,
             Chain("6 states, slow + fast", slow_fast, 0, 5, budget_frames=4000),
@@ -114,13 +132,31 @@ def chains() -> list[Chain]:
             Chain("4 states, trap", trap, 0, 2, budget_frames=4000),
             Chain("8 states, ring", larger, 0, 4, budget_frames=4000),
             Chain("4 states, flicker, raw", line, 0, 3, flicker=0.1, budget_frames=4000),
-            Chain("4 states, flicker, cored", line, 0, 3, flicker=0.1, core_frames=2, budget_frames=4000)]
+            Chain("4 states, flicker, cored", line, 0, 3, flicker=0.1, core_frames=2, budget_frames=4000),
+            Chain("4 states, two equal routes", equal, 0, 3, budget_frames=6000),
+            Chain("5 states, routes 50/30/20", three, 0, 4, budget_frames=6000),
+            fluctuations]
+
+
+def _cut_variable(chain: Chain, rng: np.random.Generator) -> np.ndarray:
+    """(budget_frames, n_li) labels of a stationary AR(1) variable per Li cut into equally likely intervals."""
+    n, a = chain.P.shape[0], chain.ar1
+    x = np.empty((chain.budget_frames, chain.n_li))
+    x[0] = rng.standard_normal(chain.n_li)
+    for t in range(1, chain.budget_frames):
+        x[t] = a * x[t - 1] + np.sqrt(1 - a * a) * rng.standard_normal(chain.n_li)
+    cuts = ndtri(np.arange(1, n) / n)
+    return np.digitize(x, cuts).astype(np.int8)
 
 
 def labels(chain: Chain, rng: np.random.Generator) -> np.ndarray:
     """(budget_frames, n_li) labels started from the stationary law: independent realisations of the chain, or
-    with ``regimes``, Li that share one switching environment."""
+    with ``regimes``, Li that share one switching environment, or (``ar1``) a continuous variable cut into
+    states."""
     n = chain.P.shape[0]
+    if chain.fluctuating:
+        out = _cut_variable(chain, rng)
+        return _flickered(out, chain.flicker, n, rng) if chain.flicker else out
     observed = chain.observed_matrix()
     values, vectors = np.linalg.eig(observed.T)
     pi = np.abs(np.real(vectors[:, np.argmax(np.real(values))]))
@@ -232,18 +268,34 @@ def inside(interval, value: float) -> bool:
     return interval is not None and None not in list(interval) and interval[0] <= value <= interval[1]
 
 
-def judge_replica(chain: Chain, result: dict, truth: dict, *, patience: int, seed: int) -> dict:
-    """Stop time (fraction of the budget), coverage and top-route correctness for the new and the old criterion."""
+def _every_share_covered(snap: dict, truth: dict, floor: float = 0.10) -> bool:
+    """Whether every true route share of at least ``floor`` is reported, inside its interval."""
+    reported = {tuple(p["states"]): k for k, p in enumerate(snap["pathways"])}
+    ci = snap["pathway_fraction_ci"]
+    return all(route in reported and inside(ci[reported[route]], share)
+               for route, share in truth["shares"].items() if share >= floor)
+
+
+def judge_replica(chain: Chain, result: dict, truth: dict | None, *, patience: int, seed: int) -> dict:
+    """Stop time (fraction of the budget), coverage and top-route correctness for the current and the old criterion
+    (for labels of a continuous variable, which have no true answer: only whether and when it stopped)."""
     snaps = result["snapshots"]
     new = next((s for s in snaps if s["converged"]), snaps[-1])
     row = {}
-    top = tuple(new["pathways"][0]["states"])
+    top = tuple(new["pathways"][0]["states"]) if new["pathways"] else ()
+    tied = [tuple(new["pathways"][k]["states"]) for k in new.get("comparable_routes") or [0] if new["pathways"]]
     row["new"] = {
         "stop": (new["frame"] if new["converged"] else chain.budget_frames) / chain.budget_frames,
         "stopped": bool(new["converged"]),
+    }
+    if truth is None:
+        return row
+    row["new"] |= {
         "share_cover": inside(new["pathway_fraction_ci"][0], truth["shares"].get(top, 0.0)),
+        "every_share_cover": _every_share_covered(new, truth),
         "t1_cover": inside(new["timescales_ci"][0], truth["t1"]),
-        "top_right": top == truth["top"],
+        "top_right": truth["top"] in tied,
+        "tie": len(tied) > 1,
     }
     old = old_stop(snaps, patience) or snaps[-1]
     old_top = tuple(old["pathways"][0]["states"])

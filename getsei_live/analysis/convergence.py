@@ -19,6 +19,8 @@ from ._result import nan_padded
 from .criteria import ConvergenceCriteria
 from .koopman import fit_by_lag
 from .markov import markov_test
+from .metastability import core_test
+from .transport import Transport
 from .model import KineticModel, kinetic_model
 from .rates import generators
 from .records import Intervals, Snapshot
@@ -30,6 +32,7 @@ from .uncertainty import (
     PROBABILITY,
     TIME,
     Resamples,
+    comparable_routes,
     endpoints_kept,
     envelope,
     percentile_interval,
@@ -50,25 +53,30 @@ def _intervals(model: KineticModel, resamples: list[Resamples], timescales_by_la
 
     A resample keeps the top route on top only if it also picks the same
     default source and target: a route whose direction flips with the
-    resampling is not resolved, however clear its share is.
+    resampling is not resolved, however clear its share is. Routes whose share
+    intervals overlap the top route's are *comparable*: the resamples whose top
+    route is any of them resolve the answer that they tie.
     """
     c, active = criteria, model.transition.active_set
     routes = [tuple(p.states) for p in model.pathways]
-    shares, tops = zip(*(route_shares(r, lag_index, active, model.source, model.target, routes) for r in resamples))
+    samples = [route_shares(r, lag_index, active, model.source, model.target, routes) for r in resamples]
     kept = [endpoints_kept(r, lag_index, model.lag, active, model.endpoint_candidates,
                            model.source[0] if default_source else None,
                            model.target[0] if default_target else None) for r in resamples]
-    tops = [t & k for t, k in zip(tops, kept)]
     fractions = np.array([p.fraction for p in model.pathways])
+    shares_ci = envelope([percentile_interval(s.shares, c.confidence, estimate=fractions, n_units=r.n_units,
+                                              limits=PROBABILITY) for s, r in zip(samples, resamples)])
+    comparable = comparable_routes(shares_ci) if routes else ()
+
+    def resolved(tops: tuple[int, ...]) -> float:
+        return float(min(((np.isin(s.top, tops)) & k).mean() for s, k in zip(samples, kept))) if routes else 0.0
+
     mfpts, bottlenecks = zip(*(_passage_samples(model, r, lag_index) for r in resamples))
     by_lag = envelope([percentile_interval(r.timescales, c.confidence, estimate=timescales_by_lag,
                                            n_units=r.n_units, limits=TIME) for r in resamples])
     return Intervals(
         n_bootstrap=c.n_bootstrap, method=" and ".join(dict.fromkeys(METHODS[r.method] for r in resamples)),
-        confidence=c.confidence,
-        pathway_fractions=envelope([percentile_interval(s, c.confidence, estimate=fractions, n_units=r.n_units,
-                                                        limits=PROBABILITY) for s, r in zip(shares, resamples)]),
-        top_route_resolved=float(min(t.mean() for t in tops)) if routes else 0.0,
+        confidence=c.confidence, pathway_fractions=shares_ci, top_route_resolved=resolved((0,)),
         endpoints_resolved=float(min(k.mean() for k in kept)),
         timescales=by_lag[lag_index], timescales_by_lag=by_lag,
         transition_matrix=envelope([percentile_interval(r.transition_matrices[:, lag_index], c.confidence,
@@ -77,7 +85,12 @@ def _intervals(model: KineticModel, resamples: list[Resamples], timescales_by_la
                                            limits=TIME) for m, r in zip(mfpts, resamples)]),
         bottleneck_rates=envelope([percentile_interval(b, c.confidence, n_units=r.n_units, limits=TIME,
                                                        estimate=np.array([p.bottleneck_rate for p in model.pathways]))
-                                   for b, r in zip(bottlenecks, resamples)]))
+                                   for b, r in zip(bottlenecks, resamples)]),
+        comparable_routes=comparable, comparable_resolved=resolved(comparable),
+        pathway_diversity=envelope([percentile_interval(s.diversity, c.confidence,
+                                                        estimate=np.float64(model.pathway_diversity),
+                                                        n_units=r.n_units, limits=(1.0, np.inf))
+                                    for s, r in zip(samples, resamples)]))
 
 
 def _passage_samples(model: KineticModel, resamples: Resamples, lag_index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -106,8 +119,10 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
              target: tuple[int, ...] | None, criteria: ConvergenceCriteria, rng: np.random.Generator,
              block_ps: float | None = None, replica_counts: np.ndarray | None = None,
              n_li: list[int] | None = None, observed_ps: float | None = None, core_ps: float = 0.0,
-             label_changes_removed: float | None = None) -> Snapshot:
-    """The kinetic model, its intervals, the Markov test at every lag and the stationarity of the run.
+             label_changes_removed: float | None = None, events: np.ndarray | None = None,
+             block_events: np.ndarray | list[np.ndarray] | None = None, probe_counts: np.ndarray | None = None,
+             probe_core_ps: float | None = None, transport: Transport | None = None) -> Snapshot:
+    """The kinetic model, its intervals, the Markov test at every lag, the core test and the stationarity of the run.
 
     Parameters
     ----------
@@ -131,6 +146,16 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
         Counted time per Li (ps): a slower process has not been seen (see ``markov_test``).
     core_ps, label_changes_removed : float, float or None
         The core length of the counted labels and the share of raw label changes it removed, for the record.
+    events : (n, n) ndarray, optional
+        State changes i -> j of the counted labels, each once (``TransitionCounter.events``): what
+        ``min_transitions`` counts (without them, the sliding-window pairs at the lag, as before 0.3).
+    block_events : (n_blocks, n, n) ndarray, or a list of them, optional
+        State changes per block of time, for the stationarity test.
+    probe_counts : (n_lags, n, n) ndarray, optional
+        Counts of the raw labels cored with ``probe_core_ps`` (twice ``core_ps``): the core test
+        (``metastability.core_test``); None without core assignment.
+    transport : Transport, optional
+        How the Li moved, from their positions (``transport.summarise``), for the record and the verdict's notes.
     """
     c, lags_ps = criteria, tuple(lags_ps)
     fits = fit_by_lag(counts)
@@ -151,17 +176,26 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
             raise GetseiError("No lag has counted transitions yet.")
         suggested = markov.suggested_lag
         lag_index = lags_ps.index(suggested) if suggested is not None else usable[-1]
+    events_out = None if events is None else events.sum(axis=1) - np.diag(events)
     model = kinetic_model(counts[lag_index], lags_ps[lag_index], source=source, target=target,
                           n_pathways=c.n_pathways, min_population=c.min_population,
-                          min_transitions_out=c.min_transitions)
+                          min_transitions_out=c.min_transitions, events_out=events_out)
     by_lag = nan_padded(timescales_by_lag(counts, lags_ps, fits=fits), counts.shape[-1] - 1)
     intervals = (_intervals(model, resamples, by_lag, lag_index, c, default_source=source is None,
                             default_target=target is None) if resamples else None)
     steady = stationarity(block_counts, lag_index, rng=rng, n_resamples=max(c.n_bootstrap, 50),
                           confidence=c.confidence, max_population_drift=c.max_population_drift,
-                          max_leave_drift=c.max_leave_drift, min_exits=c.min_transitions) if c.n_bootstrap else None
+                          max_leave_drift=c.max_leave_drift, min_exits=c.min_transitions,
+                          block_events=block_events) if c.n_bootstrap else None
+    cores = None
+    if probe_counts is not None and probe_core_ps is not None:
+        cores = core_test(counts[lag_index], probe_counts[lag_index], lag_ps=lags_ps[lag_index], core_ps=core_ps,
+                          probe_core_ps=probe_core_ps, n_timescales=c.n_timescales, rtol=c.plateau_rtol)
+    li_ps = (per_li_counts.shape[0] * observed_ps) if observed_ps else 0.0
     return Snapshot.of(model, counts[lag_index], lags_ps=lags_ps, timescales_by_lag=by_lag,
                        markov=markov.record(model.lag), intervals=intervals, lag_auto=auto, n_blocks=int(n_blocks),
                        n_replicas=1 if replica_counts is None else len(replica_counts), block_ps=block_ps,
                        core_ps=float(core_ps), label_changes_removed=label_changes_removed, observed_ps=observed_ps,
-                       stationarity=steady)
+                       stationarity=steady, events=events,
+                       events_per_li_ps=float(events.sum()) / li_ps if events is not None and li_ps else np.nan,
+                       core_test=cores, transport=transport)

@@ -11,7 +11,7 @@ from ..errors import ParameterError
 from ._checks import as_lag, as_state_set
 from ._result import Result
 from .koopman import TransitionMatrix, transition_matrix
-from .pathways import Pathway, pathways
+from .pathways import DIVERSITY_ROUTES, Pathway, diversity, pathways
 from .rates import RateMatrix, rate_matrix
 from .spectral import ImpliedTimescales, implied_timescales
 from .tpt import ReactiveFlux, mfpt, reactive_flux
@@ -49,6 +49,9 @@ class KineticModel(Result):
         ``min_population``), or a default source that is also the target.
     mfpt : float
         Mean first-passage time (ps) from the source to the target (``tpt.mfpt``); NaN without fluxes.
+    pathway_diversity : float
+        The effective number of routes (``pathways.diversity``: the exponential of the Shannon entropy of the
+        route shares); NaN without fluxes.
     """
 
     lag: float
@@ -63,6 +66,7 @@ class KineticModel(Result):
     notes: tuple[str, ...] = ()
     nothing_to_analyse: str | None = None
     mfpt: float = float("nan")
+    pathway_diversity: float = float("nan")
 
     @property
     def mobility_ranking(self) -> tuple[int, ...]:
@@ -101,6 +105,7 @@ def kinetic_model(
     n_pathways: int | None = 5,
     min_population: float = 0.02,
     min_transitions_out: int = 20,
+    events_out: np.ndarray | None = None,
 ) -> KineticModel:
     """Estimate the Koopman model and read rates, timescales, fluxes and pathways from it.
 
@@ -122,7 +127,10 @@ def kinetic_model(
         Least stationary population (fraction of the Li) of a default source
         or target state; a chosen source or target below it is noted.
     min_transitions_out : int, default 20
-        Least number of observed transitions out of a default source or target state.
+        Least number of observed transitions out of a default source or target state: state changes
+        (``events_out``) where given, else the sliding-window counts out of it.
+    events_out : (n_states,) array_like, optional
+        State changes out of each state, each counted once (``TransitionCounter.events``).
 
     Returns
     -------
@@ -135,7 +143,7 @@ def kinetic_model(
     rates = rate_matrix(K, lag)
     active = tm.active_set
     src, dst, candidates, notes = _endpoints(tm, rates, source, target, min_population=min_population,
-                                             min_transitions_out=min_transitions_out)
+                                             min_transitions_out=min_transitions_out, events_out=events_out)
     empty = _nothing_to_analyse(tm, src, dst, min_population)
     if empty is not None:
         return KineticModel(lag, tm, its, rates, None, (), src, dst, candidates, notes, empty)
@@ -147,7 +155,9 @@ def kinetic_model(
                 bottleneck_rate=float(rates.generator[p.bottleneck]))
         for p in pathways(flux, k=n_pathways)
     )
-    return KineticModel(lag, tm, its, rates, flux, routes, src, dst, candidates, notes, mfpt=mfpt(K, a, b, lag=lag))
+    spread = diversity([p.fraction for p in pathways(flux, k=DIVERSITY_ROUTES)])
+    return KineticModel(lag, tm, its, rates, flux, routes, src, dst, candidates, notes, mfpt=mfpt(K, a, b, lag=lag),
+                        pathway_diversity=spread)
 
 
 def _nothing_to_analyse(tm: TransitionMatrix, source: tuple[int, ...], target: tuple[int, ...],
@@ -169,15 +179,24 @@ def _nothing_to_analyse(tm: TransitionMatrix, source: tuple[int, ...], target: t
 
 
 def _endpoints(tm: TransitionMatrix, rates: RateMatrix, source, target, *, min_population: float,
-               min_transitions_out: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
+               min_transitions_out: int, events_out: np.ndarray | None = None
+               ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
     """Source, target, the states they are chosen among by default, and notes on any the interface barely visits."""
     n, active = tm.n_states, tm.active_set
-    exits = tm.counts.sum(axis=1) - np.diag(tm.counts)
-    real = (tm.stationary_distribution >= min_population) & (exits >= min_transitions_out)
+    exits = (tm.counts.sum(axis=1) - np.diag(tm.counts) if events_out is None
+             else np.asarray(events_out, dtype=float)[active])
+    unit = "transitions" if events_out is None else "state changes"
+    populated = tm.stationary_distribution >= min_population
+    real = populated & (exits >= min_transitions_out)
     notes = []
     if real.sum() < 2:
-        notes.append(f"fewer than two states hold {100 * min_population:g}% of the Li with {min_transitions_out} "
-                     f"transitions out; source and target are chosen among all {active.size} states of the model")
+        if populated.sum() < 2:
+            why = f"fewer than two states hold {100 * min_population:g}% of the Li"
+        else:
+            left = ", ".join(f"S{int(active[k])} {exits[k]:.0f}" for k in np.flatnonzero(populated))
+            why = (f"fewer than two of the states that hold {100 * min_population:g}% of the Li were left "
+                   f"{min_transitions_out} times ({unit} out: {left})")
+        notes.append(f"{why}; source and target are chosen among all {active.size} states of the model")
         real[:] = True
     ranked = [k for k in rates.mobility_ranking if real[k]]
     candidates = tuple(int(active[k]) for k in sorted(ranked))
@@ -192,6 +211,6 @@ def _endpoints(tm: TransitionMatrix, rates: RateMatrix, source, target, *, min_p
             if s in position and not real[position[s]]:
                 k = position[s]
                 notes.append(f"{name} S{s} holds {100 * tm.stationary_distribution[k]:.1f}% of the Li with "
-                             f"{exits[k]:.0f} transitions out (below {100 * min_population:g}% or "
+                             f"{exits[k]:.0f} {unit} out (below {100 * min_population:g}% or "
                              f"{min_transitions_out}): the interface barely visits it")
     return src, dst, candidates, tuple(notes)

@@ -11,10 +11,13 @@ from ..errors import ParameterError
 from ._result import Result
 from .tpt import ReactiveFlux
 
-__all__ = ["Pathway", "decompose", "pathways"]
+__all__ = ["DIVERSITY_ROUTES", "Pathway", "decompose", "diversity", "pathways"]
 
 #: Residual flux below this fraction of the total counts as exhausted.
 RESIDUAL_RTOL = 1e-12
+
+#: Routes decomposed for the pathway diversity; the flux they leave is counted as one more route.
+DIVERSITY_ROUTES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +128,22 @@ def decompose(net_flux: np.ndarray, total: float, source: tuple[int, ...], targe
         if fraction is not None and carried >= fraction * total * (1 - 1e-12):
             break
     return tuple(found)
+
+
+def diversity(fractions) -> float:
+    """The effective number of routes: the exponential of the Shannon entropy of the route shares.
+
+    1 for one route that carries all the flux, 2 for two routes of equal share, and so on. Flux that the
+    routes given leave unaccounted for counts as one more route (the decomposition is cut at
+    ``DIVERSITY_ROUTES``); NaN without routes.
+
+    >>> round(diversity([0.5, 0.5]), 6), round(diversity([1.0]), 6)
+    (2.0, 1.0)
+    """
+    f = np.asarray(fractions, dtype=float)
+    if f.size == 0 or not np.isfinite(f).all():
+        return float("nan")
+    rest = 1.0 - f.sum()
+    f = np.append(f, rest) if rest > 1e-9 else f
+    f = f[f > 0]
+    return float(np.exp(-np.sum(f * np.log(f))))

@@ -21,6 +21,8 @@ import numpy as np
 
 from ._result import FlatRecord, FrozenRecord, empty_array, int_tuple, listed, nan_array, strict_json
 from .markov import MarkovRecord
+from .metastability import CoreTest
+from .transport import Transport
 from .model import KineticModel
 from .pathways import Pathway
 from .stationarity import Stationarity
@@ -93,7 +95,9 @@ INTERVAL_KEYS = {"n_bootstrap": "n_bootstrap", "method": "interval_method", "con
                   "pathway_fractions": "pathway_fraction_ci", "top_route_resolved": "top_route_resolved",
                   "endpoints_resolved": "endpoints_resolved", "timescales": "timescales_ci",
                   "timescales_by_lag": "timescales_by_lag_ci", "transition_matrix": "transition_matrix_ci",
-                  "mfpt": "mfpt_ci", "bottleneck_rates": "bottleneck_rate_ci"}
+                  "mfpt": "mfpt_ci", "bottleneck_rates": "bottleneck_rate_ci",
+                  "comparable_routes": "comparable_routes", "comparable_resolved": "comparable_resolved",
+                  "pathway_diversity": "pathway_diversity_ci"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,6 +127,14 @@ class Intervals(FrozenRecord):
         Of the mean first-passage time from source to target (ps).
     bottleneck_rates : (n_pathways, 2) ndarray
         Of the rate (1/ps) of each pathway's rate-limiting step.
+    comparable_routes : tuple of int
+        The routes (indices into the snapshot's pathways) that cannot be told from the top route: the top route
+        and each route whose share interval overlaps its own (``uncertainty.comparable_routes``).
+    comparable_resolved : float
+        Share of the resamples whose top route is one of ``comparable_routes`` (between the same source and
+        target): with several comparable routes, the answer is that they tie.
+    pathway_diversity : (2,) ndarray
+        Of the effective number of routes.
     """
 
     n_bootstrap: int = 0
@@ -136,12 +148,16 @@ class Intervals(FrozenRecord):
     transition_matrix: np.ndarray = field(default_factory=empty_array)
     mfpt: np.ndarray = field(default_factory=lambda: np.full(2, np.nan))
     bottleneck_rates: np.ndarray = field(default_factory=empty_array)
+    comparable_routes: tuple[int, ...] = ()
+    comparable_resolved: float = float("nan")
+    pathway_diversity: np.ndarray = field(default_factory=lambda: np.full(2, np.nan))
 
     def to_dict(self) -> dict:
         out = {}
         for name, key in INTERVAL_KEYS.items():
             value = getattr(self, name)
-            out[key] = listed(value) if isinstance(value, np.ndarray) else value
+            out[key] = listed(value) if isinstance(value, np.ndarray) else list(value) if isinstance(
+                value, tuple) else value
         return out
 
     @classmethod
@@ -151,8 +167,11 @@ class Intervals(FrozenRecord):
             return None
         values = {name: data[key] for name, key in INTERVAL_KEYS.items() if data.get(key) is not None}
         arrays = {name: nan_array(values[name]) for name in ("pathway_fractions", "timescales", "timescales_by_lag",
-                                                              "transition_matrix", "mfpt", "bottleneck_rates")
+                                                              "transition_matrix", "mfpt", "bottleneck_rates",
+                                                              "pathway_diversity")
                   if name in values}
+        if "comparable_routes" in values:
+            values["comparable_routes"] = int_tuple(values["comparable_routes"])
         return cls(**{**values, **arrays})
 
 
@@ -184,6 +203,10 @@ class Verdict:
     converged : bool
     reasons : tuple of str
         What failed, in words.
+    notes : tuple of str
+        What the Li positions say about the meaning of the answer, in words (``transport.transport_notes``): Li
+        that hardly move, or state changes that do not move them. They do not decide convergence; they say what a
+        converged answer is an answer about.
     """
 
     stable: bool
@@ -192,11 +215,12 @@ class Verdict:
     failed: tuple[str, ...]
     converged: bool
     reasons: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {"stable": self.stable, "stable_streak": self.stable_streak,
                 "conditions": [c.to_dict() for c in self.conditions], "failed": list(self.failed),
-                "converged": self.converged, "reasons": list(self.reasons)}
+                "converged": self.converged, "reasons": list(self.reasons), "notes": list(self.notes)}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Verdict | None:
@@ -205,7 +229,7 @@ class Verdict:
             return None
         return cls(bool(data.get("stable", False)), int(data.get("stable_streak", 0)),
                    tuple(Condition.from_dict(c) for c in data.get("conditions", ())), tuple(data.get("failed", ())),
-                   bool(data["converged"]), tuple(data.get("reasons", ())))
+                   bool(data["converged"]), tuple(data.get("reasons", ())), tuple(data.get("notes", ())))
 
 
 #: Stored keys of the snapshot's own fields, in the order the store has always written them.
@@ -214,13 +238,16 @@ _MODEL_KEYS = ("lag_ps", "lag_auto", "n_transitions", "transitions_out", "active
                "rate_matrix", "rates_valid", "rate_problems", "escape_rates", "mobility", "mobility_ranking", "source",
                "target", "endpoint_candidates", "endpoint_notes", "total_flux", "tpt_rate_per_ps", "pathways",
                "n_blocks", "n_replicas", "block_ps", "markov", "core_ps", "label_changes_removed", "observed_ps",
-               "nothing_to_analyse", "stationarity", "mfpt_ps")
+               "nothing_to_analyse", "stationarity", "mfpt_ps", "pathway_diversity", "n_events", "events_out",
+               "events_per_li_ps", "core_test", "transport")
 _ARRAYS = ("stationary_distribution", "transition_matrix", "timescales_by_lag", "timescales", "rate_matrix",
            "escape_rates", "mobility")
 _INTS = ("transitions_out", "active_set", "excluded_states", "mobility_ranking", "source", "target",
-         "endpoint_candidates")
+         "endpoint_candidates", "events_out")
+#: Stored records of a snapshot (each with ``to_dict``/``from_dict``), by key.
+_RECORDS = {"markov": MarkovRecord, "stationarity": Stationarity, "core_test": CoreTest, "transport": Transport}
 _CONTEXT = ("frame", "step", "time_ps")
-_VERDICT_KEYS = ("stable", "stable_streak", "conditions", "failed", "converged", "reasons")
+_VERDICT_KEYS = ("stable", "stable_streak", "conditions", "failed", "converged", "reasons", "notes")
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,9 +265,10 @@ class Snapshot(FrozenRecord, Mapping):
     lag_auto : bool
         The lag was chosen by the Markov test (the shortest stored lag that passes).
     n_transitions : int
-        Transitions counted at the lag.
+        Sliding-window pairs counted at the lag (the estimator's input; each change of state appears in about
+        lag / frame interval of them, so they are not events: see ``n_events``).
     transitions_out : tuple of int
-        Transitions out of each state at the lag.
+        Sliding-window pairs out of each state at the lag.
     active_set, excluded_states : tuple of int
     stationary_distribution : (n,) ndarray
     transition_matrix, rate_matrix : (n, n) ndarray
@@ -271,6 +299,21 @@ class Snapshot(FrozenRecord, Mapping):
         Populations and leaving probabilities in the two halves of the run (None: too few blocks of time).
     mfpt_ps : float
         Mean first-passage time from the source to the target (ps); NaN without fluxes (and in older stores).
+    pathway_diversity : float
+        The effective number of routes (exponential of the Shannon entropy of the route shares); NaN without
+        fluxes (and in older stores).
+    n_events : int
+        State changes of the core-assigned labels over the counted time, each once: the transitions that
+        thresholds and sentences speak of (0 in stores from before they were counted).
+    events_out : tuple of int
+        State changes out of each state.
+    events_per_li_ps : float
+        State changes per Li per ps of counted time (NaN when unknown).
+    core_test : CoreTest or None
+        The slow timescales at the run's core length and at twice it (None without core assignment).
+    transport : Transport or None
+        How the Li moved, from their positions, and how far over each state change (None where the frames came
+        without positions).
     intervals : Intervals or None
         None without resampling (``n_bootstrap=0``).
     frame, step, time_ps : int, int, float or None
@@ -321,6 +364,12 @@ class Snapshot(FrozenRecord, Mapping):
     nothing_to_analyse: str | None = None
     stationarity: Stationarity | None = None
     mfpt_ps: float = float("nan")
+    pathway_diversity: float = float("nan")
+    n_events: int = 0
+    events_out: tuple[int, ...] = ()
+    events_per_li_ps: float = float("nan")
+    core_test: CoreTest | None = None
+    transport: Transport | None = None
     intervals: Intervals | None = None
     frame: int | None = None
     step: int | None = None
@@ -335,8 +384,11 @@ class Snapshot(FrozenRecord, Mapping):
     def of(cls, model: KineticModel, counts: np.ndarray, *, lags_ps: tuple[float, ...], timescales_by_lag: np.ndarray,
            markov: MarkovRecord, intervals: Intervals | None, lag_auto: bool, n_blocks: int, n_replicas: int,
            block_ps: float | None, core_ps: float = 0.0, label_changes_removed: float | None = None,
-           observed_ps: float | None = None, stationarity: Stationarity | None = None) -> Snapshot:
-        """The snapshot of ``model``, estimated from ``counts`` (n, n) at its lag, among the stored ``lags_ps``."""
+           observed_ps: float | None = None, stationarity: Stationarity | None = None,
+           events: np.ndarray | None = None, events_per_li_ps: float = float("nan"),
+           core_test: CoreTest | None = None, transport: Transport | None = None) -> Snapshot:
+        """The snapshot of ``model``, estimated from ``counts`` (n, n) at its lag, among the stored ``lags_ps``
+        (``events``: the (n, n) state changes i -> j, each once)."""
         n = counts.shape[-1]
         active = model.transition.active_set
 
@@ -363,7 +415,10 @@ class Snapshot(FrozenRecord, Mapping):
             n_replicas=n_replicas, block_ps=block_ps, markov=markov, intervals=intervals,
             nothing_to_analyse=model.nothing_to_analyse, core_ps=core_ps,
             label_changes_removed=label_changes_removed, observed_ps=observed_ps, stationarity=stationarity,
-            mfpt_ps=model.mfpt)
+            mfpt_ps=model.mfpt, pathway_diversity=model.pathway_diversity,
+            n_events=0 if events is None else int(events.sum()),
+            events_out=() if events is None else int_tuple(events.sum(axis=1) - np.diag(events)),
+            events_per_li_ps=float(events_per_li_ps), core_test=core_test, transport=transport)
 
     # ---------------------------------------------------------------- the stored form
     def to_dict(self) -> dict:
@@ -383,7 +438,7 @@ class Snapshot(FrozenRecord, Mapping):
                 value = [{"states": list(p.states), "flux": p.flux, "fraction": p.fraction,
                           "bottleneck": list(p.bottleneck), "bottleneck_rate_per_ps": p.bottleneck_rate}
                          for p in value]
-            elif key in ("markov", "stationarity"):
+            elif key in _RECORDS:
                 value = value.to_dict() if value is not None else None
             elif isinstance(value, tuple):
                 value = list(value)
@@ -416,10 +471,11 @@ class Snapshot(FrozenRecord, Mapping):
                                            float(p["fraction"]), tuple(int(s) for s in p.get("bottleneck", ())),
                                            _float(p.get("bottleneck_rate_per_ps")))
                                    for p in data.get("pathways", ()))
-        if "mfpt_ps" in values:
-            values["mfpt_ps"] = _float(values["mfpt_ps"])
-        values["markov"] = MarkovRecord.from_dict(data["markov"]) if data.get("markov") else None
-        values["stationarity"] = Stationarity.from_dict(data["stationarity"]) if data.get("stationarity") else None
+        for key in ("mfpt_ps", "pathway_diversity", "events_per_li_ps"):
+            if key in values:
+                values[key] = _float(values[key])
+        for key, record in _RECORDS.items():
+            values[key] = record.from_dict(data[key]) if data.get(key) else None
         fit = StateFit.from_dict(data["fit"]) if data.get("fit") else None
         environments = Environments.from_dict(data["environments"]) if data.get("environments") else None
         return cls(**values, ensemble=tuple(data.get("ensemble", ())), fit=fit, environments=environments,

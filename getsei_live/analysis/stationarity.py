@@ -67,17 +67,23 @@ class Stationarity(Result):
                    tuple(data.get("reasons", ())), int(data.get("n_blocks", 0)))
 
 
-def _halves(block_counts: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The (m, n, n) blocks with counts of all runs, and whether each is in its run's later half, and its run."""
-    blocks, later, run = [], [], []
+def _halves(block_counts: Sequence[np.ndarray], block_events: Sequence[np.ndarray] | None
+            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """The (m, n, n) blocks with counts of all runs (and their events), whether each is in its run's later half,
+    and its run."""
+    blocks, events, later, run = [], [], [], []
     for r, b in enumerate(block_counts):
         b = np.asarray(b, dtype=float)
-        b = b[b.reshape(b.shape[0], -1).sum(axis=1) > 0]  # blocks of equilibration count nothing
+        with_counts = b.reshape(b.shape[0], -1).sum(axis=1) > 0  # blocks of equilibration count nothing
+        b = b[with_counts]
         half = b.shape[0] // 2
         blocks.append(b)
+        if block_events is not None:
+            events.append(np.asarray(block_events[r], dtype=float)[with_counts])
         later.append(np.arange(b.shape[0]) >= half)
         run.append(np.full(b.shape[0], r))
-    return np.concatenate(blocks), np.concatenate(later), np.concatenate(run)
+    return (np.concatenate(blocks), np.concatenate(events) if block_events is not None else None,
+            np.concatenate(later), np.concatenate(run))
 
 
 def _populations_and_leaving(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +98,8 @@ def _populations_and_leaving(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def stationarity(block_counts: np.ndarray | Sequence[np.ndarray], lag_index: int, *, rng: np.random.Generator,
                  n_resamples: int = 200, confidence: float = 0.9, max_population_drift: float = 0.05,
-                 max_leave_drift: float = 0.3, min_exits: int = 20) -> Stationarity | None:
+                 max_leave_drift: float = 0.3, min_exits: int = 20,
+                 block_events: np.ndarray | Sequence[np.ndarray] | None = None) -> Stationarity | None:
     """Judge whether populations and leaving probabilities drift between the halves of the counted time.
 
     Parameters
@@ -110,14 +117,22 @@ def stationarity(block_counts: np.ndarray | Sequence[np.ndarray], lag_index: int
     max_leave_drift : float, default 0.3
         Relative drift of a leaving probability that counts, when significant.
     min_exits : int, default 20
-        A leaving probability is judged only for states left at least this often in each half.
+        A leaving probability is judged only for states left at least this often in each half: state changes
+        (``block_events``) where given, else sliding-window pairs at the lag.
+    block_events : (n_blocks, n, n) ndarray, or one per run, optional
+        State changes per block of time, each once (``TransitionCounter.block_events``), shaped like
+        ``block_counts`` without the lags.
 
     Returns
     -------
     Stationarity, or None when there are fewer than two blocks with counts in some half.
     """
     runs = [block_counts] if isinstance(block_counts, np.ndarray) else list(block_counts)
-    blocks, later, run = _halves([np.asarray(b)[:, lag_index] for b in runs if np.asarray(b).size])
+    events = None if block_events is None else (
+        [block_events] if isinstance(block_events, np.ndarray) else list(block_events))
+    kept = [r for r, b in enumerate(runs) if np.asarray(b).size]
+    blocks, event_blocks, later, run = _halves([np.asarray(runs[r])[:, lag_index] for r in kept],
+                                               None if events is None else [events[r] for r in kept])
     groups = [np.flatnonzero((run == r) & (later == h)) for r in np.unique(run) for h in (False, True)]
     if not groups or min(g.size for g in groups) < 2:
         return None
@@ -133,7 +148,10 @@ def stationarity(block_counts: np.ndarray | Sequence[np.ndarray], lag_index: int
     d_pop = pop[:, 1] - pop[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         d_leave = (leave[:, 1] - leave[:, 0]) / ((leave[:, 1] + leave[:, 0]) / 2)
-    halves = np.stack([early[0], late[0]]).reshape(2, n, n)
+    if event_blocks is not None:
+        halves = np.stack([event_blocks[~later].sum(axis=0), event_blocks[later].sum(axis=0)])
+    else:
+        halves = np.stack([early[0], late[0]]).reshape(2, n, n)
     judged = np.all(halves.sum(axis=-1) - np.diagonal(halves, axis1=1, axis2=2) >= min_exits, axis=0)
     pop_ci = percentile_interval(d_pop[1:], confidence)
     leave_ci = percentile_interval(d_leave[1:], confidence)

@@ -41,12 +41,12 @@ from scipy.special import ndtr, ndtri, stdtrit
 
 from ..deprecation import renamed_parameters
 from ._result import Result, frozen_array
-from .pathways import decompose
+from .pathways import DIVERSITY_ROUTES, decompose, diversity
 from .rates import generators
 from .tpt import net_flux_batch
 
-__all__ = ["Resamples", "resample_counts", "resampling_units", "route_shares", "endpoints_kept", "percentile_interval",
-           "envelope"]
+__all__ = ["Resamples", "RouteSamples", "comparable_routes", "endpoints_kept", "envelope", "percentile_interval",
+           "resample_counts", "resampling_units", "route_shares"]
 
 #: Ranges of the quantities intervals are formed for.
 PROBABILITY, TIME = (0.0, 1.0), (0.0, np.inf)
@@ -185,25 +185,25 @@ def resample_counts(unit_counts: np.ndarray, lags_ps: Sequence[float], active_se
 
 
 def route_shares(resamples: Resamples, lag_index: int, active: np.ndarray, source: tuple[int, ...],
-                 target: tuple[int, ...], routes: Sequence[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
-    """Share of the reactive flux of each given route in each resample, and whether the first route is still
-    the widest path there.
+                 target: tuple[int, ...], routes: Sequence[tuple[int, ...]]) -> RouteSamples:
+    """Share of the reactive flux of each given route in each resample, which route is the widest path there, and
+    the pathway diversity.
 
     Routes use the original state numbering. A resample in which a source or
     target state drops out, or whose matrix is reducible, gives share 0 to
-    every route and does not count as resolving the top route.
+    every route, no top route and no diversity.
 
     Returns
     -------
-    shares : (n_resamples, n_routes) ndarray
-    top : (n_resamples,) bool ndarray
+    RouteSamples
     """
     R = resamples.transition_matrices.shape[0]
     shares = np.zeros((R, len(routes)))
-    top = np.zeros(R, dtype=bool)
+    top = np.full(R, -1)
+    spread = np.full(R, np.nan)
     position = {int(s): k for k, s in enumerate(active)}
     if not routes or any(s not in position for s in (*source, *target)):
-        return shares, top
+        return RouteSamples(shares, top, spread)
     src, dst = tuple(position[s] for s in source), tuple(position[s] for s in target)
     wanted = {tuple(r): k for k, r in enumerate(routes)}
     K = resamples.transition_matrices[:, lag_index][:, active][:, :, active]
@@ -212,15 +212,51 @@ def route_shares(resamples: Resamples, lag_index: int, active: np.ndarray, sourc
     total = np.full(R, np.nan)
     if valid.any():
         net[valid], total[valid] = net_flux_batch(K[valid], src, dst)
-    for r in np.flatnonzero(np.isfinite(total)):  # a reducible resample has no flux: share 0, not resolved
-        found = decompose(net[r], total[r], src, dst, k=len(routes) + 1)
+    for r in np.flatnonzero(np.isfinite(total)):  # a reducible resample has no flux: share 0, no top
+        found = decompose(net[r], total[r], src, dst, k=max(len(routes) + 1, DIVERSITY_ROUTES))
         for rank, p in enumerate(found):
             route = tuple(int(active[s]) for s in p.states)
             if route in wanted:
                 shares[r, wanted[route]] = p.fraction
-            if rank == 0:
-                top[r] = route == tuple(routes[0])
-    return shares, top
+                if rank == 0:
+                    top[r] = wanted[route]
+        spread[r] = diversity([p.fraction for p in found])
+    return RouteSamples(shares, top, spread)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSamples:
+    """The routes of each resample (``route_shares``).
+
+    Attributes
+    ----------
+    shares : (n_resamples, n_routes) ndarray
+        Share of the reactive flux of each given route (0 where absent).
+    top : (n_resamples,) int ndarray
+        Which given route is the widest path (-1: none of them, or no flux).
+    diversity : (n_resamples,) ndarray
+        The effective number of routes (``pathways.diversity``; NaN without flux).
+    """
+
+    shares: np.ndarray
+    top: np.ndarray
+    diversity: np.ndarray
+
+
+def comparable_routes(share_intervals: np.ndarray) -> tuple[int, ...]:
+    """The routes that cannot be told from the top route: the top route (index 0) and every route whose share
+    interval overlaps its interval. ``share_intervals``: (n_routes, 2), NaN bounds overlap nothing.
+
+    >>> comparable_routes(np.array([[0.46, 0.52], [0.44, 0.50], [0.01, 0.03]]))
+    (0, 1)
+    """
+    ci = np.asarray(share_intervals, dtype=float)
+    if ci.size == 0:
+        return ()
+    if not np.isfinite(ci[0]).all():
+        return (0,)
+    lo, hi = ci[0]
+    return (0, *(k for k in range(1, len(ci)) if np.isfinite(ci[k]).all() and ci[k, 1] >= lo and ci[k, 0] <= hi))
 
 
 def endpoints_kept(resamples: Resamples, lag_index: int, lag: float, active: np.ndarray,

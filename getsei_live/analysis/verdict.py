@@ -10,9 +10,11 @@ import numpy as np
 
 from .criteria import ConvergenceCriteria
 from .records import Condition, Snapshot, Verdict
+from .tables import interval_of, interval_text, route_text
+from .transport import transport_notes
 
-__all__ = ["ConvergenceMonitor", "EQUILIBRATING", "RETRAIN", "conditions", "endpoints_text", "explain",
-           "timescale_text"]
+__all__ = ["ConvergenceMonitor", "EQUILIBRATING", "RETRAIN", "comparable_text", "conditions", "endpoints_text",
+           "explain", "timescale_text"]
 
 #: What the verdict says instead of "converged" when the state model no longer fits the frames.
 RETRAIN = "states no longer describe the structure; retrain"
@@ -28,12 +30,31 @@ def _slow(snap: Snapshot, n_timescales: int) -> list[int]:
 
 def _transitions(snap: Snapshot, c: ConvergenceCriteria) -> Condition:
     active = set(snap.active_set)
-    exits = {s: k for s, k in enumerate(snap.transitions_out) if s in active}
+    events = bool(snap.events_out)
+    out = snap.events_out if events else snap.transitions_out  # stores from before events were counted
+    unit = "state changes" if events else "transitions"
+    exits = {s: k for s, k in enumerate(out) if s in active}
     fewest = min(exits.values(), default=0)
-    scarce = [f"S{s}" for s, k in exits.items() if k < c.min_transitions]
-    return Condition("min_transitions", not scarce, fewest, c.min_transitions, "transitions",
-                     f"fewer than {c.min_transitions} transitions out of {', '.join(scarce)}" if scarce
-                     else f"at least {fewest} transitions out of every state")
+    scarce = [f"S{s} ({k})" for s, k in exits.items() if k < c.min_transitions]
+    return Condition("min_transitions", not scarce, fewest, c.min_transitions, unit,
+                     f"fewer than {c.min_transitions} {unit} out of {', '.join(scarce)}" if scarce
+                     else f"at least {fewest} {unit} out of every state")
+
+
+def _metastable(snap: Snapshot) -> list[Condition]:
+    """The core test (only with core assignment: without it no answer depends on a core length)."""
+    test = snap.core_test
+    if test is None:
+        if not snap.core_ps:
+            return []
+        return [Condition("metastable", False, None, "core test", "",
+                          "the core test was not made (a snapshot from before 0.3): analyze the store again")]
+    t, probe = test.timescales, test.probe_timescales
+    shown = f"t1 = {t[0]:.3g} ps at core {test.core_ps:g} ps, {probe[0]:.3g} ps at {test.probe_core_ps:g} ps" \
+        if t.size and np.isfinite(t[0]) and np.isfinite(probe[0]) else ""
+    detail = (f"metastable: slow timescales unchanged within {100 * test.rtol:g}% when the core doubles ({shown})"
+              if test.passed else "not metastable: " + "; ".join(test.reasons))
+    return [Condition("metastable", test.passed, shown or None, f"within {100 * test.rtol:g}%", "", detail)]
 
 
 def _markovian(snap: Snapshot) -> Condition:
@@ -60,6 +81,19 @@ def endpoints_text(snap: Snapshot) -> str:
     return f"{src} least and {dst} most mobile in {100 * shared:.0f}% of resamples"
 
 
+def comparable_text(snap: Snapshot) -> str:
+    """"S0 -> S1 -> S3 49% [46, 52] and S0 -> S2 -> S3 47% [44, 50]": the routes that cannot be told from the top
+    route, each with its share and interval; "" when the top route stands alone."""
+    intervals = snap.intervals
+    tied = intervals.comparable_routes if intervals is not None else ()
+    if len(tied) < 2:
+        return ""
+    parts = [f"{route_text(snap.pathways[k].states)} {100 * snap.pathways[k].fraction:.0f}%"
+             + (f" {bounds}" if (bounds := interval_of(intervals.pathway_fractions, k, 100, '.0f')) else "")
+             for k in tied if k < len(snap.pathways)]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def _routes(snap: Snapshot, c: ConvergenceCriteria) -> list[Condition]:
     ci = snap.intervals.pathway_fractions if snap.intervals is not None else np.zeros(0)
     if not snap.pathways or not ci.size:
@@ -68,22 +102,36 @@ def _routes(snap: Snapshot, c: ConvergenceCriteria) -> list[Condition]:
                           "no pathway intervals yet")]
     widest = float(np.max(ci[:, 1] - ci[:, 0]))  # NaN bounds make it NaN: not passed
     widest = widest if np.isfinite(widest) else np.inf
-    resolved = snap.intervals.top_route_resolved
+    intervals = snap.intervals
+    resolved = intervals.top_route_resolved
     ends = endpoints_text(snap)
-    unresolved_ends = ends and snap.intervals.endpoints_resolved < c.top_route_confidence
+    unresolved_ends = ends and intervals.endpoints_resolved < c.top_route_confidence
+    need = f"(need {100 * c.top_route_confidence:g}%)"
+    tied = comparable_text(snap)
+    together = intervals.comparable_resolved
+    if resolved >= c.top_route_confidence or not tied:
+        top = Condition("top_route_resolved", resolved >= c.top_route_confidence, resolved, c.top_route_confidence,
+                        "fraction of resamples", f"top route on top in {100 * resolved:.0f}% of resamples {need}"
+                        + (f": which way it runs is not resolved ({ends})" if unresolved_ends else ""))
+    else:
+        top = Condition("top_route_resolved", together >= c.top_route_confidence, together, c.top_route_confidence,
+                        "fraction of resamples",
+                        f"comparable routes: {tied}; one of them on top in {100 * together:.0f}% of resamples {need}"
+                        + (f": which way they run is not resolved ({ends})" if unresolved_ends else ""))
     return [Condition("route_interval", widest <= c.share_ci_width, widest, c.share_ci_width, "share",
                       f"widest route-share interval {100 * widest:.1f} points (at most {100 * c.share_ci_width:g})"),
-            Condition("top_route_resolved", resolved >= c.top_route_confidence, resolved, c.top_route_confidence,
-                      "fraction of resamples", f"top route on top in {100 * resolved:.0f}% of resamples "
-                                               f"(need {100 * c.top_route_confidence:g}%)"
-                                               + (f": which way it runs is not resolved ({ends})"
-                                                  if unresolved_ends else ""))]
+            top]
 
 
 def _stationary(snap: Snapshot) -> Condition:
     steady = snap.stationarity
     if steady is None:
         return Condition("stationary", False, None, "no drift", "", "too few blocks of time to judge drift yet")
+    if snap.events_out and not snap.n_events:
+        return Condition("stationary", False, None, "no drift", "",
+                         "no state change counted yet: drift cannot be judged (the core assignment removed "
+                         + (f"{100 * snap.label_changes_removed:.0f}% of the raw label changes)"
+                            if snap.label_changes_removed is not None else "every raw label change)"))
     if steady.stationary:
         return Condition("stationary", True, "no drift", "no drift", "",
                          "populations and leaving probabilities steady across the run")
@@ -123,7 +171,7 @@ def conditions(snap: Snapshot | Mapping, criteria: ConvergenceCriteria) -> list[
     """The convergence conditions of one snapshot (all but ``unchanged``, which needs the history): passed or
     not, by how much."""
     snap, c = Snapshot.from_dict(snap), criteria
-    return [*_analysable(snap), _transitions(snap, c), _markovian(snap), _stationary(snap),
+    return [*_analysable(snap), _transitions(snap, c), _markovian(snap), *_metastable(snap), _stationary(snap),
             Condition("time_blocks", snap.n_blocks >= c.min_blocks, snap.n_blocks, c.min_blocks, "blocks",
                       f"{snap.n_blocks} blocks of time to resample (need {c.min_blocks})"),
             *_routes(snap, c), *_states_fit(snap, c), _timescale_interval(snap, c)]
@@ -141,10 +189,15 @@ def _moved(snap: Snapshot, prev: Snapshot | None, criteria: ConvergenceCriteria)
     if snap.lag_ps != prev.lag_ps:
         return ["the analysis lag changed"]
     reasons = []
-    if [p.states for p in snap.pathways] != [p.states for p in prev.pathways]:
+    now_shares = {p.states: p.fraction for p in snap.pathways}
+    before_shares = {p.states: p.fraction for p in prev.pathways}
+    if now_shares.keys() != before_shares.keys():
         reasons.append("top pathways changed")
-    else:
-        moved = max((abs(a.fraction - b.fraction) for a, b in zip(snap.pathways, prev.pathways)), default=0.0)
+    elif snap.pathways and snap.pathways[0].states != prev.pathways[0].states and not (
+            _tied(snap, prev.pathways[0].states) and _tied(prev, snap.pathways[0].states)):
+        reasons.append("the top route changed")
+    else:  # comparable routes may swap places: their shares are compared, not their order
+        moved = max((abs(now_shares[r] - before_shares[r]) for r in now_shares), default=0.0)
         if moved >= criteria.fraction_tol:
             reasons.append(f"a pathway share moved by {moved:.3f}")
     now, before = snap.timescales, prev.timescales
@@ -156,6 +209,12 @@ def _moved(snap: Snapshot, prev: Snapshot | None, criteria: ConvergenceCriteria)
         if changes.size and changes.max() >= criteria.timescale_rtol:
             reasons.append(f"a timescale moved by {100 * changes.max():.0f}%")
     return reasons
+
+
+def _tied(snap: Snapshot, route: tuple[int, ...]) -> bool:
+    """Whether ``route`` is among the routes of ``snap`` that cannot be told from its top route."""
+    tied = snap.intervals.comparable_routes if snap.intervals is not None else ()
+    return any(k < len(snap.pathways) and snap.pathways[k].states == route for k in tied)
 
 
 class ConvergenceMonitor:
@@ -201,7 +260,7 @@ class ConvergenceMonitor:
         if held and self.streak < self.criteria.patience:
             reasons.append(f"every condition held for {self.streak} of {self.criteria.patience} checks")
         return snap.judged(Verdict(not moved, self.streak, tuple(checks), tuple(c.name for c in failed),
-                                   self.converged, tuple(reasons)))
+                                   self.converged, tuple(reasons), transport_notes(snap.transport)))
 
 
 def timescale_text(snap: Snapshot, k: int = 0) -> str:
@@ -213,8 +272,15 @@ def timescale_text(snap: Snapshot, k: int = 0) -> str:
 
 
 def explain(snap: Snapshot | Mapping) -> str:
-    """Why a judged snapshot is, or is not, converged, in a user's words."""
+    """Why a judged snapshot is, or is not, converged, in a user's words, and what the Li positions say about the
+    meaning of the answer."""
     snap = Snapshot.from_dict(snap)
+    said = _explained(snap)
+    notes = snap.verdict.notes if snap.verdict is not None else ()
+    return said + "".join(f"; note: {note}" for note in notes)
+
+
+def _explained(snap: Snapshot) -> str:
     verdict = snap.verdict
     reasons = list(verdict.reasons) if verdict is not None else []
     if verdict is not None and "states_fit" in verdict.failed:
@@ -228,17 +294,26 @@ def explain(snap: Snapshot | Mapping) -> str:
         return "not converged: " + "; ".join(reasons or ["no analysis yet"])
     parts = []
     intervals = snap.intervals
-    if snap.pathways:
+    tied = comparable_text(snap)
+    if tied:
+        parts.append(f"routes {tied}: comparable")
+    elif snap.pathways:
         top = snap.pathways[0]
         ci = intervals.pathway_fractions[0] if intervals is not None and len(intervals.pathway_fractions) else None
         bounds = (f" [{100 * ci[0]:.0f}, {100 * ci[1]:.0f}]" if ci is not None and not np.isnan(ci).any() else "")
         resolved = intervals.top_route_resolved if intervals is not None else 0.0
-        parts.append(f"top route {' -> '.join(f'S{s}' for s in top.states)} {100 * top.fraction:.0f}%{bounds}, on "
+        parts.append(f"top route {route_text(top.states)} {100 * top.fraction:.0f}%{bounds}, on "
                      f"top in {100 * resolved:.0f}% of resamples")
     ts = [timescale_text(snap, k) for k in range(min(2, len(snap.timescales))) if np.isfinite(snap.timescales[k])]
     if ts:
         parts.append(", ".join(ts))
+    if np.isfinite(snap.pathway_diversity):
+        ci = intervals.pathway_diversity if intervals is not None else None
+        parts.append(f"{snap.pathway_diversity:.2g} effective routes" + (f" {interval_text(ci, fmt='.2g')}"
+                                                                          if interval_text(ci) else ""))
     parts.append(f"Markovian at lag {snap.lag_ps:g} ps")
+    if snap.core_test is not None and snap.core_test.passed:
+        parts.append(f"metastable (unchanged at core {snap.core_test.probe_core_ps:g} ps)")
     if snap.stationarity is not None:
         parts.append("populations steady")
     runs = snap.n_replicas

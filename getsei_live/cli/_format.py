@@ -9,7 +9,7 @@ from ..analysis.records import Snapshot
 from ..analysis.tables import interval_of as _interval
 from ..analysis.tables import interval_text as _pair
 from ..analysis.tables import route_text as route
-from ..analysis.verdict import endpoints_text
+from ..analysis.verdict import comparable_text, endpoints_text
 
 
 def counted(n: int, one: str, many: str | None = None) -> str:
@@ -34,11 +34,16 @@ def format_model(model) -> str:
     names = [f"S{s}" for s in tm.active_set]
     out = [
         f"Koopman model at lag {model.lag:g} ps ({'reversible' if tm.reversible else 'EDMD, row-normalised counts'}): "
-        f"{tm.active_set.size} of {tm.n_states} states active, {tm.counts.sum():.0f} transitions counted."
+        f"{tm.active_set.size} of {tm.n_states} states active, {tm.counts.sum():.0f} transition pairs counted at "
+        f"this lag."
     ]
     if tm.excluded_states.size:
-        out.append(f"Excluded states: {', '.join(f'S{s}' for s in tm.excluded_states)} "
-                   f"(never visited: {', '.join(f'S{s}' for s in tm.unvisited_states) or 'none'}).")
+        never = [s for s in tm.excluded_states if s in tm.unvisited_states]
+        apart = [s for s in tm.excluded_states if s not in tm.unvisited_states]
+        out.append("Excluded states: " + "; ".join(
+            part for part in (f"{', '.join(f'S{s}' for s in never)} never visited" if never else "",
+                              f"{', '.join(f'S{s}' for s in apart)} visited, but not both entered and left within "
+                              f"the largest connected set of states" if apart else "") if part) + ".")
     out += ["", table(
         ["state", "population", "escape rate (1/ps)", "mobility"],
         [[n, f"{p:.4f}", f"{e:.4g}", f"{m:.3f}"]
@@ -63,6 +68,9 @@ def format_model(model) -> str:
             [[str(k + 1), route(p.states), f"{p.flux:.4g}", f"{100 * p.fraction:.1f}%",
               route(p.bottleneck) if p.bottleneck else "-", f"{p.bottleneck_rate:.4g}"]
              for k, p in enumerate(model.pathways)], left=2)]
+        if np.isfinite(model.pathway_diversity):
+            out.append(f"Pathway diversity: {model.pathway_diversity:.2f} effective routes (the exponential of the "
+                       f"Shannon entropy of the route shares)")
     return "\n".join(out)
 
 
@@ -102,6 +110,27 @@ def core_line(core_ps: float, removed: float | None) -> str:
     return f"Core assignment: a Li changes state after {core_ps:g} ps in the new one{share}."
 
 
+def events_line(snap: Snapshot) -> str:
+    """The state changes counted, in one line ("" for a snapshot from before they were counted)."""
+    if not snap.events_out:
+        return ""
+    rate = f" ({snap.events_per_li_ps:.3g} per Li per ps)" if np.isfinite(snap.events_per_li_ps) else ""
+    out = ", ".join(f"S{s} {k}" for s, k in enumerate(snap.events_out) if s in snap.active_set)
+    return f"State changes counted: {snap.n_events}{rate}; out of each state: {out}."
+
+
+def core_test_line(snap: Snapshot) -> str:
+    """The core test in one line ("" without core assignment)."""
+    test = snap.core_test
+    if test is None:
+        return ""
+    shown = ", ".join(f"t{k + 1} {a:.3g} -> {b:.3g} ps" for k, (a, b) in
+                      enumerate(zip(test.timescales, test.probe_timescales)) if np.isfinite(a) and k < 2)
+    verdict = "metastable" if test.passed else "NOT metastable: " + "; ".join(test.reasons)
+    return (f"Core test at lag {test.lag_ps:g} ps, core {test.core_ps:g} ps -> {test.probe_core_ps:g} ps"
+            + (f" ({shown})" if shown else "") + f": {verdict}")
+
+
 def _verdict_lines(snap: Snapshot) -> list[str]:
     ensemble = snap.ensemble
     out = [f"Convergence: {'CONVERGED' if snap.converged else 'not converged'}"
@@ -132,6 +161,7 @@ def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int
     chosen = " (chosen automatically)" if snap.lag_auto else ""
     head.append(f"Implied timescales at lag {snap.lag_ps:g} ps{chosen}: " + (", ".join(ts) or "none finite"))
     head.append(core_line(snap.core_ps, snap.label_changes_removed))
+    head += [line for line in (events_line(snap), core_test_line(snap)) if line]
     head.append("Mobility ranking: " + " > ".join(f"S{s}" for s in snap.mobility_ranking))
     if snap.nothing_to_analyse is not None:
         return "\n".join([*head, "", snap.nothing_to_analyse[0].upper() + snap.nothing_to_analyse[1:] + "."])
@@ -154,6 +184,11 @@ def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int
              + (f"; {ends}" if (ends := endpoints_text(snap)) else "") + "):",
              table(["#", "pathway", "share", "interval", "rate-limiting step", "rate (1/ps)", "interval"], rows,
                    left=2)]
+    if (tied := comparable_text(snap)):
+        head.append(f"Comparable routes (their share intervals overlap the top route's): {tied}")
+    if np.isfinite(snap.pathway_diversity):
+        spread_ci = _pair(intervals.pathway_diversity, fmt=".2f") if intervals is not None else ""
+        head.append(f"Pathway diversity: {snap.pathway_diversity:.2f} effective routes {spread_ci}".rstrip())
     if np.isfinite(snap.mfpt_ps):
         mfpt_ci = _pair(intervals.mfpt, fmt=".3g") if intervals is not None else ""
         head.append(f"Mean first-passage time {src} -> {dst}: {snap.mfpt_ps:.3g} ps {mfpt_ci}".rstrip())

@@ -11,10 +11,10 @@ import numpy as np
 
 from ..analysis import strict_json as json_ready
 from ..analysis.tables import interval_of, interval_text, route_text
-from ..analysis.verdict import endpoints_text
+from ..analysis.verdict import comparable_text, endpoints_text, explain
 from ..errors import ParameterError
 from . import main
-from ._format import core_line, format_markov, format_model, format_snapshot, table
+from ._format import core_line, core_test_line, events_line, format_markov, format_model, format_snapshot, table
 from ._options import LAG, endpoints, renamed_options
 
 if TYPE_CHECKING:
@@ -103,14 +103,22 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
                    f"20 frames" + (" -- the states no longer describe the structure; retrain"
                                    if fit.retrain else ""))
     click.echo(core_line(info.core_ps, info.label_changes_removed))
-    intervals = result.snapshot.intervals
+    snap = result.snapshot
+    for line in (events_line(snap), core_test_line(snap)):
+        if line:
+            click.echo(line)
+    intervals = snap.intervals
     if intervals is not None and intervals.pathway_fractions.size and model.nothing_to_analyse is None:
         click.echo(f"Route-share intervals ({100 * intervals.confidence:.0f}%, resampling {intervals.method}): "
                    + ", ".join(f"#{k + 1} [{100 * c[0]:.1f}, {100 * c[1]:.1f}]"
                                for k, c in enumerate(intervals.pathway_fractions) if np.isfinite(c).all())
                    + f"; top route on top in {100 * intervals.top_route_resolved:.0f}% of resamples"
-                   + (f" ({ends})" if (ends := endpoints_text(result.snapshot)) else ""))
-        snap = result.snapshot
+                   + (f" ({ends})" if (ends := endpoints_text(snap)) else ""))
+        if (tied := comparable_text(snap)):
+            click.echo(f"Comparable routes (their share intervals overlap the top route's): {tied}")
+        if np.isfinite(snap.pathway_diversity):
+            click.echo(f"Pathway diversity: {snap.pathway_diversity:.2f} effective routes "
+                       f"{interval_text(intervals.pathway_diversity, fmt='.2f')}".rstrip())
         steps = [f"#{k + 1} {route_text(p.bottleneck)} {p.bottleneck_rate:.3g} {bounds}"
                  for k, p in enumerate(snap.pathways)
                  if p.bottleneck and (bounds := interval_of(intervals.bottleneck_rates, k, fmt=".3g"))]
@@ -134,13 +142,16 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
                       for lag, t in zip(lags_ps, by_lag)]))
     rows = info.core_lengths
     if rows:
-        click.echo("\nThe slowest timescale grows with the core length (raw labels re-cored; t1 in ps at each lag):")
+        click.echo("\nThe slowest timescale against the core length (raw labels re-cored; t1 in ps at each lag): "
+                   "flat where the states are metastable, growing with the core where they are fluctuations")
         click.echo(table(["core (ps)", "changes /Li/ps", "removed", *(f"t1 @{lag:g}" for lag in lags_ps)],
                          [[f"{r.core_ps:g}" + (" *" if r.core_frames == _core_frames(info) else ""),
                            f"{r.changes_per_li_ps:.3g}",
                            "" if r.removed_share is None else f"{100 * r.removed_share:.0f}%",
                            *(f"{t:.3g}" if t == t else "" for t in r.t1_by_lag)] for r in rows]))
         click.echo("  * the core length of this analysis")
+    click.echo("")
+    click.echo(f"Verdict: {explain(snap)}")
 
 
 def _core_frames(info: StoreInfo) -> int:

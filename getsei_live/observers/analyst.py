@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from ..analysis.convergence import snapshot
 from ..analysis.counting import RunCounter
 from ..analysis.criteria import ConvergenceCriteria
 from ..analysis.records import Environments, Snapshot
@@ -109,12 +108,8 @@ class Analyst:
         if counts[0 if self.lag_index is None else self.lag_index].sum() == 0:
             return None
         with _BLAS.limit(limits=1, user_api="blas"):
-            snap = snapshot(counts, ensemble.per_li_counts, ensemble.block_counts, lags_ps=self.spec.lags_ps,
-                            lag_index=self.lag_index, source=self.source, target=self.target,
-                            criteria=self.criteria, rng=self._rng(counter.n_frames), block_ps=ensemble.block_ps,
-                            replica_counts=ensemble.replica_counts, n_li=ensemble.n_li,
-                            observed_ps=ensemble.observed_ps, core_ps=self.spec.core_ps,
-                            label_changes_removed=ensemble.removed_share)
+            snap = ensemble.snapshot(lag_index=self.lag_index, source=self.source, target=self.target,
+                                     criteria=self.criteria, rng=self._rng(counter.n_frames))
         snap = snap.at(frame=counter.n_frames, step=last_step, time_ps=steps_to_ps(last_step, self.spec.timestep_fs),
                        ensemble=tuple(run.path for run in ensemble.runs) if ensemble.n_runs > 1 else (),
                        fit=self.drift.summary(), environments=environments)

@@ -77,10 +77,10 @@ def _state_model(path: str, device: str):
 
 
 def _labelled(frames: Iterable[Atoms], model_path: str, device: str, threads: int | None, li_indices: np.ndarray,
-              where: str, first: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """(frames, n_li) int8 labels, float64 log-likelihoods and the Li environments of each state (one dict per
-    frame, ``StateModel.environments``) of ``frames``, frame ``first`` of ``where`` onwards; runs on a Dask
-    worker."""
+              where: str, first: int) -> tuple[np.ndarray, np.ndarray, list[dict], np.ndarray, np.ndarray | None]:
+    """(frames, n_li) int8 labels, float64 log-likelihoods, the Li environments of each state (one dict per
+    frame, ``StateModel.environments``), the Li positions (frames, n_li, 3) and the cells (frames, 3, 3; None
+    unless periodic) of ``frames``, frame ``first`` of ``where`` onwards; runs on a Dask worker."""
     if threads is not None:
         import torch
 
@@ -89,6 +89,8 @@ def _labelled(frames: Iterable[Atoms], model_path: str, device: str, threads: in
     frames = list(frames)
     labels = np.empty((len(frames), li_indices.size), dtype=np.int8)
     fit = np.empty((len(frames), li_indices.size))
+    positions = np.empty((len(frames), li_indices.size, 3))
+    cells = np.empty((len(frames), 3, 3))
     environments = []
     for k, atoms in enumerate(frames):
         if not np.array_equal(np.flatnonzero(atoms.numbers == LI), li_indices):
@@ -96,10 +98,12 @@ def _labelled(frames: Iterable[Atoms], model_path: str, device: str, threads: in
                                  f"{li_indices.size}; the atoms of a run must not change.")
         labels[k], fit[k], measured = model.label_with_environments(atoms)
         environments.append(measured)
-    return labels, fit, environments
+        positions[k], cells[k] = atoms.positions[li_indices], atoms.cell.array
+    periodic = all(np.all(atoms.pbc) for atoms in frames)
+    return labels, fit, environments, positions, cells if periodic else None
 
 
-def _label_file(path: str, file_format: str | None, *labelling) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def _label_file(path: str, file_format: str | None, *labelling) -> tuple:
     """``_labelled`` of every frame of one trajectory file, read on the worker."""
     from ..structures.trajectory import read_trajectory
 
@@ -107,7 +111,7 @@ def _label_file(path: str, file_format: str | None, *labelling) -> tuple[np.ndar
 
 
 def _label_frames(numbers: np.ndarray, cells: np.ndarray, positions: np.ndarray, pbc: np.ndarray, *labelling,
-                  where: str, first: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+                  where: str, first: int) -> tuple:
     """``_labelled`` of frames sent as arrays (``cells`` (k, 3, 3), ``positions`` (k, n, 3)): a chunk of a file this
     process read once."""
     from ase import Atoms
@@ -301,7 +305,7 @@ def _run(client, jobs: dict[str, list[str]], monitors: _Monitors, *, model_path:
     log.info("Labelling on %d Dask workers%s.", n_workers,
              "" if chunk_frames is None else f", chunks of {chunk_frames} frames read here")
     submit(ahead)
-    waiting: dict[str, dict[int, tuple[np.ndarray, np.ndarray, list[dict]]]] = {store: {} for store in jobs}
+    waiting: dict[str, dict[int, tuple]] = {store: {} for store in jobs}
     following = dict.fromkeys(jobs, 0)
     frame = dict.fromkeys(jobs, 0)  # index of the next frame of each store, for its step
     for future in pending:
@@ -311,11 +315,12 @@ def _run(client, jobs: dict[str, list[str]], monitors: _Monitors, *, model_path:
         if monitor.stop_reason is None:  # stopped early: its remaining chunks are cancelled
             waiting[store][k] = future.result()
             while following[store] in waiting[store]:
-                labels, fit, environments = waiting[store].pop(following[store])
+                labels, fit, environments, positions, cells = waiting[store].pop(following[store])
                 following[store] += 1
-                for row, row_fit, measured in zip(labels, fit, environments):  # frames committed already: skipped
-                    if monitor.stop_reason is None:
-                        monitor.record(first_step + frame[store] * interval, row, row_fit, measured)
+                for k, (row, row_fit, measured) in enumerate(zip(labels, fit, environments)):
+                    if monitor.stop_reason is None:  # frames committed already are skipped by record
+                        monitor.record(first_step + frame[store] * interval, row, row_fit, measured,
+                                       positions=positions[k], cell=None if cells is None else cells[k])
                     frame[store] += 1
             if monitor.stop_reason is not None:
                 client.cancel([f for key, f in inflight.items() if plan[key][0] == store])

@@ -30,6 +30,11 @@ __all__ = ["LiveMonitor"]
 log = logging.getLogger(__name__)
 
 
+def _cell(cell: np.ndarray, pbc) -> np.ndarray | None:
+    """The cell for the minimum image of Li steps between frames; None unless periodic in all three directions."""
+    return np.asarray(cell, dtype=float) if np.all(pbc) else None
+
+
 class LiveMonitor:
     """Counts, stores and analyses the Li states of each observed frame; see ``attach`` and ``replay``.
 
@@ -132,7 +137,8 @@ class LiveMonitor:
             for step, atoms in self.store.warmup.atoms():
                 if self.last_step is None or step > self.last_step:
                     labels, log_likelihood = self.drift.label(state_model, atoms)
-                    self._record(step, labels, None, log_likelihood)
+                    self._record(step, labels, None, log_likelihood,
+                                 positions=atoms.positions[self._li_indices], cell=_cell(atoms.cell.array, atoms.pbc))
 
     # ---------------------------------------------------------------- what the parts know
     @property
@@ -224,14 +230,17 @@ class LiveMonitor:
             return False
         self._check_atoms(frame)
         labels, log_likelihood = self.drift.label(self.state_model, frame.atoms())  # torch, the worker's threads
-        return self._record(frame.step, labels, frame, log_likelihood)
+        return self._record(frame.step, labels, frame, log_likelihood, positions=frame.positions[self._li_indices],
+                            cell=_cell(frame.cell, frame.pbc))
 
     def record(self, step: int, labels: np.ndarray, log_likelihood: np.ndarray | None = None,
-               environments: Mapping | None = None) -> bool:
-        """Record the labels (and the state model's log-likelihoods, and the Li environments of each state, as
-        ``StateModel.environments`` gives them) of the frame at absolute MD ``step`` that were assigned elsewhere
-        (by Dask workers in ``replay_distributed``), on this thread; False when the step was seen already. No
-        checkpoint is kept."""
+               environments: Mapping | None = None, *, positions: np.ndarray | None = None,
+               cell: np.ndarray | None = None) -> bool:
+        """Record the labels (and the state model's log-likelihoods, the Li environments of each state, as
+        ``StateModel.environments`` gives them, and the Li positions (n_li, 3) with the periodic cell, or None) of
+        the frame at absolute MD ``step`` that were assigned elsewhere (by Dask workers in
+        ``replay_distributed``), on this thread; False when the step was seen already. No checkpoint is kept; a
+        frame without positions ends the run's transport analysis."""
         labels = np.asarray(labels)
         n = self.spec.n_states
         if labels.shape != (self.spec.n_li,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= n:
@@ -240,13 +249,15 @@ class LiveMonitor:
         if not self._accept(step):
             return False
         self.drift.observe(log_likelihood)
-        return self._record(step, labels, None, log_likelihood, environments)
+        return self._record(step, labels, None, log_likelihood, environments, positions=positions, cell=cell)
 
     def _record(self, step: int, labels: np.ndarray, frame: Frame | None,
-                log_likelihood: np.ndarray | None = None, environments: Mapping | None = None) -> bool:
+                log_likelihood: np.ndarray | None = None, environments: Mapping | None = None, *,
+                positions: np.ndarray | None = None, cell: np.ndarray | None = None) -> bool:
         """Count and buffer one labelled frame, then the one place that decides to flush, check or stop."""
-        self.counter.update(labels)
-        self.store.append(step, steps_to_ps(step, self.spec.timestep_fs), labels, log_likelihood)
+        unwrapped = self.counter.update(labels, positions, cell)
+        self.store.append(step, steps_to_ps(step, self.spec.timestep_fs), labels, log_likelihood,
+                          None if unwrapped is None else unwrapped[0])
         self.last_step = step
         self.checkpoints.keep(frame)
         self._since_check += 1

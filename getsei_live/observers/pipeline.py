@@ -74,13 +74,13 @@ def run_pipeline(monitor: LiveMonitor, frames: Iterable[Atoms], *, first_step: i
                                  f"atoms of a run must not change.")
         result = model.label_with_environments(atoms)
         times.label_s += time.perf_counter() - start
-        return result
+        return (*result, frame.positions[li], frame.cell if np.all(frame.pbc) else None)
 
     def record_next() -> None:
         step, future = waiting.popleft()
-        labels, fit, environments = future.result()
+        labels, fit, environments, positions, cell = future.result()
         start = time.perf_counter()
-        monitor.record(step, labels, fit, environments)
+        monitor.record(step, labels, fit, environments, positions=positions, cell=cell)
         times.record_s += time.perf_counter() - start
         times.frames += 1
 

@@ -17,8 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.convergence import snapshot
 from ..analysis.coring import core_frames_of
-from ..analysis.counting import RunCounter
+from ..analysis.counting import RunCounter, probe_core_frames
+from ..analysis.criteria import ConvergenceCriteria
+from ..analysis.records import Snapshot
+from ..analysis.transport import Transport, TransportTally, smooth_frames_of, summarise
 from ..errors import ParameterError
 from ..store.counts import committed_counter, recount
 from ..store.run_store import RunStore
@@ -47,6 +51,14 @@ class RunCounts:
         Time of the last committed frame.
     raw_changes, cored_changes : int
         Label changes between consecutive frames of all Li, before and after the core assignment.
+    block_events : (n_blocks, n, n) ndarray
+        State changes i -> j of the core-assigned labels in each block of time, each once.
+    per_li_events : (n_li,) ndarray
+        State changes of each Li.
+    probe_counts : (n_lags, n, n) ndarray or None
+        The counts at twice the core length (the core probe; None without core assignment).
+    transport : TransportTally or None
+        The Li hops and displacements followed from the positions (None where the run has none).
     """
 
     path: str
@@ -61,6 +73,10 @@ class RunCounts:
     simulated_ps: float
     raw_changes: int = 0
     cored_changes: int = 0
+    block_events: np.ndarray | None = None
+    per_li_events: np.ndarray | None = None
+    probe_counts: np.ndarray | None = None
+    transport: TransportTally | None = None
 
     @classmethod
     def of(cls, path: str | Path, counter: RunCounter, store: RunStore, simulated_ps: float, *,
@@ -68,7 +84,14 @@ class RunCounts:
         """The counts in ``counter`` (which holds the committed frames of ``store``, or more)."""
         return cls(str(path), store.spec, counter.counts(), counter.per_li_counts(), counter.block_counts(),
                    counter.block_frames, counter.n_frames, status or store.status, store.temperature_K,
-                   float(simulated_ps), counter.cores.raw_changes, counter.cores.cored_changes)
+                   float(simulated_ps), counter.cores.raw_changes, counter.cores.cored_changes,
+                   counter.transitions.block_events(), counter.transitions.per_li_events(), counter.probe_counts(),
+                   None if counter.transport is None else counter.transport.tally())
+
+    @property
+    def events(self) -> np.ndarray:
+        """(n, n) state changes i -> j of the core-assigned labels, each once."""
+        return self.block_events.sum(axis=0)
 
 
 def run_counts(path: str | Path, *, core_ps: float | None = None) -> RunCounts:
@@ -153,6 +176,48 @@ class Ensemble:
         return np.stack([run.counts for run in self.runs]) if self.n_runs > 1 else None
 
     @property
+    def events(self) -> np.ndarray:
+        """(n, n) state changes i -> j of all runs, each once."""
+        return np.sum([run.events for run in self.runs], axis=0)
+
+    @property
+    def block_events(self) -> list[np.ndarray]:
+        return [run.block_events for run in self.runs]
+
+    @property
+    def per_li_events(self) -> np.ndarray:
+        return np.concatenate([run.per_li_events for run in self.runs])
+
+    @property
+    def probe_counts(self) -> np.ndarray | None:
+        """(n_lags, n, n) counts of all runs at twice the core length; None without core assignment."""
+        probes = [run.probe_counts for run in self.runs]
+        return None if any(p is None for p in probes) else np.sum(probes, axis=0)
+
+    @property
+    def transport(self) -> Transport | None:
+        """How the Li of all runs moved, from their positions (None unless every run has them)."""
+        tallies = [run.transport for run in self.runs]
+        if any(t is None for t in tallies):
+            return None
+        spec = self.spec
+        return summarise(tallies, [run.per_li_events for run in self.runs], frame_dt_ps=spec.frame_dt_ps,
+                         smooth_frames=smooth_frames_of(spec.frame_dt_ps))
+
+    def snapshot(self, *, lag_index: int | None, source: tuple[int, ...] | None, target: tuple[int, ...] | None,
+                 criteria: ConvergenceCriteria, rng: np.random.Generator) -> Snapshot:
+        """The analysis snapshot of these counts (``analysis.convergence.snapshot``): the one place a check's
+        snapshot is computed, by the live monitor and by ``analyze``."""
+        spec = self.spec
+        probe = probe_core_frames(spec.core_frames)
+        return snapshot(self.counts, self.per_li_counts, self.block_counts, lags_ps=spec.lags_ps,
+                        lag_index=lag_index, source=source, target=target, criteria=criteria, rng=rng,
+                        block_ps=self.block_ps, replica_counts=self.replica_counts, n_li=self.n_li,
+                        observed_ps=self.observed_ps, core_ps=spec.core_ps, label_changes_removed=self.removed_share,
+                        events=self.events, block_events=self.block_events, probe_counts=self.probe_counts,
+                        probe_core_ps=None if probe is None else probe * spec.frame_dt_ps, transport=self.transport)
+
+    @property
     def removed_share(self) -> float | None:
         """Share of the raw label changes of all runs that the core assignment removed (None before any)."""
         raw = sum(run.raw_changes for run in self.runs)
@@ -194,13 +259,14 @@ class Ensemble:
     def describe(self) -> tuple[RunLine, ...]:
         """One line of facts per run."""
         return tuple(RunLine(run.path, run.status, run.committed_frames, run.simulated_ps, run.spec.n_li,
-                             run.temperature_K, int(run.counts[0].sum())) for run in self.runs)
+                             run.temperature_K, int(run.events.sum())) for run in self.runs)
 
 
 @dataclass(frozen=True, slots=True)
 class RunLine:
     """The facts of one run of an ensemble: its store, status, committed frames, simulated ps, Li atoms,
-    temperature (K, None when not recorded) and transitions counted at the shortest lag."""
+    temperature (K, None when not recorded) and transitions: state changes of the core-assigned labels, each
+    once."""
 
     store: str
     status: str

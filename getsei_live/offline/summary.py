@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis import KineticModel, kinetic_model, nan_padded, timescales_by_lag
-from ..analysis.convergence import snapshot
 from ..analysis.coring import core_frames_of
 from ..analysis.criteria import ConvergenceCriteria
 from ..analysis.records import Snapshot
+from ..analysis.verdict import ConvergenceMonitor, explain
 from ..errors import ParameterError
 from ..store.run_store import RunStore
 from .ensemble import Ensemble, RunLine, read_ensemble
@@ -127,7 +127,9 @@ class StoreAnalysis:
     snapshot : Snapshot
         The live monitor's analysis of the same counts: intervals from resampling
         Li atoms and blocks of time, and the Markov test at every lag
-        (``snapshot.markov``, with the Chapman-Kolmogorov test at the lag used).
+        (``snapshot.markov``, with the Chapman-Kolmogorov test at the lag used), judged: its verdict continues the
+        run's own checks (one store analysed as it was run) or starts afresh (``unchanged`` then needs
+        ``patience`` checks and cannot hold).
     """
 
     info: StoreInfo
@@ -141,9 +143,16 @@ class StoreAnalysis:
         """What ``getsei-live analyze --json`` prints."""
         stored = self.intervals_dict()
         intervals = {k: stored.get(k) for k in ("confidence", "interval_method", "pathway_fraction_ci",
-                                                "top_route_resolved", "timescales_ci", "timescales_by_lag_ci")}
-        return {**self.info.to_dict(), "markov": self.snapshot.markov.to_dict(), "intervals": intervals,
-                "model": self.model.to_dict()}
+                                                "top_route_resolved", "comparable_routes", "comparable_resolved",
+                                                "pathway_diversity_ci", "timescales_ci", "timescales_by_lag_ci")}
+        snap = self.snapshot
+        verdict = snap.verdict
+        return {**self.info.to_dict(), "markov": snap.markov.to_dict(), "intervals": intervals,
+                "model": self.model.to_dict(), "n_events": snap.n_events, "events_out": list(snap.events_out),
+                "events_per_li_ps": snap.events_per_li_ps,
+                "core_test": None if snap.core_test is None else snap.core_test.to_dict(),
+                "verdict": {"converged": snap.converged, "text": explain(snap),
+                            "conditions": [c.to_dict() for c in verdict.conditions] if verdict else []}}
 
     def intervals_dict(self) -> dict:
         """The snapshot's intervals as stored (empty without resampling)."""
@@ -204,16 +213,15 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
     lag_index = _lag_index(counts, lags_ps, lag_ps, n, simulated)
     stored = live.get("criteria") or {}
     criteria = ConvergenceCriteria.from_dict({**stored, "n_pathways": n_pathways, "n_bootstrap": n_bootstrap})
-    snap = snapshot(counts, ensemble.per_li_counts, ensemble.block_counts, lags_ps=lags_ps, lag_index=lag_index,
-                    source=source, target=target, criteria=criteria, rng=np.random.default_rng(seed),
-                    block_ps=ensemble.block_ps, replica_counts=ensemble.replica_counts,
-                    n_li=ensemble.n_li, observed_ps=ensemble.observed_ps, core_ps=ensemble.spec.core_ps,
-                    label_changes_removed=ensemble.removed_share)
+    snap = ensemble.snapshot(lag_index=lag_index, source=source, target=target, criteria=criteria,
+                             rng=np.random.default_rng(seed))
+    snap = _judged(snap, first_store, criteria, own=ensemble.n_runs == 1 and core_ps is None)
     table = core_lengths(paths, core_lengths_ps, analysed=ensemble) if core_lengths_ps else []
     lag_index = snap.lag_index
     model = kinetic_model(counts[lag_index], snap.lag_ps, source=source, target=target, reversible=reversible,
                           n_pathways=n_pathways, min_population=criteria.min_population,
-                          min_transitions_out=criteria.min_transitions)
+                          min_transitions_out=criteria.min_transitions,
+                          events_out=ensemble.events.sum(axis=1) - np.diag(ensemble.events))
     by_lag = tuple(tuple(float(v) for v in t) for t in timescales_by_lag(counts, lags_ps, reversible=reversible))
     info = StoreInfo(store=ensemble.name, status=ensemble.status,
                      stop_reason=first_store.stop_reason if ensemble.n_runs == 1 else None,
@@ -223,6 +231,18 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
                      core_ps=ensemble.spec.core_ps, label_changes_removed=ensemble.removed_share,
                      core_lengths=tuple(table))
     return StoreAnalysis(info, model, counts, ensemble.per_li_counts, lag_index, snap)
+
+
+def _judged(snap: Snapshot, store: RunStore, criteria: ConvergenceCriteria, *, own: bool) -> Snapshot:
+    """The offline snapshot with its verdict: every condition, and ``unchanged`` continuing the run's own checks
+    when it is analysed as it was run (one store, its core length), else starting from none."""
+    monitor = ConvergenceMonitor(criteria)
+    if own:
+        history = [s for s in store.snapshots() if s.verdict is not None and s.lag_ps == snap.lag_ps]
+        if history and history[-1].frame == store.committed_frames:  # no new frames: this judges that check again
+            history = history[:-1]
+        monitor.restore(history)
+    return monitor.judge(snap)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..analysis.counting import RunCounter
+from ..analysis.transport import TransportTracker, smooth_frames_of
 from ..errors import StoreError
 
 if TYPE_CHECKING:
@@ -20,17 +21,21 @@ log = logging.getLogger(__name__)
 
 
 def counter_for(spec: RunSpec) -> RunCounter:
-    """An empty counter that counts as ``spec`` says (states, lags, Li atoms, core length, equilibration)."""
+    """An empty counter that counts as ``spec`` says (states, lags, Li atoms, core length, equilibration), and
+    follows the Li positions given with the labels."""
+    tracker = TransportTracker(spec.n_li, spec.core_frames, smooth_frames_of(spec.frame_dt_ps), spec.frame_dt_ps,
+                               count_from=spec.equilibrate_frames)
     return RunCounter(spec.n_states, spec.lags_frames, spec.n_li, core_frames=spec.core_frames,
-                      count_from=spec.equilibrate_frames)
+                      count_from=spec.equilibrate_frames, transport=tracker)
 
 
 def recount(store: RunStore, n: int, spec: RunSpec | None = None) -> RunCounter:
-    """A counter fed the first ``n`` committed frames of ``states``, in blocks (counted as ``spec`` says: default
-    the store's; another core length re-cores the raw labels)."""
+    """A counter fed the first ``n`` committed frames of ``states`` and ``li_positions``, in blocks (counted as
+    ``spec`` says: default the store's; another core length re-cores the raw labels)."""
     counter = counter_for(spec or store.spec)
     for start in range(0, n, 4096):
-        counter.update_many(store.states(start, min(n, start + 4096)))
+        stop = min(n, start + 4096)
+        counter.update_many(store.states(start, stop), store.li_positions(start, stop))
     return counter
 
 
@@ -46,7 +51,7 @@ def committed_counter(store: RunStore, *, repair: bool = False) -> tuple[RunCoun
     tally = store.tally()
     fits = tally is not None and tally.block_counts.shape[0] <= counter.transitions.max_blocks
     if fits and tally.frames == n:
-        raw = store.states(n - counter.cores.raw_rows_needed(n), n)
+        raw = store.states(n - counter.raw_rows_needed(n), n)
         if np.any((raw < 0) | (raw >= spec.n_states)):
             raise StoreError(f"{store.path} is damaged: the last committed frames hold missing labels. "
                              f"Run 'getsei-live check {store.path}'.")

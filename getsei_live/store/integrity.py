@@ -160,6 +160,17 @@ def _check_counts(store: RunStore, n: int, report: StoreReport) -> None:
         report.derived.append("no counts per block of time (a store from an older getsei-live)")
     elif blocks[1] != counter.block_frames or not np.array_equal(blocks[0], counter.block_counts()):
         report.derived.append("counts per block of time differ from a recount of the committed states")
+    expected = counter.tally()
+    derived = {"block_events": ("state changes per block of time", expected.block_events),
+               "per_li_events": ("state changes per Li", expected.per_li_events)}
+    if expected.probe is not None:
+        derived["probe_counts"] = ("counts at twice the core length", expected.probe.counts)
+    for name, (what, values) in derived.items():
+        stored = store.derived_array(name)
+        if stored is None:
+            report.derived.append(f"no {what} (a store from an older getsei-live)")
+        elif not np.array_equal(stored, values):
+            report.derived.append(f"{what} differ from a recount of the committed states")
 
 
 def _check_history(store: RunStore, n: int, report: StoreReport) -> None:

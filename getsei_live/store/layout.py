@@ -15,7 +15,8 @@ import zarr
 from ..errors import GetseiError, ParameterError, StoreError
 from .spec import RunSpec
 
-__all__ = ["DIMENSIONS", "create_arrays", "create_block_counts", "create_fit_array", "create_recent_states"]
+__all__ = ["DIMENSIONS", "create_arrays", "create_block_counts", "create_derived", "create_fit_array",
+           "create_positions_array", "create_recent_states"]
 
 #: The named dimensions of every array of a store (zarr's ``dimension_names``), so that ``xarray.open_zarr`` and
 #: ``xarray.open_datatree`` read it: one name per axis, the same name for the same axis in every array of a group.
@@ -24,6 +25,11 @@ DIMENSIONS = {
     "states": ("frame", "li"), "log_likelihood": ("frame", "li"), "recent_states": ("recent_frame", "li"),
     "counts": ("lag", "from_state", "to_state"), "per_li_counts": ("li", "lag", "from_state", "to_state"),
     "block_counts": ("block", "lag", "from_state", "to_state"), "snapshots": ("check",),
+    "block_events": ("block", "from_state", "to_state"), "per_li_events": ("li",),
+    "probe_counts": ("lag", "from_state", "to_state"), "probe_recent_states": ("probe_recent_frame", "li"),
+    "li_positions": ("frame", "li", "xyz"),
+    "transport/ring": ("transport_frame", "li", "xyz"), "transport/li": ("li", "transport_column"),
+    "transport/histogram": ("displacement_bin",),
     "checkpoint/positions": ("atom", "xyz"), "checkpoint/momenta": ("atom", "xyz"),
     "checkpoint/cell": ("cell_vector", "xyz"), "checkpoint/numbers": ("atom",), "checkpoint/pbc": ("xyz",),
     "warmup/step": ("warmup_frame",), "warmup/positions": ("warmup_frame", "atom", "xyz"),
@@ -53,6 +59,13 @@ def create_arrays(group: zarr.Group, spec: RunSpec, chunk_frames: int) -> None:
     create_fit_array(group, spec.n_li, 0, chunk_frames)
 
 
+def create_positions_array(group: zarr.Group, n_li: int, n_frames: int, chunk_frames: int = 256) -> zarr.Array:
+    """``li_positions`` (frames, n_li, 3) float32: the unwrapped Li positions (A) of every frame, NaN where not
+    recorded (frames recorded without positions, or stores made before they were kept)."""
+    return group.create_array("li_positions", shape=(n_frames, n_li, 3), chunks=(chunk_frames, n_li, 3),
+                              dtype="float32", fill_value=np.nan, dimension_names=DIMENSIONS["li_positions"])
+
+
 def create_fit_array(group: zarr.Group, n_li: int, n_frames: int, chunk_frames: int = 256) -> zarr.Array:
     """``log_likelihood`` (frames, n_li) float16: the state model's fit of every Li environment, NaN where not
     recorded (frames labelled elsewhere, or stores made before it was kept)."""
@@ -64,6 +77,18 @@ def create_block_counts(group: zarr.Group, shape: tuple[int, int, int]) -> zarr.
     """``block_counts`` (blocks, lags, n, n): the counts of each block of time."""
     return group.create_array("block_counts", shape=(0, *shape), chunks=(64, *shape), dtype="int64", fill_value=0,
                               dimension_names=DIMENSIONS["block_counts"])
+
+
+def create_derived(group: zarr.Group, name: str, shape: tuple[int, ...], chunks: tuple[int, ...]) -> zarr.Array:
+    """One derived array of the counter made with its first write (so that a store from an older version gains
+    it too): ``block_events``, ``per_li_events``, ``probe_counts``, ``probe_recent_states`` and the arrays of
+    ``transport/``."""
+    leaf = name.rsplit("/", 1)[-1]
+    dtype = ("int8" if name == "probe_recent_states" else "float64" if leaf in ("ring", "li") else "int64")
+    fill = -1 if dtype == "int8" else np.nan if dtype == "float64" else 0
+    parent = group.require_group(name.rsplit("/", 1)[0]) if "/" in name else group
+    return parent.create_array(leaf, shape=shape, chunks=tuple(max(1, c) for c in chunks), dtype=dtype,
+                               fill_value=fill, dimension_names=DIMENSIONS[name])
 
 
 def create_recent_states(group: zarr.Group, shape: tuple[int, int], chunk_frames: int) -> zarr.Array:

@@ -14,7 +14,31 @@ import zarr
 from ..analysis.records import Snapshot
 from .layout import DIMENSIONS
 
-__all__ = ["CHECKPOINT_FIELDS", "Checkpoint", "FrameBuffer", "MDCheckpoint", "SnapshotLog", "tally_digest"]
+__all__ = ["CHECKPOINT_FIELDS", "Checkpoint", "FrameBuffer", "MDCheckpoint", "SnapshotLog", "tally_digest",
+           "transport_arrays", "transport_tally"]
+
+#: The per-Li arrays of a ``TransportTally``, stored side by side as the columns of one array (fewer writes).
+_PER_LI = (("first", 3), ("anchor", 3), ("entry", 3), ("hops", 1), ("far", 1), ("previous", 1))
+
+
+def transport_arrays(tally) -> dict[str, np.ndarray]:
+    """A ``TransportTally`` as the three arrays a store keeps: ``ring``, ``li`` (n_li, 12) and ``histogram``."""
+    li = np.concatenate([np.asarray(getattr(tally, name), dtype=float).reshape(-1, width)
+                         for name, width in _PER_LI], axis=1)
+    return {"ring": np.asarray(tally.ring, dtype=float), "li": li,
+            "histogram": np.asarray(tally.histogram, dtype=np.int64)}
+
+
+def transport_tally(arrays: dict[str, np.ndarray], n_seen: int, n_emitted: int):
+    """The ``TransportTally`` of the arrays ``transport_arrays`` made."""
+    from ..analysis.transport import TransportTally
+
+    li, columns, start = arrays["li"], {}, 0
+    for name, width in _PER_LI:
+        block = li[:, start:start + width]
+        columns[name] = block if width == 3 else block[:, 0].astype(np.int8 if name == "previous" else np.int64)
+        start += width
+    return TransportTally(int(n_seen), int(n_emitted), arrays["ring"], histogram=arrays["histogram"], **columns)
 
 #: What a checkpoint holds of the last committed frame (and its ``step``).
 CHECKPOINT_FIELDS = ("positions", "momenta", "cell", "numbers", "pbc")
@@ -44,7 +68,8 @@ class MDCheckpoint:
 
 
 class FrameBuffer:
-    """Labelled frames not yet written: steps, times, states and the state model's log-likelihoods."""
+    """Labelled frames not yet written: steps, times, states, the state model's log-likelihoods and the unwrapped
+    Li positions."""
 
     def __init__(self) -> None:
         self.clear()
@@ -54,21 +79,32 @@ class FrameBuffer:
         self.times: list[float] = []
         self.states: list[np.ndarray] = []
         self.fit: list[np.ndarray | None] = []
+        self.positions: list[np.ndarray | None] = []
 
     def __len__(self) -> int:
         return len(self.steps)
 
-    def append(self, step: int, time_ps: float, labels: np.ndarray, log_likelihood: np.ndarray | None) -> None:
+    def append(self, step: int, time_ps: float, labels: np.ndarray, log_likelihood: np.ndarray | None,
+               positions: np.ndarray | None = None) -> None:
         self.steps.append(int(step))
         self.times.append(float(time_ps))
         self.states.append(np.asarray(labels, dtype=np.int8))
         self.fit.append(log_likelihood)
+        self.positions.append(positions)
 
     def fit_rows(self, n_li: int) -> np.ndarray | None:
         """(frames, n_li) log-likelihoods, NaN where a frame had none; None when no frame had any."""
-        if all(f is None for f in self.fit):
-            return None
-        return np.stack([np.full(n_li, np.nan) if f is None else f for f in self.fit])
+        return _rows(self.fit, (n_li,))
+
+    def position_rows(self, n_li: int) -> np.ndarray | None:
+        """(frames, n_li, 3) unwrapped Li positions, NaN where a frame had none; None when no frame had any."""
+        return _rows(self.positions, (n_li, 3))
+
+
+def _rows(values: list[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray | None:
+    if all(v is None for v in values):
+        return None
+    return np.stack([np.full(shape, np.nan) if v is None else v for v in values])
 
 
 class SnapshotLog:
@@ -160,11 +196,22 @@ def tally_digest(tally) -> str:
     """SHA-256 of everything a store keeps of its counter (``counting.Tally``): the commit record holds the digest
     of the tally it commits, so that counts half rewritten by a killed writer are never trusted."""
     h = hashlib.sha256()
-    for values, dtype in ((tally.counts, np.int64), (tally.per_li_counts, np.int64),
-                          (tally.block_counts, np.int64), (tally.recent, np.int8)):
-        values = np.ascontiguousarray(values, dtype=dtype)
+    probe = tally.probe
+    arrays = [(tally.counts, np.int64), (tally.per_li_counts, np.int64), (tally.block_counts, np.int64),
+              (tally.recent, np.int8), (tally.block_events, np.int64), (tally.per_li_events, np.int64)]
+    if probe is not None:
+        arrays += [(probe.counts, np.int64), (probe.recent, np.int8)]
+    moved = tally.transport
+    if moved is not None:
+        arrays += [(values, values.dtype) for values in transport_arrays(moved).values()]
+    for values, dtype in arrays:
+        values = np.ascontiguousarray(np.zeros(0) if values is None else values, dtype=dtype)
         h.update(repr(values.shape).encode())
         h.update(values.tobytes())
-    h.update(json.dumps([int(tally.frames), int(tally.block_frames), int(tally.raw_changes),
-                         int(tally.cored_changes)]).encode())
+    scalars = [int(tally.frames), int(tally.block_frames), int(tally.raw_changes), int(tally.cored_changes)]
+    if probe is not None:
+        scalars += [int(probe.core_frames), int(probe.raw_changes), int(probe.cored_changes)]
+    if moved is not None:
+        scalars += [int(moved.n_seen), int(moved.n_emitted)]
+    h.update(json.dumps(scalars).encode())
     return h.hexdigest()

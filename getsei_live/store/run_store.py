@@ -8,11 +8,20 @@ Layout (``run.zarr/``)::
     frames/time_ps   (T,) float64
     states           (T, n_li) int8, chunked by frames
     log_likelihood   (T, n_li) float16 the state model's fit of each Li environment (NaN: not recorded)
+    li_positions     (T, n_li, 3) float32 unwrapped Li positions in A (NaN: not recorded)
     counts           (n_lags, n, n) int64 cumulative sliding counts; attr ``frames`` = frames they cover
     per_li_counts    (n_li, n_lags, n, n) int64
     block_counts     (n_blocks, n_lags, n, n) int64 counts per block of time; attr ``block_frames`` = block length
     recent_states    (k, n_li) int8 the last max(lags) core-assigned frames (where counting goes on); attrs
                      ``frames`` (raw frames covered), ``raw_changes``, ``cored_changes``
+    block_events     (n_blocks, n, n) int64 changes of the core-assigned labels i -> j per block of time, each once
+    per_li_events    (n_li,) int64 changes of the core-assigned labels of each Li
+    probe_counts     (n_lags, n, n) int64 counts of the raw labels cored with twice the core length (the core
+                     probe of the metastability test; only with core assignment); attrs ``core_frames``,
+                     ``raw_changes``, ``cored_changes``
+    probe_recent_states (k, n_li) int8 the probe's last cored frames
+    transport/       the Li hops and displacements followed so far (``analysis.transport.TransportTally``);
+                     attrs ``n_seen``, ``n_emitted``; only where every frame came with positions
     snapshots        (S,) JSON strings, one analysis snapshot each
 
     checkpoints/0, 1 two slots of positions, momenta, cell, numbers of a committed frame (for restarting MD)
@@ -32,6 +41,7 @@ frames behind.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import json
@@ -47,20 +57,31 @@ import numpy as np
 import zarr
 
 from .. import __version__
-from ..analysis.counting import Tally
+from ..analysis.counting import ProbeTally, Tally, probe_core_frames
+from ..analysis.transport import smooth_frames_of
 from ..analysis.records import Snapshot
 from ..errors import ParameterError, StoreError, StoreFullError, StoreMismatchError, StoreNotFoundError
 from .layout import (
     create_arrays,
     create_block_counts,
+    create_derived,
     create_fit_array,
+    create_positions_array,
     create_recent_states,
     open_group,
     reading,
     rounded_temperature,
 )
 from .lock import LEGACY_HOLDER_FILE, WriterLock, holder
-from .parts import Checkpoint, FrameBuffer, MDCheckpoint, SnapshotLog, tally_digest
+from .parts import (
+    Checkpoint,
+    FrameBuffer,
+    MDCheckpoint,
+    SnapshotLog,
+    tally_digest,
+    transport_arrays,
+    transport_tally,
+)
 from .spec import RunSpec
 from .warmup import WarmupFrames
 
@@ -375,6 +396,20 @@ class RunStore:
         return out
 
     @reading
+    def li_positions(self, start: int = 0, stop: int | None = None) -> np.ndarray | None:
+        """(frames, n_li, 3) float32 unwrapped Li positions (A) of committed frames ``start:stop``; NaN where not
+        recorded; None for a store that recorded none."""
+        if "li_positions" not in self._group:
+            return None
+        n = self.committed_frames
+        stop = n if stop is None else min(stop, n)
+        out = np.full((max(stop - start, 0), self.spec.n_li, 3), np.nan, dtype=np.float32)
+        have = min(stop, self._group["li_positions"].shape[0])
+        if have > start:
+            out[: have - start] = self._group["li_positions"][start:have]
+        return out
+
+    @reading
     def counts(self) -> StoredCounts:
         """Stored cumulative counts: ``StoredCounts(counts, per_li_counts, frames)`` (a named tuple, so
         ``counts, per_li, frames = store.counts()`` works as well)."""
@@ -401,6 +436,21 @@ class RunStore:
         else:
             keep = min(covered, max(self.spec.lags_frames))  # without coring the cored frames are the raw ones
             tally = Tally(covered, counts, per_li, *blocks, self._group["states"][covered - keep:covered])
+        if "block_events" not in self._group or "per_li_events" not in self._group:
+            return None  # a store from before events were counted: recounted from states
+        tally = dataclasses.replace(tally, block_events=self._group["block_events"][...],
+                                    per_li_events=self._group["per_li_events"][...])
+        if "transport" in self._group and int(self._group["transport"].attrs.get("n_seen", -1)) == covered:
+            g = self._group["transport"]
+            tally = dataclasses.replace(tally, transport=transport_tally(
+                {name: g[name][...] for name in ("ring", "li", "histogram")}, covered, int(g.attrs["n_emitted"])))
+        if probe_core_frames(self.spec.core_frames) is not None:
+            if "probe_counts" not in self._group or "probe_recent_states" not in self._group:
+                return None
+            arr = self._group["probe_counts"]
+            tally = dataclasses.replace(tally, probe=ProbeTally(
+                int(arr.attrs["core_frames"]), arr[...], self._group["probe_recent_states"][...],
+                int(arr.attrs["raw_changes"]), int(arr.attrs["cored_changes"])))
         if commit and (commit.get("frames") != self.committed_frames or commit.get("derived") != tally_digest(tally)):
             return None  # not what the last commit wrote: a writer killed mid-commit, or one writing now
         return tally
@@ -409,6 +459,12 @@ class RunStore:
     def recent_states(self) -> np.ndarray | None:
         """The stored last core-assigned frames (where counting goes on); None for a store from before them."""
         return self._group["recent_states"][...] if "recent_states" in self._group else None
+
+    @reading
+    def derived_array(self, name: str) -> np.ndarray | None:
+        """A derived array of the counter as stored (``block_events``, ``per_li_events``, ``probe_counts``,
+        ``probe_recent_states``); None where the store lacks it."""
+        return self._group[name][...] if name in self._group else None
 
     @reading
     def block_counts(self) -> tuple[np.ndarray, int] | None:
@@ -448,10 +504,11 @@ class RunStore:
     def pending_frames(self) -> int:
         return len(self._pending)
 
-    def append(self, step: int, time_ps: float, labels: np.ndarray, log_likelihood: np.ndarray | None = None) -> None:
-        """Buffer one frame (with the state model's log-likelihood of each Li environment, when known); nothing is
-        on disk until ``flush``."""
-        self._pending.append(step, time_ps, labels, log_likelihood)
+    def append(self, step: int, time_ps: float, labels: np.ndarray, log_likelihood: np.ndarray | None = None,
+               positions: np.ndarray | None = None) -> None:
+        """Buffer one frame (with the state model's log-likelihood of each Li environment and the unwrapped Li
+        positions, when known); nothing is on disk until ``flush``."""
+        self._pending.append(step, time_ps, labels, log_likelihood, positions)
 
     @writing
     def flush(self, tally: Tally, *, checkpoint: MDCheckpoint | None = None) -> int:
@@ -508,6 +565,11 @@ class RunStore:
         states = self._array("states")
         states.resize((n + k, n_li))
         states[rows] = np.stack(buffer.states)
+        position_rows = buffer.position_rows(n_li)
+        if position_rows is not None:
+            xyz = self._array("li_positions", lambda: create_positions_array(self._group, n_li, n))
+            xyz.resize((n + k, n_li, 3))
+            xyz[rows] = position_rows
         fit_rows = buffer.fit_rows(n_li)
         if fit_rows is not None:
             fit = self._array("log_likelihood", lambda: create_fit_array(self._group, n_li, n))
@@ -627,6 +689,34 @@ class RunStore:
         self._array("counts")[...] = counts
         self._array("per_li_counts")[...] = tally.per_li_counts
         self._array("counts").attrs["frames"] = int(tally.frames)
+        n, lags = counts.shape[-1], max(self.spec.lags_frames)
+        derived = {"block_events": (tally.block_events, (64, n, n)), "per_li_events": (tally.per_li_events, None)}
+        if tally.probe is not None:
+            derived |= {"probe_counts": (tally.probe.counts, None),
+                        "probe_recent_states": (tally.probe.recent, (lags, self.spec.n_li))}
+        for name, (values, chunks) in derived.items():
+            arr = self._array(name, lambda: create_derived(self._group, name, values.shape, chunks or values.shape))
+            if arr.shape != values.shape:
+                arr.resize(values.shape)
+            if values.size:
+                arr[...] = values
+        moved = tally.transport
+        if moved is not None:
+            keep = max(self.spec.core_frames, smooth_frames_of(self.spec.frame_dt_ps))  # the ring: one chunk
+            for name, values in transport_arrays(moved).items():
+                arr = self._array(f"transport/{name}", lambda: create_derived(
+                    self._group, f"transport/{name}", values.shape,
+                    (keep, *values.shape[1:]) if name == "ring" else values.shape))
+                if arr.shape != values.shape:
+                    arr.resize(values.shape)
+                if values.size:
+                    arr[...] = values
+            self._group["transport"].update_attributes({"n_seen": int(moved.n_seen),
+                                                        "n_emitted": int(moved.n_emitted)})
+        if tally.probe is not None:
+            self._array("probe_counts").update_attributes({
+                "core_frames": int(tally.probe.core_frames), "raw_changes": int(tally.probe.raw_changes),
+                "cored_changes": int(tally.probe.cored_changes)})
 
     def _array(self, name: str, create: Callable[[], zarr.Array] | None = None) -> zarr.Array:
         """The writer's array ``name``, opened once (``create()`` makes it where a store from an older version

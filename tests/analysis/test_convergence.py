@@ -25,18 +25,27 @@ DT_PS = 0.1
 
 def chain_snapshot(rng: np.random.Generator, n_li: int = 10, n_frames: int = 1500, chain: np.ndarray = P,
                    **options) -> tuple:
+    n = chain.shape[0]
     states = np.zeros((n_frames, n_li), dtype=int)
     for t in range(1, n_frames):
         u = rng.random(n_li)
         states[t] = (np.cumsum(chain[states[t - 1]], axis=1) > u[:, None]).argmax(axis=1)
-    counter = TransitionCounter(3, LAGS, n_li)
-    for labels in states:
-        counter.update(labels)
+    counter = TransitionCounter(n, LAGS, n_li)
+    counter.update_many(states)
     lags_ps = tuple(lag * DT_PS for lag in LAGS)
     snap = snapshot(counter.counts(), counter.per_li_counts(), counter.block_counts(), lags_ps=lags_ps,
-                    lag_index=options.pop("lag_index", 1), source=None, target=None,
-                    criteria=ConvergenceCriteria(**options), rng=rng)
+                    lag_index=options.pop("lag_index", 1), source=options.pop("source", None),
+                    target=options.pop("target", None), criteria=ConvergenceCriteria(**options), rng=rng,
+                    events=counter.events(), block_events=counter.block_events())
     return snap, counter.counts()
+
+
+def routes_chain(first_share: float) -> np.ndarray:
+    """S0 -> S1 -> S3 and S0 -> S2 -> S3: S1 and S2 are left to S0 and S3 alike (committor 1/2), so each route
+    carries the share of S0's exits that enter it."""
+    out = 0.1
+    return np.array([[0.9, out * first_share, out * (1 - first_share), 0], [0.05, 0.85, 0, 0.10],
+                     [0.05, 0, 0.85, 0.10], [0, 0.05, 0.05, 0.90]])
 
 
 def test_the_snapshot_survives_the_stores_json(fixed_seed):
@@ -100,6 +109,42 @@ def test_a_route_whose_direction_flips_under_resampling_is_not_resolved(fixed_se
     clear, _ = chain_snapshot(fixed_seed, n_li=40, n_frames=3000, **loose)
     assert (clear.source, clear.target) == ((0,), (2,))
     assert clear.intervals.endpoints_resolved == 1.0 and clear.intervals.top_route_resolved >= 0.95
+
+
+def test_two_routes_of_equal_flux_converge_as_comparable(fixed_seed):
+    """Routes of exactly equal flux swap places in half of the resamples: the top route is never resolved, but
+    once both intervals are narrow the answer is that they tie, and 50 % lies in both intervals. A 75/25 split
+    of the same chain still names its top route."""
+    ends = dict(source=(0,), target=(3,), share_ci_width=0.1, patience=1, lag_index=0)  # K(1) = P: 50 % each
+    tied, _ = chain_snapshot(fixed_seed, n_li=100, n_frames=6000, chain=routes_chain(0.5), **ends)
+    ci = tied.intervals
+    assert {p.states for p in tied.pathways[:2]} == {(0, 1, 3), (0, 2, 3)}
+    assert ci.comparable_routes == (0, 1) and ci.top_route_resolved < 0.95 <= ci.comparable_resolved
+    assert all(lo <= 0.5 <= hi for lo, hi in ci.pathway_fractions[:2])
+    assert tied.pathway_diversity == pytest.approx(2.0, abs=0.05)  # two routes, equal shares
+    assert ci.pathway_diversity[0] <= 2.0 <= ci.pathway_diversity[1] + 1e-9
+    monitor = ConvergenceMonitor(ConvergenceCriteria(share_ci_width=0.1, timescale_ci_rwidth=1.0, patience=1))
+    monitor.judge(tied)
+    judged = monitor.judge(tied)
+    routes = next(c for c in judged.verdict.conditions if c.name == "top_route_resolved")
+    assert routes.passed and routes.detail.startswith("comparable routes: S0 -> S")
+    if judged.converged:
+        assert explain(judged).startswith("converged: routes S0 -> S") and ": comparable" in explain(judged)
+    clear, _ = chain_snapshot(fixed_seed, n_li=100, n_frames=6000, chain=routes_chain(0.75), **ends)
+    assert clear.pathways[0].states == (0, 1, 3) and clear.intervals.comparable_routes == (0,)
+    assert clear.intervals.top_route_resolved >= 0.95
+    assert 0.75 <= clear.pathways[0].fraction + 0.05 and clear.pathway_diversity < 1.9
+
+
+def test_thresholds_count_events_not_sliding_pairs(fixed_seed):
+    """At a lag of 4 frames each change of state is in about 4 sliding pairs: ``min_transitions`` counts the
+    changes, each once (written out per Li here)."""
+    snap, counts = chain_snapshot(fixed_seed, n_li=5, n_frames=400, lag_index=2, min_transitions=30)
+    assert sum(snap.events_out) == snap.n_events
+    assert sum(snap.transitions_out) > 2 * snap.n_events  # the sliding pairs overstate the data
+    condition = ConvergenceMonitor(ConvergenceCriteria(min_transitions=30)).judge(snap).verdict.conditions[0]
+    assert condition.name == "min_transitions" and condition.unit == "state changes"
+    assert condition.value == min(snap.events_out[s] for s in snap.active_set)
 
 
 def test_endpoints_kept_matches_a_loop_over_the_resamples(fixed_seed):

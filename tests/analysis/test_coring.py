@@ -88,11 +88,14 @@ def test_restore_from_a_tally_continues_exactly(fixed_seed, split):
     first = RunCounter(4, LAGS, 4, core_frames=4, count_from=5)
     first.update_many(raw[:split])
     resumed = RunCounter(4, LAGS, 4, core_frames=4, count_from=5)
-    need = resumed.cores.raw_rows_needed(split)
+    need = resumed.raw_rows_needed(split)  # the core probe (8 frames) needs more than the core (4)
+    assert need == min(split, 2 * 8 - 2)
     resumed.restore(first.tally(), raw[split - need:split])
     resumed.update_many(raw[split:])
     np.testing.assert_array_equal(resumed.counts(), straight.counts())
     np.testing.assert_array_equal(resumed.block_counts(), straight.block_counts())
+    np.testing.assert_array_equal(resumed.events(), straight.events())
+    np.testing.assert_array_equal(resumed.probe_counts(), straight.probe_counts())
     assert (resumed.cores.raw_changes, resumed.cores.cored_changes) == (straight.cores.raw_changes,
                                                                         straight.cores.cored_changes)
 

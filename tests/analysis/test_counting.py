@@ -58,11 +58,22 @@ def test_counting_in_chunks_equals_counting_at_once(seed, n_frames, cuts):
         block_frames *= 2
     expected = np.zeros((len(LAGS), 4, 4), dtype=np.int64)
     blocks = np.zeros((-(-n_frames // block_frames), len(LAGS), 4, 4), dtype=np.int64)
+    events = np.zeros((-(-n_frames // block_frames), 4, 4), dtype=np.int64)
+    per_li_events = np.zeros(3, dtype=np.int64)
     for k, lag in enumerate(LAGS):  # the definition, written out
         for t in range(lag, n_frames):
             for i in range(3):
                 expected[k, labels[t - lag, i], labels[t, i]] += 1
                 blocks[t // block_frames, k, labels[t - lag, i], labels[t, i]] += 1
+    for i in range(3):  # events: each change of label once, per Li
+        for t in range(1, n_frames):
+            if labels[t, i] != labels[t - 1, i]:
+                events[t // block_frames, labels[t - 1, i], labels[t, i]] += 1
+                per_li_events[i] += 1
+    for counter in (whole, chunked):
+        np.testing.assert_array_equal(counter.block_events(), events)
+        np.testing.assert_array_equal(counter.per_li_events(), per_li_events)
+        np.testing.assert_array_equal(counter.events(), events.sum(axis=0))
     assert chunked.block_frames == whole.block_frames == block_frames
     np.testing.assert_array_equal(chunked.block_counts(), blocks)
     np.testing.assert_array_equal(whole.block_counts(), blocks)

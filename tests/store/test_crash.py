@@ -11,6 +11,9 @@ state model). The one real SIGKILL test is in ``observers/test_live.py``.
 
 from __future__ import annotations
 
+
+import dataclasses
+
 import json
 import shutil
 from pathlib import Path
@@ -68,13 +71,19 @@ def contents(path: Path) -> dict:
     store = RunStore.open(path)
     tally, checkpoint = store.tally(), store.checkpoint()
     assert tally is not None, f"{path}: the derived data is not what its last commit wrote"
-    out = {read: getattr(store, read)() for read in ("steps", "times_ps", "states", "log_likelihood")}
-    out |= {f"tally.{name}": getattr(tally, name) for name in tally.__dataclass_fields__}
+    out = {read: getattr(store, read)() for read in ("steps", "times_ps", "states", "log_likelihood",
+                                                      "li_positions")}
+    for name in tally.__dataclass_fields__:  # the probe and the transport state field by field
+        value = getattr(tally, name)
+        parts = {f".{f}": getattr(value, f) for f in value.__dataclass_fields__} if hasattr(
+            value, "__dataclass_fields__") else {"": value}
+        out |= {f"tally.{name}{f}": v for f, v in parts.items()}
     if checkpoint is not None:
         out |= {f"checkpoint.{name}": getattr(checkpoint, name) for name in checkpoint.__dataclass_fields__}
     out["committed_frames"], out["status"] = store.committed_frames, store.status
     out["snapshots"] = {s.frame: s.to_dict() for s in store.snapshots()}
-    out["analysis"] = analyze_store(path, n_bootstrap=10, core_lengths_ps=None).snapshot.to_dict()
+    analysis = analyze_store(path, n_bootstrap=10, core_lengths_ps=None).snapshot
+    out["analysis"] = dataclasses.replace(analysis, verdict=None).to_dict()  # its verdict continues the history
     return out
 
 
