@@ -133,8 +133,8 @@ def chains() -> list[Chain]:
             Chain("8 states, ring", larger, 0, 4, budget_frames=4000),
             Chain("4 states, flicker, raw", line, 0, 3, flicker=0.1, budget_frames=4000),
             Chain("4 states, flicker, cored", line, 0, 3, flicker=0.1, core_frames=2, budget_frames=4000),
-            Chain("4 states, two equal routes", equal, 0, 3, budget_frames=6000),
-            Chain("5 states, routes 50/30/20", three, 0, 4, budget_frames=6000),
+            Chain("4 states, two equal routes", equal, 0, 3, budget_frames=3000),
+            Chain("5 states, routes 50/30/20", three, 0, 4, budget_frames=3000),
             fluctuations]
 
 
@@ -214,14 +214,15 @@ def _li_atoms(n_li: int):
 
 
 def run_replica(chain: Chain, seed: int, criteria: ConvergenceCriteria, *, check_every: int = 50,
-                workdir: Path | None = None) -> dict:
-    """One replica through ``attach`` with early stop; returns the snapshot history and the stored states."""
+                workdir: Path | None = None, keep: Path | None = None) -> dict:
+    """One replica through ``attach`` with early stop; returns the snapshot history and the stored states (the
+    store is written to ``keep/run.zarr`` and kept there, when given)."""
     rng = np.random.default_rng(seed)
     frames = labels(chain, rng)
     atoms = _li_atoms(chain.n_li)
     dyn = VelocityVerlet(atoms, timestep=TIMESTEP_FS * units.fs)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        path = Path(tmp) / "run.zarr"
+        path = Path(keep or tmp) / "run.zarr"
         dt_ps = TIMESTEP_FS / 1000
         monitor = attach(dyn, ChainLabels(frames, chain.P.shape[0], f"{chain.name}-{seed}"), store=path, interval_steps=1,
                          lags_ps=tuple(lag * dt_ps for lag in chain.lags), lag_ps=chain.lag * dt_ps,
@@ -260,7 +261,7 @@ def old_intervals(chain: Chain, states: np.ndarray, frame: int, route: tuple[int
     actives = [model.transition.active_set] * len(chain.lags)
     res = resample_counts(counter.per_li_counts(), lags_ps, actives, n_resamples=n_bootstrap,
                           rng=np.random.default_rng(seed), method="li")
-    shares, _ = route_shares(res, k, model.transition.active_set, model.source, model.target, [route])
+    shares = route_shares(res, k, model.transition.active_set, model.source, model.target, [route]).shares
     return percentile_interval(shares[:, 0], confidence), percentile_interval(res.timescales[:, k, 0], confidence)
 
 

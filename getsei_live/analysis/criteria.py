@@ -15,8 +15,15 @@ class ConvergenceCriteria:
 
     A check is converged when all of these hold:
 
-    - ``min_transitions``: every state of the model (active set) has at least
-      this many observed transitions out of it at the analysis lag (count).
+    - ``min_transitions``: every state of the model (active set) has been left
+      at least this many times: changes of the core-assigned labels, each
+      counted once (events), not the sliding-window pairs the estimator counts
+      (each change is in about lag / frame interval of those).
+    - ``metastable`` (with core assignment): at the analysis lag, the
+      ``n_timescales`` slowest timescales counted at twice the core length agree
+      within ``plateau_rtol`` with those at the run's core length
+      (``analysis.metastability``); otherwise they are set by the core length,
+      and the states are fluctuations of one environment, not sites.
     - ``markovian``: the analysis lag passes the Markov test on point estimates
       (``analysis.markov.markov_test``): the slowest process longer than the
       lag, shorter than the time each Li was observed and seen about
@@ -34,7 +41,10 @@ class ConvergenceCriteria:
     - ``route_interval``: the interval of every reported route share is at most
       ``share_ci_width`` wide (fraction of the reactive flux).
     - ``top_route_resolved``: the top route is still the top route in at least
-      ``top_route_confidence`` of the resamples (fraction).
+      ``top_route_confidence`` of the resamples (fraction); or, where routes'
+      share intervals overlap the top route's, one of these *comparable* routes
+      is on top in that share of the resamples: the answer is then that they
+      tie (``Intervals.comparable_routes``).
     - ``timescale_interval``: the intervals of the ``n_timescales`` slowest
       timescales longer than the lag are at most ``timescale_ci_rwidth`` of the
       estimate wide (relative).
@@ -44,7 +54,8 @@ class ConvergenceCriteria:
       percentile of the training environments' log-likelihood; otherwise the
       states no longer describe the structure and the model needs retraining.
     - ``unchanged``: for ``patience`` checks in a row every other condition
-      held, the ordered top routes stayed the same, no share moved by
+      held, the same top routes were reported (comparable routes may swap
+      places; other routes not), no share moved by
       ``fraction_tol`` or more (fraction) and no timescale at the analysis lag
       by ``timescale_rtol`` or more (relative).
 
@@ -59,7 +70,7 @@ class ConvergenceCriteria:
     n_pathways : int, default 5 (routes reported and judged)
     fraction_tol : float, default 0.05 (share of the flux)
     timescale_rtol : float, default 0.2 (relative)
-    min_transitions : int, default 20 (transitions out of each state)
+    min_transitions : int, default 20 (state changes out of each state, each counted once)
     share_ci_width : float, default 0.05 (share of the flux)
     top_route_confidence : float, default 0.95 (fraction of resamples)
     timescale_ci_rwidth : float, default 0.3 (relative)

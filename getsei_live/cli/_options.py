@@ -197,7 +197,8 @@ CRITERIA = [
     ("--patience", "patience", click.IntRange(min=1),
      "Checks in a row in which every other condition held and the point estimates stayed put."),
     ("--min-transitions", "min_transitions", click.IntRange(min=0),
-     "Transitions out of every state (and of a default source/target) at the analysis lag."),
+     "State changes out of every state (and of a default source/target), each counted once: a change of the "
+     "core-assigned label, not a sliding-window pair."),
     ("--share-ci-width", "share_ci_width", click.FloatRange(min=0, min_open=True),
      "Widest allowed interval of a reported route share (fraction of the flux; 0.05 = 5 points)."),
     ("--top-route-confidence", "top_route_confidence", click.FloatRange(min=0, max=1, min_open=True),

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from _chains import chains, judge_replica, run_replica  # noqa: E402
 
 from getsei_live.analysis.criteria import ConvergenceCriteria  # noqa: E402
+from getsei_live.analysis.verdict import explain  # noqa: E402
 
 
 @pytest.mark.slow
@@ -39,3 +40,76 @@ def test_new_criterion_covers_the_truth_where_the_old_one_does_not(tmp_path):
           f"old stops at {np.median([r['old']['stop'] for r in rows]):.2f} of the budget, new at "
           f"{np.median([r['new']['stop'] for r in rows]):.2f}")
     assert new >= old + 0.4
+
+
+def _chain(name: str, **changes):
+    return replace(next(c for c in chains() if c.name == name), **changes)
+
+
+@pytest.mark.slow
+def test_equal_routes_stop_as_comparable_and_a_75_25_split_names_its_top_route(tmp_path):
+    """Two routes of exactly equal flux swap places in half of the resamples, so the top route is never resolved;
+    the run stops once both shares are narrow, saying that they tie, with 50 % inside both intervals. The same
+    chain split 75/25 stops naming its top route alone."""
+    criteria = ConvergenceCriteria()
+    logging.disable(logging.WARNING)
+    try:
+        equal = _chain("4 states, two equal routes", budget_frames=2000)
+        tied = run_replica(equal, 7, criteria, workdir=tmp_path)
+        split = replace(equal, name="4 states, 75/25", P=np.array(
+            [[0.90, 0.075, 0.025, 0], [0.05, 0.85, 0, 0.10], [0.05, 0, 0.85, 0.10], [0, 0.05, 0.05, 0.90]]))
+        clear = run_replica(split, 7, criteria, workdir=tmp_path)
+    finally:
+        logging.disable(logging.NOTSET)
+    assert tied["stopped"] and clear["stopped"]
+    stop = next(s for s in tied["snapshots"] if s.converged)
+    assert stop.intervals.comparable_routes == (0, 1)
+    assert {p.states for p in stop.pathways[:2]} == {(0, 1, 3), (0, 2, 3)}
+    assert all(lo <= 0.5 <= hi for lo, hi in stop.intervals.pathway_fractions[:2])
+    assert "comparable" in explain(stop)
+    top = next(s for s in clear["snapshots"] if s.converged)
+    assert top.pathways[0].states == (0, 1, 3) and top.intervals.comparable_routes == (0,)
+    assert top.intervals.pathway_fractions[0][0] <= split.truth()["shares"][(0, 1, 3)] \
+        <= top.intervals.pathway_fractions[0][1]
+    assert explain(top).startswith("converged: top route S0 -> S1 -> S3")
+
+
+@pytest.mark.slow
+def test_states_cut_from_one_variable_never_converge_and_the_verdict_says_why(tmp_path):
+    """Labels of a continuous variable cut into thirds, with flicker, cored over 3 frames: every lag test can be
+    met, but t1 grows when the core doubles, and the verdict names it."""
+    chain = _chain("3 'states' of one variable", budget_frames=1500)
+    logging.disable(logging.WARNING)
+    try:
+        result = run_replica(chain, 3, ConvergenceCriteria(), workdir=tmp_path)
+    finally:
+        logging.disable(logging.NOTSET)
+    assert not result["stopped"] and not any(s.converged for s in result["snapshots"])
+    last = result["snapshots"][-1]
+    assert "metastable" in last.verdict.failed
+    test = last.core_test
+    assert test.probe_timescales[0] > 1.2 * test.timescales[0]
+    assert "when the core doubles" in explain(last) and "fluctuations of one environment" in explain(last)
+
+
+def test_events_in_the_store_equal_a_per_li_loop(tmp_path):
+    """The state changes a live run stores (per Li, and i -> j per block of time) are the changes of the
+    core-assigned labels of its stored raw labels, counted here one Li and one frame at a time."""
+    from reference import core_loop
+
+    from getsei_live.store.run_store import RunStore
+
+    chain = _chain("4 states, flicker, cored", n_li=12, budget_frames=300)
+    run_replica(chain, 5, ConvergenceCriteria(n_bootstrap=0), check_every=100, workdir=tmp_path, keep=tmp_path)
+    store = RunStore.open(tmp_path / "run.zarr")
+    cored = core_loop(store.states(), chain.core_frames)
+    per_li, events = np.zeros(chain.n_li, dtype=int), np.zeros((4, 4), dtype=int)
+    for i in range(chain.n_li):
+        for t in range(1, len(cored)):
+            a, b = cored[t - 1][i], cored[t][i]
+            if a >= 0 and b >= 0 and a != b:
+                per_li[i] += 1
+                events[a, b] += 1
+    assert per_li.sum() > 50
+    np.testing.assert_array_equal(store.derived_array("per_li_events"), per_li)
+    np.testing.assert_array_equal(store.derived_array("block_events").sum(axis=0), events)

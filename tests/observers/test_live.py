@@ -212,7 +212,7 @@ def test_states_outside_the_model_do_not_block_convergence():
     assert verdict["stable"] and verdict["converged"] and verdict["failed"] == []
     scarce = monitor.judge({**snap, "transitions_out": [0, 5, 40]})
     # a failed condition also restarts the count of checks in a row where everything held
-    assert scarce["reasons"] == ["fewer than 20 transitions out of S1"]
+    assert scarce["reasons"] == ["fewer than 20 transitions out of S1 (5)"]
     assert scarce["failed"] == ["min_transitions", "unchanged"]
     assert monitor.judge(snap)["converged"]
     wide = monitor.judge({**snap, "pathway_fraction_ci": [[0.8, 1.0]]})
