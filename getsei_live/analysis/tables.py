@@ -18,18 +18,39 @@ if TYPE_CHECKING:
     import pandas
 
     from .model import KineticModel
-    from .records import Snapshot
+    from .records import Environments, Snapshot
 
 __all__ = ["TABLES", "html_page", "html_table", "interval_of", "interval_text", "model_rows", "route_text",
-           "snapshot_rows", "to_pandas"]
+           "snapshot_rows", "state_names", "to_pandas"]
 
 #: The tables every analysis has, in the order they are shown.
 TABLES = ("states", "pathways", "timescales")
 
 
-def route_text(states: Sequence[int], arrow: str = " -> ") -> str:
-    """``S1 -> S3 -> S0``."""
-    return arrow.join(f"S{s}" for s in states)
+def route_text(states: Sequence[int], arrow: str = " -> ", names: dict[int, str] | None = None) -> str:
+    """``S1 -> S3 -> S0``; with ``names`` (``state_names``) each state by its environment too:
+    ``S2 Li metal (11.6 Li) -> S1 (9.4 Li, 4.3 O)``."""
+    return arrow.join(f"S{s}" + (f" {names[s]}" if names and names.get(s) else "") for s in states)
+
+
+def state_names(environments: Environments | None, *, shown: int = 2) -> dict[int, str]:
+    """Each state by the mean environment of its Li: "Li metal (11.6 Li)" where fewer than one atom in the shell
+    is not Li, else its ``shown`` most numerous neighbours, "(9.4 Li, 4.3 O)"; nothing for a state no Li was in
+    (or without environments)."""
+    if environments is None:
+        return {}
+    names = {}
+    elements = list(environments.elements)
+    li = elements.index("Li") if "Li" in elements else None
+    for s, counts in enumerate(np.asarray(environments.mean_counts, dtype=float)):
+        if s >= len(environments.li) or not environments.li[s] or not np.isfinite(counts).all():
+            continue
+        order = [k for k in np.argsort(-counts)[:shown] if counts[k] >= 0.5]
+        parts = ", ".join(f"{counts[k]:.1f} {elements[k]}" for k in order)
+        others = counts.sum() - (counts[li] if li is not None else 0.0)
+        metal = li is not None and others < 1.0 and counts[li] >= 4.0
+        names[s] = ("Li metal " if metal else "") + f"({parts})" if parts else ""
+    return {s: n for s, n in names.items() if n}
 
 
 def interval_text(bounds, scale: float = 1.0, fmt: str = ".3f") -> str:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .criteria import ConvergenceCriteria
 from .records import Condition, Snapshot, Verdict
-from .tables import interval_of, interval_text, route_text
+from .tables import interval_of, interval_text, route_text, state_names
 from .transport import transport_notes
 
 __all__ = ["ConvergenceMonitor", "EQUILIBRATING", "RETRAIN", "comparable_text", "conditions", "endpoints_text",
@@ -88,7 +88,8 @@ def comparable_text(snap: Snapshot) -> str:
     tied = intervals.comparable_routes if intervals is not None else ()
     if len(tied) < 2:
         return ""
-    parts = [f"{route_text(snap.pathways[k].states)} {100 * snap.pathways[k].fraction:.0f}%"
+    names = state_names(snap.environments)
+    parts = [f"{route_text(snap.pathways[k].states, names=names)} {100 * snap.pathways[k].fraction:.0f}%"
              + (f" {bounds}" if (bounds := interval_of(intervals.pathway_fractions, k, 100, '.0f')) else "")
              for k in tied if k < len(snap.pathways)]
     return ", ".join(parts[:-1]) + " and " + parts[-1]
@@ -302,7 +303,8 @@ def _explained(snap: Snapshot) -> str:
         ci = intervals.pathway_fractions[0] if intervals is not None and len(intervals.pathway_fractions) else None
         bounds = (f" [{100 * ci[0]:.0f}, {100 * ci[1]:.0f}]" if ci is not None and not np.isnan(ci).any() else "")
         resolved = intervals.top_route_resolved if intervals is not None else 0.0
-        parts.append(f"top route {route_text(top.states)} {100 * top.fraction:.0f}%{bounds}, on "
+        parts.append(f"top route {route_text(top.states, names=state_names(snap.environments))} "
+                     f"{100 * top.fraction:.0f}%{bounds}, on "
                      f"top in {100 * resolved:.0f}% of resamples")
     ts = [timescale_text(snap, k) for k in range(min(2, len(snap.timescales))) if np.isfinite(snap.timescales[k])]
     if ts:

@@ -9,7 +9,9 @@ from ..analysis.records import Snapshot
 from ..analysis.tables import interval_of as _interval
 from ..analysis.tables import interval_text as _pair
 from ..analysis.tables import route_text as route
+from ..analysis.tables import state_names
 from ..analysis.verdict import comparable_text, endpoints_text
+from ..states.selection import StateNumber
 
 
 def counted(n: int, one: str, many: str | None = None) -> str:
@@ -89,7 +91,22 @@ def format_state_model(model) -> str:
         f"Graphs: edges < {schema.edge_cutoff_A:g} A, shell {schema.shell_cutoff_A:g} A, "
         f"elements {', '.join(schema.elements)}.",
     ]
-    if len(model.silhouette_by_k) > 1:
+    selection = model.training.get("selection")
+    if selection:
+        rows = []
+        for e in map(StateNumber.from_dict, selection["evidence"]):
+            timed = e.metastable is not None
+            rows.append([str(e.k), f"{e.silhouette:.3f}", "-" if e.agreement is None else f"{e.agreement:.2f}",
+                         f"{e.events_per_li_ps:.3g}" if timed else "-",
+                         f"{e.t1_ps:.3g} -> {e.t1_doubled_ps:.3g}" if timed else "-",
+                         ("yes" if e.metastable else "no") if timed else "-", "<- chosen" if e.chosen else ""])
+        out += ["", "The evidence for each number of states (cross-seed ARI: mean adjusted Rand index of the seeds' "
+                    "states; changes per Li per ps and t1 at the core length and at twice it, on every frame in "
+                    "time order):",
+                table(["states", "silhouette", "cross-seed ARI", "changes /Li/ps", "t1 (ps), core x1 -> x2",
+                       "metastable", ""], rows),
+                f"Chosen by the rule: {selection['rule']}."]
+    elif len(model.silhouette_by_k) > 1:
         out += ["", table(["states", "silhouette", ""],
                            [[str(k), f"{v:.4f}", "<- chosen" if k == model.n_states else ""]
                             for k, v in sorted(model.silhouette_by_k.items())])]
@@ -170,7 +187,8 @@ def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int
     head += [f"Note: {note}" for note in snap.endpoint_notes]
     share_ci = intervals.pathway_fractions if intervals is not None else None
     rate_ci = intervals.bottleneck_rates if intervals is not None else None
-    rows = [[str(k + 1), route(p.states), f"{100 * p.fraction:.1f}%", _interval(share_ci, k, 100, ".1f"),
+    names = state_names(snap.environments)
+    rows = [[str(k + 1), route(p.states, names=names), f"{100 * p.fraction:.1f}%", _interval(share_ci, k, 100, ".1f"),
              route(p.bottleneck) if p.bottleneck else "-",
              f"{p.bottleneck_rate:.3g}" if np.isfinite(p.bottleneck_rate) else "-",
              _interval(rate_ci, k, fmt=".3g")]

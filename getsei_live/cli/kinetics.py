@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from ..analysis import strict_json as json_ready
-from ..analysis.tables import interval_of, interval_text, route_text
+from ..analysis.tables import interval_of, interval_text, route_text, state_names
 from ..analysis.verdict import comparable_text, endpoints_text, explain
 from ..errors import ParameterError
 from . import main
@@ -93,6 +93,10 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
         click.echo(f"{info.store}: {info.committed_frames} frames, {info.simulated_ps:.2f} ps simulated, "
                    f"status {info.status}{partial}"
                    + (f", stopped: {info.stop_reason}" if info.stop_reason else ""))
+    names = state_names(result.snapshot.environments)
+    if names:
+        click.echo("The states by the mean environment of their Li at the run's checks: "
+                   + ", ".join(f"S{s} {name}" for s, name in sorted(names.items())))
     click.echo(format_model(model))
     for note in model.notes:
         click.echo(f"Note: {note}")

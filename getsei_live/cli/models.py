@@ -18,7 +18,9 @@ from ._options import STATE_MODEL
 @click.argument("trajectories", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the state model (.pt).")
-@click.option("--n-states", default="6", show_default=True, help="Number of states, or 'auto' (best silhouette).")
+@click.option("--n-states", default="6", show_default=True,
+              help="Number of states, or 'auto': every number of --k-range is weighed by silhouette, cross-seed "
+                   "agreement and (with --frame-ps) whether its states are metastable; the evidence is printed.")
 @click.option("--k-range", nargs=2, type=int, default=(2, 10), show_default=True,
               help="State numbers tried with --n-states auto.")
 @click.option("--frame-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.2, show_default=True,
@@ -29,11 +31,14 @@ from ._options import STATE_MODEL
 @click.option("--seeds", "n_seeds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Encoders trained (seeds --seed, --seed+1, ...); the states are their consensus and the "
                    "cross-seed adjusted Rand index is printed. 1: one encoder, as getsei-live 0.1 did.")
+@click.option("--frame-ps", "frame_dt_ps", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Time between the frames of each trajectory (ps): with --n-states auto, each number of states "
+                   "is core-tested on the labels of every frame in time order.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--format", "file_format", default=None, help="ase.io format name, when the file name does not say it.")
 def train(trajectories: tuple[Path, ...], output: Path, n_states: str, k_range: tuple[int, int],
-          frame_fraction: float, epochs: int, batch_size: int, seed: int, n_seeds: int, device: str,
-          file_format: str | None) -> None:
+          frame_fraction: float, epochs: int, batch_size: int, seed: int, n_seeds: int, frame_dt_ps: float | None,
+          device: str, file_format: str | None) -> None:
     """Train a state model (GAT encoder + Gaussian mixture) on one or more trajectories."""
     import torch
 
@@ -56,7 +61,7 @@ def train(trajectories: tuple[Path, ...], output: Path, n_states: str, k_range: 
     model = StateModel.train(
         frames, n_states="auto" if n_states == "auto" else int(n_states), frame_fraction=frame_fraction,
         config=TrainingConfig(epochs=epochs, batch_size=batch_size, seed=seed), k_range=tuple(k_range),
-        device=device, progress=progress, n_seeds=n_seeds,
+        device=device, progress=progress, n_seeds=n_seeds, frame_dt_ps=frame_dt_ps,
     )
     model.save(output)
     click.echo(format_state_model(model))

@@ -12,7 +12,7 @@ import numpy as np
 from ..analysis import KineticModel, kinetic_model, nan_padded, timescales_by_lag
 from ..analysis.coring import core_frames_of
 from ..analysis.criteria import ConvergenceCriteria
-from ..analysis.records import Snapshot
+from ..analysis.records import Environments, Snapshot
 from ..analysis.verdict import ConvergenceMonitor, explain
 from ..errors import ParameterError
 from ..store.run_store import RunStore
@@ -215,7 +215,10 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
     criteria = ConvergenceCriteria.from_dict({**stored, "n_pathways": n_pathways, "n_bootstrap": n_bootstrap})
     snap = ensemble.snapshot(lag_index=lag_index, source=source, target=target, criteria=criteria,
                              rng=np.random.default_rng(seed))
-    snap = _judged(snap, first_store, criteria, own=ensemble.n_runs == 1 and core_ps is None)
+    stores = [first_store] + [RunStore.open(p, "r") for p in paths[1:]]
+    environments = Environments.pooled([s.environments for store in stores for s in store.snapshots()])
+    snap = _judged(dataclasses.replace(snap, environments=environments), first_store, criteria,
+                   own=ensemble.n_runs == 1 and core_ps is None)
     table = core_lengths(paths, core_lengths_ps, analysed=ensemble) if core_lengths_ps else []
     lag_index = snap.lag_index
     model = kinetic_model(counts[lag_index], snap.lag_ps, source=source, target=target, reversible=reversible,

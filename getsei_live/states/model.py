@@ -174,6 +174,7 @@ class StateModel:
         device: str = "cpu",
         progress: Callable[[int, int, float], None] | None = None,
         n_seeds: int = 1,
+        frame_dt_ps: float | None = None,
     ) -> StateModel:
         """Train the encoder contrastively and fit the Gaussian mixture.
 
@@ -182,7 +183,8 @@ class StateModel:
         trajectories : sequence of sequences of ase.Atoms
             One or more trajectories (lists of frames).
         n_states : int or "auto", default 6
-            Number of states; "auto" picks the best silhouette score in ``k_range``.
+            Number of states; "auto" weighs every number in ``k_range`` by its silhouette, its cross-seed
+            agreement and (with ``frame_dt_ps``) the metastability of its states (``states.selection``).
         frame_fraction : float, default 0.2
             Fraction of each trajectory's frames used, evenly spaced (paper: 20%).
         config : TrainingConfig, optional
@@ -198,6 +200,10 @@ class StateModel:
             the states are their consensus (see ``getsei_live.states.consensus``) and
             ``training["seed_agreement"]`` records the cross-seed adjusted Rand
             index; the model keeps the medoid seed's encoder.
+        frame_dt_ps : float, optional
+            Time between the frames of each trajectory (ps): with ``n_states="auto"`` the labels of every frame,
+            in time order, are core-tested for each number of states (``states.selection``), so that the number
+            picked gives metastable states; ``training["selection"]`` records the evidence and the rule.
 
         Returns
         -------
@@ -205,7 +211,7 @@ class StateModel:
         """
         parts = train_parts(trajectories, n_states, frame_fraction, config=config or TrainingConfig(),
                             schema=schema or FeatureSchema(), k_range=k_range, device=device, progress=progress,
-                            n_seeds=n_seeds)
+                            n_seeds=n_seeds, frame_dt_ps=frame_dt_ps)
         return cls(**parts, device=device)
 
     # ---------------------------------------------------------------- files (the format: getsei_live.states.model_file)

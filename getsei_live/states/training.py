@@ -18,6 +18,7 @@ from .consensus import consensus, mixture_from_labels
 from .encoder import GATEncoder, GraphSet, TrainingConfig, train_encoder
 from .environments import StateDescription, centre_descriptor_array, physical_order
 from .graphs import FeatureSchema, LiGraphArrays, LiGraphBuilder
+from .selection import StateNumber, choose, metastability_of
 
 __all__ = ["EncoderFit", "FIT_PERCENTILE", "fit_encoder", "fit_states", "train_parts", "training_graphs"]
 
@@ -88,24 +89,67 @@ def fit_encoder(graphs: GraphSet, config: TrainingConfig, *, device: str,
     return EncoderFit(encoder, mean, scale, [float(v) for v in losses], embeddings, config.seed)
 
 
-def _mixtures(embeddings: np.ndarray, ks: Sequence[int], seed: int) -> dict[int, tuple[GaussianMixture, float]]:
-    """A full-covariance mixture and its silhouette score (on a sample) for every number of states in ``ks``."""
+def _mixtures(embeddings: np.ndarray, ks: Sequence[int], seed: int,
+              score: bool = True) -> dict[int, tuple[GaussianMixture, float]]:
+    """A full-covariance mixture and its silhouette score (on a sample; NaN unless ``score``) for every number of
+    states in ``ks``."""
     sample = np.random.default_rng(seed).choice(len(embeddings), size=min(SILHOUETTE_SAMPLE, len(embeddings)),
                                                 replace=False)
     out = {}
     for k in ks:
         gmm = GaussianMixture(n_components=k, covariance_type="full", n_init=2, random_state=seed).fit(embeddings)
-        labels = gmm.predict(embeddings[sample])
-        out[k] = gmm, float(silhouette_score(embeddings[sample], labels) if len(set(labels)) > 1 else -1.0)
+        labels = gmm.predict(embeddings[sample]) if score else None
+        out[k] = gmm, (float(silhouette_score(embeddings[sample], labels) if len(set(labels)) > 1 else -1.0)
+                       if score else float("nan"))
     return out
 
 
+def _evidence(fits: Sequence[EncoderFit], first: dict, ks: Sequence[int],
+              timeline: Sequence[tuple[GraphSet, int]], frame_dt_ps: float | None) -> dict[int, StateNumber]:
+    """The evidence for every number of states (``selection``): silhouette, cross-seed agreement, and the core
+    test of the labels of every frame of the time-ordered trajectories (with the first seed's encoder)."""
+    others = [_mixtures(f.embeddings, ks, f.seed, score=False) for f in fits[1:]]
+    frames = []
+    if timeline and frame_dt_ps:
+        fit = fits[0]
+        mean, scale = fit.mean.astype(np.float32), fit.scale.astype(np.float32)
+        frames = [(embed_graph_set(fit.encoder.eval(), mean, scale, g).astype(np.float64), len(g) // n_frames)
+                  for g, n_frames in timeline]
+    evidence = {}
+    for k in ks:
+        mixture, silhouette = first[k]
+        agreement = None
+        if others:
+            labelings = [mixture.predict(fits[0].embeddings)] + [o[k][0].predict(f.embeddings)
+                                                                 for o, f in zip(others, fits[1:])]
+            pairs = agreement_of(labelings)
+            agreement = float(pairs[np.triu_indices(len(labelings), 1)].mean())
+        timed = {}
+        if frames:
+            labels = [mixture.predict(z).reshape(-1, n_li).astype(np.int8) for z, n_li in frames]
+            rate, t1, doubled, passed = metastability_of(labels, k, frame_dt_ps)
+            timed = dict(events_per_li_ps=rate, t1_ps=t1, t1_doubled_ps=doubled, metastable=passed)
+        evidence[k] = StateNumber(k, silhouette, agreement, **timed)
+        log.info("%d states: silhouette %.3f, cross-seed ARI %s%s", k, silhouette,
+                 "-" if agreement is None else f"{agreement:.3f}",
+                 f", {timed['events_per_li_ps']:.3g} changes per Li per ps, t1 {timed['t1_ps']:.3g} -> "
+                 f"{timed['t1_doubled_ps']:.3g} ps at twice the core: "
+                 f"{'metastable' if timed['metastable'] else 'not metastable'}" if timed else "")
+    return evidence
+
+
 def fit_states(graphs: GraphSet, n_states: int | str, k_range: tuple[int, int], config: TrainingConfig,
-               n_seeds: int, *, device: str, progress) -> tuple[EncoderFit, GaussianMixture, dict, dict]:
+               n_seeds: int, *, device: str, progress, timeline: Sequence[tuple[GraphSet, int]] = (),
+               frame_dt_ps: float | None = None) -> tuple[EncoderFit, GaussianMixture, dict, dict, dict]:
     """Encoders of ``n_seeds`` consecutive seeds and their mixtures; with several, the consensus (``consensus``).
 
-    Returns the encoder kept, its mixture, the silhouette by number of states, and what the seeds agreed
-    (``{"seeds", "pairwise_ari", "mean_ari", "medoid_seed", "ari_to_consensus"}``; empty for one seed).
+    With ``n_states="auto"`` every number in ``k_range`` is weighed by ``selection`` (``timeline``: the graphs of
+    every frame of each time-ordered trajectory and its number of frames, ``frame_dt_ps`` apart, for the core
+    test of each number).
+
+    Returns the encoder kept, its mixture, the silhouette by number of states, what the seeds agreed
+    (``{"seeds", "pairwise_ari", "mean_ari", "medoid_seed", "ari_to_consensus"}``; empty for one seed) and the
+    selection (``{"evidence": [StateNumber.to_dict()...], "rule": why}``; empty unless "auto").
     """
     lo, hi = k_range
     ks = list(range(lo, hi + 1)) if n_states == "auto" else [int(n_states)]
@@ -113,10 +157,17 @@ def fit_states(graphs: GraphSet, n_states: int | str, k_range: tuple[int, int], 
             for s in range(n_seeds)]
     first = _mixtures(fits[0].embeddings, ks, config.seed)
     scores = {k: s for k, (_, s) in first.items()}
-    chosen = max(scores, key=lambda k: (scores[k], -k)) if n_states == "auto" else ks[0]
-    log.info("Silhouette by number of states: %s; chosen %d.", scores, chosen)
+    selection = {}
+    if n_states == "auto":
+        evidence = _evidence(fits, first, ks, timeline, frame_dt_ps)
+        chosen, why = choose(list(evidence.values()))
+        evidence[chosen] = replace(evidence[chosen], chosen=True)
+        selection = {"evidence": [e.to_dict() for e in evidence.values()], "rule": why}
+        log.info("Chosen: %s.", why)
+    else:
+        chosen = ks[0]
     if n_seeds == 1:
-        return fits[0], first[chosen][0], scores, {}
+        return fits[0], first[chosen][0], scores, {}, selection
     mixtures = [first[chosen][0]] + [_mixtures(f.embeddings, [chosen], f.seed)[chosen][0] for f in fits[1:]]
     labelings = [m.predict(f.embeddings) for m, f in zip(mixtures, fits)]
     medoid, labels, ari = consensus(labelings, chosen)
@@ -128,7 +179,7 @@ def fit_states(graphs: GraphSet, n_states: int | str, k_range: tuple[int, int], 
                  "ari_to_consensus": float(agreement_of([labels, mixture.predict(kept.embeddings)])[0, 1])}
     log.info("Cross-seed ARI of %d encoders: mean %.3f (min %.3f); the model keeps seed %d.", n_seeds,
              agreement["mean_ari"], upper.min(), kept.seed)
-    return kept, mixture, scores, agreement
+    return kept, mixture, scores, agreement, selection
 
 
 def describe_states(labels: np.ndarray, centre: np.ndarray, order: np.ndarray,
@@ -151,7 +202,8 @@ def centre_descriptors(frames: list[LiGraphArrays], schema: FeatureSchema) -> np
 
 def train_parts(trajectories: Sequence[Sequence[Atoms]], n_states: int | str, frame_fraction: float, *,
                 config: TrainingConfig, schema: FeatureSchema, k_range: tuple[int, int], device: str,
-                progress: Callable[[int, int, float], None] | None, n_seeds: int) -> dict:
+                progress: Callable[[int, int, float], None] | None, n_seeds: int,
+                frame_dt_ps: float | None = None) -> dict:
     """The ``StateModel`` constructor's arguments (all but ``device``) of a newly trained model; see
     ``StateModel.train``."""
     if not 0 < frame_fraction <= 1:
@@ -163,11 +215,17 @@ def train_parts(trajectories: Sequence[Sequence[Atoms]], n_states: int | str, fr
         raise ParameterError(f"The 'k_range' parameter must be (low, high) with 2 <= low <= high. Got {k_range!r}.")
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
         raise ParameterError(f"The 'n_seeds' parameter must be a positive integer. Got {n_seeds!r} instead.")
+    if frame_dt_ps is not None and not frame_dt_ps > 0:
+        raise ParameterError(f"The 'frame_dt_ps' parameter must be a positive time between frames in ps. "
+                             f"Got {frame_dt_ps!r} instead.")
     frames = training_graphs(trajectories, frame_fraction, schema)
     graphs = GraphSet(frames)
     log.info("Training on %d Li environments from %d frames.", len(graphs), len(frames))
-    fit, mixture, scores, agreement = fit_states(graphs, n_states, (lo, hi), config, n_seeds, device=device,
-                                                 progress=progress)
+    timeline = ([(GraphSet(training_graphs([t], 1.0, schema)), len(t)) for t in trajectories]
+                if n_states == "auto" and frame_dt_ps else [])
+    fit, mixture, scores, agreement, selection = fit_states(graphs, n_states, (lo, hi), config, n_seeds,
+                                                            device=device, progress=progress, timeline=timeline,
+                                                            frame_dt_ps=frame_dt_ps)
     labels = mixture.predict(fit.embeddings)
     centre = centre_descriptors(frames, schema)
     order = physical_order(labels, centre, schema, mixture.n_components)
@@ -181,6 +239,8 @@ def train_parts(trajectories: Sequence[Sequence[Atoms]], n_states: int | str, fr
         "n_states_requested": n_states if n_states == "auto" else int(n_states),
         "fit_threshold": float(np.percentile(mixture.score_samples(fit.embeddings), FIT_PERCENTILE)),
         **({"seed_agreement": agreement} if agreement else {}),
+        **({"selection": selection} if selection else {}),
+        **({"frame_dt_ps": float(frame_dt_ps)} if frame_dt_ps else {}),
     }
     return dict(schema=schema, encoder=fit.encoder, scaler_mean=fit.mean, scaler_scale=fit.scale, mixture=mixture,
                 order=order, training=training, states=describe_states(labels, centre, order, schema),
