@@ -48,6 +48,7 @@ class Chain:
     flicker: float = 0.0
     core_frames: int = 1
     ar1: float = 0.0  # > 0: no chain at all; labels cut from an AR(1) variable with this correlation per frame
+    late: np.ndarray | None = None  # the matrix of the second half of the budget: a run that drifts
 
     @property
     def fluctuating(self) -> bool:
@@ -168,6 +169,8 @@ def labels(chain: Chain, rng: np.random.Generator) -> np.ndarray:
     out[0] = rng.choice(n, size=chain.n_li, p=pi)
     for t in range(1, chain.budget_frames):
         u = rng.random(chain.n_li)[:, None]
+        if chain.late is not None and t == chain.budget_frames // 2:
+            cumulative = [np.cumsum(chain.late, axis=1)]
         out[t] = np.minimum((u > cumulative[regime][out[t - 1]]).sum(axis=1), n - 1)
         if len(matrices) > 1 and rng.random() < chain.switch:
             regime = (regime + 1 + int(rng.integers(len(matrices) - 1))) % len(matrices)

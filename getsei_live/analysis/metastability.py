@@ -73,9 +73,11 @@ class CoreTest(Result):
                    bool(data["passed"]), tuple(data.get("reasons", ())))
 
 
-#: What a scientist can do about states that are not metastable.
-REMEDY = ("these states are fluctuations of one environment, not sites Li stays in; fewer states, other features "
-          "or a structure with distinct regions")
+#: What a scientist can do about an answer that depends on the core length.
+REMEDY = ("the answer depends on the core length: either these states are fluctuations of one environment, not "
+          "sites Li stays in (fewer states, other features or a structure with distinct regions), or the core is "
+          "too short to remove the labels' flicker (a longer core_ps; analyze's table of t1 against the core "
+          "length shows whether t1 levels off)")
 
 
 def _timescales(counts: np.ndarray, lag_ps: float) -> np.ndarray:
@@ -118,7 +120,8 @@ def core_test(counts: np.ndarray, probe_counts: np.ndarray, *, lag_ps: float, co
     reasons = []
     judged = [m for m in range(min(n_timescales, width)) if t[m] > lag_ps]
     if not judged:
-        reasons.append(f"no timescale longer than the lag {lag_ps:g} ps to compare across core lengths")
+        reasons.append(f"cannot be judged at lag {lag_ps:g} ps: no timescale longer than the lag to compare across "
+                       f"core lengths")
     for m in judged:
         name = f"t{m + 1}"
         if not probe[m] > lag_ps:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._result import FlatRecord, FrozenRecord, empty_array, int_tuple, listed, nan_array, strict_json
+from .forecast import Forecast
 from .markov import MarkovRecord
 from .metastability import CoreTest
 from .transport import Transport
@@ -239,13 +240,14 @@ _MODEL_KEYS = ("lag_ps", "lag_auto", "n_transitions", "transitions_out", "active
                "target", "endpoint_candidates", "endpoint_notes", "total_flux", "tpt_rate_per_ps", "pathways",
                "n_blocks", "n_replicas", "block_ps", "markov", "core_ps", "label_changes_removed", "observed_ps",
                "nothing_to_analyse", "stationarity", "mfpt_ps", "pathway_diversity", "n_events", "events_out",
-               "events_per_li_ps", "core_test", "transport")
+               "events_per_li_ps", "core_test", "transport", "forecast")
 _ARRAYS = ("stationary_distribution", "transition_matrix", "timescales_by_lag", "timescales", "rate_matrix",
            "escape_rates", "mobility")
 _INTS = ("transitions_out", "active_set", "excluded_states", "mobility_ranking", "source", "target",
          "endpoint_candidates", "events_out")
 #: Stored records of a snapshot (each with ``to_dict``/``from_dict``), by key.
-_RECORDS = {"markov": MarkovRecord, "stationarity": Stationarity, "core_test": CoreTest, "transport": Transport}
+_RECORDS = {"markov": MarkovRecord, "stationarity": Stationarity, "core_test": CoreTest, "transport": Transport,
+            "forecast": Forecast}
 _CONTEXT = ("frame", "step", "time_ps")
 _VERDICT_KEYS = ("stable", "stable_streak", "conditions", "failed", "converged", "reasons", "notes")
 
@@ -314,6 +316,9 @@ class Snapshot(FrozenRecord, Mapping):
     transport : Transport or None
         How the Li moved, from their positions, and how far over each state change (None where the frames came
         without positions).
+    forecast : Forecast or None
+        When the run is forecast to converge, from its own checks (``analysis.forecast``); None until judged and
+        forecast (and in stores from before 0.3).
     intervals : Intervals or None
         None without resampling (``n_bootstrap=0``).
     frame, step, time_ps : int, int, float or None
@@ -370,6 +375,7 @@ class Snapshot(FrozenRecord, Mapping):
     events_per_li_ps: float = float("nan")
     core_test: CoreTest | None = None
     transport: Transport | None = None
+    forecast: Forecast | None = None
     intervals: Intervals | None = None
     frame: int | None = None
     step: int | None = None

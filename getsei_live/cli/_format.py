@@ -136,6 +136,22 @@ def events_line(snap: Snapshot) -> str:
     return f"State changes counted: {snap.n_events}{rate}; out of each state: {out}."
 
 
+def transport_line(snap: Snapshot) -> str:
+    """What the Li positions say, in one line ("" without positions)."""
+    moved = snap.transport
+    if moved is None:
+        return ""
+    line = (f"Li positions: {moved.hops_per_li_ps:.3g} hops per Li per ps (>{moved.hop_distance_A:g} A after "
+            f"{moved.smooth_ps:g} ps smoothing; {100 * moved.never_hopped:.0f}% of the Li never hopped), mean squared "
+            f"displacement {moved.msd_A2:.3g} A^2 over {moved.span_ps:.3g} ps")
+    if moved.state_changes:
+        line += (f"; over a state change a Li moved {moved.median_displacement_A:.2f} A (median), "
+                 f"{100 * moved.moved_share:.0f}% of the changes more than {moved.site_spacing_A:g} A")
+    if np.isfinite(moved.hop_change_correlation):
+        line += f"; per Li, hops and state changes correlate (Spearman) {moved.hop_change_correlation:.2f}"
+    return line + "."
+
+
 def core_test_line(snap: Snapshot) -> str:
     """The core test in one line ("" without core assignment)."""
     test = snap.core_test
@@ -154,6 +170,8 @@ def _verdict_lines(snap: Snapshot) -> list[str]:
            + (f" (of {len(ensemble)} runs together: {', '.join(ensemble)})" if ensemble else "")]
     for c in (snap.verdict.conditions if snap.verdict is not None else ()):
         out.append(f"  [{'x' if c.passed else ' '}] {c.name:<19} {c.detail}")
+    for note in (snap.verdict.notes if snap.verdict is not None else ()):
+        out.append(f"  note: {note}")
     markov = snap.markov
     if markov is not None:
         verdicts = ", ".join(f"{lag:g} ps {'passes' if ok else 'fails'}"
@@ -176,9 +194,11 @@ def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int
     ts = [f"t{k + 1} = {t:.3g} ps {_interval(ts_ci, k, fmt='.3g')}".rstrip()
           for k, t in enumerate(snap.timescales) if np.isfinite(t)]
     chosen = " (chosen automatically)" if snap.lag_auto else ""
+    if snap.forecast is not None and not snap.converged:
+        head.append("Forecast: " + snap.forecast.text())
     head.append(f"Implied timescales at lag {snap.lag_ps:g} ps{chosen}: " + (", ".join(ts) or "none finite"))
     head.append(core_line(snap.core_ps, snap.label_changes_removed))
-    head += [line for line in (events_line(snap), core_test_line(snap)) if line]
+    head += [line for line in (events_line(snap), core_test_line(snap), transport_line(snap)) if line]
     head.append("Mobility ranking: " + " > ".join(f"S{s}" for s in snap.mobility_ranking))
     if snap.nothing_to_analyse is not None:
         return "\n".join([*head, "", snap.nothing_to_analyse[0].upper() + snap.nothing_to_analyse[1:] + "."])

@@ -14,7 +14,16 @@ from ..analysis.tables import interval_of, interval_text, route_text, state_name
 from ..analysis.verdict import comparable_text, endpoints_text, explain
 from ..errors import ParameterError
 from . import main
-from ._format import core_line, core_test_line, events_line, format_markov, format_model, format_snapshot, table
+from ._format import (
+    core_line,
+    core_test_line,
+    events_line,
+    format_markov,
+    format_model,
+    format_snapshot,
+    table,
+    transport_line,
+)
 from ._options import LAG, endpoints, renamed_options
 
 if TYPE_CHECKING:
@@ -108,7 +117,7 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
                                    if fit.retrain else ""))
     click.echo(core_line(info.core_ps, info.label_changes_removed))
     snap = result.snapshot
-    for line in (events_line(snap), core_test_line(snap)):
+    for line in (events_line(snap), core_test_line(snap), transport_line(snap)):
         if line:
             click.echo(line)
     intervals = snap.intervals
@@ -155,6 +164,8 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
                            *(f"{t:.3g}" if t == t else "" for t in r.t1_by_lag)] for r in rows]))
         click.echo("  * the core length of this analysis")
     click.echo("")
+    if snap.forecast is not None and not snap.converged:
+        click.echo("Forecast from the run's own checks: " + snap.forecast.text())
     click.echo(f"Verdict: {explain(snap)}")
 
 

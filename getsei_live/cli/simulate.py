@@ -23,8 +23,12 @@ def _check_line(snap) -> str:
     top = snap.pathways[0] if snap.pathways else None
     lead = f"  top {' -> '.join(f'S{s}' for s in top.states)} {100 * top.fraction:.0f}%" if top else ""
     t1 = f"  {timescale_text(snap)}" if len(snap.timescales) and np.isfinite(snap.timescales[0]) else ""
+    ahead = snap.forecast
+    when = "" if ahead is None or snap.converged else (
+        f"  forecast ~{ahead.converged_ps:.3g} ps" if ahead.finite else "  forecast: never (" + ", ".join(
+            c.name for c in ahead.conditions if not np.isfinite(c.at_ps)) + ")")
     return (f"  check at {snap.time_ps:9.2f} ps  frame {snap.frame:>6}  lag {snap.lag_ps:g} ps{lead}{t1}  "
-            f"{verdict}")
+            f"{verdict}{when}")
 
 
 @main.command()

@@ -14,7 +14,7 @@ from ase import Atoms
 from ..errors import RunInterrupted
 from ..observers.live import attach
 from ..observers.monitor import LiveMonitor
-from ..observers.progress import eta_text
+from ..observers.progress import eta_text, forecast_text
 from ..observers.settings import MonitorSettings
 from ..states.labeller import Labeller
 from ..store.run_store import RunStore
@@ -155,6 +155,6 @@ def _progress(dyn, monitor: LiveMonitor, md: MDSettings, report: Callable[[str],
         left = (remaining - dyn.nsteps) * elapsed / dyn.nsteps if dyn.nsteps else float("nan")
         report(f"step {offset + dyn.nsteps:>9}  {steps_to_ps(offset + dyn.nsteps, md.timestep_fs):9.2f} ps  "
                f"{ns_day:7.3f} ns/day  frames {monitor.n_frames:>6}  T {dyn.atoms.get_temperature():6.0f} K  "
-               f"ETA {eta_text(left):>12}  {'converged' if monitor.converged else 'not converged'}")
+               f"ETA {eta_text(left):>12}  {forecast_text(monitor)}")
 
     return progress

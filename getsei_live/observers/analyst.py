@@ -3,6 +3,7 @@ store's history."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..analysis.counting import RunCounter
 from ..analysis.criteria import ConvergenceCriteria
+from ..analysis.forecast import MAX_POINTS, forecast
 from ..analysis.records import Environments, Snapshot
 from ..analysis.verdict import ConvergenceMonitor, explain
 from ..errors import ParameterError, StoreError
@@ -65,15 +67,17 @@ class Analyst:
     def __init__(self, store: RunStore, *, lag_index: int | None, source: tuple[int, ...] | None,
                  target: tuple[int, ...] | None, criteria: ConvergenceCriteria, drift: DriftGuard,
                  companions: Sequence[str | Path] = (), seed: int = 0,
-                 on_check: Callable[[Snapshot], None] | None = None) -> None:
+                 on_check: Callable[[Snapshot], None] | None = None, check_every_frames: int = 1) -> None:
         self.store, self.spec = store, store.spec
         self.lag_index, self.source, self.target = lag_index, source, target
         self.criteria, self.drift, self.on_check = criteria, drift, on_check
         self.companions = companion_paths(store, companions)
         self.convergence = ConvergenceMonitor(criteria)
+        self.check_every_ps = check_every_frames * store.spec.frame_dt_ps
         history = store.snapshots()
         self.convergence.restore(history)
         self.latest: Snapshot | None = history[-1] if history else None
+        self._recent = history[-MAX_POINTS:]  # what the forecast fits: the last checks, not the whole history
         self._seed = int(seed)
 
     @property
@@ -114,6 +118,9 @@ class Analyst:
                        ensemble=tuple(run.path for run in ensemble.runs) if ensemble.n_runs > 1 else (),
                        fit=self.drift.summary(), environments=environments)
         snap = self.convergence.judge(snap)
+        snap = dataclasses.replace(snap, forecast=forecast(self._recent, snap, self.criteria,
+                                                           check_every_ps=self.check_every_ps))
+        self._recent = [*self._recent[1 - MAX_POINTS:], snap]
         self.drift.warn(snap)
         self.store.add_snapshot(snap)
         self.latest = snap

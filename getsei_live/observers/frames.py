@@ -80,6 +80,12 @@ class DynamicsBinding:
         dyn = self._dyn()
         return None if dyn is None else Frame.capture(dyn.atoms, self.step_offset + dyn.nsteps)
 
+    def planned_end(self) -> int | None:
+        """The absolute MD step the current ``dyn.run`` is planned to end at (None when it is not known)."""
+        dyn = self._dyn()
+        steps = getattr(dyn, "max_steps", None) if dyn is not None else None
+        return None if steps is None else self.step_offset + int(steps)
+
     def stop(self) -> int | None:
         """End ASE's ``run()`` cleanly after this step; the absolute step it ends at (None when it was ending)."""
         dyn = self._dyn()

@@ -216,10 +216,13 @@ def make_monitor(state_model: Labeller | None, atoms: Atoms, store, settings: Mo
         opened = _open_store(store, spec, state_model, atoms.get_chemical_symbols(), settings.temperature_K)
         warmup = None
     try:
-        return LiveMonitor(state_model, opened, settings, lag_index=lag_index, warmup=warmup)
+        monitor = LiveMonitor(state_model, opened, settings, lag_index=lag_index, warmup=warmup)
     except BaseException:
         opened.close()
         raise
+    if planned_ps is not None and not live:  # a replay's budget is its trajectory; a live run's its dyn.run
+        monitor.budget_ps = planned_ps
+    return monitor
 
 
 def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "run.zarr",

@@ -87,6 +87,9 @@ class LiveMonitor:
         self.flush_seconds = settings.flush_seconds
         self.stop_reason: str | None = None
         self.stop_explanation: str | None = None
+        #: The simulated time (ps) the run is planned to reach; None: that of the bound dynamics' ``run``.
+        self.budget_ps: float | None = None
+        self._warned_budget = False
         self._binding: DynamicsBinding | None = None
         self._since_check = 0
         self._last_flush = time.monotonic()
@@ -119,7 +122,8 @@ class LiveMonitor:
         settings = self.settings
         self.analyst = Analyst(self.store, lag_index=self.lag_index, source=settings.source, target=settings.target,
                                criteria=settings.criteria, drift=self.drift, companions=settings.companions,
-                               seed=settings.seed, on_check=settings.on_check)
+                               seed=settings.seed, on_check=settings.on_check,
+                               check_every_frames=self.check_every_frames)
         # counts rebuilt from states reach the disk with the next flush (which writes the whole tally and its
         # digest), so a refused resume changes nothing
         self.counter, _ = committed_counter(self.store)
@@ -315,7 +319,31 @@ class LiveMonitor:
             return None
         self._since_check = 0
         self.flush()
-        return self.analyst.check(self.counter, self.last_step, environments=environments)
+        snap = self.analyst.check(self.counter, self.last_step, environments=environments)
+        if snap is not None:
+            self._warn_beyond_budget(snap)
+        return snap
+
+    def planned_ps(self) -> float | None:
+        """The simulated time the run is planned to reach (``budget_ps``, else the bound dynamics' planned end)."""
+        if self.budget_ps is not None:
+            return self.budget_ps
+        end = self._binding.planned_end() if self._binding is not None else None
+        return None if end is None else steps_to_ps(end, self.spec.timestep_fs)
+
+    def _warn_beyond_budget(self, snap: Snapshot) -> None:
+        """One warning, the first time the forecast passes the planned budget."""
+        ahead, budget = snap.forecast, self.planned_ps()
+        if self._warned_budget or ahead is None or budget is None or snap.converged or ahead.converged_ps <= budget:
+            return
+        self._warned_budget = True
+        if ahead.finite:
+            bounds = f" [{ahead.low_ps:.3g}, {ahead.high_ps:.3g}]" if np.isfinite(ahead.high_ps) else ""
+            log.warning("getsei-live: at this rate the run converges at ~%.3g ps%s, beyond its budget of %.3g ps: "
+                        "extend the run, add replicas (--companion) or run hotter.", ahead.converged_ps, bounds, budget)
+        else:
+            log.warning("getsei-live: the run is not forecast to converge within its budget of %.3g ps: %s.", budget,
+                        ahead.reason)
 
     def _commit_before_failure(self, error: BaseException) -> None:
         """On the worker, after a failure: commit the frames before it, as the synchronous path does."""

@@ -13,7 +13,7 @@ import time
 
 from ase import units
 
-__all__ = ["ProgressBar", "eta_text"]
+__all__ = ["ProgressBar", "eta_text", "forecast_text"]
 
 
 def eta_text(seconds: float) -> str:
@@ -26,6 +26,20 @@ def eta_text(seconds: float) -> str:
     if seconds >= 60:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds} s"
+
+
+def forecast_text(monitor) -> str:
+    """The verdict of the monitor's last check with its forecast: "converged", "not converged, forecast at ~41 ps
+    (28 ps from now)" or "not converged, not forecast to converge"."""
+    if monitor.converged:
+        return "converged"
+    latest = monitor.latest
+    ahead = latest.forecast if latest is not None else None
+    if ahead is None:
+        return "not converged"
+    if not ahead.finite:
+        return "not converged, not forecast to converge"
+    return f"not converged, forecast at ~{ahead.converged_ps:.3g} ps ({ahead.converged_ps - ahead.time_ps:.3g} ps from now)"
 
 
 class ProgressBar:
@@ -63,7 +77,7 @@ class ProgressBar:
         ns_day = ps / 1000 / (elapsed / 86400) if elapsed > 0 else 0.0
         self._bar.set_postfix_str(f"{ps:.2f} ps, {ns_day:.2f} ns/day, frames {self.monitor.n_frames}, "
                                   f"T {self.dyn.atoms.get_temperature():.0f} K, "
-                                  f"{'converged' if self.monitor.converged else 'not converged'}", refresh=False)
+                                  f"{forecast_text(self.monitor)}", refresh=False)
         self._bar.update(done - self._bar.n)
         self._seen = self.dyn.nsteps
 

@@ -12,6 +12,7 @@ import numpy as np
 from ..analysis import KineticModel, kinetic_model, nan_padded, timescales_by_lag
 from ..analysis.coring import core_frames_of
 from ..analysis.criteria import ConvergenceCriteria
+from ..analysis.forecast import MAX_POINTS, forecast
 from ..analysis.records import Environments, Snapshot
 from ..analysis.verdict import ConvergenceMonitor, explain
 from ..errors import ParameterError
@@ -217,8 +218,9 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
                              rng=np.random.default_rng(seed))
     stores = [first_store] + [RunStore.open(p, "r") for p in paths[1:]]
     environments = Environments.pooled([s.environments for store in stores for s in store.snapshots()])
+    own_core = core_ps is None or core_frames_of(core_ps, first_store.spec.frame_dt_ps) == first_store.spec.core_frames
     snap = _judged(dataclasses.replace(snap, environments=environments), first_store, criteria,
-                   own=ensemble.n_runs == 1 and core_ps is None)
+                   own=ensemble.n_runs == 1 and own_core)
     table = core_lengths(paths, core_lengths_ps, analysed=ensemble) if core_lengths_ps else []
     lag_index = snap.lag_index
     model = kinetic_model(counts[lag_index], snap.lag_ps, source=source, target=target, reversible=reversible,
@@ -240,12 +242,21 @@ def _judged(snap: Snapshot, store: RunStore, criteria: ConvergenceCriteria, *, o
     """The offline snapshot with its verdict: every condition, and ``unchanged`` continuing the run's own checks
     when it is analysed as it was run (one store, its core length), else starting from none."""
     monitor = ConvergenceMonitor(criteria)
+    history = []
     if own:
         history = [s for s in store.snapshots() if s.verdict is not None and s.lag_ps == snap.lag_ps]
         if history and history[-1].frame == store.committed_frames:  # no new frames: this judges that check again
             history = history[:-1]
         monitor.restore(history)
-    return monitor.judge(snap)
+    judged = monitor.judge(snap)
+    if not own or not store.committed_frames:
+        return judged
+    time_ps = float(store.times_ps()[-1])
+    judged = judged.at(frame=store.committed_frames, step=int(store.steps()[-1]), time_ps=time_ps,
+                       environments=judged.environments)
+    every = (store.analysis.get("check_every") or 1) * store.spec.frame_dt_ps
+    return dataclasses.replace(judged, forecast=forecast(history[-MAX_POINTS:], judged, criteria,
+                                                         check_every_ps=every))
 
 
 @dataclass(frozen=True, slots=True)

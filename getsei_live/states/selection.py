@@ -109,6 +109,9 @@ def choose(evidence: Sequence[StateNumber]) -> tuple[int, str]:
                        f"are {tests}"
     if qualified:
         return best.k, f"{best.k} states: the best silhouette ({best.silhouette:.3f})"
+    why = ("their slow timescales depend on the core length: fluctuations of one environment rather than sites, or "
+           "flicker longer than the core" if timed and not any(e.metastable for e in evidence) else
+           "other seeds draw other states")
     return best.k, (f"{best.k} states by silhouette ({best.silhouette:.3f}), but no number of states tried gave "
-                    f"states that are {tests}: the kinetics of these states will not converge (fluctuations of one "
-                    f"environment, not sites); try other trajectories (distinct regions) or features")
+                    f"states that are {tests}: the kinetics of these states will not converge ({why}); try other "
+                    f"trajectories (distinct regions), features or a longer core")

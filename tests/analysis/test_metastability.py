@@ -75,3 +75,4 @@ def test_nothing_slower_than_the_lag_is_no_evidence_of_metastability():
     fast = np.array([[50, 50], [50, 50]])  # forgets its state within one lag
     test = core_test(fast, fast, lag_ps=1.0, core_ps=0.3, probe_core_ps=0.6)
     assert not test.passed and "no timescale longer than the lag" in test.reasons[0]
+    assert test.reasons[0].startswith("cannot be judged at lag 1 ps")

@@ -113,3 +113,27 @@ def test_events_in_the_store_equal_a_per_li_loop(tmp_path):
     assert per_li.sum() > 50
     np.testing.assert_array_equal(store.derived_array("per_li_events"), per_li)
     np.testing.assert_array_equal(store.derived_array("block_events").sum(axis=0), events)
+
+
+@pytest.mark.slow
+def test_the_forecast_at_half_the_stop_time_is_within_a_factor_1_5(tmp_path):
+    """A known chain replayed with the early stop on: the check nearest half of the actual stop forecasts
+    ``converged_ps`` within a factor 1.5 of the stop; a chain whose second half drifts away from its first is
+    forecast never to converge, and says why."""
+    logging.disable(logging.WARNING)
+    try:
+        result = run_replica(_chain("3 states, easy"), 11, ConvergenceCriteria(), workdir=tmp_path)
+        drifting = _chain("3 states, easy", budget_frames=1000, late=np.array(
+            [[0.70, 0.20, 0.10], [0.02, 0.96, 0.02], [0.01, 0.09, 0.90]]))
+        drifted = run_replica(drifting, 11, ConvergenceCriteria(), workdir=tmp_path)
+    finally:
+        logging.disable(logging.NOTSET)
+    stop = next(s for s in result["snapshots"] if s.converged)
+    half = min(result["snapshots"], key=lambda s: abs(s.time_ps - stop.time_ps / 2))
+    ratio = half.forecast.converged_ps / stop.time_ps
+    print(f"\nstopped at {stop.time_ps:.3f} ps; forecast at {half.time_ps:.3f} ps: {half.forecast.text()}")
+    assert 1 / 1.5 <= ratio <= 1.5
+    last = drifted["snapshots"][-1]
+    assert not last.converged and "stationary" in last.verdict.failed
+    assert not last.forecast.finite and "drift" in last.forecast.reason
+    assert last.forecast.text().startswith("not forecast to converge: populations or leaving probabilities drift")

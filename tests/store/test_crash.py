@@ -83,7 +83,9 @@ def contents(path: Path) -> dict:
     out["committed_frames"], out["status"] = store.committed_frames, store.status
     out["snapshots"] = {s.frame: s.to_dict() for s in store.snapshots()}
     analysis = analyze_store(path, n_bootstrap=10, core_lengths_ps=None).snapshot
-    out["analysis"] = dataclasses.replace(analysis, verdict=None).to_dict()  # its verdict continues the history
+    # its verdict and forecast continue the run's own checks, which a crash may leave one more or fewer of
+    out["analysis"] = dataclasses.replace(analysis, verdict=None, forecast=None, frame=None, step=None,
+                                          time_ps=None).to_dict()
     return out
 
 
