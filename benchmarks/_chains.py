@@ -280,6 +280,17 @@ def _every_share_covered(snap: dict, truth: dict, floor: float = 0.10) -> bool:
                for route, share in truth["shares"].items() if share >= floor)
 
 
+#: Shares of the actual stop time at which the forecast is read.
+FORECAST_AT = (0.25, 0.5, 0.75)
+
+
+def forecast_ratio(snapshots: list, stop_ps: float, share: float) -> float:
+    """The forecast ``converged_ps`` of the check nearest ``share`` of the stop time, over the stop time (inf where
+    it forecast no convergence, NaN without a forecast)."""
+    snap = min(snapshots, key=lambda s: abs(s.time_ps - share * stop_ps))
+    return float("nan") if snap.forecast is None else snap.forecast.converged_ps / stop_ps
+
+
 def judge_replica(chain: Chain, result: dict, truth: dict | None, *, patience: int, seed: int) -> dict:
     """Stop time (fraction of the budget), coverage and top-route correctness for the current and the old criterion
     (for labels of a continuous variable, which have no true answer: only whether and when it stopped)."""
@@ -292,6 +303,8 @@ def judge_replica(chain: Chain, result: dict, truth: dict | None, *, patience: i
         "stop": (new["frame"] if new["converged"] else chain.budget_frames) / chain.budget_frames,
         "stopped": bool(new["converged"]),
     }
+    if new.converged:  # the forecasts made on the way, against the actual stop
+        row["forecast"] = {share: forecast_ratio(snaps, new.time_ps, share) for share in FORECAST_AT}
     if truth is None:
         return row
     row["new"] |= {

@@ -5,7 +5,8 @@ early stop on (``_chains.py``). At the stop (or at the budget) the table gives, 
 side by side, for the previous one (point estimates unchanged for 3 checks, intervals from 50 resamples of Li
 atoms, read off the same runs): the stop as a fraction of the budget, how many replicas stopped before it, the
 coverage of the true top-route share and of the true slowest timescale by the 90% intervals, and how often the
-top route was the true one.
+top route was the true one; then, for the replicas that stopped, the forecast of the stop made at 25, 50 and 75%
+of it against the actual stop (``analysis.forecast``).
 
     python benchmarks/bench_early_stop.py [--replicas 20] [--processes 2] [--chains 0,1,2] [--n-bootstrap 100]
 """
@@ -18,7 +19,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-from _chains import chains, judge_replica, run_replica
+from _chains import FORECAST_AT, chains, judge_replica, run_replica
 
 from getsei_live.analysis.criteria import ConvergenceCriteria
 
@@ -46,9 +47,13 @@ def main() -> None:
     header = (f"{'chain':<28} {'criterion':<9} {'stop/budget':>11} {'stopped':>8} {'share cov':>9} "
               f"{'all shares':>10} {'t1 cov':>7} {'top right':>9} {'tie':>5}")
     print(f"{args.replicas} replicas per chain, nominal coverage 90%\n{header}\n{'-' * len(header)}", flush=True)
+    forecasts: dict[str, list[dict]] = {}
     with ProcessPoolExecutor(args.processes) as pool:
         for index in picked:
             rows = list(pool.map(replica, [(index, 1000 + r, args.n_bootstrap) for r in range(args.replicas)]))
+            stopped = [row["forecast"] for row in rows if "forecast" in row]
+            if stopped:
+                forecasts[every[index].name] = stopped
             for name in ("new", "old"):
                 r = [row[name] for row in rows if name in row]
                 if not r:
@@ -62,6 +67,18 @@ def main() -> None:
                 print(f"{every[index].name:<28} {name:<9} {median:>11.2f} {cell('stopped', 8)} "
                       f"{cell('share_cover', 9)} {cell('every_share_cover', 10)} {cell('t1_cover', 7)} "
                       f"{cell('top_right', 9)} {cell('tie', 5)}", flush=True)
+    if forecasts:
+        print(f"\nForecast of the stop time, made at 25, 50 and 75% of the actual stop: forecast / actual, median "
+              f"[10th, 90th percentile] over the replicas that stopped (inf: forecast never to converge)")
+        print(f"{'chain':<28} {'stopped':>7} {'at 25%':>20} {'at 50%':>20} {'at 75%':>20}")
+        for name, ratios in forecasts.items():
+            cells = []
+            for share in FORECAST_AT:
+                r = np.array([x[share] for x in ratios], dtype=float)
+                r = r[~np.isnan(r)]
+                cells.append(f"{np.median(r):.2f} [{np.percentile(r, 10):.2f}, {np.percentile(r, 90):.2f}]"
+                             if r.size else "-")
+            print(f"{name:<28} {len(ratios):>7} {cells[0]:>20} {cells[1]:>20} {cells[2]:>20}")
     print(f"\n{time.perf_counter() - start:.0f} s; stop/budget is the median over replicas; 'all shares': every true "
           f"route share of 10% or more reported and inside its interval; 'top right': the true top route is the top "
           f"route or among those reported as comparable; 'tie': stopped with comparable routes; 'old' = unchanged "

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import theilslopes
 
 from ._result import Result, strict_json
 from .criteria import ConvergenceCriteria
@@ -34,13 +35,13 @@ PRIORS = {"route_interval": -0.5, "timescale_interval": -0.5, "top_route_resolve
           "min_transitions": 1.0, "time_blocks": 1.0, "markovian": -0.5}
 
 #: How strongly the prior holds: its standard deviation, in units of the exponent.
-PRIOR_SD = 0.25
+PRIOR_SD = 0.3
 
 #: Scatter of a condition's value between checks (log units) assumed until there are checks to measure it.
 PRIOR_SCATTER = 0.15
 
 #: Checks used for a fit (the most recent), and the fewest for one.
-MAX_POINTS, MIN_POINTS = 8, 3
+MAX_POINTS, MIN_POINTS = 8, 4
 
 #: Conditions that more data does not close, and why, in words.
 NOT_BY_DATA = {
@@ -155,22 +156,25 @@ class Forecast(Result):
                 f"now{beyond}")
 
 
-def _fit(times: np.ndarray, values: np.ndarray, prior: float) -> tuple[float, float, float, int]:
-    """The exponent of ``values ~ times^b`` (pulled toward ``prior``), its standard error, the scatter of the
-    values about the fit (in log units), and the points used."""
+def _fit(times: np.ndarray, values: np.ndarray, prior: float) -> tuple[float, float, float, float, int]:
+    """``values ~ a times^b`` on the recent checks: the exponent (pulled toward ``prior``), its standard error, the
+    value the fit gives at the last check (less noisy than that check's own), the scatter of the values about the
+    fit (log units), and the points used."""
     ok = np.isfinite(times) & np.isfinite(values) & (times > 0) & (values > 0)
     t, v = np.log(times[ok][-MAX_POINTS:]), np.log(values[ok][-MAX_POINTS:])
     if t.size < MIN_POINTS or np.ptp(t) < 1e-9:
-        return prior, PRIOR_SD, PRIOR_SCATTER, 0
-    slope, intercept = np.polyfit(t, v, 1)
+        return prior, PRIOR_SD, float(values[ok][-1]) if t.size else float("nan"), PRIOR_SCATTER, 0
+    # Theil-Sen (the median of the pairwise slopes): one check whose interval happens to be wide does not tilt it
+    slope, intercept, low, high = theilslopes(v, t, alpha=0.68)
     residual = v - (slope * t + intercept)
-    # the scatter pooled with the prior's, worth two checks: three points that happen to line up are no evidence
+    # the scatter pooled with the prior's, worth two checks: a few points that happen to line up are no evidence
     # of a smooth run
     scatter = float(np.sqrt((np.sum(residual ** 2) + 2 * PRIOR_SCATTER ** 2) / t.size))
-    se = scatter / np.sqrt(np.sum((t - t.mean()) ** 2))
+    se = max((high - low) / 2, scatter / np.sqrt(np.sum((t - t.mean()) ** 2)))
     weight_fit, weight_prior = 1 / se ** 2, 1 / PRIOR_SD ** 2
     b = (slope * weight_fit + prior * weight_prior) / (weight_fit + weight_prior)
-    return float(b), float(1 / np.sqrt(weight_fit + weight_prior)), scatter, int(t.size)
+    fitted = float(np.exp(np.median(v - b * t) + b * t[-1]))  # the line of exponent b through the points
+    return float(b), float(1 / np.sqrt(weight_fit + weight_prior)), fitted, scatter, int(t.size)
 
 
 def _when(now_ps: float, value: float, threshold: float, b: float, se: float, scatter: float,
@@ -221,13 +225,13 @@ def _markovian(history: Sequence, snap, c: ConvergenceCriteria) -> ConditionFore
         return ConditionForecast("markovian", np.nan, np.nan, *_when_events(snap, c), 1.0, 0)
     times, values = _ck_values(history)
     if values.size and "Chapman-Kolmogorov" in reasons:
-        b, se, scatter, points = _fit(times, values, PRIORS["markovian"])
+        b, se, fitted, scatter, points = _fit(times, values, PRIORS["markovian"])
         if points and b + se > -0.1:
             return ConditionForecast("markovian", values[-1], c.ck_tolerance, np.inf, np.inf, np.inf, b, points,
                                      "the Chapman-Kolmogorov test fails by a difference that more data has not "
                                      "shrunk (count longer lags, or other states)")
         return ConditionForecast("markovian", values[-1], c.ck_tolerance,
-                                 *_when(now, values[-1], c.ck_tolerance, b, se, scatter, rising=False), b, points)
+                                 *_when(now, fitted, c.ck_tolerance, b, se, scatter, rising=False), b, points)
     if "not resolved" in reasons or "no longer stored lag" in reasons or "moves from" in reasons:
         return ConditionForecast("markovian", np.nan, np.nan, np.inf, np.inf, np.inf, np.nan, 0,
                                  "no stored lag gives a Markov model: more of the same data does not change that "
@@ -243,8 +247,10 @@ def _when_events(snap, c: ConvergenceCriteria) -> tuple[float, float, float]:
     observed = snap.observed_ps or 0.0
     if not (np.isfinite(t1) and t1 > 0 and observed > 0):
         return np.inf, np.inf, np.inf
-    reasons = snap.markov.reasons[snap.markov.lags_ps.index(snap.lag_ps)]
-    room = next((float(r.split("room for only about ")[1].split(" ")[0]) for r in reasons if "such events" in r), None)
+    reasons = [*snap.markov.reasons[snap.markov.lags_ps.index(snap.lag_ps)],
+               *(snap.core_test.reasons if snap.core_test is not None else ())]
+    room = next((float(r.split("room for only about ")[1].split(" ")[0]) for r in reasons
+                 if "room for only about" in r), None)
     ratio = max(t1 / observed, c.min_slow_events / room if room else 0.0, 1.0)
     ci = snap.intervals.timescales[0] if snap.intervals is not None and len(snap.intervals.timescales) else None
     lo, hi = (ci if ci is not None and np.isfinite(ci).all() and ci[0] > 0 else (t1, t1))
@@ -277,7 +283,10 @@ def forecast(history: Sequence, snap, criteria: ConvergenceCriteria, *, check_ev
     c = criteria
     failed = set(verdict.failed)
     found: list[ConditionForecast] = []
-    for name in [n for n in verdict.failed if n in NOT_BY_DATA]:
+    if "metastable" in failed and snap.core_test is not None and not snap.core_test.judged:
+        failed.discard("metastable")  # not judged yet: the data that judges it is the data the Markov test needs
+        found.append(ConditionForecast("metastable", np.nan, np.nan, *_when_events(snap, c), 1.0, 0))
+    for name in [n for n in verdict.failed if n in NOT_BY_DATA and n in failed]:
         condition = next(x for x in verdict.conditions if x.name == name)
         found.append(ConditionForecast(name, np.nan, np.nan, np.inf, np.inf, np.inf, np.nan, 0,
                                        NOT_BY_DATA[name] + (f" ({condition.detail})" if name != "metastable" else "")))
@@ -294,8 +303,9 @@ def forecast(history: Sequence, snap, criteria: ConvergenceCriteria, *, check_ev
                                            "no value to extrapolate yet"))
             continue
         rising = PRIORS[name] > 0
-        b, se, scatter, points = _fit(times, values, PRIORS[name])
-        at, low, high = _when(now, values[-1], threshold, b, se, scatter, rising)
+        b, se, fitted, scatter, points = _fit(times, values, PRIORS[name])
+        met = (values[-1] >= threshold) if rising else (values[-1] <= threshold)
+        at, low, high = _when(now, values[-1] if met else fitted, threshold, b, se, scatter, rising)
         if rising and values[-1] <= 0:
             at = low = high = np.inf
         found.append(ConditionForecast(name, values[-1], threshold, at, low, high, b, points,

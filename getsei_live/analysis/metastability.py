@@ -50,6 +50,11 @@ class CoreTest(Result):
     passed : bool
     reasons : tuple of str
         Why not, in words (empty when it passed).
+    judged : bool
+        Whether the data could judge it: t1 shorter than the time each Li was observed and seen about
+        ``min_events`` times (as the Markov test asks). A slow process the run has barely seen has timescales too
+        uncertain to compare, so an unjudged test fails as "not judged yet", which more data closes, not as "not
+        metastable".
     """
 
     lag_ps: float
@@ -60,17 +65,19 @@ class CoreTest(Result):
     rtol: float
     passed: bool
     reasons: tuple[str, ...]
+    judged: bool = True
 
     def to_dict(self) -> dict:
         return strict_json({"lag_ps": self.lag_ps, "core_ps": self.core_ps, "probe_core_ps": self.probe_core_ps,
                             "timescales": self.timescales.tolist(), "probe_timescales": self.probe_timescales.tolist(),
-                            "rtol": self.rtol, "passed": self.passed, "reasons": list(self.reasons)})
+                            "rtol": self.rtol, "passed": self.passed, "reasons": list(self.reasons),
+                            "judged": self.judged})
 
     @classmethod
     def from_dict(cls, data: dict) -> CoreTest:
         return cls(float(data["lag_ps"]), float(data["core_ps"]), float(data["probe_core_ps"]),
                    nan_array(data["timescales"]), nan_array(data["probe_timescales"]), float(data["rtol"]),
-                   bool(data["passed"]), tuple(data.get("reasons", ())))
+                   bool(data["passed"]), tuple(data.get("reasons", ())), bool(data.get("judged", True)))
 
 
 #: What a scientist can do about an answer that depends on the core length.
@@ -95,7 +102,8 @@ def _moves(before: float, after: float) -> str:
 
 
 def core_test(counts: np.ndarray, probe_counts: np.ndarray, *, lag_ps: float, core_ps: float, probe_core_ps: float,
-              n_timescales: int = 2, rtol: float = 0.2) -> CoreTest:
+              n_timescales: int = 2, rtol: float = 0.2, observed_ps: float | None = None, n_li: int | None = None,
+              min_events: float = 100.0) -> CoreTest:
     """Judge whether the slow processes at the analysis lag are those of metastable states.
 
     Parameters
@@ -107,6 +115,10 @@ def core_test(counts: np.ndarray, probe_counts: np.ndarray, *, lag_ps: float, co
         Slowest timescales judged (those longer than the lag).
     rtol : float, default 0.2
         Relative difference accepted (the Markov test's ``plateau_rtol``).
+    observed_ps, n_li : float, int, optional
+        Time each Li was observed and the Li observed: the test is judged only once t1 is shorter than
+        ``observed_ps`` and ``n_li * observed_ps / t1`` reaches ``min_events`` (none of this without them).
+    min_events : float, default 100
 
     Returns
     -------
@@ -122,6 +134,15 @@ def core_test(counts: np.ndarray, probe_counts: np.ndarray, *, lag_ps: float, co
     if not judged:
         reasons.append(f"cannot be judged at lag {lag_ps:g} ps: no timescale longer than the lag to compare across "
                        f"core lengths")
+    elif observed_ps is not None and not t[0] < observed_ps:
+        reasons.append(f"not judged yet: t1 = {t[0]:.3g} ps is longer than each Li was observed ({observed_ps:.3g} "
+                       f"ps)")
+    elif observed_ps is not None and n_li is not None and n_li * observed_ps / t[0] < min_events:
+        reasons.append(f"not judged yet: the Li had room for only about {n_li * observed_ps / t[0]:.0f} events of "
+                       f"t1 = {t[0]:.3g} ps (need {min_events:g})")
+    if reasons:
+        return CoreTest(float(lag_ps), float(core_ps), float(probe_core_ps), frozen_array(t), frozen_array(probe),
+                        float(rtol), False, tuple(reasons), judged=False)
     for m in judged:
         name = f"t{m + 1}"
         if not probe[m] > lag_ps:

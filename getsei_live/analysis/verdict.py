@@ -53,7 +53,8 @@ def _metastable(snap: Snapshot) -> list[Condition]:
     shown = f"t1 = {t[0]:.3g} ps at core {test.core_ps:g} ps, {probe[0]:.3g} ps at {test.probe_core_ps:g} ps" \
         if t.size and np.isfinite(t[0]) and np.isfinite(probe[0]) else ""
     detail = (f"metastable: slow timescales unchanged within {100 * test.rtol:g}% when the core doubles ({shown})"
-              if test.passed else "not metastable: " + "; ".join(test.reasons))
+              if test.passed else "; ".join(test.reasons) if not test.judged
+              else "not metastable: " + "; ".join(test.reasons))
     return [Condition("metastable", test.passed, shown or None, f"within {100 * test.rtol:g}%", "", detail)]
 
 

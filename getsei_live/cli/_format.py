@@ -95,11 +95,12 @@ def format_state_model(model) -> str:
     if selection:
         rows = []
         for e in map(StateNumber.from_dict, selection["evidence"]):
-            timed = e.metastable is not None
+            timed = e.t1_ps is not None
             rows.append([str(e.k), f"{e.silhouette:.3f}", "-" if e.agreement is None else f"{e.agreement:.2f}",
                          f"{e.events_per_li_ps:.3g}" if timed else "-",
                          f"{e.t1_ps:.3g} -> {e.t1_doubled_ps:.3g}" if timed else "-",
-                         ("yes" if e.metastable else "no") if timed else "-", "<- chosen" if e.chosen else ""])
+                         ("not judged" if e.metastable is None else "yes" if e.metastable else "no") if timed
+                         else "-", "<- chosen" if e.chosen else ""])
         out += ["", "The evidence for each number of states (cross-seed ARI: mean adjusted Rand index of the seeds' "
                     "states; changes per Li per ps and t1 at the core length and at twice it, on every frame in "
                     "time order):",
@@ -159,7 +160,8 @@ def core_test_line(snap: Snapshot) -> str:
         return ""
     shown = ", ".join(f"t{k + 1} {a:.3g} -> {b:.3g} ps" for k, (a, b) in
                       enumerate(zip(test.timescales, test.probe_timescales)) if np.isfinite(a) and k < 2)
-    verdict = "metastable" if test.passed else "NOT metastable: " + "; ".join(test.reasons)
+    verdict = ("metastable" if test.passed else "; ".join(test.reasons) if not test.judged
+               else "NOT metastable: " + "; ".join(test.reasons))
     return (f"Core test at lag {test.lag_ps:g} ps, core {test.core_ps:g} ps -> {test.probe_core_ps:g} ps"
             + (f" ({shown})" if shown else "") + f": {verdict}")
 

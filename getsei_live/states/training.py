@@ -134,7 +134,8 @@ def _evidence(fits: Sequence[EncoderFit], first: dict, ks: Sequence[int],
                  "-" if agreement is None else f"{agreement:.3f}",
                  f", {timed['events_per_li_ps']:.3g} changes per Li per ps, t1 {timed['t1_ps']:.3g} -> "
                  f"{timed['t1_doubled_ps']:.3g} ps at twice the core: "
-                 f"{'metastable' if timed['metastable'] else 'not metastable'}" if timed else "")
+                 f"{ {True: 'metastable', False: 'not metastable', None: 'not judged'}[timed['metastable']] }"
+                 if timed else "")
     return evidence
 
 

@@ -9,9 +9,14 @@ import pytest
 from getsei_live.states.selection import MIN_AGREEMENT, StateNumber, choose, metastability_of
 
 
+def timed(k, silhouette, agreement, metastable):
+    return StateNumber(k, silhouette, agreement, events_per_li_ps=0.1, t1_ps=2.0,
+                       t1_doubled_ps=2.1 if metastable else 5.0, metastable=metastable)
+
+
 def test_the_best_silhouette_among_metastable_reproducible_numbers_is_chosen():
-    evidence = [StateNumber(2, 0.40, 0.9, metastable=False), StateNumber(3, 0.35, 0.8, metastable=True),
-                StateNumber(4, 0.36, 0.2, metastable=True), StateNumber(5, 0.30, 0.7, metastable=True)]
+    evidence = [timed(2, 0.40, 0.9, False), timed(3, 0.35, 0.8, True), timed(4, 0.36, 0.2, True),
+                timed(5, 0.30, 0.7, True)]
     k, why = choose(evidence)
     assert k == 3  # 2 is not metastable, 4 not reproducible (ARI below MIN_AGREEMENT)
     assert why.startswith("3 states: the best silhouette (0.350) among the numbers whose states are metastable")
@@ -19,10 +24,12 @@ def test_the_best_silhouette_among_metastable_reproducible_numbers_is_chosen():
 
 
 def test_with_no_number_qualifying_the_best_silhouette_is_kept_and_the_rule_says_so():
-    k, why = choose([StateNumber(2, 0.12, 0.9, metastable=False), StateNumber(3, 0.08, 0.9, metastable=False)])
+    k, why = choose([timed(2, 0.12, 0.9, False), timed(3, 0.08, 0.9, False)])
     assert k == 2 and "no number of states tried gave states that are metastable" in why
     assert "will not converge" in why
     assert choose([StateNumber(2, 0.3), StateNumber(3, 0.3)])[0] == 2  # ties: fewer states
+    unjudged = choose([timed(2, 0.2, 0.9, None), timed(3, 0.3, 0.9, None)])  # too short a run to tell
+    assert unjudged[0] == 3 and "metastability not judged for 2, 3 states" in unjudged[1]
 
 
 def test_sites_pass_the_core_test_and_a_cut_variable_does_not(fixed_seed):
