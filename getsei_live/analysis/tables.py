@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from .model import KineticModel
     from .records import Environments, Snapshot
 
-__all__ = ["TABLES", "html_page", "html_table", "interval_of", "interval_text", "model_rows", "route_text",
-           "snapshot_rows", "state_names", "to_pandas"]
+__all__ = ["TABLES", "core_test_line", "events_line", "html_page", "html_table", "interval_of", "interval_text",
+           "model_rows", "route_text", "snapshot_rows", "state_names", "to_pandas", "transport_line"]
 
 #: The tables every analysis has, in the order they are shown.
 TABLES = ("states", "pathways", "timescales")
@@ -150,3 +150,41 @@ def html_page(title: str, lines: Sequence[str], tables: dict[str, list[dict[str,
     """A title, a few lines of text and the tables: what a notebook shows for a result."""
     text = "".join(f"<div>{html.escape(line)}</div>" for line in lines)
     return f"<div><b>{html.escape(title)}</b>{text}" + "".join(html_table(r, c) for c, r in tables.items()) + "</div>"
+
+
+def events_line(snap: Snapshot) -> str:
+    """The state changes counted, in one line ("" for a snapshot from before they were counted)."""
+    if not snap.events_out:
+        return ""
+    rate = f" ({snap.events_per_li_ps:.3g} per Li per ps)" if np.isfinite(snap.events_per_li_ps) else ""
+    out = ", ".join(f"S{s} {k}" for s, k in enumerate(snap.events_out) if s in snap.active_set)
+    return f"State changes counted: {snap.n_events}{rate}; out of each state: {out}."
+
+
+def transport_line(snap: Snapshot) -> str:
+    """What the Li positions say, in one line ("" without positions)."""
+    moved = snap.transport
+    if moved is None:
+        return ""
+    line = (f"Li positions: {moved.hops_per_li_ps:.3g} hops per Li per ps (>{moved.hop_distance_A:g} A after "
+            f"{moved.smooth_ps:g} ps smoothing; {100 * moved.never_hopped:.0f}% of the Li never hopped), mean squared "
+            f"displacement {moved.msd_A2:.3g} A^2 over {moved.span_ps:.3g} ps")
+    if moved.state_changes:
+        line += (f"; over a state change a Li moved {moved.median_displacement_A:.2f} A (median), "
+                 f"{100 * moved.moved_share:.0f}% of the changes more than {moved.site_spacing_A:g} A")
+    if np.isfinite(moved.hop_change_correlation):
+        line += f"; per Li, hops and state changes correlate (Spearman) {moved.hop_change_correlation:.2f}"
+    return line + "."
+
+
+def core_test_line(snap: Snapshot) -> str:
+    """The core test in one line ("" without core assignment)."""
+    test = snap.core_test
+    if test is None:
+        return ""
+    shown = ", ".join(f"t{k + 1} {a:.3g} -> {b:.3g} ps" for k, (a, b) in
+                      enumerate(zip(test.timescales, test.probe_timescales)) if np.isfinite(a) and k < 2)
+    verdict = ("metastable" if test.passed else "; ".join(test.reasons) if not test.judged
+               else "NOT metastable: " + "; ".join(test.reasons))
+    return (f"Core test at lag {test.lag_ps:g} ps, core {test.core_ps:g} ps -> {test.probe_core_ps:g} ps"
+            + (f" ({shown})" if shown else "") + f": {verdict}")

@@ -6,10 +6,10 @@ import numpy as np
 
 from ..analysis.markov import MarkovRecord
 from ..analysis.records import Snapshot
+from ..analysis.tables import core_test_line, events_line, state_names, transport_line
 from ..analysis.tables import interval_of as _interval
 from ..analysis.tables import interval_text as _pair
 from ..analysis.tables import route_text as route
-from ..analysis.tables import state_names
 from ..analysis.verdict import comparable_text, endpoints_text
 from ..states.selection import StateNumber
 
@@ -126,44 +126,6 @@ def core_line(core_ps: float, removed: float | None) -> str:
         return "Core assignment: off (raw labels counted)."
     share = f"; it removed {100 * removed:.0f}% of the raw label changes" if removed is not None else ""
     return f"Core assignment: a Li changes state after {core_ps:g} ps in the new one{share}."
-
-
-def events_line(snap: Snapshot) -> str:
-    """The state changes counted, in one line ("" for a snapshot from before they were counted)."""
-    if not snap.events_out:
-        return ""
-    rate = f" ({snap.events_per_li_ps:.3g} per Li per ps)" if np.isfinite(snap.events_per_li_ps) else ""
-    out = ", ".join(f"S{s} {k}" for s, k in enumerate(snap.events_out) if s in snap.active_set)
-    return f"State changes counted: {snap.n_events}{rate}; out of each state: {out}."
-
-
-def transport_line(snap: Snapshot) -> str:
-    """What the Li positions say, in one line ("" without positions)."""
-    moved = snap.transport
-    if moved is None:
-        return ""
-    line = (f"Li positions: {moved.hops_per_li_ps:.3g} hops per Li per ps (>{moved.hop_distance_A:g} A after "
-            f"{moved.smooth_ps:g} ps smoothing; {100 * moved.never_hopped:.0f}% of the Li never hopped), mean squared "
-            f"displacement {moved.msd_A2:.3g} A^2 over {moved.span_ps:.3g} ps")
-    if moved.state_changes:
-        line += (f"; over a state change a Li moved {moved.median_displacement_A:.2f} A (median), "
-                 f"{100 * moved.moved_share:.0f}% of the changes more than {moved.site_spacing_A:g} A")
-    if np.isfinite(moved.hop_change_correlation):
-        line += f"; per Li, hops and state changes correlate (Spearman) {moved.hop_change_correlation:.2f}"
-    return line + "."
-
-
-def core_test_line(snap: Snapshot) -> str:
-    """The core test in one line ("" without core assignment)."""
-    test = snap.core_test
-    if test is None:
-        return ""
-    shown = ", ".join(f"t{k + 1} {a:.3g} -> {b:.3g} ps" for k, (a, b) in
-                      enumerate(zip(test.timescales, test.probe_timescales)) if np.isfinite(a) and k < 2)
-    verdict = ("metastable" if test.passed else "; ".join(test.reasons) if not test.judged
-               else "NOT metastable: " + "; ".join(test.reasons))
-    return (f"Core test at lag {test.lag_ps:g} ps, core {test.core_ps:g} ps -> {test.probe_core_ps:g} ps"
-            + (f" ({shown})" if shown else "") + f": {verdict}")
 
 
 def _verdict_lines(snap: Snapshot) -> list[str]:

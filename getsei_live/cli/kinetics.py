@@ -10,20 +10,19 @@ import click
 import numpy as np
 
 from ..analysis import strict_json as json_ready
-from ..analysis.tables import interval_of, interval_text, route_text, state_names
+from ..analysis.tables import (
+    core_test_line,
+    events_line,
+    interval_of,
+    interval_text,
+    route_text,
+    state_names,
+    transport_line,
+)
 from ..analysis.verdict import comparable_text, endpoints_text, explain
 from ..errors import ParameterError
 from . import main
-from ._format import (
-    core_line,
-    core_test_line,
-    events_line,
-    format_markov,
-    format_model,
-    format_snapshot,
-    table,
-    transport_line,
-)
+from ._format import core_line, format_markov, format_model, format_snapshot, table
 from ._options import LAG, endpoints, renamed_options
 
 if TYPE_CHECKING:

@@ -242,6 +242,51 @@ def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
     return fig
 
 
+#: The conditions the forecast figure draws, with their axis labels.
+FORECAST_PANELS = {"route_interval": "widest route-share interval", "timescale_interval": "widest t interval / t",
+                   "min_transitions": "fewest state changes out of a state", "time_blocks": "blocks of time"}
+
+
+def forecast_figure(snapshots: Sequence[Snapshot]) -> Figure:
+    """Each condition the forecast extrapolates, against simulated time: its value at every check, its threshold,
+    and the power law of the last check's forecast carried on to the time it is forecast to hold."""
+    snapshots = [Snapshot.from_dict(s) for s in snapshots]
+    last = next((s for s in reversed(snapshots) if s.forecast is not None), None)
+    names = [n for n in FORECAST_PANELS if any(c.name == n for s in snapshots if s.verdict is not None
+                                               for c in s.verdict.conditions)]
+    fig, axes = plt.subplots(len(names) or 1, 1, figsize=(7, 2.2 * max(len(names), 1)), sharex=True,
+                             layout="constrained", squeeze=False)
+    for ax, name in zip(axes[:, 0], names):
+        points = [(s.time_ps, c.value, c.threshold) for s in snapshots if s.verdict is not None
+                  for c in s.verdict.conditions if c.name == name and isinstance(c.value, (int, float))
+                  and not isinstance(c.value, bool) and np.isfinite(c.value)]
+        if not points:
+            continue
+        t, v, threshold = (np.array(x, dtype=float) for x in zip(*points))
+        v = np.maximum(v, threshold[-1] / 100)  # a route with all the flux has an interval of width 0
+        ax.plot(t, v, "o-", markersize=3, color="C0", label="at each check")
+        ax.axhline(threshold[-1], color="0.4", linestyle=":", label="threshold")
+        ahead = next((c for c in last.forecast.conditions if c.name == name), None) if last is not None else None
+        if ahead is not None and np.isfinite(ahead.at_ps) and np.isfinite(ahead.exponent) and ahead.at_ps > t[-1]:
+            future = np.geomspace(t[-1], ahead.at_ps, 30)  # the power law that meets the threshold then
+            ax.plot(future, threshold[-1] * (future / ahead.at_ps) ** ahead.exponent, "--", color="C1",
+                    label=f"forecast: t^{ahead.exponent:.2f}, holds at ~{ahead.at_ps:.3g} ps")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylabel(FORECAST_PANELS[name], fontsize=8)
+        ax.legend(fontsize=7)
+    axes[-1, 0].set_xlabel("simulated time (ps)")
+    title = "Forecast" if last is None else f"Forecast at {last.time_ps:.3g} ps: {last.forecast.text()}"
+    fig.suptitle("\n".join(_wrapped(title, 90)), fontsize=9)
+    return fig
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) or [""]
+
+
 def populations_figure(time_ps, states, n_states: int) -> Figure:
     """Fraction of the Li atoms in each state against simulated time."""
     labels = np.asarray(states)

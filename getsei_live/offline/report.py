@@ -149,7 +149,8 @@ def write_report(store_path: str | Path | Sequence[str | Path], out_dir: str | P
                "environments": environments.to_dict() if environments is not None else None, "context": context,
                "mfpt_ps": result.snapshot.mfpt_ps, "mfpt_ci": intervals.get("mfpt_ci"),
                "bottleneck_rate_ci": intervals.get("bottleneck_rate_ci"),
-               "convergence": history[-1].to_dict() if history else None}
+               "convergence": history[-1].to_dict() if history else None,
+               "snapshot": result.snapshot.to_dict()}
     (out / "summary.json").write_text(json.dumps(strict_json(summary), indent=1))
     (out / "index.html").write_text(_html(summary, figures, result.model, result.info.store, environments))
     log.info("Wrote %d figures, index.html and summary.json to %s.", len(figures), out)
@@ -192,6 +193,8 @@ def _run_figures(stores: list[RunStore], paths: list, history: list, context: st
     figures = {}
     if history:
         figures["convergence"] = _titled(plots.convergence_figure(history), context)
+    if any(s.forecast is not None for s in history):
+        figures["forecast"] = _titled(plots.forecast_figure(history), context)
     fits = {str(p): f for p in paths if (f := state_model_fit(p)) is not None}
     if fits:
         limit = ConvergenceCriteria.from_dict(stores[0].analysis.get("criteria") or {}).max_ood_fraction
@@ -265,6 +268,17 @@ def _pathways_html(model, summary: dict) -> str:
     return (f"<h2>Pathways {src} &rarr; {dst}</h2><table><tr><th>#</th><th>route</th><th>share</th>"
             "<th>90% interval</th><th>rate-limiting step</th><th>its rate (1/ps)</th><th>90% interval</th></tr>"
             f"{rows}</table>{passage}")
+
+
+def _physics_html(summary: dict) -> str:
+    """The lines that say what the answer is about: state changes, the core test, the Li positions, the forecast."""
+    from ..analysis.records import Snapshot
+    from ..analysis.tables import core_test_line, events_line, transport_line
+
+    snap = Snapshot.from_dict(summary["snapshot"])
+    lines = [events_line(snap), core_test_line(snap), transport_line(snap),
+             "Forecast: " + snap.forecast.text() if snap.forecast is not None and not snap.converged else ""]
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines if line)
 
 
 def _no_features_note(model, figures: dict) -> str:
@@ -341,7 +355,8 @@ live convergence: <b>{verdict}</b>.</p>
 {'is a valid generator' if rates.valid else 'is NOT a valid generator (' + esc('; '.join(rates.problems)) + '); the nearest valid generator is shown'}.
 Implied timescales: {timescales}. Core assignment: {f"{summary['core_ps']:g} ps" if summary['core_ps'] else 'off'}{
 '' if summary['label_changes_removed'] is None else f" ({100 * summary['label_changes_removed']:.0f}% of the raw label changes removed)"}.</p>
-<p>{markov_text}</p>{conditions}
+<p>{markov_text}</p>
+<p><b>Verdict of this analysis:</b> {esc(summary['verdict']['text'])}</p>{_physics_html(summary)}{conditions}
 <h2>States</h2><table><tr><th>state</th><th>population</th><th>escape rate (1/ps)</th><th>mobility</th></tr>{rows}</table>
 {states}
 {_pathways_html(model, summary)}
