@@ -1,0 +1,64 @@
+"""The forecast of when a run converges: closed forms for values that scale as a power of the simulated time,
+the prior while there are few checks, and the conditions more data does not close."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from getsei_live.analysis.criteria import ConvergenceCriteria
+from getsei_live.analysis.forecast import Forecast, forecast
+from getsei_live.analysis.records import Condition, Snapshot, Verdict
+
+CRITERIA = ConvergenceCriteria(patience=3)
+
+
+def judged(time_ps: float, conditions: dict[str, float], failing: tuple[str, ...] = ()) -> Snapshot:
+    """A judged check at ``time_ps`` whose conditions have these values (each failing unless met)."""
+    thresholds = {"route_interval": CRITERIA.share_ci_width, "min_transitions": CRITERIA.min_transitions,
+                  "timescale_interval": CRITERIA.timescale_ci_rwidth}
+    made = [Condition(name, bool(value <= thresholds[name]) if name != "min_transitions"
+                      else bool(value >= thresholds[name]), value, thresholds[name], "", "")
+            for name, value in conditions.items()]
+    made += [Condition(name, False, None, "", "", name) for name in failing]
+    failed = tuple(c.name for c in made if not c.passed) + ("unchanged",)
+    return Snapshot(lag_ps=0.1, time_ps=time_ps, verdict=Verdict(False, 0, tuple(made), failed, False, ()))
+
+
+def test_a_width_that_narrows_as_one_over_the_root_of_the_time_is_forecast_exactly():
+    times = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    checks = [judged(t, {"route_interval": 0.2 / np.sqrt(t), "min_transitions": 3 * t}) for t in times]
+    ahead = forecast(checks[:-1], checks[-1], CRITERIA, check_every_ps=1.0)
+    # closed forms: 0.2 t^-1/2 = 0.05 at t = 16 ps; 3 t = 20 at t = 6.67 ps; then 3 checks of 1 ps
+    route = next(c for c in ahead.conditions if c.name == "route_interval")
+    events = next(c for c in ahead.conditions if c.name == "min_transitions")
+    assert route.at_ps == pytest.approx(16.0, rel=1e-6) and route.exponent == pytest.approx(-0.5, abs=1e-6)
+    assert events.at_ps == pytest.approx(20 / 3, rel=1e-6) and events.exponent == pytest.approx(1.0, abs=1e-6)
+    assert ahead.converged_ps == pytest.approx(16.0 + 3.0, rel=1e-6)
+    assert route.low_ps < 16.0 < route.high_ps and ahead.finite
+    assert ahead.text() == f"converged at ~19 ps [{ahead.low_ps:.3g}, {ahead.high_ps:.3g}], 13 ps from now"
+    assert Forecast.from_dict(ahead.to_dict()) == ahead
+
+
+def test_the_run_s_own_scaling_outweighs_the_prior_once_it_has_the_checks():
+    """Widths that narrow as t^-1 (faster than the square root): with 2 checks the prior decides; with 8 the fit
+    moves the exponent most of the way."""
+    checks = [judged(t, {"route_interval": 0.5 / t}) for t in np.arange(1.0, 9.0)]
+    early = forecast(checks[:1], checks[1], CRITERIA, check_every_ps=1.0).conditions[0]
+    late = forecast(checks[:-1], checks[-1], CRITERIA, check_every_ps=1.0).conditions[0]
+    assert early.points == 0 and early.exponent == -0.5
+    assert late.points == 8 and late.exponent < -0.9
+    assert late.at_ps == pytest.approx(10.0, rel=0.1)  # 0.5 / t = 0.05 at 10 ps
+
+
+@pytest.mark.parametrize("name", ["stationary", "metastable", "states_fit"])
+def test_conditions_more_data_does_not_close_make_it_infinite_with_the_reason(name):
+    checks = [judged(t, {"route_interval": 0.2 / np.sqrt(t)}, failing=(name,)) for t in (1.0, 2.0)]
+    ahead = forecast(checks[:1], checks[1], CRITERIA, check_every_ps=1.0)
+    assert not ahead.finite and ahead.converged_ps == np.inf and ahead.reason
+    assert ahead.text().startswith("not forecast to converge: ")
+
+
+def test_a_converged_check_forecasts_its_own_time():
+    snap = Snapshot(lag_ps=0.1, time_ps=5.0, verdict=Verdict(True, 3, (), (), True, ()))
+    assert forecast([], snap, CRITERIA, check_every_ps=1.0).text() == "converged"
