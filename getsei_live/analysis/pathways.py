@@ -11,13 +11,14 @@ from ..errors import ParameterError
 from ._result import Result
 from .tpt import ReactiveFlux
 
-__all__ = ["DIVERSITY_ROUTES", "Pathway", "decompose", "diversity", "pathways"]
+__all__ = ["DIVERSITY_ROUTES", "Pathway", "decompose", "diversities", "diversity", "pathways", "routes"]
 
 #: Residual flux below this fraction of the total counts as exhausted.
 RESIDUAL_RTOL = 1e-12
 
-#: Routes decomposed for the pathway diversity; the flux they leave is counted as one more route.
-DIVERSITY_ROUTES = 20
+#: Routes decomposed for the pathway diversity (the 5 reported and one more); the flux they leave is counted as one
+#: more route. Decomposing every route of every resample made a check of an 8-state network 2.4x slower.
+DIVERSITY_ROUTES = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,28 +107,38 @@ def pathways(flux: ReactiveFlux, k: int | None = 5, *, fraction: float | None = 
 def decompose(net_flux: np.ndarray, total: float, source: tuple[int, ...], target: tuple[int, ...], *,
               k: int | None = 5, fraction: float | None = None) -> tuple[Pathway, ...]:
     """``pathways`` on a bare net-flux matrix (no checks): for the many resamples of an interval estimate."""
-    if not total > 0:
-        return ()
     original = np.asarray(net_flux, dtype=float)
-    residual = original.copy()
+    found = []
+    for path, flux in routes(original, total, source, target, k=k, fraction=fraction):
+        edges = (np.array(path[:-1]), np.array(path[1:]))
+        weakest = int(np.argmin(original[edges]))
+        found.append(Pathway(states=tuple(path), flux=float(flux), fraction=float(flux / total),
+                             bottleneck=(int(path[weakest]), int(path[weakest + 1]))))
+    return tuple(found)
+
+
+def routes(net_flux: np.ndarray, total: float, source: tuple[int, ...], target: tuple[int, ...], *,
+           k: int | None = 5, fraction: float | None = None) -> list[tuple[tuple[int, ...], float]]:
+    """The decomposition as plain ``(states, flux)`` pairs, widest bottleneck first (``decompose`` without the
+    records, for the thousands of resamples of a check)."""
+    if not total > 0:
+        return []
+    residual = np.asarray(net_flux, dtype=float).copy()
     residual[residual <= RESIDUAL_RTOL * total] = 0.0
     target = set(target)
-    found: list[Pathway] = []
+    found: list[tuple[tuple[int, ...], float]] = []
     carried = 0.0
     while k is None or len(found) < k:
         path, bottleneck = _widest_path(residual, source, target)
         if not path or bottleneck <= RESIDUAL_RTOL * total:
             break
-        edges = (np.array(path[:-1]), np.array(path[1:]))
-        residual[edges] -= bottleneck
+        residual[np.array(path[:-1]), np.array(path[1:])] -= bottleneck
         residual[residual <= RESIDUAL_RTOL * total] = 0.0
         carried += bottleneck
-        weakest = int(np.argmin(original[edges]))
-        found.append(Pathway(states=tuple(path), flux=float(bottleneck), fraction=float(bottleneck / total),
-                             bottleneck=(int(path[weakest]), int(path[weakest + 1]))))
+        found.append((tuple(path), float(bottleneck)))
         if fraction is not None and carried >= fraction * total * (1 - 1e-12):
             break
-    return tuple(found)
+    return found
 
 
 def diversity(fractions) -> float:
@@ -143,7 +154,13 @@ def diversity(fractions) -> float:
     f = np.asarray(fractions, dtype=float)
     if f.size == 0 or not np.isfinite(f).all():
         return float("nan")
-    rest = 1.0 - f.sum()
-    f = np.append(f, rest) if rest > 1e-9 else f
-    f = f[f > 0]
-    return float(np.exp(-np.sum(f * np.log(f))))
+    return float(diversities(f[None, :])[0])
+
+
+def diversities(fractions: np.ndarray) -> np.ndarray:
+    """``diversity`` of each row of (n, k) route shares (NaN rows, and rows of zeros, give NaN)."""
+    given = np.nan_to_num(np.asarray(fractions, dtype=float), nan=0.0)
+    rest = 1.0 - given.sum(axis=1, keepdims=True)
+    f = np.concatenate([given, np.where(rest > 1e-9, rest, 0.0)], axis=1)
+    entropy = -np.sum(np.where(f > 0, f * np.log(np.where(f > 0, f, 1.0)), 0.0), axis=1)
+    return np.where(given.sum(axis=1) > 0, np.exp(entropy), np.nan)

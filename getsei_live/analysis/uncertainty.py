@@ -41,7 +41,8 @@ from scipy.special import ndtr, ndtri, stdtrit
 
 from ..deprecation import renamed_parameters
 from ._result import Result, frozen_array
-from .pathways import DIVERSITY_ROUTES, decompose, diversity
+from .pathways import DIVERSITY_ROUTES, diversities
+from .pathways import routes as decompose_routes
 from .rates import generators
 from .tpt import net_flux_batch
 
@@ -212,15 +213,19 @@ def route_shares(resamples: Resamples, lag_index: int, active: np.ndarray, sourc
     total = np.full(R, np.nan)
     if valid.any():
         net[valid], total[valid] = net_flux_batch(K[valid], src, dst)
+    width = max(len(routes) + 1, DIVERSITY_ROUTES)
+    every = np.full((R, width), np.nan)  # the shares of all routes decomposed, for the diversity
     for r in np.flatnonzero(np.isfinite(total)):  # a reducible resample has no flux: share 0, no top
-        found = decompose(net[r], total[r], src, dst, k=max(len(routes) + 1, DIVERSITY_ROUTES))
-        for rank, p in enumerate(found):
-            route = tuple(int(active[s]) for s in p.states)
+        found = decompose_routes(net[r], total[r], src, dst, k=width)
+        for rank, (states, flux) in enumerate(found):
+            route = tuple(int(active[s]) for s in states)
+            every[r, rank] = flux / total[r]
             if route in wanted:
-                shares[r, wanted[route]] = p.fraction
+                shares[r, wanted[route]] = flux / total[r]
                 if rank == 0:
                     top[r] = wanted[route]
-        spread[r] = diversity([p.fraction for p in found])
+    done = np.isfinite(total) & np.isfinite(every[:, 0])
+    spread[done] = diversities(every[done])
     return RouteSamples(shares, top, spread)
 
 
