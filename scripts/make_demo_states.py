@@ -12,8 +12,9 @@ For each demo interface, with the bundled MACE potential (float32, 2 fs, Langevi
    ``getsei_live/data/demo_start_<system>.extxyz``;
 3. from that start, at each of ``--sample-temperatures-K`` (the temperatures of ``make arrhenius-demo``; the demo
    runs at ``--temperature-K``): fresh velocities, 0.5 ps unsampled, then ``--train-ps`` sampled. One state model is
-   trained on 20% of all those frames, exactly as ``getsei-live train`` does, the number of states chosen by
-   silhouette in ``--k-range``, so that rates at the three temperatures are rates between the same states:
+   trained on 20% of all those frames, exactly as ``getsei-live train --n-states auto --frame-ps`` does (the number
+   of states in ``--k-range`` by silhouette among metastable, reproducible states), so that rates at the three
+   temperatures are rates between the same states:
    ``getsei_live/data/demo_states_<system>.pt``;
 4. score every frame of step 3 with the drift guard's test (the share of Li environments below the model's
    1st-percentile log-likelihood) in windows of 25 frames, the demo's check interval, and write the largest share
@@ -82,7 +83,9 @@ def make(system: str, args, calc) -> dict:
     began = time.perf_counter()
     model = StateModel.train([by_temperature[t] for t in args.sample_temperatures_K], n_states="auto",
                              k_range=tuple(args.k_range), frame_fraction=0.2,
-                             config=TrainingConfig(epochs=args.epochs, seed=0))
+                             config=TrainingConfig(epochs=args.epochs, seed=0), n_seeds=args.seeds,
+                             frame_dt_ps=args.every * TIMESTEP_FS / 1000)
+    print(f"  {model.training['selection']['rule']}", flush=True)
     print(f"  trained in {time.perf_counter() - began:.0f} s: {model.n_states} states, silhouette "
           f"{model.silhouette:.3f}", flush=True)
     model.save(DATA / f"demo_states_{system}.pt")
@@ -102,7 +105,9 @@ def make(system: str, args, calc) -> dict:
               f"{COUPLING_PS:g} ps, seed {args.seed}; built demo interface relaxed (FIRE, 200 steps), then "
               f"{args.form_ps:g} ps to form the interphase (its last frame is the demo's start); from it, at "
               f"each sampling temperature, 0.5 ps and then {args.train_ps:g} ps sampled every {args.every} steps",
-        "trained_on": f"20% of the {len(frames)} sampled frames; states by silhouette in {args.k_range}",
+        "trained_on": f"20% of the {len(frames)} sampled frames, {args.seeds} encoder seeds; the number of states in "
+                      f"{args.k_range} by the rule of getsei_live.states.selection (silhouette among metastable, "
+                      f"reproducible states; the sampled runs in time order judge metastability)",
         "temperature_K": args.temperature_K,
         "sample_temperatures_K": list(args.sample_temperatures_K),
         "fingerprint": model.fingerprint,
@@ -130,6 +135,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--k-range", type=int, nargs=2, default=[2, 6])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=3, help="encoders trained; the states are their consensus")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "demo_states")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
