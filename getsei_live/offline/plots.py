@@ -6,22 +6,18 @@ states keep one colour each across all figures.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 import matplotlib
 import matplotlib.ticker
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-from collections.abc import Mapping, Sequence  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from ..analysis import nan_padded  # noqa: E402
-from ..analysis.arrhenius import BOLTZMANN_EV_PER_K  # noqa: E402
-from ..analysis.markov import ChapmanKolmogorov, MarkovRecord  # noqa: E402
-from ..analysis.records import Snapshot  # noqa: E402
+from ..analysis import nan_padded
+from ..analysis.arrhenius import BOLTZMANN_EV_PER_K
+from ..analysis.markov import ChapmanKolmogorov, MarkovRecord
+from ..analysis.records import Snapshot
 
 if TYPE_CHECKING:
     from ..analysis.pathways import Pathway
@@ -34,8 +30,19 @@ __all__ = ["state_colour", "implied_timescales_figure", "rate_matrix_figure", "m
 SOURCE_COLOUR, TARGET_COLOUR = "#ff1493", "#00bfff"  # outside the state palette
 
 
+def _subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, layout=None, **kwargs):
+    """``pyplot.subplots`` without pyplot: a notebook's backend stays its own (pyplot and ``matplotlib.use`` would
+    switch it), pyplot keeps no reference to the figure, and ``Figure.savefig`` writes PNG without a display."""
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def _cmap(name: str):
+    return matplotlib.colormaps[name]
+
+
 def state_colour(state: int) -> tuple:
-    return plt.get_cmap("tab10")(int(state) % 10)
+    return _cmap("tab10")(int(state) % 10)
 
 
 def _names(states) -> list[str]:
@@ -49,11 +56,11 @@ def implied_timescales_figure(lags_ps, timescales, intervals=None) -> Figure:
     """
     lags = np.asarray(lags_ps, dtype=float)
     ts = np.asarray(timescales, dtype=float)
-    fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
+    fig, ax = _subplots(figsize=(6, 4.2), layout="constrained")
     for k in range(ts.shape[1]):
         if not np.any(np.isfinite(ts[:, k])):
             continue  # fewer active states than the model has: no such process
-        colour = plt.get_cmap("viridis")(k / max(1, ts.shape[1] - 1))
+        colour = _cmap("viridis")(k / max(1, ts.shape[1] - 1))
         ax.plot(lags, ts[:, k], "o-", color=colour, label=f"process {k + 1}")
         if intervals is not None:
             ci = np.asarray(intervals, dtype=float)
@@ -73,12 +80,12 @@ def core_lengths_figure(lags_ps, rows: Sequence[CoreLength], core_ps: float) -> 
     """The slowest implied timescale against lag for each core length (``StoreInfo.core_lengths``);
     the analysis's own core length drawn thick. A flat line is a Markovian core length."""
     lags = np.asarray(lags_ps, dtype=float)
-    fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
+    fig, ax = _subplots(figsize=(6, 4.2), layout="constrained")
     for k, row in enumerate(rows):
         t1 = np.array([np.nan if t is None else t for t in row.t1_by_lag], dtype=float)
         own = abs(row.core_ps - core_ps) < 1e-9
         share = "" if row.removed_share is None else f", {100 * row.removed_share:.0f}% of changes removed"
-        ax.plot(lags, t1, "o-", lw=2.5 if own else 1.2, color=plt.get_cmap("plasma")(k / max(1, len(rows))),
+        ax.plot(lags, t1, "o-", lw=2.5 if own else 1.2, color=_cmap("plasma")(k / max(1, len(rows))),
                 label=f"core {row.core_ps:g} ps{share}" + (" (this analysis)" if own else ""))
     span = np.array([lags.min(), lags.max()])
     ax.plot(span, span, "--", color="grey", label="lag = timescale")
@@ -111,7 +118,7 @@ def _heatmap(ax, matrix, names, title, unit, *, fmt="{:.2g}", marks=None, cmap="
                     color=_readable_on(image.cmap(image.norm(matrix[i, j]))))
             if marks is not None and marks[i, j]:
                 ax.plot(j, i, marker="x", color="red", markersize=14, markeredgewidth=1.5)
-    plt.colorbar(image, ax=ax, label=unit, shrink=0.8)
+    ax.figure.colorbar(image, ax=ax, label=unit, shrink=0.8)
 
 
 def rate_matrix_figure(generator, states, *, valid: bool, raw_rates=None) -> Figure:
@@ -123,7 +130,7 @@ def rate_matrix_figure(generator, states, *, valid: bool, raw_rates=None) -> Fig
     if not valid and raw_rates is not None:
         raw = np.real(np.asarray(raw_rates, dtype=complex))
         marks = (raw < 0) & ~np.eye(len(g), dtype=bool)
-    fig, ax = plt.subplots(figsize=(5.6, 4.6), layout="constrained")
+    fig, ax = _subplots(figsize=(5.6, 4.6), layout="constrained")
     title = "Rate matrix (1/ps)" + ("" if valid else "\nlogm(K)/lag not a generator: nearest valid one shown, x = was < 0")
     _heatmap(ax, off, _names(states), title, "rate (1/ps)", fmt="{:.2g}", marks=marks)
     return fig
@@ -132,7 +139,7 @@ def rate_matrix_figure(generator, states, *, valid: bool, raw_rates=None) -> Fig
 def mobility_figure(states, escape_rates, mobility) -> Figure:
     """Mobility score (escape rate / the largest), most mobile first (paper Fig. 3c)."""
     order = np.argsort(-np.asarray(escape_rates), kind="stable")
-    fig, ax = plt.subplots(figsize=(5.5, 3.6), layout="constrained")
+    fig, ax = _subplots(figsize=(5.5, 3.6), layout="constrained")
     names = [f"S{states[k]}" for k in order]
     bars = ax.bar(names, np.asarray(mobility)[order], color=[state_colour(states[k]) for k in order])
     for bar, k in zip(bars, order):
@@ -147,7 +154,7 @@ def mobility_figure(states, escape_rates, mobility) -> Figure:
 
 def flux_figure(states, equilibrium_flux, net_flux) -> Figure:
     """Equilibrium flux pi_i K_ij and net reactive flux (paper Fig. 4a-b), per lag."""
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.4), layout="constrained")
+    fig, axes = _subplots(1, 2, figsize=(10.5, 4.4), layout="constrained")
     names = _names(states)
     _heatmap(axes[0], np.asarray(equilibrium_flux, float), names, "Equilibrium flux", "flux per lag", cmap="Blues")
     _heatmap(axes[1], np.asarray(net_flux, float), names, "Net reactive flux", "flux per lag", cmap="Reds")
@@ -159,7 +166,7 @@ def network_figure(states, populations, net_flux, source, target) -> Figure:
     n = len(states)
     angle = np.pi / 2 - 2 * np.pi * np.arange(n) / n
     xy = np.column_stack([np.cos(angle), np.sin(angle)])
-    fig, ax = plt.subplots(figsize=(5.5, 5.5), layout="constrained")
+    fig, ax = _subplots(figsize=(5.5, 5.5), layout="constrained")
     flux = np.asarray(net_flux, float)
     top = flux.max() if flux.max() > 0 else 1.0
     for i in range(n):
@@ -185,7 +192,7 @@ def network_figure(states, populations, net_flux, source, target) -> Figure:
 def pathways_figure(pathways: Sequence[Pathway], intervals=None) -> Figure:
     """Top pathways as routes of state circles, with flux share and interval (paper Fig. 4d)."""
     rows = max(1, len(pathways))
-    fig, ax = plt.subplots(figsize=(7.5, 0.9 * rows + 0.8), layout="constrained")
+    fig, ax = _subplots(figsize=(7.5, 0.9 * rows + 0.8), layout="constrained")
     for r, path in enumerate(pathways):
         y = rows - r
         for k, s in enumerate(path.states):
@@ -208,7 +215,7 @@ def pathways_figure(pathways: Sequence[Pathway], intervals=None) -> Figure:
 def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
     """Timescales and pathway shares at each check against simulated time; the first converged check marked."""
     snapshots = [Snapshot.from_dict(s) for s in snapshots]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, layout="constrained")
+    fig, (top, bottom) = _subplots(2, 1, figsize=(7, 6), sharex=True, layout="constrained")
     time = np.array([s.time_ps for s in snapshots], dtype=float)
     ts = nan_padded([s.timescales for s in snapshots])
     for k in range(ts.shape[1]):
@@ -254,7 +261,7 @@ def forecast_figure(snapshots: Sequence[Snapshot]) -> Figure:
     last = next((s for s in reversed(snapshots) if s.forecast is not None), None)
     names = [n for n in FORECAST_PANELS if any(c.name == n for s in snapshots if s.verdict is not None
                                                for c in s.verdict.conditions)]
-    fig, axes = plt.subplots(len(names) or 1, 1, figsize=(7, 2.2 * max(len(names), 1)), sharex=True,
+    fig, axes = _subplots(len(names) or 1, 1, figsize=(7, 2.2 * max(len(names), 1)), sharex=True,
                              layout="constrained", squeeze=False)
     for ax, name in zip(axes[:, 0], names):
         points = [(s.time_ps, c.value, c.threshold) for s in snapshots if s.verdict is not None
@@ -292,7 +299,7 @@ def populations_figure(time_ps, states, n_states: int) -> Figure:
     labels = np.asarray(states)
     visited = [s for s in range(n_states) if np.any(labels == s)]  # states no Li ever entered are left out
     fractions = np.stack([(labels == s).mean(axis=1) for s in visited], axis=1)
-    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    fig, ax = _subplots(figsize=(7, 3.8), layout="constrained")
     ax.stackplot(time_ps, fractions.T, colors=[state_colour(s) for s in visited],
                  labels=[f"S{s}" for s in visited])
     ax.set_xlabel("simulated time (ps)")
@@ -308,7 +315,7 @@ def features_figure(states, escape_rates, features: dict[str, np.ndarray]) -> Fi
     names = list(features)
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), layout="constrained", squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), layout="constrained", squeeze=False)
     rates = np.asarray(escape_rates, float)
     for ax, name in zip(axes.flat, names):
         x = np.asarray(features[name], float)
@@ -337,7 +344,7 @@ def ck_figure(ck: ChapmanKolmogorov | dict) -> Figure:
     states = [s for s in range(ck.predicted.shape[1]) if np.isfinite(ck.predicted[0, s, s])]
     cols = min(3, max(1, len(states)))
     rows = int(np.ceil(len(states) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.7 * rows), layout="constrained", squeeze=False,
+    fig, axes = _subplots(rows, cols, figsize=(3.3 * cols, 2.7 * rows), layout="constrained", squeeze=False,
                              sharex=True)
     for ax, s in zip(axes.flat, states):
         pred, est = (np.concatenate([[1.0], values[:, s, s]]) for values in (ck.predicted, ck.estimated))
@@ -387,12 +394,12 @@ def _arrhenius_panel(ax, fits, at_K: float, colours) -> None:
 def arrhenius_figure(result, n_pairs: int = 6) -> Figure:
     """Escape rates (left) and the fastest state-to-state rates (right) against 1000/T, with the Arrhenius fits
     extrapolated to ``result.at_K`` (open squares, with intervals)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    fig, (left, right) = _subplots(1, 2, figsize=(11, 4.4), layout="constrained")
     escape = [f for f in result.escape if np.any(np.isfinite(f.rates) & (np.asarray(f.rates) > 0))]
     _arrhenius_panel(left, escape, result.at_K, [state_colour(int(f.name.split("S")[-1])) for f in escape])
     left.set_title(f"Escape rates (lag {result.lag_ps:g} ps)")
     pairs = sorted(result.transitions, key=lambda f: -np.nanmax(f.rates))[:n_pairs]
-    _arrhenius_panel(right, pairs, result.at_K, [plt.get_cmap("tab10")(k) for k in range(len(pairs))])
+    _arrhenius_panel(right, pairs, result.at_K, [_cmap("tab10")(k) for k in range(len(pairs))])
     right.set_title("Fastest state-to-state rates")
     return fig
 
@@ -400,7 +407,7 @@ def arrhenius_figure(result, n_pairs: int = 6) -> Figure:
 def state_model_fit_figure(fits: Mapping[str, FrameFits], max_ood_fraction: float) -> Figure:
     """How well the state model fitted each frame of each store: the fraction of Li environments outside its
     training distribution (top) and their mean log-likelihood (bottom), against time."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, layout="constrained")
+    fig, (top, bottom) = _subplots(2, 1, figsize=(7, 5), sharex=True, layout="constrained")
     for name, fit in fits.items():
         top.plot(fit.time_ps, 100 * np.asarray(fit.ood_fraction), lw=1, label=name)
         bottom.plot(fit.time_ps, fit.mean_log_likelihood, lw=1, label=name)

@@ -39,11 +39,8 @@ def _titled(fig: Figure, context: str) -> Figure:
 
 
 def _png(fig: Figure, path: Path) -> Path:
-    """Save and close ``fig``."""
-    import matplotlib.pyplot as plt
-
+    """Save ``fig`` (made without pyplot: nothing holds it once it is saved)."""
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

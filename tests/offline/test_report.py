@@ -14,7 +14,7 @@ from getsei_live import RunStore
 from getsei_live.cli import main
 
 FIGURES = {"implied_timescales", "rate_matrix", "mobility", "fluxes", "network", "pathways", "convergence",
-           "populations", "features", "state_model_fit", "core_lengths"}
+           "populations", "features", "state_model_fit", "core_lengths", "forecast"}
 
 
 @pytest.fixture(scope="module")
@@ -101,15 +101,22 @@ def test_report_of_a_short_demo_run(tmp_path):
 
 
 def test_report_figures_from_python_are_the_reports(replay_store, tmp_path):
-    """report_figures gives the report's figures as matplotlib Figures, each headed by what the run is."""
+    """report_figures gives the report's figures as matplotlib Figures, each headed by what the run is, and leaves
+    the user's backend and pyplot's figures alone (a notebook's inline plots go on working after it)."""
+    import matplotlib
     import matplotlib.pyplot as plt
 
     from getsei_live.offline.report import report_figures, run_context
 
-    figures = report_figures(replay_store)
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # a backend of the user's, not Agg
+    try:
+        figures = report_figures(replay_store)
+        assert matplotlib.get_backend() == "svg" and not plt.get_fignums()
+    finally:
+        matplotlib.use(before)
     assert set(figures) == FIGURES
     store = RunStore.open(replay_store)
     for name, fig in figures.items():  # the run's figures say what the run is; the model's also name the lag
         assert fig.get_suptitle().endswith((run_context(store), run_context(store, 1.0))), name
-        plt.close(fig)
     assert "lag 1 ps" in figures["pathways"].get_suptitle()
