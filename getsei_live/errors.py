@@ -19,6 +19,7 @@ __all__ = [
     "StoreMismatchError",
     "RunInterrupted",
     "GetseiDeprecationWarning",
+    "failure_text",
 ]
 
 
@@ -92,3 +93,10 @@ class RunInterrupted(KeyboardInterrupt):
 
 class GetseiDeprecationWarning(DeprecationWarning):
     """A name that still works but will go: the message names the one to use (``getsei_live.deprecation``)."""
+
+
+def failure_text(error: BaseException) -> str:
+    """"KeyError: 'x'" for an error with a message, "KeyboardInterrupt" for one without: what a store's status and
+    a stop reason say of it."""
+    message = str(error)
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__

@@ -138,7 +138,7 @@ def rate_matrix(K: np.ndarray, lag: float) -> RateMatrix:
         generator, method = (np.real(R), "logm") if not problems else (nearest_generator(R), "projection")
     if problems:
         log.info("logm(K)/lag is not a valid generator (%s); using the %s generator.", "; ".join(problems), method)
-    escape = -np.diag(generator).copy()
+    escape = -np.diag(generator) + 0.0  # + 0.0: a state never left escapes at 0, not at -0
     top = escape.max()
     mobility = escape / top if top > 0 else np.zeros_like(escape)
     ranking = np.argsort(-escape, kind="stable")

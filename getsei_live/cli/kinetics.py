@@ -158,10 +158,11 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
                    "flat where the states are metastable, growing with the core where they are fluctuations")
         click.echo(table(["core (ps)", "changes /Li/ps", "removed", *(f"t1 @{lag:g}" for lag in lags_ps)],
                          [[f"{r.core_ps:g}" + (" *" if r.core_frames == _core_frames(info) else ""),
-                           f"{r.changes_per_li_ps:.3g}",
-                           "" if r.removed_share is None else f"{100 * r.removed_share:.0f}%",
-                           *(f"{t:.3g}" if t == t else "" for t in r.t1_by_lag)] for r in rows]))
-        click.echo("  * the core length of this analysis")
+                           f"{r.changes_per_li_ps:.3g}" if r.changes_per_li_ps == r.changes_per_li_ps else "-",
+                           "-" if r.removed_share is None else f"{100 * r.removed_share:.0f}%",
+                           *(f"{t:.3g}" if t == t else "-" for t in r.t1_by_lag)] for r in rows]))
+        click.echo("  * the core length of this analysis; -: no slow process at that lag (t1 not longer than the "
+                   "lag, or too few state changes left)")
     click.echo("")
     if snap.forecast is not None and not snap.converged:
         click.echo("Forecast from the run's own checks: " + snap.forecast.text())

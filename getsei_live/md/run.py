@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from ..errors import RunInterrupted
+from ..errors import RunInterrupted, failure_text
 from ..observers.live import attach
 from ..observers.monitor import LiveMonitor
 from ..observers.progress import eta_text, forecast_text
@@ -117,7 +117,7 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
     try:
         atoms.calc = mace_calculator(mace_model, device=device, dtype=md.dtype, trust=md.trust_model_file)
     except BaseException as error:
-        monitor.close("interrupted", f"{type(error).__name__}: {error}")  # a resumed store: nothing written
+        monitor.close("interrupted", failure_text(error))  # a resumed store: nothing written
         if not existed:
             shutil.rmtree(store, ignore_errors=True)  # the store this run made, empty: no store at all
         raise

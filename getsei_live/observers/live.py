@@ -13,7 +13,7 @@ import numpy as np
 from ase import Atoms, units
 
 from ..analysis.coring import DEFAULT_CORE_PS, core_frames_of
-from ..errors import ParameterError, StoreMismatchError
+from ..errors import ParameterError, StoreMismatchError, failure_text
 from ..states.labeller import Labeller
 from ..store.run_store import RunStore, writer_lock
 from ..store.spec import RunSpec
@@ -199,6 +199,10 @@ def make_monitor(state_model: Labeller | None, atoms: Atoms, store, settings: Mo
                     equilibrate_frames=frames_at_least(settings.equilibrate_ps, frame_dt_ps, "equilibrate_ps"))
     for line in plan_warnings(lags, lag_index, frame_dt_ps, planned_ps, counting["equilibrate_frames"]):
         log.warning("getsei-live: %s", line)
+    if settings.core_ps > 0 and counting["core_frames"] == 1:
+        log.warning("getsei-live: a core of %g ps is one frame (%g ps apart): the raw labels are counted, as with "
+                    "core_ps=0; a core of at least 2 frames (%g ps) removes flicker.", settings.core_ps, frame_dt_ps,
+                    2 * frame_dt_ps)
     _check_endpoints(settings.source, settings.target,
                      state_model.n_states if state_model is not None else settings.n_states)
     li = np.flatnonzero(atoms.numbers == LI)
@@ -288,7 +292,7 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
                             trajectory_every=interval_steps if trajectory_every is None else trajectory_every,
                             log=log, log_every=interval_steps)
         except BaseException as error:
-            monitor.close("interrupted", f"{type(error).__name__}: {error}")
+            monitor.close("interrupted", failure_text(error))
             raise
         dyn.attach(files, interval=1)
         monitor.close_with(files.close)

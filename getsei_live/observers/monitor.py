@@ -13,7 +13,7 @@ from ase import Atoms, units
 
 from ..analysis.records import Environments, Snapshot
 from ..analysis.verdict import explain
-from ..errors import ParameterError, StoreError, StructureError
+from ..errors import ParameterError, StoreError, StructureError, failure_text
 from ..states.labeller import Labeller
 from ..store.counts import committed_counter
 from ..store.run_store import RunStore
@@ -368,7 +368,7 @@ class LiveMonitor:
         self._closed = True
         failure = self._worker.close() if self._worker is not None else None
         if failure is not None and status == "finished":
-            status, reason = "interrupted", f"{type(failure).__name__}: {failure}"
+            status, reason = "interrupted", failure_text(failure)
         try:
             if self.store.writable:
                 if self.stop_reason is None:
@@ -393,4 +393,4 @@ class LiveMonitor:
         if exc_type is None:
             self.close()
         else:
-            self.close("interrupted", f"{exc_type.__name__}: {exc}")
+            self.close("interrupted", failure_text(exc if exc is not None else exc_type()))
