@@ -105,23 +105,28 @@ def float_list(text: str) -> tuple[float, ...]:
 
 
 class _StatesType(click.ParamType):
-    """A state-model file that exists, "demo" (the bundled demo state model) or, with ``auto``, "auto"."""
+    """A state-model file that exists, "bundled" (the shipped state model for trying the tool on any of the demo
+    interfaces) or, with ``auto``, "auto". "demo" is the old name of "bundled" (it warns): ``getsei-live demo``
+    uses the state model of its own interphase, which is another file."""
 
     def __init__(self, auto: bool = True) -> None:
         self.auto = auto
-        self.name = "FILE|demo|auto" if auto else "FILE|demo"
+        self.name = "FILE|bundled|auto" if auto else "FILE|bundled"
 
     def convert(self, value, param, ctx):
         if isinstance(value, Path) or (self.auto and value == "auto"):
             return value
-        if value == "demo":
+        if value in ("bundled", "demo"):
             from ..md.calculators import bundled_file
 
+            if value == "demo":
+                click.echo("Warning: the state model 'demo' is called 'bundled' since getsei-live 0.2 (the demo "
+                           "itself uses the state model of its interphase); use 'bundled'.", err=True)
             return bundled_file("demo_states.pt")
         path = Path(value)
         if not path.is_file():
-            self.fail(f"no state-model file at {path} (give a file from 'getsei-live train', 'demo' for the "
-                      f"bundled demo state model" + (", or 'auto' to train one in the run)" if self.auto else ")"),
+            self.fail(f"no state-model file at {path} (give a file from 'getsei-live train', 'bundled' for the "
+                      f"shipped state model" + (", or 'auto' to train one in the run)" if self.auto else ")"),
                       param, ctx)
         return path
 
@@ -150,7 +155,7 @@ def live_options(command: Callable) -> Callable:
     """The analysis options shared by ``run`` and ``replay``."""
     options = [
         click.option("--states", "states_file", type=STATES, required=True,
-                     help="State model file (from getsei-live train); 'demo': the bundled demo state model (6 "
+                     help="State model file (from getsei-live train); 'bundled': the shipped state model (6 "
                           "states trained on small demo interfaces: for trying the tool, not for physics); for "
                           "'run', 'auto' trains one in the run on the frames of --warmup-ps."),
         click.option("--store", "store_path", type=click.Path(path_type=Path), required=True,

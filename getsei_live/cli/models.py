@@ -79,7 +79,7 @@ def train(trajectories: tuple[Path, ...], output: Path, n_states: str, k_range: 
 @click.argument("model_file", type=STATE_MODEL)
 @click.option("--json", "as_json", is_flag=True, help="Print the model's card as JSON.")
 def inspect(model_file: Path, as_json: bool) -> None:
-    """Show a saved state model (a file, or 'demo' for the bundled one): states, their mean environments,
+    """Show a saved state model (a file, or 'bundled' for the shipped one): states, their mean environments,
     silhouette scores."""
     from ..states.model import StateModel
 

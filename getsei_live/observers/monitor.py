@@ -359,7 +359,8 @@ class LiveMonitor:
 
     # ---------------------------------------------------------------- closing
     def close(self, status: str = "finished", reason: str | None = None) -> None:
-        """Process what is queued, write what is buffered, record the final status, release the store.
+        """Process what is queued, check the frames since the last check (a run that finished), write what is
+        buffered, record the final status, release the store.
 
         Raises a worker failure not yet raised. Safe to call twice.
         """
@@ -372,6 +373,8 @@ class LiveMonitor:
         try:
             if self.store.writable:
                 if self.stop_reason is None:
+                    if status == "finished" and self.warming is None and self.analyst is not None:
+                        self.check(only_if_new=True)  # the last word of a run is a check of its last frame
                     self._finish(status, reason)
                 else:
                     self.flush()

@@ -166,15 +166,19 @@ def test_a_second_writer_is_refused_at_once_while_the_first_holds_the_store(sett
         holder.wait()
 
 
-def test_states_demo_names_the_bundled_demo_state_model_and_a_missing_file_says_what_to_give(tmp_path):
+def test_states_bundled_names_the_shipped_state_model_and_a_missing_file_says_what_to_give(tmp_path):
+    """'bundled' is the shipped state model for trying the tool; 'demo', its old name, still works and warns (the
+    demo itself uses the state model of its interphase: two things must not share one name)."""
     from getsei_live.md.calculators import bundled_file
     from getsei_live.states.model import StateModel
 
-    card = json.loads(CliRunner().invoke(main, ["inspect", "demo", "--json"]).output)
+    card = json.loads(CliRunner().invoke(main, ["inspect", "bundled", "--json"]).output)
     assert card["fingerprint"] == StateModel.load(bundled_file("demo_states.pt")).fingerprint
     assert card["n_states"] == 6
+    old = CliRunner().invoke(main, ["inspect", "demo", "--json"])
+    assert old.exit_code == 0 and "the state model 'demo' is called 'bundled'" in old.output
     missing = CliRunner().invoke(main, ["inspect", str(tmp_path / "missing.pt")])
-    assert missing.exit_code == 2 and "'demo' for the bundled demo state model)" in missing.output
+    assert missing.exit_code == 2 and "'bundled' for the shipped state model)" in missing.output
     refused = CliRunner().invoke(main, ["replay", str(tmp_path / "a.xyz"), "--states", str(tmp_path / "missing.pt"),
                                         "--interval-steps", "50"])
     assert refused.exit_code == 2
