@@ -17,7 +17,7 @@ from ..errors import ParameterError, StructureError
 if TYPE_CHECKING:
     from ..store.parts import MDCheckpoint
 
-__all__ = ["Relaxation", "langevin", "relax", "restore_checkpoint"]
+__all__ = ["RELAXED_FORCE_EV_A", "Relaxation", "langevin", "relax", "restore_checkpoint", "start_at_temperature"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class Relaxation:
 
     def describe(self) -> str:
         return (f"relaxed in {self.steps} FIRE steps: largest force {self.max_force_before:.2f} -> "
-                f"{self.max_force_after:.2f} eV/A, energy {self.energy_change_eV:+.2f} eV")
+                f"{self.max_force_after:.2f} eV/A, energy change {self.energy_change_eV:+.2f} eV")
 
 
 def relax(atoms: Atoms, *, steps: int = 200, fmax_eV_A: float = 0.1) -> Relaxation:
@@ -45,6 +45,23 @@ def relax(atoms: Atoms, *, steps: int = 200, fmax_eV_A: float = 0.1) -> Relaxati
     optimiser.run(fmax=fmax_eV_A, steps=steps)
     after = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
     return Relaxation(before, after, int(optimiser.nsteps), float(atoms.get_potential_energy() - energy))
+
+
+#: Below this largest force (eV/A) a structure counts as relaxed: MD from it starts with velocities at twice its
+#: temperature (a thermal snapshot has forces of 1-3 eV/A on some atoms).
+RELAXED_FORCE_EV_A = 0.3
+
+
+def start_at_temperature(atoms: Atoms) -> float | None:
+    """For a relaxed structure (largest force below ``RELAXED_FORCE_EV_A``, with its calculator) with velocities
+    drawn at T: scale them to 2T, since half the kinetic energy flows into the potential energy within tens of fs
+    (equipartition), so that the MD starts near T instead of falling to T/2 and climbing back over several
+    thermostat times. Returns the largest force (eV/A) of a structure it scaled, None otherwise."""
+    largest = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
+    if largest >= RELAXED_FORCE_EV_A:
+        return None
+    atoms.set_momenta(atoms.get_momenta() * np.sqrt(2.0))
+    return largest
 
 
 def restore_checkpoint(atoms: Atoms, checkpoint: MDCheckpoint) -> None:

@@ -20,7 +20,7 @@ from ..states.labeller import Labeller
 from ..store.run_store import RunStore
 from ..units import steps_to_ps
 from .calculators import default_device, mace_calculator
-from .dynamics import langevin, restore_checkpoint
+from .dynamics import langevin, restore_checkpoint, start_at_temperature
 
 __all__ = ["MDSettings", "run_live_md"]
 
@@ -121,6 +121,10 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
         if not existed:
             shutil.rmtree(store, ignore_errors=True)  # the store this run made, empty: no store at all
         raise
+    if checkpoint is None and (largest := start_at_temperature(atoms)) is not None:
+        report(f"The structure is relaxed (largest force {largest:.2f} eV/A): velocities drawn at "
+               f"{2 * md.temperature_K:g} K, half of whose kinetic energy goes into the potential energy, so that "
+               f"the MD starts near {md.temperature_K:g} K")
     start = time.perf_counter()
     if not progress:  # attach(progress=True) draws a bar instead
         dyn.attach(_progress(dyn, monitor, md, report, remaining), interval=md.interval_steps)
