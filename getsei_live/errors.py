@@ -18,6 +18,7 @@ __all__ = [
     "StoreNotFoundError",
     "StoreMismatchError",
     "RunInterrupted",
+    "Terminated",
     "GetseiDeprecationWarning",
     "failure_text",
 ]
@@ -86,9 +87,25 @@ def check_fields(obj: object, *, integers: dict[str, int] | None = None, positiv
             raise ParameterError(f"The '{name}' parameter must lie in [0, 1). Got {value!r} instead.")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, what Slurm and PBS send at a job's time limit, raised where Ctrl-C raises ``KeyboardInterrupt`` (by
+    the command line's handler), so that a run or replay stops as cleanly: what is labelled is committed, the store
+    says it was interrupted and why, and the same command resumes it."""
+
+    signal_number = 15
+
+    def __str__(self) -> str:
+        return "SIGTERM (the job's time limit, or a kill)"
+
+
 class RunInterrupted(KeyboardInterrupt):
-    """A live run stopped by Ctrl-C after its store was closed cleanly; the message says where it stopped and how to
-    resume. A ``KeyboardInterrupt``, so that code catching that still does."""
+    """A live run stopped by Ctrl-C or SIGTERM after its store was closed cleanly; the message says where it stopped
+    and how to resume. A ``KeyboardInterrupt``, so that code catching that still does; ``signal_number`` is the
+    signal's (2 for Ctrl-C)."""
+
+    def __init__(self, message: str, signal_number: int = 2) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
 
 
 class GetseiDeprecationWarning(DeprecationWarning):

@@ -33,9 +33,9 @@ def recount(states: np.ndarray, lags: tuple[int, ...], n_states: int, core_frame
 
 
 def kill_after_committed(writer: subprocess.Popen, path, frames: int, timeout_s: float = 120,
-                         attribute: str = "committed_frames") -> None:
-    """SIGKILL ``writer`` once the store at ``path`` has committed ``frames`` frames (or it ends, or time is up);
-    ``attribute="warmup_frames"`` counts the frames kept during a warm-up."""
+                         attribute: str = "committed_frames", sig: int = signal.SIGKILL) -> None:
+    """Send ``sig`` (SIGKILL) to ``writer`` once the store at ``path`` has committed ``frames`` frames (or it ends, or
+    time is up) and wait for it; ``attribute="warmup_frames"`` counts the frames kept during a warm-up."""
     committed, deadline = 0, time.monotonic() + timeout_s
     while committed < frames and time.monotonic() < deadline and writer.poll() is None:
         time.sleep(0.05)
@@ -43,5 +43,6 @@ def kill_after_committed(writer: subprocess.Popen, path, frames: int, timeout_s:
             committed = json.loads((path / "zarr.json").read_text())["attributes"][attribute]
         except (OSError, ValueError, KeyError):
             continue
-    os.kill(writer.pid, signal.SIGKILL)
+    if writer.poll() is None:
+        os.kill(writer.pid, sig)
     writer.wait()

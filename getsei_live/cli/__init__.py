@@ -1,20 +1,22 @@
 """The ``getsei-live`` command line: click commands that print tables, or JSON with ``--json``.
 
-Every ``GetseiError`` becomes a one-line message and exit status 2, Ctrl-C one line and status 130 (``--debug``
-shows the traceback).
+Every ``GetseiError`` becomes a one-line message and exit status 2, Ctrl-C one line and status 130, SIGTERM (a batch
+system's time limit) the same clean stop with status 143 (``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import signal
 import sys
+import threading
 from typing import Any
 
 import click
 
 from .. import __version__
-from ..errors import GetseiError
+from ..errors import GetseiError, RunInterrupted, Terminated
 
 
 class _Group(click.Group):
@@ -34,11 +36,20 @@ class _Group(click.Group):
                 raise
             click.echo(f"Error: {as_typed(str(error), self.get_command(ctx, ctx.invoked_subcommand or ''))}", err=True)
             ctx.exit(2)
-        except KeyboardInterrupt as error:  # Ctrl-C: one line and the shell's status for SIGINT
+        except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM: one line and the shell's status for the signal
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(str(error) or "Interrupted.", err=True)
-            ctx.exit(130)
+            signal_number = getattr(error, "signal_number", signal.SIGINT)
+            text = str(error) if isinstance(error, RunInterrupted) else (
+                f"Stopped by {error}: what was labelled is committed and the store says it was interrupted; run the "
+                f"same command to resume." if isinstance(error, Terminated) else str(error) or "Interrupted.")
+            click.echo(text, err=True)
+            ctx.exit(128 + int(signal_number))
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM (a batch system's time limit) stops a command as Ctrl-C does."""
+    raise Terminated()
 
 
 def as_typed(message: str, command: click.Command | None) -> str:
@@ -63,6 +74,8 @@ def as_typed(message: str, command: click.Command | None) -> str:
 def main(ctx: click.Context, debug: bool, verbose: int) -> None:
     """Live GET-SEI analysis of lithium transport in ASE molecular dynamics."""
     ctx.obj = {"debug": debug}
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 

@@ -134,9 +134,12 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
     try:
         with monitor:
             dyn.run(remaining)
-    except KeyboardInterrupt:
-        raise RunInterrupted(f"Interrupted at step {done + dyn.nsteps}; {monitor.n_frames} frames are committed in "
-                             f"{store}. Run the same command to resume.") from None
+    except KeyboardInterrupt as error:
+        signal_number = getattr(error, "signal_number", 2)
+        what = "Terminated by SIGTERM" if signal_number == 15 else "Interrupted"
+        raise RunInterrupted(f"{what} at step {done + dyn.nsteps}; {monitor.n_frames} frames are committed in "
+                             f"{store}, which says so in its status. Run the same command to resume.",
+                             signal_number) from None
     report(f"Done: {dyn.nsteps} steps in {time.perf_counter() - start:.1f} s"
            + (f"; stopped early, {monitor.stop_explanation}" if monitor.stop_reason else ""))
     return monitor
