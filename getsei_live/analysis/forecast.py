@@ -186,9 +186,10 @@ def _when(now_ps: float, value: float, threshold: float, b: float, se: float, sc
     if (b > 0) != rising or abs(b) < 1e-6:
         return float("inf"), float("inf"), float("inf")  # the value does not move toward the threshold
     distance = np.log(threshold / value)
-    at = now_ps * np.exp(distance / b)
     spread = np.hypot(scatter / b, distance * se / b ** 2)
-    return float(at), float(max(now_ps, at * np.exp(-spread))), float(at * np.exp(spread))
+    with np.errstate(over="ignore"):  # a forecast beyond any budget is infinite, not an error
+        at = now_ps * np.exp(distance / b)
+        return float(at), float(max(now_ps, at * np.exp(-spread))), float(at * np.exp(spread))
 
 
 def _values(history: Sequence, name: str) -> tuple[np.ndarray, np.ndarray]:
