@@ -17,6 +17,7 @@ __all__ = [
     "StoreLockedError",
     "StoreNotFoundError",
     "StoreMismatchError",
+    "StoreMovedError",
     "RunInterrupted",
     "Terminated",
     "GetseiDeprecationWarning",
@@ -63,6 +64,10 @@ class StoreNotFoundError(StoreError, FileNotFoundError):
 
 class StoreLockedError(StoreError):
     """Another live process holds the store's writer lock."""
+
+
+class StoreMovedError(StoreError):
+    """The store's directory was moved or replaced while a writer held it: the writer stops."""
 
 
 class StoreMismatchError(StoreError):

@@ -54,6 +54,18 @@ class WriterLock:
             ) from None
         self._fd = fd
 
+    def still_names_it(self) -> bool:
+        """Whether the store's path still names the directory this lock holds: a writer whose directory was moved
+        or replaced under it (``mv run.zarr old.zarr && cp -r old.zarr run.zarr``) would write, by path, into a
+        directory another writer may lock."""
+        if self._fd is None:
+            return False
+        try:
+            now, held = os.stat(self.root), os.fstat(self._fd)
+        except OSError:
+            return False
+        return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)

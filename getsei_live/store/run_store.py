@@ -60,7 +60,14 @@ from .. import __version__
 from ..analysis.counting import ProbeTally, Tally, probe_core_frames
 from ..analysis.transport import smooth_frames_of
 from ..analysis.records import Snapshot
-from ..errors import ParameterError, StoreError, StoreFullError, StoreMismatchError, StoreNotFoundError
+from ..errors import (
+    ParameterError,
+    StoreError,
+    StoreFullError,
+    StoreMismatchError,
+    StoreMovedError,
+    StoreNotFoundError,
+)
 from .layout import (
     create_arrays,
     create_block_counts,
@@ -112,6 +119,11 @@ def writing(method: Callable) -> Callable:
 
     @functools.wraps(method)
     def wrapper(self: RunStore, *args: Any, **kwargs: Any) -> Any:
+        if self._lock is not None and not self._lock.still_names_it():
+            raise StoreMovedError(f"{self.path} is no longer the directory this run locked: it was moved or "
+                                  f"replaced while the run wrote it. Stopping here, so as not to write into a "
+                                  f"directory another writer may hold; the frames committed before are in the "
+                                  f"moved directory.")
         try:
             if not self.wrote and self._lock is not None:  # who writes now goes to disk with the first write
                 self._staged = {**(self._staged or {}), "writer": holder()}
@@ -493,8 +505,8 @@ class RunStore:
     # ---------------------------------------------------------------- writing
     @property
     def writable(self) -> bool:
-        """True while this handle holds the writer lock."""
-        return self.mode == "a" and self._lock is not None
+        """True while this handle holds the writer lock on the directory its path names."""
+        return self.mode == "a" and self._lock is not None and self._lock.still_names_it()
 
     def _require_writer(self) -> None:
         if not self.writable:

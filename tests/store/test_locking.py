@@ -89,3 +89,32 @@ def test_a_store_lists_as_zarr_alone_and_the_old_holder_file_goes_with_the_next_
         assert (path / LEGACY_HOLDER_FILE).exists()  # a writer that has written nothing changes nothing
         store.set_status("running", None)
         assert not (path / LEGACY_HOLDER_FILE).exists()
+
+
+def test_a_writer_whose_directory_is_replaced_under_it_stops_and_writes_nothing_there(tiny_model, tmp_path):
+    """``mv run.zarr old.zarr && cp -r old.zarr run.zarr`` while a replay writes: the writer notices at its next
+    write that its path no longer names the directory it locked, and stops; the copy is never written by it, and a
+    new writer may take it."""
+    import shutil
+
+    from conftest import AIMD_REPLAY, aimd_run
+
+    from getsei_live.errors import StoreMovedError
+    from getsei_live.observers.live import replay
+
+    path, moved = tmp_path / "run.zarr", tmp_path / "old.zarr"
+    frames = aimd_run("0pct", "0:80")
+
+    def frames_then_moved():
+        for k, atoms in enumerate(frames):
+            if k == 50:  # after the check (and commit) at frame 35
+                os.rename(path, moved)
+                shutil.copytree(moved, path)
+            yield atoms
+
+    with pytest.raises(StoreMovedError, match="no longer the directory this run locked: it was moved or replaced"):
+        replay(frames_then_moved(), tiny_model, path, **AIMD_REPLAY)
+    copy = RunStore.open(path)
+    assert copy.committed_frames == 35 and copy.status == "running"  # as it was copied: nothing written since
+    with RunStore.open(path, "a") as resumed:  # the copy's lock is free
+        assert resumed.writable
