@@ -40,15 +40,14 @@ def train(trajectories: tuple[Path, ...], output: Path, n_states: str, k_range: 
           frame_fraction: float, epochs: int, batch_size: int, seed: int, n_seeds: int, frame_dt_ps: float | None,
           device: str, file_format: str | None) -> None:
     """Train a state model (GAT encoder + Gaussian mixture) on one or more trajectories."""
-    import torch
-
+    from ..md.calculators import resolve_device
     from ..states.encoder import TrainingConfig
     from ..states.model import StateModel
     from ..structures.trajectory import read_trajectory
 
     if n_states != "auto" and not n_states.isdigit():
         raise ParameterError(f"The '--n-states' option takes a whole number or 'auto'. Got {n_states!r} instead.")
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    device = resolve_device(device)
     frames = []
     for path in trajectories:
         frames.append(read_trajectory(path, format=file_format))

@@ -72,12 +72,16 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
             else {store_path: list(trajectories)})
     for store in jobs:  # before torch loads or a frame is read: refusals in a second
         refuse_early(store, timestep_fs=timestep_fs, interval_steps=interval_steps, lags_ps=float_list(lags_ps),
-                     core_ps=core_ps, equilibrate_ps=equilibrate_ps)
+                     core_ps=core_ps, equilibrate_ps=equilibrate_ps, lag_ps=lag_ps, temperature_K=temperature_K)
     from ..observers.distributed import replay_distributed
+    from ..observers.live import check_endpoints
     from ..observers.live import replay as replay_frames
     from ..states.model import StateModel
     from ..store.run_store import RunStore
     from ..structures.trajectory import read_trajectory
+
+    model = StateModel.load(states_file)
+    check_endpoints(source, target, model.n_states)  # before a trajectory is read
 
     if len(jobs) < len(trajectories) and one_store_each:
         raise ParameterError("--one-store-each needs trajectory files with different names.")
@@ -103,7 +107,6 @@ def replay(trajectories: tuple[Path, ...], states_file: Path, store_path: Path, 
                                       lags_ps=float_list(lags_ps), workers=workers or 1, scheduler=scheduler,
                                       chunk_frames=chunk_frames, file_format=file_format, **options)
     else:
-        model = StateModel.load(states_file)
         monitors = {}
         for store, paths in jobs.items():
             frames = [frame for path in paths for frame in read_trajectory(path, format=file_format)]
@@ -196,7 +199,8 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
         raise ParameterError("--states auto trains the state model on the frames of --warmup-ps: give both, or a "
                              "state-model file without --warmup-ps.")
     refuse_early(store_path, timestep_fs=timestep_fs, interval_steps=interval_steps, lags_ps=float_list(lags_ps),
-                 core_ps=core_ps, equilibrate_ps=equilibrate_ps)  # before torch and MACE load: refusals in a second
+                 core_ps=core_ps, equilibrate_ps=equilibrate_ps, lag_ps=lag_ps,
+                 temperature_K=temperature_K)  # before torch and MACE load: refusals in a second
     from ..md.run import MDSettings, run_live_md
     from ..states.model import StateModel
 
@@ -277,10 +281,10 @@ def build(system: str, size: str, vacuum_A: float | None, gap_A: float, output: 
     click.echo(interface.describe())
     atoms = interface.atoms
     if relax_steps:
-        from ..md.calculators import default_device, mace_calculator
+        from ..md.calculators import mace_calculator, resolve_device
         from ..md.dynamics import relax
 
-        atoms.calc = mace_calculator(mace_model, device=default_device() if device == "auto" else device,
+        atoms.calc = mace_calculator(mace_model, device=resolve_device(device),
                                      dtype="float32", trust=trust_model_file)
         click.echo(f"Relaxing with the {mace_model} MACE potential: " + relax(atoms, steps=relax_steps).describe())
         atoms.calc = None

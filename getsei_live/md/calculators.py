@@ -9,9 +9,9 @@ import logging
 import warnings
 from pathlib import Path
 
-from ..errors import GetseiError, ParameterError
+from ..errors import GetseiError, ParameterError, failure_text
 
-__all__ = ["FOUNDATION_MODELS", "bundled_file", "default_device", "mace_calculator"]
+__all__ = ["FOUNDATION_MODELS", "bundled_file", "default_device", "mace_calculator", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,21 @@ def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_device(device: str) -> str:
+    """``device`` ("auto", "cpu", "cuda", "cuda:1") as torch will use it: "auto" is ``default_device()``; a CUDA
+    device this torch cannot use is refused in one line (a CPU build, or no GPU visible)."""
+    if device == "auto":
+        return default_device()
+    if str(device).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            reason = "this torch is a CPU build" if torch.version.cuda is None else "torch sees no CUDA GPU"
+            raise ParameterError(f"The 'device' parameter is {device!r}, but {reason} (torch {torch.__version__}); "
+                                 f"use 'cpu' or 'auto'.")
+    return str(device)
 
 
 def _import_mace():
@@ -94,18 +109,18 @@ def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str 
         except GetseiError:
             raise
         except Exception as error:
-            raise GetseiError(f"Cannot load the MACE model {path}: {type(error).__name__}: {error}") from None
+            raise GetseiError(f"Cannot load the MACE model {path}: {failure_text(error)}") from None
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
                 own = str(next(loaded.parameters()).dtype).removeprefix("torch.")
                 return MDCalculator(models=loaded, device=device, default_dtype=own if dtype == "auto" else dtype)
         except Exception as error:
-            raise GetseiError(f"Cannot load the MACE model {path}: {type(error).__name__}: {error}") from None
+            raise GetseiError(f"Cannot load the MACE model {path}: {failure_text(error)}") from None
     try:
         return mace_mp(model=str(model), device=device, default_dtype="float64" if dtype == "auto" else dtype)
     except Exception as error:
         raise GetseiError(
-            f"Cannot get the MACE foundation model {model!r} ({type(error).__name__}: {error}). mace-torch downloads "
+            f"Cannot get the MACE foundation model {model!r} ({failure_text(error)}). mace-torch downloads "
             f"it on first use, which needs internet; offline, pass the path of a .model file instead."
         ) from None

@@ -22,7 +22,7 @@ import hashlib
 import importlib
 from pathlib import Path
 
-from ..errors import GetseiError
+from ..errors import GetseiError, failure_text
 
 __all__ = ["UnsafeModelFile", "load_mace_model", "sha256"]
 
@@ -150,7 +150,7 @@ def load_mace_model(path: str | Path, *, device: str = "cpu", trust: bool = Fals
     try:
         names = get_unsafe_globals_in_checkpoint(path)
     except Exception as error:
-        raise GetseiError(f"{path} is not a torch model file ({type(error).__name__}: {error}).") from None
+        raise GetseiError(f"{path} is not a torch model file ({failure_text(error)}).") from None
     allowed = [(getattr(np.dtypes, n), f"numpy.dtypes.{n}") for n in dir(np.dtypes) if n.endswith("DType")]
     for name in names:
         if name == GRAPH_MODULE:

@@ -19,7 +19,7 @@ from ..observers.settings import MonitorSettings
 from ..states.labeller import Labeller
 from ..store.run_store import RunStore
 from ..units import steps_to_ps
-from .calculators import default_device, mace_calculator
+from .calculators import mace_calculator, resolve_device
 from .dynamics import langevin, restore_checkpoint, start_at_temperature
 
 __all__ = ["MDSettings", "run_live_md"]
@@ -99,7 +99,7 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
         restore_checkpoint(atoms, checkpoint)
         report(f"Resuming from the checkpoint at step {done} in {store}")
         report(f"{done} of the run's {md.steps} steps are done; {max(remaining, 0)} to go")
-    device = default_device() if md.device == "auto" else md.device
+    device = resolve_device(md.device)
     if state_model is not None and hasattr(state_model, "to"):
         state_model.to(device)
     dyn = langevin(atoms, temperature_K=md.temperature_K, timestep_fs=md.timestep_fs,

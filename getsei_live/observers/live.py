@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,16 +53,29 @@ def frames_from_ps(lags_ps: Sequence[float], frame_dt_ps: float) -> tuple[int, .
 
 
 def refuse_early(store: str | Path, *, timestep_fs: float, interval_steps: int, lags_ps: Sequence[float],
-                 core_ps: float = DEFAULT_CORE_PS, equilibrate_ps: float = 0.0) -> None:
+                 core_ps: float = DEFAULT_CORE_PS, equilibrate_ps: float = 0.0, lag_ps: float | str | None = "auto",
+                 temperature_K: float | None = None) -> None:
     """Refuse, before anything slow is loaded (torch, MACE, a trajectory), what can be refused from the settings
-    alone: lags that are not whole frames, and an existing store that another process is writing or that belongs
-    to a run with another time step, frame interval, lags, core length or equilibration. Changes nothing."""
+    alone: lags that are not whole frames, an analysis lag not among them, a temperature that is not a number of
+    kelvin, a store path no file system takes, and an existing store that another process is writing or that
+    belongs to a run with another time step, frame interval, lags, core length or equilibration. Changes
+    nothing."""
     check_sampling(interval_steps, timestep_fs)
     frame_dt_ps = steps_to_ps(interval_steps, timestep_fs)
     lags = frames_from_ps(lags_ps, frame_dt_ps)
+    if lag_ps not in (None, "auto") and frames_from_ps([lag_ps], frame_dt_ps)[0] not in lags:
+        raise ParameterError(f"The analysis lag ({lag_ps:g} ps) must be one of 'lags_ps' "
+                             f"({', '.join(f'{v:g}' for v in lags_ps)} ps), or 'auto'.")
+    if temperature_K is not None and not 0 < temperature_K < np.inf:
+        raise ParameterError(f"The 'temperature_K' parameter must be a positive, finite number of kelvin. Got "
+                             f"{temperature_K!r} instead.")
     counting = dict(core_frames=core_frames_of(core_ps, frame_dt_ps),
                     equilibrate_frames=frames_at_least(equilibrate_ps, frame_dt_ps, "equilibrate_ps"))
     path = Path(store)
+    too_long = [part for part in path.parts if len(os.fsencode(part)) > 255]
+    if too_long:
+        raise ParameterError(f"The store path has a name of {len(os.fsencode(too_long[0]))} bytes "
+                             f"({too_long[0][:40]}...); file systems take at most 255. Choose a shorter --store.")
     if not (path / "zarr.json").is_file():
         return
     stored = RunStore.open(path, "r").spec
@@ -160,7 +174,7 @@ def _warmup_store(store, atoms: Atoms, *, lags: tuple[int, ...], timestep_fs: fl
         raise
 
 
-def _check_endpoints(source, target, n_states: int | str) -> None:
+def check_endpoints(source, target, n_states: int | str) -> None:
     """Source and target are states of the model and disjoint: checked before a store is created or a frame
     written (the first check would find out only after frames were committed)."""
     from ..analysis._checks import as_state_set
@@ -203,7 +217,7 @@ def make_monitor(state_model: Labeller | None, atoms: Atoms, store, settings: Mo
         log.warning("getsei-live: a core of %g ps is one frame (%g ps apart): the raw labels are counted, as with "
                     "core_ps=0; a core of at least 2 frames (%g ps) removes flicker.", settings.core_ps, frame_dt_ps,
                     2 * frame_dt_ps)
-    _check_endpoints(settings.source, settings.target,
+    check_endpoints(settings.source, settings.target,
                      state_model.n_states if state_model is not None else settings.n_states)
     li = np.flatnonzero(atoms.numbers == LI)
     if state_model is None:

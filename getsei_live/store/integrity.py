@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GetseiError
+from ..errors import GetseiError, failure_text
 from ..units import steps_to_ps
 from .counts import recount
 from .run_store import RunStore
@@ -93,7 +93,7 @@ def _check_frames(store: RunStore, n: int, report: StoreReport) -> bool:
     try:
         steps, times = store.steps(), store.times_ps()
     except Exception as error:  # a damaged chunk raises from deep inside zarr's codecs
-        report.problems.append(f"frames/step or frames/time_ps is unreadable ({type(error).__name__}: {error})")
+        report.problems.append(f"frames/step or frames/time_ps is unreadable ({failure_text(error)})")
         return False
     if steps.size != n or times.size != n:
         report.problems.append(f"the frame arrays hold {steps.size} rows where {n} are committed")
@@ -117,7 +117,7 @@ def _check_states(store: RunStore, n: int, report: StoreReport) -> bool:
     try:
         states = store.states()
     except Exception as error:
-        report.problems.append(f"states is unreadable ({type(error).__name__}: {error}); its data is lost")
+        report.problems.append(f"states is unreadable ({failure_text(error)}); its data is lost")
         return False
     bad = np.flatnonzero(np.any((states < 0) | (states >= store.spec.n_states), axis=1))
     if states.shape[0] != n:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from ..errors import GetseiError, ParameterError, StoreError
+from ..errors import GetseiError, ParameterError, StoreError, failure_text
 from .spec import RunSpec
 
 __all__ = ["DIMENSIONS", "create_arrays", "create_block_counts", "create_derived", "create_fit_array",
@@ -102,7 +102,7 @@ def open_group(path: Path, mode: str) -> zarr.Group:
         return zarr.open_group(str(path), mode=mode, zarr_format=3)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError, ValueError,
             KeyError) as error:
-        raise StoreError(f"{path} is not a getsei-live store ({type(error).__name__}: {error}).") from None
+        raise StoreError(f"{path} is not a getsei-live store ({failure_text(error)}).") from None
 
 
 def rounded_temperature(value: float | None) -> float | None:
@@ -123,7 +123,7 @@ def reading(method: Callable) -> Callable:
             raise
         except Exception as error:
             raise StoreError(
-                f"{self.path} is damaged: reading {method.__name__} failed ({type(error).__name__}: {error}). "
+                f"{self.path} is damaged: reading {method.__name__} failed ({failure_text(error)}). "
                 f"Run 'getsei-live check {self.path}' to see what is affected."
             ) from None
 

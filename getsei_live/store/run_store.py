@@ -270,7 +270,12 @@ class RunStore:
         if mode not in ("r", "a"):
             raise ParameterError(f"The 'mode' parameter must be 'r' or 'a'. Got {mode!r} instead.")
         path = Path(path)
-        if not path.exists():
+        try:
+            exists = path.exists()
+        except OSError as error:  # a name longer than the file system takes, a path through a file
+            raise StoreError(f"Cannot open the store {str(path)[:80]}{'...' if len(str(path)) > 80 else ''}: "
+                             f"{error.strerror}.") from None
+        if not exists:
             raise StoreNotFoundError(f"{path} does not exist.")
         if not (path / "zarr.json").is_file():
             raise StoreError(f"{path} is not a getsei-live store (no zarr.json there).")

@@ -11,7 +11,7 @@ from ase import Atoms
 from ase.io import read
 from ase.io.formats import filetype
 
-from ..errors import TrajectoryError
+from ..errors import TrajectoryError, failure_text
 
 __all__ = ["read_trajectory"]
 
@@ -64,7 +64,7 @@ def read_trajectory(path: str | Path, *, index: str = ":", format: str | None = 
     except Exception as error:  # ase raises many types for unreadable or truncated files
         hint = "" if format else "; name the format with --format if the file name does not say it"
         raise TrajectoryError(
-            f"Cannot read {path} as a trajectory ({type(error).__name__}: {error}). The file may be truncated "
+            f"Cannot read {path} as a trajectory ({failure_text(error)}). The file may be truncated "
             f"(cut off mid-frame) or in another format{hint}."
         ) from None
     frames = frames if isinstance(frames, list) else [frames]

@@ -129,6 +129,24 @@ CASES = [
     ("run, no such potential", lambda s: ["run", t(s, "traj"), "--model", t(s, "none.model"), "--states",
                                           t(s, "model"), "--store", t(s, "new.zarr"), "--steps", "10"],
      "No MACE model file", "new.zarr"),
+    ("temperature not a number", lambda s: other(s, "--temperature-K", "nan"), "positive, finite number of kelvin",
+     "store"),
+    ("store name of 300 characters", lambda s: replay_args(s, store="x" * 300), "file systems take at most 255",
+     "store"),
+    ("analyze, store name of 300 characters", lambda s: ["analyze", t(s, "x" * 300)], "Cannot open the store",
+     "store"),
+    ("check, store name of 300 characters", lambda s: ["check", t(s, "x" * 300)], "Cannot open the store",
+     "store"),
+    ("run, CUDA on a CPU torch", lambda s: ["run", t(s, "traj"), "--model", "bundled", "--states", t(s, "model"),
+                                            "--store", t(s, "new.zarr"), "--steps", "10", "--device", "cuda"],
+     "--device option is 'cuda', but", "new.zarr"),
+    # refused before the trajectory is read: the garbage file would give another error if it were
+    ("source out of range, before reading", lambda s: ["replay", t(s, "garbage.extxyz"), "--states", t(s, "model"),
+                                                       "--store", t(s, "new.zarr"), *REPLAY, "--source", "99"],
+     "--source set must hold", "new.zarr"),
+    ("analysis lag not counted, before reading", lambda s: ["replay", t(s, "garbage.extxyz"), "--states",
+                                                            t(s, "model"), "--store", t(s, "new.zarr"), *REPLAY,
+                                                            "--lag-ps", "0.3"], "must be one of", "new.zarr"),
 ]
 
 
@@ -182,7 +200,7 @@ def test_states_bundled_names_the_shipped_state_model_and_a_missing_file_says_wh
     refused = CliRunner().invoke(main, ["replay", str(tmp_path / "a.xyz"), "--states", str(tmp_path / "missing.pt"),
                                         "--interval-steps", "50"])
     assert refused.exit_code == 2
-    assert "'demo' for the bundled demo state model, or 'auto' to train one in the run)" in refused.output
+    assert "'bundled' for the shipped state model, or 'auto' to train one in the run)" in refused.output
 
 
 def test_run_refuses_bad_settings_before_torch_or_mace_load(setting):
