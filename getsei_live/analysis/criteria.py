@@ -9,6 +9,32 @@ from ..errors import ParameterError, check_fields
 __all__ = ["ConvergenceCriteria"]
 
 
+#: Each threshold in words, with its unit, as a run prints them.
+WORDS = {
+    "patience": "checks in a row with every condition met and the estimates unchanged",
+    "n_pathways": "routes reported and judged",
+    "fraction_tol": "largest move of a route share between checks (share of the flux)",
+    "timescale_rtol": "largest move of a slow timescale between checks (relative)",
+    "min_transitions": "state changes out of every state, each counted once, at least",
+    "share_ci_width": "widest route-share interval (share of the flux)",
+    "top_route_confidence": "share of the resamples with the top route (or a comparable one) on top, at least",
+    "timescale_ci_rwidth": "widest slow-timescale interval (relative to the estimate)",
+    "n_timescales": "slowest processes judged",
+    "ck_tolerance": "Chapman-Kolmogorov: largest difference of a transition probability",
+    "ck_leave_rtol": "Chapman-Kolmogorov: largest difference of a probability of leaving a state (relative)",
+    "plateau_rtol": "largest change of a slow timescale at longer lags and at twice the core (relative)",
+    "min_slow_events": "events of the slowest process the run had room for, at least",
+    "max_population_drift": "largest drift of a state's population between the run's halves (share of the Li)",
+    "max_leave_drift": "largest drift of a probability of leaving a state between the halves (relative)",
+    "min_blocks": "blocks of time to resample, at least",
+    "min_replicas": "runs of an ensemble before whole runs are resampled",
+    "min_population": "share of the Li a default source or target holds, at least",
+    "max_ood_fraction": "largest share of Li environments outside the state model's training",
+    "n_bootstrap": "resamples per scheme",
+    "confidence": "coverage of the intervals",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ConvergenceCriteria:
     """When the kinetic model counts as converged; every threshold with its unit.
@@ -124,6 +150,17 @@ class ConvergenceCriteria:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def lines(self, defaults: ConvergenceCriteria | None = None, changed_by: str = "") -> list[str]:
+        """Every threshold in words with its unit and its field name, for the start of a run; those that differ
+        from ``defaults`` marked (``changed_by``: whose they are, "the demo's")."""
+        defaults = defaults or ConvergenceCriteria()
+        out = []
+        for f in fields(self):
+            value, default = getattr(self, f.name), getattr(defaults, f.name)
+            mark = "" if value == default else f"; {changed_by or 'given'}, default {default:g}"
+            out.append(f"  {WORDS[f.name]}: {value:g}  ({f.name}{mark})")
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> ConvergenceCriteria:

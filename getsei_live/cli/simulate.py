@@ -209,11 +209,23 @@ def run(structure: Path, mace_model: str, states_file: Path, store_path: Path, l
     md = MDSettings(steps=steps, temperature_K=temperature_K, timestep_fs=timestep_fs,
                     coupling_time_ps=coupling_time_ps, interval_steps=interval_steps, device=device, dtype=dtype,
                     seed=seed, trust_model_file=trust_model_file)
+    criteria = make_criteria(thresholds)
+    frame_ps = steps_to_ps(interval_steps, timestep_fs)
+    for line in (f"MD: Langevin {temperature_K:g} K, {timestep_fs:g} fs, coupling {coupling_time_ps:g} ps, budget "
+                 f"{steps_to_ps(steps, timestep_fs):g} ps ({steps} steps), a frame every {frame_ps:g} ps, seed {seed}",
+                 f"Equilibration: the first {equilibrate_ps:g} ps are stored but not counted" if equilibrate_ps
+                 else "Equilibration: none (every frame is counted; --equilibrate-ps keeps the first ps out)",
+                 f"Core assignment: a Li changes state after {core_ps:g} ps in the new one" if core_ps
+                 else "Core assignment: off (raw labels counted)",
+                 f"Lags counted: {lags_ps} ps; analysis lag {lag_ps if lag_ps == 'auto' else f'{lag_ps:g} ps'}; a "
+                 f"check every {check_every_frames} frames ({check_every_frames * frame_ps:g} ps)",
+                 "Converged when all of these hold:", *criteria.lines(changed_by="given")):
+        _echo_err(line)
     monitor = run_live_md(read_structure(structure), mace_model, model, store_path, md, report=_echo_err,
                           lags_ps=float_list(lags_ps), lag_ps=lag_ps, core_ps=core_ps,
                           equilibrate_ps=equilibrate_ps, source=source, target=target,
                           check_every_frames=check_every_frames,
-                          criteria=(criteria := make_criteria(thresholds)), stop_when_stable=stop_when_stable,
+                          criteria=criteria, stop_when_stable=stop_when_stable,
                           asynchronous=not synchronous, companions=companions,
                           on_check=_write_check if progress else _echo_check, trajectory=trajectory,
                           trajectory_every=trajectory_every, log=log_path, progress=progress, **warmup)

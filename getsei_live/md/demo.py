@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analysis.coring import DEFAULT_CORE_PS
@@ -106,13 +106,9 @@ def _neighbours(card: dict, state: int) -> str:
 
 
 def criteria_lines(criteria: ConvergenceCriteria, defaults: ConvergenceCriteria | None = None) -> list[str]:
-    """Every convergence threshold with its value; the ones that differ from ``defaults`` marked as the demo's."""
-    defaults = defaults or ConvergenceCriteria()
-    out = []
-    for f in fields(criteria):
-        value, default = getattr(criteria, f.name), getattr(defaults, f.name)
-        out.append(f"  {f.name:<22} {value:g}" + ("" if value == default else f"   (the demo's; default {default:g})"))
-    return out
+    """Every convergence threshold in words with its value and unit; the ones that differ from ``defaults`` marked
+    as the demo's."""
+    return criteria.lines(defaults, changed_by="the demo's")
 
 
 @dataclass(slots=True)

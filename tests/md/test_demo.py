@@ -41,12 +41,13 @@ def test_a_temperature_the_model_was_not_trained_at_is_pointed_out():
     assert any("outside the temperatures the state model was trained at" in line for line in setup.lines)
 
 
-def test_criteria_lines_give_every_threshold_and_mark_the_demos_own():
+def test_criteria_lines_give_every_threshold_in_words_and_mark_the_demos_own():
     lines = criteria_lines(ConvergenceCriteria(share_ci_width=0.1, patience=2))
     assert len(lines) == len(ConvergenceCriteria.__dataclass_fields__)
-    assert "  share_ci_width         0.1   (the demo's; default 0.05)" in lines
-    assert "  patience               2   (the demo's; default 3)" in lines
-    assert "  min_transitions        20" in lines
+    assert "  widest route-share interval (share of the flux): 0.1  (share_ci_width; the demo's, default 0.05)" in lines
+    assert ("  checks in a row with every condition met and the estimates unchanged: 2  (patience; the demo's, "
+            "default 3)") in lines
+    assert "  state changes out of every state, each counted once, at least: 20  (min_transitions)" in lines
 
 
 @pytest.mark.parametrize("system", SHIPPED)
