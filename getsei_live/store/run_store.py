@@ -57,6 +57,7 @@ import numpy as np
 import zarr
 
 from .. import __version__
+from ..analysis.coring import UNASSIGNED, core_labels
 from ..analysis.counting import ProbeTally, Tally, probe_core_frames
 from ..analysis.transport import smooth_frames_of
 from ..analysis.records import Snapshot
@@ -410,6 +411,18 @@ class RunStore:
         have = min(stop, self._group["log_likelihood"].shape[0]) if "log_likelihood" in self._group else 0
         if have > start:
             out[: have - start] = self._group["log_likelihood"][start:have]
+        return out
+
+    def dtrajs(self) -> list[np.ndarray]:
+        """The core-assigned labels of each Li as deeptime's discrete trajectories: one int array per Li, its
+        frames from the end of the equilibration and its first core on, the last ``core_frames - 1`` (not final
+        yet) left out. Counted with deeptime's ``TransitionCountEstimator(lag, "sliding")`` at ``lags_frames[k]``
+        they give ``counts[k]`` exactly; lags in ps are ``lags_frames`` times ``spec.frame_dt_ps``."""
+        cored = core_labels(self.states(), self.spec.core_frames)[self.spec.equilibrate_frames:]
+        out = []
+        for labels in cored.T:
+            first = int(np.argmax(labels != UNASSIGNED)) if np.any(labels != UNASSIGNED) else labels.size
+            out.append(np.ascontiguousarray(labels[first:], dtype=np.int64))
         return out
 
     @reading

@@ -30,3 +30,29 @@ def test_a_replayed_store_opens_in_xarray_with_named_dimensions(aimd_stores):
     assert last["frame"] == store.snapshots()[-1].frame
     flat = xarray.open_zarr(path, consolidated=False)  # the root group alone
     assert flat["block_counts"].dims == ("block", "lag", "from_state", "to_state")
+
+
+def test_the_store_s_discrete_trajectories_give_its_counts_in_deeptime(aimd_stores):
+    """``RunStore.dtrajs``: deeptime's sliding-window counts of them are the store's counts at every stored lag, and
+    its MSM's timescales (in frames, times the frame spacing) the snapshot's."""
+    from deeptime.markov import TransitionCountEstimator
+    from deeptime.markov.msm import MaximumLikelihoodMSM
+
+    from getsei_live.offline.summary import analyze_store
+    from getsei_live.store.run_store import RunStore
+
+    store = RunStore.open(aimd_stores[0])
+    dtrajs = store.dtrajs()
+    assert len(dtrajs) == store.spec.n_li and store.spec.core_frames > 1
+    stored = store.counts().counts
+    for k, lag in enumerate(store.spec.lags_frames):
+        counts = TransitionCountEstimator(lag, "sliding", n_states=store.spec.n_states).fit(dtrajs).fetch_model()
+        np.testing.assert_array_equal(counts.count_matrix, stored[k])
+    lag_index = 0
+    counts = TransitionCountEstimator(store.spec.lags_frames[lag_index], "sliding",
+                                      n_states=store.spec.n_states).fit(dtrajs).fetch_model()
+    msm = MaximumLikelihoodMSM(reversible=False).fit(counts).fetch_model()
+    ours = analyze_store(aimd_stores[0], lag_ps=store.spec.lags_ps[lag_index], n_bootstrap=0,
+                         core_lengths_ps=None).snapshot.timescales
+    n = min(len(ours), len(msm.timescales()))
+    np.testing.assert_allclose(msm.timescales()[:n] * store.spec.frame_dt_ps, ours[:n], rtol=1e-8)
