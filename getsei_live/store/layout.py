@@ -15,18 +15,20 @@ import zarr
 from ..errors import GetseiError, ParameterError, StoreError, failure_text
 from .spec import RunSpec
 
-__all__ = ["DIMENSIONS", "create_arrays", "create_block_counts", "create_derived", "create_fit_array",
-           "create_positions_array", "create_recent_states"]
+__all__ = ["DIMENSIONS", "FRAME_COORDINATES", "create_arrays", "create_block_counts", "create_derived",
+           "create_fit_array", "create_frame_coordinate", "create_positions_array", "create_recent_states"]
 
 #: The named dimensions of every array of a store (zarr's ``dimension_names``), so that ``xarray.open_zarr`` and
 #: ``xarray.open_datatree`` read it: one name per axis, the same name for the same axis in every array of a group.
 DIMENSIONS = {
     "frames/step": ("frame",), "frames/time_ps": ("frame",),
     "states": ("frame", "li"), "log_likelihood": ("frame", "li"), "recent_states": ("recent_frame", "li"),
-    "counts": ("lag", "from_state", "to_state"), "per_li_counts": ("li", "lag", "from_state", "to_state"),
-    "block_counts": ("block", "lag", "from_state", "to_state"), "snapshots": ("check",),
+    "counts": ("lag_ps", "from_state", "to_state"), "per_li_counts": ("li", "lag_ps", "from_state", "to_state"),
+    "block_counts": ("block", "lag_ps", "from_state", "to_state"), "snapshots": ("check",),
+    "lag_ps": ("lag_ps",), "li": ("li",), "from_state": ("from_state",), "to_state": ("to_state",),
+    "step": ("frame",), "time_ps": ("frame",),
     "block_events": ("block", "from_state", "to_state"), "per_li_events": ("li",),
-    "probe_counts": ("lag", "from_state", "to_state"), "probe_recent_states": ("probe_recent_frame", "li"),
+    "probe_counts": ("lag_ps", "from_state", "to_state"), "probe_recent_states": ("probe_recent_frame", "li"),
     "li_positions": ("frame", "li", "xyz"),
     "transport/ring": ("transport_frame", "li", "xyz"), "transport/li": ("li", "transport_column"),
     "transport/histogram": ("displacement_bin",),
@@ -46,7 +48,14 @@ def create_arrays(group: zarr.Group, spec: RunSpec, chunk_frames: int) -> None:
     frames.create_array("time_ps", shape=(0,), chunks=(chunk_frames,), dtype="float64", fill_value=np.nan,
                         dimension_names=DIMENSIONS["frames/time_ps"])
     group.create_array("states", shape=(0, n_li), chunks=(chunk_frames, n_li), dtype="int8", fill_value=-1,
-                       dimension_names=DIMENSIONS["states"])
+                       dimension_names=DIMENSIONS["states"]).attrs["coordinates"] = FRAME_COORDINATES
+    for name, values in (("lag_ps", np.asarray(spec.lags_ps, dtype=float)),
+                         ("li", np.asarray(spec.li_indices, dtype=np.int64)),
+                         ("from_state", np.arange(n)), ("to_state", np.arange(n))):
+        group.create_array(name, shape=values.shape, chunks=values.shape, dtype=values.dtype,
+                           dimension_names=DIMENSIONS[name])[...] = values
+    for name in ("step", "time_ps"):
+        create_frame_coordinate(group, name, 0, chunk_frames)
     counts = group.create_array("counts", shape=(n_lags, n, n), chunks=(n_lags, n, n), dtype="int64",
                                 fill_value=0, dimension_names=DIMENSIONS["counts"])
     counts.attrs["frames"] = 0
@@ -59,18 +68,37 @@ def create_arrays(group: zarr.Group, spec: RunSpec, chunk_frames: int) -> None:
     create_fit_array(group, spec.n_li, 0, chunk_frames)
 
 
+#: The coordinates along ``frame`` of the arrays with one row per frame (xarray's ``coordinates`` attribute).
+FRAME_COORDINATES = "step time_ps"
+
+
+def create_frame_coordinate(group: zarr.Group, name: str, n_frames: int, chunk_frames: int = 256) -> zarr.Array:
+    """A root coordinate along ``frame`` (``step`` int64 or ``time_ps`` float64) for xarray, its first ``n_frames``
+    rows copied from ``frames/`` (where a store from an older version lacks it)."""
+    integer = name == "step"
+    arr = group.create_array(name, shape=(n_frames,), chunks=(chunk_frames,), dtype="int64" if integer else "float64",
+                             fill_value=-1 if integer else np.nan, dimension_names=DIMENSIONS[name])
+    if n_frames:
+        arr[...] = group[f"frames/{name}"][:n_frames]
+    return arr
+
+
 def create_positions_array(group: zarr.Group, n_li: int, n_frames: int, chunk_frames: int = 256) -> zarr.Array:
     """``li_positions`` (frames, n_li, 3) float32: the unwrapped Li positions (A) of every frame, NaN where not
     recorded (frames recorded without positions, or stores made before they were kept)."""
-    return group.create_array("li_positions", shape=(n_frames, n_li, 3), chunks=(chunk_frames, n_li, 3),
-                              dtype="float32", fill_value=np.nan, dimension_names=DIMENSIONS["li_positions"])
+    arr = group.create_array("li_positions", shape=(n_frames, n_li, 3), chunks=(chunk_frames, n_li, 3),
+                             dtype="float32", fill_value=np.nan, dimension_names=DIMENSIONS["li_positions"])
+    arr.attrs["coordinates"] = FRAME_COORDINATES
+    return arr
 
 
 def create_fit_array(group: zarr.Group, n_li: int, n_frames: int, chunk_frames: int = 256) -> zarr.Array:
     """``log_likelihood`` (frames, n_li) float16: the state model's fit of every Li environment, NaN where not
     recorded (frames labelled elsewhere, or stores made before it was kept)."""
-    return group.create_array("log_likelihood", shape=(n_frames, n_li), chunks=(chunk_frames, n_li),
-                              dtype="float16", fill_value=np.nan, dimension_names=DIMENSIONS["log_likelihood"])
+    arr = group.create_array("log_likelihood", shape=(n_frames, n_li), chunks=(chunk_frames, n_li),
+                             dtype="float16", fill_value=np.nan, dimension_names=DIMENSIONS["log_likelihood"])
+    arr.attrs["coordinates"] = FRAME_COORDINATES
+    return arr
 
 
 def create_block_counts(group: zarr.Group, shape: tuple[int, int, int]) -> zarr.Array:

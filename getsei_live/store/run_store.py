@@ -74,6 +74,7 @@ from .layout import (
     create_block_counts,
     create_derived,
     create_fit_array,
+    create_frame_coordinate,
     create_positions_array,
     create_recent_states,
     open_group,
@@ -590,6 +591,10 @@ class RunStore:
         rows = slice(n, n + k)
         for name, values in (("frames/step", buffer.steps), ("frames/time_ps", buffer.times)):
             arr = self._array(name)
+            arr.resize((n + k,))
+            arr[rows] = np.asarray(values)
+        for name, values in (("step", buffer.steps), ("time_ps", buffer.times)):  # xarray's coordinates of a frame
+            arr = self._array(name, lambda: create_frame_coordinate(self._group, name, n))
             arr.resize((n + k,))
             arr[rows] = np.asarray(values)
         states = self._array("states")

@@ -12,24 +12,32 @@ from getsei_live.store.run_store import RunStore
 xarray = pytest.importorskip("xarray")
 
 
-def test_a_replayed_store_opens_in_xarray_with_named_dimensions(aimd_stores):
+def test_a_replayed_store_opens_in_xarray_with_named_dimensions_and_coordinates(aimd_stores):
     path = aimd_stores[0]
     store = RunStore.open(path)
     tree = xarray.open_datatree(path, engine="zarr", consolidated=False)  # written live: no consolidated metadata
     root = tree.to_dataset()
-    assert root["states"].dims == ("frame", "li") and root["counts"].dims == ("lag", "from_state", "to_state")
+    assert root["states"].dims == ("frame", "li") and root["counts"].dims == ("lag_ps", "from_state", "to_state")
+    # coordinates: the lags in ps, the Li atom indices, the states, each frame's MD step and time
+    np.testing.assert_allclose(root["lag_ps"].values, store.spec.lags_ps)
+    np.testing.assert_array_equal(root["li"].values, store.spec.li_indices)
+    np.testing.assert_array_equal(root["states"]["time_ps"].values, store.times_ps())
+    np.testing.assert_array_equal(root["states"]["step"].values, store.steps())
+    np.testing.assert_array_equal(root["counts"].sel(lag_ps=store.spec.lags_ps[1]).values, store.counts().counts[1])
+    first_li = int(store.spec.li_indices[0])
+    np.testing.assert_array_equal(root["states"].sel(li=first_li).values, store.states()[:, 0])
     np.testing.assert_array_equal(root["states"].values, store.states())
     counts, per_li, _ = store.counts()
     np.testing.assert_array_equal(root["counts"].values, counts)
     np.testing.assert_array_equal(root["per_li_counts"].values, per_li)
-    assert root.sizes["li"] == store.spec.n_li and root.sizes["lag"] == len(store.spec.lags_frames)
+    assert root.sizes["li"] == store.spec.n_li and root.sizes["lag_ps"] == len(store.spec.lags_frames)
     frames = tree["frames"].to_dataset()
     np.testing.assert_array_equal(frames["step"].values, store.steps())
     np.testing.assert_allclose(frames["time_ps"].values, store.times_ps())
     last = json.loads(str(root["snapshots"].values[-1]))  # each check is one JSON string
     assert last["frame"] == store.snapshots()[-1].frame
     flat = xarray.open_zarr(path, consolidated=False)  # the root group alone
-    assert flat["block_counts"].dims == ("block", "lag", "from_state", "to_state")
+    assert flat["block_counts"].dims == ("block", "lag_ps", "from_state", "to_state")
 
 
 def test_the_store_s_discrete_trajectories_give_its_counts_in_deeptime(aimd_stores):
