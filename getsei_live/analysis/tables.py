@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .records import Environments, Snapshot
 
 __all__ = ["TABLES", "core_test_line", "events_line", "html_page", "html_table", "interval_of", "interval_text",
-           "model_rows", "route_text", "snapshot_rows", "state_names", "to_pandas", "transport_line"]
+           "model_rows", "ranking_text", "route_text", "snapshot_rows", "state_names", "to_pandas", "transport_line"]
 
 #: The tables every analysis has, in the order they are shown.
 TABLES = ("states", "pathways", "timescales")
@@ -31,6 +31,17 @@ def route_text(states: Sequence[int], arrow: str = " -> ", names: dict[int, str]
     """``S1 -> S3 -> S0``; with ``names`` (``state_names``) each state by its environment too:
     ``S2 Li metal (11.6 Li) -> S1 (9.4 Li, 4.3 O)``."""
     return arrow.join(f"S{s}" + (f" {names[s]}" if names and names.get(s) else "") for s in states)
+
+
+def ranking_text(ranking: Sequence[int], candidates: Sequence[int]) -> str:
+    """"Mobility ranking: S3* > S0 > S1" with the states a default source or target cannot be marked and the mark
+    explained (``candidates``: the states that hold a real share of the Li and were left often enough)."""
+    marked = [s for s in ranking if candidates and s not in candidates]
+    text = "Mobility ranking: " + " > ".join(f"S{s}" + ("*" if s in marked else "") for s in ranking)
+    if marked:
+        text += (" (*: too few of the Li, or left too seldom, to be a default source or target; the target is the "
+                 "most mobile of the others)")
+    return text
 
 
 def state_names(environments: Environments | None, *, shown: int = 2) -> dict[int, str]:

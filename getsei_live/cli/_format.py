@@ -6,7 +6,7 @@ import numpy as np
 
 from ..analysis.markov import MarkovRecord
 from ..analysis.records import Snapshot
-from ..analysis.tables import core_test_line, events_line, state_names, transport_line
+from ..analysis.tables import core_test_line, events_line, ranking_text, state_names, transport_line
 from ..analysis.tables import interval_of as _interval
 from ..analysis.tables import interval_text as _pair
 from ..analysis.tables import route_text as route
@@ -57,7 +57,7 @@ def format_model(model) -> str:
         f"NOT a valid generator ({'; '.join(rates.problems)}); shown: the nearest generator ({rates.generator_method})")
     out += ["", f"Rate matrix R = logm(K)/tau in 1/ps, {verdict}:", table(
         ["from \\ to", *names], [[n, *(f"{v:.3e}" for v in row)] for n, row in zip(names, rates.generator)])]
-    out += ["", "Mobility ranking: " + " > ".join(f"S{s}" for s in model.mobility_ranking)]
+    out += ["", ranking_text(model.mobility_ranking, model.endpoint_candidates)]
     if model.nothing_to_analyse is not None:
         out += ["", model.nothing_to_analyse[0].upper() + model.nothing_to_analyse[1:] + "."]
     elif model.flux is not None:
@@ -163,7 +163,7 @@ def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int
     head.append(f"Implied timescales at lag {snap.lag_ps:g} ps{chosen}: " + (", ".join(ts) or "none finite"))
     head.append(core_line(snap.core_ps, snap.label_changes_removed))
     head += [line for line in (events_line(snap), core_test_line(snap), transport_line(snap)) if line]
-    head.append("Mobility ranking: " + " > ".join(f"S{s}" for s in snap.mobility_ranking))
+    head.append(ranking_text(snap.mobility_ranking, snap.endpoint_candidates))
     if snap.nothing_to_analyse is not None:
         return "\n".join([*head, "", snap.nothing_to_analyse[0].upper() + snap.nothing_to_analyse[1:] + "."])
     src = ", ".join(f"S{s}" for s in snap.source)
