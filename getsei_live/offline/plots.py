@@ -228,15 +228,27 @@ def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
                                  label=f"t{k + 1} interval")
     top.set_yscale("log")
     top.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    top.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
+    finite = ts[np.isfinite(ts) & (ts > 0)]
+    narrow = finite.size and finite.max() / finite.min() < 20  # within a decade or so: label the minor ticks too
+    top.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.3g") if narrow
+                                  else matplotlib.ticker.NullFormatter())
     top.set_ylabel("implied timescale (ps)")
     top.legend(fontsize=7, ncol=3)
     routes: dict[tuple, list] = {}
     for k, s in enumerate(snapshots):
         for p in s.pathways:
             routes.setdefault(tuple(p.states), [np.nan] * len(snapshots))[k] = p.fraction
+    bands: dict[tuple, np.ndarray] = {}
+    for k, s in enumerate(snapshots):
+        ci = s.intervals.pathway_fractions if s.intervals is not None else np.zeros((0, 2))
+        for j, p in enumerate(s.pathways):
+            if j < len(ci):
+                bands.setdefault(tuple(p.states), np.full((len(snapshots), 2), np.nan))[k] = ci[j]
     for route, shares in sorted(routes.items(), key=lambda item: -np.nanmax(item[1]))[:8]:
-        bottom.plot(time, shares, "o-", markersize=3, label=" -> ".join(f"S{s}" for s in route))
+        line, = bottom.plot(time, shares, "o-", markersize=3, label=" -> ".join(f"S{s}" for s in route))
+        band = bands.get(route)
+        if band is not None and np.isfinite(band).any():
+            bottom.fill_between(time, band[:, 0], band[:, 1], color=line.get_color(), alpha=0.15, linewidth=0)
     bottom.set_ylabel("pathway share")
     bottom.set_xlabel("simulated time (ps)")
     bottom.legend(fontsize=7)
@@ -310,8 +322,13 @@ def populations_figure(time_ps, states, n_states: int) -> Figure:
     return fig
 
 
+#: States a Pearson r of the features figure needs (with 3 or 4, |r| > 0.8 happens by chance in 10-20 % of draws).
+MIN_CORRELATED = 5
+
+
 def features_figure(states, escape_rates, features: dict[str, np.ndarray]) -> Figure:
-    """Escape rate of each state against its mean graph features, with Pearson r (paper Fig. 3d)."""
+    """Escape rate of each state against its mean graph features, with Pearson r from ``MIN_CORRELATED`` states on
+    (paper Fig. 3d)."""
     names = list(features)
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
@@ -323,7 +340,9 @@ def features_figure(states, escape_rates, features: dict[str, np.ndarray]) -> Fi
         for s, xi, yi in zip(states, x, rates):
             ax.annotate(f"S{s}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
         r = np.corrcoef(x, rates)[0, 1] if np.std(x) > 0 and np.std(rates) > 0 else np.nan
-        ax.set_title(f"r = {r:.2f}" if np.isfinite(r) else "r undefined", fontsize=9)
+        # a correlation of 3 points is almost any number by chance: shown only from 5 states on
+        ax.set_title(f"r = {r:.2f} over {len(x)} states" if np.isfinite(r) and len(x) >= MIN_CORRELATED else
+                     f"{len(x)} states: too few for a correlation", fontsize=9)
         ax.set_xlabel(name)
         ax.set_ylabel("escape rate (1/ps)")
     for ax in list(axes.flat)[len(names):]:

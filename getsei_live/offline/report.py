@@ -28,6 +28,9 @@ __all__ = ["Report", "report_figures", "run_context", "run_environments", "write
 
 log = logging.getLogger(__name__)
 
+#: Figures of two panels side by side (the flux heatmaps, the Arrhenius plots): shown at full width, not squeezed.
+WIDE = ("fluxes", "forecast", "convergence")
+
 
 def _titled(fig: Figure, context: str) -> Figure:
     """``fig`` headed by ``context`` (system, temperature, lag, core)."""
@@ -332,7 +335,8 @@ def _html(summary: dict, figures: dict[str, Path], model, name: str, environment
                    + "; shortest stored lag that passes: "
                    + (f"{suggestion:g} ps" if suggestion is not None else "none (count longer lags)") + ".")
     images = "".join(
-        f"<figure><img src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}' alt='{esc(k)}'>"
+        f"<figure{' class=wide' if k in WIDE else ''}><img src='data:image/png;base64,"
+        f"{base64.b64encode(p.read_bytes()).decode()}' alt='{esc(k)}'>"
         f"<figcaption>{esc(CAPTIONS.get(k, k))}</figcaption></figure>" for k, p in figures.items())
     timescales = ", ".join(f"t{k + 1} = {t:.4g} ps" for k, t in enumerate(model.timescales.timescales))
     banner = ("<p class='partial'>PARTIAL: the run was still being written when this report was made.</p>"
@@ -342,6 +346,7 @@ def _html(summary: dict, figures: dict[str, Path], model, name: str, environment
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:0.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
 td:first-child{{text-align:left}}figure{{display:inline-block;margin:0.5em;vertical-align:top;max-width:520px}}
+figure.wide{{max-width:100%}}
 img{{max-width:100%}}figcaption{{font-size:0.85em;color:#555}}.partial{{background:#fee;padding:0.5em;border:1px solid #c00}}
 </style></head><body>
 <h1>getsei-live report</h1><p><b>{esc(summary.get('context') or '')}</b></p>{banner}
