@@ -13,11 +13,11 @@ from ase import Atoms
 from sklearn.mixture import GaussianMixture
 
 from . import model_file
-from .encoder import GATEncoder, GraphSet, TrainingConfig
+from .encoder import GATEncoder, TrainingConfig
 from .environments import StateDescription, centre_descriptor_array
 from .graphs import FeatureSchema, LiGraphArrays, LiGraphBuilder
 from .inference import MixtureLabels, graph_tensors, resolve_device, sparse_embed
-from .training import FIT_PERCENTILE, embed_arrays, embed_graph_set, train_parts
+from .training import FIT_PERCENTILE, embed_arrays, train_parts
 
 __all__ = ["StateModel"]
 
@@ -74,9 +74,6 @@ class StateModel:
     def _embed_tensor(self, graphs: LiGraphArrays) -> torch.Tensor:
         with torch.inference_mode():
             return sparse_embed(self.encoder, graph_tensors(graphs, *self._scaler, self.device))
-
-    def _embed_graphs(self, graphs: GraphSet) -> np.ndarray:
-        return embed_graph_set(self.encoder, self.scaler_mean, self.scaler_scale, graphs)
 
     def embed(self, atoms: Atoms) -> np.ndarray:
         """(n_Li, embedding_dim) float32 embeddings of the Li atoms of a frame, in atom-index order."""

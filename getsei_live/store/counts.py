@@ -39,10 +39,11 @@ def recount(store: RunStore, n: int, spec: RunSpec | None = None) -> RunCounter:
     return counter
 
 
-def committed_counter(store: RunStore, *, repair: bool = False) -> tuple[RunCounter, bool]:
+def committed_counter(store: RunStore) -> tuple[RunCounter, bool]:
     """A counter holding the counts of the store's committed frames, and whether they had to be rebuilt from
-    ``states`` because the stored ones are not what the last commit wrote (a writer killed between its writes).
-    With ``repair`` the rebuilt counts are also written back (the store must be writable)."""
+    ``states`` because the stored ones are not what the last commit wrote (a writer killed between its writes, one
+    writing now, or an older store); a writer's next flush writes the rebuilt ones (``check --repair`` does it
+    at once)."""
     spec = store.spec
     n = store.committed_frames
     counter = counter_for(spec)
@@ -58,12 +59,8 @@ def committed_counter(store: RunStore, *, repair: bool = False) -> tuple[RunCoun
         counter.restore(tally, raw)
         return counter, False
     if tally is None or tally.frames != n:  # what a commit did not name: never trusted
-        (log.warning if repair else log.info)(
-            "%s: the stored counts are not those of its %d committed frames (a writer stopped during a commit, "
-            "one writing now, or an older store); recounting from states.", store.path, n)
+        log.info("%s: the stored counts are not those of its %d committed frames (a writer stopped during a commit, "
+                 "one writing now, or an older store); recounting from states.", store.path, n)
     else:
         log.info("%s: more blocks of time stored than this version keeps; recounting from states.", store.path)
-    counter = recount(store, n)
-    if repair:
-        store.rewrite_counts(counter.tally())
-    return counter, True
+    return recount(store, n), True

@@ -635,11 +635,6 @@ class RunStore:
         return dict(self._attrs().get("analysis") or {})
 
     @writing
-    def set_analysis(self, settings: dict) -> None:
-        self._require_writer()
-        self._update_attrs({"analysis": settings})
-
-    @writing
     def replace_snapshots(self, snapshots: list[Snapshot]) -> None:
         """Rewrite the whole snapshot history (repair only)."""
         self.history.replace(snapshots)
@@ -678,18 +673,6 @@ class RunStore:
             self._update_attrs(values)
         else:
             self._staged.update(values)
-
-    @writing
-    def set_temperature(self, temperature_K: float | None) -> None:
-        """Record the run's temperature; a resumed run must keep the one recorded."""
-        self._require_writer()
-        value, stored = rounded_temperature(temperature_K), self.temperature_K
-        if value is None or (stored is not None and np.isclose(value, stored, rtol=1e-9)):
-            return
-        if stored is not None:
-            raise StoreMismatchError(f"{self.path} holds a run at {stored:g} K; it cannot go on at {value:g} K. "
-                                     f"Write the new temperature to a new store.")
-        self._update_attrs({"temperature_K": value})
 
     @writing
     def set_status(self, status: str, stop_reason: str | None = None) -> None:
