@@ -69,7 +69,7 @@ def main() -> None:
                       f"{cell('top_right', 9)} {cell('tie', 5)}", flush=True)
     if forecasts:
         print(f"\nForecast of the stop time, made at 25, 50 and 75% of the actual stop: forecast / actual, median "
-              f"[10th, 90th percentile] over the replicas that stopped (inf: forecast never to converge)")
+              "[10th, 90th percentile] over the replicas that stopped (inf: forecast never to converge)")
         print(f"{'chain':<28} {'stopped':>7} {'at 25%':>20} {'at 50%':>20} {'at 75%':>20}")
         for name, ratios in forecasts.items():
             cells = []
