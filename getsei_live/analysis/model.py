@@ -144,7 +144,7 @@ def kinetic_model(
     active = tm.active_set
     src, dst, candidates, notes = _endpoints(tm, rates, source, target, min_population=min_population,
                                              min_transitions_out=min_transitions_out, events_out=events_out)
-    empty = _nothing_to_analyse(tm, src, dst, min_population)
+    empty = _nothing_to_analyse(tm, src, dst, min_population) or _outside(tm, src, dst)
     if empty is not None:
         return KineticModel(lag, tm, its, rates, None, (), src, dst, candidates, notes, empty)
     a, b = tm.to_active(src, "source"), tm.to_active(dst, "target")
@@ -176,6 +176,20 @@ def _nothing_to_analyse(tm: TransitionMatrix, source: tuple[int, ...], target: t
         return (f"the least and the most mobile populated state are both {', '.join(f'S{s}' for s in source)}: "
                 f"nothing to analyse yet")
     return None
+
+
+def _outside(tm: TransitionMatrix, source: tuple[int, ...], target: tuple[int, ...]) -> str | None:
+    """One line when a given source or target is outside the model's states (never visited, or not yet left and
+    re-entered): early in a run, a question about a state the run has barely seen has no answer yet."""
+    active = set(int(s) for s in tm.active_set)
+    missing = [(name, s) for name, states in (("source", source), ("target", target)) for s in states
+               if s not in active]
+    if not missing:
+        return None
+    named = ", ".join(f"the {name} S{s}" for name, s in missing)
+    how = ("never visited" if all(s in tm.unvisited_states for _, s in missing)
+           else "not yet connected both ways with the other states")
+    return f"{named} {'is' if len(missing) == 1 else 'are'} {how}: nothing to analyse yet"
 
 
 def _endpoints(tm: TransitionMatrix, rates: RateMatrix, source, target, *, min_population: float,

@@ -198,3 +198,15 @@ def test_mfpt_and_bottleneck_rate_intervals_cover_the_truth():
         hits_rate += lo <= generator[a, b] <= hi
     print(f"90% intervals hold the truth: mfpt {hits_mfpt}/{runs}, bottleneck rate {hits_rate}/{runs}")
     assert hits_mfpt >= 31 and hits_rate >= 31  # 90% nominal; 31 of 40 is the binomial 1st percentile
+
+
+def test_a_given_source_the_run_has_not_connected_yet_is_nothing_to_analyse_not_an_error():
+    """Early in a run a fixed source (the demo's, or --source) may be visited but not yet left and re-entered: the
+    check says so and the run goes on (it used to stop the analysis with an error)."""
+    from getsei_live.analysis import kinetic_model
+
+    counts = np.array([[50, 5, 0], [5, 50, 0], [0, 1, 0]])  # S2 left once, never entered: outside the model
+    model = kinetic_model(counts, 0.1, source=2, target=0)
+    assert model.nothing_to_analyse == ("the source S2 is not yet connected both ways with the other states: "
+                                        "nothing to analyse yet")
+    assert model.flux is None and model.pathways == ()
