@@ -133,7 +133,8 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
     lags_ps : tuple of float
     lag_index : int or None
         Which lag the model, rates and pathways use; None picks the shortest
-        lag that passes the Markov test (the longest lag when none does).
+        lag that passes the Markov test (while none does, the longest lag that has a stored multiple to be
+        tested against: the longest of all has none and could never pass).
     source, target : tuple of int or None
         TPT sets; None for the least / most mobile state that holds a real share of the Li.
     block_ps : float, optional
@@ -175,7 +176,11 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
         if not usable:
             raise GetseiError("No lag has counted transitions yet.")
         suggested = markov.suggested_lag
-        lag_index = lags_ps.index(suggested) if suggested is not None else usable[-1]
+        # while no lag passes, the longest that can be tested (one with a stored multiple): the longest of all has
+        # none, so falling back to it could never pass
+        testable = [k for k in usable if any(abs(lags_ps[j] / lags_ps[k] - round(lags_ps[j] / lags_ps[k])) < 1e-6
+                                             and lags_ps[j] > lags_ps[k] for j in range(len(lags_ps)))]
+        lag_index = lags_ps.index(suggested) if suggested is not None else (testable or usable)[-1]
     events_out = None if events is None else events.sum(axis=1) - np.diag(events)
     model = kinetic_model(counts[lag_index], lags_ps[lag_index], source=source, target=target,
                           n_pathways=c.n_pathways, min_population=c.min_population,

@@ -17,7 +17,9 @@ __all__ = ["ConvergenceMonitor", "EQUILIBRATING", "RETRAIN", "comparable_text", 
            "explain", "timescale_text"]
 
 #: What the verdict says instead of "converged" when the state model no longer fits the frames.
-RETRAIN = "states no longer describe the structure; retrain"
+RETRAIN = ("states no longer describe the structure; retrain: 'getsei-live train' on this run's frames (a run with "
+           "--trajectory writes them; train --n-states auto --frame-ps <ps between them>), then replay them, or "
+           "run with --states auto --warmup-ps, which trains on the first ps of the run itself")
 
 #: What it says when populations or rates still drift across the run.
 EQUILIBRATING = "still equilibrating"

@@ -165,7 +165,8 @@ def live_options(command: Callable) -> Callable:
                           "every lag but the longest be tested."),
         click.option("--lag-ps", type=LAG, default="auto", show_default=True,
                      help="Lag of rates and pathways in ps, or 'auto': at each check the shortest stored lag that "
-                          "passes the Markov test (the longest while none does)."),
+                          "passes the Markov test (while none does, the longest that can be tested: one with a "
+                          "stored multiple)."),
         click.option("--core-ps", type=click.FloatRange(min=0), default=DEFAULT_CORE_PS, show_default=True,
                      help="Core assignment: a Li's state changes only after it stayed this long (ps, rounded up to "
                           "whole frames) in the new one; 0 counts the raw labels."),

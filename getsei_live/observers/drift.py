@@ -63,5 +63,8 @@ class DriftGuard:
         if self._failing == self.criteria.patience:
             log.warning("getsei-live: for %d checks in a row %.0f%% of the Li environments lie outside what the "
                         "state model saw in training (at most %.0f%% expected); the states no longer describe the "
-                        "structure. Retrain the state model on frames of this run (getsei-live train).",
+                        "structure. Retrain the state model on frames of this run: 'getsei-live train "
+                        "md.traj --n-states auto --frame-ps <ps between frames>' on a trajectory the run writes "
+                        "(--trajectory md.traj), then 'getsei-live replay' it; or start with --states auto "
+                        "--warmup-ps 2, which trains on the run's first 2 ps.",
                         self._failing, 100 * snap.fit.ood_fraction, 100 * self.criteria.max_ood_fraction)
