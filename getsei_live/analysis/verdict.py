@@ -89,7 +89,8 @@ def comparable_text(snap: Snapshot) -> str:
     route, each with its share and interval; "" when the top route stands alone."""
     intervals = snap.intervals
     tied = intervals.comparable_routes if intervals is not None else ()
-    if len(tied) < 2:
+    route = next((c for c in snap.verdict.conditions if c.name == "route_interval"), None) if snap.verdict else None
+    if len(tied) < 2 or (route is not None and not route.passed):  # wide intervals overlap: no tie is told yet
         return ""
     names = state_names(snap.environments)
     parts = [f"{route_text(snap.pathways[k].states, names=names)} {100 * snap.pathways[k].fraction:.0f}%"
@@ -111,7 +112,7 @@ def _routes(snap: Snapshot, c: ConvergenceCriteria) -> list[Condition]:
     ends = endpoints_text(snap)
     unresolved_ends = ends and intervals.endpoints_resolved < c.top_route_confidence
     need = f"(need {100 * c.top_route_confidence:g}%)"
-    tied = comparable_text(snap)
+    tied = comparable_text(snap) if widest <= c.share_ci_width else ""  # a tie only once the shares are narrow
     together = intervals.comparable_resolved
     if resolved >= c.top_route_confidence or not tied:
         top = Condition("top_route_resolved", resolved >= c.top_route_confidence, resolved, c.top_route_confidence,

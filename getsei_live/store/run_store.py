@@ -100,6 +100,9 @@ log = logging.getLogger(__name__)
 
 STORE_SCHEMA_VERSION = 1
 
+#: The largest magnitude of float16, the type of the stored log-likelihoods.
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+
 
 def _remove(path: Path) -> None:
     """Remove a half-made store. zarr writes some files concurrently, and the writes still in flight when one failed
@@ -606,7 +609,8 @@ class RunStore:
             xyz.resize((n + k, n_li, 3))
             xyz[rows] = position_rows
         fit_rows = buffer.fit_rows(n_li)
-        if fit_rows is not None:
+        if fit_rows is not None:  # float16 ends at +-65504: a far-out environment is stored as that, not as -inf
+            fit_rows = np.clip(fit_rows, -FLOAT16_MAX, FLOAT16_MAX)
             fit = self._array("log_likelihood", lambda: create_fit_array(self._group, n_li, n))
             # (made for a store from before the fit was kept: NaN before)
             fit.resize((n + k, n_li))
