@@ -50,8 +50,10 @@ NOT_BY_DATA = {
     "metastable": "the slow timescales depend on the core length: these states are not metastable, and more data "
                   "does not make them so",
     "states_fit": "the state model no longer fits the frames: retrain it on this run's frames",
-    "analysable": "fewer than two states hold a real share of the Li",
 }
+
+#: Conditions whose value cannot be extrapolated yet: no forecast, neither a time nor never.
+NOT_YET = {"analysable": "fewer than two states hold a real share of the Li yet"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +110,14 @@ class Forecast(Result):
         The simulated time of the check the forecast was made at.
     converged_ps : float
         When every open condition is forecast to hold and the answer has been seen unchanged for ``patience``
-        checks (inf when a condition more data does not close is open; ``time_ps`` when converged).
+        checks (inf when a condition more data does not close is open; NaN while a condition's value cannot be
+        extrapolated yet; ``time_ps`` when converged).
     low_ps, high_ps : float
         The range of ``converged_ps`` from the fits' uncertainty.
     conditions : tuple of ConditionForecast
         One per open condition.
     reason : str
-        Why ``converged_ps`` is infinite ("" otherwise).
+        Why ``converged_ps`` is infinite or not known yet ("" otherwise).
     """
 
     time_ps: float
@@ -127,6 +130,11 @@ class Forecast(Result):
     @property
     def finite(self) -> bool:
         return bool(np.isfinite(self.converged_ps))
+
+    @property
+    def never(self) -> bool:
+        """A condition more data does not close is open: the run is not forecast to converge."""
+        return self.converged_ps == np.inf
 
     def to_dict(self) -> dict:
         return strict_json({"time_ps": self.time_ps, "converged_ps": self.converged_ps, "low_ps": self.low_ps,
@@ -144,8 +152,10 @@ class Forecast(Result):
 
     def text(self, budget_ps: float | None = None) -> str:
         """"converged at ~41 ps [35, 50], 28 ps from now", or why it will not converge."""
-        if not self.finite:
+        if self.never:
             return f"not forecast to converge: {self.reason}"
+        if not self.finite:
+            return f"no forecast yet: {self.reason}"
         if self.converged_ps <= self.time_ps:
             return "converged"
         bounds = f" [{self.low_ps:.3g}, {self.high_ps:.3g}]" if np.isfinite(self.high_ps) else \
@@ -234,9 +244,9 @@ def _markovian(history: Sequence, snap, c: ConvergenceCriteria) -> ConditionFore
         return ConditionForecast("markovian", values[-1], c.ck_tolerance,
                                  *_when(now, fitted, c.ck_tolerance, b, se, scatter, rising=False), b, points)
     if "not resolved" in reasons or "no longer stored lag" in reasons or "moves from" in reasons:
-        return ConditionForecast("markovian", np.nan, np.nan, np.inf, np.inf, np.inf, np.nan, 0,
-                                 "no stored lag gives a Markov model: more of the same data does not change that "
-                                 "(count longer lags, or other states)")
+        return ConditionForecast("markovian", np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, 0,
+                                 "no stored lag gives a Markov model yet, and how that changes with more data "
+                                 "cannot be extrapolated")
     return ConditionForecast("markovian", np.nan, np.nan, now, now, now, np.nan, 0)
 
 
@@ -291,6 +301,8 @@ def forecast(history: Sequence, snap, criteria: ConvergenceCriteria, *, check_ev
         condition = next(x for x in verdict.conditions if x.name == name)
         found.append(ConditionForecast(name, np.nan, np.nan, np.inf, np.inf, np.inf, np.nan, 0,
                                        NOT_BY_DATA[name] + (f" ({condition.detail})" if name != "metastable" else "")))
+    for name in [n for n in verdict.failed if n in NOT_YET]:
+        found.append(ConditionForecast(name, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, 0, NOT_YET[name]))
     if "markovian" in failed:
         found.append(_markovian(history, snap, c))
     thresholds = {"route_interval": c.share_ci_width, "timescale_interval": c.timescale_ci_rwidth,
@@ -300,17 +312,18 @@ def forecast(history: Sequence, snap, criteria: ConvergenceCriteria, *, check_ev
             continue
         times, values = _values(everything, name)
         if not values.size or not np.isfinite(values[-1]):
-            found.append(ConditionForecast(name, np.nan, threshold, np.inf, np.inf, np.inf, np.nan, 0,
-                                           "no value to extrapolate yet"))
+            found.append(ConditionForecast(name, np.nan, threshold, np.nan, np.nan, np.nan, np.nan, 0,
+                                           f"{name}: no value to extrapolate yet"))
             continue
         rising = PRIORS[name] > 0
         b, se, fitted, scatter, points = _fit(times, values, PRIORS[name])
         met = (values[-1] >= threshold) if rising else (values[-1] <= threshold)
         at, low, high = _when(now, values[-1] if met else fitted, threshold, b, se, scatter, rising)
-        if rising and values[-1] <= 0:
-            at = low = high = np.inf
+        if (rising and values[-1] <= 0) or not np.isfinite(at):  # the checks so far show no way to the threshold
+            at = low = high = np.nan
         found.append(ConditionForecast(name, values[-1], threshold, at, low, high, b, points,
-                                       "" if np.isfinite(at) else "its value does not move toward the threshold"))
+                                       "" if np.isfinite(at) else f"{name}: its value has not moved toward its "
+                                                                  f"threshold over the checks so far"))
     if "top_route_resolved" in failed:
         route = next((f for f in found if f.name == "route_interval"), None)
         at = route.at_ps if route is not None else now
@@ -318,9 +331,12 @@ def forecast(history: Sequence, snap, criteria: ConvergenceCriteria, *, check_ev
         found.append(ConditionForecast("top_route_resolved", np.nan, c.top_route_confidence, at,
                                        route.low_ps if route is not None else now,
                                        route.high_ps if route is not None else now, np.nan, 0))
-    blocked = [f for f in found if not np.isfinite(f.at_ps)]
+    blocked = [f for f in found if f.at_ps == np.inf]
     if blocked:
         return Forecast(now, np.inf, np.inf, np.inf, tuple(found), "; ".join(f.reason for f in blocked if f.reason))
+    unknown = [f for f in found if np.isnan(f.at_ps)]
+    if unknown:
+        return Forecast(now, np.nan, np.nan, np.nan, tuple(found), "; ".join(f.reason for f in unknown if f.reason))
     wait = c.patience * check_every_ps
     last = max([f.at_ps for f in found], default=now)
     low = max([f.low_ps for f in found], default=now)

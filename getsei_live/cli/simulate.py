@@ -26,7 +26,7 @@ def _check_line(snap) -> str:
     ahead = snap.forecast
     when = "" if ahead is None or snap.converged else (
         f"  forecast ~{ahead.converged_ps:.3g} ps" if ahead.finite else "  forecast: never (" + ", ".join(
-            c.name for c in ahead.conditions if not np.isfinite(c.at_ps)) + ")")
+            c.name for c in ahead.conditions if c.at_ps == np.inf) + ")" if ahead.never else "  forecast: not yet")
     return (f"  check at {snap.time_ps:9.2f} ps  frame {snap.frame:>6}  lag {snap.lag_ps:g} ps{lead}{t1}  "
             f"{verdict}{when}")
 

@@ -89,7 +89,7 @@ class LiveMonitor:
         self.stop_explanation: str | None = None
         #: The simulated time (ps) the run is planned to reach; None: that of the bound dynamics' ``run``.
         self.budget_ps: float | None = None
-        self._warned_budget = False
+        self._warned_budget, self._beyond = False, 0
         self._binding: DynamicsBinding | None = None
         self._since_check = 0
         self._last_flush = time.monotonic()
@@ -332,9 +332,13 @@ class LiveMonitor:
         return None if end is None else steps_to_ps(end, self.spec.timestep_fs)
 
     def _warn_beyond_budget(self, snap: Snapshot) -> None:
-        """One warning, the first time the forecast passes the planned budget."""
+        """One warning, once the forecast has passed the planned budget at ``patience`` checks in a row (one early
+        check's forecast is too uncertain to warn of)."""
         ahead, budget = snap.forecast, self.planned_ps()
-        if self._warned_budget or ahead is None or budget is None or snap.converged or ahead.converged_ps <= budget:
+        beyond = (ahead is not None and budget is not None and not snap.converged
+                  and not np.isnan(ahead.converged_ps) and ahead.converged_ps > budget)
+        self._beyond = self._beyond + 1 if beyond else 0
+        if self._warned_budget or self._beyond < self.criteria.patience:
             return
         self._warned_budget = True
         if ahead.finite:

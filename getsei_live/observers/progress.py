@@ -37,8 +37,10 @@ def forecast_text(monitor) -> str:
     ahead = latest.forecast if latest is not None else None
     if ahead is None:
         return "not converged"
-    if not ahead.finite:
+    if ahead.never:
         return "not converged, not forecast to converge"
+    if not ahead.finite:
+        return "not converged, no forecast yet"
     return f"not converged, forecast at ~{ahead.converged_ps:.3g} ps ({ahead.converged_ps - ahead.time_ps:.3g} ps from now)"
 
 

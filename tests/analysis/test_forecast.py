@@ -62,3 +62,14 @@ def test_conditions_more_data_does_not_close_make_it_infinite_with_the_reason(na
 def test_a_converged_check_forecasts_its_own_time():
     snap = Snapshot(lag_ps=0.1, time_ps=5.0, verdict=Verdict(True, 3, (), (), True, ()))
     assert forecast([], snap, CRITERIA, check_every_ps=1.0).text() == "converged"
+
+
+def test_a_condition_without_a_value_yet_gives_no_forecast_rather_than_never():
+    """Early in a run (nothing to analyse yet, or no interval to extrapolate) the forecast says it cannot tell: not
+    infinity, which is kept for what more data does not close."""
+    checks = [judged(1.0, {}, failing=("analysable",))]
+    ahead = forecast([], checks[0], CRITERIA, check_every_ps=1.0)
+    assert np.isnan(ahead.converged_ps) and not ahead.never and not ahead.finite
+    assert ahead.text() == "no forecast yet: fewer than two states hold a real share of the Li yet"
+    both = forecast([], judged(1.0, {}, failing=("analysable", "stationary")), CRITERIA, check_every_ps=1.0)
+    assert both.never  # a drift is never, whatever else is not known yet
