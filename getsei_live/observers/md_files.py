@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from pathlib import Path
 
 from ase import units
@@ -31,10 +32,11 @@ class _RunClock:
     """What ``MDLogger`` asks of the dynamics, with the time counted from the start of the run."""
 
     def __init__(self, dyn, first_step: int) -> None:
-        self.dyn, self.first_step = dyn, first_step
+        self._dyn, self.first_step = weakref.ref(dyn), first_step  # weakly, as ASE's own observers
 
     def get_time(self) -> float:
-        return (self.first_step + self.dyn.nsteps) * self.dyn.dt
+        dyn = self._dyn()
+        return float("nan") if dyn is None else (self.first_step + dyn.nsteps) * dyn.dt
 
 
 class MDFiles:
@@ -63,7 +65,7 @@ class MDFiles:
             if int(every) != every or every < 1:
                 raise ParameterError(f"The {name!r} parameter must be a whole number of MD steps of at least 1. "
                                      f"Got {every!r} instead.")
-        self.dyn, self.first_step = dyn, int(first_step)
+        self._dyn, self.first_step = weakref.ref(dyn), int(first_step)  # weakly, as ASE's own observers
         self.trajectory_every, self.log_every = int(trajectory_every), int(log_every)
         self.trajectory_path = None if trajectory is None else Path(trajectory)
         self.log_path = None if log is None else Path(log)
@@ -80,9 +82,12 @@ class MDFiles:
                                     mode="a")
 
     def __call__(self) -> None:
-        step = self.first_step + self.dyn.nsteps
+        dyn = self._dyn()
+        if dyn is None:
+            return
+        step = self.first_step + dyn.nsteps
         if self._trajectory is not None and step % self.trajectory_every == 0 and step > self._written:
-            self._trajectory.write(_frame(self.dyn.atoms, step))
+            self._trajectory.write(_frame(dyn.atoms, step))
             self._written = step
         if self._logger is not None and step % self.log_every == 0 and step > self._logged:
             self._logger()

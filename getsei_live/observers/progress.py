@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+import weakref
 
 from ase import units
 
@@ -56,10 +57,14 @@ class ProgressBar:
     """
 
     def __init__(self, dyn, monitor, *, file=None) -> None:
-        self.dyn, self.monitor, self.file = dyn, monitor, file
+        self._dyn, self.monitor, self.file = weakref.ref(dyn), monitor, file  # weakly, as ASE's own observers
         self._bar = None
         self._start_step, self._start_time, self._max_steps = 0, 0.0, None
         self._seen = dyn.nsteps  # where the next dyn.run starts, as far as the observer can tell
+
+    @property
+    def dyn(self):
+        return self._dyn()
 
     def _open(self) -> None:
         from tqdm.auto import tqdm
@@ -70,6 +75,8 @@ class ProgressBar:
                          desc="MD", file=self.file or sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
     def __call__(self) -> None:
+        if self.dyn is None:
+            return
         if self._bar is None or getattr(self.dyn, "max_steps", None) != self._max_steps:  # a new dyn.run
             self.close()
             self._open()
