@@ -33,6 +33,16 @@ def replica(args: tuple[int, int, int]) -> dict:
                          seed=seed)
 
 
+def _ratio_cells(ratios: list[dict]) -> list[str]:
+    """Median [10th, 90th percentile] of forecast / actual at each share of the stop ('-' where none was made)."""
+    cells = []
+    for share in FORECAST_AT:
+        r = np.array([x[share] for x in ratios], dtype=float)
+        r = r[~np.isnan(r)]
+        cells.append(f"{np.median(r):.2f} [{np.percentile(r, 10):.2f}, {np.percentile(r, 90):.2f}]" if r.size else "-")
+    return cells
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=20)
@@ -54,6 +64,8 @@ def main() -> None:
             stopped = [row["forecast"] for row in rows if "forecast" in row]
             if stopped:
                 forecasts[every[index].name] = stopped
+                print(f"{'':<28} forecast / actual at 25, 50, 75% of the stop: "
+                      + ", ".join(_ratio_cells(stopped)), flush=True)
             for name in ("new", "old"):
                 r = [row[name] for row in rows if name in row]
                 if not r:
@@ -72,13 +84,7 @@ def main() -> None:
               "[10th, 90th percentile] over the replicas that stopped (inf: forecast never to converge)")
         print(f"{'chain':<28} {'stopped':>7} {'at 25%':>20} {'at 50%':>20} {'at 75%':>20}")
         for name, ratios in forecasts.items():
-            cells = []
-            for share in FORECAST_AT:
-                r = np.array([x[share] for x in ratios], dtype=float)
-                r = r[~np.isnan(r)]
-                cells.append(f"{np.median(r):.2f} [{np.percentile(r, 10):.2f}, {np.percentile(r, 90):.2f}]"
-                             if r.size else "-")
-            print(f"{name:<28} {len(ratios):>7} {cells[0]:>20} {cells[1]:>20} {cells[2]:>20}")
+            print(f"{name:<28} {len(ratios):>7} " + " ".join(f"{cell:>20}" for cell in _ratio_cells(ratios)))
     print(f"\n{time.perf_counter() - start:.0f} s; stop/budget is the median over replicas; 'all shares': every true "
           f"route share of 10% or more reported and inside its interval; 'top right': the true top route is the top "
           f"route or among those reported as comparable; 'tie': stopped with comparable routes; 'old' = unchanged "
