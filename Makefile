@@ -30,8 +30,12 @@ arrhenius-demo: $(STAMP)
 	for T in $(ARRHENIUS_K); do $(VENV)/bin/getsei-live demo --temperature-K $$T --store demo-$$T.zarr || exit 1; done
 	$(VENV)/bin/getsei-live arrhenius $(foreach T,$(ARRHENIUS_K),demo-$(T).zarr) -o arrhenius/
 
+# Two test workers (pytest-xdist), one per core of the 2-core machines we test on; each test's own MD, torch and
+# BLAS run single-threaded, so the two do not oversubscribe. Work stealing evens out the few long tests.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html

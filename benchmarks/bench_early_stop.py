@@ -39,7 +39,8 @@ def _ratio_cells(ratios: list[dict]) -> list[str]:
     for share in FORECAST_AT:
         r = np.array([x[share] for x in ratios], dtype=float)
         r = r[~np.isnan(r)]
-        cells.append(f"{np.median(r):.2f} [{np.percentile(r, 10):.2f}, {np.percentile(r, 90):.2f}]" if r.size else "-")
+        low, high = np.percentile(r, [10, 90], method="nearest") if r.size else (np.nan, np.nan)  # inf-safe
+        cells.append(f"{np.median(r):.2f} [{low:.2f}, {high:.2f}]" if r.size else "-")
     return cells
 
 

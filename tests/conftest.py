@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import numpy as np
-import pytest
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on two cores: one thread each for torch, BLAS and OpenMP, in this process and in
+    # the processes its tests start, or the two oversubscribe the cores and every test slows down.
+    for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_name] = "1"
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LPSCL_416 = SHARED_DATA / "structures" / "Li6PS5Cl_2x2x2_416atoms_morgan_POSCAR"
@@ -83,3 +90,10 @@ def aimd_stores(tiny_model, tmp_path_factory):
         replay(aimd_run(name), tiny_model, path, temperature_K=500.0, **AIMD_REPLAY)
         paths.append(path)
     return paths
+
+
+def pytest_configure(config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)  # a BLAS loaded before the variables above were set
