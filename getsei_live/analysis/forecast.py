@@ -299,6 +299,8 @@ def forecast(history: Sequence, snap, criteria: ConvergenceCriteria, *, check_ev
         found.append(ConditionForecast("metastable", np.nan, np.nan, *_when_events(snap, c), 1.0, 0))
     for name in [n for n in verdict.failed if n in NOT_BY_DATA and n in failed]:
         condition = next(x for x in verdict.conditions if x.name == name)
+        if condition.value is None:  # not judged yet (too few blocks of time, no state change yet): the data that
+            continue  # judges it is what time_blocks and min_transitions forecast; a verdict of never needs a judgement
         found.append(ConditionForecast(name, np.nan, np.nan, np.inf, np.inf, np.inf, np.nan, 0,
                                        NOT_BY_DATA[name] + (f" ({condition.detail})" if name != "metastable" else "")))
     for name in [n for n in verdict.failed if n in NOT_YET]:

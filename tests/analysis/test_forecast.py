@@ -20,7 +20,7 @@ def judged(time_ps: float, conditions: dict[str, float], failing: tuple[str, ...
     made = [Condition(name, bool(value <= thresholds[name]) if name != "min_transitions"
                       else bool(value >= thresholds[name]), value, thresholds[name], "", "")
             for name, value in conditions.items()]
-    made += [Condition(name, False, None, "", "", name) for name in failing]
+    made += [Condition(name, False, "judged: fails", "", "", name) for name in failing]
     failed = tuple(c.name for c in made if not c.passed) + ("unchanged",)
     return Snapshot(lag_ps=0.1, time_ps=time_ps, verdict=Verdict(False, 0, tuple(made), failed, False, ()))
 
@@ -57,6 +57,19 @@ def test_conditions_more_data_does_not_close_make_it_infinite_with_the_reason(na
     ahead = forecast(checks[:1], checks[1], CRITERIA, check_every_ps=1.0)
     assert not ahead.finite and ahead.converged_ps == np.inf and ahead.reason
     assert ahead.text().startswith("not forecast to converge: ")
+
+
+def test_a_condition_not_judged_yet_is_not_a_never():
+    """Stationarity that cannot be judged yet (too few blocks of time) is no drift: the forecast is the time the
+    other conditions close (the demo's first checks warned 'drift' when there were too few blocks to judge it)."""
+    checks = [judged(t, {"route_interval": 0.2 / np.sqrt(t)}) for t in (1.0, 2.0)]
+    not_yet = Condition("stationary", False, None, "no drift", "", "too few blocks of time to judge drift yet")
+    last = checks[-1]
+    verdict = last.verdict
+    last = Snapshot(lag_ps=0.1, time_ps=2.0, verdict=Verdict(False, 0, (*verdict.conditions, not_yet),
+                                                             ("stationary", *verdict.failed), False, ()))
+    ahead = forecast(checks[:1], last, CRITERIA, check_every_ps=1.0)
+    assert ahead.finite and ahead.converged_ps == pytest.approx(16.0 + 3.0, rel=0.05)
 
 
 def test_a_converged_check_forecasts_its_own_time():
