@@ -226,12 +226,7 @@ def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
             if np.isfinite(bounds).any():
                 top.fill_between(time, bounds[:, 0], bounds[:, 1], color=line.get_color(), alpha=0.15, linewidth=0,
                                  label=f"t{k + 1} interval")
-    top.set_yscale("log")
-    top.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    finite = ts[np.isfinite(ts) & (ts > 0)]
-    narrow = finite.size and finite.max() / finite.min() < 20  # within a decade or so: label the minor ticks too
-    top.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.3g") if narrow
-                                  else matplotlib.ticker.NullFormatter())
+    _plain_log_axis(top, ts)
     top.set_ylabel("implied timescale (ps)")
     top.legend(fontsize=7, ncol=3)
     routes: dict[tuple, list] = {}
@@ -263,7 +258,35 @@ def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
 
 #: The conditions the forecast figure draws, with their axis labels.
 FORECAST_PANELS = {"route_interval": "widest route-share interval", "timescale_interval": "widest t interval / t",
-                   "min_transitions": "fewest state changes out of a state", "time_blocks": "blocks of time"}
+                   "min_transitions": "fewest state changes out of a state", "time_blocks": "blocks of time",
+                   "metastable": "t1 at twice the core / t1"}
+
+
+def _plain_log_axis(ax, values) -> None:
+    """A log y axis labelled 2, 3, 5 rather than 2 x 10^0; minor ticks labelled too when the values span less than
+    a factor of 6."""
+    import matplotlib.ticker
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values) & (values > 0)]
+    narrow = finite.size and finite.max() / finite.min() < 6  # wider: the minor labels would run into each other
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.3g") if narrow
+                                 else matplotlib.ticker.NullFormatter())
+
+
+def _core_ratios(snapshots: Sequence[Snapshot]) -> list[tuple[float, float, float]]:
+    """(time, t1 at the doubled core / t1, 1 + rtol) of every check whose core test was judged."""
+    points = []
+    for s in snapshots:
+        test = s.core_test
+        if test is None or not test.judged or not test.timescales.size or not test.probe_timescales.size:
+            continue
+        ratio = test.probe_timescales[0] / test.timescales[0]
+        if np.isfinite(ratio) and ratio > 0:
+            points.append((s.time_ps, float(ratio), 1 + test.rtol))
+    return points
 
 
 def forecast_figure(snapshots: Sequence[Snapshot]) -> Figure:
@@ -276,10 +299,13 @@ def forecast_figure(snapshots: Sequence[Snapshot]) -> Figure:
     fig, axes = _subplots(len(names) or 1, 1, figsize=(7, 2.2 * max(len(names), 1)), sharex=True,
                              layout="constrained", squeeze=False)
     for ax, name in zip(axes[:, 0], names):
-        points = [(s.time_ps, c.value, c.threshold) for s in snapshots if s.verdict is not None
-                  for c in s.verdict.conditions if c.name == name and isinstance(c.value, (int, float))
-                  and not isinstance(c.value, bool) and np.isfinite(c.value)]
+        points = _core_ratios(snapshots) if name == "metastable" else [
+            (s.time_ps, c.value, c.threshold) for s in snapshots if s.verdict is not None
+            for c in s.verdict.conditions if c.name == name and isinstance(c.value, (int, float))
+            and not isinstance(c.value, bool) and np.isfinite(c.value)]
         if not points:
+            ax.set_ylabel(FORECAST_PANELS[name], fontsize=8)
+            ax.text(0.5, 0.5, "not judged yet", transform=ax.transAxes, ha="center", va="center", fontsize=8)
             continue
         t, v, threshold = (np.array(x, dtype=float) for x in zip(*points))
         v = np.maximum(v, threshold[-1] / 100)  # a route with all the flux has an interval of width 0
@@ -291,7 +317,12 @@ def forecast_figure(snapshots: Sequence[Snapshot]) -> Figure:
             ax.plot(future, threshold[-1] * (future / ahead.at_ps) ** ahead.exponent, "--", color="C1",
                     label=f"forecast: t^{ahead.exponent:.2f}, holds at ~{ahead.at_ps:.3g} ps")
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        if name == "time_blocks":
+            ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        else:
+            _plain_log_axis(ax, np.append(v, threshold[-1]))
+        if name == "metastable":  # not forecast: more data does not make states metastable
+            ax.text(0.01, 0.9, "more data does not close this", transform=ax.transAxes, fontsize=7, color="0.3")
         ax.set_ylabel(FORECAST_PANELS[name], fontsize=8)
         ax.legend(fontsize=7)
     axes[-1, 0].set_xlabel("simulated time (ps)")
