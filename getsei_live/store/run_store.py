@@ -143,7 +143,7 @@ def writing(method: Callable) -> Callable:
             if not isinstance(error, OSError) or error.errno not in FULL:
                 raise
             committed = self._committed_on_disk()
-            recorded = ""
+            recorded = "; not even its status fitted on the disk (it still says running)"
             if method.__name__ != "set_status":
                 try:
                     self.set_status("interrupted", f"the disk is full ({error.strerror})")
