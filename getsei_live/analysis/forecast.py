@@ -56,6 +56,15 @@ NOT_BY_DATA = {
 NOT_YET = {"analysable": "fewer than two states hold a real share of the Li yet"}
 
 
+def _never(value):
+    """JSON keeps 'never' (inf) apart from 'no forecast yet' (NaN, stored as null): inf is the string "inf"."""
+    return "inf" if isinstance(value, float) and value == np.inf else value
+
+
+def _time(value) -> float:
+    return float("nan") if value is None else float(value)  # float("inf") reads "inf"
+
+
 @dataclass(frozen=True, slots=True)
 class ConditionForecast(Result):
     """When one open condition is forecast to hold.
@@ -87,14 +96,12 @@ class ConditionForecast(Result):
     reason: str = ""
 
     def to_dict(self) -> dict:
-        return strict_json({f: getattr(self, f) for f in self.__dataclass_fields__})
+        return strict_json({f: _never(getattr(self, f)) for f in self.__dataclass_fields__})
 
     @classmethod
     def from_dict(cls, data: dict) -> ConditionForecast:
         def number(key: str) -> float:
-            value = data.get(key)
-            return float("inf") if value is None and key.endswith("_ps") else float("nan") if value is None \
-                else float(value)
+            return _time(data.get(key))
 
         return cls(str(data["name"]), number("value"), number("threshold"), number("at_ps"), number("low_ps"),
                    number("high_ps"), number("exponent"), int(data.get("points", 0)), str(data.get("reason", "")))
@@ -137,14 +144,14 @@ class Forecast(Result):
         return self.converged_ps == np.inf
 
     def to_dict(self) -> dict:
-        return strict_json({"time_ps": self.time_ps, "converged_ps": self.converged_ps, "low_ps": self.low_ps,
-                            "high_ps": self.high_ps, "conditions": [c.to_dict() for c in self.conditions],
-                            "reason": self.reason})
+        return strict_json({"time_ps": self.time_ps, "converged_ps": _never(self.converged_ps),
+                            "low_ps": _never(self.low_ps), "high_ps": _never(self.high_ps),
+                            "conditions": [c.to_dict() for c in self.conditions], "reason": self.reason})
 
     @classmethod
     def from_dict(cls, data: dict) -> Forecast:
         def time(key: str) -> float:
-            return float("inf") if data.get(key) is None else float(data[key])
+            return _time(data.get(key))
 
         return cls(float(data["time_ps"]), time("converged_ps"), time("low_ps"), time("high_ps"),
                    tuple(ConditionForecast.from_dict(c) for c in data.get("conditions", ())),

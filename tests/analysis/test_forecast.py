@@ -86,3 +86,12 @@ def test_a_condition_without_a_value_yet_gives_no_forecast_rather_than_never():
     assert ahead.text() == "no forecast yet: fewer than two states hold a real share of the Li yet"
     both = forecast([], judged(1.0, {}, failing=("analysable", "stationary")), CRITERIA, check_every_ps=1.0)
     assert both.never  # a drift is never, whatever else is not known yet
+
+
+def test_never_and_not_yet_survive_the_store():
+    """JSON has no inf nor NaN: 'never' (inf) and 'no forecast yet' (NaN) must still read back as themselves."""
+    never = Forecast(2.0, np.inf, np.inf, np.inf, (), "drift")
+    not_yet = Forecast(2.0, np.nan, np.nan, np.nan, (), "no value yet")
+    assert Forecast.from_dict(never.to_dict()).converged_ps == np.inf
+    assert np.isnan(Forecast.from_dict(not_yet.to_dict()).converged_ps)
+    assert Forecast.from_dict(not_yet.to_dict()).text() == not_yet.text()
