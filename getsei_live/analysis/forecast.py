@@ -12,9 +12,11 @@ its threshold; the range comes from the fit's uncertainty in ``b``.
 the answer to be seen unchanged.
 
 Some conditions more data will not close, and then the forecast says so instead
-of a number: a drift across the run (it is not stationary), states that are not
-metastable, a state model that no longer fits, and a Chapman-Kolmogorov test
-that fails by a difference the checks have not shrunk.
+of a number: a drift across the run that the checks have not shrunk (it is not
+stationary), states that are not metastable, a state model that no longer fits,
+and a Chapman-Kolmogorov test that fails by a difference the checks have not
+shrunk. A drift that shrinks (a start away from equilibrium, which the growing
+first half dilutes about as ``1/t``) is forecast like the intervals.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ __all__ = ["ConditionForecast", "Forecast", "forecast"]
 
 #: Exponents expected of each forecast condition's value against simulated time (the prior).
 PRIORS = {"route_interval": -0.5, "timescale_interval": -0.5, "top_route_resolved": -0.5,
-          "min_transitions": 1.0, "time_blocks": 1.0, "markovian": -0.5}
+          "min_transitions": 1.0, "time_blocks": 1.0, "markovian": -0.5, "stationary": -1.0}
 
 #: How strongly the prior holds: its standard deviation, in units of the exponent.
 PRIOR_SD = 0.3
@@ -45,8 +47,9 @@ MAX_POINTS, MIN_POINTS = 8, 4
 
 #: Conditions that more data does not close, and why, in words.
 NOT_BY_DATA = {
-    "stationary": "populations or leaving probabilities drift across the run: more of a drifting run does not make "
-                  "it stationary (equilibrate it, or wait until the interface stops changing)",
+    "stationary": "populations or leaving probabilities drift across the run by a difference that more data has not "
+                  "shrunk: more of a drifting run does not make it stationary (equilibrate it, or wait until the "
+                  "interface stops changing)",
     "metastable": "the slow timescales depend on the core length: these states are not metastable, and more data "
                   "does not make them so",
     "states_fit": "the state model no longer fits the frames: retrain it on this run's frames",
@@ -257,6 +260,42 @@ def _markovian(history: Sequence, snap, c: ConvergenceCriteria) -> ConditionFore
     return ConditionForecast("markovian", np.nan, np.nan, now, now, now, np.nan, 0)
 
 
+def _drift_values(history: Sequence, c: ConvergenceCriteria) -> tuple[np.ndarray, np.ndarray]:
+    """Simulated time and the largest drift between the halves of the run at each check, over what counts (1: at
+    the threshold): population drifts over ``max_population_drift``, leaving drifts over ``max_leave_drift``."""
+    times, values = [], []
+    for snap in history:
+        steady = snap.stationarity
+        if steady is None or snap.time_ps is None:
+            continue
+        pop = np.abs(np.diff(np.asarray(steady.populations, dtype=float), axis=0)).ravel() / c.max_population_drift
+        leave = np.asarray(steady.leaving, dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = np.abs(leave[1] - leave[0]) / ((leave[1] + leave[0]) / 2) / c.max_leave_drift
+        both = np.concatenate([pop, rel[np.isfinite(rel)]]) if steady.reasons else pop
+        times.append(snap.time_ps)
+        values.append(float(np.nanmax(both)) if both.size else np.nan)
+    keep = np.isfinite(values)
+    return np.array(times, dtype=float)[keep], np.array(values, dtype=float)[keep]
+
+
+def _stationary(history: Sequence, snap, c: ConvergenceCriteria, detail: str) -> ConditionForecast:
+    """The stationarity test: closed by data when the drift between the halves shrinks as the run grows (a start
+    away from equilibrium that more time dilutes, about as 1/t); else not by data (a drift that persists)."""
+    times, values = _drift_values([*history, snap], c)
+    never = ConditionForecast("stationary", values[-1] if values.size else np.nan, 1.0, np.inf, np.inf, np.inf,
+                              np.nan, 0, NOT_BY_DATA["stationary"] + f" ({detail})")
+    if values.size < MIN_POINTS:  # too few checks to tell a start that more time dilutes from a drift that stays
+        return ConditionForecast("stationary", values[-1] if values.size else np.nan, 1.0, np.nan, np.nan, np.nan,
+                                 np.nan, 0, f"populations or leaving probabilities drift across the run ({detail}); "
+                                 f"too few checks yet to tell whether more data shrinks the drift")
+    b, se, fitted, scatter, points = _fit(times, values, PRIORS["stationary"])
+    if b + se > -0.1:
+        return ConditionForecast("stationary", values[-1], 1.0, np.inf, np.inf, np.inf, b, points, never.reason)
+    return ConditionForecast("stationary", values[-1], 1.0,
+                             *_when(float(snap.time_ps), fitted, 1.0, b, se, scatter, rising=False), b, points)
+
+
 def _when_events(snap, c: ConvergenceCriteria) -> tuple[float, float, float]:
     """When the slowest process will have fitted into the observed time and been seen ``min_slow_events`` times:
     both grow in proportion to the observed time; the range comes from the interval of t1."""
@@ -308,6 +347,9 @@ def forecast(history: Sequence, snap, criteria: ConvergenceCriteria, *, check_ev
         condition = next(x for x in verdict.conditions if x.name == name)
         if condition.value is None:  # not judged yet (too few blocks of time, no state change yet): the data that
             continue  # judges it is what time_blocks and min_transitions forecast; a verdict of never needs a judgement
+        if name == "stationary":
+            found.append(_stationary(history, snap, c, condition.detail))
+            continue
         found.append(ConditionForecast(name, np.nan, np.nan, np.inf, np.inf, np.inf, np.nan, 0,
                                        NOT_BY_DATA[name] + (f" ({condition.detail})" if name != "metastable" else "")))
     for name in [n for n in verdict.failed if n in NOT_YET]:

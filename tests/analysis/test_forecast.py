@@ -9,6 +9,7 @@ import pytest
 from getsei_live.analysis.criteria import ConvergenceCriteria
 from getsei_live.analysis.forecast import Forecast, forecast
 from getsei_live.analysis.records import Condition, Snapshot, Verdict
+from getsei_live.analysis.stationarity import Stationarity
 
 CRITERIA = ConvergenceCriteria(patience=3)
 
@@ -51,12 +52,40 @@ def test_the_run_s_own_scaling_outweighs_the_prior_once_it_has_the_checks():
     assert late.at_ps == pytest.approx(10.0, rel=0.1)  # 0.5 / t = 0.05 at 10 ps
 
 
-@pytest.mark.parametrize("name", ["stationary", "metastable", "states_fit"])
+@pytest.mark.parametrize("name", ["metastable", "states_fit"])
 def test_conditions_more_data_does_not_close_make_it_infinite_with_the_reason(name):
     checks = [judged(t, {"route_interval": 0.2 / np.sqrt(t)}, failing=(name,)) for t in (1.0, 2.0)]
     ahead = forecast(checks[:1], checks[1], CRITERIA, check_every_ps=1.0)
     assert not ahead.finite and ahead.converged_ps == np.inf and ahead.reason
     assert ahead.text().startswith("not forecast to converge: ")
+
+
+def drifting(time_ps: float, drift: float) -> Snapshot:
+    """A check whose only open condition is stationarity: S0 holds 50 % of the Li in the first half of the run and
+    50 % + ``drift`` in the second."""
+    populations = np.array([[0.5, 0.5], [0.5 + drift, 0.5 - drift]])
+    steady = Stationarity(populations, np.full((2, 2), 0.1), np.zeros((2, 2)), np.zeros((2, 2)),
+                          ("S0 drifts",), 12)
+    condition = Condition("stationary", False, "drift", "no drift", "", "S0 drifts")
+    return Snapshot(lag_ps=0.1, time_ps=time_ps, stationarity=steady,
+                    verdict=Verdict(False, 0, (condition,), ("stationary", "unchanged"), False, ()))
+
+
+def test_a_drift_that_more_time_dilutes_is_forecast_and_one_that_persists_is_never():
+    """A run that starts away from equilibrium: its halves differ by a transient that the growing first half
+    dilutes as 1/t (0.5 / t of the Li: 0.05, the threshold, at 10 ps, then 3 checks of 1 ps). A drift that stays
+    (the interface keeps reacting) is never."""
+    times = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    transient = [drifting(t, 0.5 / t) for t in times]
+    ahead = forecast(transient[:-1], transient[-1], CRITERIA, check_every_ps=1.0)
+    steady = next(c for c in ahead.conditions if c.name == "stationary")
+    assert steady.exponent == pytest.approx(-1.0, abs=1e-6) and steady.at_ps == pytest.approx(10.0, rel=1e-6)
+    assert ahead.converged_ps == pytest.approx(13.0, rel=1e-6)
+    persisting = [drifting(t, 0.1) for t in times]
+    never = forecast(persisting[:-1], persisting[-1], CRITERIA, check_every_ps=1.0)
+    assert never.never and "has not shrunk" in never.reason and "S0 drifts" in never.reason
+    first = forecast([], transient[0], CRITERIA, check_every_ps=1.0)  # one check: transient or lasting, not known yet
+    assert np.isnan(first.converged_ps) and "too few checks" in first.reason
 
 
 def test_a_condition_not_judged_yet_is_not_a_never():
@@ -84,8 +113,8 @@ def test_a_condition_without_a_value_yet_gives_no_forecast_rather_than_never():
     ahead = forecast([], checks[0], CRITERIA, check_every_ps=1.0)
     assert np.isnan(ahead.converged_ps) and not ahead.never and not ahead.finite
     assert ahead.text() == "no forecast yet: fewer than two states hold a real share of the Li yet"
-    both = forecast([], judged(1.0, {}, failing=("analysable", "stationary")), CRITERIA, check_every_ps=1.0)
-    assert both.never  # a drift is never, whatever else is not known yet
+    both = forecast([], judged(1.0, {}, failing=("analysable", "states_fit")), CRITERIA, check_every_ps=1.0)
+    assert both.never  # a state model that does not fit is never, whatever else is not known yet
 
 
 def test_never_and_not_yet_survive_the_store():
