@@ -83,7 +83,7 @@ class Chain:
         K = np.linalg.matrix_power(self.observed_matrix(), self.lag)
         lag_ps = self.lag * TIMESTEP_FS / 1000
         model = kinetic_model(K * 1e12, lag_ps, source=self.source, target=self.target, n_pathways=None,
-                              min_population=0.0, min_transitions_out=0)
+                              min_population=0.0, min_transitions=0)
         return {"shares": {tuple(p.states): p.fraction for p in model.pathways},
                 "top": tuple(model.pathways[0].states), "t1": float(model.timescales.timescales[0])}
 

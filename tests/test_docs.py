@@ -84,3 +84,27 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "html" / "reference" / "cli.html").read_text().count("--interval-steps") >= 2
+
+
+def _documented_modules() -> list[str]:
+    """Every module of the package whose docstrings hold an example (``>>>``)."""
+    package = ROOT / "getsei_live"
+    return sorted(".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                  for path in package.rglob("*.py") if ">>> " in path.read_text())
+
+
+@pytest.mark.parametrize("module", _documented_modules())
+def test_docstring_examples_run_as_written(module, monkeypatch):
+    """The examples in the docstrings are doctests: they run from the repository root (their ``../shared`` paths are
+    the real shared checkout) and print what they say."""
+    import doctest
+    import importlib
+
+    source = (ROOT / Path(*module.split("."))).with_suffix(".py")
+    source = source if source.exists() else ROOT / Path(*module.split(".")) / "__init__.py"
+    if "../shared" in source.read_text() and not SHARED_DATA.exists():
+        pytest.skip("needs ../shared/data (the real structures the example reads)")
+    monkeypatch.chdir(ROOT)
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testmod(importlib.import_module(module), optionflags=flags, verbose=False, report=True)
+    assert result.attempted and not result.failed, f"{result.failed} of {result.attempted} examples failed"

@@ -3,8 +3,11 @@
 Pure numpy and scipy: importing this package never imports torch.
 
 >>> from getsei_live import analysis
->>> tm = analysis.transition_matrix(counts)                        # doctest: +SKIP
->>> rates = analysis.rate_matrix(tm.transition_matrix, lag=80.0)   # doctest: +SKIP
+>>> counts = [[90, 10], [5, 95]]             # transitions counted at a lag of 0.1 ps
+>>> tm = analysis.transition_matrix(counts)
+>>> rates = analysis.rate_matrix(tm.transition_matrix, lag=0.1)
+>>> round(float(analysis.implied_timescales(tm.transition_matrix, lag=0.1).timescales[0]), 4)  # -0.1 / ln(0.85)
+0.6153
 """
 
 from __future__ import annotations

@@ -167,7 +167,7 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
     resamples = [resample_counts(u, lags_ps, active_sets, n_resamples=c.n_bootstrap, rng=rng, method=m, strata=s)
                  for m, (u, s) in schemes.items()] if c.n_bootstrap else []
     markov = markov_test(counts, lags_ps, resamples, confidence=c.confidence, ck_tolerance=c.ck_tolerance,
-                         leave_rtol=c.ck_leave_rtol, timescale_rtol=c.plateau_rtol, n_timescales=c.n_timescales,
+                         leave_rtol=c.ck_leave_rtol, plateau_rtol=c.plateau_rtol, n_timescales=c.n_timescales,
                          fits=fits, observed_ps=observed_ps, n_li=per_li_counts.shape[0],
                          min_slow_events=c.min_slow_events)
     auto = lag_index is None
@@ -184,13 +184,13 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
     events_out = None if events is None else events.sum(axis=1) - np.diag(events)
     model = kinetic_model(counts[lag_index], lags_ps[lag_index], source=source, target=target,
                           n_pathways=c.n_pathways, min_population=c.min_population,
-                          min_transitions_out=c.min_transitions, events_out=events_out)
+                          min_transitions=c.min_transitions, events_out=events_out)
     by_lag = nan_padded(timescales_by_lag(counts, lags_ps, fits=fits), counts.shape[-1] - 1)
     intervals = (_intervals(model, resamples, by_lag, lag_index, c, default_source=source is None,
                             default_target=target is None) if resamples else None)
     steady = stationarity(block_counts, lag_index, rng=rng, n_resamples=max(c.n_bootstrap, 50),
                           confidence=c.confidence, max_population_drift=c.max_population_drift,
-                          max_leave_drift=c.max_leave_drift, min_exits=c.min_transitions,
+                          max_leave_drift=c.max_leave_drift, min_transitions=c.min_transitions,
                           block_events=block_events) if c.n_bootstrap else None
     cores = None
     if probe_counts is not None and probe_core_ps is not None:

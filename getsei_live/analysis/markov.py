@@ -239,10 +239,10 @@ def _leaving_deviation(predicted: np.ndarray, estimated: np.ndarray) -> np.ndarr
     return np.where(np.isfinite(stay_p) & np.isfinite(stay_e), rel, np.nan)
 
 
-@renamed_parameters(lags="lags_ps")
+@renamed_parameters(lags="lags_ps", timescale_rtol="plateau_rtol")
 def markov_test(counts: np.ndarray, lags_ps: Sequence[float], resamples: Sequence[Resamples], *,
                 confidence: float = 0.9, ck_tolerance: float = 0.05, leave_rtol: float = 0.25,
-                timescale_rtol: float = 0.2, n_timescales: int = 2,
+                plateau_rtol: float = 0.2, n_timescales: int = 2,
                 fits: Sequence[TransitionMatrix | None] | None = None, observed_ps: float | None = None,
                 n_li: int | None = None, min_slow_events: float = 100.0) -> MarkovTest:
     """Judge every stored lag: slowest process resolved and seen often, timescales on a plateau, Chapman-Kolmogorov
@@ -255,7 +255,7 @@ def markov_test(counts: np.ndarray, lags_ps: Sequence[float], resamples: Sequenc
        process slower than the run was never seen), and the data had room for at least ``min_slow_events``
        such events (about ``n_li * observed_ps / t1``);
     2. each of its ``n_timescales`` slowest timescales that are longer than the lag agrees, as a point estimate,
-       within ``timescale_rtol`` with the same process at every longer stored lag that still resolves it, and at
+       within ``plateau_rtol`` with the same process at every longer stored lag that still resolves it, and at
        least one longer lag resolves t1 (a plateau that cannot be seen is not a plateau; overlapping intervals
        are no evidence of one);
     3. for every stored multiple ``k tau``, no entry of ``K(tau)^k - K(k tau)`` differs by more than
@@ -277,7 +277,10 @@ def markov_test(counts: np.ndarray, lags_ps: Sequence[float], resamples: Sequenc
         Probability difference accepted in the Chapman-Kolmogorov test.
     leave_rtol : float
         Relative difference accepted between predicted and estimated probabilities of leaving a state.
-    timescale_rtol : float
+    plateau_rtol : float
+        Relative difference accepted between a slow timescale at this lag and at each longer lag (the plateau);
+        ``ConvergenceCriteria.plateau_rtol``. (Its old name here, ``timescale_rtol``, still works and warns: it is
+        the criteria's between-checks tolerance.)
     n_timescales : int
     fits : sequence of TransitionMatrix or None, optional
         ``fit_by_lag(counts)``, when the caller has it already.
@@ -301,7 +304,7 @@ def markov_test(counts: np.ndarray, lags_ps: Sequence[float], resamples: Sequenc
     verdicts = []
     for a, lag in enumerate(lags):
         reasons = _unresolved(point[a], lag, observed_ps=observed_ps, n_li=n_li, min_events=min_slow_events)
-        reasons += _off_plateau(point, lags, a, n_timescales=n_timescales, rtol=timescale_rtol)
+        reasons += _off_plateau(point, lags, a, n_timescales=n_timescales, rtol=plateau_rtol)
         ck = _ck(fits, n, lags, a, resamples, confidence=confidence, tolerance=ck_tolerance, leave_rtol=leave_rtol)
         if ck is None:
             reasons.append("no stored multiple of this lag for a Chapman-Kolmogorov test")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..deprecation import renamed_parameters
 from ..errors import ParameterError
 from ._checks import as_lag, as_state_set
 from ._result import Result
@@ -14,6 +15,7 @@ from .koopman import TransitionMatrix, transition_matrix
 from .pathways import DIVERSITY_ROUTES, Pathway, diversity, pathways
 from .rates import RateMatrix, rate_matrix
 from .spectral import ImpliedTimescales, implied_timescales
+from .tables import route_text
 from .tpt import ReactiveFlux, mfpt, reactive_flux
 
 __all__ = ["KineticModel", "kinetic_model"]
@@ -40,7 +42,7 @@ class KineticModel(Result):
     source, target : tuple of int
     endpoint_candidates : tuple of int
         States that hold a real share of the Li (stationary population at
-        least ``min_population``, at least ``min_transitions_out`` transitions
+        least ``min_population``, at least ``min_transitions`` transitions
         out): the default source and target are chosen among them.
     notes : tuple of str
         Warnings about the source and target (a state the interface barely visits).
@@ -77,7 +79,7 @@ class KineticModel(Result):
         ts = self.timescales.timescales
         t1 = f", t1 {ts[0]:.3g} ps" if len(ts) and np.isfinite(ts[0]) else ""
         first = self.pathways[0] if self.pathways else None
-        top = (f", top route {' -> '.join(f'S{s}' for s in first.states)} {100 * first.fraction:.0f}%"
+        top = (f", top route {route_text(first.states)} {100 * first.fraction:.0f}%"
                if self.pathways else "")
         n = len(self.transition.active_set) + len(self.transition.excluded_states)
         return f"<KineticModel lag {self.lag:g} ps, {len(self.transition.active_set)} of {n} states active{t1}{top}>"
@@ -95,6 +97,7 @@ class KineticModel(Result):
         return html_page(repr(self).strip("<>"), list(self.notes), tables)
 
 
+@renamed_parameters(min_transitions_out="min_transitions")
 def kinetic_model(
     counts: np.ndarray,
     lag: float,
@@ -104,7 +107,7 @@ def kinetic_model(
     reversible: bool = False,
     n_pathways: int | None = 5,
     min_population: float = 0.02,
-    min_transitions_out: int = 20,
+    min_transitions: int = 20,
     events_out: np.ndarray | None = None,
 ) -> KineticModel:
     """Estimate the Koopman model and read rates, timescales, fluxes and pathways from it.
@@ -126,7 +129,7 @@ def kinetic_model(
     min_population : float, default 0.02
         Least stationary population (fraction of the Li) of a default source
         or target state; a chosen source or target below it is noted.
-    min_transitions_out : int, default 20
+    min_transitions : int, default 20
         Least number of observed transitions out of a default source or target state: state changes
         (``events_out``) where given, else the sliding-window counts out of it.
     events_out : (n_states,) array_like, optional
@@ -143,7 +146,7 @@ def kinetic_model(
     rates = rate_matrix(K, lag)
     active = tm.active_set
     src, dst, candidates, notes = _endpoints(tm, rates, source, target, min_population=min_population,
-                                             min_transitions_out=min_transitions_out, events_out=events_out)
+                                             min_transitions=min_transitions, events_out=events_out)
     empty = _nothing_to_analyse(tm, src, dst, min_population) or _outside(tm, src, dst)
     if empty is not None:
         return KineticModel(lag, tm, its, rates, None, (), src, dst, candidates, notes, empty)
@@ -193,7 +196,7 @@ def _outside(tm: TransitionMatrix, source: tuple[int, ...], target: tuple[int, .
 
 
 def _endpoints(tm: TransitionMatrix, rates: RateMatrix, source, target, *, min_population: float,
-               min_transitions_out: int, events_out: np.ndarray | None = None
+               min_transitions: int, events_out: np.ndarray | None = None
                ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
     """Source, target, the states they are chosen among by default, and notes on any the interface barely visits."""
     n, active = tm.n_states, tm.active_set
@@ -201,7 +204,7 @@ def _endpoints(tm: TransitionMatrix, rates: RateMatrix, source, target, *, min_p
              else np.asarray(events_out, dtype=float)[active])
     unit = "transitions" if events_out is None else "state changes"
     populated = tm.stationary_distribution >= min_population
-    real = populated & (exits >= min_transitions_out)
+    real = populated & (exits >= min_transitions)
     notes = []
     if real.sum() < 2:
         if populated.sum() < 2:
@@ -209,7 +212,7 @@ def _endpoints(tm: TransitionMatrix, rates: RateMatrix, source, target, *, min_p
         else:
             left = ", ".join(f"S{int(active[k])} {exits[k]:.0f}" for k in np.flatnonzero(populated))
             why = (f"fewer than two of the states that hold {100 * min_population:g}% of the Li were left "
-                   f"{min_transitions_out} times ({unit} out: {left})")
+                   f"{min_transitions} times ({unit} out: {left})")
         notes.append(f"{why}; source and target are chosen among all {active.size} states of the model")
         real[:] = True
     ranked = [k for k in rates.mobility_ranking if real[k]]
@@ -226,5 +229,5 @@ def _endpoints(tm: TransitionMatrix, rates: RateMatrix, source, target, *, min_p
                 k = position[s]
                 notes.append(f"{name} S{s} holds {100 * tm.stationary_distribution[k]:.1f}% of the Li with "
                              f"{exits[k]:.0f} {unit} out (below {100 * min_population:g}% or "
-                             f"{min_transitions_out}): the interface barely visits it")
+                             f"{min_transitions}): the interface barely visits it")
     return src, dst, candidates, tuple(notes)

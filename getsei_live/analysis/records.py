@@ -27,6 +27,7 @@ from .transport import Transport
 from .model import KineticModel
 from .pathways import Pathway
 from .stationarity import Stationarity
+from .tables import route_text
 
 __all__ = ["Condition", "Environments", "Intervals", "Snapshot", "StateFit", "Verdict"]
 
@@ -523,7 +524,7 @@ class Snapshot(FrozenRecord, Mapping):
         where = f"{self.time_ps:g} ps, " if self.time_ps is not None else ""
         where += f"frame {self.frame}, " if self.frame is not None else ""
         t1 = f", t1 {self.timescales[0]:.3g} ps" if len(self.timescales) and np.isfinite(self.timescales[0]) else ""
-        top = (f", top route {' -> '.join(f'S{s}' for s in self.pathways[0].states)} "
+        top = (f", top route {route_text(self.pathways[0].states)} "
                f"{100 * self.pathways[0].fraction:.0f}%" if self.pathways else "")
         verdict = "" if self.verdict is None else (", converged" if self.verdict.converged else ", not converged")
         return f"<Snapshot {where}lag {self.lag_ps:g} ps{t1}{top}{verdict}>"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..deprecation import renamed_parameters
 from ._result import Result, frozen_array, nan_array, strict_json
 from .uncertainty import percentile_interval
 
@@ -96,9 +97,10 @@ def _populations_and_leaving(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return populations, np.where(rows > 0, leaving, np.nan)
 
 
+@renamed_parameters(min_exits="min_transitions")
 def stationarity(block_counts: np.ndarray | Sequence[np.ndarray], lag_index: int, *, rng: np.random.Generator,
                  n_resamples: int = 200, confidence: float = 0.9, max_population_drift: float = 0.05,
-                 max_leave_drift: float = 0.3, min_exits: int = 20,
+                 max_leave_drift: float = 0.3, min_transitions: int = 20,
                  block_events: np.ndarray | Sequence[np.ndarray] | None = None) -> Stationarity | None:
     """Judge whether populations and leaving probabilities drift between the halves of the counted time.
 
@@ -116,7 +118,7 @@ def stationarity(block_counts: np.ndarray | Sequence[np.ndarray], lag_index: int
         Drift of a state's population (fraction of the Li) that counts, when significant.
     max_leave_drift : float, default 0.3
         Relative drift of a leaving probability that counts, when significant.
-    min_exits : int, default 20
+    min_transitions : int, default 20
         A leaving probability is judged only for states left at least this often in each half: state changes
         (``block_events``) where given, else sliding-window pairs at the lag.
     block_events : (n_blocks, n, n) ndarray, or one per run, optional
@@ -152,7 +154,7 @@ def stationarity(block_counts: np.ndarray | Sequence[np.ndarray], lag_index: int
         halves = np.stack([event_blocks[~later].sum(axis=0), event_blocks[later].sum(axis=0)])
     else:
         halves = np.stack([early[0], late[0]]).reshape(2, n, n)
-    judged = np.all(halves.sum(axis=-1) - np.diagonal(halves, axis1=1, axis2=2) >= min_exits, axis=0)
+    judged = np.all(halves.sum(axis=-1) - np.diagonal(halves, axis1=1, axis2=2) >= min_transitions, axis=0)
     pop_ci = percentile_interval(d_pop[1:], confidence)
     leave_ci = percentile_interval(d_leave[1:], confidence)
     reasons = []

@@ -149,7 +149,7 @@ def mfpt(K: np.ndarray, source: int | Iterable[int], target: int | Iterable[int]
 
     Examples
     --------
-    >>> mfpt([[0.9, 0.1], [0.2, 0.8]], 0, 1, lag=2.0)   # geometric: lag / 0.1
+    >>> round(mfpt([[0.9, 0.1], [0.2, 0.8]], 0, 1, lag=2.0), 9)   # geometric: lag / 0.1
     20.0
     """
     k = as_transition_matrix(K)

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from ..analysis.tables import route_text
 from ..analysis.verdict import timescale_text
 from ..errors import ParameterError, StructureError
 from ..md.demo import DEMO_BUDGET_PS, DEMO_TIMESTEP_FS
@@ -21,7 +22,7 @@ from ._options import N_STATES, float_list, live_options, make_criteria, renamed
 def _check_line(snap) -> str:
     verdict = "CONVERGED" if snap.converged else "open: " + ", ".join(snap.verdict.failed)
     top = snap.pathways[0] if snap.pathways else None
-    lead = f"  top {' -> '.join(f'S{s}' for s in top.states)} {100 * top.fraction:.0f}%" if top else ""
+    lead = f"  top {route_text(top.states)} {100 * top.fraction:.0f}%" if top else ""
     t1 = f"  {timescale_text(snap)}" if len(snap.timescales) and np.isfinite(snap.timescales[0]) else ""
     ahead = snap.forecast
     when = "" if ahead is None or snap.converged else (

@@ -14,9 +14,9 @@ from ase import Atoms
 from ..errors import RunInterrupted, failure_text
 from ..observers.live import attach
 from ..observers.monitor import LiveMonitor
-from ..observers.progress import eta_text, forecast_text
+from ..observers.progress import ProgressLines
 from ..observers.settings import MonitorSettings
-from ..states.labeller import Labeller
+from ..states.labeller import DeviceLabeller, Labeller
 from ..store.run_store import RunStore
 from ..units import steps_to_ps
 from .calculators import mace_calculator, resolve_device
@@ -100,7 +100,7 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
         report(f"Resuming from the checkpoint at step {done} in {store}")
         report(f"{done} of the run's {md.steps} steps are done; {max(remaining, 0)} to go")
     device = resolve_device(md.device)
-    if state_model is not None and hasattr(state_model, "to"):
+    if isinstance(state_model, DeviceLabeller):
         state_model.to(device)
     dyn = langevin(atoms, temperature_K=md.temperature_K, timestep_fs=md.timestep_fs,
                    coupling_time_ps=md.coupling_time_ps, seed=md.seed, initialise_velocities=checkpoint is None)
@@ -127,7 +127,8 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
                f"the MD starts near {md.temperature_K:g} K")
     start = time.perf_counter()
     if not progress:  # attach(progress=True) draws a bar instead
-        dyn.attach(_progress(dyn, monitor, md, report, remaining), interval=md.interval_steps)
+        dyn.attach(ProgressLines(dyn, monitor, report, remaining, first_step=monitor.last_step or 0),
+                   interval=md.interval_steps)
     report(f"Langevin MD: {len(atoms)} atoms, {md.temperature_K:g} K, {md.timestep_fs:g} fs, {remaining} steps on "
            f"{device}; observing every {md.interval_steps} steps into {store}"
            f"{'' if monitor.asynchronous else ' (synchronous)'}")
@@ -143,25 +144,3 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
     report(f"Done: {dyn.nsteps} steps in {time.perf_counter() - start:.1f} s"
            + (f"; stopped early, {monitor.stop_explanation}" if monitor.stop_reason else ""))
     return monitor
-
-
-def _progress(dyn, monitor: LiveMonitor, md: MDSettings, report: Callable[[str], None],
-              remaining: int) -> Callable[[], None]:
-    """An ASE observer that reports the step, simulated time, speed, frames, the time left to the end of the
-    budget (ETA; an early stop comes sooner) and verdict about every 10 s."""
-    start, offset = time.perf_counter(), monitor.last_step or 0
-    last = [0.0]
-
-    def progress() -> None:
-        elapsed = time.perf_counter() - start
-        if elapsed - last[0] < 10 and dyn.nsteps not in (0, remaining):
-            return
-        last[0] = elapsed
-        ps = steps_to_ps(dyn.nsteps, md.timestep_fs)
-        ns_day = ps / 1000 / (elapsed / 86400) if elapsed > 0 else 0.0
-        left = (remaining - dyn.nsteps) * elapsed / dyn.nsteps if dyn.nsteps else float("nan")
-        report(f"step {offset + dyn.nsteps:>9}  {steps_to_ps(offset + dyn.nsteps, md.timestep_fs):9.2f} ps  "
-               f"{ns_day:7.3f} ns/day  frames {monitor.n_frames:>6}  T {dyn.atoms.get_temperature():6.0f} K  "
-               f"ETA {eta_text(left):>12}  {forecast_text(monitor)}")
-
-    return progress

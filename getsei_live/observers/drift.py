@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from ase import Atoms
 
 from ..analysis.criteria import ConvergenceCriteria
 from ..analysis.records import Snapshot, StateFit
+from ..states.labeller import FitLabeller
 
 __all__ = ["DriftGuard"]
 
@@ -20,7 +20,7 @@ class DriftGuard:
     percentile of the training environments' log-likelihood) and their mean log-likelihood; summarises them at
     every check; warns once when the ``states_fit`` condition has failed for ``patience`` checks in a row.
 
-    A labeller without ``assign_with_fit`` (and ``fit_threshold``) is not guarded.
+    A labeller that is not a ``FitLabeller`` (no ``assign_with_fit`` and ``fit_threshold``) is not guarded.
     """
 
     def __init__(self, threshold: float | None, criteria: ConvergenceCriteria) -> None:
@@ -31,16 +31,12 @@ class DriftGuard:
 
     @classmethod
     def of(cls, labeller, criteria: ConvergenceCriteria) -> DriftGuard:
-        guarded = hasattr(labeller, "assign_with_fit") and hasattr(labeller, "fit_threshold")
-        return cls(float(labeller.fit_threshold) if guarded else None, criteria)
+        return cls(float(labeller.fit_threshold) if isinstance(labeller, FitLabeller) else None, criteria)
 
-    def label(self, labeller, atoms: Atoms) -> tuple[np.ndarray, np.ndarray | None]:
-        """The labeller's states of ``atoms`` and, when guarded, the log-likelihoods (also observed)."""
-        if self.threshold is None:
-            return labeller.assign(atoms), None
-        labels, log_likelihood = labeller.assign_with_fit(atoms)
-        self.observe(log_likelihood)
-        return labels, log_likelihood
+    @property
+    def guarded(self) -> bool:
+        """Whether the labeller scores its environments (a ``FitLabeller``), so that frames are observed."""
+        return self.threshold is not None
 
     def observe(self, log_likelihood: np.ndarray | None) -> None:
         if log_likelihood is not None and self.threshold is not None:

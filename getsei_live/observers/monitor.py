@@ -14,7 +14,7 @@ from ase import Atoms, units
 from ..analysis.records import Environments, Snapshot
 from ..analysis.verdict import explain
 from ..errors import ParameterError, StoreError, StructureError, failure_text
-from ..states.labeller import Labeller
+from ..states.labeller import EnvironmentLabeller, Labeller
 from ..store.counts import committed_counter
 from ..store.run_store import RunStore
 from ..units import LI, steps_to_ps
@@ -140,7 +140,7 @@ class LiveMonitor:
         if self.store.warmup.committed and self.store.writable:
             for step, atoms in self.store.warmup.atoms():
                 if self.last_step is None or step > self.last_step:
-                    labels, log_likelihood = self.drift.label(state_model, atoms)
+                    labels, log_likelihood = self._label(atoms)
                     self._record(step, labels, None, log_likelihood,
                                  positions=atoms.positions[self._li_indices], cell=_cell(atoms.cell.array, atoms.pbc))
 
@@ -233,7 +233,7 @@ class LiveMonitor:
         if not self._accept(frame.step):
             return False
         self._check_atoms(frame)
-        labels, log_likelihood = self.drift.label(self.state_model, frame.atoms())  # torch, the worker's threads
+        labels, log_likelihood = self._label(frame.atoms())  # torch, the worker's threads
         return self._record(frame.step, labels, frame, log_likelihood, positions=frame.positions[self._li_indices],
                             cell=_cell(frame.cell, frame.pbc))
 
@@ -275,13 +275,21 @@ class LiveMonitor:
             self._finish("stopped", self.stop_explanation)
         return True
 
+    def _label(self, atoms) -> tuple[np.ndarray, np.ndarray | None]:
+        """The state model's labels of ``atoms`` and, for a ``FitLabeller`` (guarded), the log-likelihood of each Li
+        environment, which the drift guard observes."""
+        if not self.drift.guarded:
+            return self.state_model.assign(atoms), None
+        labels, log_likelihood = self.state_model.assign_with_fit(atoms)
+        self.drift.observe(log_likelihood)
+        return labels, log_likelihood
+
     def _environments(self, frame: Frame | None, labels: np.ndarray,
                       measured: Mapping | None) -> Environments | None:
         """The mean environment of each state's Li in the frame of a check: as measured elsewhere, or measured
-        here where the labeller can say."""
-        measure = getattr(self.state_model, "environments", None)
-        if measured is None and frame is not None and measure is not None:
-            measured = measure(frame.atoms(), labels)
+        here where the labeller can say (an ``EnvironmentLabeller``)."""
+        if measured is None and frame is not None and isinstance(self.state_model, EnvironmentLabeller):
+            measured = self.state_model.environments(frame.atoms(), labels)
         return None if measured is None else Environments(**measured)
 
     def _flush_due(self, pending: int) -> bool:

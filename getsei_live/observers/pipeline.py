@@ -13,6 +13,7 @@ import numpy as np
 from ase import Atoms
 
 from ..errors import StructureError
+from ..states.labeller import EnvironmentLabeller
 from ..units import LI
 from .frames import Frame
 from .monitor import LiveMonitor
@@ -51,7 +52,7 @@ def can_pipeline(monitor: LiveMonitor) -> bool:
     """A synchronous monitor with its state model (not warming up) whose labeller gives labels, fits and Li
     environments from one graph build (``StateModel.label_with_environments``)."""
     return (not monitor.asynchronous and monitor.warming is None
-            and hasattr(monitor.state_model, "label_with_environments"))
+            and isinstance(monitor.state_model, EnvironmentLabeller))
 
 
 def run_pipeline(monitor: LiveMonitor, frames: Iterable[Atoms], *, first_step: int, interval_steps: int,

@@ -18,6 +18,7 @@ from ..analysis import nan_padded
 from ..analysis.arrhenius import BOLTZMANN_EV_PER_K
 from ..analysis.markov import ChapmanKolmogorov, MarkovRecord
 from ..analysis.records import Snapshot
+from ..analysis.tables import route_text
 
 if TYPE_CHECKING:
     from ..analysis.pathways import Pathway
@@ -240,7 +241,7 @@ def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
             if j < len(ci):
                 bands.setdefault(tuple(p.states), np.full((len(snapshots), 2), np.nan))[k] = ci[j]
     for route, shares in sorted(routes.items(), key=lambda item: -np.nanmax(item[1]))[:8]:
-        line, = bottom.plot(time, shares, "o-", markersize=3, label=" -> ".join(f"S{s}" for s in route))
+        line, = bottom.plot(time, shares, "o-", markersize=3, label=route_text(route))
         band = bands.get(route)
         if band is not None and np.isfinite(band).any():
             bottom.fill_between(time, band[:, 0], band[:, 1], color=line.get_color(), alpha=0.15, linewidth=0)

@@ -225,7 +225,7 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
     lag_index = snap.lag_index
     model = kinetic_model(counts[lag_index], snap.lag_ps, source=source, target=target, reversible=reversible,
                           n_pathways=n_pathways, min_population=criteria.min_population,
-                          min_transitions_out=criteria.min_transitions,
+                          min_transitions=criteria.min_transitions,
                           events_out=ensemble.events.sum(axis=1) - np.diag(ensemble.events))
     by_lag = tuple(tuple(float(v) for v in t) for t in timescales_by_lag(counts, lags_ps, reversible=reversible))
     info = StoreInfo(store=ensemble.name, status=ensemble.status,

@@ -113,7 +113,7 @@ def _markovian(ensembles: dict[float, Ensemble], schemes: dict[float, dict], n_b
         resamples = [resample_counts(u, lags, active, n_resamples=n_bootstrap, rng=rng, method=m, strata=strata)
                      for m, (u, strata) in schemes[T].items()]
         markov = markov_test(e.counts, lags, resamples, confidence=c.confidence, ck_tolerance=c.ck_tolerance,
-                             timescale_rtol=c.plateau_rtol, n_timescales=c.n_timescales, fits=fits)
+                             plateau_rtol=c.plateau_rtol, n_timescales=c.n_timescales, fits=fits)
         out[T] = {v.lag: v.markovian for v in markov.verdicts}
     return out
 

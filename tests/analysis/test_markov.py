@@ -134,3 +134,40 @@ def test_few_units_widen_the_interval_within_its_range():
     assert few[1] - few[0] == pytest.approx(0.9 * factor)
     clipped = percentile_interval(samples, 0.9, n_units=5, limits=(0.0, 1.0))[0]
     assert clipped.tolist() == [0.0, 1.0]
+
+
+def test_the_plateau_tolerance_s_old_name_warns_and_judges_the_same(fixed_seed):
+    """``markov_test(timescale_rtol=)`` was the plateau tolerance under the name of the criteria's between-checks
+    tolerance; it is ``plateau_rtol`` now, as in ``ConvergenceCriteria``, and the old name warns."""
+    from getsei_live.errors import GetseiDeprecationWarning
+
+    P = np.array([[0.94, 0.05, 0.01], [0.04, 0.92, 0.04], [0.01, 0.05, 0.94]])
+    counter = counted(chain_labels(P, 400, 30, fixed_seed), 3)
+    lags = [float(lag) for lag in LAGS]
+    args = (counter.counts(), lags, ())
+    with pytest.warns(GetseiDeprecationWarning, match="'timescale_rtol' is deprecated .* use 'plateau_rtol'"):
+        old = markov_test(*args, timescale_rtol=1e-6, observed_ps=400.0, n_li=30)
+    new = markov_test(*args, plateau_rtol=1e-6, observed_ps=400.0, n_li=30)
+    loose = markov_test(*args, plateau_rtol=1.0, observed_ps=400.0, n_li=30)
+    reasons = [tuple(v.reasons for v in test.verdicts) for test in (old, new, loose)]
+    assert reasons[0] == reasons[1] != reasons[2]  # the tolerance reached the plateau test under either name
+
+
+def test_the_least_state_changes_has_one_name_and_the_old_ones_warn(fixed_seed):
+    """One threshold, ``ConvergenceCriteria.min_transitions``, was ``min_transitions_out`` in ``kinetic_model`` and
+    ``min_exits`` in ``stationarity`` on its way down."""
+    from getsei_live.analysis import kinetic_model
+    from getsei_live.analysis.stationarity import stationarity
+    from getsei_live.errors import GetseiDeprecationWarning
+
+    P = np.array([[0.94, 0.05, 0.01], [0.04, 0.92, 0.04], [0.01, 0.05, 0.94]])
+    counter = counted(chain_labels(P, 400, 30, fixed_seed), 3)
+    with pytest.warns(GetseiDeprecationWarning, match="use 'min_transitions'"):
+        old = kinetic_model(counter.counts()[0], 1.0, min_transitions_out=10 ** 6)
+    assert old.notes == kinetic_model(counter.counts()[0], 1.0, min_transitions=10 ** 6).notes != \
+        kinetic_model(counter.counts()[0], 1.0).notes
+    blocks = counter.block_counts()
+    with pytest.warns(GetseiDeprecationWarning, match="use 'min_transitions'"):
+        old = stationarity(blocks, 0, rng=np.random.default_rng(0), min_exits=5)
+    new = stationarity(blocks, 0, rng=np.random.default_rng(0), min_transitions=5)
+    np.testing.assert_array_equal(old.leaving_drift_ci, new.leaving_drift_ci)
