@@ -265,16 +265,22 @@ FORECAST_PANELS = {"route_interval": "widest route-share interval", "timescale_i
 
 def _plain_log_axis(ax, values) -> None:
     """A log y axis labelled 2, 3, 5 rather than 2 x 10^0; minor ticks labelled too when the values span less than
-    a factor of 6."""
+    a factor of 6, and those at 2 and 5 of each decade when they span less than 100."""
     import matplotlib.ticker
 
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
     values = np.asarray(values, dtype=float)
     finite = values[np.isfinite(values) & (values > 0)]
-    narrow = finite.size and finite.max() / finite.min() < 6  # wider: the minor labels would run into each other
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.3g") if narrow
-                                 else matplotlib.ticker.NullFormatter())
+    span = finite.max() / finite.min() if finite.size else np.inf
+    if span < 6:  # every minor tick labelled: few of them
+        minor = matplotlib.ticker.FormatStrFormatter("%.3g")
+    elif span < 100:  # a decade or two: 2 and 5 labelled as well, so that more than one number is on the axis
+        minor = matplotlib.ticker.FuncFormatter(
+            lambda y, _: f"{y:.3g}" if y > 0 and f"{y:.1e}"[0] in "25" and f"{y:.1e}"[1:3] == ".0" else "")
+    else:  # wider: the minor labels would run into each other
+        minor = matplotlib.ticker.NullFormatter()
+    ax.yaxis.set_minor_formatter(minor)
 
 
 def _core_ratios(snapshots: Sequence[Snapshot]) -> list[tuple[float, float, float]]:

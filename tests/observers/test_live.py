@@ -121,6 +121,7 @@ def test_synthetic_process_converges_stops_early_and_covers_the_truth(tmp_path, 
     assert np.all(np.abs(estimate - K) <= 2 * half_width)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(tiny_model_file, tmp_path):
     trajectory = shared_file(TRAJECTORIES / "Li6PS5Cl_AIMD_500K_50pct_run1_XDATCAR.gz")
     script = tmp_path / "writer.py"

@@ -138,6 +138,7 @@ def test_a_failure_after_the_last_observation_is_raised_by_close(tiny_model, tmp
     assert store.committed_frames == 4 and store.status == "interrupted"
 
 
+@pytest.mark.slow
 def test_sigkill_of_asynchronous_md_then_resume_equals_uninterrupted(tiny_model_file, tmp_path):
     """Real MD with the asynchronous observer, killed mid-run: the store's checkpoint belongs to its last committed
     frame, so velocity Verlet resumed from it reproduces the uninterrupted run exactly."""

@@ -230,6 +230,7 @@ LAX = ConvergenceCriteria(patience=1, min_transitions=1, share_ci_width=0.99, to
                           n_timescales=1)  # the tiny model's t2 is not resolved at twice the core: not metastable
 
 
+@pytest.mark.slow
 def test_a_dask_replay_that_stops_early_stops_where_the_serial_replay_stops(tiny_model, tiny_model_file, tmp_path):
     """Each store stops at its own converged check; its chunks still queued or labelling are dropped and the store
     holds what the serial replay's early stop holds, no frame more."""

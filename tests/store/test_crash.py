@@ -193,6 +193,7 @@ REPLAY = dict(timestep_fs=2.0, interval_steps=50, lags_ps=(0.1, 0.3), core_ps=0.
               criteria=CRITERIA)
 
 
+@pytest.mark.slow
 def test_a_crash_at_every_write_of_a_replay_resumes_to_the_uninterrupted_store(tiny_model, labelled_frames,
                                                                                  tmp_path, monkeypatch):
     labeller = Recorded(tiny_model)
@@ -258,6 +259,7 @@ def live_run(path: Path, steps: int = LIVE_STEPS) -> None:
         dyn.run(steps - done)
 
 
+@pytest.mark.slow
 def test_a_crash_at_every_write_of_a_live_md_run_resumes_to_the_uninterrupted_store(tmp_path, monkeypatch):
     full, base = tmp_path / "full.zarr", tmp_path / "base.zarr"
     live_run(full)
