@@ -25,12 +25,6 @@ def shared_file(path: Path) -> Path:
     return path
 
 
-def pytest_collection_modifyitems(config, items) -> None:
-    """The slow tests first (stable order otherwise): with two workers, a long test started last leaves the other
-    core idle for its whole length; started first, the short tests fill in beside it."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture
 def fixed_seed() -> np.random.Generator:
     return np.random.default_rng(20261122)
