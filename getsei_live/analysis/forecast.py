@@ -243,7 +243,9 @@ def _markovian(history: Sequence, snap, c: ConvergenceCriteria) -> ConditionFore
     now = float(snap.time_ps)
     reasons = " ".join(snap.markov.reasons[snap.markov.lags_ps.index(snap.lag_ps)]) if snap.markov else ""
     if "such events" in reasons or "longer than each Li was observed" in reasons:
-        return ConditionForecast("markovian", np.nan, np.nan, *_when_events(snap, c), 1.0, 0)
+        when = _when_events(snap, c)
+        return ConditionForecast("markovian", np.nan, np.nan, *when, 1.0, 0, "" if np.isfinite(when[0]) else
+                                 "the Markov test: no slow process resolved yet to extrapolate from")
     times, values = _ck_values(history)
     if values.size and "Chapman-Kolmogorov" in reasons:
         b, se, fitted, scatter, points = _fit(times, values, PRIORS["markovian"])
@@ -302,8 +304,8 @@ def _when_events(snap, c: ConvergenceCriteria) -> tuple[float, float, float]:
     now = float(snap.time_ps)
     t1 = float(snap.timescales[0]) if len(snap.timescales) else np.nan
     observed = snap.observed_ps or 0.0
-    if not (np.isfinite(t1) and t1 > 0 and observed > 0):
-        return np.inf, np.inf, np.inf
+    if not (np.isfinite(t1) and t1 > 0 and observed > 0):  # no slow process resolved yet: nothing to scale from,
+        return np.nan, np.nan, np.nan  # which is no forecast yet, not never (the demo's first check said never)
     reasons = [*snap.markov.reasons[snap.markov.lags_ps.index(snap.lag_ps)],
                *(snap.core_test.reasons if snap.core_test is not None else ())]
     room = next((float(r.split("room for only about ")[1].split(" ")[0]) for r in reasons
@@ -342,7 +344,9 @@ def forecast(history: Sequence, snap, criteria: ConvergenceCriteria, *, check_ev
     found: list[ConditionForecast] = []
     if "metastable" in failed and snap.core_test is not None and not snap.core_test.judged:
         failed.discard("metastable")  # not judged yet: the data that judges it is the data the Markov test needs
-        found.append(ConditionForecast("metastable", np.nan, np.nan, *_when_events(snap, c), 1.0, 0))
+        when = _when_events(snap, c)
+        found.append(ConditionForecast("metastable", np.nan, np.nan, *when, 1.0, 0, "" if np.isfinite(when[0]) else
+                                       "the core test: no slow process resolved yet to extrapolate from"))
     for name in [n for n in verdict.failed if n in NOT_BY_DATA and n in failed]:
         condition = next(x for x in verdict.conditions if x.name == name)
         if condition.value is None:  # not judged yet (too few blocks of time, no state change yet): the data that

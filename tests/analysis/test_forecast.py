@@ -124,3 +124,18 @@ def test_never_and_not_yet_survive_the_store():
     assert Forecast.from_dict(never.to_dict()).converged_ps == np.inf
     assert np.isnan(Forecast.from_dict(not_yet.to_dict()).converged_ps)
     assert Forecast.from_dict(not_yet.to_dict()).text() == not_yet.text()
+
+
+def test_a_core_test_with_no_slow_process_yet_is_no_forecast_not_never():
+    """At a run's first check no timescale may be longer than the lag: the core test is not judged, and with no t1
+    there is nothing to scale the wait from. That is 'no forecast yet' (the demo's first check said 'never')."""
+    from getsei_live.analysis.metastability import CoreTest
+
+    waiting = CoreTest(0.2, 0.3, 0.6, np.array([np.nan]), np.array([np.nan]), 0.2, False,
+                       ("cannot be judged at lag 0.2 ps: no timescale longer than the lag",), judged=False)
+    condition = Condition("metastable", False, None, "within 20%", "", waiting.reasons[0])
+    snap = Snapshot(lag_ps=0.2, time_ps=1.0, core_test=waiting, observed_ps=0.5,
+                    verdict=Verdict(False, 0, (condition,), ("metastable", "unchanged"), False, ()))
+    ahead = forecast([], snap, CRITERIA, check_every_ps=0.5)
+    assert not ahead.never and np.isnan(ahead.converged_ps)
+    assert ahead.text() == "no forecast yet: the core test: no slow process resolved yet to extrapolate from"
