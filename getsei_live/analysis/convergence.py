@@ -196,8 +196,7 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
     if probe_counts is not None and probe_core_ps is not None:
         cores = core_test(counts[lag_index], probe_counts[lag_index], lag_ps=lags_ps[lag_index], core_ps=core_ps,
                           probe_core_ps=probe_core_ps, n_timescales=c.n_timescales, rtol=c.plateau_rtol,
-                          observed_ps=observed_ps, n_li=per_li_counts.shape[0], min_events=c.min_slow_events,
-                          n_events=None if events is None else float(events.sum()))
+                          observed_ps=observed_ps, n_li=per_li_counts.shape[0], min_events=c.min_slow_events)
     li_ps = (per_li_counts.shape[0] * observed_ps) if observed_ps else 0.0
     return Snapshot.of(model, counts[lag_index], lags_ps=lags_ps, timescales_by_lag=by_lag,
                        markov=markov.record(model.lag), intervals=intervals, lag_auto=auto, n_blocks=int(n_blocks),

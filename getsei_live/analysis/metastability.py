@@ -103,7 +103,7 @@ def _moves(before: float, after: float) -> str:
 
 def core_test(counts: np.ndarray, probe_counts: np.ndarray, *, lag_ps: float, core_ps: float, probe_core_ps: float,
               n_timescales: int = 2, rtol: float = 0.2, observed_ps: float | None = None, n_li: int | None = None,
-              min_events: float = 100.0, n_events: float | None = None) -> CoreTest:
+              min_events: float = 100.0) -> CoreTest:
     """Judge whether the slow processes at the analysis lag are those of metastable states.
 
     Parameters
@@ -119,9 +119,6 @@ def core_test(counts: np.ndarray, probe_counts: np.ndarray, *, lag_ps: float, co
         Time each Li was observed and the Li observed: the test is judged only once t1 is shorter than
         ``observed_ps`` and ``n_li * observed_ps / t1`` reaches ``min_events`` (none of this without them).
     min_events : float, default 100
-    n_events : float, optional
-        State changes counted (core-assigned, each once): the slow process cannot have been seen more often, so the
-        test is not judged while they are fewer than ``min_events``, however much room the run had.
 
     Returns
     -------
@@ -140,9 +137,6 @@ def core_test(counts: np.ndarray, probe_counts: np.ndarray, *, lag_ps: float, co
     elif observed_ps is not None and not t[0] < observed_ps:
         reasons.append(f"not judged yet: t1 = {t[0]:.3g} ps is longer than each Li was observed ({observed_ps:.3g} "
                        f"ps)")
-    elif n_events is not None and n_events < min_events:
-        reasons.append(f"not judged yet: only {n_events:.0f} state changes counted, fewer than the {min_events:g} "
-                       f"sightings of the slowest process that comparing it across core lengths needs")
     elif observed_ps is not None and n_li is not None and n_li * observed_ps / t[0] < min_events:
         reasons.append(f"not judged yet: the Li had room for only about {n_li * observed_ps / t[0]:.0f} events of "
                        f"t1 = {t[0]:.3g} ps (need {min_events:g})")
