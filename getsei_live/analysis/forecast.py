@@ -29,6 +29,7 @@ from scipy.stats import theilslopes
 
 from ._result import Result, strict_json
 from .criteria import ConvergenceCriteria
+from .stationarity import leave_drift
 
 __all__ = ["ConditionForecast", "Forecast", "forecast"]
 
@@ -271,9 +272,7 @@ def _drift_values(history: Sequence, c: ConvergenceCriteria) -> tuple[np.ndarray
         if steady is None or snap.time_ps is None:
             continue
         pop = np.abs(np.diff(np.asarray(steady.populations, dtype=float), axis=0)).ravel() / c.max_population_drift
-        leave = np.asarray(steady.leaving, dtype=float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rel = np.abs(leave[1] - leave[0]) / ((leave[1] + leave[0]) / 2) / c.max_leave_drift
+        rel = np.abs(leave_drift(np.asarray(steady.leaving, dtype=float))) / c.max_leave_drift
         both = np.concatenate([pop, rel[np.isfinite(rel)]]) if steady.reasons else pop
         times.append(snap.time_ps)
         values.append(float(np.nanmax(both)) if both.size else np.nan)
@@ -285,15 +284,14 @@ def _stationary(history: Sequence, snap, c: ConvergenceCriteria, detail: str) ->
     """The stationarity test: closed by data when the drift between the halves shrinks as the run grows (a start
     away from equilibrium that more time dilutes, about as 1/t); else not by data (a drift that persists)."""
     times, values = _drift_values([*history, snap], c)
-    never = ConditionForecast("stationary", values[-1] if values.size else np.nan, 1.0, np.inf, np.inf, np.inf,
-                              np.nan, 0, NOT_BY_DATA["stationary"] + f" ({detail})")
     if values.size < MIN_POINTS:  # too few checks to tell a start that more time dilutes from a drift that stays
         return ConditionForecast("stationary", values[-1] if values.size else np.nan, 1.0, np.nan, np.nan, np.nan,
                                  np.nan, 0, f"populations or leaving probabilities drift across the run ({detail}); "
                                  f"too few checks yet to tell whether more data shrinks the drift")
     b, se, fitted, scatter, points = _fit(times, values, PRIORS["stationary"])
     if b + se > -0.1:
-        return ConditionForecast("stationary", values[-1], 1.0, np.inf, np.inf, np.inf, b, points, never.reason)
+        return ConditionForecast("stationary", values[-1], 1.0, np.inf, np.inf, np.inf, b, points,
+                                 NOT_BY_DATA["stationary"] + f" ({detail})")
     return ConditionForecast("stationary", values[-1], 1.0,
                              *_when(float(snap.time_ps), fitted, 1.0, b, se, scatter, rising=False), b, points)
 

@@ -97,6 +97,13 @@ def _populations_and_leaving(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return populations, np.where(rows > 0, leaving, np.nan)
 
 
+def leave_drift(leaving: np.ndarray) -> np.ndarray:
+    """The later minus the earlier half's probability of leaving each state, relative to their mean; ``leaving`` is
+    (..., 2, n), the halves on the second-last axis (NaN where a half never saw the state)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (leaving[..., 1, :] - leaving[..., 0, :]) / ((leaving[..., 1, :] + leaving[..., 0, :]) / 2)
+
+
 @renamed_parameters(min_exits="min_transitions")
 def stationarity(block_counts: np.ndarray | Sequence[np.ndarray], lag_index: int, *, rng: np.random.Generator,
                  n_resamples: int = 200, confidence: float = 0.9, max_population_drift: float = 0.05,
@@ -148,8 +155,7 @@ def stationarity(block_counts: np.ndarray | Sequence[np.ndarray], lag_index: int
     late = (weights * later) @ flat
     pop, leave = _populations_and_leaving(np.stack([early, late], axis=1).reshape(-1, 2, n, n))
     d_pop = pop[:, 1] - pop[:, 0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d_leave = (leave[:, 1] - leave[:, 0]) / ((leave[:, 1] + leave[:, 0]) / 2)
+    d_leave = leave_drift(leave)
     if event_blocks is not None:
         halves = np.stack([event_blocks[~later].sum(axis=0), event_blocks[later].sum(axis=0)])
     else:
