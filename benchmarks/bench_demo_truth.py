@@ -68,8 +68,15 @@ def main() -> None:
     table(args, walls)
 
 
+def core_text(test) -> str:
+    if test is None:
+        return "-"
+    verdict = "metastable" if test.passed else ("not judged" if not test.judged else "NOT metastable")
+    return f"{test.timescales[0]:.2f} -> {test.probe_timescales[0]:.2f} ps {verdict}"
+
+
 def table(args, walls: dict) -> None:
-    """The stopped runs' last (converged) snapshots against the reference's counts, analysed at each one's lag,
+    """The runs' last snapshots (converged where they stopped, else at the end of the budget) against the reference's counts, analysed at each one's lag,
     source and target; everything read from the stores."""
     reference_path = args.out / "reference.zarr"
     ref_store = RunStore.open(reference_path)
@@ -78,9 +85,9 @@ def table(args, walls: dict) -> None:
     longest = max(snap.time_ps for snap in stops.values())
     print(f"\n{args.system}: {len(stops)} stopped runs against a {ref_ps:g} ps reference "
           f"({ref_ps / longest:.1f} x the longest stop)")
-    header = (f"{'seed':>4}  {'stop ps':>7}  {'wall s':>6}  {'top route':<12} {'share [90%]':<16} {'on top':>6}  "
+    header = (f"{'seed':>4}  {'end ps':>7}  {'stopped':>7}  {'wall s':>6}  {'top route':<12} {'share [90%]':<16} {'on top':>6}  "
               f"{'ref share':>9} {'in':>3}  {'lag':>4}  {'t1 ps [90%]':<20} {'ref t1':>6} {'in':>3}  "
-              f"{'drift max':>9}")
+              f"{'drift max':>9}  {'core test t1 (core, 2x core)':<28}")
     print(header)
     print("-" * len(header))
     inside = {"share": 0, "t1": 0}
@@ -102,10 +109,10 @@ def table(args, walls: dict) -> None:
                       if top is not None else "-")
         t1_text = f"{snap.timescales[0]:.2f} [{t1_ci[0]:.2f}, {t1_ci[1]:.2f}]"
         wall = f"{walls[seed]:6.0f}" if seed in walls else f"{'-':>6}"
-        print(f"{seed:>4}  {snap.time_ps:7.2f}  {wall}  {route(top.states) if top else '-':<12} {share_text:<16} "
+        print(f"{seed:>4}  {snap.time_ps:7.2f}  {'yes' if snap.converged else 'budget':>7}  {wall}  {route(top.states) if top else '-':<12} {share_text:<16} "
               f"{100 * snap.intervals.top_route_resolved:5.0f}%  {100 * ref_share:8.0f}% {'yes' if share_in else 'no':>3}"
               f"  {snap.lag_ps:4g}  {t1_text:<20} {ref_t1:6.2f} {'yes' if t1_in else 'no':>3}  "
-              f"{100 * max(drift, default=np.nan):8.1f}%")
+              f"{100 * max(drift, default=np.nan):8.1f}%  {core_text(snap.core_test):<28}")
     tops = {route(s.pathways[0].states) for s in stops.values() if s.pathways}
     print(f"\nTop route of every stopped run: {', '.join(sorted(tops))} "
           f"({'they agree' if len(tops) == 1 else 'they differ'}); reference inside the stopped run's interval: "
@@ -118,7 +125,7 @@ def table(args, walls: dict) -> None:
           f"{route(last.pathways[0].states) if last.pathways else '-'} "
           f"{100 * last.pathways[0].fraction if last.pathways else 0:.0f}%, t1 {last.timescales[0]:.2f} ps "
           f"[{last.intervals.timescales[0][0]:.2f}, {last.intervals.timescales[0][1]:.2f}]; converged: "
-          f"{last.converged}; drift guard at most {100 * max(drift, default=np.nan):.1f}% of Li outside per check")
+          f"{last.converged}; core test {core_text(last.core_test)}; drift guard at most {100 * max(drift, default=np.nan):.1f}% of Li outside per check")
 
 
 if __name__ == "__main__":

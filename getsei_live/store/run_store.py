@@ -91,6 +91,7 @@ from .parts import (
     transport_arrays,
     transport_tally,
 )
+from .reserve import SpaceReserve
 from .spec import RunSpec
 from .warmup import WarmupFrames
 
@@ -133,6 +134,8 @@ def writing(method: Callable) -> Callable:
             if not self.wrote and self._lock is not None:  # who writes now goes to disk with the first write
                 self._staged = {**(self._staged or {}), "writer": holder()}
                 (self.path / LEGACY_HOLDER_FILE).unlink(missing_ok=True)
+            if not self._reserved and self._lock is not None:  # room for the status on a full disk
+                self._reserved = SpaceReserve(self.path).make()
             if self._staged:  # what a resume changes goes to disk with its first write, not before
                 staged, self._staged = self._staged, None
                 self._update_attrs(staged)
@@ -146,10 +149,12 @@ def writing(method: Callable) -> Callable:
             recorded = "; not even its status fitted on the disk (it still says running)"
             if method.__name__ != "set_status":
                 try:
+                    SpaceReserve(self.path).release()  # the writer's reserve makes room for the status
                     self.set_status("interrupted", f"the disk is full ({error.strerror})")
                     recorded = "; the store says so in its status"
                 except Exception:
                     pass
+            self._full = True
             raise StoreFullError(
                 f"No space left for {self.path} ({error.strerror}): {committed} frames are committed and intact"
                 f"{recorded}. Free some space and run the same command again to resume."
@@ -199,6 +204,8 @@ class RunStore:
         self._lock = lock
         self._pending = FrameBuffer()
         self._staged: dict = {}
+        self._full = False  # a write met a full disk: this handle writes nothing more
+        self._reserved = False  # whether this writer has made its space reserve (store/reserve.py)
         #: Whether this handle has written anything (a store it created, or a write since it was opened).
         self.wrote = False
         attrs = self._meta = dict(group.attrs)
@@ -527,8 +534,9 @@ class RunStore:
     # ---------------------------------------------------------------- writing
     @property
     def writable(self) -> bool:
-        """True while this handle holds the writer lock on the directory its path names."""
-        return self.mode == "a" and self._lock is not None and self._lock.still_names_it()
+        """True while this handle holds the writer lock on the directory its path names, and no write of it has met
+        a full disk (after which it writes nothing more: what fitted is committed, and the status says why)."""
+        return (self.mode == "a" and not self._full and self._lock is not None and self._lock.still_names_it())
 
     def _require_writer(self) -> None:
         if not self.writable:

@@ -302,6 +302,47 @@ def test_a_full_disk_mid_replay_is_one_clear_error_and_the_run_resumes_once_ther
     assert_same_store(path, contents(full), set())
 
 
+def test_a_disk_with_no_byte_left_still_takes_the_status_from_the_writers_reserve(tiny_model, labelled_frames,
+                                                                                   tmp_path, monkeypatch):
+    """Issue 39 (13): on a disk where not even the root metadata fits, the status said "running". A byte budget
+    stands for the disk: after 40 chunks it is empty, and only the writer's space reserve, deleted, gives room."""
+    import zarr.storage._local as zarr_local
+
+    from getsei_live.errors import StoreFullError
+    from getsei_live.store.reserve import NAME, RESERVE_BYTES
+
+    labeller = Recorded(tiny_model)
+    path = tmp_path / "run.zarr"
+    put, chunks = zarr_local._put, []
+    reserves = lambda: sorted(path.rglob(NAME))  # noqa: E731
+    disk = {"free": None, "reserve": None}
+
+    def full_disk(file, value, exclusive=False):
+        if "/c/" in str(file):
+            chunks.append(file)
+        if len(chunks) > 40 and disk["free"] is None:  # the disk is full from here; the reserve is its only room
+            disk["free"], disk["reserve"] = 0, reserves()
+        if disk["free"] is not None:
+            disk["free"] += RESERVE_BYTES * sum(not p.exists() for p in disk["reserve"])
+            disk["reserve"] = [p for p in disk["reserve"] if p.exists()]
+            if len(value) > disk["free"]:
+                raise OSError(28, "No space left on device")
+            disk["free"] -= len(value)
+        return put(file, value, exclusive)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(zarr_local, "_put", full_disk)
+        with pytest.raises(StoreFullError) as error:
+            replay(labelled_frames, labeller, path, **REPLAY)
+    assert len(disk["reserve"] or []) == 0 and disk["free"] is not None, "the reserve was not used"
+    store = RunStore.open(path)
+    print(error.value)
+    assert "the store says so in its status" in str(error.value)
+    assert store.status == "interrupted" and "disk is full" in store.stop_reason
+    replay(labelled_frames, labeller, path, **REPLAY)  # space freed: the same command resumes, with a new reserve
+    assert RunStore.open(path).status == "finished" and len(reserves()) == 1
+
+
 def test_counts_ahead_of_the_commit_are_never_trusted(tiny_model, labelled_frames, tmp_path):
     """The case a kill between the counts and the commit made (found by killing 'run'): a finished 30-frame store
     whose committed_frames and counts' frame count are set back to 25, as that kill leaves them, resumes to the
