@@ -57,3 +57,55 @@ def test_the_public_names_of_the_design_contract_exist_with_their_parameters():
         if call and call.group(1) in results:
             for attribute in listed:
                 assert hasattr(results[call.group(1)], attribute), f"{call.group(1)} has no .{attribute}"
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    """Each module of ``getsei_live.<package>`` and the getsei_live modules it imports anywhere in its source
+    (at the top or inside a function), from its syntax tree."""
+    import ast
+    from pathlib import Path
+
+    import getsei_live
+
+    root = Path(getsei_live.__file__).parent
+    graph = {}
+    for path in sorted((root / package).glob("*.py")):
+        name = f"getsei_live.{package}.{path.stem}".removesuffix(".__init__")
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = name.split(".")[: len(name.split(".")) - node.level + (path.stem == "__init__")]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+                found |= {target} if node.module else {f"{target}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("getsei_live"):
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("getsei_live")}
+        graph[name] = found
+    return graph
+
+
+def test_analysis_has_no_import_cycle_and_imports_nothing_above_it():
+    """Issue 40: analysis is the core; display is a leaf it uses; offline, observers and the command line use it."""
+    graph = _imports("analysis")
+    above = {m: sorted(t for t in targets if t.startswith(("getsei_live.offline", "getsei_live.observers",
+                                                               "getsei_live.cli", "getsei_live.md",
+                                                               "getsei_live.states", "getsei_live.store")))
+             for m, targets in graph.items()}
+    assert not any(above.values()), {m: t for m, t in above.items() if t}
+    inside = {m: {t for t in targets if t in graph and t != m} for m, targets in graph.items()}
+    seen, path = set(), []
+
+    def visit(module):  # depth-first: a module met again on the current path closes a cycle
+        if module in path:
+            raise AssertionError(f"import cycle: {' -> '.join(path[path.index(module):] + [module])}")
+        if module in seen:
+            return
+        path.append(module)
+        for target in sorted(inside[module]):
+            visit(target)
+        path.pop()
+        seen.add(module)
+
+    for module in sorted(inside):
+        visit(module)

@@ -15,7 +15,7 @@ from .koopman import TransitionMatrix, transition_matrix
 from .pathways import DIVERSITY_ROUTES, Pathway, diversity, pathways
 from .rates import RateMatrix, rate_matrix
 from .spectral import ImpliedTimescales, implied_timescales
-from .tables import route_text
+from ..display import TABLES, html_page, model_rows, route_text, to_pandas
 from .tpt import ReactiveFlux, mfpt, reactive_flux
 
 __all__ = ["KineticModel", "kinetic_model"]
@@ -86,13 +86,9 @@ class KineticModel(Result):
 
     def to_pandas(self, table: str = "pathways"):
         """``table`` ("states", "pathways" or "timescales") as a pandas DataFrame; pandas is needed for this alone."""
-        from .tables import model_rows, to_pandas
-
         return to_pandas(model_rows(self, table))
 
     def _repr_html_(self) -> str:
-        from .tables import TABLES, html_page, model_rows
-
         tables = {t.capitalize(): model_rows(self, t) for t in TABLES}
         return html_page(repr(self).strip("<>"), list(self.notes), tables)
 

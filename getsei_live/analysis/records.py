@@ -27,7 +27,7 @@ from .transport import Transport
 from .model import KineticModel
 from .pathways import Pathway
 from .stationarity import Stationarity
-from .tables import route_text
+from ..display import TABLES, html_page, route_text, snapshot_rows, to_pandas, verdict_lines
 
 __all__ = ["Condition", "Environments", "Intervals", "Snapshot", "StateFit", "Verdict"]
 
@@ -533,16 +533,11 @@ class Snapshot(FrozenRecord, Mapping):
     def to_pandas(self, table: str = "pathways"):
         """``table`` ("states", "pathways" or "timescales" by lag, each with its interval bounds) as a pandas
         DataFrame; pandas is needed for this alone."""
-        from .tables import snapshot_rows, to_pandas
-
         return to_pandas(snapshot_rows(self, table))
 
     def _repr_html_(self) -> str:
-        from .tables import TABLES, html_page, snapshot_rows
-        from .verdict import explain
-
-        lines = [explain(self)] if self.verdict is not None else []
-        return html_page(repr(self).strip("<>"), lines, {t.capitalize(): snapshot_rows(self, t) for t in TABLES})
+        return html_page(repr(self).strip("<>"), verdict_lines(self),
+                         {t.capitalize(): snapshot_rows(self, t) for t in TABLES})
 
 
 def _float(value: Any) -> float:

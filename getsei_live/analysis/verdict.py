@@ -10,7 +10,7 @@ import numpy as np
 
 from .criteria import ConvergenceCriteria
 from .records import Condition, Snapshot, Verdict
-from .tables import interval_of, interval_text, route_text, state_names
+from ..display import interval_of, interval_text, route_text, state_names
 from .transport import transport_notes
 
 __all__ = ["ConvergenceMonitor", "EQUILIBRATING", "RETRAIN", "comparable_text", "conditions", "endpoints_text",

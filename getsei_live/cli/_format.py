@@ -6,10 +6,10 @@ import numpy as np
 
 from ..analysis.markov import MarkovRecord
 from ..analysis.records import Snapshot
-from ..analysis.tables import core_test_line, events_line, ranking_text, state_names, transport_line
-from ..analysis.tables import interval_of as _interval
-from ..analysis.tables import interval_text as _pair
-from ..analysis.tables import route_text as route
+from ..display import core_test_line, events_line, ranking_text, state_names, transport_line
+from ..display import interval_of as _interval
+from ..display import interval_text as _pair
+from ..display import route_text as route
 from ..analysis.verdict import comparable_text, endpoints_text
 from ..states.selection import StateNumber
 

@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from ..analysis import strict_json as json_ready
-from ..analysis.tables import (
+from ..display import (
     core_test_line,
     events_line,
     interval_of,

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..analysis.tables import route_text
+from ..display import route_text
 from ..analysis.verdict import timescale_text
 from ..errors import ParameterError, StructureError
 from ..md.demo import DEMO_BUDGET_PS, DEMO_TIMESTEP_FS

@@ -18,7 +18,7 @@ from ..analysis import nan_padded
 from ..analysis.arrhenius import BOLTZMANN_EV_PER_K
 from ..analysis.markov import ChapmanKolmogorov, MarkovRecord
 from ..analysis.records import Snapshot
-from ..analysis.tables import route_text
+from ..display import route_text
 
 if TYPE_CHECKING:
     from ..analysis.pathways import Pathway

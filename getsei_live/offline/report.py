@@ -16,7 +16,7 @@ import numpy as np
 from ..analysis import nan_padded, strict_json
 from ..analysis.criteria import ConvergenceCriteria
 from ..analysis.records import Environments
-from ..analysis.tables import interval_of, interval_text, route_text
+from ..display import interval_of, interval_text, route_text
 from ..errors import StoreError
 from ..store.run_store import RunStore
 from .summary import StoreAnalysis, analyze_store, state_model_fit
@@ -30,6 +30,22 @@ log = logging.getLogger(__name__)
 
 #: Figures of two panels side by side (the flux heatmaps, the Arrhenius plots): shown at full width, not squeezed.
 WIDE = ("fluxes", "forecast", "convergence")
+
+
+def _paired(keys: list[str]) -> list[str]:
+    """The figures in order, but a full-width one that would follow an odd number of half-width ones waits for the
+    next half-width one, so that no half-width figure stands alone beside a hole."""
+    out, waiting, narrow = [], [], 0
+    for key in keys:
+        if key in WIDE and narrow % 2:
+            waiting.append(key)
+            continue
+        out.append(key)
+        if key not in WIDE:
+            narrow += 1
+            if narrow % 2 == 0:
+                out, waiting = out + waiting, []
+    return out + waiting
 
 
 def _titled(fig: Figure, context: str) -> Figure:
@@ -273,7 +289,7 @@ def _pathways_html(model, summary: dict) -> str:
 def _physics_html(summary: dict) -> str:
     """The lines that say what the answer is about: state changes, the core test, the Li positions, the forecast."""
     from ..analysis.records import Snapshot
-    from ..analysis.tables import core_test_line, events_line, transport_line
+    from ..display import core_test_line, events_line, transport_line
 
     snap = Snapshot.from_dict(summary["snapshot"])
     lines = [events_line(snap), core_test_line(snap), transport_line(snap),
@@ -323,7 +339,7 @@ def _html(summary: dict, figures: dict[str, Path], model, name: str, environment
     verdict = ("converged" if conv.get("converged") else "not converged") if conv else "no live analysis recorded"
     conditions = "".join(
         f"<tr><td>{esc(c['name'])}</td><td>{'passed' if c['passed'] else '<b>failed</b>'}</td>"
-        f"<td>{esc(str(c['detail']))}</td></tr>" for c in conv.get("conditions", []))
+        f"<td class=text>{esc(str(c['detail']))}</td></tr>" for c in conv.get("conditions", []))
     conditions = (f"<h2>Convergence at the last check ({conv['time_ps']:.2f} ps)</h2><table><tr><th>condition</th>"
                   f"<th></th><th>detail</th></tr>{conditions}</table>") if conditions else ""
     markov = summary["markov"]
@@ -334,10 +350,13 @@ def _html(summary: dict, figures: dict[str, Path], model, name: str, environment
                       else "<b>failed</b> (" + esc("; ".join(markov["reasons"][at] if at is not None else [])) + ")")
                    + "; shortest stored lag that passes: "
                    + (f"{suggestion:g} ps" if suggestion is not None else "none (count longer lags)") + ".")
+    captions = dict(CAPTIONS)
+    if not conv.get("converged"):
+        captions["convergence"] = "What the live monitor saw at each check (it did not converge)."
     images = "".join(
         f"<figure{' class=wide' if k in WIDE else ''}><img src='data:image/png;base64,"
-        f"{base64.b64encode(p.read_bytes()).decode()}' alt='{esc(k)}'>"
-        f"<figcaption>{esc(CAPTIONS.get(k, k))}</figcaption></figure>" for k, p in figures.items())
+        f"{base64.b64encode(figures[k].read_bytes()).decode()}' alt='{esc(k)}'>"
+        f"<figcaption>{esc(captions.get(k, k))}</figcaption></figure>" for k in _paired(list(figures)))
     timescales = ", ".join(f"t{k + 1} = {t:.4g} ps" for k, t in enumerate(model.timescales.timescales))
     banner = ("<p class='partial'>PARTIAL: the run was still being written when this report was made.</p>"
               if summary["partial"] else "")
@@ -345,7 +364,7 @@ def _html(summary: dict, figures: dict[str, Path], model, name: str, environment
 <html lang="en"><head><meta charset="utf-8"><title>getsei-live report: {esc(name)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:0.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
-td:first-child{{text-align:left}}figure{{display:inline-block;margin:0.5em;vertical-align:top;max-width:520px}}
+td:first-child,td.text{{text-align:left}}figure{{display:inline-block;margin:0.5em;vertical-align:top;max-width:520px}}
 figure.wide{{max-width:100%}}
 img{{max-width:100%}}figcaption{{font-size:0.85em;color:#555}}.partial{{background:#fee;padding:0.5em;border:1px solid #c00}}
 </style></head><body>

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from getsei_live.analysis.tables import TABLES
+from getsei_live.display import TABLES
 from getsei_live.offline.summary import analyze_store
 
 pandas = pytest.importorskip("pandas")

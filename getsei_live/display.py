@@ -1,6 +1,9 @@
-"""The tables of an analysis (states, pathways, timescales by lag) as plain rows, pandas frames and HTML, for
-notebooks: ``snap.to_pandas("pathways")``, and the ``_repr_html_`` of ``Snapshot``, ``KineticModel`` and a store's
-analysis.
+"""How an analysis is shown: routes, intervals and state names in words; its tables (states, pathways, timescales by
+lag) as plain rows, pandas frames and HTML, for notebooks (``snap.to_pandas("pathways")``, and the ``_repr_html_`` of
+``Snapshot``, ``KineticModel`` and a store's analysis); the lines the command line and the report print.
+
+A leaf: it imports nothing of getsei_live at run time (the records it shows are read by attribute), so ``analysis``,
+the command line and the report all import it and no import points back.
 
 Rows are lists of dicts of plain numbers (numpy and the standard library only); pandas is imported only by
 ``to_pandas``, and only where it is installed.
@@ -17,11 +20,11 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas
 
-    from .model import KineticModel
-    from .records import Environments, Snapshot
+    from .analysis.model import KineticModel
+    from .analysis.records import Environments, Snapshot
 
 __all__ = ["TABLES", "core_test_line", "events_line", "html_page", "html_table", "interval_of", "interval_text",
-           "model_rows", "ranking_text", "route_text", "snapshot_rows", "state_names", "to_pandas", "transport_line"]
+           "model_rows", "ranking_text", "route_text", "snapshot_rows", "state_names", "to_pandas", "transport_line", "verdict_lines"]
 
 #: The tables every analysis has, in the order they are shown.
 TABLES = ("states", "pathways", "timescales")
@@ -155,6 +158,16 @@ def html_table(rows: list[dict[str, Any]], caption: str = "") -> str:
     body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row.values()) + "</tr>" for row in rows)
     cap = f"<caption style='text-align:left'><b>{html.escape(caption)}</b></caption>" if caption else ""
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def verdict_lines(snap: Snapshot) -> list[str]:
+    """A judged snapshot's verdict as lines: converged or not, with the reasons, then the notes (none unjudged)."""
+    verdict = snap.verdict
+    if verdict is None:
+        return []
+    head = "converged" if verdict.converged else "not converged"
+    return [head + (": " + "; ".join(verdict.reasons) if verdict.reasons else ""),
+            *(f"note: {note}" for note in verdict.notes)]
 
 
 def html_page(title: str, lines: Sequence[str], tables: dict[str, list[dict[str, Any]]]) -> str:
