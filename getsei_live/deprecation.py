@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from .errors import GetseiDeprecationWarning, ParameterError
 
-__all__ = ["renamed", "renamed_parameters", "warn_renamed"]
+__all__ = ["renamed", "renamed_attribute", "renamed_parameters", "warn_renamed"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -38,6 +38,17 @@ def warn_renamed(old: str, new: str, *, since: str = "0.2") -> None:
     """Warn that ``old`` is now called ``new``, at the caller's line outside getsei-live."""
     warnings.warn(f"'{old}' is deprecated since getsei-live {since}; use '{new}'.", GetseiDeprecationWarning,
                   stacklevel=_caller_stacklevel())
+
+
+def renamed_attribute(old: str, new: str, *, since: str = "0.2") -> property:
+    """A read-only attribute ``old`` of a record that warns and gives attribute ``new`` (for a class body:
+    ``lag = renamed_attribute("lag", "lag_ps")``)."""
+
+    def get(self: Any) -> Any:
+        warn_renamed(f"{type(self).__name__}.{old}", f"{type(self).__name__}.{new}", since=since)
+        return getattr(self, new)
+
+    return property(get, doc=f"Deprecated: the old name of ``{new}``.")
 
 
 def renamed(options: dict, old: str, new: str, value: Any = None, default: Any = _MISSING, *,

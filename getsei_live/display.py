@@ -128,7 +128,7 @@ def model_rows(model: KineticModel, table: str) -> list[dict[str, Any]]:
                  "flux_per_lag": float(p.flux)}
                 for k, p in enumerate(model.pathways)]
     if table == "timescales":
-        return [{"lag_ps": float(model.lag), **{f"t{k + 1}_ps": float(t) for k, t in
+        return [{"lag_ps": float(model.lag_ps), **{f"t{k + 1}_ps": float(t) for k, t in
                                                 enumerate(model.timescales.timescales)}}]
     raise ValueError(f"No table {table!r}; the tables are {', '.join(TABLES)}.")
 

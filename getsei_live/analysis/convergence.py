@@ -60,7 +60,7 @@ def _intervals(model: KineticModel, resamples: list[Resamples], timescales_by_la
     c, active = criteria, model.transition.active_set
     routes = [tuple(p.states) for p in model.pathways]
     samples = [route_shares(r, lag_index, active, model.source, model.target, routes) for r in resamples]
-    kept = [endpoints_kept(r, lag_index, model.lag, active, model.endpoint_candidates,
+    kept = [endpoints_kept(r, lag_index, model.lag_ps, active, model.endpoint_candidates,
                            model.source[0] if default_source else None,
                            model.target[0] if default_target else None) for r in resamples]
     fractions = np.array([p.fraction for p in model.pathways])
@@ -81,7 +81,7 @@ def _intervals(model: KineticModel, resamples: list[Resamples], timescales_by_la
         timescales=by_lag[lag_index], timescales_by_lag=by_lag,
         transition_matrix=envelope([percentile_interval(r.transition_matrices[:, lag_index], c.confidence,
                                                         n_units=r.n_units, limits=PROBABILITY) for r in resamples]),
-        mfpt=envelope([percentile_interval(m, c.confidence, estimate=np.float64(model.mfpt), n_units=r.n_units,
+        mfpt=envelope([percentile_interval(m, c.confidence, estimate=np.float64(model.mfpt_ps), n_units=r.n_units,
                                            limits=TIME) for m, r in zip(mfpts, resamples)]),
         bottleneck_rates=envelope([percentile_interval(b, c.confidence, n_units=r.n_units, limits=TIME,
                                                        estimate=np.array([p.bottleneck_rate for p in model.pathways]))
@@ -106,9 +106,9 @@ def _passage_samples(model: KineticModel, resamples: Resamples, lag_index: int) 
     valid = np.all(np.isfinite(K), axis=(1, 2))
     if valid.any():
         mfpts[valid] = mfpt_batch(K[valid], tuple(position[s] for s in model.source),
-                                  tuple(position[s] for s in model.target), lag=model.lag)
+                                  tuple(position[s] for s in model.target), lag=model.lag_ps)
         if model.pathways:
-            generator = generators(K[valid], model.lag)
+            generator = generators(K[valid], model.lag_ps)
             i, j = np.array([[position[s] for s in p.bottleneck] for p in model.pathways]).T
             rates[valid] = generator[:, i, j]
     return mfpts, rates
@@ -199,7 +199,7 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
                           observed_ps=observed_ps, n_li=per_li_counts.shape[0], min_events=c.min_slow_events)
     li_ps = (per_li_counts.shape[0] * observed_ps) if observed_ps else 0.0
     return Snapshot.of(model, counts[lag_index], lags_ps=lags_ps, timescales_by_lag=by_lag,
-                       markov=markov.record(model.lag), intervals=intervals, lag_auto=auto, n_blocks=int(n_blocks),
+                       markov=markov.record(model.lag_ps), intervals=intervals, lag_auto=auto, n_blocks=int(n_blocks),
                        n_replicas=1 if replica_counts is None else len(replica_counts), block_ps=block_ps,
                        core_ps=float(core_ps), label_changes_removed=label_changes_removed, observed_ps=observed_ps,
                        stationarity=steady, events=events,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..deprecation import renamed_parameters
+from ..deprecation import renamed_attribute, renamed_parameters
 from ..errors import ParameterError
 from ._checks import as_lag, as_state_set
 from ._result import Result
@@ -31,8 +31,8 @@ class KineticModel(Result):
 
     Attributes
     ----------
-    lag : float
-        Lag time in ps.
+    lag_ps : float
+        Lag time in ps (``lag`` before 0.2, still read with a warning).
     transition : TransitionMatrix
     timescales : ImpliedTimescales
     rates : RateMatrix
@@ -49,14 +49,15 @@ class KineticModel(Result):
     nothing_to_analyse : str or None
         Why there are no fluxes or pathways: fewer than two populated states (stationary population at least
         ``min_population``), or a default source that is also the target.
-    mfpt : float
-        Mean first-passage time (ps) from the source to the target (``tpt.mfpt``); NaN without fluxes.
+    mfpt_ps : float
+        Mean first-passage time (ps) from the source to the target (``tpt.mfpt``); NaN without fluxes (``mfpt``
+        before 0.2).
     pathway_diversity : float
         The effective number of routes (``pathways.diversity``: the exponential of the Shannon entropy of the
         route shares); NaN without fluxes.
     """
 
-    lag: float
+    lag_ps: float
     transition: TransitionMatrix
     timescales: ImpliedTimescales
     rates: RateMatrix
@@ -67,8 +68,16 @@ class KineticModel(Result):
     endpoint_candidates: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
     nothing_to_analyse: str | None = None
-    mfpt: float = float("nan")
+    mfpt_ps: float = float("nan")
     pathway_diversity: float = float("nan")
+
+    lag = renamed_attribute("lag", "lag_ps")
+    mfpt = renamed_attribute("mfpt", "mfpt_ps")
+
+    @property
+    def tpt_rate_per_ps(self) -> float:
+        """Reactive transitions from the source to the target per ps (``flux.rate``); 0 without fluxes."""
+        return float(self.flux.rate) if self.flux is not None else 0.0
 
     @property
     def mobility_ranking(self) -> tuple[int, ...]:
@@ -82,7 +91,7 @@ class KineticModel(Result):
         top = (f", top route {route_text(first.states)} {100 * first.fraction:.0f}%"
                if self.pathways else "")
         n = len(self.transition.active_set) + len(self.transition.excluded_states)
-        return f"<KineticModel lag {self.lag:g} ps, {len(self.transition.active_set)} of {n} states active{t1}{top}>"
+        return f"<KineticModel lag {self.lag_ps:g} ps, {len(self.transition.active_set)} of {n} states active{t1}{top}>"
 
     def to_pandas(self, table: str = "pathways"):
         """``table`` ("states", "pathways" or "timescales") as a pandas DataFrame; pandas is needed for this alone."""
@@ -93,10 +102,10 @@ class KineticModel(Result):
         return html_page(repr(self).strip("<>"), list(self.notes), tables)
 
 
-@renamed_parameters(min_transitions_out="min_transitions")
+@renamed_parameters(min_transitions_out="min_transitions", lag="lag_ps")
 def kinetic_model(
     counts: np.ndarray,
-    lag: float,
+    lag_ps: float,
     *,
     source: int | Iterable[int] | None = None,
     target: int | Iterable[int] | None = None,
@@ -111,9 +120,9 @@ def kinetic_model(
     Parameters
     ----------
     counts : (n_states, n_states) array_like
-        Transition counts at lag ``lag``.
-    lag : float
-        Lag time in ps.
+        Transition counts at lag ``lag_ps``.
+    lag_ps : float
+        Lag time in ps (``lag`` before 0.2).
     source, target : int or iterable of int, optional
         TPT sets in the original state numbering. By default the least mobile
         and the most mobile state, as in the paper, among the states that hold
@@ -135,7 +144,7 @@ def kinetic_model(
     -------
     KineticModel
     """
-    lag = as_lag(lag)
+    lag = as_lag(lag_ps, "lag_ps")
     tm = transition_matrix(counts, reversible=reversible)
     K = tm.transition_matrix
     its = implied_timescales(K, lag)
@@ -155,7 +164,7 @@ def kinetic_model(
         for p in pathways(flux, k=n_pathways)
     )
     spread = diversity([p.fraction for p in pathways(flux, k=DIVERSITY_ROUTES)])
-    return KineticModel(lag, tm, its, rates, flux, routes, src, dst, candidates, notes, mfpt=mfpt(K, a, b, lag=lag),
+    return KineticModel(lag, tm, its, rates, flux, routes, src, dst, candidates, notes, mfpt_ps=mfpt(K, a, b, lag=lag),
                         pathway_diversity=spread)
 
 

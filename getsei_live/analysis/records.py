@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..deprecation import renamed_attribute
 from ._result import FlatRecord, FrozenRecord, empty_array, int_tuple, listed, nan_array, strict_json
 from .forecast import Forecast
 from .markov import MarkovRecord
@@ -237,12 +238,12 @@ class Verdict:
 #: Stored keys of the snapshot's own fields, in the order the store has always written them.
 _MODEL_KEYS = ("lag_ps", "lag_auto", "n_transitions", "transitions_out", "active_set", "excluded_states",
                "stationary_distribution", "transition_matrix", "lags_ps", "timescales_by_lag", "timescales",
-               "rate_matrix", "rates_valid", "rate_problems", "escape_rates", "mobility", "mobility_ranking", "source",
+               "generator_per_ps", "rates_valid", "rate_problems", "escape_rates", "mobility", "mobility_ranking", "source",
                "target", "endpoint_candidates", "endpoint_notes", "total_flux", "tpt_rate_per_ps", "pathways",
                "n_blocks", "n_replicas", "block_ps", "markov", "core_ps", "label_changes_removed", "observed_ps",
                "nothing_to_analyse", "stationarity", "mfpt_ps", "pathway_diversity", "n_events", "events_out",
                "events_per_li_ps", "core_test", "transport", "forecast")
-_ARRAYS = ("stationary_distribution", "transition_matrix", "timescales_by_lag", "timescales", "rate_matrix",
+_ARRAYS = ("stationary_distribution", "transition_matrix", "timescales_by_lag", "timescales", "generator_per_ps",
            "escape_rates", "mobility")
 _INTS = ("transitions_out", "active_set", "excluded_states", "mobility_ranking", "source", "target",
          "endpoint_candidates", "events_out")
@@ -250,6 +251,8 @@ _INTS = ("transitions_out", "active_set", "excluded_states", "mobility_ranking",
 _RECORDS = {"markov": MarkovRecord, "stationarity": Stationarity, "core_test": CoreTest, "transport": Transport,
             "forecast": Forecast}
 _CONTEXT = ("frame", "step", "time_ps")
+#: Snapshot keys of stores written before 0.2, and their names now (read, never written).
+LEGACY_KEYS = {"rate_matrix": "generator_per_ps"}
 _VERDICT_KEYS = ("stable", "stable_streak", "conditions", "failed", "converged", "reasons", "notes")
 
 
@@ -274,7 +277,11 @@ class Snapshot(FrozenRecord, Mapping):
         Sliding-window pairs out of each state at the lag.
     active_set, excluded_states : tuple of int
     stationary_distribution : (n,) ndarray
-    transition_matrix, rate_matrix : (n, n) ndarray
+    transition_matrix : (n, n) ndarray
+    generator_per_ps : (n, n) ndarray
+        The rates between states (1/ps): logm(K)/lag where it is a generator, else the nearest valid one
+        (``RateMatrix.generator``;
+        ``rate_matrix`` before 0.2, which ``RateMatrix.rate_matrix`` names the raw logarithm).
     lags_ps : tuple of float
     timescales_by_lag : (n_lags, n - 1) ndarray
     timescales : (n - 1,) ndarray
@@ -347,7 +354,7 @@ class Snapshot(FrozenRecord, Mapping):
     lags_ps: tuple[float, ...] = ()
     timescales_by_lag: np.ndarray = field(default_factory=empty_array)
     timescales: np.ndarray = field(default_factory=empty_array)
-    rate_matrix: np.ndarray = field(default_factory=empty_array)
+    generator_per_ps: np.ndarray = field(default_factory=empty_array)
     rates_valid: bool = False
     rate_problems: tuple[str, ...] = ()
     escape_rates: np.ndarray = field(default_factory=empty_array)
@@ -404,25 +411,25 @@ class Snapshot(FrozenRecord, Mapping):
             out[np.ix_(*[active] * len(shape))] = values
             return out
 
-        lag_index = lags_ps.index(model.lag)
+        lag_index = lags_ps.index(model.lag_ps)
         flux = model.flux
         return cls(
-            lag_ps=model.lag, lag_auto=lag_auto, n_transitions=int(counts.sum()),
+            lag_ps=model.lag_ps, lag_auto=lag_auto, n_transitions=int(counts.sum()),
             transitions_out=int_tuple(counts.sum(axis=1) - np.diag(counts)), active_set=int_tuple(active),
             excluded_states=int_tuple(model.transition.excluded_states),
             stationary_distribution=full(model.transition.stationary_distribution, (n,)),
             transition_matrix=full(model.transition.transition_matrix, (n, n)), lags_ps=tuple(lags_ps),
             timescales_by_lag=timescales_by_lag, timescales=timescales_by_lag[lag_index],
-            rate_matrix=full(model.rates.generator, (n, n)), rates_valid=model.rates.valid,
+            generator_per_ps=full(model.rates.generator, (n, n)), rates_valid=model.rates.valid,
             rate_problems=tuple(model.rates.problems), escape_rates=full(model.rates.escape_rates, (n,)),
             mobility=full(model.rates.mobility, (n,)), mobility_ranking=model.mobility_ranking,
             source=model.source, target=model.target, endpoint_candidates=model.endpoint_candidates,
             endpoint_notes=model.notes, total_flux=flux.total_flux if flux is not None else 0.0,
-            tpt_rate_per_ps=flux.rate if flux is not None else 0.0, pathways=model.pathways, n_blocks=n_blocks,
+            tpt_rate_per_ps=model.tpt_rate_per_ps, pathways=model.pathways, n_blocks=n_blocks,
             n_replicas=n_replicas, block_ps=block_ps, markov=markov, intervals=intervals,
             nothing_to_analyse=model.nothing_to_analyse, core_ps=core_ps,
             label_changes_removed=label_changes_removed, observed_ps=observed_ps, stationarity=stationarity,
-            mfpt_ps=model.mfpt, pathway_diversity=model.pathway_diversity,
+            mfpt_ps=model.mfpt_ps, pathway_diversity=model.pathway_diversity,
             n_events=0 if events is None else int(events.sum()),
             events_out=() if events is None else int_tuple(events.sum(axis=1) - np.diag(events)),
             events_per_li_ps=float(events_per_li_ps), core_test=core_test, transport=transport)
@@ -462,8 +469,9 @@ class Snapshot(FrozenRecord, Mapping):
         """A stored snapshot (or any mapping with at least ``lag_ps``); missing keys take their defaults."""
         if isinstance(data, Snapshot):
             return data
-        known = {*_MODEL_KEYS, *_CONTEXT, "ensemble", "fit", "environments", *INTERVAL_KEYS.values(),
+        known = {*LEGACY_KEYS, *_MODEL_KEYS, *_CONTEXT, "ensemble", "fit", "environments", *INTERVAL_KEYS.values(),
                  *_VERDICT_KEYS}
+        data = {**{LEGACY_KEYS[k]: v for k, v in data.items() if k in LEGACY_KEYS}, **data}  # stores before 0.2
         values: dict[str, Any] = {k: data[k] for k in (*_MODEL_KEYS, *_CONTEXT) if k in data}
         for key in _ARRAYS:
             if key in values:
@@ -501,6 +509,8 @@ class Snapshot(FrozenRecord, Mapping):
     @property
     def converged(self) -> bool:
         return self.verdict is not None and self.verdict.converged
+
+    rate_matrix = renamed_attribute("rate_matrix", "generator_per_ps")
 
     @property
     def lag_index(self) -> int:

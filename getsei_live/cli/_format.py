@@ -35,7 +35,7 @@ def format_model(model) -> str:
     tm, rates = model.transition, model.rates
     names = [f"S{s}" for s in tm.active_set]
     out = [
-        f"Koopman model at lag {model.lag:g} ps ({'reversible' if tm.reversible else 'EDMD, row-normalised counts'}): "
+        f"Koopman model at lag {model.lag_ps:g} ps ({'reversible' if tm.reversible else 'EDMD, row-normalised counts'}): "
         f"{tm.active_set.size} of {tm.n_states} states active, {tm.counts.sum():.0f} transition pairs counted at "
         f"this lag."
     ]
@@ -63,8 +63,8 @@ def format_model(model) -> str:
     elif model.flux is not None:
         src, dst = ", ".join(f"S{s}" for s in model.source), ", ".join(f"S{s}" for s in model.target)
         out += ["", f"Reactive flux {src} -> {dst}: total {model.flux.total_flux:.4g} per lag, "
-                    f"rate {model.flux.rate:.4g} 1/ps (mean first-passage time {model.mfpt:.4g} ps)"
-                if model.flux.rate > 0 else f"No reactive flux from {src} to {dst}."]
+                    f"rate {model.tpt_rate_per_ps:.4g} 1/ps (mean first-passage time {model.mfpt_ps:.4g} ps)"
+                if model.tpt_rate_per_ps > 0 else f"No reactive flux from {src} to {dst}."]
         out += ["", f"Top {len(model.pathways)} pathways:", table(
             ["#", "pathway", "flux (per lag)", "share", "rate-limiting step", "its rate (1/ps)"],
             [[str(k + 1), route(p.states), f"{p.flux:.4g}", f"{100 * p.fraction:.1f}%",

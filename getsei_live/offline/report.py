@@ -74,7 +74,7 @@ def report_figures(store_path: str | Path | Sequence[str | Path], *, lag_ps: flo
 
 
 def _figures(result, stores: list[RunStore], paths: list) -> dict[str, Figure]:
-    context = run_context(stores[0], result.model.lag)
+    context = run_context(stores[0], result.model.lag_ps)
     return {**_model_figures(result, stores[0].spec.n_states, context),
             **_run_figures(stores, paths, stores[0].snapshots(), run_context(stores[0])),
             **_feature_figure(result.model, run_environments(stores), context)}
@@ -155,7 +155,7 @@ def write_report(store_path: str | Path | Sequence[str | Path], out_dir: str | P
     history = stores[0].snapshots()
     described = stores[0].state_model_config.get("states") or []
     environments = run_environments(stores)
-    context = run_context(stores[0], result.model.lag)
+    context = run_context(stores[0], result.model.lag_ps)
     figures = {name: _png(fig, out / f"{name}.png") for name, fig in _figures(result, stores, paths).items()}
     intervals = result.intervals_dict()
     summary = {**result.to_dict(), "partial": result.info.status == "running",
@@ -343,9 +343,9 @@ def _html(summary: dict, figures: dict[str, Path], model, name: str, environment
     conditions = (f"<h2>Convergence at the last check ({conv['time_ps']:.2f} ps)</h2><table><tr><th>condition</th>"
                   f"<th></th><th>detail</th></tr>{conditions}</table>") if conditions else ""
     markov = summary["markov"]
-    at = markov["lags_ps"].index(model.lag) if model.lag in markov["lags_ps"] else None
+    at = markov["lags_ps"].index(model.lag_ps) if model.lag_ps in markov["lags_ps"] else None
     suggestion = markov["suggested_lag_ps"]
-    markov_text = (f"Markov test at lag {model.lag:g} ps: "
+    markov_text = (f"Markov test at lag {model.lag_ps:g} ps: "
                    + ("<b>passed</b>" if at is not None and markov["markovian"][at]
                       else "<b>failed</b> (" + esc("; ".join(markov["reasons"][at] if at is not None else [])) + ")")
                    + "; shortest stored lag that passes: "
@@ -372,7 +372,7 @@ img{{max-width:100%}}figcaption{{font-size:0.85em;color:#555}}.partial{{backgrou
 <p>Store <code>{esc(name)}</code>: {summary['committed_frames']} frames, {summary['simulated_ps']:.2f} ps
 simulated, status <b>{esc(str(summary['status']))}</b>{' (' + esc(str(summary['stop_reason'])) + ')' if summary['stop_reason'] else ''};
 live convergence: <b>{verdict}</b>.</p>
-<p>Koopman model at lag {model.lag:g} ps, {tm.active_set.size} of {tm.n_states} states active; rate matrix
+<p>Koopman model at lag {model.lag_ps:g} ps, {tm.active_set.size} of {tm.n_states} states active; rate matrix
 {'is a valid generator' if rates.valid else 'is NOT a valid generator (' + esc('; '.join(rates.problems)) + '); the nearest valid generator is shown'}.
 Implied timescales: {timescales}. Core assignment: {f"{summary['core_ps']:g} ps" if summary['core_ps'] else 'off'}{
 '' if summary['label_changes_removed'] is None else f" ({100 * summary['label_changes_removed']:.0f}% of the raw label changes removed)"}.</p>

@@ -62,6 +62,25 @@ def test_the_snapshot_survives_the_stores_json(fixed_seed):
     assert kept.to_dict()["from_a_newer_version"] == [1, 2]
 
 
+def test_a_snapshot_of_a_store_before_0_2_reads_its_rate_matrix_as_the_generator(fixed_seed):
+    """Issue 40: 'rate_matrix' was the snapshot's name for the generator (RateMatrix.rate_matrix is logm(K)/tau);
+    it is 'generator_per_ps' now, and an old store's key still reads, with a warning on the old attribute."""
+    from getsei_live.errors import GetseiDeprecationWarning
+
+    snap, counts = chain_snapshot(fixed_seed)
+    stored = json.loads(json.dumps(snap.to_dict(), allow_nan=False))
+    assert "rate_matrix" not in stored
+    old = {("rate_matrix" if k == "generator_per_ps" else k): v for k, v in stored.items()}
+    back = Snapshot.from_dict(old)
+    np.testing.assert_array_equal(back.generator_per_ps, snap.generator_per_ps)
+    assert "rate_matrix" not in back.extra and back.to_dict() == stored
+    K = counts[1] / counts[1].sum(axis=1, keepdims=True)  # the paper's estimate; its logarithm is a generator here
+    from scipy.linalg import logm
+    np.testing.assert_allclose(snap.generator_per_ps, logm(K).real / snap.lag_ps, atol=1e-10)
+    with pytest.warns(GetseiDeprecationWarning, match="Snapshot.generator_per_ps"):
+        np.testing.assert_array_equal(back.rate_matrix, snap.generator_per_ps)
+
+
 def test_the_snapshot_matches_deeptime_and_the_eigenvalues(fixed_seed):
     snap, counts = chain_snapshot(fixed_seed)
     msm = MaximumLikelihoodMSM(reversible=False).fit_from_counts(counts[1].astype(float)).fetch_model()

@@ -176,5 +176,21 @@ def test_each_pathway_names_its_weakest_transition():
                 weakest, least = (a, b), value
         assert path.bottleneck == weakest
         assert path.bottleneck_rate == model.rates.generator[active.index(weakest[0]), active.index(weakest[1])]
-    assert model.mfpt == pytest.approx(__import__("getsei_live.analysis.tpt", fromlist=["mfpt"]).mfpt(
+    assert model.mfpt_ps == pytest.approx(__import__("getsei_live.analysis.tpt", fromlist=["mfpt"]).mfpt(
         model.transition.transition_matrix, [active.index(0)], [active.index(5)], lag=0.5))
+
+
+def test_the_kinetic_models_old_names_warn_and_give_the_new_ones():
+    """Issue 40: one name per quantity, unit in the name; the names before 0.2 still read, with a warning."""
+    from getsei_live.analysis.model import kinetic_model
+    from getsei_live.errors import GetseiDeprecationWarning
+
+    counts = np.array([[80, 20, 0], [10, 80, 10], [0, 20, 80]])
+    model = kinetic_model(counts, lag_ps=0.5, source=0, target=2)
+    with pytest.warns(GetseiDeprecationWarning, match="use 'lag_ps'"):
+        assert kinetic_model(counts, lag=0.5, source=0, target=2).lag_ps == 0.5
+    assert model.lag_ps == 0.5 and model.tpt_rate_per_ps == model.flux.rate > 0
+    with pytest.warns(GetseiDeprecationWarning, match="'KineticModel.lag' is deprecated .* use 'KineticModel.lag_ps'"):
+        assert model.lag == 0.5
+    with pytest.warns(GetseiDeprecationWarning, match="KineticModel.mfpt_ps"):
+        assert model.mfpt == model.mfpt_ps

@@ -120,7 +120,7 @@ def test_replay_analyze_and_watch(tiny_model_file, tmp_path):
     again = CliRunner().invoke(main, args)  # nothing left to add: the store's frames are skipped
     assert again.exit_code == 0 and "140 frames in" in again.output
     out = json.loads(CliRunner().invoke(main, ["analyze", str(store), "--json"]).output)
-    assert out["committed_frames"] == 140 and out["model"]["lag"] == 0.5 and out["status"] == "finished"
+    assert out["committed_frames"] == 140 and out["model"]["lag_ps"] == 0.5 and out["status"] == "finished"
     from getsei_live import RunStore
 
     states = core_loop(RunStore.open(store).states().astype(int), 3)  # the default core, 0.3 ps = 3 frames

@@ -67,7 +67,7 @@ def test_report_numbers_follow_the_lag_option(replay_store, tmp_path):
     result = CliRunner().invoke(main, ["report", str(replay_store), "-o", str(tmp_path / "r"), "--lag-ps", "0.5"])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert summary["model"]["lag"] == 0.5
+    assert summary["model"]["lag_ps"] == 0.5
     assert summary["markov"]["ck"]["lag_ps"] == 0.5 and summary["markov"]["ck"]["multiples"] == [2]
     assert set(summary["figures"]) == FIGURES | {"chapman_kolmogorov"}
     intervals = np.array(summary["timescale_intervals_by_lag"], dtype=float)
