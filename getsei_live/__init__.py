@@ -29,6 +29,8 @@ _LAZY = {
     "run_live_md": "getsei_live.md.run",
     "LiveMonitor": "getsei_live.observers.monitor",
     "MonitorSettings": "getsei_live.observers.settings",
+    "AnalysisSettings": "getsei_live.observers.settings",
+    "ExecutionSettings": "getsei_live.observers.settings",
     "attach": "getsei_live.observers.live",
     "replay": "getsei_live.observers.live",
     "replay_distributed": "getsei_live.observers.distributed",

@@ -283,7 +283,8 @@ def attach(dyn, state_model: Labeller | None, store: str | Path | RunStore = "ru
         ``asynchronous``, ``temperature_K`` (default the thermostat's, ``dyn.todict()["temperature_K"]``),
         ``warmup_ps``, ``n_states``, ``training``, ``max_queue``, ``threads``, ``nice``, ``flush_frames``,
         ``flush_seconds``, ``seed``, ``on_check``, ``companions``. A name that is none of them is refused at once,
-        with the closest one.
+        with the closest one. Or the two parts: ``analysis=AnalysisSettings(...)`` (what to compute) and
+        ``execution=ExecutionSettings(...)`` (how to run it).
 
     Returns
     -------

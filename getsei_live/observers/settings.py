@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from ..analysis.records import Snapshot
     from ..states.encoder import TrainingConfig
 
-__all__ = ["MonitorSettings"]
+__all__ = ["AnalysisSettings", "ExecutionSettings", "MonitorSettings"]
 
 #: Old parameter names (0.1) and the setting each is now called.
 _OLD_NAMES = {"every": "interval_steps", "interval": "interval_steps", "check_every": "check_every_frames"}
@@ -33,6 +34,11 @@ def _positive_int(name: str, value: object, what: str) -> int:
     return int(value)
 
 
+def _fields(record: Any, kind: type) -> dict[str, Any]:
+    """The values of ``kind``'s fields in ``record``."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(kind)}
+
+
 def _state_set(states: int | Iterable[int] | None) -> tuple[int, ...] | None:
     if states is None:
         return None
@@ -40,12 +46,9 @@ def _state_set(states: int | Iterable[int] | None) -> tuple[int, ...] | None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MonitorSettings:
-    """Every setting of a live monitor (``attach``, ``replay``, ``replay_distributed``, ``run_live_md``).
-
-    Those functions take the fields as keyword arguments (``attach(dyn, model, seed=3)``) or a whole record
-    (``settings=MonitorSettings(...)``; keywords given beside it replace its fields). A name that is not a field
-    is refused at once, with the closest one, before a store is touched.
+class AnalysisSettings:
+    """What a live monitor computes: the frames it observes, the lags and the core it counts with, the question
+    (source, target), when it checks and what it calls converged; the state model trained in the run.
 
     Attributes
     ----------
@@ -69,13 +72,6 @@ class MonitorSettings:
         Frames between analysis snapshots (``check_every`` is its deprecated old name).
     criteria : ConvergenceCriteria
         When the run counts as converged; default ``ConvergenceCriteria()``.
-    stop_when_stable : bool or None, default None
-        End the MD (or the replay) once converged. None: ``attach`` and ``run_live_md`` stop, ``replay`` and
-        ``replay_distributed`` do not.
-    asynchronous : bool or None, default None
-        Label, count, store and analyse on a worker thread; the MD thread only copies the frame. False: all of it
-        on the calling thread. None: ``attach`` and ``run_live_md`` use a worker, the replays do not. Either way a failure is raised at the next observation or at ``close()``, with the
-        frames before it committed.
     temperature_K : float, optional
         Recorded in the store for ``getsei-live arrhenius``; ``attach`` defaults it to the thermostat's.
     warmup_ps : float, optional
@@ -85,20 +81,8 @@ class MonitorSettings:
         States of a state model trained in the run ("auto": the best silhouette).
     training : TrainingConfig, optional
         How a state model trained in the run is trained.
-    max_queue : int, default 4
-        Frames waiting for the worker before the MD waits (also while a warm-up trains its state model).
-    threads : int or None, default 1
-        torch threads of the worker; None leaves torch's.
-    nice : int, default 10
-        How much lower the worker's scheduling priority is than the MD's (Linux); 0 keeps it equal.
-    flush_frames : int, default 64
-        Commit buffered frames to the store once this many are waiting ...
-    flush_seconds : float, default 30
-        ... or this long after the last commit.
     seed : int, default 0
         Seed of the Li resampling behind the intervals.
-    on_check : callable, optional
-        Called with every new ``Snapshot``.
     companions : tuple of path
         The other replicas' stores, read at every check (never written): the analysis, the verdict and the early
         stop are the ensemble's. A companion that does not exist yet joins once its run has committed frames.
@@ -113,29 +97,17 @@ class MonitorSettings:
     target: tuple[int, ...] | None = None
     check_every_frames: int = 20
     criteria: ConvergenceCriteria = field(default_factory=ConvergenceCriteria)
-    stop_when_stable: bool | None = None
-    asynchronous: bool | None = None
     temperature_K: float | None = None
     warmup_ps: float | None = None
     n_states: int | str = 6
     training: TrainingConfig | None = None
-    max_queue: int = 4
-    threads: int | None = 1
-    nice: int = 10
-    flush_frames: int = 64
-    flush_seconds: float = 30.0
     seed: int = 0
-    on_check: Callable[[Snapshot], None] | None = None
     companions: tuple[str | Path, ...] = ()
 
     def __post_init__(self) -> None:
-        def put(name: str, value: Any) -> None:
-            object.__setattr__(self, name, value)
-
+        put = functools.partial(object.__setattr__, self)
         put("interval_steps", _positive_int("interval_steps", self.interval_steps, "MD steps"))
         put("check_every_frames", _positive_int("check_every_frames", self.check_every_frames, "frames"))
-        put("max_queue", _positive_int("max_queue", self.max_queue, "frames"))
-        put("flush_frames", _positive_int("flush_frames", self.flush_frames, "frames"))
         if isinstance(self.lags_ps, (str, bytes)) or not isinstance(self.lags_ps, Iterable):
             raise ParameterError(f"The 'lags_ps' parameter must be a sequence of lag times in ps. "
                                  f"Got {self.lags_ps!r}.")
@@ -146,11 +118,89 @@ class MonitorSettings:
         put("criteria", ConvergenceCriteria() if self.criteria is None else self.criteria)
         put("companions", tuple(self.companions))
 
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionSettings:
+    """How a live monitor runs what it computes: whether it stops the MD, on which thread and at what priority it
+    works, how often it commits, whom it calls at each check. None of it changes what a check computes from
+    the frames it has.
+
+    Attributes
+    ----------
+    stop_when_stable : bool or None, default None
+        End the MD (or the replay) once converged. None: ``attach`` and ``run_live_md`` stop, ``replay`` and
+        ``replay_distributed`` do not.
+    asynchronous : bool or None, default None
+        Label, count, store and analyse on a worker thread; the MD thread only copies the frame. False: all of it
+        on the calling thread. None: ``attach`` and ``run_live_md`` use a worker, the replays do not. Either way a
+        failure is raised at the next observation or at ``close()``, with the frames before it committed.
+    max_queue : int, default 4
+        Frames waiting for the worker before the MD waits (also while a warm-up trains its state model).
+    threads : int or None, default 1
+        torch threads of the worker; None leaves torch's.
+    nice : int, default 10
+        How much lower the worker's scheduling priority is than the MD's (Linux); 0 keeps it equal.
+    flush_frames : int, default 64
+        Commit buffered frames to the store once this many are waiting ...
+    flush_seconds : float, default 30
+        ... or this long after the last commit.
+    on_check : callable, optional
+        Called with every new ``Snapshot``.
+    """
+
+    stop_when_stable: bool | None = None
+    asynchronous: bool | None = None
+    max_queue: int = 4
+    threads: int | None = 1
+    nice: int = 10
+    flush_frames: int = 64
+    flush_seconds: float = 30.0
+    on_check: Callable[[Snapshot], None] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_queue", _positive_int("max_queue", self.max_queue, "frames"))
+        object.__setattr__(self, "flush_frames", _positive_int("flush_frames", self.flush_frames, "frames"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitorSettings(AnalysisSettings, ExecutionSettings):
+    """Every setting of a live monitor (``attach``, ``replay``, ``replay_distributed``, ``run_live_md``): the fields
+    of ``AnalysisSettings`` (what it computes) and of ``ExecutionSettings`` (how it runs), as one flat record.
+
+    Those functions take the fields as keyword arguments (``attach(dyn, model, seed=3)``), the two parts
+    (``analysis=AnalysisSettings(...)``, ``execution=ExecutionSettings(...)``) or a whole record
+    (``settings=MonitorSettings(...)``); keywords given beside a record replace its fields. A name that is not a
+    field is refused at once, with the closest one, before a store is touched. ``.analysis`` and ``.execution``
+    give the two parts back.
+    """
+
+    def __post_init__(self) -> None:
+        AnalysisSettings.__post_init__(self)
+        ExecutionSettings.__post_init__(self)
+
+    @property
+    def analysis(self) -> AnalysisSettings:
+        """What the monitor computes."""
+        return AnalysisSettings(**_fields(self, AnalysisSettings))
+
+    @property
+    def execution(self) -> ExecutionSettings:
+        """How it runs."""
+        return ExecutionSettings(**_fields(self, ExecutionSettings))
+
     @classmethod
     def of(cls, settings: MonitorSettings | None, given: Mapping[str, Any]) -> MonitorSettings:
         """``settings`` (or the defaults) with the fields in ``given`` replaced; ``given``'s old names warn
         (``GetseiDeprecationWarning``) and an unknown name is a ``ParameterError`` naming the closest field."""
         given = dict(given)
+        parts = {}
+        for name, kind in (("analysis", AnalysisSettings), ("execution", ExecutionSettings)):
+            part = given.pop(name, None)
+            if part is not None and not isinstance(part, kind):
+                raise ParameterError(f"'{name}' must be an {kind.__name__}. Got {type(part).__name__}.")
+            if part is not None:
+                parts |= _fields(part, kind)
+        given = {**parts, **given}
         for old, new in _OLD_NAMES.items():
             if old in given:
                 given[new] = renamed(given, old, new, given.get(new))
@@ -163,6 +213,8 @@ class MonitorSettings:
             raise ParameterError(f"Unknown option{'s' if len(unknown) > 1 else ''} {', '.join(hints)}.")
         if settings is None:
             return cls(**given)
+        if isinstance(settings, (AnalysisSettings, ExecutionSettings)) and not isinstance(settings, cls):
+            settings = cls(**_fields(settings, type(settings)))  # one part: the other at its defaults
         if not isinstance(settings, cls):
             raise ParameterError(f"'settings' must be a MonitorSettings. Got {type(settings).__name__}.")
         return dataclasses.replace(settings, **given) if given else settings

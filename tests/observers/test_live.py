@@ -300,3 +300,31 @@ def test_settings_go_in_as_one_typed_record_and_keywords_replace_its_fields(tmp_
     assert shared.check_every_frames == 7  # the record itself is frozen and unchanged
     with pytest.raises(ParameterError, match="'check_every_frames' parameter must be a positive number of frames"):
         MonitorSettings(check_every_frames=0)
+
+
+def test_what_to_compute_and_how_to_run_it_go_in_apart(tmp_path):
+    """Issue 40: AnalysisSettings (what: the numbers a check computes) and ExecutionSettings (how: threads, queue,
+    commits, stopping), apart or together, give the monitor the same settings as the flat keywords."""
+    from getsei_live import AnalysisSettings, ExecutionSettings
+    from getsei_live.observers.settings import MonitorSettings
+
+    atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(2)
+    atoms.calc = LennardJones(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
+    labels = SyntheticLabels(np.array([[0.9, 0.1], [0.2, 0.8]]), len(atoms), seed=1)
+    what = AnalysisSettings(interval_steps=2, lags_ps=(0.002, 0.004), seed=3, check_every_frames=5, source=1)
+    how = ExecutionSettings(asynchronous=False, flush_frames=3, stop_when_stable=False)
+    monitors = []
+    for name, given in (("parts", dict(analysis=what, execution=how)),
+                        ("flat", dict(interval_steps=2, lags_ps=(0.002, 0.004), seed=3, check_every_frames=5,
+                                      source=1, asynchronous=False, flush_frames=3, stop_when_stable=False))):
+        dyn = VelocityVerlet(atoms.copy(), timestep=1.0 * units.fs)
+        dyn.atoms.calc = atoms.calc
+        with attach(dyn, labels, store=tmp_path / f"{name}.zarr", **given) as monitor:
+            dyn.run(20)
+        monitors.append(monitor)
+    parts, flat = (m.settings for m in monitors)
+    assert parts == flat and parts.analysis == what and parts.execution == how
+    assert {f for f in MonitorSettings.__dataclass_fields__} == {*AnalysisSettings.__dataclass_fields__,
+                                                                  *ExecutionSettings.__dataclass_fields__}
+    with pytest.raises(ParameterError, match="'execution' must be an ExecutionSettings"):
+        MonitorSettings.of(None, {"execution": what})
