@@ -10,7 +10,9 @@ Chapman-Kolmogorov test), and the point estimates have stopped moving for
 
 from __future__ import annotations
 
+import inspect
 import logging
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,7 +44,7 @@ from .uncertainty import (
 )
 
 # the criteria and the verdict live in .criteria and .verdict; imported here for the old names
-__all__ = ["snapshot"]
+__all__ = ["Check", "check", "snapshot"]
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +116,21 @@ def _passage_samples(model: KineticModel, resamples: Resamples, lag_index: int) 
     return mfpts, rates
 
 
-def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.ndarray | list[np.ndarray], *,
+class Check(NamedTuple):
+    """What one check computes: the kinetic model at the analysis lag, and the snapshot that records it."""
+
+    model: KineticModel
+    snapshot: Snapshot
+
+
+def check(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.ndarray | list[np.ndarray], *,
              lags_ps: tuple[float, ...], lag_index: int | None, source: tuple[int, ...] | None,
              target: tuple[int, ...] | None, criteria: ConvergenceCriteria, rng: np.random.Generator,
              block_ps: float | None = None, replica_counts: np.ndarray | None = None,
              n_li: list[int] | None = None, observed_ps: float | None = None, core_ps: float = 0.0,
              label_changes_removed: float | None = None, events: np.ndarray | None = None,
              block_events: np.ndarray | list[np.ndarray] | None = None, probe_counts: np.ndarray | None = None,
-             probe_core_ps: float | None = None, transport: Transport | None = None) -> Snapshot:
+             probe_core_ps: float | None = None, transport: Transport | None = None) -> Check:
     """The kinetic model, its intervals, the Markov test at every lag, the core test and the stationarity of the run.
 
     Parameters
@@ -198,10 +207,19 @@ def snapshot(counts: np.ndarray, per_li_counts: np.ndarray, block_counts: np.nda
                           probe_core_ps=probe_core_ps, n_timescales=c.n_timescales, rtol=c.plateau_rtol,
                           observed_ps=observed_ps, n_li=per_li_counts.shape[0], min_events=c.min_slow_events)
     li_ps = (per_li_counts.shape[0] * observed_ps) if observed_ps else 0.0
-    return Snapshot.of(model, counts[lag_index], lags_ps=lags_ps, timescales_by_lag=by_lag,
+    snap = Snapshot.of(model, counts[lag_index], lags_ps=lags_ps, timescales_by_lag=by_lag,
                        markov=markov.record(model.lag_ps), intervals=intervals, lag_auto=auto, n_blocks=int(n_blocks),
                        n_replicas=1 if replica_counts is None else len(replica_counts), block_ps=block_ps,
                        core_ps=float(core_ps), label_changes_removed=label_changes_removed, observed_ps=observed_ps,
                        stationarity=steady, events=events,
                        events_per_li_ps=float(events.sum()) / li_ps if events is not None and li_ps else np.nan,
                        core_test=cores, transport=transport)
+    return Check(model, snap)
+
+
+def snapshot(*args: Any, **kwargs: Any) -> Snapshot:
+    """The snapshot of a check: ``check(...).snapshot``, with the same parameters."""
+    return check(*args, **kwargs).snapshot
+
+
+snapshot.__signature__ = inspect.signature(check).replace(return_annotation="Snapshot")  # type: ignore[attr-defined]

@@ -11,13 +11,14 @@ spacing, the same lags in frames).
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..analysis.convergence import snapshot
+from ..analysis.convergence import Check, check
 from ..analysis.coring import core_frames_of
 from ..analysis.counting import RunCounter, probe_core_frames
 from ..analysis.criteria import ConvergenceCriteria
@@ -204,18 +205,22 @@ class Ensemble:
         return summarise(tallies, [run.per_li_events for run in self.runs], frame_dt_ps=spec.frame_dt_ps,
                          smooth_frames=smooth_frames_of(spec.frame_dt_ps))
 
-    def snapshot(self, *, lag_index: int | None, source: tuple[int, ...] | None, target: tuple[int, ...] | None,
-                 criteria: ConvergenceCriteria, rng: np.random.Generator) -> Snapshot:
-        """The analysis snapshot of these counts (``analysis.convergence.snapshot``): the one place a check's
-        snapshot is computed, by the live monitor and by ``analyze``."""
+    def check(self, *, lag_index: int | None, source: tuple[int, ...] | None, target: tuple[int, ...] | None,
+              criteria: ConvergenceCriteria, rng: np.random.Generator) -> Check:
+        """The analysis of these counts (``analysis.convergence.check``): the one place a check's model and
+        snapshot are computed, by the live monitor and by ``analyze``."""
         spec = self.spec
         probe = probe_core_frames(spec.core_frames)
-        return snapshot(self.counts, self.per_li_counts, self.block_counts, lags_ps=spec.lags_ps,
-                        lag_index=lag_index, source=source, target=target, criteria=criteria, rng=rng,
-                        block_ps=self.block_ps, replica_counts=self.replica_counts, n_li=self.n_li,
-                        observed_ps=self.observed_ps, core_ps=spec.core_ps, label_changes_removed=self.removed_share,
-                        events=self.events, block_events=self.block_events, probe_counts=self.probe_counts,
-                        probe_core_ps=None if probe is None else probe * spec.frame_dt_ps, transport=self.transport)
+        return check(self.counts, self.per_li_counts, self.block_counts, lags_ps=spec.lags_ps,
+                     lag_index=lag_index, source=source, target=target, criteria=criteria, rng=rng,
+                     block_ps=self.block_ps, replica_counts=self.replica_counts, n_li=self.n_li,
+                     observed_ps=self.observed_ps, core_ps=spec.core_ps, label_changes_removed=self.removed_share,
+                     events=self.events, block_events=self.block_events, probe_counts=self.probe_counts,
+                     probe_core_ps=None if probe is None else probe * spec.frame_dt_ps, transport=self.transport)
+
+    def snapshot(self, **question: Any) -> Snapshot:
+        """The snapshot of ``check(**question)``."""
+        return self.check(**question).snapshot
 
     @property
     def removed_share(self) -> float | None:

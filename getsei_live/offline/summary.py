@@ -214,8 +214,8 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
     lag_index = _lag_index(counts, lags_ps, lag_ps, n, simulated)
     stored = live.get("criteria") or {}
     criteria = ConvergenceCriteria.from_dict({**stored, "n_pathways": n_pathways, "n_bootstrap": n_bootstrap})
-    snap = ensemble.snapshot(lag_index=lag_index, source=source, target=target, criteria=criteria,
-                             rng=np.random.default_rng(seed))
+    model, snap = ensemble.check(lag_index=lag_index, source=source, target=target, criteria=criteria,
+                                 rng=np.random.default_rng(seed))
     stores = [first_store] + [RunStore.open(p, "r") for p in paths[1:]]
     environments = Environments.pooled([s.environments for store in stores for s in store.snapshots()])
     own_core = core_ps is None or core_frames_of(core_ps, first_store.spec.frame_dt_ps) == first_store.spec.core_frames
@@ -223,10 +223,11 @@ def analyze_store(path: str | Path | Sequence[str | Path], *, lag_ps: float | st
                    own=ensemble.n_runs == 1 and own_core)
     table = core_lengths(paths, core_lengths_ps, analysed=ensemble) if core_lengths_ps else []
     lag_index = snap.lag_index
-    model = kinetic_model(counts[lag_index], snap.lag_ps, source=source, target=target, reversible=reversible,
-                          n_pathways=n_pathways, min_population=criteria.min_population,
-                          min_transitions=criteria.min_transitions,
-                          events_out=ensemble.events.sum(axis=1) - np.diag(ensemble.events))
+    if reversible:  # the check's model is the paper's estimate; a detailed-balance one is asked for
+        model = kinetic_model(counts[lag_index], snap.lag_ps, source=source, target=target, reversible=True,
+                              n_pathways=n_pathways, min_population=criteria.min_population,
+                              min_transitions=criteria.min_transitions,
+                              events_out=ensemble.events.sum(axis=1) - np.diag(ensemble.events))
     by_lag = tuple(tuple(float(v) for v in t) for t in timescales_by_lag(counts, lags_ps, reversible=reversible))
     info = StoreInfo(store=ensemble.name, status=ensemble.status,
                      stop_reason=first_store.stop_reason if ensemble.n_runs == 1 else None,
