@@ -83,8 +83,9 @@ def table(args, walls: dict) -> None:
     ref_ps = float(ref_store.times_ps()[-1])
     stops = {seed: RunStore.open(args.out / f"seed{seed}.zarr").snapshots()[-1] for seed in args.seeds}
     longest = max(snap.time_ps for snap in stops.values())
-    print(f"\n{args.system}: {len(stops)} stopped runs against a {ref_ps:g} ps reference "
-          f"({ref_ps / longest:.1f} x the longest stop)")
+    stopped = sum(snap.converged for snap in stops.values())
+    print(f"\n{args.system}: {len(stops)} runs ({stopped} stopped converged, the others at their budget) against a "
+          f"{ref_ps:g} ps reference ({ref_ps / longest:.1f} x the longest)")
     header = (f"{'seed':>4}  {'end ps':>7}  {'stopped':>7}  {'wall s':>6}  {'top route':<12} {'share [90%]':<16} {'on top':>6}  "
               f"{'ref share':>9} {'in':>3}  {'lag':>4}  {'t1 ps [90%]':<20} {'ref t1':>6} {'in':>3}  "
               f"{'drift max':>9}  {'core test t1 (core, 2x core)':<28}")
@@ -114,8 +115,8 @@ def table(args, walls: dict) -> None:
               f"  {snap.lag_ps:4g}  {t1_text:<20} {ref_t1:6.2f} {'yes' if t1_in else 'no':>3}  "
               f"{100 * max(drift, default=np.nan):8.1f}%  {core_text(snap.core_test):<28}")
     tops = {route(s.pathways[0].states) for s in stops.values() if s.pathways}
-    print(f"\nTop route of every stopped run: {', '.join(sorted(tops))} "
-          f"({'they agree' if len(tops) == 1 else 'they differ'}); reference inside the stopped run's interval: "
+    print(f"\nTop route of every run: {', '.join(sorted(tops))} "
+          f"({'they agree' if len(tops) == 1 else 'they differ'}); reference inside the run's interval: "
           f"share {inside['share']} of {len(stops)}, t1 {inside['t1']} of {len(stops)}")
     t1s = [s.intervals.timescales[0] for s in stops.values()]
     print(f"t1 intervals overlap: {'yes' if max(lo for lo, _ in t1s) <= min(hi for _, hi in t1s) else 'no'}")
