@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from .._malloc import fix_mmap_threshold
+from .._zarr_io import one_io_thread
 from ..errors import GetseiError, RunInterrupted, Terminated
 
 
@@ -77,7 +77,7 @@ def main(ctx: click.Context, debug: bool, verbose: int) -> None:
     ctx.obj = {"debug": debug}
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
-    fix_mmap_threshold()  # a run's resident memory stays flat over days (getsei_live._malloc)
+    one_io_thread()  # zarr's I/O on one thread: a run's memory grows less (getsei_live._zarr_io)
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
