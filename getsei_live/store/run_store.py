@@ -42,12 +42,9 @@ frames behind.
 from __future__ import annotations
 
 import dataclasses
-import errno
-import functools
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,7 +63,6 @@ from ..errors import (
     StoreError,
     StoreFullError,
     StoreMismatchError,
-    StoreMovedError,
     StoreNotFoundError,
 )
 from .layout import (
@@ -81,7 +77,7 @@ from .layout import (
     reading,
     rounded_temperature,
 )
-from .lock import LEGACY_HOLDER_FILE, WriterLock, holder
+from .lock import WriterLock, holder
 from .parts import (
     Checkpoint,
     FrameBuffer,
@@ -91,7 +87,7 @@ from .parts import (
     transport_arrays,
     transport_tally,
 )
-from .reserve import SpaceReserve
+from .write_guard import FULL, remove_half_made, writing
 from .spec import RunSpec
 from .warmup import WarmupFrames
 
@@ -103,64 +99,6 @@ STORE_SCHEMA_VERSION = 1
 
 #: The largest magnitude of float16, the type of the stored log-likelihoods.
 FLOAT16_MAX = float(np.finfo(np.float16).max)
-
-
-def _remove(path: Path) -> None:
-    """Remove a half-made store. zarr writes some files concurrently, and the writes still in flight when one failed
-    finish afterwards (re-creating their folders), so remove until nothing comes back."""
-    for _ in range(50):
-        shutil.rmtree(path, ignore_errors=True)
-        time.sleep(0.02)
-        if not path.exists():
-            return
-
-
-#: What a full disk or quota raises from a write.
-FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
-def writing(method: Callable) -> Callable:
-    """A full disk met by a write becomes a ``StoreFullError`` that says what is committed; the writer records the
-    interruption in the store's status when that small write still fits."""
-
-    @functools.wraps(method)
-    def wrapper(self: RunStore, *args: Any, **kwargs: Any) -> Any:
-        if self._lock is not None and not self._lock.still_names_it():
-            raise StoreMovedError(f"{self.path} is no longer the directory this run locked: it was moved or "
-                                  f"replaced while the run wrote it. Stopping here, so as not to write into a "
-                                  f"directory another writer may hold; the frames committed before are in the "
-                                  f"moved directory.")
-        try:
-            if not self.wrote and self._lock is not None:  # who writes now goes to disk with the first write
-                self._staged = {**(self._staged or {}), "writer": holder()}
-                (self.path / LEGACY_HOLDER_FILE).unlink(missing_ok=True)
-            if not self._reserved and self._lock is not None:  # room for the status on a full disk
-                self._reserved = SpaceReserve(self.path).make()
-            if self._staged:  # what a resume changes goes to disk with its first write, not before
-                staged, self._staged = self._staged, None
-                self._update_attrs(staged)
-            self.wrote = True
-            return method(self, *args, **kwargs)
-        except BaseException as error:
-            self._arrays.clear()  # zarr changes an array's metadata in memory before writing it: read them afresh
-            if not isinstance(error, OSError) or error.errno not in FULL:
-                raise
-            committed = self._committed_on_disk()
-            recorded = "; not even its status fitted on the disk (it still says running)"
-            if method.__name__ != "set_status":
-                try:
-                    SpaceReserve(self.path).release()  # the writer's reserve makes room for the status
-                    self.set_status("interrupted", f"the disk is full ({error.strerror})")
-                    recorded = "; the store says so in its status"
-                except Exception:
-                    pass
-            self._full = True
-            raise StoreFullError(
-                f"No space left for {self.path} ({error.strerror}): {committed} frames are committed and intact"
-                f"{recorded}. Free some space and run the same command again to resume."
-            ) from None
-
-    return wrapper
 
 
 def recorded_writer(path: Path) -> str | None:
@@ -261,7 +199,7 @@ class RunStore:
             })
         except BaseException as error:
             lock.release()
-            _remove(path)  # a half-made store is no store: leave nothing behind
+            remove_half_made(path)  # a half-made store is no store: leave nothing behind
             if isinstance(error, OSError):
                 raise StoreFullError(f"Cannot create the store at {path}: {error.strerror}; nothing was left "
                                      f"behind.") if error.errno in FULL else StoreError(
