@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from .analysis.records import Environments, Snapshot
 
 __all__ = ["TABLES", "core_test_line", "events_line", "html_page", "html_table", "interval_of", "interval_text",
-           "model_rows", "ranking_text", "route_text", "snapshot_rows", "state_names", "to_pandas", "transport_line", "verdict_lines"]
+           "model_rows", "ranking_text", "route_text", "snapshot_rows", "state_names", "to_pandas", "transport_line",
+           "verdict_lines"]
 
 #: The tables every analysis has, in the order they are shown.
 TABLES = ("states", "pathways", "timescales")

@@ -244,9 +244,7 @@ def _markovian(history: Sequence, snap, c: ConvergenceCriteria) -> ConditionFore
     now = float(snap.time_ps)
     reasons = " ".join(snap.markov.reasons[snap.markov.lags_ps.index(snap.lag_ps)]) if snap.markov else ""
     if "such events" in reasons or "longer than each Li was observed" in reasons:
-        when = _when_events(snap, c)
-        return ConditionForecast("markovian", np.nan, np.nan, *when, 1.0, 0, "" if np.isfinite(when[0]) else
-                                 "the Markov test: no slow process resolved yet to extrapolate from")
+        return _events_forecast("markovian", "the Markov test", snap, c)
     times, values = _ck_values(history)
     if values.size and "Chapman-Kolmogorov" in reasons:
         b, se, fitted, scatter, points = _fit(times, values, PRIORS["markovian"])
@@ -296,6 +294,14 @@ def _stationary(history: Sequence, snap, c: ConvergenceCriteria, detail: str) ->
                              *_when(float(snap.time_ps), fitted, 1.0, b, se, scatter, rising=False), b, points)
 
 
+def _events_forecast(name: str, test: str, snap, c: ConvergenceCriteria) -> ConditionForecast:
+    """A condition that the slow process's events close (the Markov test, an unjudged core test): when the run
+    will have seen them, or no forecast yet where no slow process is resolved."""
+    when = _when_events(snap, c)
+    return ConditionForecast(name, np.nan, np.nan, *when, 1.0, 0, "" if np.isfinite(when[0]) else
+                             f"{test}: no slow process resolved yet to extrapolate from")
+
+
 def _when_events(snap, c: ConvergenceCriteria) -> tuple[float, float, float]:
     """When the slowest process will have fitted into the observed time and been seen ``min_slow_events`` times:
     both grow in proportion to the observed time; the range comes from the interval of t1."""
@@ -342,9 +348,7 @@ def forecast(history: Sequence, snap, criteria: ConvergenceCriteria, *, check_ev
     found: list[ConditionForecast] = []
     if "metastable" in failed and snap.core_test is not None and not snap.core_test.judged:
         failed.discard("metastable")  # not judged yet: the data that judges it is the data the Markov test needs
-        when = _when_events(snap, c)
-        found.append(ConditionForecast("metastable", np.nan, np.nan, *when, 1.0, 0, "" if np.isfinite(when[0]) else
-                                       "the core test: no slow process resolved yet to extrapolate from"))
+        found.append(_events_forecast("metastable", "the core test", snap, c))
     for name in [n for n in verdict.failed if n in NOT_BY_DATA and n in failed]:
         condition = next(x for x in verdict.conditions if x.name == name)
         if condition.value is None:  # not judged yet (too few blocks of time, no state change yet): the data that

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..deprecation import renamed_attribute
+from ..display import TABLES, html_page, route_text, snapshot_rows, to_pandas, verdict_lines
 from ._result import FlatRecord, FrozenRecord, empty_array, int_tuple, listed, nan_array, strict_json
 from .forecast import Forecast
 from .markov import MarkovRecord
@@ -28,7 +29,6 @@ from .transport import Transport
 from .model import KineticModel
 from .pathways import Pathway
 from .stationarity import Stationarity
-from ..display import TABLES, html_page, route_text, snapshot_rows, to_pandas, verdict_lines
 
 __all__ = ["Condition", "Environments", "Intervals", "Snapshot", "StateFit", "Verdict"]
 
@@ -238,8 +238,8 @@ class Verdict:
 #: Stored keys of the snapshot's own fields, in the order the store has always written them.
 _MODEL_KEYS = ("lag_ps", "lag_auto", "n_transitions", "transitions_out", "active_set", "excluded_states",
                "stationary_distribution", "transition_matrix", "lags_ps", "timescales_by_lag", "timescales",
-               "generator_per_ps", "rates_valid", "rate_problems", "escape_rates", "mobility", "mobility_ranking", "source",
-               "target", "endpoint_candidates", "endpoint_notes", "total_flux", "tpt_rate_per_ps", "pathways",
+               "generator_per_ps", "rates_valid", "rate_problems", "escape_rates", "mobility", "mobility_ranking",
+               "source", "target", "endpoint_candidates", "endpoint_notes", "total_flux", "tpt_rate_per_ps", "pathways",
                "n_blocks", "n_replicas", "block_ps", "markov", "core_ps", "label_changes_removed", "observed_ps",
                "nothing_to_analyse", "stationarity", "mfpt_ps", "pathway_diversity", "n_events", "events_out",
                "events_per_li_ps", "core_test", "transport", "forecast")
@@ -280,8 +280,7 @@ class Snapshot(FrozenRecord, Mapping):
     transition_matrix : (n, n) ndarray
     generator_per_ps : (n, n) ndarray
         The rates between states (1/ps): logm(K)/lag where it is a generator, else the nearest valid one
-        (``RateMatrix.generator``;
-        ``rate_matrix`` before 0.2, which ``RateMatrix.rate_matrix`` names the raw logarithm).
+        (``RateMatrix.generator``). Called ``rate_matrix`` before 0.2, the name ``RateMatrix`` gives the raw logarithm.
     lags_ps : tuple of float
     timescales_by_lag : (n_lags, n - 1) ndarray
     timescales : (n - 1,) ndarray

@@ -11,10 +11,10 @@ spacing, the same lags in frames).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
