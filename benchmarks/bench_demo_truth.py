@@ -94,8 +94,8 @@ def table(args, walls: dict) -> None:
     inside = {"share": 0, "t1": 0}
     for seed, snap in stops.items():
         top = snap.pathways[0] if snap.pathways else None
-        share_ci = snap.intervals.pathway_fractions[0] if top is not None else (np.nan, np.nan)
-        t1_ci = snap.intervals.timescales[0] if len(snap.intervals.timescales) else (np.nan, np.nan)
+        share_ci = snap.intervals.pathway_fraction_ci[0] if top is not None else (np.nan, np.nan)
+        t1_ci = snap.intervals.timescales_ci[0] if len(snap.intervals.timescales_ci) else (np.nan, np.nan)
         reference = analyze_store(reference_path, lag_ps=snap.lag_ps, source=snap.source, target=snap.target,
                                   core_lengths_ps=None).snapshot
         ref_share = next((p.fraction for p in reference.pathways if top is not None and p.states == top.states), 0.0)
@@ -118,14 +118,14 @@ def table(args, walls: dict) -> None:
     print(f"\nTop route of every run: {', '.join(sorted(tops))} "
           f"({'they agree' if len(tops) == 1 else 'they differ'}); reference inside the run's interval: "
           f"share {inside['share']} of {len(stops)}, t1 {inside['t1']} of {len(stops)}")
-    t1s = [s.intervals.timescales[0] for s in stops.values()]
+    t1s = [s.intervals.timescales_ci[0] for s in stops.values()]
     print(f"t1 intervals overlap: {'yes' if max(lo for lo, _ in t1s) <= min(hi for _, hi in t1s) else 'no'}")
     last = ref_store.snapshots()[-1]
     drift = [s.fit.ood_fraction for s in ref_store.snapshots() if s.fit is not None]
     print(f"Reference at its end ({last.time_ps:.1f} ps, lag {last.lag_ps:g} ps): top route "
           f"{route(last.pathways[0].states) if last.pathways else '-'} "
           f"{100 * last.pathways[0].fraction if last.pathways else 0:.0f}%, t1 {last.timescales[0]:.2f} ps "
-          f"[{last.intervals.timescales[0][0]:.2f}, {last.intervals.timescales[0][1]:.2f}]; converged: "
+          f"[{last.intervals.timescales_ci[0][0]:.2f}, {last.intervals.timescales_ci[0][1]:.2f}]; converged: "
           f"{last.converged}; core test {core_text(last.core_test)}; drift guard at most {100 * max(drift, default=np.nan):.1f}% of Li outside per check")
 
 

@@ -97,12 +97,12 @@ def snapshot_rows(snap: Snapshot, table: str) -> list[dict[str, Any]]:
                  "active": s in snap.active_set, "source": s in snap.source, "target": s in snap.target}
                 for s in range(n)]
     if table == "pathways":
-        ci = intervals.pathway_fractions if intervals is not None else None
+        ci = intervals.pathway_fraction_ci if intervals is not None else None
         return [{"rank": k + 1, "route": route_text(p.states), "share": float(p.fraction),
                  "share_lower": _bounds(ci, k)[0], "share_upper": _bounds(ci, k)[1], "flux_per_lag": float(p.flux)}
                 for k, p in enumerate(snap.pathways)]
     if table == "timescales":
-        ci = intervals.timescales_by_lag if intervals is not None else None
+        ci = intervals.timescales_by_lag_ci if intervals is not None else None
         passes = snap.markov.markovian if snap.markov is not None else ()
         rows = []
         for i, lag in enumerate(snap.lags_ps):

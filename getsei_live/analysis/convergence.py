@@ -77,22 +77,23 @@ def _intervals(model: KineticModel, resamples: list[Resamples], timescales_by_la
     by_lag = envelope([percentile_interval(r.timescales, c.confidence, estimate=timescales_by_lag,
                                            n_units=r.n_units, limits=TIME) for r in resamples])
     return Intervals(
-        n_bootstrap=c.n_bootstrap, method=" and ".join(dict.fromkeys(METHODS[r.method] for r in resamples)),
-        confidence=c.confidence, pathway_fractions=shares_ci, top_route_resolved=resolved((0,)),
+        n_bootstrap=c.n_bootstrap, confidence=c.confidence,
+        interval_method=" and ".join(dict.fromkeys(METHODS[r.method] for r in resamples)),
+        pathway_fraction_ci=shares_ci, top_route_resolved=resolved((0,)),
         endpoints_resolved=float(min(k.mean() for k in kept)),
-        timescales=by_lag[lag_index], timescales_by_lag=by_lag,
-        transition_matrix=envelope([percentile_interval(r.transition_matrices[:, lag_index], c.confidence,
-                                                        n_units=r.n_units, limits=PROBABILITY) for r in resamples]),
-        mfpt=envelope([percentile_interval(m, c.confidence, estimate=np.float64(model.mfpt_ps), n_units=r.n_units,
-                                           limits=TIME) for m, r in zip(mfpts, resamples)]),
-        bottleneck_rates=envelope([percentile_interval(b, c.confidence, n_units=r.n_units, limits=TIME,
-                                                       estimate=np.array([p.bottleneck_rate for p in model.pathways]))
-                                   for b, r in zip(bottlenecks, resamples)]),
+        timescales_ci=by_lag[lag_index], timescales_by_lag_ci=by_lag,
+        transition_matrix_ci=envelope([percentile_interval(r.transition_matrices[:, lag_index], c.confidence,
+                                                           n_units=r.n_units, limits=PROBABILITY) for r in resamples]),
+        mfpt_ci=envelope([percentile_interval(m, c.confidence, estimate=np.float64(model.mfpt_ps), n_units=r.n_units,
+                                              limits=TIME) for m, r in zip(mfpts, resamples)]),
+        bottleneck_rate_ci=envelope([percentile_interval(b, c.confidence, n_units=r.n_units, limits=TIME,
+                                                         estimate=np.array([p.bottleneck_rate for p in model.pathways]))
+                                     for b, r in zip(bottlenecks, resamples)]),
         comparable_routes=comparable, comparable_resolved=resolved(comparable),
-        pathway_diversity=envelope([percentile_interval(s.diversity, c.confidence,
-                                                        estimate=np.float64(model.pathway_diversity),
-                                                        n_units=r.n_units, limits=(1.0, np.inf))
-                                    for s, r in zip(samples, resamples)]))
+        pathway_diversity_ci=envelope([percentile_interval(s.diversity, c.confidence,
+                                                           estimate=np.float64(model.pathway_diversity),
+                                                           n_units=r.n_units, limits=(1.0, np.inf))
+                                       for s, r in zip(samples, resamples)]))
 
 
 def _passage_samples(model: KineticModel, resamples: Resamples, lag_index: int) -> tuple[np.ndarray, np.ndarray]:

@@ -315,7 +315,7 @@ def _when_events(snap, c: ConvergenceCriteria) -> tuple[float, float, float]:
     room = next((float(r.split("room for only about ")[1].split(" ")[0]) for r in reasons
                  if "room for only about" in r), None)
     ratio = max(t1 / observed, c.min_slow_events / room if room else 0.0, 1.0)
-    ci = snap.intervals.timescales[0] if snap.intervals is not None and len(snap.intervals.timescales) else None
+    ci = snap.intervals.timescales_ci[0] if snap.intervals is not None and len(snap.intervals.timescales_ci) else None
     lo, hi = (ci if ci is not None and np.isfinite(ci).all() and ci[0] > 0 else (t1, t1))
     at = now * ratio  # both needs scale with t1: so does their range
     return at, max(now, at * lo / t1), at * hi / t1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -93,27 +93,22 @@ class Environments(FrozenRecord):
         return cls(records[0].elements, li, counts, distance)
 
 
-#: Stored key of each ``Intervals`` field.
-INTERVAL_KEYS = {"n_bootstrap": "n_bootstrap", "method": "interval_method", "confidence": "confidence",
-                  "pathway_fractions": "pathway_fraction_ci", "top_route_resolved": "top_route_resolved",
-                  "endpoints_resolved": "endpoints_resolved", "timescales": "timescales_ci",
-                  "timescales_by_lag": "timescales_by_lag_ci", "transition_matrix": "transition_matrix_ci",
-                  "mfpt": "mfpt_ci", "bottleneck_rates": "bottleneck_rate_ci",
-                  "comparable_routes": "comparable_routes", "comparable_resolved": "comparable_resolved",
-                  "pathway_diversity": "pathway_diversity_ci"}
-
-
 @dataclass(frozen=True, eq=False)
 class Intervals(FrozenRecord):
     """Resampling intervals of a snapshot: (lower, upper) pairs, NaN where a resample had no value.
 
     Attributes
     ----------
+    Each field has the name of its stored key. Before 0.2 the fields had other names than their keys (``method``,
+    ``pathway_fractions``, ``timescales``, ``timescales_by_lag``, ``transition_matrix``, ``mfpt``,
+    ``bottleneck_rates``, ``pathway_diversity``); those names still read, with a warning.
+
     n_bootstrap : int
-    method : str
+    interval_method : str
         What was resampled, in words ("Li atoms and blocks of time").
     confidence : float
-    pathway_fractions : (n_pathways, 2) ndarray
+    pathway_fraction_ci : (n_pathways, 2) ndarray
+        Of each route's share of the flux.
     top_route_resolved : float
         Share of the resamples in which the top route stays on top, between the
         same source and target (a default source or target is chosen again in
@@ -122,13 +117,13 @@ class Intervals(FrozenRecord):
         Share of the resamples that choose the same default source (least
         mobile) and target (most mobile) as the estimate; 1 when both were
         given, NaN in stores written before 0.3, which did not check.
-    timescales : (n - 1, 2) ndarray
-        At the analysis lag.
-    timescales_by_lag : (n_lags, n - 1, 2) ndarray
-    transition_matrix : (n, n, 2) ndarray
-    mfpt : (2,) ndarray
+    timescales_ci : (n - 1, 2) ndarray
+        Of the implied timescales (ps) at the analysis lag.
+    timescales_by_lag_ci : (n_lags, n - 1, 2) ndarray
+    transition_matrix_ci : (n, n, 2) ndarray
+    mfpt_ci : (2,) ndarray
         Of the mean first-passage time from source to target (ps).
-    bottleneck_rates : (n_pathways, 2) ndarray
+    bottleneck_rate_ci : (n_pathways, 2) ndarray
         Of the rate (1/ps) of each pathway's rate-limiting step.
     comparable_routes : tuple of int
         The routes (indices into the snapshot's pathways) that cannot be told from the top route: the top route
@@ -136,46 +131,51 @@ class Intervals(FrozenRecord):
     comparable_resolved : float
         Share of the resamples whose top route is one of ``comparable_routes`` (between the same source and
         target): with several comparable routes, the answer is that they tie.
-    pathway_diversity : (2,) ndarray
+    pathway_diversity_ci : (2,) ndarray
         Of the effective number of routes.
     """
 
     n_bootstrap: int = 0
-    method: str = ""
+    interval_method: str = ""
     confidence: float = float("nan")
-    pathway_fractions: np.ndarray = field(default_factory=empty_array)
+    pathway_fraction_ci: np.ndarray = field(default_factory=empty_array)
     top_route_resolved: float = 0.0
     endpoints_resolved: float = float("nan")
-    timescales: np.ndarray = field(default_factory=empty_array)
-    timescales_by_lag: np.ndarray = field(default_factory=empty_array)
-    transition_matrix: np.ndarray = field(default_factory=empty_array)
-    mfpt: np.ndarray = field(default_factory=lambda: np.full(2, np.nan))
-    bottleneck_rates: np.ndarray = field(default_factory=empty_array)
+    timescales_ci: np.ndarray = field(default_factory=empty_array)
+    timescales_by_lag_ci: np.ndarray = field(default_factory=empty_array)
+    transition_matrix_ci: np.ndarray = field(default_factory=empty_array)
+    mfpt_ci: np.ndarray = field(default_factory=lambda: np.full(2, np.nan))
+    bottleneck_rate_ci: np.ndarray = field(default_factory=empty_array)
     comparable_routes: tuple[int, ...] = ()
     comparable_resolved: float = float("nan")
-    pathway_diversity: np.ndarray = field(default_factory=lambda: np.full(2, np.nan))
+    pathway_diversity_ci: np.ndarray = field(default_factory=lambda: np.full(2, np.nan))
+
+    method = renamed_attribute("method", "interval_method")
+    pathway_fractions = renamed_attribute("pathway_fractions", "pathway_fraction_ci")
+    timescales = renamed_attribute("timescales", "timescales_ci")
+    timescales_by_lag = renamed_attribute("timescales_by_lag", "timescales_by_lag_ci")
+    transition_matrix = renamed_attribute("transition_matrix", "transition_matrix_ci")
+    mfpt = renamed_attribute("mfpt", "mfpt_ci")
+    bottleneck_rates = renamed_attribute("bottleneck_rates", "bottleneck_rate_ci")
+    pathway_diversity = renamed_attribute("pathway_diversity", "pathway_diversity_ci")
 
     def to_dict(self) -> dict:
-        out = {}
-        for name, key in INTERVAL_KEYS.items():
-            value = getattr(self, name)
-            out[key] = listed(value) if isinstance(value, np.ndarray) else list(value) if isinstance(
-                value, tuple) else value
-        return out
+        """The stored keys: the field names."""
+        return {name: listed(value) if isinstance(value, np.ndarray) else list(value) if isinstance(value, tuple)
+                else value for name, value in ((f.name, getattr(self, f.name)) for f in fields(self))}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Intervals | None:
         """The intervals among a snapshot's stored keys; None when it has none."""
         if not any(key in data for key in ("pathway_fraction_ci", "timescales_ci", "confidence")):
             return None
-        values = {name: data[key] for name, key in INTERVAL_KEYS.items() if data.get(key) is not None}
-        arrays = {name: nan_array(values[name]) for name in ("pathway_fractions", "timescales", "timescales_by_lag",
-                                                              "transition_matrix", "mfpt", "bottleneck_rates",
-                                                              "pathway_diversity")
-                  if name in values}
+        values = {f.name: data[f.name] for f in fields(cls) if data.get(f.name) is not None}
+        for name, value in values.items():
+            if name.endswith("_ci"):
+                values[name] = nan_array(value)
         if "comparable_routes" in values:
             values["comparable_routes"] = int_tuple(values["comparable_routes"])
-        return cls(**{**values, **arrays})
+        return cls(**values)
 
 
 @dataclass(frozen=True, eq=False)
@@ -253,6 +253,8 @@ _RECORDS = {"markov": MarkovRecord, "stationarity": Stationarity, "core_test": C
 _CONTEXT = ("frame", "step", "time_ps")
 #: Snapshot keys of stores written before 0.2, and their names now (read, never written).
 LEGACY_KEYS = {"rate_matrix": "generator_per_ps"}
+#: Stored keys of a snapshot's intervals: the names of their fields.
+INTERVAL_FIELDS = tuple(f.name for f in fields(Intervals))
 _VERDICT_KEYS = ("stable", "stable_streak", "conditions", "failed", "converged", "reasons", "notes")
 
 
@@ -468,7 +470,7 @@ class Snapshot(FrozenRecord, Mapping):
         """A stored snapshot (or any mapping with at least ``lag_ps``); missing keys take their defaults."""
         if isinstance(data, Snapshot):
             return data
-        known = {*LEGACY_KEYS, *_MODEL_KEYS, *_CONTEXT, "ensemble", "fit", "environments", *INTERVAL_KEYS.values(),
+        known = {*LEGACY_KEYS, *_MODEL_KEYS, *_CONTEXT, "ensemble", "fit", "environments", *INTERVAL_FIELDS,
                  *_VERDICT_KEYS}
         data = {**{LEGACY_KEYS[k]: v for k, v in data.items() if k in LEGACY_KEYS}, **data}  # stores before 0.2
         values: dict[str, Any] = {k: data[k] for k in (*_MODEL_KEYS, *_CONTEXT) if k in data}

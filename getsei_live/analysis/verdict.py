@@ -94,13 +94,13 @@ def comparable_text(snap: Snapshot) -> str:
         return ""
     names = state_names(snap.environments)
     parts = [f"{route_text(snap.pathways[k].states, names=names)} {100 * snap.pathways[k].fraction:.0f}%"
-             + (f" {bounds}" if (bounds := interval_of(intervals.pathway_fractions, k, 100, '.0f')) else "")
+             + (f" {bounds}" if (bounds := interval_of(intervals.pathway_fraction_ci, k, 100, '.0f')) else "")
              for k in tied if k < len(snap.pathways)]
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _routes(snap: Snapshot, c: ConvergenceCriteria) -> list[Condition]:
-    ci = snap.intervals.pathway_fractions if snap.intervals is not None else np.zeros(0)
+    ci = snap.intervals.pathway_fraction_ci if snap.intervals is not None else np.zeros(0)
     if not snap.pathways or not ci.size:
         return [Condition("route_interval", False, None, c.share_ci_width, "share", "no pathway intervals yet"),
                 Condition("top_route_resolved", False, None, c.top_route_confidence, "fraction of resamples",
@@ -162,7 +162,7 @@ def _states_fit(snap: Snapshot, c: ConvergenceCriteria) -> list[Condition]:
 
 def _timescale_interval(snap: Snapshot, c: ConvergenceCriteria) -> Condition:
     slow = _slow(snap, c.n_timescales)
-    ts_ci = snap.intervals.timescales if snap.intervals is not None else np.zeros((0, 2))
+    ts_ci = snap.intervals.timescales_ci if snap.intervals is not None else np.zeros((0, 2))
     rel = [np.inf if k >= len(ts_ci) or np.isnan(ts_ci[k]).any()
            else (ts_ci[k][1] - ts_ci[k][0]) / snap.timescales[k] for k in slow]
     worst = float(max(rel)) if rel else np.inf
@@ -271,7 +271,7 @@ class ConvergenceMonitor:
 def timescale_text(snap: Snapshot, k: int = 0) -> str:
     """"t1 = 3.35 ps [2.83, 3.91]": the k-th slowest timescale of a snapshot with its interval, when it has one."""
     intervals = snap.intervals
-    ci = intervals.timescales[k] if intervals is not None and len(intervals.timescales) > k else None
+    ci = intervals.timescales_ci[k] if intervals is not None and len(intervals.timescales_ci) > k else None
     bounds = f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci is not None and np.isfinite(ci).all() else ""
     return f"t{k + 1} = {snap.timescales[k]:.3g} ps{bounds}"
 
@@ -304,7 +304,7 @@ def _explained(snap: Snapshot) -> str:
         parts.append(f"routes {tied}: comparable")
     elif snap.pathways:
         top = snap.pathways[0]
-        ci = intervals.pathway_fractions[0] if intervals is not None and len(intervals.pathway_fractions) else None
+        ci = intervals.pathway_fraction_ci[0] if intervals is not None and len(intervals.pathway_fraction_ci) else None
         bounds = (f" [{100 * ci[0]:.0f}, {100 * ci[1]:.0f}]" if ci is not None and not np.isnan(ci).any() else "")
         resolved = intervals.top_route_resolved if intervals is not None else 0.0
         parts.append(f"top route {route_text(top.states, names=state_names(snap.environments))} "
@@ -314,7 +314,7 @@ def _explained(snap: Snapshot) -> str:
     if ts:
         parts.append(", ".join(ts))
     if np.isfinite(snap.pathway_diversity):
-        ci = intervals.pathway_diversity if intervals is not None else None
+        ci = intervals.pathway_diversity_ci if intervals is not None else None
         parts.append(f"{snap.pathway_diversity:.2g} effective routes" + (f" {interval_text(ci, fmt='.2g')}"
                                                                           if interval_text(ci) else ""))
     parts.append(f"Markovian at lag {snap.lag_ps:g} ps")

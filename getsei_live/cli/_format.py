@@ -154,7 +154,7 @@ def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int
     head = [f"Frame {snap.frame} (step {snap.step}, {snap.time_ps:.2f} ps)"
             + (f", {committed} frames committed" if committed is not None else "")
             + (f", run {status}" if status else ""), *_verdict_lines(snap)]
-    ts_ci = intervals.timescales if intervals is not None else None
+    ts_ci = intervals.timescales_ci if intervals is not None else None
     ts = [f"t{k + 1} = {t:.3g} ps {_interval(ts_ci, k, fmt='.3g')}".rstrip()
           for k, t in enumerate(snap.timescales) if np.isfinite(t)]
     chosen = " (chosen automatically)" if snap.lag_auto else ""
@@ -169,8 +169,8 @@ def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int
     src = ", ".join(f"S{s}" for s in snap.source)
     dst = ", ".join(f"S{s}" for s in snap.target)
     head += [f"Note: {note}" for note in snap.endpoint_notes]
-    share_ci = intervals.pathway_fractions if intervals is not None else None
-    rate_ci = intervals.bottleneck_rates if intervals is not None else None
+    share_ci = intervals.pathway_fraction_ci if intervals is not None else None
+    rate_ci = intervals.bottleneck_rate_ci if intervals is not None else None
     names = state_names(snap.environments)
     rows = [[str(k + 1), route(p.states, names=names), f"{100 * p.fraction:.1f}%", _interval(share_ci, k, 100, ".1f"),
              route(p.bottleneck) if p.bottleneck else "-",
@@ -178,7 +178,7 @@ def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int
              _interval(rate_ci, k, fmt=".3g")]
             for k, p in enumerate(snap.pathways)]
     confidence = intervals.confidence if intervals is not None else None
-    method = intervals.method if intervals is not None else "Li atoms"
+    method = intervals.interval_method if intervals is not None else "Li atoms"
     head += ["", f"Top pathways {src} -> {dst} (share of the reactive flux"
              + (f", {100 * confidence:.0f}% interval from resampling {method}" if confidence else "")
              + (f"; top route on top in {100 * intervals.top_route_resolved:.0f}% of resamples"
@@ -189,10 +189,10 @@ def format_snapshot(snap: Snapshot, *, status: str | None = None, committed: int
     if (tied := comparable_text(snap)):
         head.append(f"Comparable routes (their share intervals overlap the top route's): {tied}")
     if np.isfinite(snap.pathway_diversity):
-        spread_ci = _pair(intervals.pathway_diversity, fmt=".2f") if intervals is not None else ""
+        spread_ci = _pair(intervals.pathway_diversity_ci, fmt=".2f") if intervals is not None else ""
         head.append(f"Pathway diversity: {snap.pathway_diversity:.2f} effective routes {spread_ci}".rstrip())
     if np.isfinite(snap.mfpt_ps):
-        mfpt_ci = _pair(intervals.mfpt, fmt=".3g") if intervals is not None else ""
+        mfpt_ci = _pair(intervals.mfpt_ci, fmt=".3g") if intervals is not None else ""
         head.append(f"Mean first-passage time {src} -> {dst}: {snap.mfpt_ps:.3g} ps {mfpt_ci}".rstrip())
     return "\n".join(head)
 

@@ -120,24 +120,25 @@ def analyze(store_paths: tuple[Path, ...], lag_ps, source: tuple[int, ...] | Non
         if line:
             click.echo(line)
     intervals = snap.intervals
-    if intervals is not None and intervals.pathway_fractions.size and model.nothing_to_analyse is None:
-        click.echo(f"Route-share intervals ({100 * intervals.confidence:.0f}%, resampling {intervals.method}): "
+    if intervals is not None and intervals.pathway_fraction_ci.size and model.nothing_to_analyse is None:
+        click.echo(f"Route-share intervals ({100 * intervals.confidence:.0f}%, resampling "
+                   f"{intervals.interval_method}): "
                    + ", ".join(f"#{k + 1} [{100 * c[0]:.1f}, {100 * c[1]:.1f}]"
-                               for k, c in enumerate(intervals.pathway_fractions) if np.isfinite(c).all())
+                               for k, c in enumerate(intervals.pathway_fraction_ci) if np.isfinite(c).all())
                    + f"; top route on top in {100 * intervals.top_route_resolved:.0f}% of resamples"
                    + (f" ({ends})" if (ends := endpoints_text(snap)) else ""))
         if (tied := comparable_text(snap)):
             click.echo(f"Comparable routes (their share intervals overlap the top route's): {tied}")
         if np.isfinite(snap.pathway_diversity):
             click.echo(f"Pathway diversity: {snap.pathway_diversity:.2f} effective routes "
-                       f"{interval_text(intervals.pathway_diversity, fmt='.2f')}".rstrip())
+                       f"{interval_text(intervals.pathway_diversity_ci, fmt='.2f')}".rstrip())
         steps = [f"#{k + 1} {route_text(p.bottleneck)} {p.bottleneck_rate:.3g} {bounds}"
                  for k, p in enumerate(snap.pathways)
-                 if p.bottleneck and (bounds := interval_of(intervals.bottleneck_rates, k, fmt=".3g"))]
+                 if p.bottleneck and (bounds := interval_of(intervals.bottleneck_rate_ci, k, fmt=".3g"))]
         if steps:
             click.echo("Rate-limiting step of each pathway (the transition with the least net flux), rate in 1/ps "
                        f"with its {100 * intervals.confidence:.0f}% interval: " + ", ".join(steps))
-        if np.isfinite(snap.mfpt_ps) and (bounds := interval_text(intervals.mfpt, fmt=".3g")):
+        if np.isfinite(snap.mfpt_ps) and (bounds := interval_text(intervals.mfpt_ci, fmt=".3g")):
             click.echo(f"Mean first-passage time {', '.join(f'S{s}' for s in snap.source)} -> "
                        f"{', '.join(f'S{s}' for s in snap.target)}: {snap.mfpt_ps:.3g} ps {bounds}")
     steady = result.snapshot.stationarity

@@ -222,8 +222,9 @@ def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
     for k in range(ts.shape[1]):
         if np.any(np.isfinite(ts[:, k])):  # a legend only for what is drawn
             line, = top.plot(time, ts[:, k], "o-", markersize=3, label=f"t{k + 1}")
-            bounds = np.array([s.intervals.timescales[k] if s.intervals is not None and len(s.intervals.timescales) > k
-                               else (np.nan, np.nan) for s in snapshots], dtype=float)
+            bounds = np.array([s.intervals.timescales_ci[k] if s.intervals is not None
+                               and len(s.intervals.timescales_ci) > k else (np.nan, np.nan) for s in snapshots],
+                              dtype=float)
             if np.isfinite(bounds).any():
                 top.fill_between(time, bounds[:, 0], bounds[:, 1], color=line.get_color(), alpha=0.15, linewidth=0,
                                  label=f"t{k + 1} interval")
@@ -236,7 +237,7 @@ def convergence_figure(snapshots: Sequence[Snapshot]) -> Figure:
             routes.setdefault(tuple(p.states), [np.nan] * len(snapshots))[k] = p.fraction
     bands: dict[tuple, np.ndarray] = {}
     for k, s in enumerate(snapshots):
-        ci = s.intervals.pathway_fractions if s.intervals is not None else np.zeros((0, 2))
+        ci = s.intervals.pathway_fraction_ci if s.intervals is not None else np.zeros((0, 2))
         for j, p in enumerate(s.pathways):
             if j < len(ci):
                 bands.setdefault(tuple(p.states), np.full((len(snapshots), 2), np.nan))[k] = ci[j]

@@ -181,7 +181,7 @@ def _model_figures(result, n_states: int, context: str) -> dict[str, Figure]:
     tm, rates = model.transition, model.rates
     active = [int(s) for s in tm.active_set]
     its = nan_padded(result.info.timescales_by_lag, n_states - 1)
-    its_ci = snap.intervals.timescales_by_lag if snap.intervals is not None else None
+    its_ci = snap.intervals.timescales_by_lag_ci if snap.intervals is not None else None
     figures = {"implied_timescales": _titled(plots.implied_timescales_figure(result.info.lags_ps, its, its_ci),
                                              context),
                "rate_matrix": _titled(plots.rate_matrix_figure(rates.generator, active, valid=rates.valid,

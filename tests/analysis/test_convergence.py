@@ -3,6 +3,7 @@ deeptime and closed forms, and a verdict that needs ``patience`` unchanged check
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -81,6 +82,25 @@ def test_a_snapshot_of_a_store_before_0_2_reads_its_rate_matrix_as_the_generator
         np.testing.assert_array_equal(back.rate_matrix, snap.generator_per_ps)
 
 
+def test_the_intervals_are_named_as_they_are_stored_and_their_old_names_warn(fixed_seed):
+    """Issue 40: each field of ``Intervals`` is called what the store calls it (no translation table); the names of
+    0.1 still read, with a warning that names the new one."""
+    from getsei_live.analysis.records import Intervals
+    from getsei_live.errors import GetseiDeprecationWarning
+
+    snap, _ = chain_snapshot(fixed_seed)
+    stored = snap.to_dict()
+    names = [f.name for f in dataclasses.fields(Intervals)]
+    assert snap.intervals.to_dict() == {name: stored[name] for name in names}
+    old = {"method": "interval_method", "pathway_fractions": "pathway_fraction_ci", "timescales": "timescales_ci",
+           "timescales_by_lag": "timescales_by_lag_ci", "transition_matrix": "transition_matrix_ci",
+           "mfpt": "mfpt_ci", "bottleneck_rates": "bottleneck_rate_ci", "pathway_diversity": "pathway_diversity_ci"}
+    for before, now in old.items():
+        with pytest.warns(GetseiDeprecationWarning, match=f"Intervals.{now}"):
+            value = getattr(snap.intervals, before)
+        assert value is getattr(snap.intervals, now)
+
+
 def test_the_snapshot_matches_deeptime_and_the_eigenvalues(fixed_seed):
     snap, counts = chain_snapshot(fixed_seed)
     msm = MaximumLikelihoodMSM(reversible=False).fit_from_counts(counts[1].astype(float)).fetch_model()
@@ -106,9 +126,10 @@ def test_convergence_needs_patience_unchanged_checks(fixed_seed):
     said, top, ci = explain(judged), judged.pathways[0], judged.intervals
     route = " -> ".join(f"S{s}" for s in top.states)
     assert said.startswith(f"converged: top route {route} {100 * top.fraction:.0f}% "
-                           f"[{100 * ci.pathway_fractions[0][0]:.0f}, {100 * ci.pathway_fractions[0][1]:.0f}], on top "
+                           f"[{100 * ci.pathway_fraction_ci[0][0]:.0f}, {100 * ci.pathway_fraction_ci[0][1]:.0f}], "
+                           f"on top "
                            f"in {100 * ci.top_route_resolved:.0f}% of resamples; t1 = {judged.timescales[0]:.3g} ps "
-                           f"[{ci.timescales[0][0]:.3g}, {ci.timescales[0][1]:.3g}]")
+                           f"[{ci.timescales_ci[0][0]:.3g}, {ci.timescales_ci[0][1]:.3g}]")
     assert f"Markovian at lag {judged.lag_ps:g} ps" in said
     moved = Snapshot.from_dict({**snap.to_dict(), "timescales": [2 * t for t in snap.to_dict()["timescales"]]})
     assert "a timescale moved by 100%" in monitor.judge(moved).verdict.reasons
@@ -139,9 +160,9 @@ def test_two_routes_of_equal_flux_converge_as_comparable(fixed_seed):
     ci = tied.intervals
     assert {p.states for p in tied.pathways[:2]} == {(0, 1, 3), (0, 2, 3)}
     assert ci.comparable_routes == (0, 1) and ci.top_route_resolved < 0.95 <= ci.comparable_resolved
-    assert all(lo <= 0.5 <= hi for lo, hi in ci.pathway_fractions[:2])
+    assert all(lo <= 0.5 <= hi for lo, hi in ci.pathway_fraction_ci[:2])
     assert tied.pathway_diversity == pytest.approx(2.0, abs=0.05)  # two routes, equal shares
-    assert ci.pathway_diversity[0] <= 2.0 <= ci.pathway_diversity[1] + 1e-9
+    assert ci.pathway_diversity_ci[0] <= 2.0 <= ci.pathway_diversity_ci[1] + 1e-9
     monitor = ConvergenceMonitor(ConvergenceCriteria(share_ci_width=0.1, timescale_ci_rwidth=1.0, patience=1))
     monitor.judge(tied)
     judged = monitor.judge(tied)
@@ -210,10 +231,10 @@ def test_mfpt_and_bottleneck_rate_intervals_cover_the_truth():
     for seed in range(runs):
         snap, _ = chain_snapshot(np.random.default_rng(1000 + seed), n_li=20, n_frames=600, n_bootstrap=200)
         assert snap.source == (0,) and snap.target == (2,)
-        lo, hi = snap.intervals.mfpt
+        lo, hi = snap.intervals.mfpt_ci
         hits_mfpt += lo <= true_mfpt <= hi
         a, b = snap.pathways[0].bottleneck
-        lo, hi = snap.intervals.bottleneck_rates[0]
+        lo, hi = snap.intervals.bottleneck_rate_ci[0]
         hits_rate += lo <= generator[a, b] <= hi
     print(f"90% intervals hold the truth: mfpt {hits_mfpt}/{runs}, bottleneck rate {hits_rate}/{runs}")
     assert hits_mfpt >= 31 and hits_rate >= 31  # 90% nominal; 31 of 40 is the binomial 1st percentile

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 from ase.build import bulk
-from helpers import soft_lj
+from ase.calculators.lj import LennardJones
+from helpers import PairLJ, lpscl_unit_cell, soft_lj
 
 from getsei_live.md.dynamics import langevin, relax, start_at_temperature
 
@@ -37,3 +38,24 @@ def test_a_thermal_snapshot_keeps_the_velocities_it_was_given():
     before = atoms.get_momenta().copy()
     assert start_at_temperature(atoms) is None
     np.testing.assert_array_equal(atoms.get_momenta(), before)
+
+
+def test_pair_lj_is_ases_lennard_jones():
+    """The tests' fast Lennard-Jones gives what ASE's gives (energy, forces, stress), in a cell the cutoff reaches
+    across (images beyond the nearest), in a larger one, and as the atoms move (its pair list is kept between
+    calls)."""
+    cases = ((bulk("Li", "bcc", a=3.44, cubic=True).repeat(2), dict(sigma=2.7, epsilon=0.01, rc=5.0)),
+             (bulk("Li", "bcc", a=3.44, cubic=True).repeat(3), dict(sigma=2.8, epsilon=0.05, rc=6.0)),
+             (lpscl_unit_cell(), dict(sigma=1.6, epsilon=0.01, rc=4.0)))
+    rng = np.random.default_rng(0)
+    for atoms, parameters in cases:
+        atoms.rattle(0.1, seed=1)
+        ours, ases = atoms.copy(), atoms.copy()
+        ours.calc, ases.calc = PairLJ(smooth=True, **parameters), LennardJones(smooth=True, **parameters)
+        for _ in range(12):  # small moves (the pair list kept) and, summed, more than half the skin (found again)
+            step = rng.normal(0, 0.05, atoms.positions.shape)
+            ours.positions += step
+            ases.positions += step
+            assert np.isclose(ours.get_potential_energy(), ases.get_potential_energy(), rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(ours.get_forces(), ases.get_forces(), rtol=1e-10, atol=1e-13)
+            np.testing.assert_allclose(ours.get_stress(), ases.get_stress(), rtol=1e-10, atol=1e-14)

@@ -67,12 +67,12 @@ def test_equal_routes_stop_as_comparable_and_a_75_25_split_names_its_top_route(t
     stop = next(s for s in tied["snapshots"] if s.converged)
     assert stop.intervals.comparable_routes == (0, 1)
     assert {p.states for p in stop.pathways[:2]} == {(0, 1, 3), (0, 2, 3)}
-    assert all(lo <= 0.5 <= hi for lo, hi in stop.intervals.pathway_fractions[:2])
+    assert all(lo <= 0.5 <= hi for lo, hi in stop.intervals.pathway_fraction_ci[:2])
     assert "comparable" in explain(stop)
     top = next(s for s in clear["snapshots"] if s.converged)
     assert top.pathways[0].states == (0, 1, 3) and top.intervals.comparable_routes == (0,)
-    assert top.intervals.pathway_fractions[0][0] <= split.truth()["shares"][(0, 1, 3)] \
-        <= top.intervals.pathway_fractions[0][1]
+    assert top.intervals.pathway_fraction_ci[0][0] <= split.truth()["shares"][(0, 1, 3)] \
+        <= top.intervals.pathway_fraction_ci[0][1]
     assert explain(top).startswith("converged: top route S0 -> S1 -> S3")
 
 

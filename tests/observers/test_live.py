@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from ase import units
 from ase.build import bulk
-from ase.calculators.lj import LennardJones
 from ase.md.langevin import Langevin
 from ase.md.verlet import VelocityVerlet
 from conftest import TRAJECTORIES, shared_file
-from helpers import kill_after_committed, lpscl_unit_cell, recount, soft_lj
+from helpers import PairLJ, kill_after_committed, lpscl_unit_cell, recount, soft_lj
 
 from getsei_live import attach, replay
 from getsei_live.analysis.criteria import ConvergenceCriteria
@@ -90,7 +89,7 @@ class SyntheticLabels:
 def test_synthetic_process_converges_stops_early_and_covers_the_truth(tmp_path, asynchronous):
     K = np.array([[0.90, 0.07, 0.03], [0.05, 0.85, 0.10], [0.02, 0.08, 0.90]])
     atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(4)
-    atoms.calc = LennardJones(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
+    atoms.calc = PairLJ(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
     labels = SyntheticLabels(K, len(atoms), seed=3)
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     criteria = ConvergenceCriteria(patience=3, fraction_tol=0.05, timescale_rtol=0.1, n_bootstrap=200,
@@ -249,7 +248,7 @@ def test_the_new_and_the_old_parameter_names_make_the_same_run(tiny_model, aimd_
 def test_progress_bar_counts_the_steps_of_each_run_with_an_eta(tmp_path, capsys):
     """attach(progress=True) shows a tqdm bar on stderr over the steps of each dyn.run; without it nothing."""
     atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(2)
-    atoms.calc = LennardJones(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
+    atoms.calc = PairLJ(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
     K = np.array([[0.9, 0.1], [0.2, 0.8]])
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     with attach(dyn, SyntheticLabels(K, len(atoms), seed=1), store=tmp_path / "quiet.zarr", interval_steps=2,
@@ -274,7 +273,7 @@ def test_eta_text_reads_as_a_person_would_say_it():
 
 def test_a_misspelt_option_is_refused_by_name_before_a_store_is_made(tmp_path):
     atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(2)
-    atoms.calc = LennardJones(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
+    atoms.calc = PairLJ(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     labels = SyntheticLabels(np.array([[0.9, 0.1], [0.2, 0.8]]), len(atoms), seed=1)
     with pytest.raises(ParameterError, match=r"Unknown option 'flush_frame' \(did you mean 'flush_frames'\?\)"):
@@ -286,7 +285,7 @@ def test_settings_go_in_as_one_typed_record_and_keywords_replace_its_fields(tmp_
     from getsei_live.observers.settings import MonitorSettings
 
     atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(2)
-    atoms.calc = LennardJones(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
+    atoms.calc = PairLJ(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     labels = SyntheticLabels(np.array([[0.9, 0.1], [0.2, 0.8]]), len(atoms), seed=1)
     shared = MonitorSettings(interval_steps=2, lags_ps=(0.002, 0.004), seed=3, check_every_frames=7, source=1)
@@ -309,7 +308,7 @@ def test_what_to_compute_and_how_to_run_it_go_in_apart(tmp_path):
     from getsei_live.observers.settings import MonitorSettings
 
     atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(2)
-    atoms.calc = LennardJones(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
+    atoms.calc = PairLJ(sigma=2.7, epsilon=0.01, rc=5.0, smooth=True)
     labels = SyntheticLabels(np.array([[0.9, 0.1], [0.2, 0.8]]), len(atoms), seed=1)
     what = AnalysisSettings(interval_steps=2, lags_ps=(0.002, 0.004), seed=3, check_every_frames=5, source=1)
     how = ExecutionSettings(asynchronous=False, flush_frames=3, stop_when_stable=False)

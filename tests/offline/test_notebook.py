@@ -33,11 +33,11 @@ def test_tables_hold_the_snapshots_numbers(analysis):
     paths = snap.to_pandas("pathways")
     assert list(paths["share"]) == [p.fraction for p in snap.pathways]
     np.testing.assert_array_equal(paths[["share_lower", "share_upper"]].to_numpy(),
-                                  snap.intervals.pathway_fractions)
+                                  snap.intervals.pathway_fraction_ci)
     times = snap.to_pandas("timescales")
     assert list(times["lag_ps"]) == list(snap.lags_ps)
     np.testing.assert_array_equal(times["t1_ps"], snap.timescales_by_lag[:, 0])
-    np.testing.assert_array_equal(times[["t1_lower", "t1_upper"]].to_numpy(), snap.intervals.timescales_by_lag[:, 0])
+    np.testing.assert_array_equal(times[["t1_lower", "t1_upper"]].to_numpy(), snap.intervals.timescales_by_lag_ci[:, 0])
     assert list(times["markovian"]) == list(snap.markov.markovian)
     model = analysis.model.to_pandas("states")
     np.testing.assert_allclose(model["population"], analysis.model.transition.stationary_distribution)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import PairLJ
 import zarr.storage._local as zarr_local
 
 from getsei_live import ConvergenceCriteria, RunStore, replay
@@ -239,10 +240,10 @@ LIVE_STEPS = 110
 
 
 def live_run(path: Path, steps: int = LIVE_STEPS) -> None:
-    """A real ASE NVE run (Lennard-Jones Li) of ``steps`` MD steps in all, observed into ``path``; a resume restarts
-    from the store's checkpoint (NVE from the same positions and momenta: the same trajectory as without a stop)."""
+    """A real ASE NVE run (Lennard-Jones Li, ``helpers.PairLJ``) of ``steps`` MD steps in all, observed into
+    ``path``; a resume restarts from the store's checkpoint (NVE from the same positions and momenta: the same
+    trajectory as without a stop)."""
     from ase import units
-    from ase.calculators.lj import LennardJones
     from ase.md.verlet import VelocityVerlet
 
     from getsei_live.md.dynamics import restore_checkpoint
@@ -253,7 +254,7 @@ def live_run(path: Path, steps: int = LIVE_STEPS) -> None:
     if checkpoint is not None:
         restore_checkpoint(atoms, checkpoint)
         done = checkpoint.step
-    atoms.calc = LennardJones(sigma=2.8, epsilon=0.05, rc=6.0, smooth=True)
+    atoms.calc = PairLJ(sigma=2.8, epsilon=0.05, rc=6.0, smooth=True)
     dyn = VelocityVerlet(atoms, timestep=2.0 * units.fs)
     with attach(dyn, Slabs(), store=path, **LIVE):
         dyn.run(steps - done)
