@@ -66,7 +66,7 @@ def renamed(options: dict, old: str, new: str, value: Any = None, default: Any =
         return legacy
     if value is None:
         if default is _MISSING:
-            raise ParameterError(f"The '{new}' parameter is required.")
+            raise ParameterError.of(new, "is required.")
         return default
     return value
 

@@ -30,7 +30,25 @@ class GetseiError(Exception):
 
 
 class ParameterError(GetseiError, ValueError):
-    """An argument has the wrong value, shape or type."""
+    """An argument has the wrong value, shape or type.
+
+    Made by ``ParameterError.of(parameter, problem)``, it knows the parameter at fault (``parameter``), so that the
+    command line names the option as the user typed it (``worded("--lags-ps")``: "The --lags-ps option must ...")
+    where Python names the parameter ("The 'lags_ps' parameter must ...").
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None, lead: str = "The", problem: str = "") -> None:
+        super().__init__(message)
+        self.parameter, self.lead, self.problem = parameter, lead, problem
+
+    @classmethod
+    def of(cls, parameter: str, problem: str, *, lead: str = "The") -> ParameterError:
+        """The error "{lead} '{parameter}' parameter {problem}"."""
+        return cls(f"{lead} '{parameter}' parameter {problem}", parameter=parameter, lead=lead, problem=problem)
+
+    def worded(self, option: str) -> str:
+        """The message with ``option`` (the command line's name of the parameter) in place of the parameter."""
+        return f"{self.lead} {option} option {self.problem}" if self.parameter else str(self)
 
 
 class StructureError(GetseiError, ValueError):
@@ -81,15 +99,15 @@ def check_fields(obj: object, *, integers: dict[str, int] | None = None, positiv
     for name, minimum in (integers or {}).items():
         value = getattr(obj, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ParameterError(f"The '{name}' parameter must be an integer >= {minimum}. Got {value!r} instead.")
+            raise ParameterError.of(name, f"must be an integer >= {minimum}. Got {value!r} instead.")
     for name in positive:
         value = getattr(obj, name)
         if not isinstance(value, (int, float)) or not value > 0:
-            raise ParameterError(f"The '{name}' parameter must be positive. Got {value!r} instead.")
+            raise ParameterError.of(name, f"must be positive. Got {value!r} instead.")
     for name in unit_interval:
         value = getattr(obj, name)
         if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-            raise ParameterError(f"The '{name}' parameter must lie in [0, 1). Got {value!r} instead.")
+            raise ParameterError.of(name, f"must lie in [0, 1). Got {value!r} instead.")
 
 
 class Terminated(KeyboardInterrupt):

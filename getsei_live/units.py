@@ -22,5 +22,5 @@ def frames_at_least(time_ps: object, frame_dt_ps: float, name: str) -> int:
     naming the parameter ``name``."""
     if isinstance(time_ps, bool) or not isinstance(time_ps, (int, float)) or not time_ps >= 0 \
             or not math.isfinite(time_ps):
-        raise ParameterError(f"The '{name}' parameter must be a time in ps >= 0. Got {time_ps!r} instead.")
+        raise ParameterError.of(name, f"must be a time in ps >= 0. Got {time_ps!r} instead.")
     return math.ceil(float(time_ps) / frame_dt_ps - 1e-6)

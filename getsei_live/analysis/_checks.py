@@ -15,9 +15,9 @@ def as_count_matrix(counts: object) -> np.ndarray:
     """A float64 copy of a square, finite, non-negative count matrix."""
     c = np.array(counts, dtype=float, copy=True)
     if c.ndim != 2 or c.shape[0] != c.shape[1] or c.shape[0] == 0:
-        raise ParameterError(f"The 'counts' parameter must be a square (n_states, n_states) matrix. Got shape {c.shape}.")
+        raise ParameterError.of("counts", f"must be a square (n_states, n_states) matrix. Got shape {c.shape}.")
     if not np.all(np.isfinite(c)) or np.any(c < 0):
-        raise ParameterError("The 'counts' parameter must hold finite, non-negative numbers.")
+        raise ParameterError.of("counts", "must hold finite, non-negative numbers.")
     if c.sum() == 0:
         raise ParameterError("The 'counts' matrix is all zeros: no transition has been observed yet.")
     return c
@@ -45,9 +45,9 @@ def as_lag(lag: object, name: str = "lag") -> float:
     try:
         value = float(lag)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ParameterError(f"The '{name}' parameter must be a positive number. Got {lag!r} instead.") from None
+        raise ParameterError.of(name, f"must be a positive number. Got {lag!r} instead.") from None
     if not np.isfinite(value) or value <= 0:
-        raise ParameterError(f"The '{name}' parameter must be a positive number. Got {lag!r} instead.")
+        raise ParameterError.of(name, f"must be a positive number. Got {lag!r} instead.")
     return value
 
 
@@ -57,11 +57,9 @@ def as_state_set(states: int | Iterable[int], n_states: int, name: str) -> tuple
     out = set()
     for s in items:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < n_states:
-            raise ParameterError(
-                f"The '{name}' set must hold state indices between 0 and {n_states - 1}. Got {s!r} instead."
-            )
+            raise ParameterError.of(name, f"must hold state indices between 0 and {n_states - 1}. Got {s!r} instead.")
         out.add(int(s))
     if not out:
-        raise ParameterError(f"The '{name}' set of states is empty; give at least one state.")
+        raise ParameterError.of(name, "holds no state; give at least one.")
     return tuple(sorted(out))
 

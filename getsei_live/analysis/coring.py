@@ -67,7 +67,7 @@ class CoreAssigner:
 
     def __init__(self, core_frames: int, n_li: int) -> None:
         if isinstance(core_frames, bool) or not isinstance(core_frames, (int, np.integer)) or core_frames < 1:
-            raise ParameterError(f"The 'core_frames' parameter must be a whole number of frames >= 1. "
+            raise ParameterError.of("core_frames", f"must be a whole number of frames >= 1. "
                                  f"Got {core_frames!r} instead.")
         self.core_frames, self.n_li = int(core_frames), int(n_li)
         self.delay = self.core_frames - 1

@@ -83,7 +83,7 @@ class TransitionCounter:
                  count_from: int = 0, detail: bool = True) -> None:
         lags = tuple(int(lag) for lag in lags_frames)
         if not lags or min(lags) < 1 or len(set(lags)) != len(lags):
-            raise ParameterError(f"The 'lags_frames' parameter must be distinct whole numbers of frames >= 1. "
+            raise ParameterError.of("lags_frames", f"must be distinct whole numbers of frames >= 1. "
                                  f"Got {lags!r}.")
         if int(n_states) < 1 or int(n_li) < 1:
             raise ParameterError(f"'n_states' and 'n_li' must be positive. Got {n_states!r} and {n_li!r}.")
@@ -91,7 +91,7 @@ class TransitionCounter:
         self.lags_frames = lags
         self.n_li = int(n_li)
         if int(max_blocks) < 2 or int(max_blocks) % 2:
-            raise ParameterError(f"The 'max_blocks' parameter must be an even number >= 2. Got {max_blocks!r}.")
+            raise ParameterError.of("max_blocks", f"must be an even number >= 2. Got {max_blocks!r}.")
         self.n_frames = 0
         self.count_from = int(count_from)
         self.max_blocks = int(max_blocks)

@@ -145,7 +145,7 @@ class ConvergenceCriteria:
                                "ck_leave_rtol", "max_population_drift", "max_leave_drift"),
                      unit_interval=("confidence", "min_population", "max_ood_fraction"))
         if not self.top_route_confidence <= 1:
-            raise ParameterError(f"The 'top_route_confidence' parameter must lie in (0, 1]. "
+            raise ParameterError.of("top_route_confidence", f"must lie in (0, 1]. "
                                  f"Got {self.top_route_confidence!r} instead.")
 
     def to_dict(self) -> dict:

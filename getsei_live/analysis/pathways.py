@@ -98,9 +98,9 @@ def pathways(flux: ReactiveFlux, k: int | None = 5, *, fraction: float | None = 
     tuple of Pathway
     """
     if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
-        raise ParameterError(f"The 'k' parameter must be a positive integer or None. Got {k!r} instead.")
+        raise ParameterError.of("k", f"must be a positive integer or None. Got {k!r} instead.")
     if fraction is not None and not 0 < fraction <= 1:
-        raise ParameterError(f"The 'fraction' parameter must lie in (0, 1]. Got {fraction!r} instead.")
+        raise ParameterError.of("fraction", f"must lie in (0, 1]. Got {fraction!r} instead.")
     return decompose(flux.net_flux, flux.total_flux, flux.source, flux.target, k=k, fraction=fraction)
 
 

@@ -7,7 +7,6 @@ system's time limit) the same clean stop with status 143 (``--debug`` shows the 
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import sys
 import threading
@@ -17,7 +16,7 @@ import click
 
 from .. import __version__
 from .._zarr_io import one_io_thread
-from ..errors import GetseiError, RunInterrupted, Terminated
+from ..errors import GetseiError, ParameterError, RunInterrupted, Terminated
 
 
 class _Group(click.Group):
@@ -35,7 +34,7 @@ class _Group(click.Group):
         except GetseiError as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"Error: {as_typed(str(error), self.get_command(ctx, ctx.invoked_subcommand or ''))}", err=True)
+            click.echo(f"Error: {as_typed(error, self.get_command(ctx, ctx.invoked_subcommand or ''))}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM: one line and the shell's status for the signal
             if ctx.obj and ctx.obj.get("debug"):
@@ -53,18 +52,14 @@ def _terminated(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
-def as_typed(message: str, command: click.Command | None) -> str:
-    """The message with each Python parameter the command has as an option named as the user typed it
-    ("The 'lags_ps' parameter" -> "The --lags-ps option")."""
-    options = {p.name: p.opts[0] for p in getattr(command, "params", ()) if isinstance(p, click.Option)}
-
-    def option(match: re.Match) -> str:
-        name = match.group(2)
-        if name not in options:
-            return match.group(0)
-        return f"{options[name]} option" if match.group(3) else options[name]
-
-    return re.sub(r"(')(\w+)'( parameter)?", option, message)
+def as_typed(error: GetseiError, command: click.Command | None) -> str:
+    """The error's message, naming a parameter of the command's as the user typed it ("The --lags-ps option must
+    ..."): a ``ParameterError`` says which parameter it is about."""
+    if isinstance(error, ParameterError) and error.parameter:
+        for param in getattr(command, "params", ()):
+            if isinstance(param, click.Option) and (param.name or "").lower() == error.parameter.lower():
+                return error.worded(param.opts[0])
+    return str(error)
 
 
 @click.group(cls=_Group)

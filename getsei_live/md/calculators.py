@@ -38,7 +38,7 @@ def resolve_device(device: str) -> str:
 
         if not torch.cuda.is_available():
             reason = "this torch is a CPU build" if torch.version.cuda is None else "torch sees no CUDA GPU"
-            raise ParameterError(f"The 'device' parameter is {device!r}, but {reason} (torch {torch.__version__}); "
+            raise ParameterError.of("device", f"is {device!r}, but {reason} (torch {torch.__version__}); "
                                  f"use 'cpu' or 'auto'.")
     return str(device)
 
@@ -81,7 +81,7 @@ def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str 
     foundation model runs in float64), "float32" or "float64" converts it.
     """
     if dtype not in ("auto", "float32", "float64"):
-        raise ParameterError(f"The 'dtype' parameter must be 'auto', 'float32' or 'float64'. Got {dtype!r} instead.")
+        raise ParameterError.of("dtype", f"must be 'auto', 'float32' or 'float64'. Got {dtype!r} instead.")
     from .potential_file import UnsafeModelFile, load_mace_model, sha256
 
     path = bundled_file("bundled_mace.model") if str(model) == "bundled" else Path(model)

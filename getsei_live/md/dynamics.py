@@ -83,13 +83,13 @@ def langevin(atoms: Atoms, *, temperature_K: float, timestep_fs: float, coupling
     if friction_ps is not None:
         coupling_time_ps = renamed({"friction_ps": friction_ps}, "friction_ps", "coupling_time_ps", coupling_time_ps)
     if coupling_time_ps is None:
-        raise ParameterError("The 'coupling_time_ps' parameter (Langevin coupling time, ps) is required.")
+        raise ParameterError.of("coupling_time_ps", "(Langevin coupling time, ps) is required.")
     if not temperature_K > 0:
-        raise ParameterError(f"The 'temperature_K' parameter must be positive. Got {temperature_K!r} instead.")
+        raise ParameterError.of("temperature_K", f"must be positive. Got {temperature_K!r} instead.")
     if not timestep_fs > 0:
-        raise ParameterError(f"The 'timestep_fs' parameter must be positive. Got {timestep_fs!r} instead.")
+        raise ParameterError.of("timestep_fs", f"must be positive. Got {timestep_fs!r} instead.")
     if not coupling_time_ps > 0:
-        raise ParameterError(f"The 'coupling_time_ps' parameter must be positive. Got {coupling_time_ps!r} instead.")
+        raise ParameterError.of("coupling_time_ps", f"must be positive. Got {coupling_time_ps!r} instead.")
     rng = np.random.default_rng(seed)
     if initialise_velocities:
         thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)

@@ -132,7 +132,7 @@ def _dask_client(client, workers: int, scheduler: str | None):
     if scheduler is not None:
         made = Client(scheduler)
     elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ParameterError(f"The 'workers' parameter must be a positive number of processes. Got {workers!r}.")
+        raise ParameterError.of("workers", f"must be a positive number of processes. Got {workers!r}.")
     else:
         made = Client(local_cluster(workers))
     try:
@@ -148,7 +148,7 @@ def _checked_jobs(jobs: Mapping[str | Path, Sequence[str | Path]], chunk_frames:
     """The jobs as store -> trajectory paths, each store with at least one trajectory; a valid ``chunk_frames``."""
     if chunk_frames is not None and (isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int)
                                      or chunk_frames < 1):
-        raise ParameterError(f"The 'chunk_frames' parameter must be a positive integer. Got {chunk_frames!r}.")
+        raise ParameterError.of("chunk_frames", f"must be a positive integer. Got {chunk_frames!r}.")
     jobs = {str(store): [str(p) for p in paths] for store, paths in jobs.items()}
     if not jobs or any(not paths for paths in jobs.values()):
         raise ParameterError("Every store needs at least one trajectory to replay.")

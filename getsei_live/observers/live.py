@@ -36,19 +36,19 @@ log = logging.getLogger(__name__)
 _RUN_PER_LAG = 5
 
 
-def frames_from_ps(lags_ps: Sequence[float], frame_dt_ps: float) -> tuple[int, ...]:
-    """Lags in frames; each lag must be a positive whole multiple of the frame spacing."""
+def frames_from_ps(lags_ps: Sequence[float], frame_dt_ps: float, parameter: str = "lags_ps") -> tuple[int, ...]:
+    """Lags in frames; each lag must be a positive whole multiple of the frame spacing (else a ParameterError
+    about ``parameter``)."""
     lags = []
     for lag in lags_ps:
         ratio = float(lag) / frame_dt_ps
         if not np.isfinite(ratio) or not lag > 0 or abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
-            raise ParameterError(
-                f"Each lag of the 'lags_ps' parameter must be a positive multiple of the frame interval "
-                f"({frame_dt_ps:g} ps). Got {lag!r} instead."
-            )
+            raise ParameterError.of(
+                parameter, f"must be a positive multiple of the frame interval ({frame_dt_ps:g} ps). Got {lag!r} "
+                           f"instead.", lead="Each lag of the" if parameter == "lags_ps" else "The")
         lags.append(int(round(ratio)))
     if len(set(lags)) != len(lags) or not lags:
-        raise ParameterError(f"The 'lags_ps' parameter must hold distinct lags. Got {tuple(lags_ps)!r}.")
+        raise ParameterError.of("lags_ps", f"must hold distinct lags. Got {tuple(lags_ps)!r}.")
     return tuple(lags)
 
 
@@ -63,11 +63,11 @@ def refuse_early(store: str | Path, *, timestep_fs: float, interval_steps: int, 
     check_sampling(interval_steps, timestep_fs)
     frame_dt_ps = steps_to_ps(interval_steps, timestep_fs)
     lags = frames_from_ps(lags_ps, frame_dt_ps)
-    if lag_ps not in (None, "auto") and frames_from_ps([lag_ps], frame_dt_ps)[0] not in lags:
-        raise ParameterError(f"The analysis lag ({lag_ps:g} ps) must be one of 'lags_ps' "
-                             f"({', '.join(f'{v:g}' for v in lags_ps)} ps), or 'auto'.")
+    if lag_ps not in (None, "auto") and frames_from_ps([lag_ps], frame_dt_ps, "lag_ps")[0] not in lags:
+        raise ParameterError.of("lag_ps", f"({lag_ps:g} ps, the analysis lag) must be one of the lags counted "
+                                          f"({', '.join(f'{v:g}' for v in lags_ps)} ps), or 'auto'.")
     if temperature_K is not None and not 0 < temperature_K < np.inf:
-        raise ParameterError(f"The 'temperature_K' parameter must be a positive, finite number of kelvin. Got "
+        raise ParameterError.of("temperature_K", f"must be a positive, finite number of kelvin. Got "
                              f"{temperature_K!r} instead.")
     counting = dict(core_frames=core_frames_of(core_ps, frame_dt_ps),
                     equilibrate_frames=frames_at_least(equilibrate_ps, frame_dt_ps, "equilibrate_ps"))
@@ -112,7 +112,7 @@ def plan_warnings(lags: tuple[int, ...], lag_index: int | None, frame_dt_ps: flo
 
 def check_sampling(interval_steps: object, timestep_fs: object) -> None:
     if isinstance(interval_steps, bool) or not isinstance(interval_steps, (int, np.integer)) or interval_steps < 1:
-        raise ParameterError(f"The 'interval_steps' parameter must be a positive number of MD steps. Got "
+        raise ParameterError.of("interval_steps", f"must be a positive number of MD steps. Got "
                              f"{interval_steps!r} instead.")
     if isinstance(timestep_fs, bool) or not isinstance(timestep_fs, (int, float)) or not 0 < timestep_fs < np.inf:
         raise ParameterError(f"The time step must be a positive, finite number of fs. Got {timestep_fs!r} fs.")
@@ -204,10 +204,11 @@ def make_monitor(state_model: Labeller | None, atoms: Atoms, store, settings: Mo
     if settings.lag_ps == "auto":
         lag_index = None
     else:
-        analysis_lag = frames_from_ps([settings.lag_ps], frame_dt_ps)[0]
+        analysis_lag = frames_from_ps([settings.lag_ps], frame_dt_ps, "lag_ps")[0]
         if analysis_lag not in lags:
-            raise ParameterError(f"The analysis lag ({settings.lag_ps} ps) must be one of 'lags_ps' "
-                                 f"{settings.lags_ps}.")
+            raise ParameterError.of("lag_ps", f"({settings.lag_ps:g} ps, the analysis lag) must be one of the lags "
+                                              f"counted ({', '.join(f'{v:g}' for v in settings.lags_ps)} ps), or "
+                                              f"'auto'.")
         lag_index = lags.index(analysis_lag)
     counting = dict(core_frames=core_frames_of(settings.core_ps, frame_dt_ps),
                     equilibrate_frames=frames_at_least(settings.equilibrate_ps, frame_dt_ps, "equilibrate_ps"))
@@ -330,7 +331,7 @@ def replay_settings(settings: MonitorSettings | None, options: dict, **explicit)
     required (a trajectory file does not say it)."""
     given = {**options, **_explicit(**explicit)}
     if settings is None and not {"interval_steps", "interval"} & set(given):
-        raise ParameterError("The 'interval_steps' parameter is required: the MD steps between the frames.")
+        raise ParameterError.of("interval_steps", "is required: the MD steps between the frames.")
     return MonitorSettings.of(settings, given)
 
 

@@ -30,7 +30,7 @@ _OLD_NAMES = {"every": "interval_steps", "interval": "interval_steps", "check_ev
 
 def _positive_int(name: str, value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ParameterError(f"The '{name}' parameter must be a positive number of {what}. Got {value!r} instead.")
+        raise ParameterError.of(name, f"must be a positive number of {what}. Got {value!r} instead.")
     return int(value)
 
 
@@ -109,7 +109,7 @@ class AnalysisSettings:
         put("interval_steps", _positive_int("interval_steps", self.interval_steps, "MD steps"))
         put("check_every_frames", _positive_int("check_every_frames", self.check_every_frames, "frames"))
         if isinstance(self.lags_ps, (str, bytes)) or not isinstance(self.lags_ps, Iterable):
-            raise ParameterError(f"The 'lags_ps' parameter must be a sequence of lag times in ps. "
+            raise ParameterError.of("lags_ps", f"must be a sequence of lag times in ps. "
                                  f"Got {self.lags_ps!r}.")
         put("lags_ps", tuple(self.lags_ps))
         put("lag_ps", "auto" if self.lag_ps is None else self.lag_ps)

@@ -73,10 +73,10 @@ class WarmupPlan:
            equilibrate_frames: int = 0) -> WarmupPlan:
         frame_ps = steps_to_ps(interval_steps, timestep_fs)
         if isinstance(warmup_ps, bool) or not isinstance(warmup_ps, (int, float)) or not warmup_ps > 0:
-            raise ParameterError(f"The 'warmup_ps' parameter must be a positive time in ps. Got {warmup_ps!r}.")
+            raise ParameterError.of("warmup_ps", f"must be a positive time in ps. Got {warmup_ps!r}.")
         n_frames = max(2, math.ceil(warmup_ps / frame_ps - 1e-9) + 1)
         if n_states != "auto" and (isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 2):
-            raise ParameterError(f"The 'n_states' parameter must be an integer >= 2 or 'auto'. Got {n_states!r}.")
+            raise ParameterError.of("n_states", f"must be an integer >= 2 or 'auto'. Got {n_states!r}.")
         return cls(n_frames, n_states, float(timestep_fs), int(interval_steps), tuple(lags_frames),
                    tuple(int(i) for i in li_indices), (training or _training_config()()).to_dict(), int(core_frames),
                    int(equilibrate_frames))

@@ -163,7 +163,7 @@ def arrhenius_stores(paths: Sequence[str | Path], *, lag_ps: float | None = None
     seed : int, default 0
     """
     if not at_K > 0:
-        raise ParameterError(f"The 'at_K' parameter must be a positive temperature. Got {at_K!r} instead.")
+        raise ParameterError.of("at_K", f"must be a positive temperature. Got {at_K!r} instead.")
     ensembles = _by_temperature(paths)
     rng = np.random.default_rng(seed)
     schemes = {T: resampling_units(e.per_li_counts, e.block_counts, min_blocks=min_blocks,

@@ -62,7 +62,7 @@ class FeatureSchema:
         for name in ("edge_cutoff_A", "shell_cutoff_A"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
-                raise ParameterError(f"The '{name}' parameter must be a positive distance in A. Got {value!r} instead.")
+                raise ParameterError.of(name, f"must be a positive distance in A. Got {value!r} instead.")
             object.__setattr__(self, name, float(value))
         if self.edge_cutoff_A > self.shell_cutoff_A:
             raise ParameterError(

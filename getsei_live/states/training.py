@@ -208,16 +208,16 @@ def train_parts(trajectories: Sequence[Sequence[Atoms]], n_states: int | str, fr
     """The ``StateModel`` constructor's arguments (all but ``device``) of a newly trained model; see
     ``StateModel.train``."""
     if not 0 < frame_fraction <= 1:
-        raise ParameterError(f"The 'frame_fraction' parameter must lie in (0, 1]. Got {frame_fraction!r} instead.")
+        raise ParameterError.of("frame_fraction", f"must lie in (0, 1]. Got {frame_fraction!r} instead.")
     if n_states != "auto" and (isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 2):
-        raise ParameterError(f"The 'n_states' parameter must be an integer >= 2 or 'auto'. Got {n_states!r}.")
+        raise ParameterError.of("n_states", f"must be an integer >= 2 or 'auto'. Got {n_states!r}.")
     lo, hi = k_range
     if not 2 <= lo <= hi:
-        raise ParameterError(f"The 'k_range' parameter must be (low, high) with 2 <= low <= high. Got {k_range!r}.")
+        raise ParameterError.of("k_range", f"must be (low, high) with 2 <= low <= high. Got {k_range!r}.")
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
-        raise ParameterError(f"The 'n_seeds' parameter must be a positive integer. Got {n_seeds!r} instead.")
+        raise ParameterError.of("n_seeds", f"must be a positive integer. Got {n_seeds!r} instead.")
     if frame_dt_ps is not None and not frame_dt_ps > 0:
-        raise ParameterError(f"The 'frame_dt_ps' parameter must be a positive time between frames in ps. "
+        raise ParameterError.of("frame_dt_ps", f"must be a positive time between frames in ps. "
                              f"Got {frame_dt_ps!r} instead.")
     frames = training_graphs(trajectories, frame_fraction, schema)
     graphs = GraphSet(frames)

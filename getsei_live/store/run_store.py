@@ -218,7 +218,7 @@ class RunStore:
         StoreMismatchError names every difference.
         """
         if mode not in ("r", "a"):
-            raise ParameterError(f"The 'mode' parameter must be 'r' or 'a'. Got {mode!r} instead.")
+            raise ParameterError.of("mode", f"must be 'r' or 'a'. Got {mode!r} instead.")
         path = Path(path)
         try:
             exists = path.exists()

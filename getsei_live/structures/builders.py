@@ -104,7 +104,7 @@ _BUILDERS = {"lpscl-li": _lpscl, "lgps-li": _lgps, "llzo-li": _llzo}
 def electrolyte_cell(system: str) -> Atoms:
     """The ordered bulk unit cell of the electrolyte of ``system``."""
     if system not in _BUILDERS:
-        raise ParameterError(f"The 'system' parameter must be one of {', '.join(SYSTEMS)}. Got {system!r} instead.")
+        raise ParameterError.of("system", f"must be one of {', '.join(SYSTEMS)}. Got {system!r} instead.")
     atoms = _BUILDERS[system]()
     for name in ("spacegroup_kinds",):
         if name in atoms.arrays:
@@ -168,13 +168,13 @@ def build_interface(system: str, size: str = "demo", *, vacuum_A: float | None =
         No two atoms may end up closer than this; otherwise StructureError.
     """
     if system not in LAYOUT:
-        raise ParameterError(f"The 'system' parameter must be one of {', '.join(SYSTEMS)}. Got {system!r} instead.")
+        raise ParameterError.of("system", f"must be one of {', '.join(SYSTEMS)}. Got {system!r} instead.")
     if size not in SIZES:
-        raise ParameterError(f"The 'size' parameter must be one of {', '.join(SIZES)}. Got {size!r} instead.")
+        raise ParameterError.of("size", f"must be one of {', '.join(SIZES)}. Got {size!r} instead.")
     if vacuum_A is not None and vacuum_A < 0:
-        raise ParameterError(f"The 'vacuum_A' parameter must be >= 0 or None. Got {vacuum_A!r} instead.")
+        raise ParameterError.of("vacuum_A", f"must be >= 0 or None. Got {vacuum_A!r} instead.")
     if not gap_A > 0:
-        raise ParameterError(f"The 'gap_A' parameter must be positive. Got {gap_A!r} instead.")
+        raise ParameterError.of("gap_A", f"must be positive. Got {gap_A!r} instead.")
     (nx, ny, nz), (mx, my, mz) = LAYOUT[system][size]
     sse = electrolyte_cell(system).repeat((nx, ny, nz))
     sse.wrap()

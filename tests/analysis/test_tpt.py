@@ -115,8 +115,8 @@ def test_k_and_fraction_limits():
     ("source", "target", "message"),
     [
         ([0, 1], [1, 2], r"overlap in states \[1\]"),
-        ([], [2], "'source' set of states is empty"),
-        ([0], [], "'target' set of states is empty"),
+        ([], [2], "'source' parameter holds no state"),
+        ([0], [], "'target' parameter holds no state"),
         ([0], [7], "between 0 and 2"),
     ],
 )

@@ -309,7 +309,7 @@ def test_nonsensical_parameters(store, tiny_model, tiny_model_file, frames, tmp_
                                                             "trajectory (5 frames, 0.4 ps)")
     assert not fresh.exists()
     assert_one_line_error(cli("analyze", store, "--source", "1", "--target", "1"), "overlap in states [1]")
-    with pytest.raises(ParameterError, match="'source' set of states is empty"):
+    with pytest.raises(ParameterError, match="'source' parameter holds no state"):
         reactive_flux(np.full((3, 3), 1 / 3), [], [2])
     with pytest.raises(ParameterError, match="'interval_steps' parameter must be a positive number of MD steps"):
         replay(frames, tiny_model, tmp_path / "x.zarr", timestep_fs=2.0, interval_steps=0, lags_ps=(0.1,))

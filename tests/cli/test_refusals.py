@@ -73,11 +73,11 @@ def other(s, *replace):
 
 #: (id, arguments from the setting, words the one line must hold, the store it must leave as it was)
 CASES = [
-    ("source out of range", lambda s: replay_args(s, "--source", "99"), "--source set must hold state indices", "store"),
-    ("target out of range", lambda s: replay_args(s, "--target", "7"), "--target set must hold state indices", "store"),
+    ("source out of range", lambda s: replay_args(s, "--source", "99"), "--source option must hold state indices", "store"),
+    ("target out of range", lambda s: replay_args(s, "--target", "7"), "--target option must hold state indices", "store"),
     ("source is target", lambda s: replay_args(s, "--source", "0", "--target", "0"), "overlap", "store"),
     ("source out of range, new store", lambda s: replay_args(s, "--source", "99", store="new.zarr"),
-     "--source set must hold", "new.zarr"),
+     "--source option must hold", "new.zarr"),
     ("infinite lag", lambda s: other(s, "--lags-ps", "0.1,inf"), "positive multiple of the frame interval", "store"),
     ("repeated lag", lambda s: other(s, "--lags-ps", "0.1,0.1"), "distinct lags", "store"),
     ("lag off the frame spacing", lambda s: other(s, "--lags-ps", "0.1,0.15"), "positive multiple", "store"),
@@ -143,7 +143,7 @@ CASES = [
     # refused before the trajectory is read: the garbage file would give another error if it were
     ("source out of range, before reading", lambda s: ["replay", t(s, "garbage.extxyz"), "--states", t(s, "model"),
                                                        "--store", t(s, "new.zarr"), *REPLAY, "--source", "99"],
-     "--source set must hold", "new.zarr"),
+     "--source option must hold", "new.zarr"),
     ("analysis lag not counted, before reading", lambda s: ["replay", t(s, "garbage.extxyz"), "--states",
                                                             t(s, "model"), "--store", t(s, "new.zarr"), *REPLAY,
                                                             "--lag-ps", "0.3"], "must be one of", "new.zarr"),
