@@ -41,7 +41,6 @@ frames behind.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -55,8 +54,7 @@ import zarr
 
 from .. import __version__
 from ..analysis.coring import UNASSIGNED, core_labels
-from ..analysis.counting import ProbeTally, Tally, probe_core_frames
-from ..analysis.transport import smooth_frames_of
+from ..analysis.counting import Tally
 from ..analysis.records import Snapshot
 from ..errors import (
     ParameterError,
@@ -67,29 +65,19 @@ from ..errors import (
 )
 from .layout import (
     create_arrays,
-    create_block_counts,
-    create_derived,
     create_fit_array,
     create_frame_coordinate,
     create_positions_array,
-    create_recent_states,
     open_group,
     reading,
     rounded_temperature,
 )
 from .lock import WriterLock, holder
-from .parts import (
-    Checkpoint,
-    FrameBuffer,
-    MDCheckpoint,
-    SnapshotLog,
-    tally_digest,
-    transport_arrays,
-    transport_tally,
-)
+from .derived import read_tally, write_tally
+from .parts import Checkpoint, FrameBuffer, MDCheckpoint, SnapshotLog, tally_digest
 from .write_guard import FULL, remove_half_made, writing
 from .spec import RunSpec
-from .warmup import WarmupFrames
+from .warmup import WarmupFrames, run_arrays
 
 __all__ = ["RunStore", "STORE_SCHEMA_VERSION", "StoredCounts"]
 
@@ -397,42 +385,10 @@ class RunStore:
 
     @reading
     def tally(self) -> Tally | None:
-        """Everything stored of the counter (counts, per Li, per block of time, the recent cored frames); None for
-        a store from before block counts or (with core assignment) recent cored frames were kept."""
-        blocks = self.block_counts()
-        counts, per_li, covered = self.counts()
-        if blocks is None:
-            return None
-        commit = self._commit
-        if "recent_states" in self._group:
-            arr = self._group["recent_states"]
-            if int(arr.attrs.get("frames", -1)) != covered:
-                return None
-            tally = Tally(covered, counts, per_li, *blocks, arr[...], int(arr.attrs["raw_changes"]),
-                          int(arr.attrs["cored_changes"]))
-        elif self.spec.core_frames != 1:
-            return None
-        else:
-            keep = min(covered, max(self.spec.lags_frames))  # without coring the cored frames are the raw ones
-            tally = Tally(covered, counts, per_li, *blocks, self._group["states"][covered - keep:covered])
-        if "block_events" not in self._group or "per_li_events" not in self._group:
-            return None  # a store from before events were counted: recounted from states
-        tally = dataclasses.replace(tally, block_events=self._group["block_events"][...],
-                                    per_li_events=self._group["per_li_events"][...])
-        if "transport" in self._group and int(self._group["transport"].attrs.get("n_seen", -1)) == covered:
-            g = self._group["transport"]
-            tally = dataclasses.replace(tally, transport=transport_tally(
-                {name: g[name][...] for name in ("ring", "li", "histogram")}, covered, int(g.attrs["n_emitted"])))
-        if probe_core_frames(self.spec.core_frames) is not None:
-            if "probe_counts" not in self._group or "probe_recent_states" not in self._group:
-                return None
-            arr = self._group["probe_counts"]
-            tally = dataclasses.replace(tally, probe=ProbeTally(
-                int(arr.attrs["core_frames"]), arr[...], self._group["probe_recent_states"][...],
-                int(arr.attrs["raw_changes"]), int(arr.attrs["cored_changes"])))
-        if commit and (commit.get("frames") != self.committed_frames or commit.get("derived") != tally_digest(tally)):
-            return None  # not what the last commit wrote: a writer killed mid-commit, or one writing now
-        return tally
+        """Everything stored of the counter (counts, per Li, per block of time, the recent cored frames, events,
+        the core probe, the Li transport); None for a store from before one of them was kept, or where it is not
+        what the last commit wrote (``store.derived``)."""
+        return read_tally(self._group, self.spec, self._commit, self.committed_frames)
 
     @reading
     def recent_states(self) -> np.ndarray | None:
@@ -596,12 +552,9 @@ class RunStore:
 
     @writing
     def begin(self, spec: RunSpec, state_model_config: dict, trained: dict, chunk_frames: int = 256) -> None:
-        """Make a warm-up store a run store: the state model is trained, its spec known."""
+        """Make a warm-up store a run store: the state model is trained, its spec known (``warmup.run_arrays``)."""
         self._require_writer()
-        create_arrays(self._group, spec, chunk_frames)
-        self._update_attrs({"spec": spec.to_dict(), "frame_dt_ps": spec.frame_dt_ps,
-                                  "lags_ps": list(spec.lags_ps), "state_model": state_model_config,
-                                  "state_model_trained_in_run": trained, "status": "running"})
+        self._update_attrs(run_arrays(self._group, spec, state_model_config, trained, chunk_frames))
         self.spec, self.state_model_config = spec, state_model_config
 
     def stage_resume(self, temperature_K: float | None) -> None:
@@ -639,52 +592,7 @@ class RunStore:
         self._write_commit(tally.frames, tally, self._commit.get("checkpoint"))
 
     def _write_counts(self, tally: Tally) -> None:
-        counts, block_counts, block_frames = tally.counts, tally.block_counts, tally.block_frames
-        recent = self._array("recent_states", lambda: create_recent_states(  # (made for a store from before
-            self._group, tally.recent.shape, max(self.spec.lags_frames)))    # core assignment)
-        if recent.shape != tally.recent.shape:
-            recent.resize(tally.recent.shape)
-        recent[...] = tally.recent
-        recent.update_attributes({"frames": int(tally.frames), "raw_changes": int(tally.raw_changes),
-                                  "cored_changes": int(tally.cored_changes)})  # attrs.update writes once a key
-        arr = self._array("block_counts", lambda: create_block_counts(self._group, counts.shape))
-        if arr.shape != block_counts.shape:  # a new block has started, or blocks merged
-            arr.resize(block_counts.shape)
-        if block_counts.size:
-            arr[...] = block_counts
-        if arr.attrs.get("block_frames") != int(block_frames):
-            arr.attrs["block_frames"] = int(block_frames)
-        self._array("counts")[...] = counts
-        self._array("per_li_counts")[...] = tally.per_li_counts
-        self._array("counts").attrs["frames"] = int(tally.frames)
-        n, lags = counts.shape[-1], max(self.spec.lags_frames)
-        derived = {"block_events": (tally.block_events, (64, n, n)), "per_li_events": (tally.per_li_events, None)}
-        if tally.probe is not None:
-            derived |= {"probe_counts": (tally.probe.counts, None),
-                        "probe_recent_states": (tally.probe.recent, (lags, self.spec.n_li))}
-        for name, (values, chunks) in derived.items():
-            arr = self._array(name, lambda: create_derived(self._group, name, values.shape, chunks or values.shape))
-            if arr.shape != values.shape:
-                arr.resize(values.shape)
-            if values.size:
-                arr[...] = values
-        moved = tally.transport
-        if moved is not None:
-            keep = max(self.spec.core_frames, smooth_frames_of(self.spec.frame_dt_ps))  # the ring: one chunk
-            for name, values in transport_arrays(moved).items():
-                arr = self._array(f"transport/{name}", lambda: create_derived(
-                    self._group, f"transport/{name}", values.shape,
-                    (keep, *values.shape[1:]) if name == "ring" else values.shape))
-                if arr.shape != values.shape:
-                    arr.resize(values.shape)
-                if values.size:
-                    arr[...] = values
-            self._group["transport"].update_attributes({"n_seen": int(moved.n_seen),
-                                                        "n_emitted": int(moved.n_emitted)})
-        if tally.probe is not None:
-            self._array("probe_counts").update_attributes({
-                "core_frames": int(tally.probe.core_frames), "raw_changes": int(tally.probe.raw_changes),
-                "cored_changes": int(tally.probe.cored_changes)})
+        write_tally(self._group, self.spec, tally, self._array)
 
     def _array(self, name: str, create: Callable[[], zarr.Array] | None = None) -> zarr.Array:
         """The writer's array ``name``, opened once (``create()`` makes it where a store from an older version

@@ -9,7 +9,8 @@ Layout (``run.zarr/warmup/``)::
 
 Rows are written before the store's ``warmup_frames`` (root metadata, written
 in one commit with the checkpoint) grows, as the run's frames are; a writer
-killed during the warm-up loses at most the frames it had not committed.
+killed during the warm-up loses at most the frames it had not committed. Once the state model is trained,
+``run_arrays`` makes the store a run store (``RunStore.begin``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,19 @@ import numpy as np
 import zarr
 from ase import Atoms
 
-from .layout import DIMENSIONS
+from .layout import DIMENSIONS, create_arrays
+from .spec import RunSpec
 
-__all__ = ["WarmupFrames"]
+__all__ = ["WarmupFrames", "run_arrays"]
+
+
+def run_arrays(group: zarr.Group, spec: RunSpec, state_model_config: dict, trained: dict,
+               chunk_frames: int = 256) -> dict:
+    """Make the arrays of a run in the warm-up store ``group`` (its state model trained, its spec known) and return
+    the root metadata that, written in one write, makes it a run store."""
+    create_arrays(group, spec, chunk_frames)
+    return {"spec": spec.to_dict(), "frame_dt_ps": spec.frame_dt_ps, "lags_ps": list(spec.lags_ps),
+            "state_model": state_model_config, "state_model_trained_in_run": trained, "status": "running"}
 
 
 class WarmupFrames:
