@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -112,3 +114,14 @@ def kill_after_committed(writer: subprocess.Popen, path, frames: int, timeout_s:
     if writer.poll() is None:
         os.kill(writer.pid, sig)
     writer.wait()
+
+
+def run_here(script, *args) -> None:
+    """Run a test's writer script in this process, as ``python script *args`` would run it, without the seconds a
+    new interpreter takes to import torch: for the uninterrupted reference run beside a killed and resumed one."""
+    argv = sys.argv
+    sys.argv = [str(script), *map(str, args)]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv = argv

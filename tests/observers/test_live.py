@@ -13,7 +13,7 @@ from ase.build import bulk
 from ase.md.langevin import Langevin
 from ase.md.verlet import VelocityVerlet
 from conftest import TRAJECTORIES, shared_file
-from helpers import PairLJ, kill_after_committed, lpscl_unit_cell, recount, soft_lj
+from helpers import PairLJ, kill_after_committed, lpscl_unit_cell, recount, run_here, soft_lj
 
 from getsei_live import attach, replay
 from getsei_live.analysis.criteria import ConvergenceCriteria
@@ -143,7 +143,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tiny_model_file, tmp_p
     at_kill = RunStore.open(killed).committed_frames
     assert 30 <= at_kill < 140, f"the writer should die mid-run (committed {at_kill})"
     subprocess.run([sys.executable, str(script), str(killed), "fast"], check=True)  # resume: lock was freed
-    subprocess.run([sys.executable, str(script), str(full), "fast"], check=True)
+    run_here(script, full, "fast")
     resumed, straight = RunStore.open(killed), RunStore.open(full)
     assert resumed.committed_frames == straight.committed_frames == 140
     np.testing.assert_array_equal(resumed.steps(), straight.steps())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from ase import units
 from ase.md.verlet import VelocityVerlet
-from helpers import kill_after_committed, lpscl_unit_cell, recount, soft_lj
+from helpers import kill_after_committed, lpscl_unit_cell, recount, run_here, soft_lj
 
 from getsei_live import attach
 from getsei_live.errors import StructureError
@@ -181,7 +181,7 @@ def test_sigkill_of_asynchronous_md_then_resume_equals_uninterrupted(tiny_model_
     assert 30 <= n_killed < 121, f"the writer should die mid-run ({n_killed})"
     assert at_kill.checkpoint().step == at_kill.steps()[-1]
     subprocess.run([sys.executable, str(script), str(killed), "fast"], check=True)  # the lock was freed
-    subprocess.run([sys.executable, str(script), str(full), "fast"], check=True)
+    run_here(script, full, "fast")
     resumed, straight = RunStore.open(killed), RunStore.open(full)
     assert resumed.committed_frames == straight.committed_frames == 121
     np.testing.assert_array_equal(resumed.steps(), straight.steps())
