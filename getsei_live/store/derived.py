@@ -26,14 +26,12 @@ __all__ = ["read_tally", "write_tally"]
 ArrayOf = Callable[[str, Callable[[], zarr.Array] | None], zarr.Array]
 
 
-def read_tally(group: zarr.Group, spec: RunSpec, commit: dict, committed_frames: int) -> Tally | None:
-    """The stored counter of the store ``group``; None where part of it is missing (a store from before it was
-    kept) or it is not what the commit (``commit``, for ``committed_frames`` frames) wrote."""
-    if "block_counts" not in group:
-        return None
-    counts_array = group["counts"]
-    counts, per_li, covered = counts_array[...], group["per_li_counts"][...], int(counts_array.attrs["frames"])
-    blocks = group["block_counts"][...], int(group["block_counts"].attrs["block_frames"])
+def read_tally(group: zarr.Group, spec: RunSpec, commit: dict, committed_frames: int,
+               stored: tuple[np.ndarray, np.ndarray, int], blocks: tuple[np.ndarray, int]) -> Tally | None:
+    """The stored counter of the store ``group``, given its ``stored`` counts (``RunStore.counts``) and ``blocks``
+    (``RunStore.block_counts``); None where part of it is missing (a store from before it was kept) or it is not
+    what the commit (``commit``, for ``committed_frames`` frames) wrote."""
+    counts, per_li, covered = stored
     if "recent_states" in group:
         arr = group["recent_states"]
         if int(arr.attrs.get("frames", -1)) != covered:

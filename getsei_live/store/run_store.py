@@ -388,7 +388,9 @@ class RunStore:
         """Everything stored of the counter (counts, per Li, per block of time, the recent cored frames, events,
         the core probe, the Li transport); None for a store from before one of them was kept, or where it is not
         what the last commit wrote (``store.derived``)."""
-        return read_tally(self._group, self.spec, self._commit, self.committed_frames)
+        blocks = self.block_counts()  # (read first, each named in the error of a damaged chunk)
+        return None if blocks is None else read_tally(self._group, self.spec, self._commit, self.committed_frames,
+                                                      self.counts(), blocks)
 
     @reading
     def recent_states(self) -> np.ndarray | None:
