@@ -13,6 +13,11 @@ per frame between the first and the last row.
 
 Like the command line, it has zarr do its I/O on one thread (``getsei_live._zarr_io``); ``--zarr-threads-default``
 leaves zarr's pool of threads, whose malloc arenas grow (measured: 3.3-3.8 MB from frame 500 to 2,000 against 2.0 MB).
+
+Measured 2026-12-07, 4,000 frames, a check every 100 (resident MB at frames 500 / 1,000 / 2,000 / 4,000):
+snapshots stored 64 to a chunk 467.1 / 467.9 / 469.2 / 470.8 (every check decoded and re-encoded the chunk of all
+the checks before it); one to a chunk, as stores are made now, 467.0 / 467.6 / 468.2 / 468.7: 1.2 MB from frame 500
+to 2,000, 0.5 MB from 2,000 to 4,000.
 """
 
 from __future__ import annotations

@@ -64,7 +64,9 @@ def create_arrays(group: zarr.Group, spec: RunSpec, chunk_frames: int) -> None:
     create_block_counts(group, (n_lags, n, n)).attrs["block_frames"] = min(spec.lags_frames)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zarr marks its variable-length string type as not yet in the spec
-        group.create_array("snapshots", shape=(0,), chunks=(64,), dtype=str, dimension_names=DIMENSIONS["snapshots"])
+        # one snapshot a chunk: adding one reads and writes that one (in chunks of 64, every check decoded and
+        # encoded all the checks of its chunk, and a run's resident memory grew with them: bench_memory.py)
+        group.create_array("snapshots", shape=(0,), chunks=(1,), dtype=str, dimension_names=DIMENSIONS["snapshots"])
     create_fit_array(group, spec.n_li, 0, chunk_frames)
 
 
