@@ -109,3 +109,13 @@ def test_analysis_has_no_import_cycle_and_imports_nothing_above_it():
 
     for module in sorted(inside):
         visit(module)
+
+
+def test_the_live_side_and_the_finished_stores_side_do_not_import_each_other():
+    """Issue 40: the live analyst imported ``offline/`` (for the ensemble of stores, now ``store/ensemble.py``);
+    ``observers/`` and ``offline/`` each import neither the other nor the command line."""
+    for package, others in (("observers", ("getsei_live.offline", "getsei_live.cli")),
+                            ("offline", ("getsei_live.observers", "getsei_live.cli"))):
+        graph = _imports(package)
+        wrong = {m: sorted(t for t in targets if t.startswith(others)) for m, targets in graph.items()}
+        assert not any(wrong.values()), {m: t for m, t in wrong.items() if t}

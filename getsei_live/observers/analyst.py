@@ -17,7 +17,7 @@ from ..analysis.forecast import MAX_POINTS, forecast
 from ..analysis.records import Environments, Snapshot
 from ..analysis.verdict import ConvergenceMonitor, explain
 from ..errors import ParameterError, StoreError
-from ..offline.ensemble import Ensemble, RunCounts, ensemble_problems, run_counts
+from ..store.ensemble import Ensemble, RunCounts, ensemble_problems, run_counts
 from ..store.run_store import RunStore
 from ..units import steps_to_ps
 from .drift import DriftGuard

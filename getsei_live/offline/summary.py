@@ -17,7 +17,7 @@ from ..analysis.records import Environments, Snapshot
 from ..analysis.verdict import ConvergenceMonitor, explain
 from ..errors import ParameterError
 from ..store.run_store import RunStore
-from .ensemble import Ensemble, RunLine, read_ensemble
+from ..store.ensemble import Ensemble, RunLine, read_ensemble
 
 __all__ = ["CORE_LENGTHS_PS", "CoreLength", "FitSummary", "FrameFits", "StoreAnalysis", "StoreInfo", "analyze_store",
            "analyze_stores", "core_lengths", "state_model_fit"]

@@ -26,7 +26,7 @@ from ..analysis.koopman import fit_by_lag
 from ..analysis.markov import markov_test
 from ..analysis.uncertainty import resample_counts, resampling_units
 from ..errors import ParameterError
-from .ensemble import Ensemble, run_counts
+from ..store.ensemble import Ensemble, run_counts
 
 __all__ = ["ArrheniusAnalysis", "TemperatureLine", "arrhenius_stores"]
 

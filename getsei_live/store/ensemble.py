@@ -25,9 +25,9 @@ from ..analysis.criteria import ConvergenceCriteria
 from ..analysis.records import Snapshot
 from ..analysis.transport import Transport, TransportTally, smooth_frames_of, summarise
 from ..errors import ParameterError
-from ..store.counts import committed_counter, recount
-from ..store.run_store import RunStore
-from ..store.spec import RunSpec
+from .counts import committed_counter, recount
+from .run_store import RunStore
+from .spec import RunSpec
 
 __all__ = ["Ensemble", "RunCounts", "RunLine", "ensemble_problems", "read_ensemble", "run_counts"]
 
