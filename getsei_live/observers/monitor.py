@@ -135,7 +135,7 @@ class LiveMonitor:
             lag_index = self.lag_index
             self.store.stage({"analysis": {"lag_ps": "auto" if lag_index is None else spec.lags_ps[lag_index],
                                      "source": self.settings.source, "target": self.settings.target,
-                                     "check_every": self.check_every_frames, "criteria": self.criteria.to_dict(),
+                                     "check_every_frames": self.check_every_frames, "criteria": self.criteria.to_dict(),
                                      "stop_when_stable": self.stop_when_stable}})
         if self.store.warmup.committed and self.store.writable:
             for step, atoms in self.store.warmup.atoms():

@@ -82,18 +82,16 @@ class WarmupPlan:
                    int(equilibrate_frames))
 
     def to_dict(self) -> dict:
-        """As the store keeps it (with the 0.1 names ``interval`` and ``lags``: the store format is unchanged)."""
-        fields = asdict(self)
-        del fields["interval_steps"], fields["lags_frames"]
-        return {**fields, "interval": self.interval_steps, "lags": list(self.lags_frames),
-                "li_indices": list(self.li_indices)}
+        """As the store keeps it: the fields by name (a store of 0.1 says ``interval`` and ``lags``, read as
+        ``interval_steps`` and ``lags_frames`` by ``WarmupFrames.settings``)."""
+        return {**asdict(self), "lags_frames": list(self.lags_frames), "li_indices": list(self.li_indices)}
 
     def check_resumable(self, store: RunStore) -> None:
         """Refuse to go on with a warm-up begun with other settings."""
         stored = store.warmup.settings
         mine = self.to_dict()
         defaults = {"core_frames": 1, "equilibrate_frames": 0}  # a warm-up begun before they were kept
-        different = [k for k in ("timestep_fs", "interval", "lags", "li_indices", "n_frames", "n_states",
+        different = [k for k in ("timestep_fs", "interval_steps", "lags_frames", "li_indices", "n_frames", "n_states",
                                  "core_frames", "equilibrate_frames") if stored.get(k, defaults.get(k)) != mine[k]]
         if different:
             raise StoreMismatchError(f"{store.path} holds a warm-up begun with other settings ("

@@ -255,7 +255,7 @@ def _judged(snap: Snapshot, store: RunStore, criteria: ConvergenceCriteria, *, o
     time_ps = float(store.times_ps()[-1])
     judged = judged.at(frame=store.committed_frames, step=int(store.steps()[-1]), time_ps=time_ps,
                        environments=judged.environments)
-    every = (store.analysis.get("check_every") or 1) * store.spec.frame_dt_ps
+    every = (store.analysis.get("check_every_frames") or 1) * store.spec.frame_dt_ps
     return dataclasses.replace(judged, forecast=forecast(history[-MAX_POINTS:], judged, criteria,
                                                          check_every_ps=every))
 

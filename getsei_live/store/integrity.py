@@ -69,7 +69,7 @@ def _check_once(path: str | Path) -> StoreReport:
     n = report.committed_frames = store.committed_frames
     if store.spec is None:  # warming up: frames kept for training a state model in the run, nothing labelled yet
         steps = store.warmup.steps()
-        if np.any(np.diff(steps) != store.warmup.settings.get("interval")):
+        if np.any(np.diff(steps) != store.warmup.settings.get("interval_steps")):
             report.problems.append("warmup/step is not evenly spaced by the interval")
         report.notes.append(f"warming up: {steps.size} of {store.warmup.settings.get('n_frames')} warm-up frames "
                             f"kept; the state model is trained once they are all there")

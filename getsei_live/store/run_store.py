@@ -76,7 +76,7 @@ from .lock import WriterLock, holder
 from .derived import read_tally, write_tally
 from .parts import Checkpoint, FrameBuffer, MDCheckpoint, SnapshotLog, tally_digest
 from .write_guard import FULL, remove_half_made, writing
-from .spec import RunSpec
+from .spec import RunSpec, with_current_keys
 from .warmup import WarmupFrames, run_arrays
 
 __all__ = ["RunStore", "STORE_SCHEMA_VERSION", "StoredCounts"]
@@ -539,8 +539,9 @@ class RunStore:
 
     @property
     def analysis(self) -> dict:
-        """The analysis settings of the last writer (lag_ps, source, target, check_every, criteria)."""
-        return dict(self._attrs().get("analysis") or {})
+        """The analysis settings of the last writer (lag_ps, source, target, check_every_frames, criteria,
+        stop_when_stable)."""
+        return with_current_keys(self._attrs().get("analysis") or {})
 
     @writing
     def replace_snapshots(self, snapshots: list[Snapshot]) -> None:

@@ -3,7 +3,7 @@ with anything else is refused."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -13,6 +13,16 @@ from ..errors import ParameterError
 from ..units import steps_to_ps
 
 __all__ = ["RunSpec"]
+
+
+#: Keys of the store's records (the spec, the warm-up plan, the analysis settings) that 0.1 wrote, and their names
+#: since 0.2, the names of the fields and parameters they hold (read, never written).
+KEYS_BEFORE_0_2 = {"interval": "interval_steps", "lags": "lags_frames", "check_every": "check_every_frames"}
+
+
+def with_current_keys(record: Mapping) -> dict:
+    """A stored record with the keys that 0.1 wrote under their names now."""
+    return {KEYS_BEFORE_0_2.get(key, key): value for key, value in record.items()}
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -97,17 +107,18 @@ class RunSpec:
         return self.equilibrate_frames * self.frame_dt_ps
 
     def to_dict(self) -> dict:
-        """The store's record (its keys are those of version 0.1, ``interval`` and ``lags``, and the core length
-        and equilibration; a store without them counted raw labels from its first frame)."""
+        """The store's record: the fields by name (a store of 0.1 says ``interval`` and ``lags``, and one without
+        ``core_frames`` and ``equilibrate_frames`` counted raw labels from its first frame)."""
         return {"fingerprint": self.fingerprint, "n_states": self.n_states, "timestep_fs": self.timestep_fs,
-                "interval": self.interval_steps, "lags": list(self.lags_frames), "li_indices": list(self.li_indices),
-                "core_frames": self.core_frames, "equilibrate_frames": self.equilibrate_frames}
+                "interval_steps": self.interval_steps, "lags_frames": list(self.lags_frames),
+                "li_indices": list(self.li_indices), "core_frames": self.core_frames,
+                "equilibrate_frames": self.equilibrate_frames}
 
     @classmethod
-    def from_dict(cls, data: dict) -> RunSpec:
-        return cls(data["fingerprint"], data["n_states"], data["timestep_fs"],
-                   data.get("interval_steps", data.get("interval")), data.get("lags_frames", data.get("lags")),
-                   data["li_indices"], core_frames=data.get("core_frames", 1),
+    def from_dict(cls, data: Mapping) -> RunSpec:
+        data = with_current_keys(data)
+        return cls(data["fingerprint"], data["n_states"], data["timestep_fs"], data["interval_steps"],
+                   data["lags_frames"], data["li_indices"], core_frames=data.get("core_frames", 1),
                    equilibrate_frames=data.get("equilibrate_frames", 0))
 
     def differences(self, other: RunSpec) -> list[str]:

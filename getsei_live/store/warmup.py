@@ -22,7 +22,7 @@ import zarr
 from ase import Atoms
 
 from .layout import DIMENSIONS, create_arrays
-from .spec import RunSpec
+from .spec import RunSpec, with_current_keys
 
 __all__ = ["WarmupFrames", "run_arrays"]
 
@@ -46,7 +46,7 @@ class WarmupFrames:
     @property
     def settings(self) -> dict:
         """The warm-up plan the store was created with (empty for a run that had its state model from the start)."""
-        return dict(self._group.attrs.get("warmup") or {})
+        return with_current_keys(self._group.attrs.get("warmup") or {})
 
     @property
     def trained(self) -> dict | None:

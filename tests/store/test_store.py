@@ -64,3 +64,26 @@ def test_a_snapshot_entry_left_empty_by_a_killed_writer_is_no_snapshot(tmp_path)
     log.add(second)
     assert [s.frame for s in log.read()] == [5, 10] and group["snapshots"].shape == (2,)
     assert json.loads(str(group["snapshots"][1]))["lag_ps"] == 0.2
+
+
+def test_a_store_keeps_each_setting_under_its_name_and_reads_the_keys_0_1_wrote(tmp_path):
+    """Issue 40: the spec, the warm-up plan and the analysis settings are stored under the names of the fields they
+    hold (``interval_steps``, ``lags_frames``, ``check_every_frames``); a store of 0.1 (``interval``, ``lags``,
+    ``check_every``) still reads as the same run and resumes."""
+    import json
+
+    path = tmp_path / "run.zarr"
+    RunStore.create(path, SPEC, warmup={"n_frames": 4, "interval_steps": 10, "lags_frames": [1, 2]}).close()
+    metadata = json.loads((path / "zarr.json").read_text())
+    attributes = metadata["attributes"]
+    assert attributes["spec"]["interval_steps"] == 10 and attributes["spec"]["lags_frames"] == [1, 2]
+    assert "interval" not in attributes["spec"] and "lags" not in attributes["spec"]
+    attributes["spec"] = {("interval" if k == "interval_steps" else "lags" if k == "lags_frames" else k): v
+                          for k, v in attributes["spec"].items()}  # as 0.1 wrote it
+    attributes["warmup"] = {"n_frames": 4, "interval": 10, "lags": [1, 2]}
+    attributes["analysis"] = {"lag_ps": 0.2, "check_every": 7}
+    (path / "zarr.json").write_text(json.dumps(metadata))
+    with RunStore.open(path, "a", spec=SPEC) as store:  # the same run: resumed
+        assert store.spec == SPEC
+        assert store.warmup.settings == {"n_frames": 4, "interval_steps": 10, "lags_frames": [1, 2]}
+        assert store.analysis == {"lag_ps": 0.2, "check_every_frames": 7}
