@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -10,14 +11,69 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch_geometric.nn import GATConv, global_mean_pool
+from torch.nn import functional as F
 
 from ..errors import ParameterError, check_fields
 from .graphs import LiGraphArrays
 
-__all__ = ["GATEncoder", "GraphSet", "TrainingConfig", "augment", "nt_xent", "train_encoder"]
+__all__ = ["GATEncoder", "GATLayer", "GraphSet", "TrainingConfig", "augment", "nt_xent", "train_encoder"]
 
 log = logging.getLogger(__name__)
+
+
+class GATLayer(nn.Module):
+    """One graph attention layer: PyTorch Geometric's ``GATConv(in_channels, out_channels, heads)`` with its
+    defaults (a self-loop per node, LeakyReLU(0.2) scores, softmax over each node's incoming edges, heads
+    concatenated, a bias, no dropout), its parameter names (``lin.weight``, ``att_src``, ``att_dst``, ``bias``) and
+    its initialisation (Glorot; zero bias), so that weights saved by either load into the other.
+
+    Written here because importing PyTorch Geometric takes 4 s (it imports ``torch._dynamo``) in every process that
+    labels: the command line, each Dask worker, each test that starts Python. ``tests/states/test_encoder.py`` holds
+    it to ``GATConv``: the same parameters from the same seed, the same output.
+
+    Shapes
+    ------
+    forward(x: (n_nodes, in_channels), edge_index: (2, n_edges) sources then targets) -> (n_nodes, heads * out)
+    """
+
+    negative_slope = 0.2
+
+    def __init__(self, in_channels: int, out_channels: int, heads: int = 1) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.heads = in_channels, out_channels, heads
+        self.lin = nn.Linear(in_channels, heads * out_channels, bias=False)
+        self.att_src = nn.Parameter(torch.empty(1, heads, out_channels))
+        self.att_dst = nn.Parameter(torch.empty(1, heads, out_channels))
+        self.bias = nn.Parameter(torch.empty(heads * out_channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            for weight in (self.lin.weight, self.att_src, self.att_dst):  # Glorot over the last two dimensions
+                bound = math.sqrt(6.0 / (weight.size(-2) + weight.size(-1)))
+                weight.uniform_(-bound, bound)
+            self.bias.zero_()
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        n, heads, channels = x.size(0), self.heads, self.out_channels
+        z = self.lin(x).view(n, heads, channels)
+        score_src, score_dst = (z * self.att_src).sum(-1), (z * self.att_dst).sum(-1)  # (N, H)
+        loops = torch.arange(n, device=x.device)
+        kept = edge_index[0] != edge_index[1]  # any self-loop given is replaced by the one added
+        src = torch.cat([edge_index[0][kept], loops])
+        dst = torch.cat([edge_index[1][kept], loops])
+        score = F.leaky_relu(score_src.index_select(0, src) + score_dst.index_select(0, dst), self.negative_slope)
+        at_target = dst.view(-1, 1).expand_as(score)
+        peak = score.new_zeros(n, heads).scatter_reduce_(0, at_target, score.detach(), "amax", include_self=False)
+        weight = (score - peak.index_select(0, dst)).exp()
+        total = weight.new_zeros(n, heads).scatter_add_(0, at_target, weight) + 1e-16
+        alpha = weight / total.index_select(0, dst)
+        message = alpha.unsqueeze(-1) * z.index_select(0, src)  # (M, H, C)
+        out = z.new_zeros(n, heads, channels).scatter_add_(0, dst.view(-1, 1, 1).expand_as(message), message)
+        return out.view(n, heads * channels) + self.bias
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, heads={self.heads})"
 
 
 class GATEncoder(nn.Module):
@@ -48,8 +104,8 @@ class GATEncoder(nn.Module):
         self.heads = heads
         self.embedding_dim = embedding_dim
         width = hidden_channels * heads
-        self.conv1 = GATConv(in_channels, hidden_channels, heads=heads)
-        self.conv2 = GATConv(width, hidden_channels, heads=heads)
+        self.conv1 = GATLayer(in_channels, hidden_channels, heads=heads)
+        self.conv2 = GATLayer(width, hidden_channels, heads=heads)
         self.act = nn.ELU()
         self.head = nn.Sequential(nn.Linear(2 * width, width), nn.ELU(), nn.Linear(width, embedding_dim))
         self.reset_parameters()
@@ -65,7 +121,10 @@ class GATEncoder(nn.Module):
                 centre: torch.Tensor) -> torch.Tensor:
         h = self.act(self.conv1(x, edge_index))
         h = self.act(self.conv2(h, edge_index))
-        readout = torch.cat([global_mean_pool(h, batch, size=centre.numel()), h[centre]], dim=1)
+        n_graphs = centre.numel()
+        count = h.new_zeros(n_graphs).scatter_add_(0, batch, h.new_ones(batch.numel())).clamp(min=1)
+        mean = h.new_zeros(n_graphs, h.size(1)).scatter_add_(0, batch.view(-1, 1).expand_as(h), h) / count[:, None]
+        readout = torch.cat([mean, h[centre]], dim=1)
         return self.head(readout)
 
     def __repr__(self) -> str:

@@ -1,6 +1,6 @@
 """Labelling on a device: the GAT encoder with sparse matrix products, and the mixture's labels in torch.
 
-``GATEncoder.forward`` (PyTorch Geometric's ``GATConv``) gathers a 128-wide
+``GATEncoder.forward`` (``GATLayer``: PyTorch Geometric's ``GATConv``) gathers a 128-wide
 message per edge and scatters it back. For inference the same arithmetic is
 cheaper as one sparse attention matrix per head (CSR, rows = targets, one
 self-loop per node, softmax over each row) times the node features: no

@@ -68,7 +68,8 @@ class StateModel:
 
     def _embed_arrays(self, x: np.ndarray, edge_index: np.ndarray, batch: np.ndarray,
                       centre: np.ndarray) -> np.ndarray:
-        """Embeddings through ``GATEncoder.forward`` (PyTorch Geometric), as in training."""
+        """Embeddings through ``GATEncoder.forward`` (``GATLayer``, PyTorch Geometric's ``GATConv`` written out), as
+        in training."""
         return embed_arrays(self.encoder, self.scaler_mean, self.scaler_scale, (x, edge_index, batch, centre))
 
     def _embed_tensor(self, graphs: LiGraphArrays) -> torch.Tensor:

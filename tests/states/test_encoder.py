@@ -1,12 +1,21 @@
 """Graph contrastive learning: the NT-Xent loss against a plain loop, batch selection against slicing, the
-encoder's invariance to node order, the augmentations' limits, and a training loss that falls."""
+encoder's invariance to node order, its GAT layer against PyTorch Geometric's GATConv, the augmentations' limits,
+and a training loss that falls."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from getsei_live.states.encoder import GATEncoder, GraphSet, TrainingConfig, augment, nt_xent, train_encoder
+from getsei_live.states.encoder import (
+    GATEncoder,
+    GATLayer,
+    GraphSet,
+    TrainingConfig,
+    augment,
+    nt_xent,
+    train_encoder,
+)
 from getsei_live.states.graphs import LiGraphArrays
 
 
@@ -69,6 +78,45 @@ def test_the_encoder_does_not_depend_on_node_order(fixed_seed):
     permuted = [torch.from_numpy(frame.x[perm]), torch.from_numpy(inverse[frame.edge_index]), args[2], args[3]]
     with torch.no_grad():
         torch.testing.assert_close(encoder(*args), encoder(*permuted), rtol=1e-5, atol=1e-6)
+
+
+def test_the_gat_layer_is_pytorch_geometrics_gatconv(fixed_seed):
+    """The same parameters from the same seed (names, shapes, values), the same output and the same gradients as
+    ``torch_geometric.nn.GATConv`` with its defaults, on graphs with and without a self-loop given; the encoder's
+    readout is ``global_mean_pool`` and the centre."""
+    from torch_geometric.nn import GATConv, global_mean_pool
+
+    frame = random_graphs(fixed_seed, 5)
+    x = torch.from_numpy(frame.x)
+    edges = torch.from_numpy(frame.edge_index)
+    with_loops = torch.cat([edges, torch.tensor([[0, 3], [0, 3]])], dim=1)
+    for heads in (1, 4):
+        torch.manual_seed(7)
+        theirs = GATConv(x.shape[1], 6, heads=heads)
+        torch.manual_seed(7)
+        ours = GATLayer(x.shape[1], 6, heads=heads)
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+        for name, value in theirs.state_dict().items():
+            torch.testing.assert_close(ours.state_dict()[name], value, rtol=0, atol=0)
+        for edge_index in (edges, with_loops):
+            a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+            out_ours, out_theirs = ours(a, edge_index), theirs(b, edge_index)
+            torch.testing.assert_close(out_ours, out_theirs, rtol=1e-6, atol=1e-7)
+            (out_ours ** 2).sum().backward()
+            (out_theirs ** 2).sum().backward()
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-6)
+            for name, parameter in ours.named_parameters():
+                torch.testing.assert_close(parameter.grad, dict(theirs.named_parameters())[name].grad, rtol=1e-5,
+                                           atol=1e-6)
+            ours.zero_grad()
+            theirs.zero_grad()
+    torch.manual_seed(0)
+    encoder = GATEncoder(x.shape[1], 8, 2, 4).eval()
+    batch, centre = torch.from_numpy(frame.batch), torch.from_numpy(frame.ptr[:-1])
+    with torch.no_grad():
+        h = encoder.act(encoder.conv2(encoder.act(encoder.conv1(x, edges)), edges))
+        pooled = torch.cat([global_mean_pool(h, batch, size=centre.numel()), h[centre]], dim=1)
+        torch.testing.assert_close(encoder(x, edges, batch, centre), encoder.head(pooled), rtol=1e-6, atol=1e-7)
 
 
 def test_augmentations_at_their_limits(fixed_seed):
