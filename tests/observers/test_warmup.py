@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import kill_after_committed
+from helpers import kill_after_committed, run_here
 
 from getsei_live.states.model import StateModel
 from getsei_live.store.integrity import check_store
@@ -63,7 +63,7 @@ def test_killed_during_warm_up_then_resumed(tmp_path):
     kept = at_kill.warmup.committed
     assert at_kill.spec is None and 4 <= kept < WARMUP_FRAMES, f"the writer should die in the warm-up ({kept})"
     assert at_kill.checkpoint().step == at_kill.warmup.steps()[-1]
-    subprocess.run([sys.executable, str(script), str(path), "fast"], check=True)
+    run_here(script, path, "fast")  # the resume (in this process: the kill above was of another)
 
     store = RunStore.open(path)
     trained = store.warmup.trained
@@ -80,7 +80,7 @@ def test_killed_during_warm_up_then_resumed(tmp_path):
     assert report.ok, report.problems
     # resumed after the warm-up: the model trained in the run is loaded from beside the store
     n_first, first_states = store.committed_frames, store.states()
-    subprocess.run([sys.executable, str(script), str(path), "fast", str(STEPS + 40)], check=True)
+    run_here(script, path, "fast", STEPS + 40)
     longer = RunStore.open(path)
     assert longer.committed_frames == (STEPS + 40) // EVERY + 1 and longer.spec == store.spec
     np.testing.assert_array_equal(longer.states()[:n_first], first_states)
