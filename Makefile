@@ -31,8 +31,8 @@ arrhenius-demo: $(STAMP)
 	$(VENV)/bin/getsei-live arrhenius $(foreach T,$(ARRHENIUS_K),demo-$(T).zarr) -o arrhenius/
 
 # Two test workers (pytest-xdist), one per core of the 2-core machines we test on; each test's own MD, torch and
-# BLAS run single-threaded, so the two do not oversubscribe. Work stealing evens out the few long tests (measured:
-# 541 s; slow tests first with --dist load: 692 s).
+# BLAS run single-threaded, so the two do not oversubscribe. Work stealing evens out the few long tests (measured
+# 2026-12-07 on a fresh clone: 474 s; earlier, slow tests first with --dist load: 692 s against 541 s).
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
