@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -63,14 +64,30 @@ def train_tiny(frames, seed: int, n_states: int = 4):
                             config=TrainingConfig(seed=seed, **TINY_TRAINING))
 
 
-@pytest.fixture(scope="session")
-def tiny_model(aimd_frames):
-    return train_tiny(aimd_frames["train"], seed=1)
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """``base/name``, made by ``make(path)`` once in the whole test run: pytest-xdist's workers share it (the first
+    makes it under a file lock, the others wait for it and read it)."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the workers' common folder
+    path = root / name
+    with FileLock(str(root / f"{name}.lock")):
+        if not path.exists():
+            make(path)
+    return path
 
 
 @pytest.fixture(scope="session")
-def tiny_model_file(tiny_model, tmp_path_factory):
-    return tiny_model.save(tmp_path_factory.mktemp("models") / "tiny.pt")
+def tiny_model_file(aimd_frames, tmp_path_factory):
+    return made_once(tmp_path_factory, "tiny.pt", lambda path: train_tiny(aimd_frames["train"], seed=1).save(path))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_file):
+    from getsei_live.states.model import StateModel
+
+    return StateModel.load(tiny_model_file)
 
 
 AIMD_RUNS = ("0pct", "50pct", "100pct")
@@ -83,13 +100,16 @@ def aimd_stores(tiny_model, tmp_path_factory):
     """One store per real AIMD run, replayed serially with the tiny state model (all 140 frames each)."""
     from getsei_live.observers.live import replay
 
-    folder = tmp_path_factory.mktemp("aimd_stores")
-    paths = []
-    for name in AIMD_RUNS:
-        path = folder / f"{name}.zarr"
-        replay(aimd_run(name), tiny_model, path, temperature_K=500.0, **AIMD_REPLAY)
-        paths.append(path)
-    return paths
+    def make(folder: Path) -> None:
+        making = folder.with_name(folder.name + ".making")
+        shutil.rmtree(making, ignore_errors=True)
+        making.mkdir()
+        for name in AIMD_RUNS:
+            replay(aimd_run(name), tiny_model, making / f"{name}.zarr", temperature_K=500.0, **AIMD_REPLAY)
+        making.rename(folder)
+
+    folder = made_once(tmp_path_factory, "aimd_stores", make)
+    return [folder / f"{name}.zarr" for name in AIMD_RUNS]
 
 
 def pytest_configure(config) -> None:
