@@ -48,7 +48,7 @@ class ParameterError(GetseiError, ValueError):
 
     def worded(self, option: str) -> str:
         """The message with ``option`` (the command line's name of the parameter) in place of the parameter."""
-        return f"{self.lead} {option} option {self.problem}" if self.parameter else str(self)
+        return f"{self.lead} {option} option {self.problem}"
 
 
 class StructureError(GetseiError, ValueError):

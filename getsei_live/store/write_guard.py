@@ -57,7 +57,9 @@ def signals_held() -> Iterator[None]:
         yield
         return
     came: list[int] = []
-    previous = {number: signal.signal(number, lambda number, frame: came.append(number)) for number in STOPPING}
+    # a handler set outside Python (getsignal gives None) could not be put back: such a signal is left as it is
+    held = [number for number in STOPPING if signal.getsignal(number) is not None]
+    previous = {number: signal.signal(number, lambda number, frame: came.append(number)) for number in held}
     try:
         yield
     finally:
