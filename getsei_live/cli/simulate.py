@@ -273,6 +273,9 @@ def _write_check(snap) -> None:
               help="Vacuum above the Li slab (default: periodic stacking).")
 @click.option("--gap-A", "gap_A", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
               help="Distance between the electrolyte and the first Li plane.")
+@click.option("--metal-cells", type=click.IntRange(min=1), default=None,
+              help="bcc Li cells (3.44 A each) of the Li slab along z, instead of the size's: a thicker slab keeps "
+                   "Li metal where the electrolyte takes up Li.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output structure file (any ase.io format, e.g. interface.extxyz).")
 @click.option("--model", "mace_model", default="bundled", show_default=True,
@@ -282,15 +285,15 @@ def _write_check(snap) -> None:
 @click.option("--relax-steps", type=click.IntRange(min=0), default=200, show_default=True,
               help="FIRE steps of the relaxation (0: write the interface as built).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-def build(system: str, size: str, vacuum_A: float | None, gap_A: float, output: Path, mace_model: str,
-          trust_model_file: bool, relax_steps: int, device: str) -> None:
+def build(system: str, size: str, vacuum_A: float | None, gap_A: float, metal_cells: int | None, output: Path,
+          mace_model: str, trust_model_file: bool, relax_steps: int, device: str) -> None:
     """Build a solid-electrolyte / Li-metal interface of the paper (lpscl-li, lgps-li, llzo-li), relaxed with a
     short optimisation so that MD from it starts near its temperature."""
     from ase.io import write
 
     from ..structures.builders import build_interface
 
-    interface = build_interface(system, size, vacuum_A=vacuum_A, gap_A=gap_A)
+    interface = build_interface(system, size, vacuum_A=vacuum_A, gap_A=gap_A, metal_cells=metal_cells)
     click.echo(interface.describe())
     atoms = interface.atoms
     if relax_steps:

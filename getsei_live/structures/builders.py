@@ -150,7 +150,7 @@ class Interface:
 
 
 def build_interface(system: str, size: str = "demo", *, vacuum_A: float | None = None, gap_A: float = 2.0,
-                    min_distance_A: float = 1.5) -> Interface:
+                    min_distance_A: float = 1.5, metal_cells: int | None = None) -> Interface:
     """Stack electrolyte unit cells and a strained bcc Li slab along z.
 
     Parameters
@@ -166,6 +166,9 @@ def build_interface(system: str, size: str = "demo", *, vacuum_A: float | None =
         Distance between the last electrolyte plane and the first Li plane (and back, periodically).
     min_distance_A : float, default 1.5
         No two atoms may end up closer than this; otherwise StructureError.
+    metal_cells : int, optional
+        Conventional bcc Li cells (3.44 A each) of the Li slab along z, instead of the size's: a thicker slab keeps
+        Li metal where the electrolyte takes up Li.
     """
     if system not in LAYOUT:
         raise ParameterError.of("system", f"must be one of {', '.join(SYSTEMS)}. Got {system!r} instead.")
@@ -175,7 +178,10 @@ def build_interface(system: str, size: str = "demo", *, vacuum_A: float | None =
         raise ParameterError.of("vacuum_A", f"must be >= 0 or None. Got {vacuum_A!r} instead.")
     if not gap_A > 0:
         raise ParameterError.of("gap_A", f"must be positive. Got {gap_A!r} instead.")
+    if metal_cells is not None and not (isinstance(metal_cells, int) and metal_cells >= 1):
+        raise ParameterError.of("metal_cells", f"must be a whole number >= 1. Got {metal_cells!r} instead.")
     (nx, ny, nz), (mx, my, mz) = LAYOUT[system][size]
+    mz = mz if metal_cells is None else metal_cells
     sse = electrolyte_cell(system).repeat((nx, ny, nz))
     sse.wrap()
     metal = li_bcc().repeat((mx, my, mz))

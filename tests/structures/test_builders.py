@@ -54,9 +54,19 @@ def test_vacuum():
     assert slab.atoms.cell[2, 2] == pytest.approx(periodic.atoms.cell[2, 2] - 2.0 + 15.0)
 
 
+def test_a_thicker_li_slab():
+    """Each bcc cell more along z adds two Li planes of mx x my atoms and 3.44 A (strained in-plane only)."""
+    demo = build_interface("llzo-li", "demo")
+    thick = build_interface("llzo-li", "demo", metal_cells=6)
+    per_cell = demo.n_metal // 2  # the demo's llzo-li slab is 2 cells thick
+    assert thick.n_metal == 6 * per_cell and thick.n_electrolyte == demo.n_electrolyte
+    assert thick.atoms.cell[2, 2] == pytest.approx(demo.atoms.cell[2, 2] + 4 * 3.44)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [({"system": "nacl-li"}, "'system' parameter"),
                                                  ({"size": "huge"}, "'size' parameter"),
-                                                 ({"gap_A": -1}, "'gap_A' parameter")])
+                                                 ({"gap_A": -1}, "'gap_A' parameter"),
+                                                 ({"metal_cells": 0}, "'metal_cells' parameter")])
 def test_bad_builder_parameters(kwargs, message):
     with pytest.raises(ParameterError, match=message):
         build_interface(**{"system": "lpscl-li", **kwargs})
