@@ -1,12 +1,14 @@
 """Make the demo's starting interphases and state models, one per interface, from MD this script runs itself.
 
 Usage: python scripts/make_demo_states.py [--systems lpscl-li lgps-li llzo-li] [--temperature-K 700]
+                                          [--metal-cells llzo-li=6]
                                           [--sample-temperatures-K 650 700 750] [--form-ps 4] [--train-ps 4]
                                           [--every 10] [--epochs 20] [--k-range 2 6]
 
 For each demo interface, with the bundled MACE potential (float32, 2 fs, Langevin coupling 0.5 ps, as the demo runs):
 
-1. build it (``getsei_live.structures.builders.build_interface``, demo size) and relax it (FIRE, 200 steps);
+1. build it (``getsei_live.structures.builders.build_interface``, demo size; ``--metal-cells`` makes a system's Li
+   slab thicker) and relax it (FIRE, 200 steps);
 2. run ``--form-ps`` at the demo temperature: the Li slab reacts with the electrolyte and the interphase forms (the
    state populations settle). The last frame, positions only, is the demo's starting structure
    ``getsei_live/data/demo_start_<system>.extxyz``;
@@ -60,7 +62,7 @@ def sample(dyn, atoms, ps: float, every: int, label: str) -> list:
 
 
 def make(system: str, args, calc) -> dict:
-    atoms = build_interface(system, "demo").atoms
+    atoms = build_interface(system, "demo", metal_cells=args.metal_cells.get(system)).atoms
     atoms.calc = calc
     print(f"{system}: {len(atoms)} atoms, {relax(atoms, steps=200).describe()}", flush=True)
     dyn = langevin(atoms, temperature_K=args.temperature_K, timestep_fs=TIMESTEP_FS, coupling_time_ps=COUPLING_PS,
@@ -101,6 +103,7 @@ def make(system: str, args, calc) -> dict:
                 f"demo_start_{system}.extxyz.",
         "made_by": "scripts/make_demo_states.py",
         "formed": f"relaxed with FIRE, then {args.form_ps:g} ps at {args.temperature_K:g} K",
+        "metal_cells": args.metal_cells.get(system),
         "md": f"bundled MACE potential (float32), Langevin {args.temperature_K:g} K, {TIMESTEP_FS:g} fs, coupling "
               f"{COUPLING_PS:g} ps, seed {args.seed}; built demo interface relaxed (FIRE, 200 steps), then "
               f"{args.form_ps:g} ps to form the interphase (its last frame is the demo's start); from it, at "
@@ -134,10 +137,13 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=10, help="MD steps between sampled frames")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--k-range", type=int, nargs=2, default=[2, 6])
+    parser.add_argument("--metal-cells", nargs="+", default=[], metavar="SYSTEM=CELLS",
+                        help="bcc Li cells of a system's Li slab along z instead of the demo size's, e.g. llzo-li=6")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=3, help="encoders trained; the states are their consensus")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "demo_states")
     args = parser.parse_args()
+    args.metal_cells = {system: int(cells) for system, cells in (item.split("=") for item in args.metal_cells)}
     args.out.mkdir(parents=True, exist_ok=True)
     calc = mace_calculator("bundled", device="cpu", dtype="float32")
     for system in args.systems:
