@@ -13,6 +13,7 @@ __all__ = [
     "FeatureSchemaError",
     "ModelFileError",
     "TrajectoryError",
+    "MDFailedError",
     "StoreError",
     "StoreLockedError",
     "StoreNotFoundError",
@@ -65,6 +66,11 @@ class ModelFileError(GetseiError):
 
 class TrajectoryError(GetseiError):
     """A trajectory file cannot be read, or its frames do not form one trajectory."""
+
+
+class MDFailedError(GetseiError):
+    """The MD left physics: its temperature ran away from the thermostat's, or its positions or momenta are not
+    finite (the potential gave forces far outside what it was fitted on)."""
 
 
 class StoreError(GetseiError):

@@ -13,7 +13,7 @@ import numpy as np
 from ..display import route_text
 from ..analysis.verdict import timescale_text
 from ..errors import ParameterError, StructureError
-from ..md.demo import DEMO_BUDGET_PS, DEMO_TIMESTEP_FS
+from ..md.demo import DEMO_BUDGETS_PS, DEMO_SYSTEM, DEMO_TIMESTEP_FS
 from ..units import steps_to_ps
 from . import main
 from ._options import N_STATES, float_list, live_options, make_criteria, renamed_options
@@ -309,12 +309,13 @@ def build(system: str, size: str, vacuum_A: float | None, gap_A: float, metal_ce
 
 
 @main.command()
-@click.option("--system", type=click.Choice(["lpscl-li", "lgps-li", "llzo-li"]), default="lpscl-li",
+@click.option("--system", type=click.Choice(["lpscl-li", "lgps-li", "llzo-li"]), default=DEMO_SYSTEM,
               show_default=True)
 @click.option("--store", "store_path", type=click.Path(path_type=Path), default=Path("demo.zarr"), show_default=True)
-@click.option("--ps", "budget_ps", type=click.FloatRange(min=0, min_open=True), default=DEMO_BUDGET_PS,
-              show_default=True, help="MD budget in ps (2 fs steps), equilibration included; the run stops earlier "
-                                      "once converged.")
+@click.option("--ps", "budget_ps", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="MD budget in ps (2 fs steps), equilibration included; the run stops earlier once converged. "
+                   "Default: what 2 CPU cores run in about 5 minutes: "
+                   + ", ".join(f"{ps:g} for {system}" for system, ps in DEMO_BUDGETS_PS.items()) + ".")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="The budget in 2 fs MD steps instead (the 0.1 spelling; --ps wins when both are given).")
 @click.option("--temperature-K", "temperature_K", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -336,7 +337,7 @@ def demo(system: str, store_path: Path, budget_ps: float, steps: int | None, tem
     from ._format import format_snapshot, format_state_model
 
     start = time.perf_counter()
-    if steps is not None and click.get_current_context().get_parameter_source("budget_ps").name == "DEFAULT":
+    if steps is not None and budget_ps is None:
         budget_ps = steps * DEMO_TIMESTEP_FS / 1000
     run = run_demo(system, store_path, budget_ps=budget_ps, temperature_K=temperature_K, seed=seed, device=device,
                    stop=not no_stop, report=_echo_err, on_check=_echo_check)
@@ -351,6 +352,6 @@ def demo(system: str, store_path: Path, budget_ps: float, steps: int | None, tem
                    f"{', '.join(f'{100 * f:.1f}' for f in run.fits)} (at most "
                    f"{100 * run.criteria.max_ood_fraction:g})")
     click.echo("")
-    click.echo(stop_summary(run.monitor, budget_ps))
+    click.echo(stop_summary(run.monitor, run.budget_ps))
     click.echo(f"Demo finished in {time.perf_counter() - start:.0f} s; the run is in {store_path} "
                f"(try: getsei-live analyze {store_path}, getsei-live report {store_path})")

@@ -20,7 +20,7 @@ from ..states.labeller import DeviceLabeller, Labeller
 from ..store.run_store import RunStore
 from ..units import steps_to_ps
 from .calculators import mace_calculator, resolve_device
-from .dynamics import langevin, restore_checkpoint, start_at_temperature
+from .dynamics import TemperatureGuard, langevin, restore_checkpoint, start_at_temperature
 
 __all__ = ["MDSettings", "run_live_md"]
 
@@ -105,6 +105,8 @@ def run_live_md(atoms: Atoms, mace_model: str, state_model: Labeller | None, sto
     dyn = langevin(atoms, temperature_K=md.temperature_K, timestep_fs=md.timestep_fs,
                    coupling_time_ps=md.coupling_time_ps, seed=md.seed, initialise_velocities=checkpoint is None)
     settings = MonitorSettings.of(settings, {**options, "interval_steps": md.interval_steps, "seed": md.seed})
+    # before the monitor's observer, so that a frame of a failed MD never reaches the store
+    dyn.attach(TemperatureGuard(atoms, dyn, md.temperature_K, first_step=done), interval=md.interval_steps)
     existed = (store / "zarr.json").is_file()
     # the store first (its lock, its spec against this run's): a refusal comes before MACE loads, in a second
     monitor = attach(dyn, state_model, store=store, settings=settings, trajectory=trajectory,

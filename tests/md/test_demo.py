@@ -22,14 +22,14 @@ def test_the_start_is_the_interface_and_its_model_describes_it(system):
     from getsei_live.structures.builders import build_interface
 
     setup = demo_setup(system)
-    built = build_interface(system, "demo").atoms
+    card = json.loads(bundled_file(f"demo_states_{system}.json").read_text())
+    built = build_interface(system, "demo", metal_cells=card.get("metal_cells")).atoms
     assert sorted(setup.atoms.numbers) == sorted(built.numbers)
     labels, log_likelihood = setup.model.assign_with_fit(setup.atoms)
     n_li = int((setup.atoms.numbers == 3).sum())
     assert labels.shape == (n_li,) and set(np.unique(labels)) <= set(range(setup.model.n_states))
     outside = float(np.mean(log_likelihood < setup.model.fit_threshold))
     assert outside <= DEMO_CRITERIA.max_ood_fraction
-    card = json.loads(bundled_file(f"demo_states_{system}.json").read_text())
     assert card["fingerprint"] == setup.model.fingerprint
     assert min(card["sample_temperatures_K"]) <= setup.temperature_K <= max(card["sample_temperatures_K"])
     assert card["drift_guard"]["largest_share_outside"] <= DEMO_CRITERIA.max_ood_fraction

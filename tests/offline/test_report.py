@@ -80,7 +80,8 @@ def test_report_numbers_follow_the_lag_option(replay_store, tmp_path):
 @pytest.mark.slow
 def test_report_of_a_short_demo_run(tmp_path):
     store = tmp_path / "demo.zarr"
-    result = CliRunner().invoke(main, ["demo", "--store", str(store), "--ps", "1.2", "--device", "cpu"])
+    result = CliRunner().invoke(main, ["demo", "--system", "lpscl-li", "--store", str(store), "--ps", "1.2",
+                                       "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "Demo finished" in result.output and "States, ordered by" in result.output
     out = tmp_path / "report"
