@@ -52,18 +52,29 @@ def test_criteria_lines_give_every_threshold_in_words_and_mark_the_demos_own():
 
 @pytest.mark.parametrize("system", SHIPPED)
 def test_the_demo_asks_from_the_most_to_the_least_metal_like_state_and_says_so(system):
-    """The demo's endpoints are fixed from the card before the run: the states with the most and the fewest Li
-    neighbours in the state model's training MD, stated in the lines it prints."""
+    """The demo's endpoints are fixed from the card before the run: the states with the fewest and the most anion
+    neighbours (O, S, Cl) in the state model's training MD, stated in the lines it prints."""
     setup = demo_setup(system)
     card = json.loads(bundled_file(f"demo_states_{system}.json").read_text())
-    li = {}
+    anions, li = {}, {}
     for state in card["states"]:
-        li[state["index"]] = state["mean_counts"]["Li"]
-    most = fewest = None
-    for index, count in li.items():
-        if most is None or count > li[most]:
-            most = index
-        if fewest is None or count < li[fewest]:
+        counts = state["mean_counts"]
+        anions[state["index"]] = counts.get("O", 0.0) + counts.get("S", 0.0) + counts.get("Cl", 0.0)
+        li[state["index"]] = counts["Li"]
+    fewest = most = None
+    for index in anions:
+        if fewest is None or (anions[index], -li[index]) < (anions[fewest], -li[fewest]):
             fewest = index
-    assert (setup.source, setup.target) == (most, fewest) and most != fewest
-    assert any(f"--source {most} --target {fewest}" in line for line in setup.lines)
+        if most is None or (anions[index], -li[index]) > (anions[most], -li[most]):
+            most = index
+    assert (setup.source, setup.target) == (fewest, most) and fewest != most
+    assert any(f"--source {fewest} --target {most}" in line for line in setup.lines)
+
+
+def test_the_llzo_demo_asks_from_the_li_metal_to_the_garnet():
+    """Its states are places: the source holds Li with no O around them, the target Li inside the garnet."""
+    card = json.loads(bundled_file("demo_states_llzo-li.json").read_text())
+    setup = demo_setup("llzo-li")
+    counts = {state["index"]: state["mean_counts"] for state in card["states"]}
+    assert counts[setup.source]["O"] < 0.1 and counts[setup.source]["Li"] > 12
+    assert counts[setup.target]["O"] > 7 and counts[setup.target]["La"] > 3
