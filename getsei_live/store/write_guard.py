@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import os
 import shutil
 import signal
 import threading
@@ -66,7 +65,9 @@ def signals_held() -> Iterator[None]:
         for number, handler in previous.items():
             signal.signal(number, handler)
         for number in dict.fromkeys(came):
-            os.kill(os.getpid(), number)  # delivered to the handler as it was: the stop happens after the write
+            # delivered to the handler as it was, before this returns (raise_signal runs the Python handler at once;
+            # os.kill to the process may reach the handler only some bytecodes later): the stop follows the write
+            signal.raise_signal(number)
 
 
 def writing(method: Callable) -> Callable:
