@@ -48,7 +48,8 @@ class TemperatureGuard:
 
     def __call__(self) -> None:
         temperature = float(self.atoms.get_temperature())
-        finite = bool(np.isfinite(self.atoms.positions).all() and np.isfinite(self.atoms.get_momenta()).all())
+        # the temperature sums every momentum squared: it is finite only where they all are
+        finite = bool(np.isfinite(temperature) and np.isfinite(self.atoms.positions).all())
         if finite and (self.dyn.nsteps == 0 or temperature <= self.factor * self.temperature_K):
             return
         step = self.first_step + self.dyn.nsteps
