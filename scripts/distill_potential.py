@@ -206,7 +206,15 @@ def card(out: Path) -> None:
                             "speed_cpu_2_cores_float32": {system: {"seconds_per_step": row["previous"],
                                                                    "ns_per_day": 2e-6 * 86400 / row["previous"]}
                                                           for system, row in timing.items()}}
+    from getsei_live.md.core_repulsion import shortest_pair_distances
     from getsei_live.md.potential_file import sha256
+
+    info["core_repulsion"] = {
+        "what": "ZBL screened nuclear repulsion added below the shortest distance of each element pair in the model's "
+                "data, switched on smoothly over width_A below it (getsei_live.md.core_repulsion); pairs never closer "
+                "than the model's cutoff start at the cutoff",
+        "from": "the training and held-out frames", "width_A": 0.5,
+        "onsets_A": shortest_pair_distances(train_frames + valid, MODEL["r_max"])}
 
     info["sha256"] = sha256(model_file)  # checked when the bundled file loads
     DATA_DIR.mkdir(exist_ok=True)

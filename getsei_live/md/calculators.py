@@ -66,12 +66,22 @@ def bundled_file(name: str) -> Path:
     return path
 
 
+def bundled_core_repulsion():
+    """The bundled potential's ZBL repulsion below the shortest distance of each element pair in its data (its card's
+    ``core_repulsion``), or None for a card without one."""
+    from .core_repulsion import CoreRepulsion
+
+    spec = json.loads(bundled_file("bundled_mace.json").read_text()).get("core_repulsion")
+    return None if spec is None else CoreRepulsion(spec["onsets_A"], width_A=spec["width_A"])
+
+
 def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str = "auto", trust: bool = False):
     """A MACE calculator from a ``.model`` file, ``"bundled"``, or a mace-torch foundation-model name.
 
     ``"bundled"`` is the small demo potential distilled from CHGNet that ships
     with getsei-live (see ``getsei_live/data/bundled_mace.json``); its file is
-    checked against the SHA-256 in that card. A model file is unpickled without
+    checked against the SHA-256 in that card, and it comes with the card's ZBL core repulsion below the shortest
+    distance of each element pair in its training data (``core_repulsion.CoreRepulsion``). A model file is unpickled without
     running code from it (``potential_file.load_mace_model``): one that needs
     more than a MACE model does is refused, unless ``trust`` (the user trusts
     its source). Foundation models are downloaded by mace-torch on first use; on
@@ -114,7 +124,8 @@ def mace_calculator(model: str | Path, *, device: str | None = None, dtype: str 
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
                 own = str(next(loaded.parameters()).dtype).removeprefix("torch.")
-                return MDCalculator(models=loaded, device=device, default_dtype=own if dtype == "auto" else dtype)
+                return MDCalculator(models=loaded, device=device, default_dtype=own if dtype == "auto" else dtype,
+                                    core_repulsion=bundled_core_repulsion() if str(model) == "bundled" else None)
         except Exception as error:
             raise GetseiError(f"Cannot load the MACE model {path}: {failure_text(error)}") from None
     try:

@@ -17,6 +17,8 @@ from ase.calculators.calculator import Calculator, all_changes
 from mace.calculators import MACECalculator
 from matscipy.neighbours import neighbour_list
 
+from .core_repulsion import CoreRepulsion
+
 __all__ = ["MDCalculator"]
 
 #: What the short path computes; any other property asked for takes mace-torch's path.
@@ -26,8 +28,10 @@ _SHORT_PATH = frozenset({"energy", "free_energy", "forces", "node_energy"})
 class MDCalculator(MACECalculator):
     """``MACECalculator`` whose energy-and-forces requests skip the stress and mace-torch's data conversion."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, core_repulsion: CoreRepulsion | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        #: Added to every result where the model has no data (``core_repulsion``); None adds nothing.
+        self.core_repulsion = core_repulsion
         model = self.models[0]
         self.short_path = (self.num_models == 1 and self.model_type == "MACE" and not self.use_compile
                            and self.pad_num_atoms == 0 and self.pad_num_edges == 0
@@ -55,7 +59,8 @@ class MDCalculator(MACECalculator):
 
     def calculate(self, atoms=None, properties=None, system_changes=all_changes) -> None:
         if not self.short_path or not set(properties or ("energy",)) <= _SHORT_PATH:
-            return super().calculate(atoms, properties, system_changes)
+            super().calculate(atoms, properties, system_changes)
+            return self._add_core_repulsion()
         Calculator.calculate(self, atoms, properties, system_changes)
         model = self.models[0]
         out = model(self._inputs(self.atoms, next(model.parameters()).dtype), compute_force=True,
@@ -65,6 +70,24 @@ class MDCalculator(MACECalculator):
                         "node_energy": out["node_energy"].detach().cpu().numpy() * self.energy_units_to_eV,
                         "forces": out["forces"].detach().cpu().numpy()
                         * (self.energy_units_to_eV / self.length_units_to_A)}
+        self._add_core_repulsion()
+
+    def _add_core_repulsion(self) -> None:
+        if self.core_repulsion is None:
+            return
+        energy, per_atom, forces, virial = self.core_repulsion.pair_terms(self.atoms)
+        if energy == 0.0 and not forces.any():
+            return
+        results = self.results
+        for key in ("energy", "free_energy"):
+            if key in results:
+                results[key] = float(results[key]) + energy
+        if "node_energy" in results:
+            results["node_energy"] = results["node_energy"] + per_atom
+        if "forces" in results:
+            results["forces"] = results["forces"] + forces
+        if "stress" in results and self.atoms.cell.rank == 3:
+            results["stress"] = results["stress"] - (virial / self.atoms.get_volume()).flat[[0, 4, 8, 5, 2, 1]]
 
     def _inputs(self, atoms, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         """The model's input dictionary for one structure, as mace-torch's ``AtomicData`` would hold it."""
