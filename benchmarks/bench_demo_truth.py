@@ -1,7 +1,8 @@
 """Does the demo's early stop give the answer a longer run gives? The demo at three seeds, and one reference run.
 
 Usage: python benchmarks/bench_demo_truth.py [--system lpscl-li] [--seeds 0 1 2] [--reference-seed 10]
-                                             [--reference-factor 3] [--out out/demo_truth] [--reuse] [--table-only]
+                                             [--reference-factor 3 | --reference-ps PS] [--out out/demo_truth]
+                                             [--only seeds|reference] [--reuse] [--table-only]
 
 Each seed runs ``getsei-live demo`` (the same settings, the early stop on). The reference runs the same system
 without stopping for ``--reference-factor`` times the longest stop time (at least), with another seed. Its counts
@@ -42,6 +43,11 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="Keep a seed's store already in --out (e.g. the demo.zarr of a 'make demo' with its "
                              "seed 0, copied there as seed0.zarr) instead of running it again.")
+    parser.add_argument("--only", choices=["seeds", "reference"],
+                        help="Run only the seeds (no reference, no table), or only the reference (then the table): "
+                             "two processes, one for each, use two cores")
+    parser.add_argument("--reference-ps", type=float,
+                        help="The reference's length (ps); default --reference-factor x the longest seed's run")
     parser.add_argument("--table-only", action="store_true",
                         help="Print the table from the stores an earlier run left in --out (runs nothing).")
     args = parser.parse_args()
@@ -50,7 +56,7 @@ def main() -> None:
     quiet = lambda line: None  # noqa: E731
 
     walls = {}
-    for seed in [] if args.table_only else args.seeds:
+    for seed in [] if args.table_only or args.only == "reference" else args.seeds:
         if args.reuse and (args.out / f"seed{seed}.zarr").exists():
             print(f"seed {seed}: the store already in {args.out} (--reuse)", flush=True)
             continue
@@ -58,8 +64,13 @@ def main() -> None:
         run = run_demo(args.system, args.out / f"seed{seed}.zarr", seed=seed, report=quiet)
         walls[seed] = time.perf_counter() - began
         print(f"seed {seed}: {stop_summary(run.monitor, run.budget_ps)} ({walls[seed]:.0f} s)", flush=True)
-    ends = [RunStore.open(args.out / f"seed{seed}.zarr").snapshots()[-1].time_ps for seed in args.seeds]
-    reference_ps = float(np.ceil(args.reference_factor * max(ends)))
+    if args.only == "seeds":
+        return
+    if args.reference_ps is not None:
+        reference_ps = args.reference_ps
+    else:
+        ends = [RunStore.open(args.out / f"seed{seed}.zarr").snapshots()[-1].time_ps for seed in args.seeds]
+        reference_ps = float(np.ceil(args.reference_factor * max(ends)))
     if not args.table_only:
         began = time.perf_counter()
         ref = run_demo(args.system, args.out / "reference.zarr", seed=args.reference_seed, budget_ps=reference_ps,
