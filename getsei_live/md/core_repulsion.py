@@ -102,7 +102,12 @@ class CoreRepulsion(Calculator):
         cutoffs = {pair: r for pair, r in self.onsets_A.items() if pair[0] in present and pair[1] in present}
         if not cutoffs:
             return 0.0, np.zeros(n), np.zeros((n, 3)), np.zeros((3, 3))
-        i, j, d, vec = neighbour_list("ijdD", atoms, cutoffs)
+        cell, pbc = np.array(atoms.cell.array, dtype=float), np.asarray(atoms.pbc, dtype=bool)
+        if not pbc.all():  # a direction without periodicity: any cell vector longer than the structure will do
+            span = 10 * (np.ptp(atoms.positions, axis=0).max() + max(cutoffs.values()) + 1)
+            cell[~pbc] = span * np.eye(3)[~pbc]
+        i, j, d, vec = neighbour_list("ijdD", positions=atoms.positions, cell=cell, pbc=pbc,
+                                      numbers=atoms.numbers.astype(np.int32), cutoff=cutoffs)
         keep = i < j  # matscipy lists each pair from both ends
         i, j, d, vec = i[keep], j[keep], d[keep], vec[keep]
         zi, zj = atoms.numbers[i], atoms.numbers[j]

@@ -89,7 +89,8 @@ def test_demo_state_model_labels_each_interface():
 
 
 def test_md_calculator_short_path_equals_mace_torch_calculator():
-    """The MD calculator's energy and forces without stress equal mace-torch's own calculator on the same model
+    """The MD calculator's energy and forces without stress equal mace-torch's own calculator on the same model, plus
+    the core repulsion
     (the demo interfaces, the real 416-atom Li6PS5Cl cell when ../shared is there, and a cluster without
     periodicity); a stress request takes mace-torch's path and gives its numbers."""
     from ase.io import read
@@ -112,11 +113,14 @@ def test_md_calculator_short_path_equals_mace_torch_calculator():
         atoms.calc = reference
         energy, forces = atoms.get_potential_energy(), atoms.get_forces()
         stress = atoms.get_stress() if atoms.pbc.all() else None
+        # the bundled potential's core repulsion comes on top (zero where no pair is closer than in its data)
+        extra_energy, _, extra_forces, virial = ours.core_repulsion.pair_terms(atoms)
         atoms.calc = ours
-        assert atoms.get_potential_energy() == pytest.approx(energy, rel=1e-12, abs=1e-9)
-        np.testing.assert_allclose(atoms.get_forces(), forces, rtol=0, atol=1e-9)
+        assert atoms.get_potential_energy() == pytest.approx(energy + extra_energy, rel=1e-12, abs=1e-9)
+        np.testing.assert_allclose(atoms.get_forces(), forces + extra_forces, rtol=0, atol=1e-9)
         if stress is not None:
-            np.testing.assert_allclose(atoms.get_stress(), stress, rtol=0, atol=1e-9)
+            extra_stress = (-virial / atoms.get_volume()).flat[[0, 4, 8, 5, 2, 1]]
+            np.testing.assert_allclose(atoms.get_stress(), stress + extra_stress, rtol=0, atol=1e-9)
     with pytest.raises(Exception, match="no parameters for atomic numbers \\[79\\]"):
         gold = structures[0].copy()
         gold.numbers[0] = 79
