@@ -85,7 +85,10 @@ class CoreRepulsion(Calculator):
         self.width_A = float(width_A)
         self.onsets_A: dict[tuple[int, int], float] = {}
         for name, onset in onsets_A.items():
-            a, b = (atomic_numbers[s] for s in name.split("-"))
+            symbols = name.split("-")
+            if len(symbols) != 2 or not all(s in atomic_numbers for s in symbols):
+                raise ValueError(f"An onset is keyed by two element symbols, as 'Li-Zr'. Got {name!r} instead.")
+            a, b = (atomic_numbers[s] for s in symbols)
             if not onset > width_A:
                 raise ValueError(f"The onset of {name} ({onset} A) must exceed 'width_A' ({width_A} A).")
             self.onsets_A[(a, b)] = self.onsets_A[(b, a)] = float(onset)

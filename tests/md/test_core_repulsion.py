@@ -76,6 +76,8 @@ def test_bad_widths_and_onsets_are_refused():
         CoreRepulsion({"Li-Li": 2.0}, width_A=0)
     with pytest.raises(ValueError, match="onset of Li-Li"):
         CoreRepulsion({"Li-Li": 0.4}, width_A=0.5)
+    with pytest.raises(ValueError, match="two element symbols, as 'Li-Zr'. Got 'Li-Xx'"):
+        CoreRepulsion({"Li-Xx": 2.0})
     with pytest.raises(PropertyNotImplementedError):
         atoms = dimer("Li", "Li", 1.0)
         atoms.calc = CoreRepulsion({"Li-Li": 2.0})
