@@ -26,9 +26,10 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.data import atomic_numbers, chemical_symbols
+from ase.stress import full_3x3_to_voigt_6_stress
 from matscipy.neighbours import neighbour_list
 
-__all__ = ["CoreRepulsion", "shortest_pair_distances", "zbl_energy"]
+__all__ = ["CoreRepulsion", "neighbour_cell", "shortest_pair_distances", "zbl_energy"]
 
 COULOMB_EV_A = 14.399645
 _PHI_C = np.array([0.18175, 0.50986, 0.28022, 0.02817])
@@ -44,6 +45,16 @@ def zbl_energy(z1, z2, r_A) -> tuple[np.ndarray, np.ndarray]:
     phi, dphi = terms.sum(-1), -(_PHI_D * terms).sum(-1)
     prefactor = COULOMB_EV_A * z1 * z2
     return prefactor * phi / r, prefactor * (dphi / (a * r) - phi / r ** 2)
+
+
+def neighbour_cell(atoms: Atoms, cutoff_A: float) -> tuple[np.ndarray, np.ndarray]:
+    """The cell and periodicity to give matscipy's neighbour list: a direction without periodicity gets a cell vector
+    far longer than the structure (the shifts along it are 0), so that structures without a cell work too."""
+    cell, pbc = np.array(atoms.cell.array, dtype=float), np.asarray(atoms.pbc, dtype=bool)
+    if not pbc.all():
+        span = 5 * cutoff_A * (np.abs(atoms.positions).max() + 1)
+        cell[~pbc] = span * np.eye(3)[~pbc]
+    return cell, pbc
 
 
 def _switch(r, onset, width) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +103,13 @@ class CoreRepulsion(Calculator):
             if not onset > width_A:
                 raise ValueError(f"The onset of {name} ({onset} A) must exceed 'width_A' ({width_A} A).")
             self.onsets_A[(a, b)] = self.onsets_A[(b, a)] = float(onset)
+        # each pair's onset by atomic numbers (0: no repulsion), and the neighbour list's cut-offs for the elements
+        # of the last structure asked about (MD asks about the same atoms every step)
+        size = max((z for pair in self.onsets_A for z in pair), default=0) + 1
+        self._onset_table = np.zeros((size, size))
+        for (a, b), onset in self.onsets_A.items():
+            self._onset_table[a, b] = onset
+        self._cutoffs: tuple[np.ndarray, dict] | None = None
 
     def __repr__(self) -> str:
         pairs = ", ".join(f"{chemical_symbols[a]}-{chemical_symbols[b]} {r:.2f}" for (a, b), r in self.onsets_A.items()
@@ -101,20 +119,16 @@ class CoreRepulsion(Calculator):
     def pair_terms(self, atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """Energy (eV), per-atom energies (eV), forces (eV/A) and virial (eV) of the repulsion in ``atoms``."""
         n = len(atoms)
-        present = set(int(z) for z in atoms.numbers)
-        cutoffs = {pair: r for pair, r in self.onsets_A.items() if pair[0] in present and pair[1] in present}
+        cutoffs = self._cutoffs_for(atoms.numbers)
         if not cutoffs:
             return 0.0, np.zeros(n), np.zeros((n, 3)), np.zeros((3, 3))
-        cell, pbc = np.array(atoms.cell.array, dtype=float), np.asarray(atoms.pbc, dtype=bool)
-        if not pbc.all():  # a direction without periodicity: any cell vector longer than the structure will do
-            span = 10 * (np.ptp(atoms.positions, axis=0).max() + max(cutoffs.values()) + 1)
-            cell[~pbc] = span * np.eye(3)[~pbc]
+        cell, pbc = neighbour_cell(atoms, max(cutoffs.values()))
         i, j, d, vec = neighbour_list("ijdD", positions=atoms.positions, cell=cell, pbc=pbc,
                                       numbers=atoms.numbers.astype(np.int32), cutoff=cutoffs)
         keep = i < j  # matscipy lists each pair from both ends
         i, j, d, vec = i[keep], j[keep], d[keep], vec[keep]
         zi, zj = atoms.numbers[i], atoms.numbers[j]
-        onset = np.array([self.onsets_A[(a, b)] for a, b in zip(zi.tolist(), zj.tolist())])
+        onset = self._onset_table[zi, zj]
         e, de = zbl_energy(zi, zj, d)
         s, ds = _switch(d, onset, self.width_A)
         pair_e, dpair = s * e, ds * e + s * de
@@ -128,9 +142,24 @@ class CoreRepulsion(Calculator):
         virial = -vec.T @ along
         return float(pair_e.sum()), per_atom, forces, virial
 
+    def _cutoffs_for(self, numbers: np.ndarray) -> dict[tuple[int, int], float]:
+        """The onsets of the element pairs present in ``numbers``, kept for the next call with the same atoms."""
+        cached = self._cutoffs
+        if cached is None or not np.array_equal(cached[0], numbers):
+            present = set(np.unique(numbers).tolist())
+            self._cutoffs = cached = (numbers.copy(), {pair: r for pair, r in self.onsets_A.items()
+                                                       if pair[0] in present and pair[1] in present})
+        return cached[1]
+
+    @staticmethod
+    def stress(virial: np.ndarray, atoms: Atoms) -> np.ndarray:
+        """The Voigt stress (eV/A^3, ASE's order) of a ``virial`` in ``atoms``; zero without a full cell."""
+        if atoms.cell.rank < 3:
+            return np.zeros(6)
+        return full_3x3_to_voigt_6_stress(-virial / atoms.get_volume())
+
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
         energy, per_atom, forces, virial = self.pair_terms(self.atoms)
-        stress = -virial / self.atoms.get_volume() if self.atoms.cell.rank == 3 else np.zeros((3, 3))
         self.results = {"energy": energy, "free_energy": energy, "energies": per_atom, "forces": forces,
-                        "stress": stress.flat[[0, 4, 8, 5, 2, 1]]}
+                        "stress": self.stress(virial, self.atoms)}

@@ -17,7 +17,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from mace.calculators import MACECalculator
 from matscipy.neighbours import neighbour_list
 
-from .core_repulsion import CoreRepulsion
+from .core_repulsion import CoreRepulsion, neighbour_cell
 
 __all__ = ["MDCalculator"]
 
@@ -76,7 +76,7 @@ class MDCalculator(MACECalculator):
         if self.core_repulsion is None:
             return
         energy, per_atom, forces, virial = self.core_repulsion.pair_terms(self.atoms)
-        if energy == 0.0 and not forces.any():
+        if energy == 0.0:  # no pair inside the core (the repulsion is positive wherever it acts)
             return
         results = self.results
         for key in ("energy", "free_energy"):
@@ -86,19 +86,15 @@ class MDCalculator(MACECalculator):
             results["node_energy"] = results["node_energy"] + per_atom
         if "forces" in results:
             results["forces"] = results["forces"] + forces
-        if "stress" in results and self.atoms.cell.rank == 3:
-            results["stress"] = results["stress"] - (virial / self.atoms.get_volume()).flat[[0, 4, 8, 5, 2, 1]]
+        if "stress" in results:
+            results["stress"] = results["stress"] + self.core_repulsion.stress(virial, self.atoms)
 
     def _inputs(self, atoms, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         """The model's input dictionary for one structure, as mace-torch's ``AtomicData`` would hold it."""
         node_attrs = self._node_attrs(atoms.numbers, dtype)
         # mace-torch's get_neighborhood: matscipy's list without an atom's edge to itself in the same cell.
         # A direction without periodicity gets a cell vector far longer than the structure (shifts along it are 0).
-        cell = np.array(atoms.cell.array, dtype=float)
-        pbc = np.asarray(atoms.pbc, dtype=bool)
-        if not pbc.all():
-            span = 5 * self.r_max * (np.abs(atoms.positions).max() + 1)
-            cell[~pbc] = span * np.eye(3)[~pbc]
+        cell, pbc = neighbour_cell(atoms, self.r_max)
         sender, receiver, unit_shifts = neighbour_list("ijS", positions=atoms.positions, cell=cell, pbc=pbc,
                                                        cutoff=self.r_max)
         keep = ~((sender == receiver) & ~unit_shifts.any(axis=1))
